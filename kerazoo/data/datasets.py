@@ -1,0 +1,171 @@
+"""Loading through tensorflow-datasets, and the offline `digits` builder.
+
+Every dataset, bundled or real, goes through `tfds`: the offline protocols use
+exactly the code path that CIFAR-100 or ImageNet-LT would. Real datasets are
+never downloaded implicitly; when one is missing the error says where we
+looked and how to prepare it.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+# tfds otherwise asks the GCE metadata server for credentials on first use.
+os.environ.setdefault("NO_GCE_CHECK", "true")
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset is not prepared in the data directory."""
+
+
+def default_data_dir():
+    """`$KERAZOO_DATA_DIR`, else tfds' own default (`~/tensorflow_datasets`)."""
+    return os.environ.get("KERAZOO_DATA_DIR") or os.path.expanduser(
+        "~/tensorflow_datasets"
+    )
+
+
+class Digits(tfds.core.GeneratorBasedBuilder):
+    """scikit-learn's bundled 8x8 handwritten digits as a tfds dataset.
+
+    1,797 grey images, 10 classes. Pixel values 0..16 are stored as uint8
+    0..255. The split is a stratified 80/20 split with a fixed seed (0), part
+    of the builder's version: train 1,437 images, test 360 (36 per class).
+    Nothing is downloaded.
+
+    Example:
+
+    ```python
+    import tensorflow_datasets as tfds
+    import kerazoo.data  # registers the builder
+    ds = tfds.load("digits", split="train", as_supervised=True)
+    ```
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Stratified 80/20 split, seed 0."}
+    SPLIT_SEED = 0
+    TEST_FRACTION = 0.2
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            description="scikit-learn's bundled 8x8 handwritten digits.",
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=(8, 8, 1)),
+                    "label": tfds.features.ClassLabel(
+                        names=[str(d) for d in range(10)]
+                    ),
+                }
+            ),
+            supervised_keys=("image", "label"),
+            homepage="https://scikit-learn.org/stable/datasets/toy_dataset.html",
+        )
+
+    def _split_generators(self, dl_manager):
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        bunch = load_digits()
+        images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)
+        labels = bunch.target.astype(np.int64)
+        train_idx, test_idx = train_test_split(
+            np.arange(len(labels)),
+            test_size=self.TEST_FRACTION,
+            stratify=labels,
+            random_state=self.SPLIT_SEED,
+        )
+        return {
+            "train": self._generate_examples(images, labels, train_idx),
+            "test": self._generate_examples(images, labels, test_idx),
+        }
+
+    def _generate_examples(self, images, labels, indices):
+        for i in sorted(indices):
+            yield int(i), {"image": images[i][..., None], "label": labels[i]}
+
+
+# Builders we can prepare without a network: preparing them on first use is safe.
+_OFFLINE_BUILDERS = {"digits"}
+
+
+def _missing_dataset_message(name, data_dir, cause):
+    return (
+        f"Dataset '{name}' is not prepared in {data_dir} ({cause}).\n"
+        "This machine may have no internet, so kerazoo never downloads "
+        "implicitly. To provide it:\n"
+        "  1. on a machine with internet run\n"
+        f"       python -c \"import tensorflow_datasets as tfds; "
+        f"tfds.builder('{name}', data_dir='DIR').download_and_prepare()\"\n"
+        "     (datasets with manual downloads, e.g. imagenet2012 or "
+        "imagenet_lt, also need the archives in DIR/downloads/manual);\n"
+        "  2. copy DIR here and pass it: --set data_dir=DIR "
+        "(or set KERAZOO_DATA_DIR=DIR);\n"
+        "  or allow the download here with --set download=true."
+    )
+
+
+def load(name, split, data_dir=None, *, download=False, with_info=False):
+    """Load a split as a `tf.data.Dataset` of `(image, label)`.
+
+    Images are float32 in [0, 1] with shape (H, W, C); labels are int32.
+
+    Args:
+        name: a tfds name (`"digits"`, `"cifar100"`, `"imagenet_lt"`, ...),
+            optionally with a version or config (`"cifar100:3.0.2"`).
+        split: a tfds split string (`"train"`, `"test"`, `"train[:10%]"`).
+        data_dir: where prepared datasets live; default `default_data_dir()`.
+        download: allow tfds to download and prepare a missing dataset.
+        with_info: also return the `tfds.core.DatasetInfo`.
+
+    Raises:
+        DatasetNotFoundError: the dataset is not prepared in `data_dir` and
+            `download` is False. The message says how to provide it.
+    """
+    data_dir = data_dir or default_data_dir()
+    base_name = name.split(":")[0].split("/")[0]
+    prepare = download or base_name in _OFFLINE_BUILDERS
+    try:
+        ds, info = tfds.load(
+            name,
+            split=split,
+            data_dir=data_dir,
+            download=prepare,
+            as_supervised=True,
+            with_info=True,
+        )
+    except (AssertionError, FileNotFoundError, tfds.core.registered.DatasetNotFoundError) as e:
+        if isinstance(e, tfds.core.registered.DatasetNotFoundError):
+            raise DatasetNotFoundError(
+                f"Unknown dataset '{name}': it is not a tensorflow-datasets "
+                "builder. Check the spelling (see tfds.list_builders())."
+            ) from None
+        raise DatasetNotFoundError(
+            _missing_dataset_message(name, data_dir, str(e).splitlines()[0])
+        ) from None
+
+    def normalise(image, label):
+        return tf.image.convert_image_dtype(image, tf.float32), tf.cast(
+            label, tf.int32
+        )
+
+    ds = ds.map(normalise, num_parallel_calls=tf.data.AUTOTUNE)
+    return (ds, info) if with_info else ds
+
+
+def load_arrays(name, split, data_dir=None, *, download=False):
+    """Load a whole split into memory: `(images, labels, info)`.
+
+    images: float32 (N, H, W, C) in [0, 1]; labels: int32 (N,). Meant for
+    datasets that fit in memory (digits, CIFAR).
+    """
+    ds, info = load(name, split, data_dir, download=download, with_info=True)
+    images, labels = [], []
+    for x, y in ds.batch(4096).as_numpy_iterator():
+        images.append(x)
+        labels.append(y)
+    if not images:
+        raise DatasetNotFoundError(f"Split '{split}' of '{name}' is empty.")
+    return np.concatenate(images), np.concatenate(labels), info

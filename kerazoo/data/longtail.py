@@ -1,0 +1,42 @@
+"""Zipf long-tail subsampling (the GIT paper's K49-LT profile).
+
+The class at rank r (1-based, ranks assigned by a seeded permutation) keeps
+    size_r = max(int(n_max * r ** -exponent), min_size)
+images, where n_max is the size of the smallest class in the full split, so
+every class can supply its quota. With exponent 2.0 on K49 (n_max 4800) this
+reproduces the paper's sizes [4800, 1200, 533, 300, ...].
+"""
+
+import numpy as np
+
+
+def zipf_class_sizes(num_classes, max_size, exponent=2.0, min_size=5):
+    """Per-rank class sizes of a Zipf long tail (rank 1 first)."""
+    ranks = np.arange(1, num_classes + 1, dtype=np.float64)
+    sizes = (max_size * ranks**-exponent).astype(np.int64)
+    return np.maximum(sizes, min_size)
+
+
+def long_tail_indices(labels, exponent=2.0, min_size=5, seed=0):
+    """Indices of a Zipf long-tailed subset of `labels`, sorted.
+
+    Returns:
+        (indices, class_sizes): the kept example indices and a dict
+        class -> kept count.
+    """
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    counts = np.array([(labels == c).sum() for c in classes])
+    if min_size > counts.min():
+        raise ValueError(
+            f"min_size={min_size} exceeds the smallest class ({counts.min()} images)."
+        )
+    rng = np.random.default_rng(seed)
+    ranked = rng.permutation(classes)
+    sizes = zipf_class_sizes(len(classes), counts.min(), exponent, min_size)
+    keep, class_sizes = [], {}
+    for cls, size in zip(ranked, sizes):
+        members = np.flatnonzero(labels == cls)
+        keep.append(rng.choice(members, size=size, replace=False))
+        class_sizes[int(cls)] = int(size)
+    return np.sort(np.concatenate(keep)), class_sizes

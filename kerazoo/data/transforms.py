@@ -1,0 +1,80 @@
+"""Nuisance transforms (the GIT paper's K49 construction) and augmentation.
+
+Each nuisance draws its parameters independently for every image from a
+NumPy `Generator`, so a seed fixes the whole transformed dataset. Images are
+float32 (N, H, W, C) in [0, 1].
+
+Parameters follow the GIT code's `make_kmnist_lt.py`:
+- `rot`: rotation by theta ~ U(-max_degrees, max_degrees), bicubic, zero fill
+  (K49 uses 180 degrees);
+- `bg`: every background pixel (exactly 0) set to one level per image,
+  drawn from {0, ..., 99}/255;
+- `dil`: with probability 0.6 a grey dilation with a k x k flat kernel,
+  k in {2, 3, 4}; otherwise an erosion with k in {1, 2} (k = 1 is identity,
+  as in OpenCV).
+"""
+
+import numpy as np
+import tensorflow as tf
+from scipy import ndimage
+
+
+def rotate(image, rng, max_degrees=180.0):
+    angle = rng.uniform(-max_degrees, max_degrees)
+    out = ndimage.rotate(
+        image, angle, axes=(0, 1), reshape=False, order=3, mode="constant", cval=0.0
+    )
+    return np.clip(out, 0.0, 1.0)
+
+
+def background(image, rng, max_level=99):
+    level = rng.integers(0, max_level + 1) / 255.0
+    return np.where(image == 0.0, level, image).astype(image.dtype)
+
+
+def dilate_erode(image, rng, dilate_probability=0.6):
+    if rng.random() < dilate_probability:
+        k = rng.integers(2, 5)
+        return ndimage.grey_dilation(image, size=(k, k, 1), mode="constant", cval=0.0)
+    k = rng.integers(1, 3)
+    return ndimage.grey_erosion(image, size=(k, k, 1), mode="constant", cval=0.0)
+
+
+NUISANCES = {"rot": rotate, "bg": background, "dil": dilate_erode}
+
+
+def apply_nuisance(images, kind, seed, **kwargs):
+    """Transform every image once with freshly drawn parameters.
+
+    Args:
+        images: float32 (N, H, W, C) in [0, 1].
+        kind: one of `NUISANCES` (`"rot"`, `"bg"`, `"dil"`).
+        seed: int; the same seed gives the same transformed images.
+        **kwargs: forwarded to the transform (e.g. `max_degrees=45`).
+    """
+    if kind not in NUISANCES:
+        raise ValueError(
+            f"Unknown nuisance '{kind}'; choose one of {sorted(NUISANCES)}."
+        )
+    rng = np.random.default_rng(seed)
+    transform = NUISANCES[kind]
+    return np.stack([transform(image, rng, **kwargs) for image in images]).astype(
+        np.float32
+    )
+
+
+def resize(images, size):
+    """Bilinear resize of (N, H, W, C) images to (N, size, size, C)."""
+    if images.shape[1:3] == (size, size):
+        return images
+    return np.clip(tf.image.resize(images, (size, size)).numpy(), 0.0, 1.0)
+
+
+def pad_crop_flip(image, pad=4, flip=True):
+    """Standard CIFAR augmentation for one (H, W, C) image inside tf.data."""
+    height, width = image.shape[0], image.shape[1]
+    image = tf.image.pad_to_bounding_box(image, pad, pad, height + 2 * pad, width + 2 * pad)
+    image = tf.image.random_crop(image, [height, width, image.shape[-1]])
+    if flip:
+        image = tf.image.random_flip_left_right(image)
+    return image
