@@ -1,0 +1,55 @@
+"""Classifier: a backbone and a linear head, the ERM baseline."""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class Classifier(keras.Model):
+    """A backbone followed by a dense head producing logits.
+
+    Trained with the stock `train_step` and a compiled cross-entropy: under a
+    multi-replica strategy Keras divides that per-sample loss by the replica
+    count before gradients are summed, so N replicas on a global batch train
+    like one device on the same batch (BatchNorm aside: use a backbone built
+    with `synchronized=True` for that equality).
+
+    Args:
+        backbone: a `keras.Model` from images to feature vectors.
+        num_classes: size of the head.
+
+    Example:
+
+    ```python
+    import keras, kerazoo
+    model = kerazoo.models.Classifier(kerazoo.backbones.get("convnet"), num_classes=10)
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    ```
+    """
+
+    def __init__(self, backbone, num_classes, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.num_classes = num_classes
+        self.head = keras.layers.Dense(num_classes, name="head")
+
+    def call(self, images, training=False):
+        return self.head(self.backbone(images, training=training))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "backbone": keras.saving.serialize_keras_object(self.backbone),
+                "num_classes": self.num_classes,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)
