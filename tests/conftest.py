@@ -1,0 +1,42 @@
+"""Test set-up: two logical CPU devices, a private tfds data directory.
+
+The logical devices must be configured before TensorFlow creates its
+devices, hence at import time, before any test module imports TensorFlow.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("NO_GCE_CHECK", "true")
+# Subprocess tests (recipes, CLIs) inherit this and share one prepared digits.
+os.environ.setdefault("KERAZOO_DATA_DIR", tempfile.mkdtemp(prefix="kerazoo-tfds-"))
+
+import tensorflow as tf  # noqa: E402
+
+_cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    _cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+)
+
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def cli():
+    """Run `python -m MODULE ARGS...` in a fresh interpreter; return the
+    completed process (text output)."""
+
+    def run(module, *args, timeout=900):
+        return subprocess.run(
+            [sys.executable, "-m", module, *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run

@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+from kerazoo.data.splits import class_order, few_label_indices, halves, incremental_phases
+
+
+def test_seed_1993_gives_the_usual_cifar100_class_order():
+    # The order logged by LUCIR/PyCIL runs for seed 1993.
+    assert list(class_order(100, 1993)[:10]) == [68, 56, 78, 8, 23, 84, 90, 65, 74, 76]
+
+
+def test_incremental_phases_cover_the_order_without_overlap():
+    order = class_order(10, 0)
+    phases = incremental_phases(order, num_base=2, num_phases=4)
+    assert [len(p) for p in phases] == [2, 2, 2, 2, 2]
+    np.testing.assert_array_equal(np.concatenate(phases), order)
+
+
+def test_uneven_phases_are_refused():
+    with pytest.raises(ValueError, match="equal phases"):
+        incremental_phases(np.arange(10), num_base=3, num_phases=4)
+
+
+def test_few_labels_are_disjoint_and_balanced():
+    labels = np.repeat(np.arange(5), 30)
+    labelled, unlabelled = few_label_indices(labels, per_class=4, seed=0)
+    assert np.bincount(labels[labelled]).tolist() == [4] * 5
+    assert set(labelled).isdisjoint(unlabelled)
+    assert len(labelled) + len(unlabelled) == len(labels)
+
+
+def test_halves_are_disjoint_and_seeded():
+    a, b = halves(101, seed=3)
+    assert set(a).isdisjoint(b) and len(a) + len(b) == 101
+    np.testing.assert_array_equal(halves(101, seed=3)[0], a)

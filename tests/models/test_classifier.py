@@ -1,0 +1,50 @@
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerazoo import backbones
+from kerazoo.models import Classifier
+
+
+def _model():
+    return Classifier(backbones.get("convnet", input_shape=(8, 8, 1), synchronized=True), 10)
+
+
+def test_keras_file_round_trip(tmp_path):
+    model = _model()
+    x = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype("float32")
+    expected = model(x)
+    model.save(tmp_path / "m.keras")
+    restored = keras.saving.load_model(tmp_path / "m.keras")
+    assert isinstance(restored, Classifier)
+    np.testing.assert_allclose(restored(x), expected, atol=1e-6)
+
+
+def _train(strategy, initial_weights, x, y):
+    with strategy.scope():
+        model = _model()
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        model(x[:1])
+        model.set_weights(initial_weights)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16, drop_remainder=True)
+    model.fit(ds, epochs=2, verbose=0, shuffle=False)
+    return model.get_weights()
+
+
+def test_two_replicas_train_like_one_device_on_the_same_global_batch():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(64, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 10, 64).astype("int32")
+    keras.utils.set_random_seed(0)
+    initial = _model()
+    initial(x[:1])
+    weights = initial.get_weights()
+    one = _train(tf.distribute.OneDeviceStrategy("/cpu:0"), weights, x, y)
+    two = _train(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), weights, x, y)
+    moved = max(np.abs(a - w).max() for a, w in zip(one, weights))
+    assert moved > 1e-2  # training really changed the weights
+    for a, b in zip(one, two):
+        np.testing.assert_allclose(a, b, atol=2e-5)

@@ -1,0 +1,109 @@
+"""End-to-end runs of `python -m kerazoo.recipes.baseline` in subprocesses."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+RECIPE = "kerazoo.recipes.baseline"
+TOY = ["--set", "epochs=2"]
+
+
+def test_help_lists_every_field(cli):
+    from kerazoo.recipes.baseline import BaselineConfig
+    import dataclasses
+
+    result = cli(RECIPE, "--help")
+    assert result.returncode == 0
+    for field in dataclasses.fields(BaselineConfig):
+        assert field.name in result.stdout
+
+
+def test_unknown_key_exits_non_zero_naming_valid_keys(cli):
+    result = cli(RECIPE, "--set", "nonsense=1")
+    assert result.returncode == 2
+    assert "nonsense" in result.stderr and "epochs" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_dataset_says_how_to_provide_it(cli, tmp_path):
+    result = cli(RECIPE, "--set", "dataset=cifar100", "--set", f"data_dir={tmp_path}",
+                 "--out", tmp_path / "run")
+    assert result.returncode == 2
+    assert "cifar100" in result.stderr and "download_and_prepare" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()  # nothing left behind
+
+
+@pytest.mark.slow
+def test_default_run_reaches_95_percent_and_refuses_to_clobber(cli, tmp_path):
+    out = tmp_path / "run"
+    result = cli(RECIPE, "--out", out)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.95
+    for name in ("config.json", "report.md", "training_curves.png", "model.keras",
+                 "logs/baseline.csv", "checkpoints/baseline.weights.h5"):
+        assert (out / name).exists(), name
+    assert any((out / "tensorboard").rglob("*tfevents*"))
+    assert "test accuracy" in result.stdout
+    # TensorFlow's start-up noise is silenced for the CLI.
+    assert "oneDNN" not in result.stderr and "cuInit" not in result.stderr
+
+    before = (out / "metrics.json").read_text()
+    again = cli(RECIPE, "--out", out)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert (out / "metrics.json").read_text() == before
+    changed = cli(RECIPE, *TOY, "--out", out, "--overwrite")
+    assert changed.returncode == 0, changed.stderr
+    assert json.loads((out / "config.json").read_text())["config"]["epochs"] == 2
+
+
+def _epochs_logged(path):
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_and_ends_like_an_uninterrupted_run(cli, tmp_path):
+    args = ["--set", "epochs=4", "--set", "batch_size=8"]
+    full = cli(RECIPE, *args, "--out", tmp_path / "full")
+    assert full.returncode == 0, full.stderr
+
+    out = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", RECIPE, *args, "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    while len(_epochs_logged(out / "logs" / "baseline.csv")) < 2:
+        assert process.poll() is None, "the run ended before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)  # mid-epoch 3 of 4
+    process.wait()
+    assert not (out / "metrics.json").exists()
+
+    resumed = cli(RECIPE, *args, "--out", out)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout
+    epochs = _epochs_logged(out / "logs" / "baseline.csv")
+    assert epochs[-1] == 3 and epochs == sorted(set(epochs))  # no epoch trained twice
+    assert "Epoch 1/4" not in resumed.stdout  # did not start over
+
+    a = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    b = json.loads((out / "metrics.json").read_text())
+    assert a["test_accuracy"] == b["test_accuracy"]
+    weights_a = keras.saving.load_model(tmp_path / "full" / "model.keras").get_weights()
+    weights_b = keras.saving.load_model(out / "model.keras").get_weights()
+    for x, y in zip(weights_a, weights_b):
+        np.testing.assert_allclose(x, y, atol=1e-6)
