@@ -1,0 +1,3 @@
+"""Keras layers (no training logic)."""
+
+from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights

@@ -1,0 +1,3 @@
+"""Losses: pure functions of tensors."""
+
+from kerazoo.losses.lucir import adaptive_lambda, less_forget_loss, margin_ranking_loss
