@@ -1,0 +1,298 @@
+"""The class-incremental phase loop (LUCIR and its baselines).
+
+Labels are expected in *phase order*: the classes of phase 0 are
+0..n0-1, those of phase 1 follow, and so on (map dataset labels through the
+class order first, `labels_in_phase_order`). Per phase:
+
+1. snapshot the backbone as the frozen old model (phases > 0);
+2. grow the head: a `CosineLinear` gets imprinted weights for the new
+   classes (LUCIR), a `Dense` head keeps its old columns and adds new ones;
+3. train on the new classes' images plus the exemplar memory (or on every
+   image of the seen classes, for the joint upper bound);
+4. pick exemplars of the new classes by herding; recompute class means;
+5. evaluate the CNN classifier (argmax of the head over all seen classes)
+   and NME (nearest class mean of normalised features).
+
+Training goes through a `fit(model, dataset, stage=..., epochs=...)`
+callable, so the recipe runner can make every phase a resumable stage:
+re-running a killed run replays finished phases from their checkpoints and
+recomputes the (deterministic) exemplars and evaluations.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from kerazoo.data.pipeline import train_dataset
+from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights
+from kerazoo.models.lucir import LUCIRModel
+
+
+def labels_in_phase_order(labels, order):
+    """Map dataset labels to their position in the class order."""
+    return np.argsort(order)[np.asarray(labels)].astype(np.int32)
+
+
+def normalise(features):
+    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+
+
+def herding(features, m):
+    """iCaRL herding as in the LUCIR code: indices of `m` exemplars whose mean
+    best tracks the mean of the L2-normalised `features`, best first.
+
+    w starts at the mean μ; repeatedly pick argmax_i ⟨w, f_i⟩ (a new index
+    gets the next rank) and set w ← w + μ − f_i, for at most 1000 iterations.
+    """
+    features = normalise(np.asarray(features, np.float64))
+    m = min(m, len(features))
+    mu = features.mean(axis=0)
+    w = mu.copy()
+    chosen = []
+    for _ in range(1000):
+        if len(chosen) == m:
+            break
+        i = int(np.argmax(features @ w))
+        if i not in chosen:
+            chosen.append(i)
+        w = w + mu - features[i]
+    return np.array(chosen, dtype=np.int64)
+
+
+def nme_predict(features, class_means):
+    """Nearest class mean: argmax of cosine to the normalised means."""
+    return np.argmax(normalise(features) @ normalise(class_means).T, axis=1)
+
+
+def snapshot(backbone):
+    """A frozen copy of `backbone` (same architecture and weights)."""
+    old = keras.models.clone_model(backbone)
+    old.set_weights(backbone.get_weights())
+    old.trainable = False
+    return old
+
+
+def grow_head(head, num_new, init=None, freeze_old=True):
+    """A copy of `head` with `num_new` more classes, old weights kept exactly."""
+    if isinstance(head, CosineLinear):
+        grown = CosineLinear.from_config({**head.get_config(), "freeze_old": freeze_old})
+        grown.build((None, head.kernel.shape[0]))
+        grown.set_weights(head.get_weights())
+        grown.add_classes(num_new, init)
+        return grown
+    kernel, bias = head.get_weights()
+    grown = keras.layers.Dense(kernel.shape[1] + num_new, name=head.name)
+    grown.build((None, kernel.shape[0]))
+    new_kernel, new_bias = grown.get_weights()
+    new_kernel[:, : kernel.shape[1]] = kernel
+    new_bias[: bias.shape[0]] = bias
+    grown.set_weights([new_kernel, new_bias])
+    return grown
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """What distinguishes LUCIR, its ablations and the baselines.
+
+    head: "cosine" (CosineLinear, imprinted) or "linear" (Dense).
+    less_forget, margin_ranking: LUCIR's two losses (old-class weights are
+        frozen whenever less_forget is on, as in the code).
+    memory: "exemplars" (herding, fixed count per class) or "all" (joint
+        training on every image of the seen classes: the upper bound).
+    """
+
+    head: str = "cosine"
+    less_forget: bool = True
+    margin_ranking: bool = True
+    memory: str = "exemplars"
+
+
+METHODS = {
+    "lucir": Method(),
+    "cn+lf": Method(margin_ranking=False),
+    "cn": Method(less_forget=False, margin_ranking=False),
+    "replay": Method("linear", False, False),
+    "joint": Method("linear", False, False, memory="all"),
+}
+
+
+@dataclasses.dataclass
+class PhaseResult:
+    """Accuracies after one phase. `task_accuracy[j]`: CNN accuracy on the
+    test images of phase j's classes (for forgetting)."""
+
+    phase: int
+    num_classes: int
+    cnn_accuracy: float
+    nme_accuracy: float | None
+    task_accuracy: list
+
+
+class ClassIncremental:
+    """Runs the phases of one method on one seed.
+
+    Args:
+        method: a `Method` (see `METHODS`).
+        data: (train_images, train_labels, test_images, test_labels), labels
+            in phase order.
+        phase_sizes: number of classes per phase, base phase first.
+        build_backbone: () -> features model.
+        make_optimizer: (steps) -> Keras optimizer for one phase.
+        fit: (model, dataset, stage=, epochs=) -> None.
+        strategy: `tf.distribute` strategy models are built under.
+        epoch_counter: the `EpochCounter` the fit callable drives.
+        exemplars_per_class, epochs, batch_size, seed: protocol settings.
+        lambda_base, margin, k, weight_decay: LUCIR's loss settings.
+        flip_means: average class-mean features with horizontally flipped
+            copies (the LUCIR CIFAR code; wrong for digits).
+        log: a callable for one-line progress messages.
+    """
+
+    def __init__(
+        self,
+        method,
+        data,
+        phase_sizes,
+        *,
+        build_backbone,
+        make_optimizer,
+        fit,
+        strategy,
+        epoch_counter,
+        exemplars_per_class=20,
+        epochs=30,
+        batch_size=32,
+        seed=0,
+        lambda_base=5.0,
+        margin=0.5,
+        k=2,
+        weight_decay=5e-4,
+        augment=False,
+        flip_means=False,
+        log=print,
+    ):
+        self.method = method
+        self.train_x, self.train_y, self.test_x, self.test_y = data
+        self.bounds = [int(b) for b in np.cumsum([0, *phase_sizes])]
+        self.build_backbone = build_backbone
+        self.make_optimizer = make_optimizer
+        self.fit = fit
+        self.strategy = strategy
+        self.epoch_counter = epoch_counter
+        self.exemplars_per_class = exemplars_per_class
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.seed = seed
+        self.loss_settings = dict(
+            lambda_base=lambda_base,
+            margin=margin,
+            k=k,
+            less_forget=method.less_forget,
+            margin_ranking=method.margin_ranking,
+            weight_decay=weight_decay,
+        )
+        self.augment = augment
+        self.flip_means = flip_means
+        self.log = log
+        self.memory = {}  # class -> train indices of its exemplars
+        self.model = None
+
+    def features(self, backbone, images):
+        return backbone.predict(images, batch_size=512, verbose=0)
+
+    def _new_head(self, phase):
+        num_old, seen = self.bounds[phase], self.bounds[phase + 1]
+        if phase == 0:
+            return CosineLinear(seen) if self.method.head == "cosine" else keras.layers.Dense(seen)
+        init = None
+        head = self.model.head
+        if isinstance(head, CosineLinear):
+            # Imprinting uses the previous phase's backbone, before training.
+            old_norm = np.linalg.norm(np.asarray(head.kernel), axis=0).mean()
+            init = imprint_weights(
+                [
+                    self.features(self.model.backbone, self.train_x[self.train_y == c])
+                    for c in range(num_old, seen)
+                ],
+                old_norm,
+            )
+        return grow_head(head, seen - num_old, init, freeze_old=self.method.less_forget)
+
+    def _training_indices(self, phase):
+        num_old, seen = self.bounds[phase], self.bounds[phase + 1]
+        if self.method.memory == "all":
+            return np.flatnonzero(self.train_y < seen)
+        new = np.flatnonzero((self.train_y >= num_old) & (self.train_y < seen))
+        exemplars = [self.memory[c] for c in range(num_old)]
+        return np.sort(np.concatenate([new, *exemplars]))
+
+    def _update_memory(self, phase, backbone):
+        for c in range(self.bounds[phase], self.bounds[phase + 1]):
+            members = np.flatnonzero(self.train_y == c)
+            ranked = herding(self.features(backbone, self.train_x[members]), self.exemplars_per_class)
+            self.memory[c] = members[ranked]
+
+    def _class_means(self, backbone, seen):
+        means = []
+        for c in range(seen):
+            images = self.train_x[self.memory[c]]
+            mean = normalise(self.features(backbone, images)).mean(axis=0)
+            if self.flip_means:
+                flipped = normalise(self.features(backbone, images[:, :, ::-1])).mean(axis=0)
+                mean = (mean + flipped) / 2
+            means.append(mean)
+        return np.stack(means)
+
+    def _evaluate(self, phase):
+        seen = self.bounds[phase + 1]
+        mask = self.test_y < seen
+        images, labels = self.test_x[mask], self.test_y[mask]
+        predictions = np.argmax(self.model.predict(images, batch_size=512, verbose=0), axis=1)
+        task_accuracy = [
+            float(np.mean(predictions[(labels >= lo) & (labels < hi)] == labels[(labels >= lo) & (labels < hi)]))
+            for lo, hi in zip(self.bounds[: phase + 1], self.bounds[1 : phase + 2])
+        ]
+        nme = None
+        if self.method.memory == "exemplars":
+            means = self._class_means(self.model.backbone, seen)
+            nme_predictions = nme_predict(self.features(self.model.backbone, images), means)
+            nme = float(np.mean(nme_predictions == labels))
+        return PhaseResult(phase, int(seen), float(np.mean(predictions == labels)), nme, task_accuracy)
+
+    def run(self, stage_prefix):
+        """Train and evaluate every phase; returns a list of `PhaseResult`."""
+        results = []
+        for phase in range(len(self.bounds) - 1):
+            num_old, seen = int(self.bounds[phase]), int(self.bounds[phase + 1])
+            with self.strategy.scope():
+                if phase == 0:
+                    backbone, old_backbone = self.build_backbone(), None
+                else:
+                    backbone, old_backbone = self.model.backbone, snapshot(self.model.backbone)
+                head = self._new_head(phase)
+                model = LUCIRModel(backbone, head, old_backbone, num_old, **self.loss_settings)
+                indices = self._training_indices(phase)
+                steps = self.epochs * (len(indices) // self.batch_size)
+                model.compile(optimizer=self.make_optimizer(steps))
+                model(self.train_x[:1])
+            self.model = model
+            dataset = train_dataset(
+                self.train_x[indices],
+                self.train_y[indices],
+                self.batch_size,
+                seed=self.seed * 1000 + phase,
+                epoch_counter=self.epoch_counter,
+                augment=self.augment,
+            )
+            self.fit(model, dataset, stage=f"{stage_prefix}-phase{phase}", epochs=self.epochs)
+            if self.method.memory == "exemplars":
+                self._update_memory(phase, model.backbone)
+            result = self._evaluate(phase)
+            results.append(result)
+            nme = f", NME {100 * result.nme_accuracy:.1f} %" if result.nme_accuracy is not None else ""
+            self.log(
+                f"{stage_prefix} phase {phase}: {seen} classes, {len(indices)} training images, "
+                f"CNN {100 * result.cnn_accuracy:.1f} %{nme}"
+            )
+        return results
