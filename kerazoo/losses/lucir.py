@@ -100,7 +100,7 @@ def _check_labels(labels, num_classes):
         return tf.identity(labels)
 
 
-def margin_ranking_loss(cos_logits, labels, num_old_classes, margin=0.5, k=2):
+def margin_ranking_loss(cos_logits, labels, num_old_classes, margin=0.5, k=2, num_pairs_total=None):
     """LUCIR's inter-class separation: margin ranking of old-class samples against new classes.
 
     On the *unscaled* cosine scores (before σ; `CosineLinear(..., return_cosine=True)`), for
@@ -128,6 +128,10 @@ def margin_ranking_loss(cos_logits, labels, num_old_classes, margin=0.5, k=2):
         num_old_classes: Python int, number of old classes (columns [0, num_old_classes)).
         margin: the margin m.
         k: number of hard negatives K.
+        num_pairs_total: optional divisor replacing this batch's (old rows × k). Under a
+            multi-replica strategy pass the all-reduced count of the global batch (times the
+            replica count, see `LUCIRModel`): the number of old rows differs between replicas,
+            so per-replica means would not average to the global-batch mean.
 
     Returns:
         float32 scalar.
@@ -150,6 +154,8 @@ def margin_ranking_loss(cos_logits, labels, num_old_classes, margin=0.5, k=2):
     hard_negatives, _ = ops.top_k(cos_logits[:, num_old_classes:], k=k)  # (B, k)
     hinge = ops.relu(margin - positive[:, None] + hard_negatives)
     is_old = ops.cast(labels < num_old_classes, "float32")
+    num_pairs = ops.sum(is_old) * k
+    if num_pairs_total is None:
+        num_pairs_total = num_pairs
     # max(., 1) only guards the no-old-row case, where the masked sum is 0 anyway.
-    num_pairs = ops.maximum(ops.sum(is_old) * k, 1.0)
-    return ops.sum(hinge * is_old[:, None]) / num_pairs
+    return ops.sum(hinge * is_old[:, None]) / ops.maximum(num_pairs_total, 1.0)

@@ -1,5 +1,6 @@
 """`keras.Model` subclasses that own a training step."""
 
 from kerazoo.models.classifier import Classifier
+from kerazoo.models.lucir import LUCIRModel
 
-__all__ = ["Classifier"]
+__all__ = ["Classifier", "LUCIRModel"]

@@ -39,6 +39,12 @@ class Classifier(keras.Model):
     def call(self, images, training=False):
         return self.head(self.backbone(images, training=training))
 
+    def deploy_logits(self, images):
+        """Inference logits through backbone and head only, the graph that
+        `kerazoo.export.deploy_model` exports: train-only parts (e.g. a future
+        GIT augmenter) stay out of it."""
+        return self.head(self.backbone(images, training=False))
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -32,7 +32,12 @@ class LUCIRModel(keras.Model):
     Under a multi-replica strategy every term is a mean over the replica's
     batch; the total is divided by the replica count before the summed
     gradient, so N replicas train like one device on the global batch
-    (BatchNorm aside).
+    (BatchNorm aside). Margin ranking averages over the old-class rows of
+    the *global* batch: their count is all-reduced first, because it differs
+    between replicas. Known limitation: combined with a backbone built with
+    `synchronized=True`, that all-reduce and BatchNorm's may be ordered
+    differently on each replica and TensorFlow aborts the collective; use
+    per-replica BatchNorm (the default) with margin ranking.
 
     Args:
         backbone: features model (LUCIR uses `last_relu=False`).
@@ -100,8 +105,12 @@ class LUCIRModel(keras.Model):
     def call(self, images, training=False):
         return self.head(self.backbone(images, training=training))
 
-    def compute_losses(self, images, labels, training=True):
-        """All loss terms for a batch, as a dict of float32 scalars (unscaled)."""
+    def compute_losses(self, images, labels, training=True, num_pairs_total=None):
+        """All loss terms for a batch, as a dict of float32 scalars (unscaled).
+
+        `num_pairs_total`: see `margin_ranking_loss`; `train_step` passes the
+        global count under a multi-replica strategy.
+        """
         features = self.backbone(images, training=training)
         logits = self.head(features)
         labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
@@ -120,18 +129,45 @@ class LUCIRModel(keras.Model):
         if self.incremental and self.margin_ranking:
             cosines = self.head(features, return_cosine=True)
             losses["margin_ranking"] = margin_ranking_loss(
-                cosines, labels, self.num_old_classes, self.margin, self.k
+                cosines,
+                labels,
+                self.num_old_classes,
+                self.margin,
+                self.k,
+                num_pairs_total=num_pairs_total,
             )
         losses["l2"] = 0.5 * self.weight_decay * ops.sum(
             ops.stack([ops.sum(ops.square(w)) for w in self.trainable_weights])
         )
         return losses, logits
 
+    def _global_pairs(self, labels):
+        """(old rows × k) over the global batch, divided by the replica count.
+
+        Each replica divides its hinge sum by this; after the runner-wide
+        division by the replica count and the cross-replica gradient sum, the
+        margin-ranking term is the mean over the global batch's pairs.
+        """
+        context = tf.distribute.get_replica_context()
+        if not (self.incremental and self.margin_ranking) or context is None:
+            return None
+        if context.num_replicas_in_sync == 1:
+            return None
+        k = min(self.k, self.head.units - self.num_old_classes)
+        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+        pairs = ops.sum(ops.cast(labels < self.num_old_classes, "float32")) * k
+        total = context.all_reduce(tf.distribute.ReduceOp.SUM, pairs)
+        return total / context.num_replicas_in_sync
+
     def train_step(self, data):
         images, labels = data[0], data[1]
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        with tf.GradientTape() as tape:
-            losses, logits = self.compute_losses(images, labels, training=True)
+        num_pairs_total = self._global_pairs(labels)
+        # Collectives must start in the same order on every replica: this
+        # all-reduce before synchronized BatchNorm's.
+        dependencies = [] if num_pairs_total is None else [num_pairs_total]
+        with tf.control_dependencies(dependencies), tf.GradientTape() as tape:
+            losses, logits = self.compute_losses(images, labels, True, num_pairs_total)
             total = ops.sum(ops.stack(list(losses.values())))
             # Gradients are summed over replicas: scale so the sum is the
             # gradient of the global-batch mean.

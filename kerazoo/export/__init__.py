@@ -1,0 +1,38 @@
+"""Deployment: SavedModel and ONNX export, and an ONNX Runtime classifier.
+
+`python -m kerazoo.export RUN_DIR --out DIR` exports a trained run.
+
+Names are imported on first use, so `from kerazoo.export import
+OnnxClassifier` loads only numpy and onnxruntime, never TensorFlow or Keras.
+
+Example:
+
+```python
+from kerazoo.export import export_onnx, OnnxClassifier
+export_onnx(model, "digits.onnx")
+OnnxClassifier("digits.onnx").predict(images)
+```
+"""
+
+import importlib
+
+_HOMES = {
+    "deploy_model": "kerazoo.export.deploy",
+    "export_savedmodel": "kerazoo.export.savedmodel",
+    "export_onnx": "kerazoo.export.onnx",
+    "ParityError": "kerazoo.export.onnx",
+    "OnnxClassifier": "kerazoo.export.runtime",
+}
+
+
+def __getattr__(name):
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'kerazoo.export' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_HOMES])
+
+
+__all__ = list(_HOMES)

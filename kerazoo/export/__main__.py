@@ -1,0 +1,90 @@
+"""`python -m kerazoo.export RUN_DIR_OR_MODEL --out DIR [--onnx] [--savedmodel]`
+
+Exports a trained model (a recipe run directory holding `model.keras`, or
+a `.keras` file) as `DIR/model/` (SavedModel, signature `serve`) and
+`DIR/model.onnx` (parity-checked against Keras). With neither flag, both.
+
+Example:
+
+    python -m kerazoo.export runs/baseline-20260101T000000 --out export/digits
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import keras
+
+import kerazoo.models  # noqa: F401  (registers the classes a model.keras names)
+from kerazoo.export.onnx import ParityError, export_onnx
+from kerazoo.export.savedmodel import export_savedmodel
+
+
+class _UsageError(Exception):
+    """A problem with the command line's inputs; exit status 2."""
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    out = Path(args.out)
+    both = not (args.savedmodel or args.onnx)
+    targets = {}
+    if args.savedmodel or both:
+        targets["savedmodel"] = out / "model"
+    if args.onnx or both:
+        targets["onnx"] = out / "model.onnx"
+    try:
+        for target in targets.values():  # before the slow load, not after
+            if target.exists() and not args.overwrite:
+                raise _UsageError(f"{target} already exists; pass --overwrite to replace it.")
+        model = _load(Path(args.source))
+        if "savedmodel" in targets:
+            print(f"[export] SavedModel -> {targets['savedmodel']}", flush=True)
+            export_savedmodel(model, targets["savedmodel"], overwrite=args.overwrite)
+        if "onnx" in targets:
+            print(f"[export] ONNX -> {targets['onnx']}", flush=True)
+            diffs = export_onnx(model, targets["onnx"], atol=args.atol, overwrite=args.overwrite)
+            checked = ", ".join(f"batch {n}: {d:.2g}" for n, d in diffs.items())
+            print(f"[export] parity ONNX Runtime vs Keras, max abs diff: {checked} "
+                  f"(atol {args.atol:g})")
+    # ValueError: deploy_model cannot build the model's inference graph.
+    except (_UsageError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except ParityError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m kerazoo.export",
+        description="Export a trained kerazoo model as SavedModel and/or ONNX.",
+    )
+    parser.add_argument("source", help="run directory containing model.keras, or a .keras file")
+    parser.add_argument("--out", required=True, help="output directory (gets model/ and model.onnx)")
+    parser.add_argument("--savedmodel", action="store_true", help="write the SavedModel")
+    parser.add_argument("--onnx", action="store_true", help="write the ONNX file")
+    parser.add_argument("--atol", type=float, default=1e-4, help="ONNX parity tolerance")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing exports")
+    return parser
+
+
+def _load(source):
+    path = source / "model.keras" if source.is_dir() else source
+    if not path.is_file():
+        where = f"{source} has no model.keras" if source.is_dir() else f"no such file: {source}"
+        raise _UsageError(f"{where}; pass a run directory or a .keras file.")
+    print(f"[export] loading {path}", flush=True)
+    try:
+        model = keras.saving.load_model(path)
+    except Exception as error:  # the loader raises many types; all mean "not a model"
+        raise _UsageError(f"{path} is not a loadable Keras model ({error})") from None
+    if not isinstance(model, keras.Model):
+        raise _UsageError(f"{path} holds a {type(model).__name__}, not a keras.Model.")
+    return model
+
+
+if __name__ == "__main__":
+    sys.exit(main())

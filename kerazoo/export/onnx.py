@@ -1,0 +1,131 @@
+"""ONNX export via tf2onnx, parity-checked in ONNX Runtime before the file is kept."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import tensorflow as tf
+import tf2onnx
+
+from kerazoo.atomic import atomic_path
+from kerazoo.export.deploy import deploy_model, serving_spec
+from kerazoo.export.runtime import CLASS_NAMES_KEY
+
+PARITY_BATCH_SIZES = (1, 7)
+
+
+class ParityError(RuntimeError):
+    """ONNX Runtime and Keras disagree by more than the tolerance."""
+
+
+def export_onnx(
+    model,
+    path,
+    atol=1e-4,
+    sample_images=None,
+    opset=17,
+    class_names=None,
+    overwrite=False,
+):
+    """Write the inference graph of `model` as ONNX, if it matches Keras.
+
+    The file has one input `images` (float32, (batch, H, W, C), dynamic
+    batch named `batch`) and two outputs `logits` and `probabilities`.
+    Train-only layers are left out (`kerazoo.export.deploy_model`).
+    Before the file is kept, ONNX Runtime (CPU) runs it on batches of 1 and
+    7 images and every output is compared with Keras; if any differs by
+    more than `atol`, `ParityError` is raised and no file is left behind.
+
+    Args:
+        model: a trained `keras.Model` (see `deploy_model`).
+        path: the `.onnx` file to write.
+        atol: largest tolerated absolute difference, >= 0.
+        sample_images: real images (N, H, W, C) in [0, 1] for the check,
+            reused cyclically if fewer than 7; default uniform noise.
+        opset: ONNX opset version.
+        class_names: stored in the file's metadata (`class_names`, JSON) so
+            `OnnxClassifier` can report them.
+        overwrite: replace an existing `path`; otherwise it is an error.
+
+    Returns:
+        {batch size: max abs difference over both outputs}.
+
+    Example:
+
+    ```python
+    diffs = kerazoo.export.export_onnx(model, "export/digits.onnx", class_names=names)
+    diffs  # {1: 1.2e-07, 7: 2.4e-07}
+    ```
+    """
+    if not (math.isfinite(atol) and atol >= 0):
+        raise ValueError(f"atol must be a finite number >= 0, got {atol!r}.")
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
+    deployed = deploy_model(model)
+    batches = _parity_batches(deployed, sample_images)
+    # The reference outputs come from Keras, before conversion: a model must
+    # have run once to be converted (research/anchors.md §0.4).
+    expected = [deployed(x, training=False) for x in batches]
+
+    spec = serving_spec(deployed)
+    serve = tf.function(lambda images: deployed(images, training=False), input_signature=[spec])
+    proto, _ = tf2onnx.convert.from_function(serve, input_signature=[spec], opset=opset)
+    _name_batch_dimension(proto)
+    if class_names is not None:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = CLASS_NAMES_KEY, json.dumps([str(n) for n in class_names])
+
+    with atomic_path(path) as tmp:
+        onnx.save(proto, str(tmp))
+        diffs = _check_parity(tmp, batches, expected, atol, path)
+    return diffs
+
+
+def _parity_batches(deployed, sample_images):
+    shape = deployed.input_shape[1:]
+    if sample_images is None:
+        rng = np.random.default_rng(0)
+        sample_images = rng.uniform(0.0, 1.0, (max(PARITY_BATCH_SIZES), *shape))
+    sample_images = np.asarray(sample_images, dtype=np.float32)
+    if sample_images.ndim != len(shape) + 1 or sample_images.shape[1:] != tuple(shape):
+        raise ValueError(
+            f"sample_images must have shape (N, {', '.join(map(str, shape))}), "
+            f"got {sample_images.shape}."
+        )
+    return [np.take(sample_images, np.arange(n), axis=0, mode="wrap") for n in PARITY_BATCH_SIZES]
+
+
+def _name_batch_dimension(proto):
+    # tf2onnx names the unknown batch dimension `unk__<n>`, differently for
+    # each tensor; one shared name tells tools the batch sizes agree.
+    for value in (*proto.graph.input, *proto.graph.output):
+        dim = value.type.tensor_type.shape.dim[0]
+        if not dim.HasField("dim_value"):
+            dim.dim_param = "batch"
+
+
+def _check_parity(onnx_path, batches, expected, atol, final_path):
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    diffs = {}
+    for x, keras_outputs in zip(batches, expected):
+        names = list(keras_outputs)
+        got = session.run(names, {input_name: x})
+        per_output = {
+            name: float(np.max(np.abs(value - np.asarray(keras_outputs[name]))))
+            for name, value in zip(names, got)
+        }
+        for name, diff in per_output.items():
+            if not diff <= atol:  # also catches NaN
+                raise ParityError(
+                    f"ONNX Runtime output '{name}' differs from Keras by {diff:.3g} at batch "
+                    f"size {len(x)} (atol={atol:g}); {final_path} was not written. Check the "
+                    "model for ops tf2onnx converts inexactly, or raise atol if the gap is "
+                    "float rounding."
+                )
+        diffs[len(x)] = max(per_output.values())
+    return diffs

@@ -1,0 +1,140 @@
+"""deploy_model: the inference graph, without train-only layers."""
+
+from collections import Counter
+
+import keras
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import tensorflow as tf
+import tf2onnx
+
+from kerazoo import backbones
+from kerazoo.export import deploy_model, export_onnx, export_savedmodel
+from kerazoo.models import Classifier
+
+SHAPE = (8, 8, 1)
+
+
+class TinyBatchFormer(keras.layers.Layer):
+    """BatchFormer's shape in miniature: attention whose sequence is the
+    batch in training, the identity at inference."""
+
+    train_only = True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.attention = keras.layers.MultiHeadAttention(num_heads=2, key_dim=8)
+
+    def call(self, features, training=False):
+        if not training:
+            return features
+        sequence = features[None]  # (1, B, D): every sample attends to the batch
+        return features + self.attention(sequence, sequence)[0]
+
+
+class TinyBatchFormerModel(keras.Model):
+    """Shared head before and after the BatchFormer in training (logits for
+    2B samples); at inference head(backbone(x))."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbones.get("convnet", input_shape=SHAPE, width=16)
+        self.batchformer = TinyBatchFormer()
+        self.head = keras.layers.Dense(5)
+
+    def call(self, images, training=False):
+        features = self.backbone(images, training=training)
+        if not training:
+            return self.head(self.batchformer(features, training=False))
+        mixed = self.batchformer(features, training=True)
+        return keras.ops.concatenate([self.head(features), self.head(mixed)])
+
+    def deploy_logits(self, images):
+        return self.head(self.backbone(images, training=False))
+
+
+class WithoutDeployLogits(TinyBatchFormerModel):
+    deploy_logits = None  # falls back to model(images, training=False)
+
+
+def images(n, seed=0):
+    return np.random.default_rng(seed).uniform(0, 1, (n, *SHAPE)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def batchformer_model():
+    model = TinyBatchFormerModel()
+    model(images(16), training=True)  # builds the attention and moves BN statistics
+    return model
+
+
+def test_classifier_graph_matches_call():
+    model = Classifier(backbones.get("convnet", input_shape=SHAPE, width=16), 10)
+    model(images(16), training=True)
+    deployed = deploy_model(model)
+
+    assert deployed.input_shape == (None, *SHAPE)
+    assert deployed.inputs[0].name == "images"
+    x = images(7)
+    out = deployed(x)
+    assert set(out) == {"logits", "probabilities"}
+    expected = keras.ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_allclose(out["logits"], expected, atol=1e-6)
+    np.testing.assert_allclose(out["probabilities"], tf.nn.softmax(expected), atol=1e-6)
+    assert out["logits"].dtype == out["probabilities"].dtype == "float32"
+
+
+def test_batchformer_and_its_weights_are_left_out(batchformer_model, tmp_path):
+    deployed = deploy_model(batchformer_model)
+
+    layers = deployed._flatten_layers(include_self=False, recursive=True)
+    assert not any(isinstance(layer, TinyBatchFormer) for layer in layers)
+    attention_weights = {id(w) for w in batchformer_model.batchformer.weights}
+    assert attention_weights  # built, so their absence below means something
+    assert not attention_weights & {id(w) for w in deployed.weights}
+
+    export_savedmodel(batchformer_model, tmp_path / "saved")
+    shipped = tf.saved_model.load(str(tmp_path / "saved")).variables
+    assert len(shipped) == len(deployed.weights)
+
+
+def test_onnx_graph_has_no_attention_and_equals_shared_head(batchformer_model, tmp_path):
+    export_onnx(batchformer_model, tmp_path / "m.onnx")
+    ops = Counter(node.op_type for node in onnx.load(tmp_path / "m.onnx").graph.node)
+
+    # tf2onnx lowers attention's einsums to Gemm/MatMul/Transpose and its
+    # weighting to Softmax. The deployed graph keeps one MatMul (the head)
+    # and one Softmax (the probabilities output).
+    assert ops["Einsum"] == ops["Gemm"] == 0, ops
+    assert ops["MatMul"] == 1 and ops["Softmax"] == 1, ops
+
+    # The same counts do see the attention when the training path is converted.
+    spec = tf.TensorSpec((None, *SHAPE), tf.float32)
+    training_path = tf.function(lambda x: batchformer_model(x, training=True), input_signature=[spec])
+    proto, _ = tf2onnx.convert.from_function(training_path, input_signature=[spec], opset=17)
+    control = Counter(node.op_type for node in proto.graph.node)
+    assert control["Softmax"] >= 1 and control["MatMul"] + control["Gemm"] + control["Einsum"] > 2
+
+    x = images(7, seed=1)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    logits, probabilities = session.run(["logits", "probabilities"], {"images": x})
+    model = batchformer_model
+    shared_head = keras.ops.convert_to_numpy(model.head(model.backbone(x, training=False)))
+    np.testing.assert_allclose(logits, shared_head, atol=1e-5)
+    np.testing.assert_allclose(probabilities, tf.nn.softmax(shared_head), atol=1e-6)
+
+
+def test_train_only_layer_without_deploy_logits_is_refused():
+    model = WithoutDeployLogits()
+    model(images(4), training=True)
+    with pytest.raises(ValueError, match=r"train-only layer.*deploy_logits"):
+        deploy_model(model)
+
+
+def test_never_called_model_needs_an_input_shape():
+    model = Classifier(backbones.get("convnet", input_shape=SHAPE, width=16), 10)
+    with pytest.raises(ValueError, match="never been called"):
+        deploy_model(model)
+    assert deploy_model(model, input_shape=SHAPE).input_shape == (None, *SHAPE)

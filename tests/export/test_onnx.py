@@ -1,0 +1,118 @@
+"""export_onnx: dynamic batch, named I/O, parity with Keras, refusal on mismatch;
+and `python -m kerazoo.export`."""
+
+import re
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import tensorflow as tf
+
+from kerazoo import backbones
+from kerazoo.export import ParityError, export_onnx
+from kerazoo.models import Classifier
+
+SHAPE = (8, 8, 1)
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A tiny Classifier after one SGD step, so BatchNorm statistics are not the defaults."""
+    rng = np.random.default_rng(0)
+    model = Classifier(backbones.get("convnet", input_shape=SHAPE), 10)
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(rng.uniform(0, 1, (16, *SHAPE)), rng.integers(0, 10, 16), batch_size=16, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def onnx_path(model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    diffs = export_onnx(model, path, class_names=[f"digit {i}" for i in range(10)])
+    assert set(diffs) == {1, 7} and max(diffs.values()) <= 1e-4
+    return path
+
+
+def test_io_names_and_dynamic_batch(onnx_path):
+    graph = onnx.load(onnx_path).graph
+    assert [i.name for i in graph.input] == ["images"]
+    assert [o.name for o in graph.output] == ["logits", "probabilities"]
+    dims = graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and [d.dim_value for d in dims[1:]] == list(SHAPE)
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+def test_onnx_runtime_matches_keras(model, onnx_path, batch):
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(batch + 10).uniform(0, 1, (batch, *SHAPE)).astype("float32")
+    logits, probabilities = session.run(["logits", "probabilities"], {"images": x})
+    expected = keras.ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_allclose(logits, expected, atol=1e-5)
+    np.testing.assert_allclose(probabilities, tf.nn.softmax(expected), atol=1e-6)
+
+
+def test_class_names_stored_in_metadata(onnx_path):
+    metadata = {p.key: p.value for p in onnx.load(onnx_path).metadata_props}
+    assert metadata["class_names"].startswith('["digit 0", "digit 1"')
+
+
+def test_refuses_file_when_outputs_differ_by_more_than_atol(model, tmp_path):
+    # Large inputs give large logits, whose float rounding differs between
+    # TensorFlow's and ONNX Runtime's kernels: measure that real gap, then
+    # demand half of it.
+    big = np.random.default_rng(1).uniform(0, 1000, (7, *SHAPE)).astype("float32")
+    gap = max(export_onnx(model, tmp_path / "measured.onnx", sample_images=big).values())
+    assert gap > 0
+
+    target = tmp_path / "refused.onnx"
+    with pytest.raises(ParityError, match=r"differs from Keras by .* was not written"):
+        export_onnx(model, target, atol=gap / 2, sample_images=big)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["measured.onnx"]
+
+
+def test_rejects_bad_arguments(model, tmp_path):
+    with pytest.raises(ValueError, match="atol"):
+        export_onnx(model, tmp_path / "m.onnx", atol=-1)
+    with pytest.raises(ValueError, match="sample_images must have shape"):
+        export_onnx(model, tmp_path / "m.onnx", sample_images=np.zeros((3, 4, 4, 1)))
+    (tmp_path / "m.onnx").write_text("old")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export_onnx(model, tmp_path / "m.onnx")
+
+
+def test_command_line_exports_a_run_directory(model, tmp_path):
+    run_dir, out = tmp_path / "run", tmp_path / "out"
+    run_dir.mkdir()
+    model.save(run_dir / "model.keras")
+    result = subprocess.run(
+        [sys.executable, "-m", "kerazoo.export", str(run_dir), "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[export] loading" in result.stdout
+    assert f"[export] SavedModel -> {out / 'model'}" in result.stdout
+    assert f"[export] ONNX -> {out / 'model.onnx'}" in result.stdout
+    assert re.search(r"parity .* batch 1: \S+, batch 7: \S+", result.stdout), result.stdout
+    assert (out / "model" / "saved_model.pb").exists() and (out / "model.onnx").exists()
+
+
+def test_command_line_errors_exit_2_without_traceback(tmp_path):
+    junk = tmp_path / "junk.keras"
+    junk.write_text("not a zip")
+    cases = {
+        tmp_path / "missing.keras": "no such file",
+        tmp_path: "has no model.keras",
+        junk: "is not a loadable Keras model",
+    }
+    for source, message in cases.items():
+        result = subprocess.run(
+            [sys.executable, "-m", "kerazoo.export", str(source), "--out", str(tmp_path / "o")],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr, result.stderr

@@ -1,0 +1,115 @@
+"""OnnxClassifier: predictions, input validation, provider choice, no TensorFlow."""
+
+import os
+import subprocess
+import sys
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerazoo import backbones
+from kerazoo.export import OnnxClassifier, export_onnx
+from kerazoo.models import Classifier
+
+SHAPE = (8, 8, 1)
+NAMES = [f"digit {i}" for i in range(10)]
+HAS_GPU = os.path.exists("/dev/nvidia0")
+
+
+@pytest.fixture(scope="module")
+def model():
+    model = Classifier(backbones.get("convnet", input_shape=SHAPE, width=16), 10)
+    model(np.random.default_rng(0).uniform(0, 1, (16, *SHAPE)), training=True)
+    return model
+
+
+@pytest.fixture(scope="module")
+def onnx_path(model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("runtime") / "model.onnx"
+    export_onnx(model, path, class_names=NAMES)
+    return path
+
+
+@pytest.fixture(scope="module")
+def classifier(onnx_path):
+    return OnnxClassifier(onnx_path, providers=["CPUExecutionProvider"])
+
+
+def test_predict_matches_keras(model, classifier):
+    x = np.random.default_rng(1).uniform(0, 1, (5, *SHAPE))  # float64 is cast
+    probabilities = classifier.predict(x)
+    assert probabilities.dtype == np.float32 and probabilities.shape == (5, 10)
+    expected = tf.nn.softmax(keras.ops.convert_to_numpy(model(x.astype("float32"))))
+    np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+
+
+def test_shape_and_class_names(onnx_path, classifier):
+    assert classifier.input_shape == (None, *SHAPE)
+    assert classifier.class_names == NAMES  # from the file's metadata
+    own = list("abcdefghij")
+    assert OnnxClassifier(onnx_path, class_names=own).class_names == own
+    with pytest.raises(ValueError, match="3 class names given for a model with 10 classes"):
+        OnnxClassifier(onnx_path, class_names=["a", "b", "c"])
+
+
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (np.zeros((2, 8, 8, 3), "float32"), r"shape \(2, 8, 8, 3\); expected \(N, 8, 8, 1\)"),
+        (np.zeros((8, 8), "float32"), r"expected \(N, 8, 8, 1\)"),
+        (np.zeros(SHAPE, "float32"), r"single image without the batch axis; pass images\[None\]"),
+        (np.zeros((2, *SHAPE), "uint8"), r"dtype uint8.*float32.*/ 255"),
+        (np.zeros((2, *SHAPE), "int64"), r"dtype int64"),
+        (np.full((2, *SHAPE), 255.0, "float32"), r"range over \[255, 255\].*divide"),
+        (np.linspace(-0.5, 1, 128).reshape(2, *SHAPE), r"range over \[-0.5, 1\]"),
+        (np.full((2, *SHAPE), np.nan, "float32"), "NaN"),
+    ],
+)
+def test_rejects_bad_input_with_a_fix(classifier, images, message):
+    with pytest.raises(ValueError, match=message):
+        classifier.predict(images)
+
+
+def test_explicit_cuda_falls_back_to_cpu_with_a_warning(onnx_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = OnnxClassifier(onnx_path, providers=["CUDAExecutionProvider"])
+    if clf.provider == "CUDAExecutionProvider":
+        pytest.skip("CUDA is usable on this machine")
+    assert clf.provider == "CPUExecutionProvider"
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert any(
+        "CUDAExecutionProvider was requested" in m and "fell back to CPUExecutionProvider" in m
+        for m in messages
+    )
+
+
+def test_default_provider_is_chosen_silently(onnx_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = OnnxClassifier(onnx_path)
+    assert clf.provider in ("CUDAExecutionProvider", "CPUExecutionProvider")
+    if not HAS_GPU:
+        assert clf.provider == "CPUExecutionProvider"
+
+
+def test_runtime_needs_neither_tensorflow_nor_keras(onnx_path):
+    code = f"""
+import sys
+import numpy as np
+from kerazoo.export import OnnxClassifier
+clf = OnnxClassifier({str(onnx_path)!r})
+p = clf.predict(np.full((3, 8, 8, 1), 0.5, np.float32))
+assert p.shape == (3, 10), p.shape
+leaked = [m for m in ("tensorflow", "keras", "tf2onnx") if m in sys.modules]
+assert not leaked, leaked
+print(clf.provider)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    # ONNX Runtime's error about a CUDA provider it cannot start is silenced
+    # for the automatic choice.
+    assert "onnxruntime" not in result.stderr, result.stderr
