@@ -108,7 +108,7 @@ def run(config, run, strategy):
         ("test accuracy", f"{100 * results['test_accuracy']:.2f} %"),
         ("balanced accuracy", f"{100 * results['balanced_accuracy']:.2f} %"),
     ]
-    return runner.Outcome(results, report, summary, model)
+    return runner.Outcome(results, report, summary, model, protocol.test_images[:7])
 
 
 if __name__ == "__main__":

@@ -200,7 +200,7 @@ def run(config, run, strategy):
     )
     metric_values["seeds"] = seeds
     metric_values["num_classes"] = num_classes
-    return runner.Outcome(metric_values, report, summary, final_model)
+    return runner.Outcome(metric_values, report, summary, final_model, protocol.test_images[:7])
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ The runner owns the run directory:
       backup/<stage>/    BackupAndRestore state while a stage trains
       checkpoints/       weights of every finished stage
       logs/<stage>.csv   CSVLogger history; tensorboard/<stage>/ events
-      metrics.json, report.md, *.png, model.keras
+      metrics.json, report.md, *.png, model.keras, model/ (SavedModel), model.onnx
 
 Re-running with the same `--out` resumes: finished stages are loaded from
 `checkpoints/`, an interrupted stage continues from its last finished epoch
@@ -34,6 +34,7 @@ import tensorflow as tf
 import kerazoo
 from kerazoo.atomic import atomic_path, write_text
 from kerazoo.data import DatasetNotFoundError, EpochCounter, make_protocol
+from kerazoo.export import export_onnx, export_savedmodel
 from kerazoo.recipes.config import ConfigError, describe, option, resolve, to_dict
 
 STRATEGIES = ("auto", "mirrored", "multiworker", "default")
@@ -66,13 +67,15 @@ class Outcome:
     metrics: JSON-able numbers for metrics.json.
     report: markdown body of report.md.
     summary: (name, value) rows for the final table on stdout.
-    model: the model to save as model.keras (or None).
+    model: the model to export (model.keras, SavedModel, ONNX), or None.
+    sample_images: real inputs for the ONNX parity check.
     """
 
     metrics: dict
     report: str
     summary: list
     model: object = None
+    sample_images: object = None
 
 
 def make_strategy(name):
@@ -222,15 +225,16 @@ class Run:
     def finish(self, outcome):
         """Write model.keras, metrics.json and report.md; print the summary."""
         seconds = time.time() - self.started
+        exported = {}
         if outcome.model is not None:
-            with atomic_path(self.path / "model.keras") as tmp:
-                outcome.model.save(tmp)
+            exported = self.export(outcome.model, outcome.sample_images)
         metrics = {
             "recipe": self.recipe,
             "seed": self.config.seed,
             "replicas": self.strategy.num_replicas_in_sync,
             "seconds_this_invocation": round(seconds, 1),
             **outcome.metrics,
+            **exported,
         }
         header = (
             f"# {self.recipe} — kerazoo {kerazoo.__version__}\n\n"
@@ -251,6 +255,23 @@ class Run:
         for name, value in outcome.summary:
             print(f"{name:<{width}}  {value}")
         print(f"\nrun directory: {self.path}  ({seconds:.0f} s)")
+
+    def export(self, model, sample_images):
+        """model.keras, the SavedModel `model/` and the parity-checked
+        `model.onnx` (overwriting those of an earlier, unfinished invocation)."""
+        with atomic_path(self.path / "model.keras") as tmp:
+            model.save(tmp)
+        self.log("export: model.keras")
+        export_savedmodel(model, self.path / "model", overwrite=True)
+        self.log("export: SavedModel model/ (signature 'serve')")
+        parity = export_onnx(
+            model, self.path / "model.onnx", sample_images=sample_images, overwrite=True
+        )
+        self.log(
+            "export: model.onnx, max |ONNX Runtime - Keras| "
+            + ", ".join(f"{v:.1e} at batch {b}" for b, v in parity.items())
+        )
+        return {"onnx_parity_max_abs_diff": {str(b): float(v) for b, v in parity.items()}}
 
     def discard_if_empty(self):
         """Remove a directory this invocation created before any training."""

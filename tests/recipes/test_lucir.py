@@ -1,0 +1,68 @@
+"""End-to-end runs of the LUCIR recipe."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow_datasets as tfds
+
+RECIPE = "kerazoo.recipes.lucir"
+TOY = ["--set", "epochs=4", "--set", "num_seeds=1", "--set", 'methods=["lucir"]']
+
+
+@pytest.mark.slow
+def test_killed_during_phase_2_resumes_to_the_same_numbers(cli, tmp_path):
+    full = cli(RECIPE, *TOY, "--out", tmp_path / "full")
+    assert full.returncode == 0, full.stderr
+    assert "LUCIR-CNN" in full.stdout
+
+    out = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", RECIPE, *TOY, "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    phase2_log = out / "logs" / "seed0-lucir-phase2.csv"
+    deadline = time.time() + 600
+    while not (phase2_log.exists() and len(phase2_log.read_text().splitlines()) >= 2):
+        assert process.poll() is None, "the run ended before phase 2 could be interrupted"
+        assert time.time() < deadline
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "checkpoints" / "seed0-lucir-phase2.weights.h5").exists()
+
+    resumed = cli(RECIPE, *TOY, "--out", out)
+    assert resumed.returncode == 0, resumed.stderr
+    log = (out / "run.log").read_text()
+    assert "seed0-lucir-phase1: finished earlier" in log
+    assert "seed0-lucir-phase0: training" not in resumed.stdout
+    a = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    b = json.loads((out / "metrics.json").read_text())
+    for method in ("LUCIR-CNN", "LUCIR-NME"):
+        assert a[method]["per_phase_accuracy"] == b[method]["per_phase_accuracy"]
+    assert (out / "model.onnx").exists() and (out / "accuracy_curve.png").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["cifar100_lucir_5phases.toml", "cifar100_lucir_10phases.toml"])
+def test_paper_protocols_run_on_tfds_mock_data(tmp_path, config):
+    from kerazoo.recipes import lucir, runner
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    argv = [
+        "--config", os.path.join(root, "recipes", config),
+        "--set", "epochs=1",
+        "--set", 'methods=["lucir"]',
+        "--set", f"data_dir={tmp_path / 'data'}",
+        "--out", str(tmp_path / "run"),
+    ]
+    with tfds.testing.mock_data(num_examples=1500):
+        runner.main("lucir", lucir.LUCIRConfig, lucir.run, "", argv=argv)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    phases = 6 if "5phases" in config else 11
+    assert metrics["num_classes"] == [50 + i * (50 // (phases - 1)) for i in range(phases)]
+    assert len(metrics["LUCIR-CNN"]["per_phase_accuracy"][0]) == phases
