@@ -77,7 +77,14 @@ def test_two_replicas_match_one_device():
     keras.utils.set_random_seed(1)
     weights = _incremental_model(_bn_free_backbone()).get_weights()
     one = _train(tf.distribute.OneDeviceStrategy("/cpu:0"), weights)
-    two = _train(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), weights)
+    # ReductionToOneDevice: no collective ops, whose instance keys can clash
+    # with those of strategies created by earlier tests in this process.
+    two = _train(
+        tf.distribute.MirroredStrategy(
+            ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
+        ),
+        weights,
+    )
     assert max(np.abs(a - w).max() for a, w in zip(one, weights)) > 1e-3
     for a, b in zip(one, two):
         np.testing.assert_allclose(a, b, atol=2e-5)
