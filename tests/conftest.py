@@ -21,6 +21,8 @@ tf.config.set_logical_device_configuration(
 
 
 import subprocess  # noqa: E402
+
+import numpy as np  # noqa: E402
 import sys  # noqa: E402
 
 import pytest  # noqa: E402
@@ -40,3 +42,20 @@ def cli():
         )
 
     return run
+
+
+def _numeric_gradient(f, x, eps=1e-6):
+    """Central finite differences of a scalar NumPy function of `x`."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[i] = eps
+        grad[i] = (f(x + step) - f(x - step)) / (2 * eps)
+    return grad
+
+
+@pytest.fixture
+def numeric_gradient():
+    """The finite-difference gradient the formula tests compare against."""
+    return _numeric_gradient

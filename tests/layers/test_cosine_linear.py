@@ -21,17 +21,6 @@ def np_logits(x, kernel, sigma):
     return sigma * np_normalize(x, axis=1) @ np_normalize(kernel, axis=0)
 
 
-def numeric_gradient(f, x, eps=1e-6):
-    """Central finite differences of a scalar NumPy function."""
-    x = np.array(x, dtype=np.float64)
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[i] = eps
-        grad[i] = (f(x + step) - f(x - step)) / (2 * eps)
-    return grad
-
-
 def built_layer(units=4, **kwargs):
     layer = CosineLinear(units, **kwargs)
     layer.build((None, INPUT_DIM))
@@ -82,7 +71,7 @@ def test_output_bounded_by_sigma():
     assert_allclose(np.diag(layer(aligned).numpy()), -3.0, rtol=1e-6)
 
 
-def test_gradients_match_finite_differences():
+def test_gradients_match_finite_differences(numeric_gradient):
     layer = built_layer(units=3, dtype="float64")
     layer.add_classes(2)
     layer.sigma.assign(1.3)
