@@ -249,8 +249,9 @@ class ClassIncremental:
         mask = self.test_y < seen
         images, labels = self.test_x[mask], self.test_y[mask]
         predictions = np.argmax(self.model.predict(images, batch_size=512, verbose=0), axis=1)
+        correct = predictions == labels
         task_accuracy = [
-            float(np.mean(predictions[(labels >= lo) & (labels < hi)] == labels[(labels >= lo) & (labels < hi)]))
+            float(np.mean(correct[(labels >= lo) & (labels < hi)]))
             for lo, hi in zip(self.bounds[: phase + 1], self.bounds[1 : phase + 2])
         ]
         nme = None
@@ -258,7 +259,7 @@ class ClassIncremental:
             means = self._class_means(self.model.backbone, seen)
             nme_predictions = nme_predict(self.features(self.model.backbone, images), means)
             nme = float(np.mean(nme_predictions == labels))
-        return PhaseResult(phase, int(seen), float(np.mean(predictions == labels)), nme, task_accuracy)
+        return PhaseResult(phase, seen, float(np.mean(correct)), nme, task_accuracy)
 
     def run(self, stage_prefix):
         """Train and evaluate every phase; returns a list of `PhaseResult`."""

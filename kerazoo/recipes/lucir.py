@@ -133,7 +133,7 @@ def run(config, run, strategy):
     curves, summary_rows, summary, metric_values = {}, [], [], {}
     for name in config.methods:
         variants = [(LABELS[name] + ("-CNN" if name == "lucir" else ""), "cnn_accuracy")]
-        if METHODS[name].memory == "exemplars" and name == "lucir":
+        if name == "lucir":
             variants.append(("LUCIR-NME", "nme_accuracy"))
         for label, field in variants:
             per_seed = [[getattr(r, field) for r in results[s, name]] for s in seeds]
