@@ -10,7 +10,10 @@ class order first, `labels_in_phase_order`). Per phase:
 3. train on the new classes' images plus the exemplar memory (or on every
    image of the seen classes, for the joint upper bound);
 4. pick exemplars of the new classes by herding; recompute class means;
-5. evaluate the CNN classifier (argmax of the head over all seen classes)
+5. optionally (phases > 0), class-balanced finetuning (CBF): the head
+   alone trains on the exemplar memory, where every seen class has the same
+   number of images;
+6. evaluate the CNN classifier (argmax of the head over all seen classes)
    and NME (nearest class mean of normalised features).
 
 Training goes through a `fit(model, dataset, stage=..., epochs=...)`
@@ -73,12 +76,22 @@ def snapshot(backbone):
     return old
 
 
+def copy_cosine_head(head, freeze_old):
+    """A `CosineLinear` equal to `head` with its old block (un)frozen."""
+    copy = CosineLinear.from_config({**head.get_config(), "freeze_old": freeze_old})
+    copy.build((None, head.kernel.shape[0]))
+    # By name: `get_weights` lists trainable weights first, so the order
+    # changes with freeze_old.
+    source = {w.name: w for w in head.weights}
+    for weight in copy.weights:
+        weight.assign(source[weight.name])
+    return copy
+
+
 def grow_head(head, num_new, init=None, freeze_old=True):
     """A copy of `head` with `num_new` more classes, old weights kept exactly."""
     if isinstance(head, CosineLinear):
-        grown = CosineLinear.from_config({**head.get_config(), "freeze_old": freeze_old})
-        grown.build((None, head.kernel.shape[0]))
-        grown.set_weights(head.get_weights())
+        grown = copy_cosine_head(head, freeze_old)
         grown.add_classes(num_new, init)
         return grown
     kernel, bias = head.get_weights()
@@ -100,16 +113,22 @@ class Method:
         frozen whenever less_forget is on, as in the code).
     memory: "exemplars" (herding, fixed count per class) or "all" (joint
         training on every image of the seen classes: the upper bound).
+    balanced_finetuning: after each incremental phase, finetune the head on
+        the exemplars only (LUCIR's CBF, `--cb_finetune` in its ImageNet
+        script): backbone and BatchNorm frozen, old and new class weights
+        both trained, same loss.
     """
 
     head: str = "cosine"
     less_forget: bool = True
     margin_ranking: bool = True
     memory: str = "exemplars"
+    balanced_finetuning: bool = False
 
 
 METHODS = {
     "lucir": Method(),
+    "lucir+cbf": Method(balanced_finetuning=True),
     "cn+lf": Method(margin_ranking=False),
     "cn": Method(less_forget=False, margin_ranking=False),
     "replay": Method("linear", False, False),
@@ -146,6 +165,10 @@ class ClassIncremental:
         lambda_base, margin, k, weight_decay: LUCIR's loss settings.
         flip_means: average class-mean features with horizontally flipped
             copies (the LUCIR CIFAR code; wrong for digits).
+        cbf_epochs, cbf_learning_rate, cbf_weight_decay: class-balanced
+            finetuning, for methods that use it. The LUCIR code's values:
+            20 epochs of SGD (momentum 0.9) from lr 0.01, x0.1 halfway,
+            weight decay 1e-4.
         log: a callable for one-line progress messages.
     """
 
@@ -170,6 +193,9 @@ class ClassIncremental:
         weight_decay=5e-4,
         augment=False,
         flip_means=False,
+        cbf_epochs=20,
+        cbf_learning_rate=0.01,
+        cbf_weight_decay=1e-4,
         log=print,
     ):
         self.method = method
@@ -194,6 +220,7 @@ class ClassIncremental:
         )
         self.augment = augment
         self.flip_means = flip_means
+        self.cbf = dict(epochs=cbf_epochs, learning_rate=cbf_learning_rate, weight_decay=cbf_weight_decay)
         self.log = log
         self.memory = {}  # class -> train indices of its exemplars
         self.model = None
@@ -261,6 +288,41 @@ class ClassIncremental:
             nme = float(np.mean(nme_predictions == labels))
         return PhaseResult(phase, seen, float(np.mean(correct)), nme, task_accuracy)
 
+    def _balanced_finetune(self, phase, stage):
+        """CBF: train a copy of the head, old weights unfrozen (the code's
+        ft_flag 2), on the exemplars of every seen class; the backbone is
+        frozen, so BatchNorm runs in inference mode and less-forget is a
+        constant."""
+        num_old, seen = self.bounds[phase], self.bounds[phase + 1]
+        indices = np.sort(np.concatenate([self.memory[c] for c in range(seen)]))
+        # Every exemplar in every epoch (no dropped remainder), or the
+        # classes would not be balanced.
+        steps = self.cbf["epochs"] * -(-len(indices) // self.batch_size)
+        backbone = self.model.backbone
+        backbone.trainable = False
+        try:
+            with self.strategy.scope():
+                unfrozen = copy_cosine_head(self.model.head, freeze_old=False)
+                settings = {**self.loss_settings, "weight_decay": self.cbf["weight_decay"]}
+                model = LUCIRModel(backbone, unfrozen, self.model.old_backbone, num_old, **settings)
+                lr = self.cbf["learning_rate"]
+                schedule = keras.optimizers.schedules.PiecewiseConstantDecay([steps // 2], [lr, lr * 0.1])
+                model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9))
+                model(self.train_x[:1])
+            dataset = train_dataset(
+                self.train_x[indices],
+                self.train_y[indices],
+                self.batch_size,
+                seed=self.seed * 1000 + 500 + phase,
+                epoch_counter=self.epoch_counter,
+                augment=self.augment,
+                drop_remainder=False,
+            )
+            self.fit(model, dataset, stage=stage, epochs=self.cbf["epochs"])
+        finally:
+            backbone.trainable = True
+        self.model = model
+
     def run(self, stage_prefix):
         """Train and evaluate every phase; returns a list of `PhaseResult`."""
         results = []
@@ -289,6 +351,8 @@ class ClassIncremental:
             self.fit(model, dataset, stage=f"{stage_prefix}-phase{phase}", epochs=self.epochs)
             if self.method.memory == "exemplars":
                 self._update_memory(phase, model.backbone)
+            if self.method.balanced_finetuning and phase > 0:
+                self._balanced_finetune(phase, f"{stage_prefix}-phase{phase}-cbf")
             result = self._evaluate(phase)
             results.append(result)
             nme = f", NME {100 * result.nme_accuracy:.1f} %" if result.nme_accuracy is not None else ""

@@ -1,7 +1,16 @@
 import keras
 import numpy as np
 
-from kerazoo.incremental import grow_head, herding, labels_in_phase_order, nme_predict
+import pytest
+
+from kerazoo.incremental import (
+    copy_cosine_head,
+    grow_head,
+    herding,
+    labels_in_phase_order,
+    nme_predict,
+)
+from kerazoo.layers import CosineLinear
 
 
 def test_herding_tracks_the_class_mean_better_than_random():
@@ -33,6 +42,66 @@ def test_grow_dense_head_keeps_old_columns():
     np.testing.assert_array_equal(new_bias[:3], bias)
 
 
+@pytest.mark.parametrize("freeze_old", [True, False])
+def test_a_cosine_head_copy_computes_the_same_logits_whatever_is_frozen(freeze_old):
+    # Old and new blocks of equal shape: a copy by position would swap them unnoticed.
+    head = CosineLinear(2, freeze_old=not freeze_old)
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    head(x)
+    head.add_classes(2)
+    head.sigma.assign(2.5)
+    copy = copy_cosine_head(head, freeze_old)
+    assert copy.freeze_old == freeze_old
+    assert len(copy.trainable_weights) == (2 if freeze_old else 3)
+    np.testing.assert_allclose(copy(x), head(x), atol=1e-6)
+    grown = grow_head(head, 1, freeze_old=freeze_old)
+    np.testing.assert_allclose(np.asarray(grown(x))[:, :4], head(x), atol=1e-6)
+
+
 def test_labels_follow_the_class_order():
     order = np.array([3, 0, 2, 1])
     assert labels_in_phase_order([3, 0, 2, 1, 3], order).tolist() == [0, 1, 2, 3, 0]
+
+
+def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class():
+    import tensorflow as tf
+
+    from kerazoo import backbones
+    from kerazoo.data import EpochCounter
+    from kerazoo.incremental import METHODS, ClassIncremental
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(160, 8, 8, 1)).astype("float32")
+    y = np.repeat(np.arange(4), 40).astype("int32")
+    seen_by_stage = {}
+
+    def fit(model, dataset, stage, epochs):
+        seen_by_stage[stage] = np.concatenate([labels for _, labels in dataset.as_numpy_iterator()])
+        before = [np.array(w) for w in model.backbone.weights]
+        head_before = np.array(model.head.kernel)
+        model.fit(dataset, epochs=epochs, verbose=0, shuffle=False)
+        if stage.endswith("cbf"):
+            for a, w in zip(before, model.backbone.weights):  # BN statistics included
+                np.testing.assert_array_equal(a, np.array(w))
+            assert np.abs(np.array(model.head.kernel) - head_before)[:, :2].max() > 0  # old classes too
+
+    counter = EpochCounter()
+    learner = ClassIncremental(
+        METHODS["lucir+cbf"],
+        (x, y, x, y),
+        [2, 2],
+        build_backbone=lambda: backbones.get("convnet", input_shape=(8, 8, 1), last_relu=False),
+        make_optimizer=lambda steps: keras.optimizers.SGD(0.05, momentum=0.9),
+        fit=fit,
+        strategy=tf.distribute.get_strategy(),
+        epoch_counter=counter,
+        exemplars_per_class=5,
+        epochs=1,
+        batch_size=8,
+        cbf_epochs=2,
+    )
+    learner.run("t")
+    assert set(seen_by_stage) == {"t-phase0", "t-phase1", "t-phase1-cbf"}
+    assert np.bincount(seen_by_stage["t-phase1-cbf"]).tolist() == [5, 5, 5, 5]
+    assert learner.model.backbone.trainable
+    assert not learner.model.head.freeze_old
