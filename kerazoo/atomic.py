@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -30,3 +31,41 @@ def atomic_path(path):
 def write_text(path, text):
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+@contextlib.contextmanager
+def atomic_dir(path, overwrite=False):
+    """Yield a fresh temporary directory path beside `path`; on success move
+    it onto `path`, which then appears complete or not at all.
+
+    The yielded path does not exist yet, so writers that create their own
+    directory (SavedModel) can use it. An existing `path` is an error
+    unless `overwrite`; it is replaced only once the new one is complete.
+    """
+    path = Path(path)
+    check_free(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Reserve a unique name, then let the writer create the directory: one
+    # made by mkdtemp would keep its owner-only permissions.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp.rmdir()
+    try:
+        yield tmp
+        check_free(path, overwrite)
+        # A directory cannot be renamed over a non-empty one, so an old one
+        # is moved aside first and deleted only once the new one is in place.
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            os.replace(path, old / path.name)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_free(path, overwrite):
+    """Raise `FileExistsError` if `path` exists and `overwrite` is false."""
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")

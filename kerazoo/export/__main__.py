@@ -3,6 +3,8 @@
 Exports a trained model (a recipe run directory holding `model.keras`, or
 a `.keras` file) as `DIR/model/` (SavedModel, signature `serve`) and
 `DIR/model.onnx` (parity-checked against Keras). With neither flag, both.
+From a run directory, the ONNX file also gets the class names the run
+recorded.
 
 Example:
 
@@ -10,6 +12,7 @@ Example:
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -38,12 +41,15 @@ def main(argv=None):
             if target.exists() and not args.overwrite:
                 raise _UsageError(f"{target} already exists; pass --overwrite to replace it.")
         model = _load(Path(args.source))
+        class_names = _class_names(Path(args.source))
         if "savedmodel" in targets:
             print(f"[export] SavedModel -> {targets['savedmodel']}", flush=True)
             export_savedmodel(model, targets["savedmodel"], overwrite=args.overwrite)
         if "onnx" in targets:
             print(f"[export] ONNX -> {targets['onnx']}", flush=True)
-            diffs = export_onnx(model, targets["onnx"], atol=args.atol, overwrite=args.overwrite)
+            diffs = export_onnx(
+                model, targets["onnx"], atol=args.atol, class_names=class_names, overwrite=args.overwrite
+            )
             checked = ", ".join(f"batch {n}: {d:.2g}" for n, d in diffs.items())
             print(f"[export] parity ONNX Runtime vs Keras, max abs diff: {checked} "
                   f"(atol {args.atol:g})")
@@ -69,6 +75,14 @@ def _parser():
     parser.add_argument("--atol", type=float, default=1e-4, help="ONNX parity tolerance")
     parser.add_argument("--overwrite", action="store_true", help="replace existing exports")
     return parser
+
+
+def _class_names(source):
+    """The class names a recipe run recorded for its model (metrics.json), else None."""
+    metrics = source / "metrics.json"
+    if not (source.is_dir() and metrics.is_file()):
+        return None
+    return json.loads(metrics.read_text()).get("model", {}).get("class_names")
 
 
 def _load(source):

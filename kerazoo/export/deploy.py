@@ -41,7 +41,7 @@ def deploy_model(model, input_shape=None):
     deployed(images)["probabilities"]  # (N, num_classes)
     ```
     """
-    images = keras.Input(_image_shape(model, input_shape), dtype="float32", name=INPUT_NAME)
+    images = keras.Input(image_shape(model, input_shape), dtype="float32", name=INPUT_NAME)
     deploy_logits = getattr(model, "deploy_logits", None)
     logits = deploy_logits(images) if deploy_logits else model(images, training=False)
     if not isinstance(logits, keras.KerasTensor) or len(logits.shape) != 2:
@@ -68,7 +68,9 @@ def serving_spec(deployed):
     return tf.TensorSpec((None, *deployed.input_shape[1:]), tf.float32, name=INPUT_NAME)
 
 
-def _image_shape(model, input_shape):
+def image_shape(model, input_shape=None):
+    """The image shape (H, W, C) `model` takes: `input_shape` if given, else
+    the shape it was built with."""
     if input_shape is not None:
         return tuple(input_shape)
     try:

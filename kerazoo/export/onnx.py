@@ -10,7 +10,7 @@ import onnxruntime as ort
 import tensorflow as tf
 import tf2onnx
 
-from kerazoo.atomic import atomic_path
+from kerazoo.atomic import atomic_path, check_free
 from kerazoo.export.deploy import deploy_model, serving_spec
 from kerazoo.export.runtime import CLASS_NAMES_KEY
 
@@ -63,8 +63,7 @@ def export_onnx(
     if not (math.isfinite(atol) and atol >= 0):
         raise ValueError(f"atol must be a finite number >= 0, got {atol!r}.")
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
+    check_free(path, overwrite)
     deployed = deploy_model(model)
     batches = _parity_batches(deployed, sample_images)
     # The reference outputs come from Keras, before conversion: a model must

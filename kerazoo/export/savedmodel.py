@@ -1,12 +1,10 @@
 """Inference-only SavedModel with a named serving signature."""
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import keras
 
+from kerazoo.atomic import atomic_dir, check_free
 from kerazoo.export.deploy import deploy_model, serving_spec
 
 
@@ -36,7 +34,7 @@ def export_savedmodel(model, path, overwrite=False):
     ```
     """
     path = Path(path)
-    _check_free(path, overwrite)
+    check_free(path, overwrite)  # before the slow tracing, not after
     deployed = deploy_model(model)
     archive = keras.export.ExportArchive()
     archive.track(deployed)
@@ -45,32 +43,7 @@ def export_savedmodel(model, path, overwrite=False):
         lambda images: deployed(images, training=False),
         input_signature=[serving_spec(deployed)],
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Reserve a unique name, then let the writer create the directory: one
-    # made by mkdtemp would keep its owner-only permissions.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    tmp.rmdir()
-    try:
+    with atomic_dir(path, overwrite) as tmp:
         archive.write_out(str(tmp), verbose=False)
-        _move_into_place(tmp, path, overwrite)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
-
-def _check_free(path, overwrite):
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
-
-
-def _move_into_place(tmp, path, overwrite):
-    # A directory cannot be renamed over a non-empty one, so an old export
-    # is moved aside first and deleted only once the new one is in place.
-    _check_free(path, overwrite)
-    old = None
-    if path.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-        os.replace(path, old / path.name)
-    os.replace(tmp, path)
-    if old is not None:
-        shutil.rmtree(old)
