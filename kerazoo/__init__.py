@@ -1,7 +1,7 @@
 """kerazoo: a Keras 3 model zoo for learning when labels are scarce or skewed.
 
 Subpackages: `layers`, `losses`, `models`, `data`, `recipes`, `export`, and
-the modules `backbones`, `metrics`, `optimizers`, `zoo`. They are imported
+the modules `backbones`, `incremental`, `metrics`, `zoo`. They are imported
 on first use, so `import kerazoo` stays cheap.
 """
 
@@ -15,11 +15,13 @@ _SUBMODULES = (
     "backbones",
     "data",
     "export",
+    "incremental",
     "layers",
     "losses",
     "metrics",
     "models",
     "recipes",
+    "zoo",
 )
 
 if _cli.launched_as_cli():

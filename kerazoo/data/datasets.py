@@ -107,10 +107,15 @@ def _missing_dataset_message(name, data_dir, cause):
     )
 
 
+# What every kerazoo model expects as input (and what `load` yields).
+PIXEL_FORMAT = "float32 (H, W, C) pixels in [0, 1] (uint8 / 255), no mean/std normalisation"
+
+
 def load(name, split, data_dir=None, *, download=False, with_info=False):
     """Load a split as a `tf.data.Dataset` of `(image, label)`.
 
-    Images are float32 in [0, 1] with shape (H, W, C); labels are int32.
+    Images are float32 in [0, 1] with shape (H, W, C) (`PIXEL_FORMAT`);
+    labels are int32.
 
     Args:
         name: a tfds name (`"digits"`, `"cifar100"`, `"imagenet_lt"`, ...),

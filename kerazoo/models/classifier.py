@@ -1,11 +1,16 @@
-"""Classifier: a backbone and a linear head, the ERM baseline."""
+"""Classifier: a backbone and a head, the ERM baseline and the deployable form of every method."""
 
 import keras
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
 class Classifier(keras.Model):
-    """A backbone followed by a dense head producing logits.
+    """A backbone followed by a head producing logits.
+
+    With the default linear head this is the ERM baseline. Methods that
+    train with extra parts (LUCIR's frozen old model, BatchFormer) ship
+    their trained backbone and head as a `Classifier`, so a pretrained model
+    loads and fine-tunes the same way whatever made it.
 
     Trained with the stock `train_step` and a compiled cross-entropy: under a
     multi-replica strategy Keras divides that per-sample loss by the replica
@@ -15,7 +20,9 @@ class Classifier(keras.Model):
 
     Args:
         backbone: a `keras.Model` from images to feature vectors.
-        num_classes: size of the head.
+        num_classes: number of classes (the head's output size).
+        head: a layer from features to `num_classes` logits, e.g. a trained
+            `kerazoo.layers.CosineLinear`; default a new `Dense(num_classes)`.
 
     Example:
 
@@ -30,11 +37,11 @@ class Classifier(keras.Model):
     ```
     """
 
-    def __init__(self, backbone, num_classes, **kwargs):
+    def __init__(self, backbone, num_classes, head=None, **kwargs):
         super().__init__(**kwargs)
         self.backbone = backbone
         self.num_classes = num_classes
-        self.head = keras.layers.Dense(num_classes, name="head")
+        self.head = head if head is not None else keras.layers.Dense(num_classes, name="head")
 
     def call(self, images, training=False):
         return self.head(self.backbone(images, training=training))
@@ -51,6 +58,7 @@ class Classifier(keras.Model):
             {
                 "backbone": keras.saving.serialize_keras_object(self.backbone),
                 "num_classes": self.num_classes,
+                "head": keras.saving.serialize_keras_object(self.head),
             }
         )
         return config
@@ -58,4 +66,6 @@ class Classifier(keras.Model):
     @classmethod
     def from_config(cls, config):
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        if config.get("head") is not None:
+            config["head"] = keras.saving.deserialize_keras_object(config["head"])
         return cls(**config)

@@ -108,7 +108,15 @@ def run(config, run, strategy):
         ("test accuracy", f"{100 * results['test_accuracy']:.2f} %"),
         ("balanced accuracy", f"{100 * results['balanced_accuracy']:.2f} %"),
     ]
-    return runner.Outcome(results, report, summary, model, protocol.test_images[:7])
+    return runner.Outcome(
+        results,
+        report,
+        summary,
+        model,
+        protocol.test_images[:7],
+        class_names=protocol.class_names,
+        model_metrics={k: results[k] for k in ("test_accuracy", "balanced_accuracy")},
+    )
 
 
 if __name__ == "__main__":

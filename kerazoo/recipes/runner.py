@@ -34,7 +34,9 @@ import tensorflow as tf
 import kerazoo
 from kerazoo.atomic import atomic_path, write_text
 from kerazoo.data import DatasetNotFoundError, EpochCounter, make_protocol
+from kerazoo.data.datasets import PIXEL_FORMAT
 from kerazoo.export import export_onnx, export_savedmodel
+from kerazoo.export.deploy import image_shape
 from kerazoo.recipes.config import ConfigError, describe, option, resolve, to_dict
 
 STRATEGIES = ("auto", "mirrored", "multiworker", "default")
@@ -69,6 +71,10 @@ class Outcome:
     summary: (name, value) rows for the final table on stdout.
     model: the model to export (model.keras, SavedModel, ONNX), or None.
     sample_images: real inputs for the ONNX parity check.
+    class_names: the class of each of the model's outputs, in output order.
+    model_metrics: test metrics of `model` itself (not averages over seeds
+        or methods); the model zoo's manifest quotes them.
+    table: text printed above the summary (e.g. a per-phase table).
     """
 
     metrics: dict
@@ -76,6 +82,9 @@ class Outcome:
     summary: list
     model: object = None
     sample_images: object = None
+    class_names: list = None
+    model_metrics: dict = None
+    table: str = ""
 
 
 def make_strategy(name):
@@ -103,6 +112,7 @@ class Run:
         self.created = created
         self.epoch_counter = EpochCounter()
         self.started = time.time()
+        self.data_notes = []
 
     @classmethod
     def open(cls, recipe, config, strategy, out=None, overwrite=False, command=None):
@@ -176,6 +186,7 @@ class Run:
         )
         kwargs.update(overrides)
         protocol = make_protocol(c.dataset, **kwargs)
+        self.data_notes = protocol.notes
         self.log("data: " + "; ".join(protocol.notes))
         return protocol
 
@@ -225,17 +236,15 @@ class Run:
     def finish(self, outcome):
         """Write model.keras, metrics.json and report.md; print the summary."""
         seconds = time.time() - self.started
-        exported = {}
-        if outcome.model is not None:
-            exported = self.export(outcome.model, outcome.sample_images)
         metrics = {
             "recipe": self.recipe,
             "seed": self.config.seed,
             "replicas": self.strategy.num_replicas_in_sync,
             "seconds_this_invocation": round(seconds, 1),
             **outcome.metrics,
-            **exported,
         }
+        if outcome.model is not None:
+            metrics["model"] = self.export(outcome)
         header = (
             f"# {self.recipe} — kerazoo {kerazoo.__version__}\n\n"
             f"- dataset: `{self.config.dataset}`, seed {self.config.seed}, "
@@ -250,28 +259,43 @@ class Run:
         write_text(self.path / "report.md", header + outcome.report.strip() + "\n\n" + config_table + "\n")
         # metrics.json last: its presence marks the run as finished.
         write_text(self.path / "metrics.json", json.dumps(metrics, indent=2))
+        if outcome.table:
+            print("\n" + outcome.table.strip())
         width = max(len(name) for name, _ in outcome.summary)
         print("\n" + f"{'result':<{width}}  value")
         for name, value in outcome.summary:
             print(f"{name:<{width}}  {value}")
         print(f"\nrun directory: {self.path}  ({seconds:.0f} s)")
 
-    def export(self, model, sample_images):
+    def export(self, outcome):
         """model.keras, the SavedModel `model/` and the parity-checked
-        `model.onnx` (overwriting those of an earlier, unfinished invocation)."""
+        `model.onnx` (overwriting those of an earlier, unfinished invocation);
+        returns the model's description for metrics.json."""
+        model = outcome.model
         with atomic_path(self.path / "model.keras") as tmp:
             model.save(tmp)
         self.log("export: model.keras")
         export_savedmodel(model, self.path / "model", overwrite=True)
         self.log("export: SavedModel model/ (signature 'serve')")
         parity = export_onnx(
-            model, self.path / "model.onnx", sample_images=sample_images, overwrite=True
+            model,
+            self.path / "model.onnx",
+            sample_images=outcome.sample_images,
+            class_names=outcome.class_names,
+            overwrite=True,
         )
         self.log(
             "export: model.onnx, max |ONNX Runtime - Keras| "
             + ", ".join(f"{v:.1e} at batch {b}" for b, v in parity.items())
         )
-        return {"onnx_parity_max_abs_diff": {str(b): float(v) for b, v in parity.items()}}
+        return {
+            "class_names": outcome.class_names,
+            "input_shape": [None, *image_shape(model)],
+            "preprocessing": PIXEL_FORMAT,
+            "training_data": self.data_notes,
+            "metrics": outcome.model_metrics or {},
+            "onnx_parity_max_abs_diff": {str(b): float(v) for b, v in parity.items()},
+        }
 
     def discard_if_empty(self):
         """Remove a directory this invocation created before any training."""

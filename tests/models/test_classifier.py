@@ -3,6 +3,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerazoo import backbones
+from kerazoo.layers import CosineLinear
 from kerazoo.models import Classifier
 
 
@@ -17,6 +18,21 @@ def test_keras_file_round_trip(tmp_path):
     model.save(tmp_path / "m.keras")
     restored = keras.saving.load_model(tmp_path / "m.keras")
     assert isinstance(restored, Classifier)
+    np.testing.assert_allclose(restored(x), expected, atol=1e-6)
+
+
+def test_grown_cosine_head_round_trips_through_a_keras_file(tmp_path):
+    head = CosineLinear(4)
+    model = Classifier(backbones.get("convnet", input_shape=(8, 8, 1)), 6, head=head)
+    x = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype("float32")
+    model(x)
+    head.add_classes(2)
+    head.sigma.assign(3.0)
+    expected = model(x)
+    assert expected.shape == (4, 6)
+    model.save(tmp_path / "m.keras")
+    restored = keras.saving.load_model(tmp_path / "m.keras")
+    assert isinstance(restored.head, CosineLinear) and restored.head.old_units == 4
     np.testing.assert_allclose(restored(x), expected, atol=1e-6)
 
 

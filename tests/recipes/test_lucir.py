@@ -10,6 +10,9 @@ import time
 import pytest
 import tensorflow_datasets as tfds
 
+from kerazoo.data.splits import class_order
+from kerazoo.export import OnnxClassifier
+
 RECIPE = "kerazoo.recipes.lucir"
 TOY = ["--set", "epochs=4", "--set", "num_seeds=1", "--set", 'methods=["lucir"]']
 
@@ -44,7 +47,12 @@ def test_killed_during_phase_2_resumes_to_the_same_numbers(cli, tmp_path):
     b = json.loads((out / "metrics.json").read_text())
     for method in ("LUCIR-CNN", "LUCIR-NME"):
         assert a[method]["per_phase_accuracy"] == b[method]["per_phase_accuracy"]
-    assert (out / "model.onnx").exists() and (out / "accuracy_curve.png").exists()
+    assert (out / "accuracy_curve.png").exists()
+    # The shipped model's output columns follow seed 0's class order.
+    names = [str(c) for c in class_order(10, 0)]
+    assert b["model"]["class_names"] == names
+    assert OnnxClassifier(out / "model.onnx").class_names == names
+    assert b["model"]["metrics"]["test_accuracy"] == b["LUCIR-CNN"]["final_accuracy"][0]
 
 
 @pytest.mark.slow

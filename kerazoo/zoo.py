@@ -1,0 +1,324 @@
+"""Pretrained models: list, verify, load, publish and rebuild the models in `saved_models/`.
+
+The zoo lives in a root directory (the repository root by default, or
+`$KERAZOO_ZOO_DIR`):
+
+    saved_models/manifest.json          one entry per model
+    saved_models/<name>/model/          inference SavedModel, signature `serve`
+    saved_models/<name>/<name>.keras    the trained Keras model, for fine-tuning
+    saved_models/<name>/report.md       the report of the run that made it
+    export/<name>.onnx                  parity-checked ONNX counterpart
+
+A manifest entry records what the model is (method, dataset, classes in
+output order, input shape and preprocessing), how good it is (its test
+metrics and ONNX parity), how it was made (the exact command, its resolved
+config, the kerazoo version) and the sha256 of every file. `load` checks the
+files it reads against those sums first and names any file that differs.
+
+Command line:
+
+    python -m kerazoo.zoo list
+    python -m kerazoo.zoo verify [NAME ...]
+    python -m kerazoo.zoo publish RUN_DIR NAME [--overwrite]   # a finished recipe run
+    python -m kerazoo.zoo rebuild NAME                         # re-run its command, re-publish
+
+Example:
+
+```python
+import kerazoo
+kerazoo.zoo.available()                          # ['digits_baseline', 'digits_lucir']
+model = kerazoo.zoo.load("digits_lucir")         # tf.saved_model.load of model/
+probabilities = model.serve(images)["probabilities"]
+names = kerazoo.zoo.info("digits_lucir")["classes"]   # class of each output column
+clf = kerazoo.zoo.load("digits_lucir", format="onnx")  # ONNX Runtime, no TensorFlow
+```
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from kerazoo.atomic import atomic_dir, atomic_path, write_text
+
+FORMATS = ("savedmodel", "keras", "onnx")
+MANIFEST = Path("saved_models") / "manifest.json"
+
+
+class ZooError(RuntimeError):
+    """The zoo, a model's entry or a run to publish cannot be used as asked."""
+
+
+class ChecksumError(ZooError):
+    """A model file is missing or differs from the sha256 in the manifest."""
+
+
+def default_root():
+    """`$KERAZOO_ZOO_DIR`, else the repository this package was installed from."""
+    return Path(os.environ.get("KERAZOO_ZOO_DIR") or Path(__file__).resolve().parents[1])
+
+
+def available(root=None):
+    """Names of the models in the zoo, sorted."""
+    return sorted(_read_manifest(_root(root), must_exist=True)["models"])
+
+
+def info(name, root=None):
+    """The manifest entry of model `name` (a dict)."""
+    models = _read_manifest(_root(root), must_exist=True)["models"]
+    if name not in models:
+        raise ZooError(f"No model named {name!r} in the zoo; available: {sorted(models)}.")
+    return models[name]
+
+
+def files_of(entry, format):
+    """Paths (relative to the root) of the files `load(..., format)` reads."""
+    if format not in FORMATS:
+        raise ValueError(f"Unknown format {format!r}; choose one of {FORMATS}.")
+    return sorted(p for p in entry["files"] if _format_of(entry["name"], p) == format)
+
+
+def verify(name, root=None, formats=FORMATS):
+    """Check the sha256 of every file of model `name` in `formats`.
+
+    Raises:
+        ChecksumError: naming the first missing or altered file.
+    """
+    root = _root(root)
+    entry = info(name, root)
+    remake = f"re-fetch it (e.g. `git checkout -- {{path}}`) or remake the model with `python -m kerazoo.zoo rebuild {name}`"
+    for format in formats:
+        for relative in files_of(entry, format):
+            path = root / relative
+            if not path.is_file():
+                raise ChecksumError(f"{path} is missing; " + remake.format(path=relative) + ".")
+            got = sha256(path)
+            if got != entry["files"][relative]:
+                raise ChecksumError(
+                    f"{path} is corrupt: its sha256 is {got}, the manifest says "
+                    f"{entry['files'][relative]}; " + remake.format(path=relative) + "."
+                )
+
+
+def load(name, format="savedmodel", root=None, providers=None):
+    """Load pretrained model `name` after verifying its files' checksums.
+
+    Args:
+        name: a name from `available()`.
+        format: "savedmodel" (the `tf.saved_model.load` object: call
+            `.serve(images)` for a dict of `logits` and `probabilities`),
+            "keras" (the trained `keras.Model`, to fine-tune) or "onnx"
+            (a `kerazoo.export.OnnxClassifier`, without TensorFlow).
+        root: the zoo root; default `default_root()`.
+        providers: ONNX Runtime providers, for format "onnx".
+
+    Raises:
+        ChecksumError: a file is missing or altered (the message names it).
+    """
+    root = _root(root)
+    entry = info(name, root)
+    verify(name, root, formats=(format,))
+    if format == "onnx":
+        from kerazoo.export.runtime import OnnxClassifier
+
+        return OnnxClassifier(root / entry["onnx"]["path"], providers=providers)
+    if format == "keras":
+        import keras
+
+        import kerazoo.models  # noqa: F401  (registers the classes the file names)
+
+        return keras.saving.load_model(root / _model_dir(name) / f"{name}.keras")
+    import tensorflow as tf
+
+    return tf.saved_model.load(str(root / _model_dir(name) / "model"))
+
+
+def publish(run_dir, name, root=None, overwrite=False):
+    """Add the model of a finished recipe run to the zoo (or replace it).
+
+    Copies the run's SavedModel, `.keras`, report and ONNX file into the
+    zoo, hashes them, and writes the manifest entry last.
+
+    Returns:
+        The new manifest entry.
+    """
+    root, run_dir = _root(root), Path(run_dir)
+    if not name.replace("_", "").isalnum():
+        raise ZooError(f"Model names use letters, digits and '_' only; got {name!r}.")
+    config, metrics = (_read_json(run_dir / f, run_dir) for f in ("config.json", "metrics.json"))
+    if "model" not in metrics:
+        raise ZooError(f"{run_dir} exported no model (metrics.json has no 'model' section).")
+    manifest = _read_manifest(root, must_exist=False)
+    if name in manifest["models"] and not overwrite:
+        raise ZooError(f"The zoo already has {name!r}; pass overwrite=True (--overwrite) to replace it.")
+    with atomic_dir(root / _model_dir(name), overwrite=True) as staging:
+        shutil.copytree(run_dir / "model", staging / "model")
+        shutil.copy2(run_dir / "model.keras", staging / f"{name}.keras")
+        shutil.copy2(run_dir / "report.md", staging / "report.md")
+    onnx_path = Path("export") / f"{name}.onnx"
+    with atomic_path(root / onnx_path) as tmp:
+        shutil.copy2(run_dir / "model.onnx", tmp)
+    model = metrics["model"]
+    files = sorted(
+        [p for p in (root / _model_dir(name)).rglob("*") if p.is_file()] + [root / onnx_path]
+    )
+    entry = {
+        "name": name,
+        "method": config["recipe"],
+        "dataset": config["config"]["dataset"],
+        "training_data": model["training_data"],
+        "classes": model["class_names"],
+        "input": {
+            "name": "images",
+            "shape": model["input_shape"],
+            "dtype": "float32",
+            "preprocessing": model["preprocessing"],
+        },
+        "outputs": ["logits", "probabilities"],
+        "metrics": model["metrics"],
+        "command": config["command"],
+        "config": config["config"],
+        "kerazoo_version": config["kerazoo_version"],
+        "onnx": {"path": onnx_path.as_posix(), "parity_max_abs_diff": model["onnx_parity_max_abs_diff"]},
+        "files": {p.relative_to(root).as_posix(): sha256(p) for p in files},
+    }
+    manifest["models"][name] = entry
+    write_text(root / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return entry
+
+
+def rebuild(name, root=None):
+    """Re-run the command that made model `name` and publish the result in its place.
+
+    The run directory is a temporary one (`--out` of the recorded command is
+    replaced); it is deleted after publishing, and kept if the run fails
+    so that re-running the printed command resumes it.
+
+    Returns:
+        (old entry, new entry).
+    """
+    root = _root(root)
+    old = info(name, root)
+    module, args = _recipe_command(old["command"])
+    run_dir = Path(tempfile.mkdtemp(prefix=f"kerazoo-rebuild-{name}-"))
+    command = [sys.executable, "-m", module, *args, "--out", str(run_dir)]
+    print(f"[zoo] rebuilding {name}: {shlex.join(command)}", flush=True)
+    if subprocess.run(command, cwd=root).returncode != 0:
+        raise ZooError(
+            f"The command that made {name!r} failed; its run directory {run_dir} is kept "
+            f"(re-run `{shlex.join(command)}` to resume it)."
+        )
+    new = publish(run_dir, name, root, overwrite=True)
+    shutil.rmtree(run_dir)
+    return old, new
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _root(root):
+    return Path(root) if root is not None else default_root()
+
+
+def _model_dir(name):
+    return Path("saved_models") / name
+
+
+def _format_of(name, relative):
+    parts = Path(relative).parts
+    if parts[0] == "export":
+        return "onnx"
+    if parts[2:3] == ("model",):
+        return "savedmodel"
+    if parts[2:] == (f"{name}.keras",):
+        return "keras"
+    return None  # report.md: hashed, read by no loader
+
+
+def _read_manifest(root, must_exist):
+    path = root / MANIFEST
+    if not path.is_file():
+        if must_exist:
+            raise ZooError(
+                f"No model zoo at {root} ({MANIFEST} is missing). The pretrained models live "
+                "in the kerazoo repository's saved_models/: install kerazoo from a clone "
+                "(pip install -e .) or set KERAZOO_ZOO_DIR to a copy of the repository."
+            )
+        return {"format_version": 1, "models": {}}
+    return json.loads(path.read_text())
+
+
+def _read_json(path, run_dir):
+    if not path.is_file():
+        raise ZooError(f"{run_dir} is not a finished recipe run ({path.name} is missing).")
+    return json.loads(path.read_text())
+
+
+def _recipe_command(command):
+    """(module, args) of a recorded `python -m kerazoo.recipes.X ...`, without --out/--overwrite."""
+    words = shlex.split(command)
+    if words[:2] != ["python", "-m"] or not words[2].startswith("kerazoo.recipes."):
+        raise ZooError(f"Cannot rebuild from {command!r}: not a `python -m kerazoo.recipes.X` command.")
+    args, rest = [], iter(words[3:])
+    for word in rest:
+        if word == "--out":
+            next(rest, None)
+        elif not (word == "--overwrite" or word.startswith("--out=")):
+            args.append(word)
+    return words[2], args
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m kerazoo.zoo", description=__doc__.split("\n")[0])
+    parser.add_argument("--root", help="zoo root (default $KERAZOO_ZOO_DIR or the repository)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="the models, their method, dataset and metrics")
+    check = commands.add_parser("verify", help="check every file's sha256")
+    check.add_argument("names", nargs="*", help="default: every model")
+    add = commands.add_parser("publish", help="add the model of a finished recipe run")
+    add.add_argument("run_dir")
+    add.add_argument("name")
+    add.add_argument("--overwrite", action="store_true", help="replace a model of that name")
+    remake = commands.add_parser("rebuild", help="re-run a model's recorded command and re-publish it")
+    remake.add_argument("name")
+    args = parser.parse_args(argv)
+    root = _root(args.root)
+    try:
+        if args.command == "list":
+            for name in available(root):
+                entry = info(name, root)
+                shown = ", ".join(
+                    f"{k} {v:.4f}" for k, v in entry["metrics"].items() if isinstance(v, float)
+                )
+                print(f"{name}: {entry['method']} on {entry['dataset']}, "
+                      f"{len(entry['classes'])} classes; {shown}")
+        elif args.command == "verify":
+            for name in args.names or available(root):
+                verify(name, root)
+                print(f"{name}: {len(info(name, root)['files'])} files OK")
+        elif args.command == "publish":
+            entry = publish(args.run_dir, args.name, root, args.overwrite)
+            print(f"published {args.name}: {len(entry['files'])} files, metrics {entry['metrics']}")
+        else:
+            old, new = rebuild(args.name, root)
+            for key, value in new["metrics"].items():
+                print(f"{key}: {old['metrics'].get(key)} -> {value}")
+    except ZooError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
