@@ -6,7 +6,7 @@ The zoo lives in a root directory (the repository root by default, or
     saved_models/manifest.json          one entry per model
     saved_models/<name>/model/          inference SavedModel, signature `serve`
     saved_models/<name>/<name>.keras    the trained Keras model, for fine-tuning
-    saved_models/<name>/report.md       the report of the run that made it
+    saved_models/<name>/report.md       the report of the run that made it, and its plots
     export/<name>.onnx                  parity-checked ONNX counterpart
 
 A manifest entry records what the model is (method, dataset, classes in
@@ -131,7 +131,9 @@ def load(name, format="savedmodel", root=None, providers=None):
     if format == "keras":
         import keras
 
-        import kerazoo.models  # noqa: F401  (registers the classes the file names)
+        # Registers the classes a .keras file may name.
+        import kerazoo.layers  # noqa: F401
+        import kerazoo.models  # noqa: F401
 
         return keras.saving.load_model(root / _model_dir(name) / f"{name}.keras")
     import tensorflow as tf
@@ -160,7 +162,8 @@ def publish(run_dir, name, root=None, overwrite=False):
     with atomic_dir(root / _model_dir(name), overwrite=True) as staging:
         shutil.copytree(run_dir / "model", staging / "model")
         shutil.copy2(run_dir / "model.keras", staging / f"{name}.keras")
-        shutil.copy2(run_dir / "report.md", staging / "report.md")
+        for page in [run_dir / "report.md", *run_dir.glob("*.png")]:  # the report and its plots
+            shutil.copy2(page, staging / page.name)
     onnx_path = Path("export") / f"{name}.onnx"
     with atomic_path(root / onnx_path) as tmp:
         shutil.copy2(run_dir / "model.onnx", tmp)
@@ -243,7 +246,7 @@ def _format_of(name, relative):
         return "savedmodel"
     if parts[2:] == (f"{name}.keras",):
         return "keras"
-    return None  # report.md: hashed, read by no loader
+    return None  # the report and plots: hashed, read by no loader
 
 
 def _read_manifest(root, must_exist):

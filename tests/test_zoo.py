@@ -47,7 +47,8 @@ def test_every_format_predicts_alike_and_scores_what_the_manifest_says(name, dig
     assert entry["input"]["shape"] == [None, *images.shape[1:]]
 
     probabilities = _softmax(np.asarray(zoo.load(name, "keras").predict(images, verbose=0)))
-    served = zoo.load(name, "savedmodel").serve(tf.constant(images))
+    saved_model = zoo.load(name, "savedmodel")  # kept alive while its function runs
+    served = saved_model.serve(tf.constant(images))
     np.testing.assert_allclose(served["probabilities"], probabilities, atol=1e-5)
     onnx = zoo.load(name, "onnx")
     assert onnx.class_names == entry["classes"]
@@ -67,7 +68,8 @@ def test_the_keras_file_re_exports_to_the_same_predictions(name, digits_test, tm
     expected = _softmax(np.asarray(model(images, training=False)))
     export_savedmodel(model, tmp_path / "model")
     export_onnx(model, tmp_path / "model.onnx", sample_images=images)
-    serve = tf.saved_model.load(str(tmp_path / "model")).signatures["serve"]
+    saved_model = tf.saved_model.load(str(tmp_path / "model"))
+    serve = saved_model.signatures["serve"]
     for batch in (images[:1], images):  # dynamic batch
         n = len(batch)
         np.testing.assert_allclose(serve(images=tf.constant(batch))["probabilities"], expected[:n], atol=1e-5)

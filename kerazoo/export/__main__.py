@@ -18,7 +18,9 @@ from pathlib import Path
 
 import keras
 
-import kerazoo.models  # noqa: F401  (registers the classes a model.keras names)
+# Registers the classes a model.keras may name.
+import kerazoo.layers  # noqa: F401
+import kerazoo.models  # noqa: F401
 from kerazoo.export.onnx import ParityError, export_onnx
 from kerazoo.export.savedmodel import export_savedmodel
 

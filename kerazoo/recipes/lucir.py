@@ -226,7 +226,6 @@ def run(config, run, strategy):
     if final_model is not None:
         lucir = results[final_seed, "lucir"]
         model_metrics = {
-            "seed": final_seed,
             "test_accuracy": lucir[-1].cnn_accuracy,
             "average_incremental_accuracy": metrics.average_incremental_accuracy(
                 [r.cnn_accuracy for r in lucir]

@@ -1,6 +1,7 @@
 """export_onnx: dynamic batch, named I/O, parity with Keras, refusal on mismatch;
 and `python -m kerazoo.export`."""
 
+import json
 import re
 import subprocess
 import sys
@@ -12,7 +13,10 @@ import onnxruntime as ort
 import pytest
 import tensorflow as tf
 
-from kerazoo.export import ParityError, export_onnx
+from kerazoo import backbones
+from kerazoo.export import OnnxClassifier, ParityError, export_onnx
+from kerazoo.layers import CosineLinear
+from kerazoo.models import Classifier
 
 SHAPE = (8, 8, 1)  # the input shape of the `model` fixture (conftest.py)
 
@@ -73,10 +77,15 @@ def test_rejects_bad_arguments(model, tmp_path):
         export_onnx(model, tmp_path / "m.onnx")
 
 
-def test_command_line_exports_a_run_directory(model, tmp_path):
+def test_command_line_exports_a_run_directory(tmp_path):
+    # A kerazoo layer in the file: the CLI must register it before loading.
+    model = Classifier(backbones.get("convnet", input_shape=SHAPE), 10, head=CosineLinear(10))
+    model(np.zeros((1, *SHAPE), "float32"))
     run_dir, out = tmp_path / "run", tmp_path / "out"
     run_dir.mkdir()
     model.save(run_dir / "model.keras")
+    names = [f"class {i}" for i in range(10)]
+    (run_dir / "metrics.json").write_text(json.dumps({"model": {"class_names": names}}))
     result = subprocess.run(
         [sys.executable, "-m", "kerazoo.export", str(run_dir), "--out", str(out)],
         capture_output=True, text=True, timeout=300,
@@ -87,6 +96,7 @@ def test_command_line_exports_a_run_directory(model, tmp_path):
     assert f"[export] ONNX -> {out / 'model.onnx'}" in result.stdout
     assert re.search(r"parity .* batch 1: \S+, batch 7: \S+", result.stdout), result.stdout
     assert (out / "model" / "saved_model.pb").exists() and (out / "model.onnx").exists()
+    assert OnnxClassifier(out / "model.onnx").class_names == names
 
 
 def test_command_line_errors_exit_2_without_traceback(tmp_path):
