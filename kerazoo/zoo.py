@@ -84,26 +84,33 @@ def files_of(entry, format):
     return sorted(p for p in entry["files"] if _format_of(entry["name"], p) == format)
 
 
-def verify(name, root=None, formats=FORMATS):
-    """Check the sha256 of every file of model `name` in `formats`.
+def verify(name, root=None, formats=None):
+    """Check the sha256 of the files of model `name`: those `load` reads for
+    each of `formats`, or every file (report and plots too) by default.
 
     Raises:
         ChecksumError: naming the first missing or altered file.
     """
     root = _root(root)
     entry = info(name, root)
-    remake = f"re-fetch it (e.g. `git checkout -- {{path}}`) or remake the model with `python -m kerazoo.zoo rebuild {name}`"
-    for format in formats:
-        for relative in files_of(entry, format):
-            path = root / relative
-            if not path.is_file():
-                raise ChecksumError(f"{path} is missing; " + remake.format(path=relative) + ".")
-            got = sha256(path)
-            if got != entry["files"][relative]:
-                raise ChecksumError(
-                    f"{path} is corrupt: its sha256 is {got}, the manifest says "
-                    f"{entry['files'][relative]}; " + remake.format(path=relative) + "."
-                )
+    if formats is None:
+        files = sorted(entry["files"])
+    else:
+        files = [p for format in formats for p in files_of(entry, format)]
+    for relative in files:
+        path = root / relative
+        fix = (
+            f"re-fetch it (e.g. `git checkout -- {relative}`) or remake the model with "
+            f"`python -m kerazoo.zoo rebuild {name}`."
+        )
+        if not path.is_file():
+            raise ChecksumError(f"{path} is missing; {fix}")
+        got = sha256(path)
+        if got != entry["files"][relative]:
+            raise ChecksumError(
+                f"{path} is corrupt: its sha256 is {got}, the manifest says "
+                f"{entry['files'][relative]}; {fix}"
+            )
 
 
 def load(name, format="savedmodel", root=None, providers=None):
@@ -223,6 +230,7 @@ def rebuild(name, root=None):
 
 
 def sha256(path):
+    """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

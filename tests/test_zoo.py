@@ -139,3 +139,11 @@ def test_publish_then_rebuild_reproduces_the_model(cli, tmp_path):
     assert new["metrics"] == entry["metrics"]
     assert "--out" in new["command"] and str(tmp_path / "run") not in new["command"]
     zoo.verify("tiny", root)
+
+
+def test_verify_covers_the_report_too_but_loading_needs_only_its_own_files(zoo_copy):
+    report = zoo_copy / "saved_models" / "digits_baseline" / "report.md"
+    report.write_text(report.read_text() + "edited\n")
+    with pytest.raises(zoo.ChecksumError, match="report.md is corrupt"):
+        zoo.verify("digits_baseline", zoo_copy)
+    zoo.verify("digits_baseline", zoo_copy, formats=zoo.FORMATS)
