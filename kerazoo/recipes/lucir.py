@@ -79,15 +79,19 @@ def _make_optimizer(config):
 
 
 def _plot(curves, num_classes, path, seeds):
-    figure, ax = plots.plt.subplots(figsize=(6, 4))
-    for name, values in curves.items():
+    figure, ax = plots.plt.subplots(figsize=(7.5, 4))
+    # Small horizontal offsets keep the error bars of neighbouring curves apart.
+    offsets = np.linspace(-0.15, 0.15, len(curves))
+    for offset, (name, values) in zip(offsets, curves.items()):
         values = 100 * np.asarray(values)
-        ax.errorbar(num_classes, values.mean(0), yerr=values.std(0), marker="o", capsize=3, label=name)
+        x = np.asarray(num_classes) + offset
+        ax.errorbar(x, values.mean(0), yerr=values.std(0), marker="o", capsize=3, label=name)
+    ax.set_xticks(num_classes)
     ax.set_xlabel("number of classes")
     ax.set_ylabel("accuracy on all seen classes (%)")
     ax.set_title(f"Class-incremental digits ({len(seeds)} seeds)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
     plots.save_figure(figure, path)
 
 
