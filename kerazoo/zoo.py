@@ -119,7 +119,9 @@ def load(name, format="savedmodel", root=None, providers=None):
     Args:
         name: a name from `available()`.
         format: "savedmodel" (the `tf.saved_model.load` object: call
-            `.serve(images)` for a dict of `logits` and `probabilities`),
+            `.serve(images)` for a dict of `logits` and `probabilities`;
+            keep the object in a variable while you call it, as TensorFlow
+            frees its weights with it),
             "keras" (the trained `keras.Model`, to fine-tune) or "onnx"
             (a `kerazoo.export.OnnxClassifier`, without TensorFlow).
         root: the zoo root; default `default_root()`.
