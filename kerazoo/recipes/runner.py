@@ -205,7 +205,9 @@ class Run:
         if model.optimizer is not None and not model.optimizer.built:
             # Lets load_weights restore the optimizer state too (otherwise
             # Keras skips it with a warning and the state silently resets).
-            model.optimizer.build(model.trainable_variables)
+            # In scope: a multi-replica strategy mirrors the slot variables.
+            with self.strategy.scope():
+                model.optimizer.build(model.trainable_variables)
         if checkpoint.exists():
             model.load_weights(checkpoint)
             self.log(f"{stage}: finished earlier, weights loaded")
