@@ -33,6 +33,13 @@ def test_unknown_key_exits_non_zero_naming_valid_keys(cli):
     assert "Traceback" not in result.stderr
 
 
+def test_two_replica_run_trains_and_exports(two_replica_run):
+    metrics, out = two_replica_run("baseline", "epochs=5")
+    assert metrics["replicas"] == 2
+    assert metrics["test_accuracy"] > 0.9
+    assert (out / "model.onnx").exists()
+
+
 def test_missing_dataset_says_how_to_provide_it(cli, tmp_path):
     result = cli(RECIPE, "--set", "dataset=cifar100", "--set", f"data_dir={tmp_path}",
                  "--out", tmp_path / "run")

@@ -77,27 +77,14 @@ def test_paper_protocols_run_on_tfds_mock_data(tmp_path, config):
 
 
 @pytest.mark.slow
-def test_the_recipe_runs_on_two_replicas_with_balanced_finetuning(tmp_path):
+def test_the_recipe_runs_on_two_replicas_with_balanced_finetuning(two_replica_run):
     """The whole phase loop (growing heads, margin ranking's all-reduce, CBF's
     partial last batch, herding, export) under a 2-replica MirroredStrategy."""
-    import keras
-    import tensorflow as tf
-
-    from kerazoo.recipes import lucir, runner
-    from kerazoo.recipes.config import resolve
-
-    strategy = tf.distribute.MirroredStrategy(
-        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
+    metrics, out = two_replica_run(
+        "lucir", "epochs=6", "num_seeds=1", 'methods=["lucir", "lucir+cbf"]'
     )
-    config = resolve(
-        lucir.LUCIRConfig, sets=["epochs=6", "num_seeds=1", 'methods=["lucir", "lucir+cbf"]']
-    )
-    run = runner.Run.open("lucir", config, strategy, out=tmp_path / "run", command="test")
-    keras.utils.set_random_seed(0)
-    run.finish(lucir.run(config, run, strategy))
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["replicas"] == 2
-    assert "seed0-lucir+cbf-phase4-cbf: done" in (tmp_path / "run" / "run.log").read_text()
+    assert "seed0-lucir+cbf-phase4-cbf: done" in (out / "run.log").read_text()
     for method in ("LUCIR-CNN", "LUCIR+CBF"):
         assert metrics[method]["final_accuracy"][0] > 0.6  # chance is 0.1
-    assert (tmp_path / "run" / "model.onnx").exists()
+    assert (out / "model.onnx").exists()

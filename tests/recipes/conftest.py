@@ -1,0 +1,38 @@
+"""Fixtures of the recipe tests."""
+
+import dataclasses
+import importlib
+import json
+
+import keras
+import pytest
+import tensorflow as tf
+
+
+@pytest.fixture
+def two_replica_run(tmp_path):
+    """Run a recipe in this process under a MirroredStrategy over the two
+    logical CPUs (a subprocess sees one device); return its metrics.json."""
+
+    def run(recipe, *sets):
+        module = importlib.import_module(f"kerazoo.recipes.{recipe}")
+        from kerazoo.recipes import runner
+        from kerazoo.recipes.config import resolve
+
+        config_cls = next(
+            v for v in vars(module).values()
+            if isinstance(v, type) and issubclass(v, runner.RunConfig) and v is not runner.RunConfig
+        )
+        # ReductionToOneDevice: no collective ops, whose instance keys can
+        # clash with those of another test's strategy.
+        strategy = tf.distribute.MirroredStrategy(
+            ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
+        )
+        config = resolve(config_cls, sets=list(sets))
+        out = tmp_path / recipe
+        job = runner.Run.open(recipe, config, strategy, out=out, command="test")
+        keras.utils.set_random_seed(config.seed)
+        job.finish(module.run(config, job, strategy))
+        return json.loads((out / "metrics.json").read_text()), out
+
+    return run
