@@ -1,12 +1,27 @@
 """Fixtures of the recipe tests."""
 
-import dataclasses
 import importlib
 import json
 
 import keras
 import pytest
 import tensorflow as tf
+
+
+def _config_class(recipe):
+    from kerazoo.recipes import runner
+
+    module = importlib.import_module(f"kerazoo.recipes.{recipe}")
+    return next(
+        v for v in vars(module).values()
+        if isinstance(v, type) and issubclass(v, runner.RunConfig) and v is not runner.RunConfig
+    )
+
+
+@pytest.fixture
+def config_class():
+    """recipe name -> its config dataclass."""
+    return _config_class
 
 
 @pytest.fixture
@@ -19,10 +34,7 @@ def two_replica_run(tmp_path):
         from kerazoo.recipes import runner
         from kerazoo.recipes.config import resolve
 
-        config_cls = next(
-            v for v in vars(module).values()
-            if isinstance(v, type) and issubclass(v, runner.RunConfig) and v is not runner.RunConfig
-        )
+        config_cls = _config_class(recipe)
         # ReductionToOneDevice: no collective ops, whose instance keys can
         # clash with those of another test's strategy.
         strategy = tf.distribute.MirroredStrategy(

@@ -41,14 +41,8 @@ def test_describe_lists_every_field_with_its_meaning():
 
 
 @pytest.mark.parametrize("recipe", ["baseline", "lucir"])
-def test_the_digits_config_files_spell_out_the_defaults(recipe):
-    import importlib
+def test_the_digits_config_files_spell_out_the_defaults(recipe, config_class):
     from pathlib import Path
 
-    module = importlib.import_module(f"kerazoo.recipes.{recipe}")
-    config_cls = next(
-        v for v in vars(module).values()
-        if isinstance(v, type) and dataclasses.is_dataclass(v) and v.__module__ == module.__name__
-    )
     path = Path(__file__).parents[2] / "recipes" / f"digits_{recipe}.toml"
-    assert resolve(config_cls, [path]) == config_cls()
+    assert resolve(config_class(recipe), [path]) == config_class(recipe)()
