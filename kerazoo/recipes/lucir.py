@@ -23,6 +23,7 @@ from kerazoo.models import Classifier
 from kerazoo.recipes import plots, runner
 from kerazoo.recipes.config import ConfigError, option
 
+PHASE_TABLE_TITLE = "Accuracy on all seen classes after each phase (%, mean ± std over seeds)"
 LABELS = {
     "lucir": "LUCIR",
     "lucir+cbf": "LUCIR+CBF",
@@ -104,7 +105,7 @@ def run(config, run, strategy):
     phase_sizes = [len(p) for p in phases]
     seeds = [config.seed + i for i in range(config.num_seeds)]
     results = {}  # (seed, method) -> [PhaseResult]
-    final_model = final_classes = final_seed = None
+    final_model = final_classes = None  # seed 0's (the first seed's) LUCIR model
     for seed in seeds:
         order = class_order(protocol.num_classes, seed if config.class_order_seed < 0 else config.class_order_seed)
         run.log(f"seed {seed}: class order {order.tolist()}")
@@ -148,7 +149,6 @@ def run(config, run, strategy):
                 )
                 final_model(protocol.test_images[:1])
                 final_classes = [protocol.class_names[c] for c in order]
-                final_seed = seed
 
     num_classes = [r.num_classes for r in results[seeds[0], config.methods[0]]]
     curves, summary_rows, summary, metric_values = {}, [], [], {}
@@ -197,7 +197,7 @@ def run(config, run, strategy):
             + ("" if config.class_order_seed < 0 else f"; order seed {config.class_order_seed}")
             + ", weights and data order). Every method sees the same data, order and memory.",
             "",
-            "## Accuracy on all seen classes after each phase (%, mean ± std over seeds)",
+            f"## {PHASE_TABLE_TITLE}",
             "",
             phase_table,
             "",
@@ -228,13 +228,11 @@ def run(config, run, strategy):
     metric_values["num_classes"] = num_classes
     model_metrics = None
     if final_model is not None:
-        lucir = results[final_seed, "lucir"]
+        cnn = metric_values["LUCIR-CNN"]
         model_metrics = {
-            "test_accuracy": lucir[-1].cnn_accuracy,
-            "average_incremental_accuracy": metrics.average_incremental_accuracy(
-                [r.cnn_accuracy for r in lucir]
-            ),
-            "average_forgetting": metrics.average_forgetting([r.task_accuracy for r in lucir]),
+            "test_accuracy": cnn["final_accuracy"][0],
+            "average_incremental_accuracy": cnn["average_incremental_accuracy"][0],
+            "average_forgetting": cnn["average_forgetting"][0],
         }
     return runner.Outcome(
         metric_values,
@@ -244,7 +242,7 @@ def run(config, run, strategy):
         protocol.test_images[:7],
         class_names=final_classes,
         model_metrics=model_metrics,
-        table="Accuracy on all seen classes after each phase (%, mean ± std over seeds)\n" + phase_table,
+        table=f"{PHASE_TABLE_TITLE}\n{phase_table}",
     )
 
 
