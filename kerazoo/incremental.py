@@ -254,6 +254,17 @@ class ClassIncremental:
         exemplars = [self.memory[c] for c in range(num_old)]
         return np.sort(np.concatenate([new, *exemplars]))
 
+    def _train_data(self, indices, seed, drop_remainder=True):
+        return train_dataset(
+            self.train_x[indices],
+            self.train_y[indices],
+            self.batch_size,
+            seed=seed,
+            epoch_counter=self.epoch_counter,
+            augment=self.augment,
+            drop_remainder=drop_remainder,
+        )
+
     def _update_memory(self, phase, backbone):
         for c in range(self.bounds[phase], self.bounds[phase + 1]):
             members = np.flatnonzero(self.train_y == c)
@@ -309,15 +320,7 @@ class ClassIncremental:
                 schedule = keras.optimizers.schedules.PiecewiseConstantDecay([steps // 2], [lr, lr * 0.1])
                 model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9))
                 model(self.train_x[:1])
-            dataset = train_dataset(
-                self.train_x[indices],
-                self.train_y[indices],
-                self.batch_size,
-                seed=self.seed * 1000 + 500 + phase,
-                epoch_counter=self.epoch_counter,
-                augment=self.augment,
-                drop_remainder=False,
-            )
+            dataset = self._train_data(indices, self.seed * 1000 + 500 + phase, drop_remainder=False)
             self.fit(model, dataset, stage=stage, epochs=self.cbf["epochs"])
         finally:
             backbone.trainable = True
@@ -340,14 +343,7 @@ class ClassIncremental:
                 model.compile(optimizer=self.make_optimizer(steps))
                 model(self.train_x[:1])
             self.model = model
-            dataset = train_dataset(
-                self.train_x[indices],
-                self.train_y[indices],
-                self.batch_size,
-                seed=self.seed * 1000 + phase,
-                epoch_counter=self.epoch_counter,
-                augment=self.augment,
-            )
+            dataset = self._train_data(indices, self.seed * 1000 + phase)
             self.fit(model, dataset, stage=f"{stage_prefix}-phase{phase}", epochs=self.epochs)
             if self.method.memory == "exemplars":
                 self._update_memory(phase, model.backbone)
