@@ -92,7 +92,11 @@ def verify(name, root=None, formats=None):
         ChecksumError: naming the first missing or altered file.
     """
     root = _root(root)
-    entry = info(name, root)
+    _verify(info(name, root), root, formats)
+
+
+def _verify(entry, root, formats):
+    name = entry["name"]
     if formats is None:
         files = sorted(entry["files"])
     else:
@@ -132,7 +136,7 @@ def load(name, format="savedmodel", root=None, providers=None):
     """
     root = _root(root)
     entry = info(name, root)
-    verify(name, root, formats=(format,))
+    _verify(entry, root, formats=(format,))
     if format == "onnx":
         from kerazoo.export.runtime import OnnxClassifier
 
@@ -318,8 +322,9 @@ def main(argv=None):
                       f"{len(entry['classes'])} classes; {shown}")
         elif args.command == "verify":
             for name in args.names or available(root):
-                verify(name, root)
-                print(f"{name}: {len(info(name, root)['files'])} files OK")
+                entry = info(name, root)
+                _verify(entry, root, formats=None)
+                print(f"{name}: {len(entry['files'])} files OK")
         elif args.command == "publish":
             entry = publish(args.run_dir, args.name, root, args.overwrite)
             print(f"published {args.name}: {len(entry['files'])} files, metrics {entry['metrics']}")
