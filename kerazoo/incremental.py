@@ -29,7 +29,7 @@ import numpy as np
 
 from kerazoo.data.pipeline import train_dataset
 from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights
-from kerazoo.models.lucir import LUCIRModel
+from kerazoo.models.lucir import LUCIRLoss, LUCIRModel
 
 
 def labels_in_phase_order(labels, order):
@@ -76,9 +76,25 @@ def snapshot(backbone):
     return old
 
 
-def copy_cosine_head(head, freeze_old):
-    """A `CosineLinear` equal to `head` with its old block (un)frozen."""
-    copy = CosineLinear.from_config({**head.get_config(), "freeze_old": freeze_old})
+def snapshot_head(head):
+    """A frozen copy of a head (`CosineLinear` or `Dense`), weights included."""
+    if isinstance(head, CosineLinear):
+        copy = copy_cosine_head(head, freeze_old=True)
+    else:
+        copy = head.__class__.from_config(head.get_config())
+        copy.build((None, head.kernel.shape[0]))
+        copy.set_weights(head.get_weights())
+    copy.trainable = False
+    return copy
+
+
+def copy_cosine_head(head, freeze_old, learn_sigma=None):
+    """A `CosineLinear` equal to `head` with its old block (un)frozen and σ
+    trainable or not (default: as in `head`)."""
+    config = {**head.get_config(), "freeze_old": freeze_old}
+    if learn_sigma is not None:
+        config["learn_sigma"] = learn_sigma
+    copy = CosineLinear.from_config(config)
     copy.build((None, head.kernel.shape[0]))
     # By name: `get_weights` lists trainable weights first, so the order
     # changes with freeze_old.
@@ -111,17 +127,21 @@ class Method:
     head: "cosine" (CosineLinear, imprinted) or "linear" (Dense).
     less_forget, margin_ranking: LUCIR's two losses (old-class weights are
         frozen whenever less_forget is on, as in the code).
+    distillation: knowledge distillation on the old classes' logits (the
+        LUCIR code's iCaRL-CNN baseline, `incremental_train_and_eval.py`:
+        weight and temperature from `Settings`).
     memory: "exemplars" (herding, fixed count per class) or "all" (joint
         training on every image of the seen classes: the upper bound).
     balanced_finetuning: after each incremental phase, finetune the head on
         the exemplars only (LUCIR's CBF, `--cb_finetune` in its ImageNet
-        script): backbone and BatchNorm frozen, old and new class weights
-        both trained, same loss.
+        script, `ft_flag 2`): backbone, BatchNorm and σ frozen, old and new
+        class weights both trained, same loss.
     """
 
     head: str = "cosine"
     less_forget: bool = True
     margin_ranking: bool = True
+    distillation: bool = False
     memory: str = "exemplars"
     balanced_finetuning: bool = False
 
@@ -131,9 +151,62 @@ METHODS = {
     "lucir+cbf": Method(balanced_finetuning=True),
     "cn+lf": Method(margin_ranking=False),
     "cn": Method(less_forget=False, margin_ranking=False),
+    "icarl": Method("linear", False, False, distillation=True),
     "replay": Method("linear", False, False),
     "joint": Method("linear", False, False, memory="all"),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The protocol and loss settings of a class-incremental run.
+
+    exemplars_per_class, epochs, batch_size: memory and training per phase.
+    augment: pad-4 crop + flip on the training images.
+    flip_means: average NME class means with horizontally flipped images.
+        The LUCIR CIFAR code's "flip" reverses the last axis of HWC arrays,
+        i.e. the colour channels (an inherited bug); kerazoo flips the
+        width, which is what the code means. Wrong for digits either way.
+    lambda_base, margin, k, weight_decay: LUCIR's loss (`LUCIRLoss`).
+    distillation_weight, temperature: the iCaRL-CNN baseline's distillation
+        (the LUCIR code: β = 0.25, T = 2).
+    cbf_epochs, cbf_learning_rate, cbf_weight_decay: class-balanced
+        finetuning, for methods that use it (the LUCIR code: 20 epochs of
+        SGD with momentum 0.9 from lr 0.01, x0.1 halfway, weight decay 1e-4).
+    """
+
+    exemplars_per_class: int = 20
+    epochs: int = 30
+    batch_size: int = 32
+    augment: bool = False
+    flip_means: bool = False
+    lambda_base: float = 5.0
+    margin: float = 0.5
+    k: int = 2
+    weight_decay: float = 5e-4
+    distillation_weight: float = 0.25
+    temperature: float = 2.0
+    cbf_epochs: int = 20
+    cbf_learning_rate: float = 0.01
+    cbf_weight_decay: float = 1e-4
+
+    @classmethod
+    def from_config(cls, config):
+        """The settings named like fields of `config` (a recipe config)."""
+        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
+
+    def loss(self, method, weight_decay=None):
+        """The `LUCIRLoss` of `method` under these settings."""
+        return LUCIRLoss(
+            less_forget=method.less_forget,
+            margin_ranking=method.margin_ranking,
+            distillation=self.distillation_weight if method.distillation else 0.0,
+            lambda_base=self.lambda_base,
+            margin=self.margin,
+            k=self.k,
+            temperature=self.temperature,
+            weight_decay=self.weight_decay if weight_decay is None else weight_decay,
+        )
 
 
 @dataclasses.dataclass
@@ -156,19 +229,13 @@ class ClassIncremental:
         data: (train_images, train_labels, test_images, test_labels), labels
             in phase order.
         phase_sizes: number of classes per phase, base phase first.
+        settings: a `Settings`.
+        seed: seeds the data order of every phase.
         build_backbone: () -> features model.
         make_optimizer: (steps) -> Keras optimizer for one phase.
         fit: (model, dataset, stage=, epochs=) -> None.
         strategy: `tf.distribute` strategy models are built under.
         epoch_counter: the `EpochCounter` the fit callable drives.
-        exemplars_per_class, epochs, batch_size, seed: protocol settings.
-        lambda_base, margin, k, weight_decay: LUCIR's loss settings.
-        flip_means: average class-mean features with horizontally flipped
-            copies (the LUCIR CIFAR code; wrong for digits).
-        cbf_epochs, cbf_learning_rate, cbf_weight_decay: class-balanced
-            finetuning, for methods that use it. The LUCIR code's values:
-            20 epochs of SGD (momentum 0.9) from lr 0.01, x0.1 halfway,
-            weight decay 1e-4.
         log: a callable for one-line progress messages.
     """
 
@@ -177,50 +244,26 @@ class ClassIncremental:
         method,
         data,
         phase_sizes,
+        settings,
+        seed,
         *,
         build_backbone,
         make_optimizer,
         fit,
         strategy,
         epoch_counter,
-        exemplars_per_class=20,
-        epochs=30,
-        batch_size=32,
-        seed=0,
-        lambda_base=5.0,
-        margin=0.5,
-        k=2,
-        weight_decay=5e-4,
-        augment=False,
-        flip_means=False,
-        cbf_epochs=20,
-        cbf_learning_rate=0.01,
-        cbf_weight_decay=1e-4,
         log=print,
     ):
         self.method = method
         self.train_x, self.train_y, self.test_x, self.test_y = data
         self.bounds = [int(b) for b in np.cumsum([0, *phase_sizes])]
+        self.settings = settings
+        self.seed = seed
         self.build_backbone = build_backbone
         self.make_optimizer = make_optimizer
         self.fit = fit
         self.strategy = strategy
         self.epoch_counter = epoch_counter
-        self.exemplars_per_class = exemplars_per_class
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.seed = seed
-        self.loss_settings = dict(
-            lambda_base=lambda_base,
-            margin=margin,
-            k=k,
-            less_forget=method.less_forget,
-            margin_ranking=method.margin_ranking,
-            weight_decay=weight_decay,
-        )
-        self.augment = augment
-        self.flip_means = flip_means
-        self.cbf = dict(epochs=cbf_epochs, learning_rate=cbf_learning_rate, weight_decay=cbf_weight_decay)
         self.log = log
         self.memory = {}  # class -> train indices of its exemplars
         self.model = None
@@ -258,17 +301,19 @@ class ClassIncremental:
         return train_dataset(
             self.train_x[indices],
             self.train_y[indices],
-            self.batch_size,
+            self.settings.batch_size,
             seed=seed,
             epoch_counter=self.epoch_counter,
-            augment=self.augment,
+            augment=self.settings.augment,
             drop_remainder=drop_remainder,
         )
 
     def _update_memory(self, phase, backbone):
         for c in range(self.bounds[phase], self.bounds[phase + 1]):
             members = np.flatnonzero(self.train_y == c)
-            ranked = herding(self.features(backbone, self.train_x[members]), self.exemplars_per_class)
+            ranked = herding(
+                self.features(backbone, self.train_x[members]), self.settings.exemplars_per_class
+            )
             self.memory[c] = members[ranked]
 
     def _class_means(self, backbone, seen):
@@ -276,7 +321,7 @@ class ClassIncremental:
         for c in range(seen):
             images = self.train_x[self.memory[c]]
             mean = normalise(self.features(backbone, images)).mean(axis=0)
-            if self.flip_means:
+            if self.settings.flip_means:
                 flipped = normalise(self.features(backbone, images[:, :, ::-1])).mean(axis=0)
                 mean = (mean + flipped) / 2
             means.append(mean)
@@ -300,28 +345,30 @@ class ClassIncremental:
         return PhaseResult(phase, seen, float(np.mean(correct)), nme, task_accuracy)
 
     def _balanced_finetune(self, phase, stage):
-        """CBF: train a copy of the head, old weights unfrozen (the code's
-        ft_flag 2), on the exemplars of every seen class; the backbone is
-        frozen, so BatchNorm runs in inference mode and less-forget is a
-        constant."""
+        """CBF: train a copy of the head, old weights unfrozen and σ frozen
+        (the code's ft_flag 2), on the exemplars of every seen class; the
+        backbone is frozen, so BatchNorm runs in inference mode and
+        less-forget is a constant."""
         num_old, seen = self.bounds[phase], self.bounds[phase + 1]
         indices = np.sort(np.concatenate([self.memory[c] for c in range(seen)]))
+        settings = self.settings
         # Every exemplar in every epoch (no dropped remainder), or the
         # classes would not be balanced.
-        steps = self.cbf["epochs"] * -(-len(indices) // self.batch_size)
+        steps = settings.cbf_epochs * -(-len(indices) // settings.batch_size)
         backbone = self.model.backbone
         backbone.trainable = False
         try:
             with self.strategy.scope():
-                unfrozen = copy_cosine_head(self.model.head, freeze_old=False)
-                settings = {**self.loss_settings, "weight_decay": self.cbf["weight_decay"]}
-                model = LUCIRModel(backbone, unfrozen, self.model.old_backbone, num_old, **settings)
-                lr = self.cbf["learning_rate"]
+                unfrozen = copy_cosine_head(self.model.head, freeze_old=False, learn_sigma=False)
+                loss = settings.loss(self.method, weight_decay=settings.cbf_weight_decay)
+                model = LUCIRModel(backbone, unfrozen, self.model.old_backbone, self.model.old_head,
+                                   num_old, loss)
+                lr = settings.cbf_learning_rate
                 schedule = keras.optimizers.schedules.PiecewiseConstantDecay([steps // 2], [lr, lr * 0.1])
                 model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9))
                 model(self.train_x[:1])
             dataset = self._train_data(indices, self.seed * 1000 + 500 + phase, drop_remainder=False)
-            self.fit(model, dataset, stage=stage, epochs=self.cbf["epochs"])
+            self.fit(model, dataset, stage=stage, epochs=settings.cbf_epochs)
         finally:
             backbone.trainable = True
         self.model = model
@@ -329,22 +376,25 @@ class ClassIncremental:
     def run(self, stage_prefix):
         """Train and evaluate every phase; returns a list of `PhaseResult`."""
         results = []
+        epochs = self.settings.epochs
         for phase in range(len(self.bounds) - 1):
             num_old, seen = int(self.bounds[phase]), int(self.bounds[phase + 1])
             with self.strategy.scope():
                 if phase == 0:
-                    backbone, old_backbone = self.build_backbone(), None
+                    backbone, old_backbone, old_head = self.build_backbone(), None, None
                 else:
-                    backbone, old_backbone = self.model.backbone, snapshot(self.model.backbone)
+                    backbone = self.model.backbone
+                    old_backbone, old_head = snapshot(backbone), snapshot_head(self.model.head)
                 head = self._new_head(phase)
-                model = LUCIRModel(backbone, head, old_backbone, num_old, **self.loss_settings)
+                loss = self.settings.loss(self.method)
+                model = LUCIRModel(backbone, head, old_backbone, old_head, num_old, loss)
                 indices = self._training_indices(phase)
-                steps = self.epochs * (len(indices) // self.batch_size)
+                steps = epochs * (len(indices) // self.settings.batch_size)
                 model.compile(optimizer=self.make_optimizer(steps))
                 model(self.train_x[:1])
             self.model = model
             dataset = self._train_data(indices, self.seed * 1000 + phase)
-            self.fit(model, dataset, stage=f"{stage_prefix}-phase{phase}", epochs=self.epochs)
+            self.fit(model, dataset, stage=f"{stage_prefix}-phase{phase}", epochs=epochs)
             if self.method.memory == "exemplars":
                 self._update_memory(phase, model.backbone)
             if self.method.balanced_finetuning and phase > 0:

@@ -68,7 +68,7 @@ def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class()
 
     from kerazoo import backbones
     from kerazoo.data import EpochCounter
-    from kerazoo.incremental import METHODS, ClassIncremental
+    from kerazoo.incremental import METHODS, ClassIncremental, Settings
 
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(160, 8, 8, 1)).astype("float32")
@@ -79,26 +79,26 @@ def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class()
         seen_by_stage[stage] = np.concatenate([labels for _, labels in dataset.as_numpy_iterator()])
         before = [np.array(w) for w in model.backbone.weights]
         head_before = np.array(model.head.kernel)
+        sigma_before = float(model.head.sigma)
         model.fit(dataset, epochs=epochs, verbose=0, shuffle=False)
         if stage.endswith("cbf"):
             for a, w in zip(before, model.backbone.weights):  # BN statistics included
                 np.testing.assert_array_equal(a, np.array(w))
             assert np.abs(np.array(model.head.kernel) - head_before)[:, :2].max() > 0  # old classes too
+            assert float(model.head.sigma) == sigma_before  # σ frozen (the code's ft_flag 2)
 
     counter = EpochCounter()
     learner = ClassIncremental(
         METHODS["lucir+cbf"],
         (x, y, x, y),
         [2, 2],
+        Settings(exemplars_per_class=5, epochs=1, batch_size=8, cbf_epochs=2, cbf_learning_rate=0.5),
+        seed=0,
         build_backbone=lambda: backbones.get("convnet", input_shape=(8, 8, 1), last_relu=False),
         make_optimizer=lambda steps: keras.optimizers.SGD(0.05, momentum=0.9),
         fit=fit,
         strategy=tf.distribute.get_strategy(),
         epoch_counter=counter,
-        exemplars_per_class=5,
-        epochs=1,
-        batch_size=8,
-        cbf_epochs=2,
     )
     learner.run("t")
     assert set(seen_by_stage) == {"t-phase0", "t-phase1", "t-phase1-cbf"}

@@ -1,3 +1,4 @@
 """Losses: pure functions of tensors."""
 
+from kerazoo.losses.distillation import distillation_loss
 from kerazoo.losses.lucir import adaptive_lambda, less_forget_loss, margin_ranking_loss

@@ -1,6 +1,8 @@
 """`keras.Model` subclasses that own a training step."""
 
+from kerazoo.models.base import OptimizerGroup, TrainingModel
 from kerazoo.models.classifier import Classifier
-from kerazoo.models.lucir import LUCIRModel
+from kerazoo.models.feature_extractor import FeatureExtractor
+from kerazoo.models.lucir import LUCIRLoss, LUCIRModel
 
-__all__ = ["Classifier", "LUCIRModel"]
+__all__ = ["Classifier", "FeatureExtractor", "LUCIRLoss", "LUCIRModel", "OptimizerGroup", "TrainingModel"]

@@ -1,10 +1,13 @@
 """Classifier: a backbone and a head, the ERM baseline and the deployable form of every method."""
 
 import keras
+from keras import ops
+
+from kerazoo.models.base import TrainingModel
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
-class Classifier(keras.Model):
+class Classifier(TrainingModel):
     """A backbone followed by a head producing logits.
 
     With the default linear head this is the ERM baseline. Methods that
@@ -12,11 +15,11 @@ class Classifier(keras.Model):
     their trained backbone and head as a `Classifier`, so a pretrained model
     loads and fine-tunes the same way whatever made it.
 
-    Trained with the stock `train_step` and a compiled cross-entropy: under a
-    multi-replica strategy Keras divides that per-sample loss by the replica
-    count before gradients are summed, so N replicas on a global batch train
-    like one device on the same batch (BatchNorm aside: use a backbone built
-    with `synchronized=True` for that equality).
+    Trained with cross-entropy on the logits (the loss term `ce`) through
+    `TrainingModel`'s step, which divides it by the replica count before
+    gradients are summed, so N replicas on a global batch train like one
+    device on the same batch (BatchNorm aside: use a backbone built with
+    `synchronized=True` for that equality).
 
     Args:
         backbone: a `keras.Model` from images to feature vectors.
@@ -29,13 +32,12 @@ class Classifier(keras.Model):
     ```python
     import keras, kerazoo
     model = kerazoo.models.Classifier(kerazoo.backbones.get("convnet"), num_classes=10)
-    model.compile(
-        optimizer="adam",
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    model.compile(optimizer="adam", metrics=["accuracy"])
     ```
     """
+
+    kind = "classifier"
+    loss_terms = ("ce",)
 
     def __init__(self, backbone, num_classes, head=None, **kwargs):
         super().__init__(**kwargs)
@@ -46,11 +48,15 @@ class Classifier(keras.Model):
     def call(self, images, training=False):
         return self.head(self.backbone(images, training=training))
 
-    def deploy_logits(self, images):
-        """Inference logits through backbone and head only, the graph that
-        `kerazoo.export.deploy_model` exports: train-only parts (e.g. a future
-        GIT augmenter) stay out of it."""
-        return self.head(self.backbone(images, training=False))
+    def compute_losses(self, data, training):
+        images, labels = data[0], data[1]
+        logits = self(images, training=training)
+        ce = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        return {"ce": ops.mean(ce)}, logits
+
+    def inference_model(self):
+        """What ships: this backbone and head (see `kerazoo.export`)."""
+        return self
 
     def get_config(self):
         config = super().get_config()

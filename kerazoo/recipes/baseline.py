@@ -14,17 +14,24 @@ from kerazoo.data import eval_dataset, train_dataset
 from kerazoo.models import Classifier
 from kerazoo.recipes import plots, runner
 from kerazoo.recipes.config import option
+from kerazoo.recipes.results import Column, SeedResult
+
+METHOD = "ERM baseline"
+COLUMNS = [
+    Column("test_accuracy", "test accuracy"),
+    Column("balanced_accuracy", "class-balanced accuracy"),
+]
 
 
 @dataclasses.dataclass
 class BaselineConfig(runner.RunConfig):
-    backbone: str = option("convnet", f"feature extractor: one of {backbones.available()}")
+    backbone: str = option("convnet", "feature extractor", choices=backbones.available())
     synchronized_bn: bool = option(False, "BatchNorm statistics over the global batch")
-    epochs: int = option(30, "training epochs")
-    batch_size: int = option(32, "global batch size (split across replicas)")
-    learning_rate: float = option(0.05, "peak SGD learning rate (cosine decay to 0)")
-    momentum: float = option(0.9, "SGD momentum")
-    weight_decay: float = option(5e-4, "decoupled weight decay of SGD")
+    epochs: int = option(30, "training epochs", min=1)
+    batch_size: int = option(32, "global batch size (split across replicas)", min=1)
+    learning_rate: float = option(0.05, "peak SGD learning rate (cosine decay to 0)", min=0.0)
+    momentum: float = option(0.9, "SGD momentum", min=0.0, max=1.0)
+    weight_decay: float = option(5e-4, "decoupled weight decay of SGD", min=0.0)
     augment: bool = option(False, "pad-4 random crop and horizontal flip (CIFAR-style)")
 
 
@@ -45,79 +52,81 @@ def build_classifier(config, protocol):
             momentum=config.momentum,
             weight_decay=config.weight_decay,
         ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     model(protocol.train_images[:1])
     return model
 
 
-def run(config, run, strategy):
+def run_seed(config, run, seed):
     protocol = run.protocol()
     train = train_dataset(
         protocol.train_images,
         protocol.train_labels,
         config.batch_size,
-        seed=config.seed,
+        seed=seed,
         epoch_counter=run.epoch_counter,
         augment=config.augment,
     )
     test = eval_dataset(protocol.test_images, protocol.test_labels)
-    with strategy.scope():
+    with run.strategy.scope():
         model = build_classifier(config, protocol)
-    run.fit(model, train, stage="baseline", epochs=config.epochs, validation_data=test)
+    stage = f"seed{seed}"
+    run.fit(model, train, stage=stage, epochs=config.epochs, validation_data=test)
 
     predictions = np.argmax(model.predict(test, verbose=0), axis=-1)
     labels = protocol.test_labels
     per_class = metrics.per_class_accuracy(labels, predictions, protocol.num_classes)
-    results = {
+    row = {
         "test_accuracy": metrics.accuracy(labels, predictions),
         "balanced_accuracy": metrics.balanced_accuracy(labels, predictions, protocol.num_classes),
-        "per_class_accuracy": {n: float(a) for n, a in zip(protocol.class_names, per_class)},
     }
-    plots.plot_history(
-        run.path / "logs" / "baseline.csv", run.path / "training_curves.png", "ERM baseline"
-    )
-    counts = protocol.class_counts()
-    report = "\n".join(
-        [
-            "## Result",
-            "",
-            "| method | test accuracy | class-balanced accuracy |",
-            "|---|---|---|",
-            f"| ERM baseline | {100 * results['test_accuracy']:.2f} % | "
-            f"{100 * results['balanced_accuracy']:.2f} % |",
-            "",
-            "## Per class",
-            "",
-            "| class | train images | test accuracy |",
-            "|---|---|---|",
-            *[
-                f"| {name} | {counts[i]} | {100 * per_class[i]:.1f} % |"
-                for i, name in enumerate(protocol.class_names)
-            ],
-            "",
-            "## Data",
-            "",
-            *[f"- {note}" for note in protocol.notes],
-            "",
-            "![training curves](training_curves.png)",
-        ]
-    )
-    summary = [
-        ("test accuracy", f"{100 * results['test_accuracy']:.2f} %"),
-        ("balanced accuracy", f"{100 * results['balanced_accuracy']:.2f} %"),
-    ]
-    return runner.Outcome(
-        results,
-        report,
-        summary,
-        model,
-        protocol.test_images[:7],
+    if seed == config.seed:
+        plots.plot_history(
+            run.path / "logs" / f"{stage}.csv", run.path / "training_curves.png",
+            f"ERM baseline, seed {seed}",
+        )
+    return SeedResult(
+        {METHOD: row},
+        details={"per_class_accuracy": {n: float(a) for n, a in zip(protocol.class_names, per_class)}},
+        model=model,
+        input_shape=protocol.image_shape,
+        sample_images=protocol.test_images[:7],
         class_names=protocol.class_names,
-        model_metrics={k: results[k] for k in ("test_accuracy", "balanced_accuracy")},
+        model_metrics=row,
     )
 
+
+def report(config, run, per_seed):
+    protocol = run.protocol()
+    counts = protocol.class_counts()
+    per_class = np.mean(
+        [[r.details["per_class_accuracy"][n] for n in protocol.class_names] for r in per_seed.values()],
+        axis=0,
+    )
+    return runner.Outcome(
+        "\n".join(
+            [
+                "## Per class (mean over seeds)",
+                "",
+                "| class | train images | test accuracy |",
+                "|---|---|---|",
+                *[
+                    f"| {name} | {counts[i]} | {100 * per_class[i]:.1f} % |"
+                    for i, name in enumerate(protocol.class_names)
+                ],
+                "",
+                "## Data",
+                "",
+                *[f"- {note}" for note in protocol.notes],
+                "",
+                f"![training curves of seed {config.seed}](training_curves.png)",
+            ]
+        )
+    )
+
+
+RECIPE = runner.Recipe("baseline", BaselineConfig, run_seed, COLUMNS, __doc__, report=report)
 
 if __name__ == "__main__":
-    runner.main("baseline", BaselineConfig, run, __doc__)
+    RECIPE.main()

@@ -1,14 +1,21 @@
-"""Recipe configuration: dataclass fields with help, TOML files, `--set`.
+"""Recipe configuration: dataclass fields with help, bounds and choices; TOML files; `--set`.
 
 Every recipe's config is a dataclass whose fields carry their meaning in
-`metadata["help"]`; `option(default, help)` declares one. Values come from
-the defaults, then `--config FILE.toml`, then each `--set key=value`, in that
-order. Unknown keys and values of the wrong type are errors that name the
-valid keys or the expected type.
+`metadata`; `option(default, help, ...)` declares one, optionally with
+`choices` (for a list field: allowed items), a lower bound `min` and an
+upper bound `max` (both inclusive). A field typed `X | None` is optional:
+`--set key=none` clears it. Values come from the defaults, then
+`--config FILE.toml`, then each `--set key=value`, in that order. Unknown
+keys, values of the wrong type, values out of range or outside the
+choices, and failed cross-field checks (a config class's `validate()`
+method) are `ConfigError`s that name the key and what is allowed, raised
+before a recipe creates anything.
 """
 
 import dataclasses
+import math
 import tomllib
+import types
 import typing
 
 
@@ -16,25 +23,62 @@ class ConfigError(ValueError):
     """A configuration key or value is invalid."""
 
 
-def option(default, help):
-    """A config field with a default and a one-line meaning."""
+def option(default, help, *, choices=None, min=None, max=None):
+    """A config field with a default, a one-line meaning and optional
+    `choices` and inclusive bounds `min`/`max`."""
+    metadata = {"help": help, "choices": choices, "min": min, "max": max}
     if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return dataclasses.field(default=default, metadata={"help": help})
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _optional(kind):
+    """`X` for a field typed `X | None`, else None."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(kind)) == 2:
+            return args[0]
+    return None
+
+
+def _type_name(kind):
+    inner = _optional(kind)
+    if inner is not None:
+        return f"{_type_name(inner)} or none"
+    return getattr(kind, "__name__", str(kind)) if typing.get_origin(kind) is None else str(kind)
 
 
 def describe(config_cls):
-    """One line per field: `name (type, default): meaning`."""
+    """One line per field: `name (type, default): meaning [constraints]`."""
     hints = typing.get_type_hints(config_cls)
     lines = []
     for f in dataclasses.fields(config_cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        kind = getattr(hints[f.name], "__name__", str(hints[f.name]))
-        lines.append(f"  {f.name} ({kind}, default {default!r}): {f.metadata.get('help', '')}")
+        limits = _limits_text(f.metadata)
+        lines.append(
+            f"  {f.name} ({_type_name(hints[f.name])}, default {default!r}): "
+            f"{f.metadata.get('help', '')}{limits}"
+        )
     return "\n".join(lines)
 
 
+def _limits_text(metadata):
+    parts = []
+    if metadata.get("choices"):
+        parts.append("one of " + ", ".join(map(str, metadata["choices"])))
+    if metadata.get("min") is not None:
+        parts.append(f">= {metadata['min']}")
+    if metadata.get("max") is not None:
+        parts.append(f"<= {metadata['max']}")
+    return f" [{'; '.join(parts)}]" if parts else ""
+
+
 def _coerce(key, value, kind):
+    inner = _optional(kind)
+    if inner is not None:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
+            return None
+        return _coerce(key, value, inner)
     origin = typing.get_origin(kind) or kind
     if origin is bool:
         if isinstance(value, bool):
@@ -58,20 +102,49 @@ def _coerce(key, value, kind):
             return origin(value)
     elif origin in (list, tuple):
         if isinstance(value, str):
-            try:
-                value = tomllib.loads(f"v = {value}")["v"]
-            except tomllib.TOMLDecodeError:
-                pass
+            value = _parse_list(value)
         if isinstance(value, (list, tuple)):
             (item,) = typing.get_args(kind)[:1] or (str,)
             return [_coerce(key, v, item) for v in value]
-    raise ConfigError(
-        f"Config key '{key}' expects {getattr(kind, '__name__', kind)}, got {value!r}."
-    )
+    raise ConfigError(f"Config key '{key}' expects {_type_name(kind)}, got {value!r}.")
+
+
+def _parse_list(text):
+    """A TOML array (`[1, 2]`, `["a"]`) or comma-separated items (`a,b`, `1, 2`)."""
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            return tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            return text
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _check_limits(key, value, metadata):
+    values = value if isinstance(value, list) else [value]
+    choices = metadata.get("choices")
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"Config key '{key}' must be a finite number, got {v!r}.")
+        if choices is not None and v not in choices:
+            raise ConfigError(
+                f"Config key '{key}' got {v!r}; choose from {', '.join(map(str, choices))}."
+            )
+        low, high = metadata.get("min"), metadata.get("max")
+        if (low is not None and v < low) or (high is not None and v > high):
+            bounds = " and ".join(
+                text for text in (
+                    f">= {low}" if low is not None else "",
+                    f"<= {high}" if high is not None else "",
+                ) if text
+            )
+            raise ConfigError(f"Config key '{key}' must be {bounds}, got {v!r}.")
 
 
 def resolve(config_cls, files=(), sets=()):
-    """Build a config from defaults, TOML files and `key=value` strings."""
+    """Build and validate a config from defaults, TOML files and `key=value` strings."""
     hints = typing.get_type_hints(config_cls)
     valid = [f.name for f in dataclasses.fields(config_cls)]
     values = {}
@@ -98,7 +171,19 @@ def resolve(config_cls, files=(), sets=()):
         if not sep:
             raise ConfigError(f"--set expects key=value, got '{item}'.")
         put(key.strip(), value.strip(), "from --set")
-    return config_cls(**values)
+    config = config_cls(**values)
+    validate(config)
+    return config
+
+
+def validate(config):
+    """Check every field's bounds and choices, then the config's own
+    cross-field `validate()` if it has one."""
+    for f in dataclasses.fields(config):
+        _check_limits(f.name, getattr(config, f.name), f.metadata)
+    check = getattr(config, "validate", None)
+    if check is not None:
+        check()
 
 
 def to_dict(config):

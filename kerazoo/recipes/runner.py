@@ -1,28 +1,34 @@
-"""What every recipe shares: config -> seed -> strategy -> run dir -> fit ->
-report.
+"""What every recipe shares: config -> seeds -> strategy -> run dir -> fit ->
+report -> export.
 
-A recipe module declares a config dataclass (extending `RunConfig`) and a
-function `run(config, run, strategy) -> Outcome`, and calls `main(...)`.
-The runner owns the run directory:
+A recipe module declares a config dataclass (extending `RunConfig`), a
+function `run_seed(config, run, seed) -> SeedResult` and, optionally,
+`report(config, run, per_seed) -> Outcome`, and bundles them in a `Recipe`
+whose `main()` is the command line. The runner owns the seeds loop
+(`num_seeds`), the mean ± std tables (`kerazoo.recipes.results`) and the
+run directory:
 
     runs/<recipe>-<utc time>/   (or --out DIR)
-      config.json        resolved config, command, kerazoo version
-      run.log            the one-line-per-stage log
+      config.json        resolved config, command, strategy, kerazoo version
+      run.log            the one-line-per-stage log (every line, verbose or not)
       backup/<stage>/    BackupAndRestore state while a stage trains
-      checkpoints/       weights of every finished stage
+      checkpoints/       weights (and optimizer states) of every finished stage
       logs/<stage>.csv   CSVLogger history; tensorboard/<stage>/ events
       metrics.json, report.md, *.png, model.keras, model/ (SavedModel), model.onnx
 
+Every config value is validated before the directory is created.
 Re-running with the same `--out` resumes: finished stages are loaded from
 `checkpoints/`, an interrupted stage continues from its last finished epoch
 (its data order depends only on (seed, epoch), see `kerazoo.data.pipeline`).
-A finished run directory is never overwritten without `--overwrite`.
+A finished run directory is never overwritten without `--overwrite`, and a
+run is resumed only with the config and `--strategy` it started with.
 """
 
 import argparse
 import dataclasses
 import datetime
 import json
+import math
 import shutil
 import sys
 import time
@@ -33,11 +39,14 @@ import tensorflow as tf
 
 import kerazoo
 from kerazoo.atomic import atomic_path, write_text
-from kerazoo.data import DatasetNotFoundError, EpochCounter, make_protocol
+from kerazoo.data import DatasetNotFoundError, EpochCounter, make_protocol, parse_protocol_name
+from kerazoo.data import datasets
 from kerazoo.data.datasets import PIXEL_FORMAT
 from kerazoo.export import export_onnx, export_savedmodel
-from kerazoo.export.deploy import image_shape
+from kerazoo.models.base import OptimizerGroup, TrainingModel
+from kerazoo.recipes import results as results_lib
 from kerazoo.recipes.config import ConfigError, describe, option, resolve, to_dict
+from kerazoo.recipes.results import SeedResult  # noqa: F401  (recipes build it from here)
 
 STRATEGIES = ("auto", "mirrored", "multiworker", "default")
 
@@ -53,38 +62,141 @@ class RunConfig:
     )
     data_dir: str = option("", "tfds data directory ('' = $KERAZOO_DATA_DIR or ~/tensorflow_datasets)")
     download: bool = option(False, "let tfds download a missing dataset (needs internet)")
-    image_size: int = option(0, "resize images to this square size (0 = keep the dataset's size)")
-    seed: int = option(0, "seed for weights, data order, nuisances and subsets")
+    image_size: int = option(0, "resize images to this square size (0 = keep the dataset's size)", min=0)
+    seed: int = option(0, "first seed for weights, data order, nuisances and subsets", min=0)
+    num_seeds: int = option(1, "seeds seed, seed+1, ...; tables give mean ± std over them", min=1)
     deterministic: bool = option(True, "enable TensorFlow op determinism (same seed, same numbers)")
+
+    def validate(self):
+        """Cross-field checks; recipes extend this (call super().validate())."""
+        try:
+            parse_protocol_name(self.dataset)
+        except ValueError as error:
+            raise ConfigError(f"Config key 'dataset': {error}") from None
+
+    @property
+    def seeds(self):
+        return [self.seed + i for i in range(self.num_seeds)]
+
+
+def dataset_num_classes(config):
+    """The class count of `config.dataset`, from tfds metadata (no data loaded)."""
+    base, _, _ = parse_protocol_name(config.dataset)
+    try:
+        return datasets.num_classes(base, config.data_dir or None)
+    except DatasetNotFoundError as error:
+        raise ConfigError(f"Config key 'dataset': {error}") from None
 
 
 class RunDirError(RuntimeError):
     """The run directory cannot be used as asked."""
 
 
+class TrainingDiverged(RuntimeError):
+    """A training loss became NaN or infinite."""
+
+
 @dataclasses.dataclass
 class Outcome:
-    """What a recipe returns to the runner.
+    """What a recipe's `report` adds to the runner's tables.
 
-    metrics: JSON-able numbers for metrics.json.
-    report: markdown body of report.md.
-    summary: (name, value) rows for the final table on stdout.
-    model: the model to export (model.keras, SavedModel, ONNX), or None.
-    sample_images: real inputs for the ONNX parity check.
-    class_names: the class of each of the model's outputs, in output order.
-    model_metrics: test metrics of `model` itself (not averages over seeds
-        or methods); the model zoo's manifest quotes them.
-    table: text printed above the summary (e.g. a per-phase table).
+    report: markdown body of report.md, after the headline tables.
+    metrics: extra JSON-able numbers for metrics.json.
+    table: text printed on the console before the headline table (e.g. a
+        per-phase table).
     """
 
-    metrics: dict
-    report: str
-    summary: list
-    model: object = None
-    sample_images: object = None
-    class_names: list = None
-    model_metrics: dict = None
+    report: str = ""
+    metrics: dict = dataclasses.field(default_factory=dict)
     table: str = ""
+
+
+@dataclasses.dataclass
+class Recipe:
+    """A runnable recipe: its config, what one seed does, and its tables.
+
+    name: the module name under `kerazoo.recipes`.
+    config: the config dataclass (extends `RunConfig`).
+    run_seed: (config, run, seed) -> `SeedResult`.
+    columns: the headline table's `results.Column`s.
+    description: the module docstring, for `--help`.
+    effects: (method, baseline method) pairs whose same-seed differences
+        are reported.
+    report: (config, run, per_seed) -> `Outcome`, or None.
+
+    Example:
+
+    ```python
+    RECIPE = runner.Recipe("baseline", BaselineConfig, run_seed, COLUMNS, __doc__)
+    if __name__ == "__main__":
+        RECIPE.main()
+    ```
+    """
+
+    name: str
+    config: type
+    run_seed: object
+    columns: list
+    description: str = ""
+    effects: list = dataclasses.field(default_factory=list)
+    report: object = None
+
+    def execute(self, config, run):
+        """Run every seed, then write the report, metrics and exports."""
+        per_seed = {}
+        for seed in config.seeds:
+            keras.utils.set_random_seed(seed)
+            started = time.time()
+            result = self.run_seed(config, run, seed)
+            if seed != config.seeds[0]:
+                result.model = None  # only the first seed's model ships
+            per_seed[seed] = result
+            run.log(f"seed {seed}: done in {time.time() - started:.0f} s")
+        outcome = self.report(config, run, per_seed) if self.report else Outcome()
+        run.finish(self, per_seed, outcome)
+
+    def main(self, argv=None):
+        """Parse the command line and run; exit 2 with a one-paragraph
+        message on a user error (bad config, missing dataset, unusable run
+        dir), 1 when training diverges."""
+        parser = argparse.ArgumentParser(
+            prog=f"python -m kerazoo.recipes.{self.name}",
+            description=self.description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog="config fields (set with --set key=value or in a TOML file):\n"
+            + describe(self.config),
+        )
+        parser.add_argument("--config", action="append", default=[], metavar="FILE.toml",
+                            help="TOML file of config fields (may repeat; later wins)")
+        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                            help="override one config field (may repeat); lists: a,b or [\"a\", \"b\"]")
+        parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                            help="auto = MirroredStrategy over visible GPUs, else default")
+        parser.add_argument("--out", help="run directory (default runs/<recipe>-<utc time>)")
+        parser.add_argument("--overwrite", action="store_true",
+                            help="replace an existing run directory instead of refusing")
+        parser.add_argument("--verbose", action="store_true",
+                            help="print a line per epoch (a terminal shows progress bars anyway)")
+        args = parser.parse_args(argv)
+        run = None
+        try:
+            config = resolve(self.config, args.config, args.set)
+            words = argv if argv is not None else sys.argv[1:]
+            command = " ".join(["python -m", f"kerazoo.recipes.{self.name}", *words])
+            strategy = make_strategy(args.strategy)
+            run = Run.open(self.name, config, strategy, args.out, args.overwrite, command,
+                           strategy_flag=args.strategy, verbose=args.verbose)
+            if config.deterministic:
+                tf.config.experimental.enable_op_determinism()
+            self.execute(config, run)
+        except (ConfigError, DatasetNotFoundError, RunDirError) as e:
+            if run is not None:
+                run.discard_if_empty()
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+        except TrainingDiverged as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(1)
 
 
 def make_strategy(name):
@@ -101,26 +213,54 @@ def make_strategy(name):
     raise ConfigError(f"Unknown strategy '{name}'; choose one of {STRATEGIES}.")
 
 
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raise `TrainingDiverged` as soon as a batch's loss is NaN or infinite,
+    so that no model is written from diverged weights."""
+
+    def __init__(self, stage, hint):
+        super().__init__()
+        self.stage = stage
+        self.hint = hint
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            raise TrainingDiverged(
+                f"stage '{self.stage}': the training loss became {loss} at epoch "
+                f"{self.epoch + 1}, batch {batch + 1}. {self.hint} No model was written; "
+                "re-run with a corrected config and --overwrite (or another --out)."
+            )
+
+
 class Run:
     """A run directory and the services recipes use while training."""
 
-    def __init__(self, path, recipe, config, strategy, created):
+    def __init__(self, path, recipe, config, strategy, created, verbose=False):
         self.path = Path(path)
         self.recipe = recipe
         self.config = config
         self.strategy = strategy
         self.created = created
+        self.verbose = verbose
         self.epoch_counter = EpochCounter()
         self.started = time.time()
         self.data_notes = []
+        self._protocols = {}
 
     @classmethod
-    def open(cls, recipe, config, strategy, out=None, overwrite=False, command=None):
+    def open(cls, recipe, config, strategy, out=None, overwrite=False, command=None,
+             strategy_flag="auto", verbose=False):
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
         path = Path(out) if out else Path("runs") / f"{recipe}-{stamp}"
         config_file = path / "config.json"
         wanted = to_dict(config)
         created = True
+        if path.exists() and not path.is_dir():
+            raise RunDirError(f"--out {path} is a file, not a directory; choose another --out.")
         if path.exists() and any(path.iterdir()):
             if overwrite:
                 shutil.rmtree(path)
@@ -135,22 +275,10 @@ class Run:
                     "choose another --out (or --overwrite to replace its contents)."
                 )
             else:
-                saved = json.loads(config_file.read_text())
-                if saved.get("recipe") != recipe or saved.get("config") != wanted:
-                    diff = [
-                        f"{k}: {saved.get('config', {}).get(k)!r} -> {v!r}"
-                        for k, v in wanted.items()
-                        if saved.get("config", {}).get(k) != v
-                    ]
-                    raise RunDirError(
-                        f"{path} holds an unfinished '{saved.get('recipe')}' run with a "
-                        f"different config ({'; '.join(diff) or 'other recipe'}). Re-run "
-                        "with the same config to resume it, or choose another --out "
-                        "(--overwrite discards it)."
-                    )
+                _check_resumable(path, json.loads(config_file.read_text()), recipe, wanted, strategy_flag)
                 created = False
         path.mkdir(parents=True, exist_ok=True)
-        run = cls(path, recipe, config, strategy, created)
+        run = cls(path, recipe, config, strategy, created, verbose)
         if created:
             write_text(
                 config_file,
@@ -159,6 +287,9 @@ class Run:
                         "recipe": recipe,
                         "config": wanted,
                         "command": command,
+                        "strategy": strategy_flag,
+                        "strategy_class": type(strategy).__name__,
+                        "replicas": strategy.num_replicas_in_sync,
                         "kerazoo_version": kerazoo.__version__,
                     },
                     indent=2,
@@ -169,14 +300,18 @@ class Run:
             run.log(f"resuming the run in {path}")
         return run
 
-    def log(self, message):
+    def log(self, message, console=True):
+        """Append a line to run.log; print it too unless `console` is False
+        (and the run is not verbose)."""
         line = f"[{datetime.datetime.now():%H:%M:%S}] {message}"
-        print(line, flush=True)
+        if console or self.verbose:
+            print(line, flush=True)
         with open(self.path / "run.log", "a") as f:
             f.write(line + "\n")
 
     def protocol(self, **overrides):
-        """The config's data protocol (`kerazoo.data.make_protocol`)."""
+        """The config's data protocol (`kerazoo.data.make_protocol`), built
+        once per set of overrides."""
         c = self.config
         kwargs = dict(
             data_dir=c.data_dir or None,
@@ -185,44 +320,51 @@ class Run:
             download=c.download,
         )
         kwargs.update(overrides)
-        protocol = make_protocol(c.dataset, **kwargs)
-        self.data_notes = protocol.notes
-        self.log("data: " + "; ".join(protocol.notes))
-        return protocol
+        key = json.dumps(kwargs, sort_keys=True, default=str)
+        if key not in self._protocols:
+            protocol = make_protocol(c.dataset, **kwargs)
+            self._protocols[key] = protocol
+            self.data_notes = protocol.notes
+            self.log("data: " + "; ".join(protocol.notes), console=False)
+        return self._protocols[key]
 
     def checkpoint_path(self, stage):
         return self.path / "checkpoints" / f"{stage}.weights.h5"
 
-    def fit(self, model, train_data, *, stage, epochs, validation_data=None, callbacks=()):
+    def fit(self, model, train_data, *, stage, epochs, validation_data=None, callbacks=(),
+            divergence_hint="Lower the learning rate, or check the data for NaN."):
         """`model.fit` as a resumable stage of the run.
 
         A stage that finished in an earlier invocation is not trained again:
         its weights are loaded from `checkpoints/`. An interrupted stage
         resumes from its last finished epoch (`BackupAndRestore`). The model
-        must be built and compiled.
+        must be built and compiled. Every optimizer of the model (see
+        `kerazoo.models.TrainingModel.optimizer_groups`) is built here, in
+        the strategy's scope, so that its state is saved and restored too.
+        A NaN or infinite loss stops training with `TrainingDiverged`.
         """
         checkpoint = self.checkpoint_path(stage)
-        if model.optimizer is not None and not model.optimizer.built:
-            # Lets load_weights restore the optimizer state too (otherwise
-            # Keras skips it with a warning and the state silently resets).
-            # In scope: a multi-replica strategy mirrors the slot variables.
-            with self.strategy.scope():
-                model.optimizer.build(model.trainable_variables)
+        self._build_optimizers(model)
         if checkpoint.exists():
             model.load_weights(checkpoint)
-            self.log(f"{stage}: finished earlier, weights loaded")
+            self.log(f"{stage}: finished earlier, weights loaded", console=False)
             return
-        self.log(f"{stage}: training for {epochs} epochs")
+        self.log(f"{stage}: training for {epochs} epochs", console=False)
         (self.path / "logs").mkdir(exist_ok=True)
         started = time.time()
+        if sys.stdout.isatty():
+            verbose = 1
+        else:
+            verbose = 2 if self.verbose else 0
         model.fit(
             train_data,
             epochs=epochs,
             validation_data=validation_data,
             shuffle=False,  # the dataset shuffles itself, per (seed, epoch)
-            verbose=1 if sys.stdout.isatty() else 2,
+            verbose=verbose,
             callbacks=[
                 self.epoch_counter,
+                StopOnNonFiniteLoss(stage, divergence_hint),
                 keras.callbacks.BackupAndRestore(str(self.path / "backup" / stage)),
                 keras.callbacks.CSVLogger(str(self.path / "logs" / f"{stage}.csv"), append=True),
                 keras.callbacks.TensorBoard(str(self.path / "tensorboard" / stage)),
@@ -233,69 +375,102 @@ class Run:
             model.save_weights(tmp)
         if (self.path / "backup").exists() and not any((self.path / "backup").iterdir()):
             (self.path / "backup").rmdir()
-        self.log(f"{stage}: done in {time.time() - started:.0f} s")
+        self.log(f"{stage}: {epochs} epochs in {time.time() - started:.0f} s")
 
-    def finish(self, outcome):
-        """Write model.keras, metrics.json and report.md; print the summary."""
+    def _build_optimizers(self, model):
+        # Lets load_weights and BackupAndRestore restore every optimizer's
+        # state (Keras otherwise skips an unbuilt optimizer with a warning
+        # and its state silently resets). In scope: a multi-replica strategy
+        # mirrors the slot variables, and a second optimizer built lazily
+        # inside the step function fails there (keras#23085).
+        if isinstance(model, TrainingModel):
+            groups = model.optimizer_groups()
+        else:
+            groups = [OptimizerGroup("model", model.optimizer, model.trainable_variables)]
+        with self.strategy.scope():
+            for group in groups:
+                if group.optimizer is not None and not group.optimizer.built:
+                    group.optimizer.build(group.variables)
+
+    def finish(self, recipe, per_seed, outcome):
+        """Write the exports, report.md and metrics.json; print the tables."""
         seconds = time.time() - self.started
+        rows = {seed: result.rows for seed, result in per_seed.items()}
+        seeds = list(per_seed)
+        label = results_lib.spread_label(len(seeds))
+        headline = results_lib.headline_table(rows, recipe.columns)
+        tables = [f"## Results (%, {label})", "", headline]
+        if recipe.effects:
+            tables += [
+                "",
+                f"## Effect of each method against its baseline (same seed, {label})",
+                "",
+                results_lib.effect_table(rows, recipe.columns, recipe.effects),
+            ]
+        saved = json.loads((self.path / "config.json").read_text())
         metrics = {
             "recipe": self.recipe,
-            "seed": self.config.seed,
+            "seeds": seeds,
             "replicas": self.strategy.num_replicas_in_sync,
+            "strategy": saved.get("strategy"),
             "seconds_this_invocation": round(seconds, 1),
+            "results": results_lib.per_method(rows),
+            "details": {str(seed): r.details for seed, r in per_seed.items() if r.details},
             **outcome.metrics,
         }
-        if outcome.model is not None:
-            metrics["model"] = self.export(outcome)
+        shipped = per_seed[seeds[0]]
+        if shipped.model is not None:
+            metrics["model"] = self.export(shipped)
         header = (
             f"# {self.recipe} — kerazoo {kerazoo.__version__}\n\n"
-            f"- dataset: `{self.config.dataset}`, seed {self.config.seed}, "
-            f"{self.strategy.num_replicas_in_sync} replica(s) "
-            f"({type(self.strategy).__name__})\n"
-            f"- command: `{json.loads((self.path / 'config.json').read_text())['command']}`\n\n"
+            f"- dataset: `{self.config.dataset}`, seeds {seeds}\n"
+            f"- strategy: `--strategy {saved.get('strategy')}` → "
+            f"{type(self.strategy).__name__}, {self.strategy.num_replicas_in_sync} replica(s)\n"
+            f"- command: `{saved['command']}`\n\n"
         )
         config_table = "\n".join(
             ["## Config", "", "| key | value |", "|---|---|"]
             + [f"| {k} | `{v}` |" for k, v in to_dict(self.config).items()]
         )
-        write_text(self.path / "report.md", header + outcome.report.strip() + "\n\n" + config_table + "\n")
+        body = "\n".join(tables) + "\n\n" + outcome.report.strip()
+        write_text(self.path / "report.md", header + body.strip() + "\n\n" + config_table + "\n")
         # metrics.json last: its presence marks the run as finished.
         write_text(self.path / "metrics.json", json.dumps(metrics, indent=2))
         if outcome.table:
             print("\n" + outcome.table.strip())
-        width = max(len(name) for name, _ in outcome.summary)
-        print("\n" + f"{'result':<{width}}  value")
-        for name, value in outcome.summary:
-            print(f"{name:<{width}}  {value}")
+        print("\n" + "\n".join(tables).replace("## ", ""))
         print(f"\nrun directory: {self.path}  ({seconds:.0f} s)")
 
-    def export(self, outcome):
+    def export(self, result):
         """model.keras, the SavedModel `model/` and the parity-checked
-        `model.onnx` (overwriting those of an earlier, unfinished invocation);
-        returns the model's description for metrics.json."""
-        model = outcome.model
+        `model.onnx` of `result.model.inference_model()` (overwriting those of
+        an earlier, unfinished invocation); returns the model's description
+        for metrics.json."""
+        model = result.model.inference_model()
         with atomic_path(self.path / "model.keras") as tmp:
             model.save(tmp)
-        self.log("export: model.keras")
+        self.log("export: model.keras", console=False)
         export_savedmodel(model, self.path / "model", overwrite=True)
-        self.log("export: SavedModel model/ (signature 'serve')")
+        self.log("export: SavedModel model/ (signature 'serve')", console=False)
         parity = export_onnx(
             model,
             self.path / "model.onnx",
-            sample_images=outcome.sample_images,
-            class_names=outcome.class_names,
+            sample_images=result.sample_images,
+            class_names=result.class_names,
             overwrite=True,
         )
         self.log(
-            "export: model.onnx, max |ONNX Runtime - Keras| "
+            "export: model.keras, SavedModel model/, model.onnx (max |ONNX Runtime - Keras| "
             + ", ".join(f"{v:.1e} at batch {b}" for b, v in parity.items())
+            + ")"
         )
         return {
-            "class_names": outcome.class_names,
-            "input_shape": [None, *image_shape(model)],
+            "kind": getattr(model, "kind", "classifier"),
+            "class_names": result.class_names,
+            "input_shape": [None, *result.input_shape],
             "preprocessing": PIXEL_FORMAT,
             "training_data": self.data_notes,
-            "metrics": outcome.model_metrics or {},
+            "metrics": result.model_metrics or {},
             "onnx_parity_max_abs_diff": {str(b): float(v) for b, v in parity.items()},
         }
 
@@ -306,38 +481,23 @@ class Run:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
-def main(recipe, config_cls, run_fn, description, argv=None):
-    """Parse the command line and run a recipe; exit 2 with a one-paragraph
-    message on a user error (bad key, missing dataset, unusable run dir)."""
-    parser = argparse.ArgumentParser(
-        prog=f"python -m kerazoo.recipes.{recipe}",
-        description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="config fields (set with --set key=value or in a TOML file):\n"
-        + describe(config_cls),
-    )
-    parser.add_argument("--config", action="append", default=[], metavar="FILE.toml",
-                        help="TOML file of config fields (may repeat; later wins)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config field (may repeat)")
-    parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                        help="auto = MirroredStrategy over visible GPUs, else default")
-    parser.add_argument("--out", help="run directory (default runs/<recipe>-<utc time>)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing run directory instead of refusing")
-    args = parser.parse_args(argv)
-    run = None
-    try:
-        config = resolve(config_cls, args.config, args.set)
-        strategy = make_strategy(args.strategy)
-        command = " ".join(["python -m", f"kerazoo.recipes.{recipe}", *(argv if argv is not None else sys.argv[1:])])
-        run = Run.open(recipe, config, strategy, args.out, args.overwrite, command)
-        keras.utils.set_random_seed(config.seed)
-        if config.deterministic:
-            tf.config.experimental.enable_op_determinism()
-        run.finish(run_fn(config, run, strategy))
-    except (ConfigError, DatasetNotFoundError, RunDirError) as e:
-        if run is not None:
-            run.discard_if_empty()
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+def _check_resumable(path, saved, recipe, wanted, strategy_flag):
+    if saved.get("recipe") != recipe or saved.get("config") != wanted:
+        diff = [
+            f"{k}: {saved.get('config', {}).get(k)!r} -> {v!r}"
+            for k, v in wanted.items()
+            if saved.get("config", {}).get(k) != v
+        ]
+        raise RunDirError(
+            f"{path} holds an unfinished '{saved.get('recipe')}' run with a "
+            f"different config ({'; '.join(diff) or 'other recipe'}). Re-run "
+            "with the same config to resume it, or choose another --out "
+            "(--overwrite discards it)."
+        )
+    if saved.get("strategy", "auto") != strategy_flag:
+        raise RunDirError(
+            f"{path} holds an unfinished run started with --strategy {saved.get('strategy')}; "
+            f"resuming it with --strategy {strategy_flag} would change how batches are split "
+            f"and reduced. Re-run with --strategy {saved.get('strategy')}, or choose another "
+            "--out (--overwrite discards it)."
+        )

@@ -9,13 +9,7 @@ import tensorflow as tf
 
 
 def _config_class(recipe):
-    from kerazoo.recipes import runner
-
-    module = importlib.import_module(f"kerazoo.recipes.{recipe}")
-    return next(
-        v for v in vars(module).values()
-        if isinstance(v, type) and issubclass(v, runner.RunConfig) and v is not runner.RunConfig
-    )
+    return importlib.import_module(f"kerazoo.recipes.{recipe}").RECIPE.config
 
 
 @pytest.fixture
@@ -30,21 +24,19 @@ def two_replica_run(tmp_path):
     logical CPUs (a subprocess sees one device); return its metrics.json."""
 
     def run(recipe, *sets):
-        module = importlib.import_module(f"kerazoo.recipes.{recipe}")
+        recipe_obj = importlib.import_module(f"kerazoo.recipes.{recipe}").RECIPE
         from kerazoo.recipes import runner
         from kerazoo.recipes.config import resolve
 
-        config_cls = _config_class(recipe)
         # ReductionToOneDevice: no collective ops, whose instance keys can
         # clash with those of another test's strategy.
         strategy = tf.distribute.MirroredStrategy(
             ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
         )
-        config = resolve(config_cls, sets=list(sets))
+        config = resolve(recipe_obj.config, sets=list(sets))
         out = tmp_path / recipe
         job = runner.Run.open(recipe, config, strategy, out=out, command="test")
-        keras.utils.set_random_seed(config.seed)
-        job.finish(module.run(config, job, strategy))
+        recipe_obj.execute(config, job)
         return json.loads((out / "metrics.json").read_text()), out
 
     return run

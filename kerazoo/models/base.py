@@ -1,0 +1,171 @@
+"""The training-step base every kerazoo model stands on."""
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+
+@dataclasses.dataclass
+class OptimizerGroup:
+    """One optimizer, the variables it updates and the loss terms it follows.
+
+    name: a label for logs and errors.
+    optimizer: a Keras optimizer (built by the runner inside
+        `strategy.scope()` before any checkpoint is restored).
+    variables: the variables this optimizer updates.
+    terms: names of the loss terms whose sum it follows; None = every term.
+    ascent: step *up* that sum (gradient ascent), e.g. AdCo's negatives.
+    """
+
+    name: str
+    optimizer: object
+    variables: list
+    terms: tuple = None
+    ascent: bool = False
+
+
+class TrainingModel(keras.Model):
+    """A `keras.Model` whose subclass writes only its loss terms.
+
+    A subclass names its loss terms in `loss_terms` and implements
+    `compute_losses(data, training)`, which returns
+    `(losses, outputs)`: a dict of scalar loss terms (means over the
+    replica's batch, unscaled) and the predictions that compiled metrics
+    score (or None). The base then, per training step:
+
+    1. sums the terms each optimizer follows (`optimizer_groups`);
+    2. divides the sums by the number of replicas: gradients are *summed*
+       across replicas, and Keras only scales its own per-sample losses, so
+       hand-written batch means must be scaled here for N replicas on a
+       global batch to train like one device on that batch;
+    3. applies each group's gradients with its optimizer, negated for a
+       group that ascends;
+    4. tracks the total (`loss`) and every term as metrics, and updates the
+       compiled metrics with `metric_targets(data, outputs)`.
+
+    `test_step` computes the same terms with `training=False`.
+
+    A model with one optimizer needs nothing more than
+    `compile(optimizer=..., metrics=...)`. A model with several overrides
+    `optimizer_groups()` and returns one `OptimizerGroup` per optimizer,
+    each over its own variables; `Run.fit` builds all of them inside the
+    strategy scope before resuming, so every optimizer's state is saved and
+    restored with the weights (an optimizer stored as a model attribute is
+    part of `save_weights`).
+
+    Example:
+
+    ```python
+    class Regression(TrainingModel):
+        loss_terms = ("mse",)
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = keras.layers.Dense(1)
+
+        def call(self, x, training=False):
+            return self.dense(x)
+
+        def compute_losses(self, data, training):
+            x, y = data
+            prediction = self(x, training=training)
+            return {"mse": keras.ops.mean((prediction - y) ** 2)}, prediction
+
+    model = Regression()
+    model.compile(optimizer="sgd")
+    ```
+    """
+
+    # Names of the terms `compute_losses` returns: each gets a metric.
+    loss_terms = ()
+
+    def compute_losses(self, data, training):
+        """(dict of scalar loss terms, outputs for compiled metrics or None)."""
+        raise TypeError(f"{type(self).__name__} must implement compute_losses(data, training).")
+
+    def optimizer_groups(self):
+        """The optimizers and what each updates; default: `self.optimizer`
+        descending on every term over every trainable variable."""
+        return [OptimizerGroup("model", self.optimizer, self.trainable_variables)]
+
+    def metric_targets(self, data, outputs):
+        """(labels, predictions) for the compiled metrics, or None.
+
+        Default: the labels of an `(x, y)` batch against `outputs`.
+        """
+        if outputs is None or not isinstance(data, (tuple, list)) or len(data) < 2:
+            return None
+        return data[1], outputs
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        if loss is not None:
+            raise ValueError(
+                f"{type(self).__name__} computes its own loss terms (compute_losses); "
+                "compile it with an optimizer and metrics only, without `loss`."
+            )
+        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
+        trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", *self.loss_terms)}
+        # Untracked, like Keras' own compile-time metrics: a model is often
+        # compiled after it was built, when Keras refuses to track new state.
+        object.__setattr__(self, "_trackers", trackers)
+
+    @property
+    def metrics(self):
+        trackers = list(getattr(self, "_trackers", {}).values())
+        # Keras' own loss tracker (also named "loss") stays unused: the base
+        # tracks the total itself.
+        own = {id(m) for m in trackers}
+        others = [m for m in super().metrics if id(m) not in own and m.name != "loss"]
+        return trackers + others
+
+    def _track(self, losses, data, outputs):
+        if not hasattr(self, "_trackers"):
+            raise RuntimeError(f"Compile {type(self).__name__} before training or evaluating it.")
+        undeclared = sorted(set(losses) - set(self.loss_terms))
+        if undeclared:
+            raise KeyError(
+                f"{type(self).__name__}.compute_losses returned terms {undeclared} missing "
+                f"from its loss_terms {self.loss_terms}; declare every term."
+            )
+        self._trackers["loss"].update_state(ops.sum(ops.stack(list(losses.values()))))
+        for name, value in losses.items():
+            self._trackers[name].update_state(value)
+        targets = self.metric_targets(data, outputs)
+        if targets is not None:
+            return self.compute_metrics(None, targets[0], targets[1])
+        return self.get_metrics_result()
+
+    def train_step(self, data):
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape(persistent=True) as tape:
+            losses, outputs = self.compute_losses(data, training=True)
+            losses = {name: ops.cast(value, "float32") for name, value in losses.items()}
+            # After the forward pass: it builds layers that create their
+            # variables on first call.
+            groups = self.optimizer_groups()
+            objectives = [_sum_terms(losses, group) / replicas for group in groups]
+        for group, objective in zip(groups, objectives):
+            gradients = tape.gradient(objective, group.variables)
+            if group.ascent:
+                gradients = [None if g is None else -g for g in gradients]
+            group.optimizer.apply(gradients, group.variables)
+        del tape
+        return self._track(losses, data, outputs)
+
+    def test_step(self, data):
+        losses, outputs = self.compute_losses(data, training=False)
+        losses = {name: ops.cast(value, "float32") for name, value in losses.items()}
+        return self._track(losses, data, outputs)
+
+
+def _sum_terms(losses, group):
+    names = list(losses) if group.terms is None else list(group.terms)
+    missing = [n for n in names if n not in losses]
+    if missing:
+        raise KeyError(
+            f"Optimizer group '{group.name}' follows loss terms {missing} that "
+            f"compute_losses did not return (it returned {sorted(losses)})."
+        )
+    return ops.sum(ops.stack([losses[n] for n in names]))

@@ -1,0 +1,134 @@
+"""Per-seed results, their mean ± std and the markdown tables of a report.
+
+A recipe measures, for every seed, one row of metrics per method
+(`SeedResult.rows`). The runner aggregates them here: the headline table
+(mean ± std over seeds, or the plain value with one seed) and, for each
+method paired with its baseline, the **same-seed** differences (mean ± std
+and on how many seeds the method was better), the fair measure of an
+effect that is small next to the seed-to-seed spread.
+
+Example:
+
+```python
+columns = [Column("test_accuracy", "test accuracy (%)")]
+per_seed = {0: {"ERM": {"test_accuracy": 0.97}}, 1: {"ERM": {"test_accuracy": 0.98}}}
+print(headline_table(per_seed, columns))  # | ERM | 97.5 ± 0.5 |
+```
+"""
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """One metric of the headline table.
+
+    key: the metric's key in `SeedResult.rows[method]`.
+    title: the column header.
+    scale: multiply values by this for display (100 for fractions as %).
+    digits: decimals shown.
+    higher_is_better: direction, for "better on k of n seeds".
+    """
+
+    key: str
+    title: str
+    scale: float = 100.0
+    digits: int = 1
+    higher_is_better: bool = True
+
+
+@dataclasses.dataclass
+class SeedResult:
+    """What one seed of a recipe measured.
+
+    rows: method label -> {metric key: float or None}.
+    details: JSON-able extras for metrics.json (e.g. per-phase curves).
+    model: a trained model to ship, or None; the runner exports the first
+        seed's (`model.inference_model()`).
+    input_shape: the image shape (H, W, C) `model` takes.
+    sample_images: real inputs for the ONNX parity check.
+    class_names: the class of each output column of `model`.
+    model_metrics: test metrics of `model` itself (the zoo quotes them).
+    """
+
+    rows: dict
+    details: dict = dataclasses.field(default_factory=dict)
+    model: object = None
+    input_shape: tuple = None
+    sample_images: object = None
+    class_names: list = None
+    model_metrics: dict = None
+
+
+def format_values(values, scale=100.0, digits=1):
+    """`mean ± std` of the scaled values; the plain value for one; '–' for none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    values = scale * np.asarray(values, dtype=float)
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+
+
+def spread_label(num_seeds):
+    """How a table's numbers were aggregated, for titles and captions."""
+    return "one seed" if num_seeds == 1 else f"mean ± std over {num_seeds} seeds"
+
+
+def per_method(per_seed):
+    """{method: {metric: [value per seed]}} in the order methods first appear."""
+    methods = {}
+    for rows in per_seed.values():
+        for method, row in rows.items():
+            entry = methods.setdefault(method, {})
+            for key, value in row.items():
+                entry.setdefault(key, []).append(value)
+    return methods
+
+
+def headline_table(per_seed, columns):
+    """Markdown table: one row per method, one column per metric."""
+    lines = [
+        "| method | " + " | ".join(c.title for c in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for method, values in per_method(per_seed).items():
+        cells = [format_values(values.get(c.key, []), c.scale, c.digits) for c in columns]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def effect_table(per_seed, columns, effects):
+    """Markdown table of same-seed differences method − baseline.
+
+    effects: (method, baseline method) pairs. Each cell is the mean ± std
+    over seeds of (method − baseline) on the same seed, then on how many
+    seeds the method was better.
+    """
+    lines = [
+        "| method − baseline | " + " | ".join(c.title for c in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    ran = per_method(per_seed)
+    for method, baseline in effects:
+        if method not in ran or baseline not in ran:
+            continue
+        cells = []
+        for c in columns:
+            pairs = [
+                (rows[method].get(c.key), rows[baseline].get(c.key))
+                for rows in per_seed.values()
+                if method in rows and baseline in rows
+            ]
+            diffs = [a - b for a, b in pairs if a is not None and b is not None]
+            if not diffs:
+                cells.append("–")
+                continue
+            better = sum((d > 0) if c.higher_is_better else (d < 0) for d in diffs)
+            text = format_values(diffs, c.scale, c.digits)
+            cells.append(f"{'+' if np.mean(diffs) >= 0 else ''}{text} ({better}/{len(diffs)} better)")
+        lines.append(f"| {method} − {baseline} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,136 @@
+"""The recipe runner: validation before anything is created, refusals,
+divergence, the seeds loop, and exact kill-and-resume of a two-optimizer model."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers.resume import csv_rows, run_killed_then_resumed
+from kerazoo.recipes import runner
+from kerazoo.recipes.baseline import BaselineConfig
+from kerazoo.recipes.config import resolve
+
+TWO_PLAYER = Path(__file__).parents[1] / "helpers" / "two_player.py"
+BASELINE = "kerazoo.recipes.baseline"
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("epochs=0", "'epochs' must be >= 1"),
+        ("batch_size=0", "'batch_size' must be >= 1"),
+        ("image_size=-5", "'image_size' must be >= 0"),
+        ("backbone=vgg16", "choose from convnet, resnet18, resnet32"),
+        ("dataset=digits-xyz", "Bad protocol name 'digits-xyz'"),
+        ("learning_rate=nan", "'learning_rate' must be a finite number"),
+        ("learning_rate=-0.1", "'learning_rate' must be >= 0.0"),
+        ("num_seeds=0", "'num_seeds' must be >= 1"),
+    ],
+)
+def test_bad_values_stop_before_a_directory_is_made(cli, tmp_path, setting, message):
+    out = tmp_path / "run"
+    result = cli(BASELINE, "--set", setting, "--out", out)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("num_base=20", "Cannot split 10 classes into 20 base classes"),
+        ("num_phases=3", "Cannot split 10 classes into 2 base classes and 3 equal phases"),
+        ("methods=lucir,nonsense", "'methods' got 'nonsense'"),
+    ],
+)
+def test_cross_field_checks_of_lucir_run_first(cli, tmp_path, setting, message):
+    result = cli("kerazoo.recipes.lucir", "--set", setting, "--out", tmp_path / "run")
+    assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_out_that_is_a_file_is_refused(cli, tmp_path):
+    out = tmp_path / "file"
+    out.write_text("mine")
+    result = cli(BASELINE, "--out", out)
+    assert result.returncode == 2 and "is a file, not a directory" in result.stderr
+    assert out.read_text() == "mine"
+
+
+def _open(out, strategy_flag="auto", **sets):
+    config = resolve(BaselineConfig, sets=[f"{k}={v}" for k, v in sets.items()])
+    return runner.Run.open("baseline", config, tf.distribute.get_strategy(), out,
+                           command="test", strategy_flag=strategy_flag)
+
+
+def test_resume_refuses_another_config_another_strategy_and_foreign_folders(tmp_path):
+    out = tmp_path / "run"
+    _open(out, epochs=3)
+    with pytest.raises(runner.RunDirError, match=r"different config \(epochs: 3 -> 4\)"):
+        _open(out, epochs=4)
+    with pytest.raises(runner.RunDirError, match="started with --strategy auto.*--strategy mirrored"):
+        _open(out, "mirrored", epochs=3)
+    assert json.loads((out / "config.json").read_text())["strategy"] == "auto"
+    _open(out, epochs=3)  # the same config and strategy resume
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(runner.RunDirError, match="not a kerazoo run directory"):
+        _open(foreign)
+    assert (foreign / "notes.txt").read_text() == "mine"
+
+
+def test_a_nan_loss_stops_training_and_writes_no_model(cli, tmp_path):
+    out = tmp_path / "run"
+    result = cli(BASELINE, "--set", "epochs=2", "--set", "learning_rate=1e30", "--out", out)
+    assert result.returncode == 1, result.stderr
+    assert "training loss became nan" in result.stderr and "Lower the learning rate" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (out / "model.keras").exists() and not (out / "model").exists()
+
+
+def test_a_corrected_rerun_after_a_config_error_just_works(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli(BASELINE, "--set", "epochs=0", "--out", out).returncode == 2
+    result = cli(BASELINE, "--set", "epochs=1", "--out", out)
+    assert result.returncode == 0, result.stderr
+
+
+def test_seeds_loop_reports_mean_and_std(two_replica_run):
+    metrics, out = two_replica_run("baseline", "epochs=2", "num_seeds=2")
+    assert metrics["seeds"] == [0, 1]
+    values = metrics["results"]["ERM baseline"]["test_accuracy"]
+    assert len(values) == 2 and values[0] != values[1]
+    report = (out / "report.md").read_text()
+    mean, std = 100 * np.mean(values), 100 * np.std(values)
+    assert f"{mean:.1f} ± {std:.1f}" in report and "mean ± std over 2 seeds" in report
+
+
+@pytest.mark.slow
+def test_two_optimizers_resume_exactly_after_sigkill(tmp_path):
+    """Every weight and both optimizers' slots of a model trained on two
+    augmented views per image end the same after SIGKILL mid-epoch and a
+    re-run as without the interruption."""
+    args = [TWO_PLAYER, "--set", "epochs=6"]
+    full = tmp_path / "full"
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, *map(str, args), "--out", full], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    killed = tmp_path / "killed"
+    log = killed / "logs" / "two-player.csv"
+    resumed = run_killed_then_resumed([*args, "--out", killed], lambda: csv_rows(log) >= 3)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout
+    epochs = [int(line.split(",")[0]) for line in log.read_text().splitlines()[1:]]
+    assert epochs == list(range(6))  # no epoch trained twice, none skipped
+    a = json.loads((full / "metrics.json").read_text())["details"]["0"]["state"]
+    b = json.loads((killed / "metrics.json").read_text())["details"]["0"]["state"]
+    assert len(a) == len(b) > 4  # weights, bank, both optimizers' slots and counters
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
