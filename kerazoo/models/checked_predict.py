@@ -1,0 +1,36 @@
+"""CheckedPredict: a `predict` that refuses images the model was not made for."""
+
+import keras
+import numpy as np
+
+from kerazoo.inputs import check_images
+
+
+class CheckedPredict:
+    """Mixin for image models (before `keras.Model` in the bases): `predict`
+    on an array checks it with `kerazoo.inputs.check_images` against the
+    image shape the model was built with, and an empty batch gives an empty
+    result of the right shape (Keras' own `predict` crashes on one).
+
+    Keras would otherwise cast uint8 pixels, accept 0..255 floats or NaN and
+    return confident wrong answers. Datasets and generators go to Keras'
+    `predict` unchecked.
+
+    Example:
+
+    ```python
+    class Encoder(CheckedPredict, keras.Model): ...
+    Encoder().predict(images)  # ValueError naming the fix for uint8, NaN, a missing batch axis...
+    ```
+    """
+
+    def predict(self, x, *args, **kwargs):
+        if not (hasattr(x, "__array__") or isinstance(x, list)):
+            return super().predict(x, *args, **kwargs)
+        built = (self.get_build_config() or {}).get("input_shape")
+        images = check_images(x, built[1:] if built else np.shape(x)[1:])
+        if len(images):
+            return super().predict(images, *args, **kwargs)
+        # The output structure and sizes of one image, without its row.
+        one = self.predict_on_batch(np.zeros((1, *images.shape[1:]), np.float32))
+        return keras.tree.map_structure(lambda y: np.asarray(y)[:0], one)
