@@ -12,6 +12,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from kerazoo.inputs import digits_to_uint8
+
 # tfds otherwise asks the GCE metadata server for credentials on first use.
 os.environ.setdefault("NO_GCE_CHECK", "true")
 
@@ -69,7 +71,7 @@ class Digits(tfds.core.GeneratorBasedBuilder):
         from sklearn.model_selection import train_test_split
 
         bunch = load_digits()
-        images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)
+        images = digits_to_uint8(bunch.images)  # kerazoo.zoo.preprocess does the same
         labels = bunch.target.astype(np.int64)
         train_idx, test_idx = train_test_split(
             np.arange(len(labels)),
