@@ -1,9 +1,10 @@
-"""Deployment: SavedModel and ONNX export, and an ONNX Runtime classifier.
+"""Deployment: SavedModel and ONNX export, and the runtimes that load them with input checks.
 
 `python -m kerazoo.export RUN_DIR --out DIR` exports a trained run.
 
 Names are imported on first use, so `from kerazoo.export import
-OnnxClassifier` loads only numpy and onnxruntime, never TensorFlow or Keras.
+OnnxClassifier` (or `OnnxFeatureExtractor`) loads only numpy and
+onnxruntime, never TensorFlow or Keras.
 
 Example:
 
@@ -18,10 +19,13 @@ import importlib
 
 _HOMES = {
     "deploy_model": "kerazoo.export.deploy",
+    "kind_of": "kerazoo.export.deploy",
+    "CheckedSavedModel": "kerazoo.export.served",
     "export_savedmodel": "kerazoo.export.savedmodel",
     "export_onnx": "kerazoo.export.onnx",
     "ParityError": "kerazoo.export.onnx",
     "OnnxClassifier": "kerazoo.export.runtime",
+    "OnnxFeatureExtractor": "kerazoo.export.runtime",
 }
 
 

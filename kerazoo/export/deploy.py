@@ -1,24 +1,30 @@
 """The inference graph of a trained model: what SavedModel and ONNX export.
 
 A deployed model is a functional `keras.Model` with one float32 input
-`images` of shape (batch, H, W, C), batch dynamic, and two outputs:
-`logits` and `probabilities` (their softmax), both float32.
+`images` of shape (batch, H, W, C), batch dynamic, and the float32 outputs
+of its kind (`kerazoo.export.kinds`): a `classifier` gives `logits` and
+`probabilities` (their softmax), a `features` model gives `features`.
 
-Protocol for leaving out what only acts in training:
+Protocol:
 
-- A model may define `deploy_logits(images)`, returning the logits at
-  inference, computed with `training=False` through only the layers
-  inference needs (e.g. `head(backbone(images))`, skipping BatchFormer).
-  A model without it is deployed as `model(images, training=False)`.
+- A model may define `inference_model()`, returning the model that ships
+  (a `Classifier` or a `FeatureExtractor` sharing the trained layers, e.g.
+  LUCIR's backbone and cosine head without the frozen old model). Otherwise
+  the model itself ships.
+- The shipped model's class attribute `kind` picks the outputs (default
+  `classifier`); it is called with `training=False` and returns (B, N).
 - A layer that only acts in training (the identity at inference, such as
   BatchFormer or the GIT augmenter) sets the class attribute
   `train_only = True`. `deploy_model` refuses a graph that still reaches
   such a layer: even if it emits no op at inference, its weights would ship
-  and readers of the graph would see it. The fix is a `deploy_logits`.
+  and readers of the graph would see it. The fix is an `inference_model()`
+  that leaves it out.
 """
 
 import keras
 import tensorflow as tf
+
+from kerazoo.export.kinds import DEFAULT_KIND, outputs_of
 
 INPUT_NAME = "images"
 
@@ -29,38 +35,59 @@ def deploy_model(model, input_shape=None):
     The deployed model shares its layers and weights with `model`.
 
     Args:
-        model: a `keras.Model` from images to logits (B, C), called at least
-            once (or give `input_shape`).
+        model: a `keras.Model` from images to logits or features (B, N), or
+            one whose `inference_model()` returns such a model; called at
+            least once (or give `input_shape`).
         input_shape: image shape without the batch axis, e.g. (32, 32, 3);
-            default: the shape `model` was built with.
+            default: the shape the model was built with.
 
     Example:
 
     ```python
     deployed = kerazoo.export.deploy_model(model)
-    deployed(images)["probabilities"]  # (N, num_classes)
+    deployed(images)["probabilities"]  # (N, num_classes); ["features"] for a FeatureExtractor
     ```
     """
-    images = keras.Input(image_shape(model, input_shape), dtype="float32", name=INPUT_NAME)
-    deploy_logits = getattr(model, "deploy_logits", None)
-    logits = deploy_logits(images) if deploy_logits else model(images, training=False)
-    if not isinstance(logits, keras.KerasTensor) or len(logits.shape) != 2:
+    shipped = inference_model(model)
+    kind = kind_of(model)
+    outputs_of(kind)  # an unknown kind fails before any graph is built
+    try:
+        shape = image_shape(shipped, input_shape)
+    except ValueError:
+        # A shipped model made after training may never have been called; the
+        # trained model it comes from knows the shape.
+        shape = image_shape(model, input_shape)
+    images = keras.Input(shape, dtype="float32", name=INPUT_NAME)
+    values = shipped(images, training=False)
+    if not isinstance(values, keras.KerasTensor) or len(values.shape) != 2:
         raise ValueError(
-            f"deploy_model needs logits of shape (batch, classes) from {model.name}; "
-            f"got {logits!r}. Give {type(model).__name__} a deploy_logits(images) method "
-            "that returns them."
+            f"deploy_model needs outputs of shape (batch, N) from {shipped.name}; got "
+            f"{values!r}. Give {type(model).__name__} an inference_model() method that "
+            "returns a model producing them."
         )
     # A mixed-precision model computes in float16; deployment formats (and
     # Keras' own ONNX export) expect float32 outputs.
-    logits = keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
-    probabilities = keras.layers.Softmax(dtype="float32", name="probabilities")(logits)
-    deployed = keras.Model(
-        images,
-        {"logits": logits, "probabilities": probabilities},
-        name=f"{model.name}_deploy",
-    )
+    if kind == "features":
+        outputs = {"features": keras.layers.Activation("linear", dtype="float32", name="features")(values)}
+    else:
+        logits = keras.layers.Activation("linear", dtype="float32", name="logits")(values)
+        probabilities = keras.layers.Softmax(dtype="float32", name="probabilities")(logits)
+        outputs = {"logits": logits, "probabilities": probabilities}
+    deployed = keras.Model(images, outputs, name=f"{shipped.name}_deploy")
     _refuse_train_only_layers(deployed, model)
     return deployed
+
+
+def inference_model(model):
+    """The model that ships: `model.inference_model()` if it has one, else `model`."""
+    method = getattr(model, "inference_model", None)
+    return method() if method is not None else model
+
+
+def kind_of(model):
+    """The export kind of `model` (`"classifier"` or `"features"`): that of
+    the model it ships."""
+    return getattr(inference_model(model), "kind", DEFAULT_KIND)
 
 
 def serving_spec(deployed):
@@ -97,6 +124,6 @@ def _refuse_train_only_layers(deployed, model):
     if found:
         raise ValueError(
             f"The inference graph of {model.name} still contains train-only layer(s) "
-            f"{found}. Give {type(model).__name__} a deploy_logits(images) method that "
-            "computes the logits without them."
+            f"{found}. Give {type(model).__name__} an inference_model() method that "
+            "returns the model to ship without them."
         )

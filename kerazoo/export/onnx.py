@@ -11,7 +11,7 @@ import tensorflow as tf
 import tf2onnx
 
 from kerazoo.atomic import atomic_path, check_free
-from kerazoo.export.deploy import deploy_model, serving_spec
+from kerazoo.export.deploy import deploy_model, kind_of, serving_spec
 from kerazoo.export.runtime import CLASS_NAMES_KEY
 
 PARITY_BATCH_SIZES = (1, 7)
@@ -33,7 +33,9 @@ def export_onnx(
     """Write the inference graph of `model` as ONNX, if it matches Keras.
 
     The file has one input `images` (float32, (batch, H, W, C), dynamic
-    batch named `batch`) and two outputs `logits` and `probabilities`.
+    batch named `batch`) and the outputs of the model's kind: `logits` and
+    `probabilities` for a classifier (load it with `OnnxClassifier`),
+    `features` for a feature extractor (`OnnxFeatureExtractor`).
     Train-only layers are left out (`kerazoo.export.deploy_model`).
     Before the file is kept, ONNX Runtime (CPU) runs it on batches of 1 and
     7 images and every output is compared with Keras; if any differs by
@@ -47,11 +49,11 @@ def export_onnx(
             reused cyclically if fewer than 7; default uniform noise.
         opset: ONNX opset version.
         class_names: stored in the file's metadata (`class_names`, JSON) so
-            `OnnxClassifier` can report them.
+            `OnnxClassifier` can report them; classifiers only.
         overwrite: replace an existing `path`; otherwise it is an error.
 
     Returns:
-        {batch size: max abs difference over both outputs}.
+        {batch size: max abs difference over every output}.
 
     Example:
 
@@ -62,6 +64,12 @@ def export_onnx(
     """
     if not (math.isfinite(atol) and atol >= 0):
         raise ValueError(f"atol must be a finite number >= 0, got {atol!r}.")
+    kind = kind_of(model)
+    if class_names is not None and kind != "classifier":
+        raise ValueError(
+            f"class_names were given for a {kind!r} model; only classifiers have "
+            "classes: drop class_names."
+        )
     path = Path(path)
     check_free(path, overwrite)
     deployed = deploy_model(model)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import keras
+import tensorflow as tf
 
 from kerazoo.atomic import atomic_dir, check_free
 from kerazoo.export.deploy import deploy_model, serving_spec
@@ -13,8 +14,10 @@ def export_savedmodel(model, path, overwrite=False):
 
     The signature `serve` (also `serving_default`) takes `images`
     (float32, (batch, H, W, C), any batch size) and returns a dict with
-    `logits` and `probabilities`. Train-only layers are left out
-    (`kerazoo.export.deploy_model`). The directory appears complete or not
+    the outputs of the model's kind: `logits` and `probabilities` for a
+    classifier, `features` for a feature extractor. Images holding NaN or
+    infinity fail with `InvalidArgumentError` instead of returning NaN.
+    Train-only layers are left out (`kerazoo.export.deploy_model`). The directory appears complete or not
     at all: it is written beside `path` and renamed into place.
 
     Args:
@@ -40,10 +43,17 @@ def export_savedmodel(model, path, overwrite=False):
     archive.track(deployed)
     archive.add_endpoint(
         "serve",
-        lambda images: deployed(images, training=False),
+        lambda images: deployed(_finite(images), training=False),
         input_signature=[serving_spec(deployed)],
     )
     with atomic_dir(path, overwrite) as tmp:
         archive.write_out(str(tmp), verbose=False)
     return path
 
+
+def _finite(images):
+    # A NaN pixel would otherwise come out as NaN scores that callers of the
+    # bare signature (no kerazoo on their side) could take for an answer.
+    return tf.debugging.check_numerics(
+        images, "images contain NaN or infinity; pass finite values in [0, 1]"
+    )

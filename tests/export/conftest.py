@@ -1,13 +1,12 @@
-"""Shared fixtures of the export tests."""
+"""Shared fixtures of the export tests: one trained model of each export kind."""
 
 import keras
 import numpy as np
 import pytest
 
+from helpers.export import SHAPE, random_images as images
 from kerazoo import backbones
-from kerazoo.models import Classifier
-
-SHAPE = (8, 8, 1)
+from kerazoo.models import Classifier, FeatureExtractor
 
 
 @pytest.fixture(scope="module")
@@ -15,6 +14,19 @@ def model():
     """A tiny Classifier after one SGD step, so BatchNorm statistics are not the defaults."""
     rng = np.random.default_rng(0)
     model = Classifier(backbones.get("convnet", input_shape=SHAPE), 10)
-    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(rng.uniform(0, 1, (16, *SHAPE)), rng.integers(0, 10, 16), batch_size=16, verbose=0)
+    model.compile(optimizer="sgd")
+    model.fit(images(16), rng.integers(0, 10, 16), batch_size=16, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def feature_extractor():
+    """A FeatureExtractor (projection + L2 normalisation) whose BatchNorm
+    statistics moved in one training-mode call."""
+    model = FeatureExtractor(
+        backbones.get("convnet", input_shape=SHAPE, width=16),
+        projection=keras.layers.Dense(12, name="projection"),
+        normalize=True,
+    )
+    model(images(16, seed=1), training=True)
     return model

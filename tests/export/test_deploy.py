@@ -1,4 +1,4 @@
-"""deploy_model: the inference graph, without train-only layers."""
+"""deploy_model: the inference graph of each kind, without train-only layers."""
 
 from collections import Counter
 
@@ -10,11 +10,10 @@ import pytest
 import tensorflow as tf
 import tf2onnx
 
+from helpers.export import SHAPE, random_images as images
 from kerazoo import backbones
-from kerazoo.export import deploy_model, export_onnx, export_savedmodel
+from kerazoo.export import deploy_model, export_onnx, export_savedmodel, kind_of
 from kerazoo.models import Classifier
-
-SHAPE = (8, 8, 1)
 
 
 class TinyBatchFormer(keras.layers.Layer):
@@ -36,7 +35,7 @@ class TinyBatchFormer(keras.layers.Layer):
 
 class TinyBatchFormerModel(keras.Model):
     """Shared head before and after the BatchFormer in training (logits for
-    2B samples); at inference head(backbone(x))."""
+    2B samples); ships head(backbone(x)) as a Classifier."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -51,16 +50,14 @@ class TinyBatchFormerModel(keras.Model):
         mixed = self.batchformer(features, training=True)
         return keras.ops.concatenate([self.head(features), self.head(mixed)])
 
-    def deploy_logits(self, images):
-        return self.head(self.backbone(images, training=False))
+    def inference_model(self):
+        # A fresh, never-called Classifier: deploy_model takes the image
+        # shape from the trained model.
+        return Classifier(self.backbone, 5, head=self.head)
 
 
-class WithoutDeployLogits(TinyBatchFormerModel):
-    deploy_logits = None  # falls back to model(images, training=False)
-
-
-def images(n, seed=0):
-    return np.random.default_rng(seed).uniform(0, 1, (n, *SHAPE)).astype("float32")
+class WithoutInferenceModel(TinyBatchFormerModel):
+    inference_model = None  # ships itself: model(images, training=False)
 
 
 @pytest.fixture(scope="module")
@@ -126,10 +123,33 @@ def test_onnx_graph_has_no_attention_and_equals_shared_head(batchformer_model, t
     np.testing.assert_allclose(probabilities, tf.nn.softmax(shared_head), atol=1e-6)
 
 
-def test_train_only_layer_without_deploy_logits_is_refused():
-    model = WithoutDeployLogits()
+def test_train_only_layer_without_inference_model_is_refused():
+    model = WithoutInferenceModel()
     model(images(4), training=True)
-    with pytest.raises(ValueError, match=r"train-only layer.*deploy_logits"):
+    with pytest.raises(ValueError, match=r"train-only layer.*inference_model\(\)"):
+        deploy_model(model)
+
+
+def test_feature_extractor_graph_has_one_features_output_and_no_softmax(feature_extractor):
+    deployed = deploy_model(feature_extractor)
+
+    assert kind_of(feature_extractor) == "features"
+    assert deployed.output_names == ["features"]
+    assert not any(isinstance(layer, keras.layers.Softmax) for layer in deployed.layers)
+    x = images(7, seed=2)
+    features = keras.ops.convert_to_numpy(deployed(x)["features"])
+    assert features.shape == (7, 12) and features.dtype == "float32"
+    np.testing.assert_allclose(features, feature_extractor(x, training=False), atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, atol=1e-5)
+
+
+def test_unknown_kind_is_refused():
+    class Embedder(Classifier):
+        kind = "embedding"
+
+    model = Embedder(backbones.get("convnet", input_shape=SHAPE, width=16), 4)
+    model(images(2))
+    with pytest.raises(ValueError, match=r"Unknown export kind 'embedding'.*'classifier', 'features'"):
         deploy_model(model)
 
 

@@ -1,24 +1,20 @@
-"""export_onnx: dynamic batch, named I/O, parity with Keras, refusal on mismatch;
-and `python -m kerazoo.export`."""
+"""export_onnx: dynamic batch, named I/O, class names, refusal on mismatch;
+and `python -m kerazoo.export`. Parity of both kinds: test_kinds.py."""
 
 import json
 import re
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
-import tensorflow as tf
 
+from helpers.export import SHAPE
 from kerazoo import backbones
 from kerazoo.export import OnnxClassifier, ParityError, export_onnx
 from kerazoo.layers import CosineLinear
 from kerazoo.models import Classifier
-
-SHAPE = (8, 8, 1)  # the input shape of the `model` fixture (conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +32,6 @@ def test_io_names_and_dynamic_batch(onnx_path):
     dims = graph.input[0].type.tensor_type.shape.dim
     assert dims[0].dim_param == "batch" and [d.dim_value for d in dims[1:]] == list(SHAPE)
     assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-
-
-@pytest.mark.parametrize("batch", [1, 7])
-def test_onnx_runtime_matches_keras(model, onnx_path, batch):
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(batch + 10).uniform(0, 1, (batch, *SHAPE)).astype("float32")
-    logits, probabilities = session.run(["logits", "probabilities"], {"images": x})
-    expected = keras.ops.convert_to_numpy(model(x, training=False))
-    np.testing.assert_allclose(logits, expected, atol=1e-5)
-    np.testing.assert_allclose(probabilities, tf.nn.softmax(expected), atol=1e-6)
 
 
 def test_class_names_stored_in_metadata(onnx_path):

@@ -1,4 +1,5 @@
-"""OnnxClassifier: predictions, input validation, provider choice, no TensorFlow."""
+"""OnnxClassifier and OnnxFeatureExtractor: predictions, input validation,
+provider choice, no TensorFlow."""
 
 import os
 import subprocess
@@ -7,14 +8,15 @@ import warnings
 
 import keras
 import numpy as np
+import onnxruntime as ort
 import pytest
 import tensorflow as tf
 
+from helpers.export import SHAPE
 from kerazoo import backbones
 from kerazoo.export import OnnxClassifier, export_onnx
 from kerazoo.models import Classifier
 
-SHAPE = (8, 8, 1)
 NAMES = [f"digit {i}" for i in range(10)]
 HAS_GPU = os.path.exists("/dev/nvidia0")
 
@@ -66,6 +68,7 @@ def test_shape_and_class_names(onnx_path, classifier):
         (np.full((2, *SHAPE), 255.0, "float32"), r"range over \[255, 255\].*divide"),
         (np.linspace(-0.5, 1, 128).reshape(2, *SHAPE), r"range over \[-0.5, 1\]"),
         (np.full((2, *SHAPE), np.nan, "float32"), "NaN"),
+        (np.full((2, *SHAPE), np.inf, "float32"), "infinity"),
     ],
 )
 def test_rejects_bad_input_with_a_fix(classifier, images, message):
@@ -87,23 +90,32 @@ def test_explicit_cuda_falls_back_to_cpu_with_a_warning(onnx_path):
     )
 
 
-def test_default_provider_is_chosen_silently(onnx_path):
+def test_empty_batch_gives_empty_probabilities(classifier):
+    probabilities = classifier.predict(np.zeros((0, *SHAPE), "float32"))
+    assert probabilities.shape == (0, 10) and probabilities.dtype == np.float32
+
+
+def test_default_provider_is_cuda_exactly_when_listed_and_a_gpu_exists(onnx_path):
+    # onnxruntime-gpu lists CUDA even without a GPU; the default must then
+    # end on the CPU, without a warning (and, below, without ONNX Runtime's log).
+    cuda_usable = "CUDAExecutionProvider" in ort.get_available_providers() and HAS_GPU
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         clf = OnnxClassifier(onnx_path)
-    assert clf.provider in ("CUDAExecutionProvider", "CPUExecutionProvider")
-    if not HAS_GPU:
-        assert clf.provider == "CPUExecutionProvider"
+    assert clf.provider == ("CUDAExecutionProvider" if cuda_usable else "CPUExecutionProvider")
 
 
-def test_runtime_needs_neither_tensorflow_nor_keras(onnx_path):
+def test_runtime_needs_neither_tensorflow_nor_keras(onnx_path, feature_extractor, tmp_path):
+    export_onnx(feature_extractor, tmp_path / "features.onnx")
     code = f"""
 import sys
 import numpy as np
-from kerazoo.export import OnnxClassifier
+from kerazoo.export import OnnxClassifier, OnnxFeatureExtractor
 clf = OnnxClassifier({str(onnx_path)!r})
 p = clf.predict(np.full((3, 8, 8, 1), 0.5, np.float32))
 assert p.shape == (3, 10), p.shape
+f = OnnxFeatureExtractor({str(tmp_path / "features.onnx")!r}).predict(np.zeros((2, 8, 8, 1), np.float32))
+assert f.shape == (2, 12), f.shape
 leaked = [m for m in ("tensorflow", "keras", "tf2onnx") if m in sys.modules]
 assert not leaked, leaked
 print(clf.provider)

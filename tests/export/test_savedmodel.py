@@ -1,27 +1,45 @@
-"""export_savedmodel: a `serve` signature equal to Keras, written atomically."""
+"""export_savedmodel: a `serve` signature that refuses non-finite images,
+written atomically; CheckedSavedModel loads it back. Parity: test_kinds.py."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerazoo.export import export_savedmodel
+from helpers.export import SHAPE, random_images
+from kerazoo.export import CheckedSavedModel, export_savedmodel
 
-SHAPE = (8, 8, 1)  # the input shape of the `model` fixture (conftest.py)
+
+@pytest.fixture(scope="module")
+def saved_path(model, tmp_path_factory):
+    return export_savedmodel(model, tmp_path_factory.mktemp("saved") / "model")
 
 
-@pytest.mark.parametrize("batch", [1, 7])
-def test_serve_signature_matches_keras(model, tmp_path, batch):
-    path = export_savedmodel(model, tmp_path / "saved")
-    serve = tf.saved_model.load(str(path)).signatures["serve"]
-
+def test_serve_signature_takes_named_images_of_any_batch(saved_path):
+    serve = tf.saved_model.load(str(saved_path)).signatures["serve"]
     assert list(serve.structured_input_signature[1]) == ["images"]
     assert serve.structured_input_signature[1]["images"].shape.as_list() == [None, *SHAPE]
-    x = np.random.default_rng(batch).uniform(0, 1, (batch, *SHAPE)).astype("float32")
-    out = serve(images=tf.constant(x))
-    logits = keras.ops.convert_to_numpy(model(x, training=False))
-    np.testing.assert_allclose(out["logits"], logits, atol=1e-5)
-    np.testing.assert_allclose(out["probabilities"], tf.nn.softmax(logits), atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_bare_signature_fails_loudly_on_non_finite_images(saved_path, bad):
+    # What a caller without kerazoo (TF Serving, plain TensorFlow) gets:
+    # an error, not NaN scores.
+    loaded = tf.saved_model.load(str(saved_path))
+    images = random_images(3)
+    images[1, 2, 3, 0] = bad
+    with pytest.raises(tf.errors.InvalidArgumentError, match="images contain NaN or infinity"):
+        loaded.signatures["serve"](images=tf.constant(images))
+
+
+def test_checked_savedmodel_keeps_the_loaded_objects_attributes(saved_path):
+    model = CheckedSavedModel(saved_path)
+    assert model.input_shape == (None, *SHAPE)
+    assert model.output_names == ("logits", "probabilities")
+    assert "serve" in model.signatures and model.variables  # the SavedModel's own
+    out = model.serve(random_images(0))
+    assert {k: v.shape for k, v in out.items()} == {"logits": (0, 10), "probabilities": (0, 10)}
+    with pytest.raises(FileNotFoundError, match="No SavedModel"):
+        CheckedSavedModel(saved_path.parent / "missing")
 
 
 def test_refuses_to_clobber_unless_asked(model, tmp_path):
