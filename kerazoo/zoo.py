@@ -1,7 +1,8 @@
 """Pretrained models: list, verify, load, publish and rebuild the models in `saved_models/`.
 
-The zoo lives in a root directory (the repository root by default, or
-`$KERAZOO_ZOO_DIR`):
+The zoo lives in a root directory (`default_root()`: the repository root
+in a clone or an editable install, the package's `_bundled/` folder in a
+wheel, or `$KERAZOO_ZOO_DIR`):
 
     saved_models/manifest.json          one entry per model
     saved_models/<name>/model/          inference SavedModel, signature `serve`
@@ -9,11 +10,13 @@ The zoo lives in a root directory (the repository root by default, or
     saved_models/<name>/report.md       the report of the run that made it, and its plots
     export/<name>.onnx                  parity-checked ONNX counterpart
 
-A manifest entry records what the model is (method, dataset, classes in
-output order, input shape and preprocessing), how good it is (its test
+A manifest entry records what the model is (method, dataset, kind:
+`classifier` or `features`, classes in output order, input shape and the
+exact preprocessing from raw data), how good it is (its test
 metrics and ONNX parity), how it was made (the exact command, its resolved
 config, the kerazoo version) and the sha256 of every file. `load` checks the
-files it reads against those sums first and names any file that differs.
+files it reads against those sums first and names any file that differs;
+what it returns checks its input images (`kerazoo.inputs.check_images`).
 
 Command line:
 
@@ -27,7 +30,9 @@ Example:
 ```python
 import kerazoo
 kerazoo.zoo.available()                          # ['digits_baseline', 'digits_lucir']
-model = kerazoo.zoo.load("digits_lucir")         # tf.saved_model.load of model/
+from sklearn.datasets import load_digits
+images = kerazoo.zoo.preprocess("digits_lucir", load_digits().images)  # as in training
+model = kerazoo.zoo.load("digits_lucir")         # CheckedSavedModel of model/
 probabilities = model.serve(images)["probabilities"]
 names = kerazoo.zoo.info("digits_lucir")["classes"]   # class of each output column
 clf = kerazoo.zoo.load("digits_lucir", format="onnx")  # ONNX Runtime, no TensorFlow
@@ -45,10 +50,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from kerazoo import inputs
 from kerazoo.atomic import atomic_dir, atomic_path, write_text
+from kerazoo.export.kinds import DEFAULT_KIND, outputs_of
 
 FORMATS = ("savedmodel", "keras", "onnx")
 MANIFEST = Path("saved_models") / "manifest.json"
+# Where a wheel carries saved_models/, export/ and recipes/ (pyproject.toml).
+BUNDLED = "_bundled"
 
 
 class ZooError(RuntimeError):
@@ -60,8 +69,14 @@ class ChecksumError(ZooError):
 
 
 def default_root():
-    """`$KERAZOO_ZOO_DIR`, else the repository this package was installed from."""
-    return Path(os.environ.get("KERAZOO_ZOO_DIR") or Path(__file__).resolve().parents[1])
+    """`$KERAZOO_ZOO_DIR`, else the zoo installed with kerazoo: the package's
+    `_bundled/` folder in a wheel, else the repository it runs from (a clone
+    or an editable install)."""
+    if os.environ.get("KERAZOO_ZOO_DIR"):
+        return Path(os.environ["KERAZOO_ZOO_DIR"])
+    package = Path(__file__).resolve().parent
+    bundled = package / BUNDLED
+    return bundled if bundled.is_dir() else package.parent
 
 
 def available(root=None):
@@ -120,14 +135,20 @@ def _verify(entry, root, formats):
 def load(name, format="savedmodel", root=None, providers=None):
     """Load pretrained model `name` after verifying its files' checksums.
 
+    Every format checks the images it is given (float32 (N, H, W, C) in
+    [0, 1], finite; `kerazoo.inputs.check_images`) and answers an empty
+    batch with an empty result. Outputs follow the model's kind
+    (`info(name)["kind"]`): `logits` and `probabilities` for a classifier,
+    `features` for a feature extractor.
+
     Args:
         name: a name from `available()`.
-        format: "savedmodel" (the `tf.saved_model.load` object: call
-            `.serve(images)` for a dict of `logits` and `probabilities`;
-            keep the object in a variable while you call it, as TensorFlow
-            frees its weights with it),
-            "keras" (the trained `keras.Model`, to fine-tune) or "onnx"
-            (a `kerazoo.export.OnnxClassifier`, without TensorFlow).
+        format: "savedmodel" (a `kerazoo.export.CheckedSavedModel`: call
+            `.serve(images)` for a dict of numpy outputs; `.signatures`
+            etc. are the loaded SavedModel's),
+            "keras" (the trained `keras.Model`, to fine-tune; its `predict`
+            checks arrays) or "onnx" (a `kerazoo.export.OnnxClassifier` or
+            `OnnxFeatureExtractor`, without TensorFlow).
         root: the zoo root; default `default_root()`.
         providers: ONNX Runtime providers, for format "onnx".
 
@@ -138,9 +159,10 @@ def load(name, format="savedmodel", root=None, providers=None):
     entry = info(name, root)
     _verify(entry, root, formats=(format,))
     if format == "onnx":
-        from kerazoo.export.runtime import OnnxClassifier
+        from kerazoo.export.runtime import RUNTIMES
 
-        return OnnxClassifier(root / entry["onnx"]["path"], providers=providers)
+        runtime = RUNTIMES[entry.get("kind", DEFAULT_KIND)]
+        return runtime(root / entry["onnx"]["path"], providers=providers)
     if format == "keras":
         import keras
 
@@ -149,9 +171,42 @@ def load(name, format="savedmodel", root=None, providers=None):
         import kerazoo.models  # noqa: F401
 
         return keras.saving.load_model(root / _model_dir(name) / f"{name}.keras")
-    import tensorflow as tf
+    from kerazoo.export.served import CheckedSavedModel
 
-    return tf.saved_model.load(str(root / _model_dir(name) / "model"))
+    return CheckedSavedModel(root / _model_dir(name) / "model")
+
+
+def preprocess(name, raw_images, root=None):
+    """Model input for pretrained model `name` from raw images, made exactly
+    as its training data was (the manifest's `input.preprocessing`).
+
+    Args:
+        name: a name from `available()`.
+        raw_images: the dataset's raw form (`input.raw_format` in the
+            manifest), e.g. `sklearn.datasets.load_digits().images` (float
+            0..16, (N, 8, 8)) for digits models, uint8 0..255 otherwise.
+        root: the zoo root; default `default_root()`.
+
+    Returns:
+        float32 (N, H, W, C) in [0, 1], the model's input shape.
+
+    Example:
+
+    ```python
+    from sklearn.datasets import load_digits
+    images = kerazoo.zoo.preprocess("digits_lucir", load_digits().images)
+    ```
+    """
+    entry = info(name, root)
+    spec = entry["input"]
+    images = inputs.preprocess(raw_images, spec.get("raw_format") or inputs.raw_format(entry["dataset"]))
+    size = spec["shape"][1:3]
+    if list(images.shape[1:3]) != size:
+        # Trained on resized images (config `image_size`): the same resize.
+        from kerazoo.data.transforms import resize
+
+        images = resize(images, size[0])
+    return images
 
 
 def publish(run_dir, name, root=None, overwrite=False):
@@ -166,7 +221,7 @@ def publish(run_dir, name, root=None, overwrite=False):
     root, run_dir = _root(root), Path(run_dir)
     if not name.replace("_", "").isalnum():
         raise ZooError(f"Model names use letters, digits and '_' only; got {name!r}.")
-    config, metrics = (_read_json(run_dir / f, run_dir) for f in ("config.json", "metrics.json"))
+    config, metrics = (_read_run_json(run_dir, f) for f in ("config.json", "metrics.json"))
     if "model" not in metrics:
         raise ZooError(f"{run_dir} exported no model (metrics.json has no 'model' section).")
     manifest = _read_manifest(root, must_exist=False)
@@ -181,22 +236,26 @@ def publish(run_dir, name, root=None, overwrite=False):
     with atomic_path(root / onnx_path) as tmp:
         shutil.copy2(run_dir / "model.onnx", tmp)
     model = metrics["model"]
+    kind = model.get("kind", DEFAULT_KIND)
+    dataset = config["config"]["dataset"]
     files = sorted(
         [p for p in (root / _model_dir(name)).rglob("*") if p.is_file()] + [root / onnx_path]
     )
     entry = {
         "name": name,
         "method": config["recipe"],
-        "dataset": config["config"]["dataset"],
+        "dataset": dataset,
+        "kind": kind,
         "training_data": model["training_data"],
-        "classes": model["class_names"],
+        "classes": model.get("class_names"),  # None for features
         "input": {
             "name": "images",
             "shape": model["input_shape"],
             "dtype": "float32",
+            "raw_format": model.get("raw_format") or inputs.raw_format(dataset),
             "preprocessing": model["preprocessing"],
         },
-        "outputs": ["logits", "probabilities"],
+        "outputs": list(outputs_of(kind)),
         "metrics": model["metrics"],
         "command": config["command"],
         "config": config["config"],
@@ -268,18 +327,31 @@ def _read_manifest(root, must_exist):
     if not path.is_file():
         if must_exist:
             raise ZooError(
-                f"No model zoo at {root} ({MANIFEST} is missing). The pretrained models live "
-                "in the kerazoo repository's saved_models/: install kerazoo from a clone "
-                "(pip install -e .) or set KERAZOO_ZOO_DIR to a copy of the repository."
+                f"No model zoo at {root} ({MANIFEST} is missing). The pretrained models ship "
+                "with kerazoo (saved_models/ and export/ of the repository, bundled in its "
+                "wheel): reinstall kerazoo, or set KERAZOO_ZOO_DIR to a directory holding "
+                "saved_models/ and export/."
             )
         return {"format_version": 1, "models": {}}
-    return json.loads(path.read_text())
+    return _read_json(
+        path,
+        f"restore it (in a clone: `git checkout -- {MANIFEST.as_posix()}`; else reinstall "
+        "kerazoo) or point KERAZOO_ZOO_DIR at an intact zoo",
+    )
 
 
-def _read_json(path, run_dir):
+def _read_run_json(run_dir, name):
+    path = run_dir / name
     if not path.is_file():
-        raise ZooError(f"{run_dir} is not a finished recipe run ({path.name} is missing).")
-    return json.loads(path.read_text())
+        raise ZooError(f"{run_dir} is not a finished recipe run ({name} is missing).")
+    return _read_json(path, "finish the run by re-running its command with the same --out")
+
+
+def _read_json(path, fix):
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ZooError(f"{path} is not valid JSON ({error}), e.g. truncated; {fix}.") from None
 
 
 def _recipe_command(command):
@@ -318,8 +390,8 @@ def main(argv=None):
                 shown = ", ".join(
                     f"{k} {v:.4f}" for k, v in entry["metrics"].items() if isinstance(v, float)
                 )
-                print(f"{name}: {entry['method']} on {entry['dataset']}, "
-                      f"{len(entry['classes'])} classes; {shown}")
+                outputs = f"{len(entry['classes'])} classes" if entry["classes"] else "features"
+                print(f"{name}: {entry['method']} on {entry['dataset']}, {outputs}; {shown}")
         elif args.command == "verify":
             for name in args.names or available(root):
                 entry = info(name, root)
