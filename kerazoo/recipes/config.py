@@ -78,7 +78,10 @@ def _coerce(key, value, kind):
     if inner is not None:
         if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
             return None
-        return _coerce(key, value, inner)
+        try:
+            return _coerce(key, value, inner)
+        except ConfigError:
+            raise ConfigError(f"Config key '{key}' expects {_type_name(kind)}, got {value!r}.") from None
     origin = typing.get_origin(kind) or kind
     if origin is bool:
         if isinstance(value, bool):

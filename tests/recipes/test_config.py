@@ -1,4 +1,5 @@
 import dataclasses
+import re
 
 import pytest
 
@@ -46,3 +47,45 @@ def test_the_digits_config_files_spell_out_the_defaults(recipe, config_class):
 
     path = Path(__file__).parents[2] / "recipes" / f"digits_{recipe}.toml"
     assert resolve(config_class(recipe), [path]) == config_class(recipe)()
+
+
+@dataclasses.dataclass
+class Bounded:
+    epochs: int = option(3, "training epochs", min=1)
+    rate: float = option(0.1, "learning rate", min=0.0, max=1.0)
+    mode: str = option("a", "a mode", choices=["a", "b"])
+    methods: list[str] = option(["a"], "methods", choices=["a", "b", "c"])
+    order_seed: int | None = option(None, "optional seed", min=0)
+
+    def validate(self):
+        if self.mode == "b" and self.epochs < 2:
+            raise ConfigError("mode 'b' needs epochs >= 2")
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("epochs=0", "'epochs' must be >= 1, got 0"),
+        ("rate=1.5", "'rate' must be >= 0.0 and <= 1.0, got 1.5"),
+        ("rate=inf", "'rate' must be a finite number"),
+        ("mode=z", "'mode' got 'z'; choose from a, b"),
+        ("methods=a,z", "'methods' got 'z'; choose from a, b, c"),
+        ("order_seed=-1", "'order_seed' must be >= 0"),
+        ("order_seed=x", "expects int or none"),
+    ],
+)
+def test_bounds_and_choices_name_what_is_allowed(item, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        resolve(Bounded, sets=[item])
+
+
+def test_lists_optional_values_and_cross_field_checks():
+    assert resolve(Bounded, sets=["methods=a,c"]).methods == ["a", "c"]
+    assert resolve(Bounded, sets=["methods=b"]).methods == ["b"]
+    assert resolve(Bounded, sets=['methods=["b", "c"]']).methods == ["b", "c"]
+    assert resolve(Bounded).order_seed is None
+    assert resolve(Bounded, sets=["order_seed=1993"]).order_seed == 1993
+    assert resolve(Bounded, sets=["order_seed=1993", "order_seed=none"]).order_seed is None
+    with pytest.raises(ConfigError, match="mode 'b' needs epochs >= 2"):
+        resolve(Bounded, sets=["mode=b", "epochs=1"])
+    assert "[one of a, b]" in describe(Bounded) and "[>= 1]" in describe(Bounded)

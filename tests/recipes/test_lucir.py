@@ -14,7 +14,7 @@ from kerazoo.data.splits import class_order
 from kerazoo.export import OnnxClassifier
 
 RECIPE = "kerazoo.recipes.lucir"
-TOY = ["--set", "epochs=4", "--set", "num_seeds=1", "--set", 'methods=["lucir"]']
+TOY = ["--set", "epochs=4", "--set", "num_seeds=1", "--set", "methods=lucir"]
 
 
 @pytest.mark.slow
@@ -42,38 +42,44 @@ def test_killed_during_phase_2_resumes_to_the_same_numbers(cli, tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     log = (out / "run.log").read_text()
     assert "seed0-lucir-phase1: finished earlier" in log
-    assert "seed0-lucir-phase0: training" not in resumed.stdout
+    assert "seed0-lucir-phase0: 4 epochs in" not in resumed.stdout  # not trained again
+    assert "seed0-lucir-phase2: 4 epochs in" in resumed.stdout
     a = json.loads((tmp_path / "full" / "metrics.json").read_text())
     b = json.loads((out / "metrics.json").read_text())
-    for method in ("LUCIR-CNN", "LUCIR-NME"):
-        assert a[method]["per_phase_accuracy"] == b[method]["per_phase_accuracy"]
+    assert a["details"] == b["details"] and a["results"] == b["results"]
+    assert set(b["details"]["0"]["per_phase_accuracy"]) == {"LUCIR-CNN", "LUCIR-NME"}
     assert (out / "accuracy_curve.png").exists()
     # The shipped model's output columns follow seed 0's class order.
     names = [str(c) for c in class_order(10, 0)]
     assert b["model"]["class_names"] == names
     assert OnnxClassifier(out / "model.onnx").class_names == names
-    assert b["model"]["metrics"]["test_accuracy"] == b["LUCIR-CNN"]["final_accuracy"][0]
+    assert b["model"]["metrics"]["test_accuracy"] == b["results"]["LUCIR-CNN"]["final_accuracy"][0]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config", ["cifar100_lucir_5phases.toml", "cifar100_lucir_10phases.toml"])
 def test_paper_protocols_run_on_tfds_mock_data(tmp_path, config):
-    from kerazoo.recipes import lucir, runner
+    from kerazoo.recipes import lucir
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
     argv = [
         "--config", os.path.join(root, "recipes", config),
         "--set", "epochs=1",
-        "--set", 'methods=["lucir"]',
+        "--set", "batch_size=16",
+        "--set", "methods=lucir",
         "--set", f"data_dir={tmp_path / 'data'}",
         "--out", str(tmp_path / "run"),
     ]
-    with tfds.testing.mock_data(num_examples=1500):
-        runner.main("lucir", lucir.LUCIRConfig, lucir.run, "", argv=argv)
+    # Small mock data (10 images per class): the test runs the protocol's
+    # phases, heads and ResNet-32, not its accuracy.
+    with tfds.testing.mock_data(num_examples=1000):
+        lucir.RECIPE.main(argv)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     phases = 6 if "5phases" in config else 11
-    assert metrics["num_classes"] == [50 + i * (50 // (phases - 1)) for i in range(phases)]
-    assert len(metrics["LUCIR-CNN"]["per_phase_accuracy"][0]) == phases
+    details = metrics["details"]["0"]
+    assert details["num_classes"] == [50 + i * (50 // (phases - 1)) for i in range(phases)]
+    assert details["class_order"][:3] == [68, 56, 78]  # LUCIR's CIFAR order, seed 1993
+    assert len(details["per_phase_accuracy"]["LUCIR-CNN"]) == phases
 
 
 @pytest.mark.slow
@@ -81,10 +87,10 @@ def test_the_recipe_runs_on_two_replicas_with_balanced_finetuning(two_replica_ru
     """The whole phase loop (growing heads, margin ranking's all-reduce, CBF's
     partial last batch, herding, export) under a 2-replica MirroredStrategy."""
     metrics, out = two_replica_run(
-        "lucir", "epochs=6", "num_seeds=1", 'methods=["lucir", "lucir+cbf"]'
+        "lucir", "epochs=6", "num_seeds=1", "methods=lucir,lucir+cbf,icarl", "cbf_epochs=4"
     )
     assert metrics["replicas"] == 2
-    assert "seed0-lucir+cbf-phase4-cbf: done" in (out / "run.log").read_text()
-    for method in ("LUCIR-CNN", "LUCIR+CBF"):
-        assert metrics[method]["final_accuracy"][0] > 0.6  # chance is 0.1
+    assert "seed0-lucir+cbf-phase4-cbf: 4 epochs in" in (out / "run.log").read_text()
+    for method in ("LUCIR-CNN", "LUCIR+CBF", "iCaRL-CNN"):
+        assert metrics["results"][method]["final_accuracy"][0] > 0.5  # chance is 0.1
     assert (out / "model.onnx").exists()
