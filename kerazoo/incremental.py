@@ -4,7 +4,8 @@ Labels are expected in *phase order*: the classes of phase 0 are
 0..n0-1, those of phase 1 follow, and so on (map dataset labels through the
 class order first, `labels_in_phase_order`). Per phase:
 
-1. snapshot the backbone as the frozen old model (phases > 0);
+1. snapshot the backbone (and, for distillation, the head) as the frozen
+   old model (phases > 0);
 2. grow the head: a `CosineLinear` gets imprinted weights for the new
    classes (LUCIR), a `Dense` head keeps its old columns and adds new ones;
 3. train on the new classes' images plus the exemplar memory (or on every
@@ -384,7 +385,10 @@ class ClassIncremental:
                     backbone, old_backbone, old_head = self.build_backbone(), None, None
                 else:
                     backbone = self.model.backbone
-                    old_backbone, old_head = snapshot(backbone), snapshot_head(self.model.head)
+                    old_backbone = snapshot(backbone)
+                    # Only distillation reads the old head; copying it draws
+                    # initial weights, which would shift later random draws.
+                    old_head = snapshot_head(self.model.head) if self.method.distillation else None
                 head = self._new_head(phase)
                 loss = self.settings.loss(self.method)
                 model = LUCIRModel(backbone, head, old_backbone, old_head, num_old, loss)
