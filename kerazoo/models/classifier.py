@@ -4,10 +4,11 @@ import keras
 from keras import ops
 
 from kerazoo.models.base import TrainingModel
+from kerazoo.models.checked_predict import CheckedPredict
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
-class Classifier(TrainingModel):
+class Classifier(CheckedPredict, TrainingModel):
     """A backbone followed by a head producing logits.
 
     With the default linear head this is the ERM baseline. Methods that

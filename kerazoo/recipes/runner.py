@@ -41,8 +41,8 @@ import kerazoo
 from kerazoo.atomic import atomic_path, write_text
 from kerazoo.data import DatasetNotFoundError, EpochCounter, make_protocol, parse_protocol_name
 from kerazoo.data import datasets
-from kerazoo.data.datasets import PIXEL_FORMAT
-from kerazoo.export import export_onnx, export_savedmodel
+from kerazoo.export import export_onnx, export_savedmodel, kind_of
+from kerazoo.inputs import input_spec
 from kerazoo.models.base import OptimizerGroup, TrainingModel
 from kerazoo.recipes import results as results_lib
 from kerazoo.recipes.config import ConfigError, describe, option, resolve, to_dict
@@ -145,6 +145,7 @@ class Recipe:
         """Run every seed, then write the report, metrics and exports."""
         per_seed = {}
         for seed in config.seeds:
+            run.seed = seed
             keras.utils.set_random_seed(seed)
             started = time.time()
             result = self.run_seed(config, run, seed)
@@ -249,6 +250,7 @@ class Run:
         self.epoch_counter = EpochCounter()
         self.started = time.time()
         self.data_notes = []
+        self.seed = None  # the seed being run (set by Recipe.execute)
         self._protocols = {}
 
     @classmethod
@@ -323,6 +325,11 @@ class Run:
         key = json.dumps(kwargs, sort_keys=True, default=str)
         if key not in self._protocols:
             protocol = make_protocol(c.dataset, **kwargs)
+            if self.seed is not None:
+                # Preparing a dataset the first time creates TensorFlow ops,
+                # which moves the op-seed counter: without re-seeding, the
+                # weights would depend on whether the data was cached.
+                keras.utils.set_random_seed(self.seed)
             self._protocols[key] = protocol
             self.data_notes = protocol.notes
             self.log("data: " + "; ".join(protocol.notes), console=False)
@@ -447,6 +454,8 @@ class Run:
         an earlier, unfinished invocation); returns the model's description
         for metrics.json."""
         model = result.model.inference_model()
+        kind = kind_of(model)
+        class_names = result.class_names if kind == "classifier" else None
         with atomic_path(self.path / "model.keras") as tmp:
             model.save(tmp)
         self.log("export: model.keras", console=False)
@@ -456,7 +465,7 @@ class Run:
             model,
             self.path / "model.onnx",
             sample_images=result.sample_images,
-            class_names=result.class_names,
+            class_names=class_names,
             overwrite=True,
         )
         self.log(
@@ -465,10 +474,10 @@ class Run:
             + ")"
         )
         return {
-            "kind": getattr(model, "kind", "classifier"),
-            "class_names": result.class_names,
+            "kind": kind,
+            "class_names": class_names,
             "input_shape": [None, *result.input_shape],
-            "preprocessing": PIXEL_FORMAT,
+            **input_spec(self.config.dataset, self.config.image_size),
             "training_data": self.data_notes,
             "metrics": result.model_metrics or {},
             "onnx_parity_max_abs_diff": {str(b): float(v) for b, v in parity.items()},
