@@ -111,6 +111,15 @@ class TrainingModel(keras.Model):
         # compiled after it was built, when Keras refuses to track new state.
         object.__setattr__(self, "_trackers", trackers)
 
+    def compile_from_config(self, config):
+        """Recompile a loaded model with its saved optimizer and metrics
+        (Keras skips a custom `compile` with a warning)."""
+        config = keras.saving.deserialize_keras_object(config)
+        config.pop("loss", None)  # always None here: the terms are the loss
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     @property
     def metrics(self):
         trackers = list(getattr(self, "_trackers", {}).values())

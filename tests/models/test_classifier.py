@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -16,10 +18,19 @@ def test_keras_file_round_trip(tmp_path):
     model = _model()
     x = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype("float32")
     expected = model(x)
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
+    model.fit(x, np.arange(4), verbose=0)
+    expected = model(x)
     model.save(tmp_path / "m.keras")
-    restored = keras.saving.load_model(tmp_path / "m.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "compile() was not called as part of model loading"
+        restored = keras.saving.load_model(tmp_path / "m.keras")
     assert isinstance(restored, Classifier)
     np.testing.assert_allclose(restored(x), expected, atol=1e-6)
+    # Recompiled as saved: ready to fine-tune.
+    assert restored.optimizer.momentum == 0.9
+    logs = restored.evaluate(x, np.zeros(4), verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "ce", "accuracy"}
 
 
 def test_grown_cosine_head_round_trips_through_a_keras_file(tmp_path):
