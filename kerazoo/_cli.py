@@ -1,28 +1,88 @@
-"""Start-up hygiene for kerazoo's command-line entry points.
+"""Start-up and logging hygiene for kerazoo's command-line entry points.
 
-TensorFlow prints its start-up lines (oneDNN, missing CUDA drivers, cuInit)
-straight to file descriptor 2 before its logging is initialised, so
-`TF_CPP_MIN_LOG_LEVEL` cannot hide them. For `python -m kerazoo...` only, we
-import TensorFlow with fd 2 pointed at a temporary file and replay that file
-if the import fails. A user's own program that imports kerazoo keeps
-TensorFlow's output untouched.
+Everything here applies to `python -m kerazoo...` only (and to scripts that
+call `quiet_tensorflow()` themselves); a user's own program that imports
+kerazoo keeps TensorFlow's output untouched.
+
+1. TensorFlow prints its start-up lines (oneDNN, missing CUDA drivers,
+   cuInit) straight to file descriptor 2 before its logging is initialised,
+   so `TF_CPP_MIN_LOG_LEVEL` cannot hide them. We import TensorFlow with fd 2
+   pointed at a temporary file and replay that file if the import fails.
+
+2. While running, TensorFlow logs one harmless message at ERROR level, over
+   and over (86 times in the default LUCIR run):
+
+       E0000 ... node_def_util.cc:682] NodeDef mentions attribute
+       use_unbounded_threadpool which is not in the op definition:
+       Op<name=MapDataset; ...> ... Unknown attributes will be ignored.
+
+   Cause: with op determinism enabled (our recipes' default), tf.data's
+   `make_deterministic` graph rewrite turns a `ParallelMapDatasetV2` whose
+   function is stateful (Keras' `predict` on NumPy arrays builds one) into a
+   sequential `MapDataset`, deleting the attributes `MapDataset` lacks
+   except the newer `use_unbounded_threadpool`; `ValidateNodeDef` in
+   tensorflow/core/framework/node_def_util.cc then logs the unknown
+   attribute with LOG_EVERY_N_SEC(ERROR, 5) and ignores it. Nothing is wrong
+   with the run.
+
+   Raising TF_CPP_MIN_LOG_LEVEL to 3 would hide it, but also every other C++
+   ERROR line, and some of those are the only explanation of a failure: the
+   Python exception for a cuDNN/driver mismatch, for instance, just says
+   "look at the errors above". So instead fd 2 goes through a small child
+   process that drops exactly that message and passes everything else on
+   unchanged. It is a separate process, not a thread, so that it still
+   passes on the last words of a process that crashes (a C++ FATAL check,
+   a segfault report), and it runs in its own session so that Ctrl-C does
+   not kill it before it has passed on the KeyboardInterrupt traceback.
+   `TF_CPP_MIN_LOG_LEVEL=0` (show everything) turns the filter off.
 """
 
+import atexit
 import contextlib
 import logging
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import warnings
 
+# Run as `python -m <module>`, these need no TensorFlow (listing the recipes
+# reads their source), so they skip importing it quietly.
+_WITHOUT_TENSORFLOW = {"kerazoo.recipes"}
 
-def launched_as_cli():
-    """True when the interpreter was started as `python -m kerazoo...`."""
-    argv = getattr(sys, "orig_argv", sys.argv)
-    for flag, module in zip(argv, argv[1:]):
-        if flag == "-m":
-            return module == "kerazoo" or module.startswith("kerazoo.")
-    return False
+# The harmless message described in the module docstring, as one log line.
+_HARMLESS_LINE = re.compile(
+    rb"\S+ .*node_def_util\.cc:\d+\] NodeDef mentions attribute "
+    rb"use_unbounded_threadpool which is not in the op definition: "
+    rb"Op<name=MapDataset;"
+)
+# Text without its newline yet that may still become a log line (absl's
+# format starts "E0000 "): it is held back until its line is complete.
+_MAYBE_LOG_LINE = re.compile(rb"E\d{0,4}\Z|E\d{4} ")
+
+
+def cli_module():
+    """The module run as `python -m kerazoo...`, else None."""
+    # Only the interpreter's own options (before a script, -c or -m) count:
+    # a user's `python script.py -m kerazoo.zoo` is not a kerazoo CLI.
+    args = iter(sys.orig_argv[1:])
+    for arg in args:
+        if arg.startswith("-m"):
+            module = arg[2:] or next(args, "")
+            return module if module == "kerazoo" or module.startswith("kerazoo.") else None
+        if arg in ("-W", "-X"):  # options whose value is the next argument
+            next(args, None)
+        elif not arg.startswith("-") or arg.startswith("-c") or arg == "-":
+            return None
+    return None
+
+
+def setup():
+    """Quiet TensorFlow when a kerazoo module runs as a program."""
+    module = cli_module()
+    if module is not None and module not in _WITHOUT_TENSORFLOW:
+        quiet_tensorflow()
 
 
 @contextlib.contextmanager
@@ -44,8 +104,11 @@ def _stderr_to_tempfile():
 
 
 def quiet_tensorflow():
-    """Import TensorFlow and create its devices without start-up noise."""
+    """Import TensorFlow and create its devices without start-up noise, and
+    drop its harmless `use_unbounded_threadpool` ERROR lines from then on."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0":
+        _filter_stderr()
     # tfds would otherwise probe the GCE metadata server (and log its failure).
     os.environ.setdefault("NO_GCE_CHECK", "true")
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -56,3 +119,58 @@ def quiet_tensorflow():
         tf.config.list_logical_devices()
     logging.getLogger("absl").setLevel(logging.ERROR)
     tf.get_logger().setLevel(logging.ERROR)
+
+
+def _filter_stderr():
+    """Send fd 2 through a child process running `_drop_harmless_lines`."""
+    read_end, write_end = os.pipe()
+    sys.stderr.flush()
+    original = os.dup(2)
+    child = subprocess.Popen(
+        # -I: the child imports nothing but the standard library.
+        [sys.executable, "-I", __file__],
+        stdin=read_end,
+        stdout=original,
+        start_new_session=True,
+    )
+    os.close(read_end)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def restore():
+        # Closing our last write end lets the child drain the pipe and exit;
+        # wait for it so its output precedes the shell's next prompt.
+        sys.stderr.flush()
+        os.dup2(original, 2)
+        os.close(original)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=10)
+
+    atexit.register(restore)
+
+
+def _drop_harmless_lines(source, sink):
+    """Copy fd `source` to fd `sink` until end of file, leaving out the lines
+    `_HARMLESS_LINE` matches. Text without a newline yet (a progress bar
+    redrawn with "\\r") is passed on at once unless it may be a log line."""
+    pending = b""
+    while chunk := os.read(source, 1 << 16):
+        *lines, pending = (pending + chunk).split(b"\n")
+        out = b"".join(line + b"\n" for line in lines if not _HARMLESS_LINE.match(line))
+        if not _MAYBE_LOG_LINE.match(pending):
+            out, pending = out + pending, b""
+        _write_all(sink, out)
+    _write_all(sink, pending)
+
+
+def _write_all(fd, data):
+    while data:
+        data = data[os.write(fd, data):]
+
+
+if __name__ == "__main__":
+    # The filter process started by `_filter_stderr`.
+    try:
+        _drop_harmless_lines(0, 1)
+    except BrokenPipeError:  # nobody reads our stderr any more
+        pass

@@ -7,6 +7,10 @@ looked and how to prepare it.
 """
 
 import os
+import socket
+import threading
+import urllib.parse
+import urllib.request
 
 import numpy as np
 import tensorflow as tf
@@ -93,7 +97,7 @@ class Digits(tfds.core.GeneratorBasedBuilder):
 _OFFLINE_BUILDERS = {"digits"}
 
 
-def _missing_dataset_message(name, data_dir, cause):
+def _missing_dataset_message(name, data_dir, cause, download=False):
     return (
         f"Dataset '{name}' is not prepared in {data_dir} ({cause}).\n"
         "This machine may have no internet, so kerazoo never downloads "
@@ -104,9 +108,80 @@ def _missing_dataset_message(name, data_dir, cause):
         "     (datasets with manual downloads, e.g. imagenet2012 or "
         "imagenet_lt, also need the archives in DIR/downloads/manual);\n"
         "  2. copy DIR here and pass it: --set data_dir=DIR "
-        "(or set KERAZOO_DATA_DIR=DIR);\n"
-        "  or allow the download here with --set download=true."
+        "(or set KERAZOO_DATA_DIR=DIR)"
+        + (".\n" if download else ";\n  or allow the download here with --set download=true.")
     )
+
+
+# Seconds a download host gets to accept a connection before we call this
+# machine offline. tfds' downloader itself retries a failed connection 10
+# times with exponential back-off: about 200 s before it gives up.
+_CONNECT_TIMEOUT = 3.0
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
+
+
+def _require_download_hosts(name, data_dir):
+    """Raise `DatasetNotFoundError` within seconds when tfds would have to
+    download `name` but cannot reach a host it would download from.
+
+    The hosts are those of the builder's registered URLs (`url_infos`), or
+    the proxy the environment names for them, which is where tfds'
+    downloader (requests, or urllib for ftp) connects; we contact nothing
+    else. Nothing is checked when the dataset is prepared already, when tfds
+    does not know it (`tfds.load` says so), or when it needs manual
+    downloads (tfds then reads the manual directory, and says what is
+    missing there).
+    """
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        return
+    if builder.is_prepared() or builder.MANUAL_DOWNLOAD_INSTRUCTIONS:
+        return
+    endpoints = {_endpoint(url) for url in builder.url_infos or ()} - {None}
+    for host, port in sorted(endpoints):
+        problem = _unreachable(host, port)
+        if problem:
+            raise DatasetNotFoundError(
+                _missing_dataset_message(
+                    name, data_dir, f"download=true, but {host}:{port} {problem}", download=True
+                )
+            )
+
+
+def _endpoint(url):
+    """`(host, port)` a download of `url` connects to: the proxy the
+    environment names for it unless `no_proxy` exempts its host, else the
+    host itself. None when that is not a network address we know the port of
+    (a `gs://` or file URL, a proxy scheme without a default port)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in _DEFAULT_PORTS:
+        return None
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if proxy and not urllib.request.proxy_bypass(parts.hostname):
+        parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    return (parts.hostname, port) if parts.hostname and port else None
+
+
+def _unreachable(host, port):
+    """Why no TCP connection to host:port opens within `_CONNECT_TIMEOUT`
+    seconds, or None if one does. The attempt runs in a daemon thread, since
+    name resolution ignores socket timeouts."""
+    outcome = []
+
+    def connect():
+        try:
+            socket.create_connection((host, port), timeout=_CONNECT_TIMEOUT).close()
+            outcome.append(None)
+        except OSError as e:
+            outcome.append(f"is unreachable ({e})")
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(2 * _CONNECT_TIMEOUT)  # name resolution, then the connection
+    return outcome[0] if outcome else f"did not answer within {2 * _CONNECT_TIMEOUT:.0f} s"
 
 
 # What every kerazoo model expects as input (and what `load` yields).
@@ -129,11 +204,14 @@ def load(name, split, data_dir=None, *, download=False, with_info=False):
 
     Raises:
         DatasetNotFoundError: the dataset is not prepared in `data_dir` and
-            `download` is False. The message says how to provide it.
+            `download` is False, or it is True but a host tfds would download
+            from cannot be reached. The message says how to provide it.
     """
     data_dir = data_dir or default_data_dir()
     base_name = name.split(":")[0].split("/")[0]
     prepare = download or base_name in _OFFLINE_BUILDERS
+    if download and base_name not in _OFFLINE_BUILDERS:
+        _require_download_hosts(name, data_dir)
     try:
         ds, info = tfds.load(
             name,

@@ -47,3 +47,49 @@ def test_missing_real_dataset_says_where_and_how(tmp_path):
 def test_unknown_dataset_name_is_a_clear_error():
     with pytest.raises(DatasetNotFoundError, match="not a tensorflow-datasets builder"):
         load("no_such_dataset_xyz", "train")
+
+
+# Downloading (kerazoo.data.datasets._require_download_hosts).
+import socket  # noqa: E402
+import time  # noqa: E402
+
+from kerazoo.data import datasets  # noqa: E402
+
+
+def _closed_local_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_download_through_an_unreachable_proxy_fails_within_seconds(tmp_path, monkeypatch):
+    # tfds' downloader would retry the proxy for about 200 s.
+    port = _closed_local_port()
+    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    started = time.monotonic()
+    with pytest.raises(DatasetNotFoundError, match=f"download=true, but 127.0.0.1:{port} is unreachable"):
+        load("cifar10", "train", data_dir=tmp_path, download=True)
+    assert time.monotonic() - started < 15
+    assert not any(tmp_path.iterdir())  # nothing half-prepared left behind
+
+
+def test_download_without_network_fails_within_seconds_with_the_offline_message(tmp_path):
+    if datasets._unreachable("www.cs.toronto.edu", 443) is None:
+        pytest.skip("this machine reaches the CIFAR-10 host; the test needs it offline")
+    started = time.monotonic()
+    with pytest.raises(DatasetNotFoundError) as caught:
+        load("cifar10", "train", data_dir=tmp_path, download=True)
+    assert time.monotonic() - started < 15
+    message = str(caught.value)
+    assert "download=true, but www.cs.toronto.edu:443 " in message
+    assert "on a machine with internet run" in message and "--set data_dir=DIR" in message
+    assert "allow the download here" not in message  # it is allowed already
+
+
+def test_download_hosts_are_those_tfds_would_connect_to(monkeypatch):
+    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
+    monkeypatch.setenv("no_proxy", "www.cs.toronto.edu")
+    assert datasets._endpoint("https://www.cs.toronto.edu/x.tar.gz") == ("www.cs.toronto.edu", 443)
+    assert datasets._endpoint("https://storage.googleapis.com/x.gz") == ("proxy.example", 3128)
+    assert datasets._endpoint("gs://bucket/x.gz") is None

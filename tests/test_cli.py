@@ -1,0 +1,100 @@
+"""kerazoo._cli: command-line entry points keep TensorFlow's noise, and only
+its noise, off the terminal."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from kerazoo import _cli
+
+# The line TensorFlow 2.21 logs (rate-limited, every 5 s) while a recipe runs.
+HARMLESS = (
+    "E0000 00:00:1795393459.793165    3986 node_def_util.cc:682] NodeDef mentions "
+    "attribute use_unbounded_threadpool which is not in the op definition: "
+    "Op<name=MapDataset; signature=input_dataset:variant, other_arguments: -> "
+    "handle:variant; attr=f:func> This may be expected if your graph generating "
+    "binary is newer  than this binary. Unknown attributes will be ignored. "
+    "NodeDef: {{node ParallelMapDatasetV2/_14}}"
+)
+REAL_ERROR = (
+    "E0000 00:00:1795393460.000001    3986 cuda_dnn.cc:522] Loaded runtime CuDNN "
+    "library: 8.1.0 but source was compiled with: 8.9.4."
+)
+
+
+def run_with_filter(body):
+    """Run `body` in a fresh interpreter whose fd 2 goes through the filter;
+    return (stderr bytes, exit code)."""
+    program = "import os\nfrom kerazoo import _cli\n_cli._filter_stderr()\n" + textwrap.dedent(body)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, timeout=60)
+    return done.stderr, done.returncode
+
+
+def test_filter_drops_only_the_harmless_line():
+    stderr, code = run_with_filter(f"""
+        os.write(2, b"before\\n")
+        os.write(2, {HARMLESS!r}.encode() + b"\\n")
+        os.write(2, {REAL_ERROR!r}.encode() + b"\\n")
+        os.write(2, b"\\r 50%|#####     |")  # a progress bar, no newline
+        os.write(2, b"\\r100%|##########|\\n")
+        raise SystemExit("error: the end")
+    """)
+    assert code == 1
+    assert stderr == (
+        b"before\n" + REAL_ERROR.encode() + b"\n"
+        b"\r 50%|#####     |\r100%|##########|\n"
+        b"error: the end\n"
+    )
+
+
+def test_filter_passes_on_the_last_words_of_a_crash():
+    # A separate process, not a thread: what a dying process wrote still
+    # reaches the terminal.
+    stderr, code = run_with_filter(f"""
+        os.write(2, {HARMLESS!r}.encode() + b"\\n" + b"F0000 check failed: x == y\\n")
+        os.abort()
+    """)
+    assert code < 0
+    assert stderr == b"F0000 check failed: x == y\n"
+
+
+def test_log_level_zero_turns_the_filter_off(monkeypatch):
+    started = []
+    monkeypatch.setattr(_cli, "_filter_stderr", lambda: started.append(True))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    _cli.quiet_tensorflow()
+    assert not started
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    _cli.quiet_tensorflow()
+    assert started
+
+
+def test_cli_module_names_only_kerazoo_modules(monkeypatch):
+    for argv, expected in [
+        (["python", "-m", "kerazoo.recipes.lucir", "--help"], "kerazoo.recipes.lucir"),
+        (["python", "-m", "kerazoo"], "kerazoo"),
+        (["python", "-m", "pytest", "kerazoo"], None),
+        (["python", "-X", "importtime", "-mkerazoo.zoo"], "kerazoo.zoo"),
+        (["python", "script.py", "-m", "kerazoo.zoo"], None),
+        (["python", "-c", "pass", "-m", "kerazoo.zoo"], None),
+    ]:
+        monkeypatch.setattr(sys, "orig_argv", argv)
+        assert _cli.cli_module() == expected
+
+
+@pytest.mark.slow
+def test_recipe_run_prints_no_tensorflow_error_lines(tmp_path):
+    # A toy LUCIR run: op determinism (the default) and Keras' predict on
+    # NumPy arrays make TensorFlow log the harmless line after each phase.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "kerazoo.recipes.lucir", "--out", tmp_path / "run",
+         "--set", "epochs=1", "--set", "num_seeds=1", "--set", "num_phases=1",
+         "--set", "methods=lucir"],
+        capture_output=True, text=True, timeout=900, env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "E0000" not in done.stderr, done.stderr
