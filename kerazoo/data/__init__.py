@@ -1,10 +1,23 @@
-"""Data: tensorflow-datasets loading, the offline digits builder and the
+"""Data: tensorflow-datasets loading, the offline digits builder, the
 derived protocols (long tail, nuisance transforms, domain shift, few labels,
-class-incremental splits)."""
+class-incremental splits) and the resumable tf.data streams (samplers in
+`samplers`, stateless augmentation in `augment`)."""
 
 from kerazoo.data.datasets import DatasetNotFoundError, load, load_arrays
-from kerazoo.data.protocols import Protocol, make_protocol, parse_protocol_name
-from kerazoo.data.pipeline import EpochCounter, eval_dataset, train_dataset
+from kerazoo.data.protocols import (
+    Protocol,
+    make_domain_shift,
+    make_few_labels,
+    make_protocol,
+    parse_protocol_name,
+)
+from kerazoo.data.pipeline import (
+    EpochCounter,
+    eval_dataset,
+    paired_dataset,
+    train_dataset,
+    unlabelled_dataset,
+)
 
 __all__ = [
     "DatasetNotFoundError",
@@ -13,7 +26,11 @@ __all__ = [
     "eval_dataset",
     "load",
     "load_arrays",
+    "make_domain_shift",
+    "make_few_labels",
     "make_protocol",
+    "paired_dataset",
     "parse_protocol_name",
     "train_dataset",
+    "unlabelled_dataset",
 ]

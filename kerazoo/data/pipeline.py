@@ -1,17 +1,30 @@
-"""tf.data input pipelines whose order depends only on (seed, epoch).
+"""tf.data input pipelines whose batches depend only on (seed, epoch).
 
 `BackupAndRestore` resumes a killed run at the start of the epoch it was in,
-but a freshly created dataset would restart its shuffle sequence at epoch 0.
-Here the shuffle order of epoch e is drawn from a stateless RNG seeded with
+but a freshly created dataset would restart any random sequence at epoch 0.
+Here every random choice of epoch e is drawn from stateless RNGs keyed by
 (seed, e), where e is read from a variable that `EpochCounter` sets at the
 start of every epoch, so a resumed run sees exactly the batches an
-uninterrupted run would.
+uninterrupted run would:
+
+- the order: pass p over an array is `sampler(key=(seed, p), epoch)` (see
+  `samplers.py`: instance, class-balanced or DRS);
+- the augmentation of the example at position j of epoch e, view v, uses
+  the key split from (seed, e, j, v) (see `augment.py`).
+
+Three streams share this machinery: `train_dataset` (labelled, or with
+`views=2` two augmented views), `unlabelled_dataset` (images only) and
+`paired_dataset` (a labelled and an unlabelled array side by side).
 """
 
 import keras
 import tensorflow as tf
 
-from kerazoo.data.transforms import pad_crop_flip
+from kerazoo.data import augment as augment_ops
+from kerazoo.data import samplers
+
+# Fold-in tags keeping the order and augmentation draws of one (seed, counter) apart.
+_ORDER, _AUGMENT = 0, 1
 
 
 class EpochCounter(keras.callbacks.Callback):
@@ -34,36 +47,212 @@ class EpochCounter(keras.callbacks.Callback):
         self.variable.assign(epoch)
 
 
-def train_dataset(
-    images, labels, batch_size, seed, epoch_counter, augment=False, drop_remainder=True
-):
-    """Shuffled training batches, reshuffled every epoch as a function of
-    (seed, epoch). `augment` applies pad-4 crop and horizontal flip."""
-    num_examples = len(images)
-    if num_examples < batch_size and drop_remainder:
+def _key(seed, counter, *tags):
+    key = tf.stack([tf.constant(seed, tf.int64), tf.cast(counter, tf.int64)])
+    for tag in tags:
+        key = tf.random.experimental.stateless_fold_in(key, tf.constant(tag, tf.int64))
+    return key
+
+
+class _Stream:
+    """One array (with or without labels) read as an endless sequence of
+    sampler passes; epoch e takes elements [e·count, (e+1)·count) of it.
+
+    With count = N (the stream that sets the epoch length) epoch e is pass e.
+    A stream cycled alongside it continues where the previous epoch stopped,
+    so it visits all its data evenly and never repeats one order.
+    """
+
+    def __init__(self, images, labels, seed, stream, sampler, drs_epoch, augment, views):
+        self.num_examples = len(images)
+        self.draw = samplers.make_sampler(sampler, self.num_examples, labels, drs_epoch)
+        self.transform = augment_ops.policy(augment)
+        if views < 1 or (views > 1 and self.transform is None):
+            raise ValueError(
+                f"views={views}: use views=1, or views >= 2 with an augmentation "
+                "(e.g. augment='views'), without which the views would be identical."
+            )
+        self.images = tf.convert_to_tensor(images)
+        self.labels = None if labels is None else tf.convert_to_tensor(labels)
+        self.seed, self.stream, self.views = seed, stream, views
+
+    def _order_key(self, p):
+        if self.stream == 0:
+            # The key of the original single-stream pipeline, so that runs
+            # made before paired streams existed still reproduce.
+            return _key(self.seed, p)
+        return _key(self.seed, p, _ORDER, self.stream)
+
+    def examples(self, epoch, count):
+        """Epoch `epoch`'s `count` examples, augmented with keys split from
+        (seed, epoch), one per position in the epoch."""
+        n = self.num_examples
+        start = epoch * count
+
+        def pass_slice(p):
+            order = self.draw(self._order_key(p), epoch)
+            return tf.data.Dataset.from_tensor_slices(
+                order[tf.maximum(start - p * n, 0) : tf.minimum(start + count - p * n, n)]
+            )
+
+        indices = tf.data.Dataset.range(start // n, (start + count - 1) // n + 1).flat_map(
+            pass_slice
+        )
+        keys = tf.random.experimental.stateless_split(
+            _key(self.seed, epoch, _AUGMENT, self.stream), count
+        )
+        ds = tf.data.Dataset.zip(indices, tf.data.Dataset.from_tensor_slices(keys))
+        return ds.map(self._example, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def _example(self, index, key):
+        image = tf.gather(self.images, index)
+        if self.transform is not None:
+            view_keys = tf.random.experimental.stateless_split(key, self.views)
+            views = tuple(self.transform(image, view_keys[v]) for v in range(self.views))
+            image = views[0] if self.views == 1 else views
+        return image if self.labels is None else (image, tf.gather(self.labels, index))
+
+
+def _batches(streams, epoch_counter, lead=0, drop_remainder=True):
+    """Zip `streams` [(stream, batch size), ...] epoch by epoch; `streams[lead]`
+    sets the number of steps, the others are cycled to match."""
+    lead_stream, lead_batch = streams[lead]
+    n = lead_stream.num_examples
+    if n < lead_batch and drop_remainder:
         raise ValueError(
-            f"batch_size={batch_size} is larger than the training set "
-            f"({num_examples} examples)."
+            f"batch_size={lead_batch} is larger than the training set ({n} examples); "
+            "use a smaller batch size (or drop_remainder=False)."
         )
-    images = tf.convert_to_tensor(images)
-    labels = tf.convert_to_tensor(labels)
+    steps = n // lead_batch if drop_remainder else -(-n // lead_batch)
 
-    def epoch_order(_):
-        seed_pair = tf.stack([tf.constant(seed, tf.int64), epoch_counter.variable.read_value()])
-        order = tf.argsort(tf.random.stateless_uniform([num_examples], seed=seed_pair))
-        return tf.data.Dataset.from_tensor_slices(order)
+    def epoch_batches(_):
+        epoch = epoch_counter.variable.read_value()
+        parts = [
+            stream.examples(epoch, n if i == lead else steps * batch).batch(
+                batch, drop_remainder=drop_remainder
+            )
+            for i, (stream, batch) in enumerate(streams)
+        ]
+        return parts[0] if len(parts) == 1 else tf.data.Dataset.zip(tuple(parts))
 
-    ds = tf.data.Dataset.from_tensors(0).flat_map(epoch_order)
-    ds = ds.map(lambda i: (tf.gather(images, i), tf.gather(labels, i)))
-    if augment:
-        ds = ds.map(
-            lambda x, y: (pad_crop_flip(x), y), num_parallel_calls=tf.data.AUTOTUNE
-        )
-    steps = num_examples // batch_size if drop_remainder else -(-num_examples // batch_size)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    # flat_map runs once per iterator, i.e. once per epoch of `fit`, reading the
+    # epoch that EpochCounter has just set.
+    ds = tf.data.Dataset.from_tensors(0).flat_map(epoch_batches)
     return ds.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2)
 
 
+def train_dataset(
+    images,
+    labels,
+    batch_size,
+    seed,
+    epoch_counter,
+    augment=False,
+    drop_remainder=True,
+    sampler="instance",
+    drs_epoch=None,
+    views=1,
+):
+    """Labelled training batches `(x, y)`, each epoch a function of (seed, epoch).
+
+    Args:
+        images, labels: arrays (N, H, W, C) float32 in [0, 1] and (N,) int.
+        batch_size: examples per batch.
+        seed: int; with the epoch it fixes order, draws and augmentation.
+        epoch_counter: the `EpochCounter` passed to `fit` as a callback.
+        augment: False, True (pad-4 crop + flip), a name in
+            `augment.POLICIES` (`"crop_flip"`, `"views"`) or a function
+            (image, key) -> image of stateless ops.
+        drop_remainder: drop the last partial batch.
+        sampler: `"instance"` (shuffle), `"class_balanced"` or `"drs"` (see
+            `samplers.py`); every epoch has N examples.
+        drs_epoch: the first class-balanced epoch of `sampler="drs"`.
+        views: with views=2 a batch is `((view1, view2), y)`: two independent
+            augmentations of the same images.
+
+    Example:
+
+    ```python
+    counter = EpochCounter()
+    ds = train_dataset(x, y, 128, seed=0, epoch_counter=counter,
+                       sampler="drs", drs_epoch=45, augment=True)
+    model.fit(ds, epochs=60, callbacks=[counter])
+    ```
+    """
+    stream = _Stream(images, labels, seed, 0, sampler, drs_epoch, augment, views)
+    return _batches([(stream, batch_size)], epoch_counter, drop_remainder=drop_remainder)
+
+
+def unlabelled_dataset(
+    images, batch_size, seed, epoch_counter, augment=False, drop_remainder=True, views=1
+):
+    """Batches of images only: `x`, or `(view1, view2)` with views=2.
+
+    The arguments mean what they mean in `train_dataset`; the order is a
+    fresh permutation every epoch.
+
+    Example (AdCo's two views of every image):
+
+    ```python
+    ds = unlabelled_dataset(x, 128, seed=0, epoch_counter=counter,
+                            augment="views", views=2)
+    (query_images, key_images) = next(iter(ds))
+    ```
+    """
+    stream = _Stream(images, None, seed, 0, "instance", None, augment, views)
+    return _batches([(stream, batch_size)], epoch_counter, drop_remainder=drop_remainder)
+
+
+def paired_dataset(
+    images,
+    labels,
+    unlabelled_images,
+    batch_size,
+    seed,
+    epoch_counter,
+    unlabelled_batch_size=None,
+    epoch_length="labelled",
+    sampler="instance",
+    drs_epoch=None,
+    augment=False,
+):
+    """Batches `((x, y), x_unlabelled)` from a labelled and an unlabelled array.
+
+    The array named by `epoch_length` (`"labelled"` or `"unlabelled"`) is
+    read once per epoch, its last partial batch dropped; the other is cycled
+    to fill as many batches, continuing across epochs where it stopped (a
+    fresh order for every pass over it). `sampler`/`drs_epoch` apply to the
+    labelled array, `augment` to both; the rest means what it means in
+    `train_dataset`.
+
+    Args:
+        unlabelled_batch_size: unlabelled images per batch (default `batch_size`).
+
+    Example (BNM: labelled source, unlabelled target, 64 + 64 per step):
+
+    ```python
+    ds = paired_dataset(source.train_images, source.train_labels,
+                        target.unlabelled_images, 64, seed=0, epoch_counter=counter)
+    ((x_source, y_source), x_target) = next(iter(ds))
+    ```
+    """
+    labelled = (_Stream(images, labels, seed, 0, sampler, drs_epoch, augment, 1), batch_size)
+    unlabelled = (
+        _Stream(unlabelled_images, None, seed, 1, "instance", None, augment, 1),
+        unlabelled_batch_size or batch_size,
+    )
+    lengths = ("labelled", "unlabelled")
+    if epoch_length not in lengths:
+        raise ValueError(
+            f"epoch_length={epoch_length!r}: use 'labelled' or 'unlabelled' "
+            "(the array read once per epoch)."
+        )
+    return _batches([labelled, unlabelled], epoch_counter, lead=lengths.index(epoch_length))
+
+
 def eval_dataset(images, labels, batch_size=256):
-    """Batches in order, the last one partial."""
+    """Batches in order, the last one partial.
+
+    Example: `model.evaluate(eval_dataset(protocol.test_images, protocol.test_labels))`.
+    """
     return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)

@@ -12,7 +12,9 @@ Protocols hold whole splits in memory (digits, CIFAR); ImageNet-scale data
 should be streamed with `kerazoo.data.load` instead.
 
 Domain adaptation (`make_domain_shift`) and few-label semi-supervised splits
-(`make_few_labels`) are built from the same pieces.
+(`make_few_labels`) are built from the same pieces; the images whose labels
+a method must not train on are `unlabelled_images`, their labels kept for
+evaluation only.
 """
 
 import dataclasses
@@ -30,25 +32,61 @@ class Protocol:
     """Train and test arrays of one protocol, with what was done to them.
 
     Images are float32 (N, H, W, C) in [0, 1]; labels int32 (N,).
-    `notes` lists the construction steps, for reports.
+    `train_indices` and `unlabelled_indices` say which examples of the
+    dataset's training split each array holds (row i of `train_images` is
+    example `train_indices[i]`, transformed as `notes` say).
+
+    Semi-supervised and domain-adaptation protocols also hold
+    `unlabelled_images`, whose labels a method must not train on: they are
+    reachable only through `evaluation_labels()`. A protocol with no labelled
+    training data (a domain-adaptation target) has `train_images` and
+    `train_labels` None.
+
+    Example:
+
+    ```python
+    p = make_few_labels("digits", per_class=5)
+    p.train_images, p.train_labels      # 50 labelled images
+    p.unlabelled_images                 # the other 1,387, no labels
+    accuracy(p.evaluation_labels(), predict(p.unlabelled_images))
+    ```
     """
 
     name: str
-    train_images: np.ndarray
-    train_labels: np.ndarray
+    train_images: np.ndarray | None
+    train_labels: np.ndarray | None
     test_images: np.ndarray
     test_labels: np.ndarray
     num_classes: int
     class_names: list
     notes: list = dataclasses.field(default_factory=list)
+    train_indices: np.ndarray | None = None
+    unlabelled_images: np.ndarray | None = None
+    unlabelled_indices: np.ndarray | None = None
+    _unlabelled_labels: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
     @property
     def image_shape(self):
-        return tuple(self.train_images.shape[1:])
+        return tuple(self.test_images.shape[1:])
 
     def class_counts(self, split="train"):
+        """Images per class of the labelled `"train"` or the `"test"` split."""
         labels = self.train_labels if split == "train" else self.test_labels
+        if labels is None:
+            raise ValueError(
+                f"Protocol '{self.name}' has no training labels: its training images "
+                "are unlabelled (labels for evaluation only: evaluation_labels())."
+            )
         return np.bincount(labels, minlength=self.num_classes)
+
+    def evaluation_labels(self):
+        """The labels of `unlabelled_images`, to evaluate on them; never train on these.
+
+        Example: `accuracy(target.evaluation_labels(), predict(target.unlabelled_images))`.
+        """
+        if self.unlabelled_images is None:
+            raise ValueError(f"Protocol '{self.name}' has no unlabelled images.")
+        return self._unlabelled_labels
 
 
 def parse_protocol_name(name):
@@ -95,6 +133,8 @@ def make_protocol(
         image_size: resize images to this square size first (None keeps them).
         lt_exponent, lt_min: the Zipf profile of `-lt`.
         download: let tfds download a missing real dataset.
+
+    Example: `make_protocol("digits-rot-lt", seed=1, image_size=16).class_counts()`.
     """
     base, nuisance, long_tail = parse_protocol_name(name)
     train_x, train_y, test_x, test_y, num_classes, class_names, notes = _base_splits(
@@ -105,6 +145,7 @@ def make_protocol(
         train_x = transforms.apply_nuisance(train_x, nuisance, seed=[seed, 0])
         test_x = transforms.apply_nuisance(test_x, nuisance, seed=[seed, 1])
         notes.append(f"one random '{nuisance}' nuisance per image (seed {seed})")
+    keep = np.arange(len(train_y))
     if long_tail:
         keep, sizes = longtail.long_tail_indices(train_y, lt_exponent, lt_min, seed)
         train_x, train_y = train_x[keep], train_y[keep]
@@ -113,23 +154,56 @@ def make_protocol(
             f"{len(keep)} train images, class sizes {dict(sorted(sizes.items()))}"
         )
     return Protocol(
-        name, train_x, train_y, test_x, test_y, num_classes, class_names, notes
+        name, train_x, train_y, test_x, test_y, num_classes, class_names, notes,
+        train_indices=keep,
     )
 
 
-def make_domain_shift(name, shift, seed=0, data_dir=None, image_size=None, **shift_kwargs):
+def _labelled(protocol, rows):
+    """Fields keeping rows `rows` of `protocol`'s training split as its labelled part."""
+    return dict(
+        train_images=protocol.train_images[rows],
+        train_labels=protocol.train_labels[rows],
+        train_indices=protocol.train_indices[rows],
+    )
+
+
+def _unlabelled(protocol, rows, images=None):
+    """Fields moving rows `rows` of `protocol`'s training split (or `images`,
+    transformed copies of them) to `unlabelled_images`, labels hidden."""
+    return dict(
+        unlabelled_images=protocol.train_images[rows] if images is None else images,
+        unlabelled_indices=protocol.train_indices[rows],
+        _unlabelled_labels=protocol.train_labels[rows],
+    )
+
+
+def make_domain_shift(
+    name, shift, data_dir=None, seed=0, image_size=None, download=False, **shift_kwargs
+):
     """Source and target protocols for unsupervised domain adaptation.
 
-    The training split is cut into two seeded halves: the source keeps its
-    images, the target half gets the `shift` nuisance (e.g. `"bg"`, or
-    `"rot"` with `max_degrees=45`). Target labels are kept only so that the
-    target can be evaluated; an adaptation trainer must not read them.
+    The training split of protocol `name` is cut into two seeded halves: the
+    source keeps its half with labels; the other half gets the `shift`
+    nuisance (e.g. `"bg"`, or `"rot"` with `max_degrees=45`) and becomes the
+    target's `unlabelled_images`. The target has no training labels
+    (`train_labels` None); its labels are reachable only for evaluation
+    (`target.evaluation_labels()`). `source.train_indices` and
+    `target.unlabelled_indices` partition the training split.
 
     Returns:
-        (source, target): two `Protocol`s. source.test is the clean test split,
-        target.test the shifted one.
+        (source, target): two `Protocol`s. source's test split is the clean
+        one, target's the same images shifted.
+
+    Example:
+
+    ```python
+    source, target = make_domain_shift("digits", "bg", image_size=16, max_level=127)
+    ds = paired_dataset(source.train_images, source.train_labels,
+                        target.unlabelled_images, 64, seed=0, epoch_counter=counter)
+    ```
     """
-    clean = make_protocol(name, data_dir, seed, image_size)
+    clean = make_protocol(name, data_dir, seed, image_size, download=download)
     first, second = splits.halves(len(clean.train_labels), seed)
     shifted_train = transforms.apply_nuisance(
         clean.train_images[second], shift, seed=[seed, 2], **shift_kwargs
@@ -140,31 +214,46 @@ def make_domain_shift(name, shift, seed=0, data_dir=None, image_size=None, **shi
     source = dataclasses.replace(
         clean,
         name=f"{name}-source",
-        train_images=clean.train_images[first],
-        train_labels=clean.train_labels[first],
-        notes=clean.notes + [f"source: {len(first)} images (seeded half)"],
+        notes=clean.notes + [f"source: {len(first)} labelled images (seeded half)"],
+        **_labelled(clean, first),
     )
     target = dataclasses.replace(
         clean,
-        name=f"{name}-{shift}",
-        train_images=shifted_train,
-        train_labels=clean.train_labels[second],
+        name=f"{name}-{shift}-target",
+        train_images=None,
+        train_labels=None,
+        train_indices=None,
         test_images=shifted_test,
         notes=clean.notes
-        + [f"target: the other {len(second)} images with a '{shift}' shift {shift_kwargs or ''}"],
+        + [
+            f"target: the other {len(second)} images, unlabelled, with a '{shift}' "
+            f"shift {shift_kwargs or ''}"
+        ],
+        **_unlabelled(clean, second, shifted_train),
     )
     return source, target
 
 
-def make_few_labels(name, per_class, seed=0, data_dir=None, image_size=None):
-    """A semi-supervised split: `(labelled protocol, unlabelled images)`."""
-    full = make_protocol(name, data_dir, seed, image_size)
+def make_few_labels(name, per_class, data_dir=None, seed=0, image_size=None, download=False):
+    """A semi-supervised split of protocol `name`: `per_class` labelled
+    training images per class (seeded), the rest as `unlabelled_images`
+    (their labels only through `evaluation_labels()`).
+
+    Example:
+
+    ```python
+    p = make_few_labels("digits", per_class=5, image_size=16)
+    ds = paired_dataset(p.train_images, p.train_labels, p.unlabelled_images, 32,
+                        seed=0, epoch_counter=counter, unlabelled_batch_size=128,
+                        epoch_length="unlabelled")
+    ```
+    """
+    full = make_protocol(name, data_dir, seed, image_size, download=download)
     labelled, unlabelled = splits.few_label_indices(full.train_labels, per_class, seed)
-    protocol = dataclasses.replace(
+    return dataclasses.replace(
         full,
         name=f"{name}-{per_class}labels",
-        train_images=full.train_images[labelled],
-        train_labels=full.train_labels[labelled],
         notes=full.notes + [f"{per_class} labels per class; {len(unlabelled)} unlabelled"],
+        **_labelled(full, labelled),
+        **_unlabelled(full, unlabelled),
     )
-    return protocol, full.train_images[unlabelled]

@@ -1,4 +1,5 @@
-"""Nuisance transforms (the GIT paper's K49 construction) and augmentation.
+"""Nuisance transforms (the GIT paper's K49 construction), applied once to a
+whole dataset; random augmentation inside tf.data is in `augment.py`.
 
 Each nuisance draws its parameters independently for every image from a
 NumPy `Generator`, so a seed fixes the whole transformed dataset. Images are
@@ -69,12 +70,3 @@ def resize(images, size):
         return images
     return np.clip(tf.image.resize(images, (size, size)).numpy(), 0.0, 1.0)
 
-
-def pad_crop_flip(image, pad=4, flip=True):
-    """Standard CIFAR augmentation for one (H, W, C) image inside tf.data."""
-    height, width = image.shape[0], image.shape[1]
-    image = tf.image.pad_to_bounding_box(image, pad, pad, height + 2 * pad, width + 2 * pad)
-    image = tf.image.random_crop(image, [height, width, image.shape[-1]])
-    if flip:
-        image = tf.image.random_flip_left_right(image)
-    return image

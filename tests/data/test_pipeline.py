@@ -1,25 +1,170 @@
-import numpy as np
+import functools
 
-from kerazoo.data import EpochCounter, train_dataset
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerazoo.data import (
+    EpochCounter,
+    paired_dataset,
+    train_dataset,
+    unlabelled_dataset,
+)
+from kerazoo.data import augment
+
+N = 40
+# Image i is filled with i, so every batch shows which examples it holds.
+IMAGES = np.broadcast_to(np.arange(N, dtype=np.float32)[:, None, None, None], (N, 4, 4, 1)).copy()
+LABELS = (np.arange(N) % 4).astype(np.int32)
+UNLABELLED = 100 + IMAGES[:13]
 
 
 def _epoch(ds):
-    return np.concatenate([y.numpy() for _, y in ds])
+    """All batches of one epoch as a list of flat numpy arrays."""
+    return [np.concatenate([t.numpy().ravel() for t in tf.nest.flatten(b)]) for b in ds]
 
 
-def test_order_is_a_function_of_seed_and_epoch_only():
-    x = np.zeros((40, 2, 2, 1), np.float32)
-    y = np.arange(40, dtype=np.int32)
+def _ids(images):
+    return images[:, 0, 0, 0].numpy().astype(int)
+
+
+STREAMS = {
+    "instance": lambda c: train_dataset(IMAGES, LABELS, 8, seed=7, epoch_counter=c),
+    "class_balanced": lambda c: train_dataset(
+        IMAGES, LABELS, 8, seed=7, epoch_counter=c, sampler="class_balanced"
+    ),
+    "drs": lambda c: train_dataset(
+        IMAGES, LABELS, 8, seed=7, epoch_counter=c, sampler="drs", drs_epoch=2
+    ),
+    "crop_flip": lambda c: train_dataset(IMAGES, LABELS, 8, seed=7, epoch_counter=c, augment=True),
+    "two_views": lambda c: train_dataset(
+        IMAGES, LABELS, 8, seed=7, epoch_counter=c, augment="views", views=2
+    ),
+    "unlabelled": lambda c: unlabelled_dataset(IMAGES, 8, seed=7, epoch_counter=c),
+    "paired": lambda c: paired_dataset(
+        IMAGES, LABELS, UNLABELLED, 8, seed=7, epoch_counter=c, unlabelled_batch_size=5,
+        augment="views",
+    ),
+}
+
+
+@pytest.mark.parametrize("stream", sorted(STREAMS))
+def test_every_stream_is_a_function_of_seed_and_epoch_only(stream):
     counter = EpochCounter()
-    ds = train_dataset(x, y, batch_size=8, seed=7, epoch_counter=counter)
+    ds = STREAMS[stream](counter)
     counter.on_epoch_begin(3)
     third = _epoch(ds)
     counter.on_epoch_begin(0)
     first = _epoch(ds)
     counter.on_epoch_begin(3)
     np.testing.assert_array_equal(_epoch(ds), third)
-    # A dataset built afresh (as after a resume) replays the same epoch.
-    fresh = train_dataset(x, y, batch_size=8, seed=7, epoch_counter=counter)
-    np.testing.assert_array_equal(_epoch(fresh), third)
+    # A dataset built afresh with its own counter (as after a resume) replays it.
+    fresh_counter = EpochCounter()
+    fresh_counter.on_epoch_begin(3)
+    np.testing.assert_array_equal(_epoch(STREAMS[stream](fresh_counter)), third)
+    assert len(first) == len(third) == N // 8
     assert not np.array_equal(first, third)
-    assert sorted(third) == list(range(40))
+
+
+def test_instance_order_is_unchanged_from_the_first_pipeline():
+    # Shipped models were trained on this order; `rebuild` must reproduce them.
+    counter = EpochCounter()
+    ds = train_dataset(IMAGES, np.arange(N), 8, seed=7, epoch_counter=counter)
+    for epoch in (0, 5):
+        counter.on_epoch_begin(epoch)
+        order = tf.argsort(tf.random.stateless_uniform([N], seed=tf.constant([7, epoch], tf.int64)))
+        np.testing.assert_array_equal(np.concatenate([y for _, y in ds]), order)
+
+
+def test_labels_travel_with_their_images_and_an_epoch_is_a_permutation():
+    counter = EpochCounter()
+    ds = train_dataset(IMAGES, LABELS, 8, seed=1, epoch_counter=counter, drop_remainder=False)
+    ids, labels = zip(*[(_ids(x), y.numpy()) for x, y in ds])
+    ids, labels = np.concatenate(ids), np.concatenate(labels)
+    assert sorted(ids) == list(range(N))
+    np.testing.assert_array_equal(labels, LABELS[ids])
+
+
+def test_two_views_are_of_the_same_image_augmented_independently():
+    counter = EpochCounter()
+    # Image i is constant at 0.25 + i/32; faint noise keeps it recognisable.
+    images = 0.25 + IMAGES[:16] / 32
+    noise = augment.chain(functools.partial(augment.gaussian_noise, stddev=0.01))
+    (one, two), labels = next(iter(train_dataset(
+        images, np.arange(16), 16, seed=0, epoch_counter=counter, augment=noise, views=2
+    )))
+    assert one.shape == two.shape == (16, 4, 4, 1) and labels.shape == (16,)
+    for view in (one, two):
+        source = np.round((tf.reduce_mean(view, axis=(1, 2, 3)).numpy() - 0.25) * 32)
+        np.testing.assert_array_equal(source, labels)
+    assert all(not np.array_equal(a, b) for a, b in zip(one.numpy(), two.numpy()))
+    (u1, u2) = next(iter(unlabelled_dataset(
+        images, 4, seed=0, epoch_counter=counter, augment="views", views=2
+    )))
+    assert u1.shape == u2.shape == (4, 4, 4, 1)
+    assert all(not np.array_equal(a, b) for a, b in zip(u1.numpy(), u2.numpy()))
+
+
+def test_paired_batches_have_both_sizes_and_the_labelled_epoch_length():
+    counter = EpochCounter()
+    ds = paired_dataset(IMAGES, LABELS, UNLABELLED, 8, seed=0, epoch_counter=counter,
+                        unlabelled_batch_size=5)
+    batches = list(ds)
+    assert len(batches) == ds.cardinality() == N // 8
+    for (x, y), u in batches:
+        assert x.shape == (8, 4, 4, 1) and y.shape == (8,) and u.shape == (5, 4, 4, 1)
+    assert sorted(np.concatenate([_ids(x) for (x, _), _ in batches])) == list(range(N))
+
+
+def test_paired_epoch_length_can_follow_the_unlabelled_array():
+    counter = EpochCounter()
+    ds = paired_dataset(IMAGES, LABELS, UNLABELLED, 8, seed=0, epoch_counter=counter,
+                        unlabelled_batch_size=4, epoch_length="unlabelled")
+    batches = list(ds)
+    assert len(batches) == ds.cardinality() == 13 // 4
+    seen = np.concatenate([_ids(u) for _, u in batches])
+    assert len(set(seen)) == 12 and set(seen) <= set(range(100, 113))
+
+
+def _unlabelled_ids(ds, counter, epochs):
+    out = []
+    for epoch in epochs:
+        counter.on_epoch_begin(epoch)
+        out += [_ids(u) for _, u in ds]
+    return np.concatenate(out)
+
+
+def test_a_shorter_cycled_stream_runs_fresh_passes_across_epochs():
+    counter = EpochCounter()
+    ds = paired_dataset(IMAGES, LABELS, UNLABELLED, 8, seed=0, epoch_counter=counter,
+                        unlabelled_batch_size=5)
+    stream = _unlabelled_ids(ds, counter, range(3)) - 100  # 3 epochs x 25 images
+    passes = stream[: 13 * (len(stream) // 13)].reshape(-1, 13)
+    for p in passes:  # each pass shows every image once, across epoch boundaries
+        assert sorted(p) == list(range(13))
+    assert len({tuple(p) for p in passes}) == len(passes)  # never the same order
+    # Epoch 1 alone, from a fresh dataset, is the continuation.
+    counter.on_epoch_begin(1)
+    fresh = paired_dataset(IMAGES, LABELS, UNLABELLED, 8, seed=0, epoch_counter=counter,
+                           unlabelled_batch_size=5)
+    np.testing.assert_array_equal(np.concatenate([_ids(u) for _, u in fresh]) - 100, stream[25:50])
+
+
+def test_a_longer_cycled_stream_continues_instead_of_repeating_its_start():
+    counter = EpochCounter()
+    many = np.broadcast_to(np.arange(100, dtype=np.float32)[:, None, None, None], (100, 4, 4, 1))
+    ds = paired_dataset(IMAGES, LABELS, many, 8, seed=0, epoch_counter=counter)
+    stream = _unlabelled_ids(ds, counter, range(2))  # 2 x 40 of 100 images
+    assert len(set(stream)) == len(stream) == 80
+
+
+def test_bad_stream_arguments_name_the_fix():
+    counter = EpochCounter()
+    with pytest.raises(ValueError, match="augment='views'"):
+        unlabelled_dataset(IMAGES, 8, seed=0, epoch_counter=counter, views=2)
+    with pytest.raises(ValueError, match="'labelled' or 'unlabelled'"):
+        paired_dataset(IMAGES, LABELS, UNLABELLED, 8, 0, counter, epoch_length="target")
+    with pytest.raises(ValueError, match="smaller batch size"):
+        train_dataset(IMAGES, LABELS, 64, seed=0, epoch_counter=counter)
+    with pytest.raises(ValueError, match="crop_flip"):
+        train_dataset(IMAGES, LABELS, 8, seed=0, epoch_counter=counter, augment="cutout")

@@ -1,9 +1,16 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from kerazoo.data import make_protocol, parse_protocol_name
-from kerazoo.data.protocols import make_domain_shift, make_few_labels
+from kerazoo.data import (
+    load_arrays,
+    make_domain_shift,
+    make_few_labels,
+    make_protocol,
+    parse_protocol_name,
+)
 
 
 def test_parse_names():
@@ -28,22 +35,64 @@ def test_digits_rot_lt_is_long_tailed_transformed_and_seeded():
     assert not np.array_equal(other.class_counts(), counts)
 
 
-def test_domain_shift_keeps_source_and_target_disjoint():
+def test_protocol_indices_say_which_training_examples_it_holds():
+    base_x, base_y, _ = load_arrays("digits", "train")
+    p = make_protocol("digits-lt", seed=2)
+    np.testing.assert_array_equal(p.train_images, base_x[p.train_indices])
+    np.testing.assert_array_equal(p.train_labels, base_y[p.train_indices])
+    assert p.unlabelled_images is None
+
+
+def test_domain_shift_source_and_target_partition_the_training_split():
     source, target = make_domain_shift("digits", "bg", seed=0)
-    src = {x.tobytes() for x in source.train_images}
+    base_x, base_y, _ = load_arrays("digits", "train")
+    src, tgt = source.train_indices, target.unlabelled_indices
+    # Disjoint and covering, on indices.
+    assert not set(src) & set(tgt)
+    np.testing.assert_array_equal(np.sort(np.concatenate([src, tgt])), np.arange(len(base_y)))
+    assert abs(len(src) - len(tgt)) <= 1
+    # The indices are the images' own: the source is unchanged, the target's
+    # strokes are those of its base images (the shift only fills background).
+    np.testing.assert_array_equal(source.train_images, base_x[src])
+    np.testing.assert_array_equal(source.train_labels, base_y[src])
+    stroke = base_x[tgt] > 0
+    np.testing.assert_array_equal(target.unlabelled_images[stroke], base_x[tgt][stroke])
+    assert (target.unlabelled_images[~stroke] > 0).mean() > 0.9
+    np.testing.assert_array_equal(target.evaluation_labels(), base_y[tgt])
     clean = make_protocol("digits")
-    assert len(source.train_labels) + len(target.train_labels) == len(clean.train_labels)
-    # Target images are shifted copies of the *other* half: their strokes match
-    # no source image.
-    assert all(x.tobytes() not in src for x in target.train_images)
     np.testing.assert_array_equal(source.test_images, clean.test_images)
     assert (target.test_images > 0).mean() > (clean.test_images > 0).mean()
+    np.testing.assert_array_equal(target.test_labels, clean.test_labels)
+    # Another seed draws other halves.
+    assert not np.array_equal(make_domain_shift("digits", "bg", seed=1)[0].train_indices, src)
 
 
-def test_few_labels():
-    labelled, unlabelled = make_few_labels("digits", per_class=3, seed=0)
-    assert labelled.class_counts().tolist() == [3] * 10
-    assert len(unlabelled) == 1437 - 30
+def test_unlabelled_protocols_expose_no_training_labels():
+    _, target = make_domain_shift("digits", "rot", seed=0, max_degrees=45)
+    assert target.train_labels is None and target.train_images is None
+    with pytest.raises(ValueError, match="evaluation_labels"):
+        target.class_counts()
+    # Labels of the unlabelled images appear in no public field.
+    hidden = target.evaluation_labels()
+    public = [
+        getattr(target, f.name) for f in dataclasses.fields(target) if not f.name.startswith("_")
+    ]
+    assert not any(isinstance(v, np.ndarray) and np.array_equal(v, hidden) for v in public)
+    assert "_unlabelled_labels" not in repr(target)
+    with pytest.raises(ValueError, match="no unlabelled images"):
+        make_protocol("digits").evaluation_labels()
+
+
+def test_few_labels_keeps_per_class_labels_and_hides_the_rest():
+    p = make_few_labels("digits", per_class=3, seed=0, image_size=16)
+    base_x, base_y, _ = load_arrays("digits", "train")
+    assert p.class_counts().tolist() == [3] * 10
+    assert p.image_shape == (16, 16, 1) and p.unlabelled_images.shape[1:] == (16, 16, 1)
+    assert len(p.unlabelled_images) == 1437 - 30
+    assert not set(p.train_indices) & set(p.unlabelled_indices)
+    assert len(p.train_indices) + len(p.unlabelled_indices) == len(base_y)
+    np.testing.assert_array_equal(p.train_labels, base_y[p.train_indices])
+    np.testing.assert_array_equal(p.evaluation_labels(), base_y[p.unlabelled_indices])
 
 
 def test_long_tail_on_a_real_dataset_pipeline(tmp_path):

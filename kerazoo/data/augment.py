@@ -1,0 +1,147 @@
+"""Random augmentation for tf.data in which every random draw is stateless.
+
+Each op takes one float32 (H, W, C) image in [0, 1] and a `key` (a shape [2]
+integer seed tensor) and returns an image of the same shape. Equal (image,
+key) pairs always give equal outputs, whichever iterator, thread or process
+computes them. The pipelines in `pipeline.py` derive the keys from (seed,
+epoch, position in the epoch, view), so a run resumed at epoch e sees the
+same augmented batches as an uninterrupted run. Stateful ops such as
+`tf.image.random_crop` or `keras.layers.RandomRotation` only repeat while
+their generator state happens to be replayed too.
+
+A policy is a function `(image, key) -> image`; `POLICIES` names the ones
+the recipes use and `chain` builds others from the ops.
+"""
+
+import functools
+import math
+
+import tensorflow as tf
+
+
+def random_shift(image, key, pad):
+    """Translate by up to ±`pad` pixels along each axis, zero fill.
+
+    Pads by `pad` on every side and crops back to (H, W) at a random offset,
+    so `pad=4` is CIFAR's pad-4 random crop.
+
+    Example: `random_shift(image, key, pad=2)`.
+    """
+    height, width, channels = image.shape
+    padded = tf.image.pad_to_bounding_box(image, pad, pad, height + 2 * pad, width + 2 * pad)
+    return tf.image.stateless_random_crop(padded, [height, width, channels], seed=key)
+
+
+def random_flip(image, key):
+    """Mirror left-right with probability 1/2.
+
+    Example: `random_flip(image, key)`.
+    """
+    return tf.image.stateless_random_flip_left_right(image, seed=key)
+
+
+def rotate(image, degrees):
+    """Rotate counter-clockwise by `degrees` about the image centre (bilinear, zero fill).
+
+    Example: `rotate(image, 90.0)` equals `np.rot90(image)` on a square image.
+    """
+    height, width = image.shape[0], image.shape[1]
+    angle = tf.cast(degrees, tf.float32) * (math.pi / 180.0)
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # The transform maps each output pixel p = (x, y) to the input point it
+    # samples, R(angle)·(p - c) + c with c the centre; with y pointing down the
+    # picture turns counter-clockwise (keras.layers.RandomRotation's construction).
+    x_offset = ((width - 1) - (cos * (width - 1) - sin * (height - 1))) / 2.0
+    y_offset = ((height - 1) - (sin * (width - 1) + cos * (height - 1))) / 2.0
+    transform = tf.stack([cos, -sin, x_offset, sin, cos, y_offset, 0.0, 0.0])
+    rotated = tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[tf.newaxis],
+        transforms=transform[tf.newaxis],
+        output_shape=[height, width],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+    return rotated[0]
+
+
+def random_rotation(image, key, max_degrees):
+    """Rotate by an angle drawn uniformly from [-max_degrees, max_degrees].
+
+    Example: `random_rotation(image, key, max_degrees=15.0)`.
+    """
+    degrees = tf.random.stateless_uniform([], key, -max_degrees, max_degrees)
+    return rotate(image, degrees)
+
+
+def random_intensity(image, key, low, high):
+    """Multiply every pixel by one factor drawn uniformly from [low, high).
+
+    Example: `random_intensity(image, key, low=0.7, high=1.3)`.
+    """
+    return image * tf.random.stateless_uniform([], key, low, high)
+
+
+def gaussian_noise(image, key, stddev):
+    """Add independent N(0, stddev²) noise to every pixel.
+
+    Example: `gaussian_noise(image, key, stddev=0.05)`.
+    """
+    return image + stddev * tf.random.stateless_normal(tf.shape(image), key)
+
+
+def chain(*ops):
+    """A policy applying `ops` in turn, each with its own key split from the
+    policy's key, then clipping to [0, 1] (once, so that an intensity
+    factor and noise add up before the clip, as when applied to a real image).
+
+    Example:
+
+    ```python
+    shift_flip = chain(functools.partial(random_shift, pad=2), random_flip)
+    train_dataset(x, y, 32, seed=0, epoch_counter=counter, augment=shift_flip)
+    ```
+    """
+
+    def apply(image, key):
+        keys = tf.random.experimental.stateless_split(key, len(ops))
+        for i, op in enumerate(ops):
+            image = op(image, keys[i])
+        return tf.clip_by_value(image, 0.0, 1.0)
+
+    return apply
+
+
+POLICIES = {
+    # CIFAR's standard augmentation; `augment=True` means this one.
+    "crop_flip": chain(functools.partial(random_shift, pad=4), random_flip),
+    # AdCo's views of digits (research/calibration.md): flips would turn
+    # digits into other shapes, so small geometric and photometric changes only.
+    "views": chain(
+        functools.partial(random_rotation, max_degrees=15.0),
+        functools.partial(random_shift, pad=2),
+        functools.partial(random_intensity, low=0.7, high=1.3),
+        functools.partial(gaussian_noise, stddev=0.05),
+    ),
+}
+
+
+def policy(augment):
+    """The policy `augment` names: None for False/None, `"crop_flip"` for True,
+    `POLICIES[augment]` for a name, or `augment` itself if it is callable.
+
+    Example: `policy("views")(image, tf.constant([0, 1]))`.
+    """
+    if augment is None or augment is False:
+        return None
+    if augment is True:
+        return POLICIES["crop_flip"]
+    if callable(augment):
+        return augment
+    if augment not in POLICIES:
+        raise ValueError(
+            f"Unknown augmentation {augment!r}; use one of {sorted(POLICIES)}, True "
+            f"(= 'crop_flip'), False, or a function (image, key) -> image built "
+            f"from kerazoo.data.augment's stateless ops."
+        )
+    return POLICIES[augment]
