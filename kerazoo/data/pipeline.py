@@ -95,16 +95,25 @@ class _Stream:
                 order[tf.maximum(start - p * n, 0) : tf.minimum(start + count - p * n, n)]
             )
 
-        indices = tf.data.Dataset.range(start // n, (start + count - 1) // n + 1).flat_map(
-            pass_slice
-        )
+        if count == n:
+            # The stream that sets the epoch length: epoch e is exactly pass e
+            # (the general path below gives the same indices, more slowly).
+            indices = tf.data.Dataset.from_tensor_slices(self.draw(self._order_key(epoch), epoch))
+        else:
+            indices = tf.data.Dataset.range(start // n, (start + count - 1) // n + 1).flat_map(
+                pass_slice
+            )
+        if self.transform is None:
+            # No keys to draw: a plain gather keeps the step cost of a
+            # shuffled from_tensor_slices pipeline.
+            return indices.map(self._example)
         keys = tf.random.experimental.stateless_split(
             _key(self.seed, epoch, _AUGMENT, self.stream), count
         )
         ds = tf.data.Dataset.zip(indices, tf.data.Dataset.from_tensor_slices(keys))
         return ds.map(self._example, num_parallel_calls=tf.data.AUTOTUNE)
 
-    def _example(self, index, key):
+    def _example(self, index, key=None):
         image = tf.gather(self.images, index)
         if self.transform is not None:
             view_keys = tf.random.experimental.stateless_split(key, self.views)
