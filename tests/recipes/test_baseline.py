@@ -36,7 +36,7 @@ def test_unknown_key_exits_non_zero_naming_valid_keys(cli):
 def test_two_replica_run_trains_and_exports(two_replica_run):
     metrics, out = two_replica_run("baseline", "epochs=5")
     assert metrics["replicas"] == 2
-    assert metrics["test_accuracy"] > 0.9
+    assert metrics["results"]["ERM baseline"]["test_accuracy"][0] > 0.9
     assert (out / "model.onnx").exists()
 
 
@@ -55,12 +55,17 @@ def test_default_run_reaches_95_percent_and_refuses_to_clobber(cli, tmp_path):
     result = cli(RECIPE, "--out", out)
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["test_accuracy"] >= 0.95
+    (accuracy,) = metrics["results"]["ERM baseline"]["test_accuracy"]
+    assert accuracy >= 0.95
+    assert metrics["model"]["metrics"]["test_accuracy"] == accuracy
     for name in ("config.json", "report.md", "training_curves.png", "model.keras",
-                 "logs/baseline.csv", "checkpoints/baseline.weights.h5"):
+                 "logs/seed0.csv", "checkpoints/seed0.weights.h5"):
         assert (out / name).exists(), name
     assert any((out / "tensorboard").rglob("*tfevents*"))
-    assert "test accuracy" in result.stdout
+    # The console: the stage line and the headline table, one seed without a spread.
+    assert "seed0: 30 epochs in" in result.stdout
+    assert f"| ERM baseline | {100 * accuracy:.1f} |" in result.stdout and "±" not in result.stdout
+    assert "Epoch 1/30" not in result.stdout  # per-epoch lines only with --verbose
     # TensorFlow's start-up noise is silenced for the CLI.
     assert "oneDNN" not in result.stderr and "cuInit" not in result.stderr
 
