@@ -5,10 +5,11 @@ classes then 4 phases of 2, 6 exemplars per class (about the paper's
 20-of-500 ratio), over 3 seeds. In the same run, on the same data, class
 order and memory, it trains LUCIR (cosine head + less-forget + margin
 ranking), the LUCIR code's iCaRL-CNN baseline (linear head, CE +
-distillation), the cosine head with CE only (`cn`), replay fine-tuning
-(linear head, CE, exemplars) and joint training (upper bound), and
-reports per-phase accuracy, average incremental accuracy and forgetting.
-More methods (`lucir+cbf`, `cn+lf`) with `--set methods=...`. The model it
+distillation), replay fine-tuning (linear head, CE, exemplars) and joint
+training (upper bound), and reports per-phase accuracy, average incremental
+accuracy and forgetting. The ablations (`cn`: cosine head with CE only;
+`cn+lf`) and class-balanced finetuning (`lucir+cbf`) run with
+`--set methods=...`. The model it
 exports (and the zoo's `digits_lucir`) is the first seed's final LUCIR model.
 """
 
@@ -76,7 +77,7 @@ class LUCIRConfig(runner.RunConfig):
     cbf_weight_decay: float = option(1e-4, "CBF coupled L2 (LUCIR code: 1e-4)", min=0.0)
     num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
     methods: list[str] = option(
-        ["lucir", "icarl", "replay", "joint", "cn"],
+        ["lucir", "icarl", "replay", "joint"],
         "methods run on identical data, class order and memory",
         choices=sorted(METHODS),
     )
