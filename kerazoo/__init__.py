@@ -1,7 +1,7 @@
 """kerazoo: a Keras 3 model zoo for learning when labels are scarce or skewed.
 
 Subpackages: `layers`, `losses`, `models`, `data`, `recipes`, `export`, and
-the modules `backbones`, `incremental`, `metrics`, `zoo`. They are imported
+the modules `backbones`, `incremental`, `inputs`, `metrics`, `zoo`. They are imported
 on first use, so `import kerazoo` stays cheap: it imports neither TensorFlow
 nor Keras. Once Keras is imported (before or after kerazoo), kerazoo's Keras
 classes are registered, so `keras.saving.load_model` reads zoo `.keras`
@@ -19,6 +19,7 @@ _SUBMODULES = (
     "data",
     "export",
     "incremental",
+    "inputs",
     "layers",
     "losses",
     "metrics",
