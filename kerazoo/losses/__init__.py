@@ -1,4 +1,5 @@
 """Losses: pure functions of tensors."""
 
+from kerazoo.losses.bnm import bnm_loss, entropy_loss, fbnm_loss
 from kerazoo.losses.distillation import distillation_loss
 from kerazoo.losses.lucir import adaptive_lambda, less_forget_loss, margin_ranking_loss

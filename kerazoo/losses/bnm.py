@@ -1,0 +1,88 @@
+"""Batch nuclear-norm maximisation (BNM, Cui et al., CVPR 2020) and the
+entropy-minimisation baseline, on a batch of predicted probabilities.
+
+All three take `probs`, a (B, C) matrix of softmax probabilities (not
+logits), and cast it to float32 first: TensorFlow has no float16 SVD kernel.
+They are minimised, so the BNM losses are negative.
+
+Caveat: rank(probs) <= min(B, C), so BNM encourages diversity over at most
+B classes per batch; keep B >= C (the paper's multi-batch remedy for B < C
+was not released).
+"""
+
+import tensorflow as tf
+
+NORMALIZATIONS = ("batch", "min_dim")
+
+# Inside FBNM's square root: a class with exactly zero probability over the
+# batch (float32 underflow) would otherwise give sqrt'(0) = inf -> NaN.
+FBNM_EPSILON = 1e-12
+
+
+def _as_matrix(probs):
+    probs = tf.cast(tf.convert_to_tensor(probs), tf.float32)
+    if probs.shape.rank != 2:
+        raise ValueError(f"Expected (batch, classes) probabilities, got shape {probs.shape}.")
+    return probs
+
+
+def _normalize(total, probs, normalization):
+    batch = tf.cast(tf.shape(probs)[0], tf.float32)
+    if normalization == "batch":
+        return total / batch
+    if normalization == "min_dim":
+        return total / tf.minimum(batch, tf.cast(tf.shape(probs)[1], tf.float32))
+    raise ValueError(f"normalization={normalization!r}: use one of {NORMALIZATIONS}.")
+
+
+def bnm_loss(probs, normalization="batch"):
+    """BNM: minus the nuclear norm of the batch prediction matrix.
+
+    L = -||A||_* / B   (`"batch"`: paper Eq. 12, the official SSL code), or
+    L = -||A||_* / min(B, C)   (`"min_dim"`: the official domain-adaptation
+    code's `-mean(singular values)`), with ||A||_* = sum_i sigma_i(A).
+
+    The singular values come from `tf.linalg.svd(compute_uv=False)`, whose
+    registered gradient (U diag(dL/dsigma) V^T) stays finite for
+    rank-deficient inputs such as uniform predictions. Only min(B, C)
+    classes can be encouraged per batch (see the module docstring).
+
+    Example:
+
+    ```python
+    probs = keras.ops.softmax(model(target_images))
+    loss = ce + 1.0 * bnm_loss(probs, normalization="min_dim")
+    ```
+    """
+    probs = _as_matrix(probs)
+    singular_values = tf.linalg.svd(probs, compute_uv=False)
+    return -_normalize(tf.reduce_sum(singular_values), probs, normalization)
+
+
+def fbnm_loss(probs, normalization="min_dim"):
+    """Fast BNM (BNM v2): the nuclear norm approximated by the L_{1,2} norm.
+
+    L = -sum(top_{min(B,C)} ||A[:, j]||_2) / min(B, C) (`"min_dim"`, the
+    official DA code) or / B (`"batch"`), with the per-class L2 norms over
+    the batch computed as sqrt(sum_i A_ij^2 + eps). Equals BNM when the kept
+    columns are orthogonal (one-hot predictions of distinct classes),
+    otherwise is larger; its gradient vanishes at uniform predictions.
+
+    Example: `fbnm_loss(keras.ops.softmax(logits))`.
+    """
+    probs = _as_matrix(probs)
+    norms = tf.sqrt(tf.reduce_sum(tf.square(probs), axis=0) + FBNM_EPSILON)
+    keep = tf.minimum(tf.shape(probs)[0], tf.shape(probs)[1])
+    top = tf.math.top_k(norms, k=keep).values
+    return -_normalize(tf.reduce_sum(top), probs, normalization)
+
+
+def entropy_loss(probs):
+    """Mean per-sample entropy -1/B sum_ij A_ij log A_ij (EntMin, Grandvalet &
+    Bengio 2005; the paper's baseline), to be minimised.
+
+    Example: `entropy_loss([[0.5, 0.5]])` is log 2.
+    """
+    probs = _as_matrix(probs)
+    # xlogy: 0 log 0 = 0 with a finite gradient, no epsilon needed.
+    return -tf.reduce_mean(tf.reduce_sum(tf.math.xlogy(probs, probs), axis=1))
