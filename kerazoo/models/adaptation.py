@@ -1,0 +1,164 @@
+"""Learning from unlabelled data with a batch-level term on its predictions:
+domain adaptation (`DomainAdapter`) and semi-supervised learning
+(`SemiSupervised`), with BNM (Cui et al., CVPR 2020), fast BNM or EntMin."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from kerazoo.losses.bnm import NORMALIZATIONS, bnm_loss, entropy_loss, fbnm_loss
+from kerazoo.models.classifier import Classifier
+
+METHODS = ("bnm", "fbnm", "entmin", "none")
+SCOPES = ("global", "replica")
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class DomainAdapter(Classifier):
+    """Source cross-entropy + λ·{BNM | FBNM | EntMin | nothing} on the target.
+
+    Trains on batches `((x_source, y_source), x_target)` (e.g.
+    `kerazoo.data.paired_dataset`). Source and target images go through
+    **one forward pass** (concatenated), so BatchNorm normalises them with
+    shared batch statistics, as the official BNM code does. The loss terms:
+
+        ce       = mean CE(source logits, y_source)
+        transfer = λ_t · term(softmax(target logits))
+
+    with term `bnm_loss` / `fbnm_loss` (normalised as `normalization`
+    says) or `entropy_loss`, and λ_t = 0 for the first `warmup_steps`
+    optimizer steps, then `weight`. The CE-only warm-up stands in for the
+    official code's ImageNet-pretrained start: from random weights the
+    target predictions are near uniform and BNM amplifies whatever they
+    happen to be. It reads `optimizer.iterations`, so a resumed run
+    continues the schedule exactly. An `(x, y)` batch (evaluation) gives
+    the CE term only. Compiled metrics score the source (or `(x, y)`)
+    predictions.
+
+    Under a multi-replica strategy, `scope="global"` (default) all-gathers
+    the target probabilities and computes the term on the global batch
+    (its value and gradient equal one device's on that batch: the gather's
+    gradient sums the replicas' upstream gradients, which the base's
+    division by the replica count cancels); `scope="replica"` computes it
+    per replica, a different objective because the nuclear norm is not
+    additive. BatchNorm statistics stay per replica unless the backbone is
+    built with `synchronized=True`.
+
+    What ships (`inference_model()`) is a plain `Classifier`.
+
+    Args:
+        backbone: images -> features; num_classes; head: as `Classifier`.
+        method: `"bnm"`, `"fbnm"`, `"entmin"` or `"none"` (source only).
+        weight: λ (official DA code: 1).
+        warmup_steps: optimizer steps of CE only before λ applies.
+        normalization: of the BNM/FBNM sum, `"min_dim"` (official DA code,
+            ÷ min(B, C)) or `"batch"` (paper, ÷ B).
+        scope: `"global"` or `"replica"` (see above).
+
+    Example:
+
+    ```python
+    model = DomainAdapter(kerazoo.backbones.get("convnet", input_shape=(16, 16, 1)), 10,
+                          method="bnm", warmup_steps=150)
+    model.compile(optimizer="adam", metrics=["accuracy"])
+    model(source_images[:1])  # build before fit: fit cannot build from paired batches
+    counter = kerazoo.data.EpochCounter()
+    stream = paired_dataset(source_images, labels, target_images, 64, seed=0, epoch_counter=counter)
+    model.fit(stream, epochs=30, callbacks=[counter])
+    ```
+    """
+
+    loss_terms = ("ce", "transfer")
+    default_normalization = "min_dim"
+
+    def __init__(self, backbone, num_classes, method="bnm", weight=1.0, warmup_steps=0,
+                 normalization=None, scope="global", head=None, **kwargs):
+        super().__init__(backbone, num_classes, head=head, **kwargs)
+        normalization = normalization or self.default_normalization
+        for name, value, allowed in (("method", method, METHODS), ("scope", scope, SCOPES),
+                                     ("normalization", normalization, NORMALIZATIONS)):
+            if value not in allowed:
+                raise ValueError(f"{type(self).__name__}: {name}={value!r}; use one of {allowed}.")
+        if warmup_steps < 0 or weight < 0:
+            raise ValueError(f"{type(self).__name__}: weight and warmup_steps must be >= 0.")
+        self.method = method
+        self.weight = weight
+        self.warmup_steps = warmup_steps
+        self.normalization = normalization
+        self.scope = scope
+
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        if self._compile_metrics is not None:
+            # Keras builds compiled metrics from the first batch read as
+            # (x, y), which a paired batch ((x_s, y_s), x_t) is not: build
+            # them for (labels, logits) now.
+            self._compile_metrics.build(
+                keras.KerasTensor((None,), "int32"), keras.KerasTensor((None, self.num_classes))
+            )
+
+    def transfer_term(self, probs):
+        """The unweighted term on a batch of target probabilities (this replica's
+        batch, or the global one with `scope="global"`)."""
+        context = tf.distribute.get_replica_context()
+        if self.scope == "global" and context is not None and context.num_replicas_in_sync > 1:
+            probs = context.all_gather(probs, axis=0)
+        if self.method == "bnm":
+            return bnm_loss(probs, self.normalization)
+        if self.method == "fbnm":
+            return fbnm_loss(probs, self.normalization)
+        return entropy_loss(probs)
+
+    def compute_losses(self, data, training):
+        first, second = data[0], data[1]
+        if not isinstance(first, (tuple, list)):  # an (x, y) batch: CE only
+            return super().compute_losses(data, training)
+        (source, labels), target = first, second
+        count = ops.shape(source)[0]
+        logits = self(ops.concatenate([source, target], axis=0), training=training)
+        source_logits = logits[:count]
+        ce = keras.losses.sparse_categorical_crossentropy(labels, source_logits, from_logits=True)
+        losses = {"ce": ops.mean(ce)}
+        if self.method != "none":
+            # The term is computed during warm-up too (weight 0): a Python
+            # branch on the step would retrace, a tf.cond would not save much.
+            started = ops.cast(self.optimizer.iterations >= self.warmup_steps, "float32")
+            probs = ops.softmax(ops.cast(logits[count:], "float32"))
+            losses["transfer"] = self.weight * started * self.transfer_term(probs)
+        return losses, source_logits
+
+    def metric_targets(self, data, outputs):
+        if isinstance(data[0], (tuple, list)):
+            return data[0][1], outputs
+        return super().metric_targets(data, outputs)
+
+    def inference_model(self):
+        """What ships: the backbone and head as a `Classifier`."""
+        return Classifier(self.backbone, self.num_classes, head=self.head)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(method=self.method, weight=self.weight, warmup_steps=self.warmup_steps,
+                      normalization=self.normalization, scope=self.scope)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class SemiSupervised(DomainAdapter):
+    """Labelled CE + λ·BNM on the unlabelled batch (BNM's SSL setting).
+
+    The same model as `DomainAdapter` on batches `((x, y), x_unlabelled)`,
+    with the paper's and the official SSL code's normalisation by default:
+    −‖A‖_* / B (`normalization="batch"`). Labelled and unlabelled images
+    share one forward pass. `method="entmin"` gives the EntMin baseline and
+    `"none"` labelled-only training.
+
+    Example:
+
+    ```python
+    model = SemiSupervised(kerazoo.backbones.get("convnet", input_shape=(16, 16, 1)), 10)
+    model.compile(optimizer="adam", metrics=["accuracy"])
+    ```
+    """
+
+    default_normalization = "batch"

@@ -1,0 +1,142 @@
+"""DomainAdapter and SemiSupervised: the loss terms, one shared forward pass,
+the warm-up, both scopes on two replicas, serialization and what ships."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers.replicas import assert_replicas_agree, two_cpu_strategy
+from kerazoo import backbones
+from kerazoo.losses import bnm_loss, entropy_loss, fbnm_loss
+from kerazoo.models import Classifier, DomainAdapter, SemiSupervised
+
+RNG = np.random.default_rng(0)
+XS = RNG.uniform(size=(32, 8, 8, 1)).astype("float32")
+YS = RNG.integers(0, 4, 32).astype("int32")
+XT = RNG.uniform(size=(32, 8, 8, 1)).astype("float32") + 0.5
+
+
+def _bn_free_backbone():
+    # Per-replica BatchNorm statistics would differ from one device's; a
+    # BN-free backbone isolates the scaling of the batch-level term.
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+
+
+def _paired(batch=16):
+    return tf.data.Dataset.from_tensor_slices(((XS, YS), XT)).batch(batch, drop_remainder=True)
+
+
+def _compiled(method="bnm", backbone=None, **kwargs):
+    model = DomainAdapter(backbone or _bn_free_backbone(), 4, method=method, **kwargs)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), metrics=["accuracy"])
+    model(XS[:1])
+    return model
+
+
+@pytest.mark.parametrize(
+    "method, term",
+    [("bnm", lambda p: bnm_loss(p, "min_dim")), ("fbnm", fbnm_loss), ("entmin", entropy_loss)],
+)
+def test_terms_are_source_ce_and_weighted_term_on_target(method, term):
+    model = _compiled(method, weight=0.5)
+    losses, outputs = model.compute_losses(((XS, YS), XT), training=False)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(YS, model(XS))
+    np.testing.assert_allclose(losses["ce"], ce, rtol=1e-5)
+    probs = keras.ops.softmax(model(XT))
+    np.testing.assert_allclose(losses["transfer"], 0.5 * term(probs), rtol=1e-5)
+    np.testing.assert_allclose(outputs, model(XS), atol=1e-6)
+
+
+def test_source_and_target_share_one_forward_pass():
+    # With BatchNorm in training mode the source logits depend on the
+    # target images only if both went through the same batch.
+    model = _compiled(backbone=backbones.get("convnet", input_shape=(8, 8, 1)))
+    _, joint = model.compute_losses(((XS, YS), XT), training=True)
+    _, other = model.compute_losses(((XS, YS), XT * 0), training=True)
+    assert np.abs(np.asarray(joint) - np.asarray(other)).max() > 1e-3
+
+
+def test_source_only_has_no_transfer_term_and_labelled_batches_give_ce():
+    model = _compiled("none")
+    losses, _ = model.compute_losses(((XS, YS), XT), training=True)
+    assert set(losses) == {"ce"}
+    logs = model.evaluate(XS, YS, batch_size=32, verbose=0, return_dict=True)
+    assert {"ce", "accuracy"} <= set(logs)
+
+
+def test_warmup_trains_with_ce_only_until_the_step_count():
+    model = _compiled(warmup_steps=2)
+    for steps, active in ((0, 0.0), (1, 0.0), (2, 1.0), (5, 1.0)):
+        model.optimizer.iterations.assign(steps)
+        losses, _ = model.compute_losses(((XS, YS), XT), training=False)
+        expected = active * bnm_loss(keras.ops.softmax(model(XT)), "min_dim")
+        np.testing.assert_allclose(losses["transfer"], expected, rtol=1e-5)
+
+
+def test_metrics_score_the_source_predictions():
+    model = _compiled()
+    logs = model.evaluate(_paired(), verbose=0, return_dict=True)
+    predicted = np.argmax(model.predict(XS, verbose=0), axis=1)
+    np.testing.assert_allclose(logs["accuracy"], np.mean(predicted == YS), atol=1e-6)
+
+
+def _replica_build(scope, weights=None):
+    def build():
+        keras.utils.set_random_seed(0)
+        model = _compiled(scope=scope, weight=5.0)
+        if weights is not None:
+            model.set_weights(weights)
+        return model
+
+    return build
+
+
+def test_global_scope_on_two_replicas_trains_like_one_device():
+    weights = _replica_build("global")().get_weights()
+    assert_replicas_agree(_replica_build("global", weights), _paired(16), epochs=2, atol=2e-5)
+
+
+def test_replica_scope_computes_the_term_per_replica():
+    # On 2 replicas each computes the term on its half of the global batch;
+    # the tracked value is their mean, not the term of the whole batch.
+    model = _replica_build("replica")()
+    weights = model.get_weights()
+    with two_cpu_strategy().scope():
+        strategy_model = _replica_build("replica", weights)()
+    batch = next(iter(_paired(16)))
+    logs = strategy_model.evaluate(tf.data.Dataset.from_tensors(batch), verbose=0, return_dict=True)
+    probs = keras.ops.softmax(model(batch[1]))
+    halves = [bnm_loss(probs[:8], "min_dim"), bnm_loss(probs[8:], "min_dim")]
+    np.testing.assert_allclose(logs["transfer"], 5.0 * np.mean(halves), rtol=1e-4)
+    assert abs(logs["transfer"] - 5.0 * float(bnm_loss(probs, "min_dim"))) > 1e-4
+
+
+def test_keras_round_trip_and_inference_model(tmp_path):
+    model = _compiled("fbnm", weight=0.3, warmup_steps=7, scope="replica", normalization="batch")
+    model.fit(_paired(), epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    restored = keras.saving.load_model(tmp_path / "m.keras")
+    assert isinstance(restored, DomainAdapter)
+    for key in ("method", "weight", "warmup_steps", "scope", "normalization"):
+        assert getattr(restored, key) == getattr(model, key)
+    np.testing.assert_allclose(restored(XS), model(XS), atol=1e-6)
+    shipped = model.inference_model()
+    assert type(shipped) is Classifier and shipped.head is model.head
+    np.testing.assert_allclose(shipped(XS), model(XS), atol=1e-6)
+
+
+def test_semi_supervised_defaults_to_the_papers_normalization():
+    model = SemiSupervised(_bn_free_backbone(), 4)
+    assert (model.method, model.normalization, model.warmup_steps) == ("bnm", "batch", 0)
+    restored = SemiSupervised.from_config(model.get_config())
+    assert isinstance(restored, SemiSupervised) and restored.normalization == "batch"
+
+
+@pytest.mark.parametrize("kwargs", [{"method": "mcc"}, {"scope": "all"}, {"normalization": "sum"},
+                                    {"weight": -1.0}])
+def test_bad_arguments_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        DomainAdapter(_bn_free_backbone(), 4, **kwargs)
