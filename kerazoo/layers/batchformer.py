@@ -1,0 +1,159 @@
+"""BatchFormer: a transformer encoder whose sequence is the mini-batch (Hou et al., CVPR 2022)."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+SCOPES = ("replica", "global")
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class BatchFormer(keras.layers.Layer):
+    """Post-norm transformer encoder layer(s) attending *across the samples* of a batch.
+
+    Input (B, D) features → output (B, D). Each layer is
+    `torch.nn.TransformerEncoderLayer(d_model=D, nhead=num_heads,
+    dim_feedforward=ffn_dim, dropout)` with PyTorch's defaults, as the
+    official code ([BatchFormer] README, BalancedSoftmax encoder_network.py):
+
+        h = LayerNorm(x + Dropout(MHA(x, x, x)))         # attention dropout inside MHA too
+        y = LayerNorm(h + Dropout(W₂ Dropout(ReLU(W₁ h))))
+
+    with LayerNorm ε = 1e-5 and no positional encoding, so the layer is
+    permutation-equivariant over the batch. The features are treated as one
+    sequence of length B: (B, D) → (1, B, D). (Keras' `MultiHeadAttention` is
+    batch-first; `expand_dims(x, 1)` would give B sequences of one token and
+    silently turn the layer into a per-sample MLP.)
+
+    With `training=False` the layer returns its input unchanged: BatchFormer
+    only trains the backbone and head (`BatchFormerClassifier`), and
+    `train_only = True` keeps it out of every exported graph.
+
+    Parameters per layer at the default widths (key_dim = D / num_heads,
+    ffn_dim = D): 4D² + 4D (query, key, value, output projections) + 2D² + 2D
+    (FFN) + 4D (two LayerNorms) = 6D² + 10D, as PyTorch's layer.
+
+    Scope under a multi-replica strategy: `"replica"` (default, as the RIDE
+    and MoCo-v3 code) attends over each replica's own batch, so the context
+    is global_batch / replicas; `"global"` (as the BalancedSoftmax code,
+    which gathers features on one device) all-gathers the features of every
+    replica, attends over the global batch and keeps this replica's rows.
+
+    Args:
+        num_heads: attention heads (the paper: 4; must divide D unless
+            `key_dim` is given).
+        key_dim: size of each head; default D / num_heads.
+        ffn_dim: width of the FFN's hidden layer; default D (not 4D).
+        dropout: rate at all four places PyTorch applies it (attention
+            weights, after attention, inside the FFN, after the FFN).
+        num_layers: stacked encoder layers (the paper's ablation: 1 to 32).
+        scope: `"replica"` or `"global"`, see above.
+
+    Example:
+
+    ```python
+    layer = kerazoo.layers.BatchFormer(num_heads=4)
+    mixed = layer(features, training=True)      # (B, D), rows mix across the batch
+    same = layer(features, training=False)      # features, unchanged
+    ```
+    """
+
+    train_only = True
+
+    def __init__(self, num_heads=4, key_dim=None, ffn_dim=None, dropout=0.5, num_layers=1,
+                 scope="replica", **kwargs):
+        super().__init__(**kwargs)
+        if scope not in SCOPES:
+            raise ValueError(f"BatchFormer scope must be one of {SCOPES}, got {scope!r}.")
+        if num_layers < 1 or num_heads < 1:
+            raise ValueError(
+                f"BatchFormer needs num_layers >= 1 and num_heads >= 1, got {num_layers} and {num_heads}."
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"BatchFormer dropout must be in [0, 1), got {dropout}.")
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.ffn_dim = ffn_dim
+        self.dropout = dropout
+        self.num_layers = num_layers
+        self.scope = scope
+
+    def build(self, input_shape):
+        if len(input_shape) != 2 or input_shape[-1] is None:
+            raise ValueError(
+                f"BatchFormer takes (batch, features) inputs with a known feature size, got {input_shape}."
+            )
+        dim = int(input_shape[-1])
+        if self.key_dim is None and dim % self.num_heads:
+            raise ValueError(
+                f"BatchFormer: the feature size {dim} is not divisible by num_heads={self.num_heads}; "
+                "pass key_dim or another num_heads."
+            )
+        key_dim = self.key_dim or dim // self.num_heads
+        ffn_dim = self.ffn_dim or dim
+        sequence = (1, None, dim)
+        self.blocks = []
+        for i in range(self.num_layers):
+            block = {
+                "attention": keras.layers.MultiHeadAttention(
+                    self.num_heads, key_dim, dropout=self.dropout, name=f"attention_{i}"
+                ),
+                "norm1": keras.layers.LayerNormalization(epsilon=1e-5, name=f"norm1_{i}"),
+                "ffn1": keras.layers.Dense(ffn_dim, activation="relu", name=f"ffn1_{i}"),
+                "ffn2": keras.layers.Dense(dim, name=f"ffn2_{i}"),
+                "norm2": keras.layers.LayerNormalization(epsilon=1e-5, name=f"norm2_{i}"),
+                "dropout": keras.layers.Dropout(self.dropout, name=f"dropout_{i}"),
+            }
+            block["attention"].build(sequence, sequence)
+            block["norm1"].build(sequence)
+            block["ffn1"].build(sequence)
+            block["ffn2"].build((1, None, ffn_dim))
+            block["norm2"].build(sequence)
+            self.blocks.append(block)
+
+    def call(self, features, training=False):
+        if not training:
+            return features
+        context = tf.distribute.get_replica_context()
+        gather = self.scope == "global" and context is not None and context.num_replicas_in_sync > 1
+        if gather:
+            features, rows = _gather_rows(context, features)
+        x = ops.expand_dims(features, 0)  # one sequence whose tokens are the samples
+        for block in self.blocks:
+            attended = block["attention"](x, x, x, training=training)
+            x = block["norm1"](x + block["dropout"](attended, training=training))
+            hidden = block["dropout"](block["ffn1"](x), training=training)
+            x = block["norm2"](x + block["dropout"](block["ffn2"](hidden), training=training))
+        x = ops.squeeze(x, 0)
+        return x[rows[0] : rows[1]] if gather else x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "ffn_dim": self.ffn_dim,
+                "dropout": self.dropout,
+                "num_layers": self.num_layers,
+                "scope": self.scope,
+            }
+        )
+        return config
+
+
+def _gather_rows(context, features):
+    """(the global batch, replica order; [start, end) of this replica's rows in it).
+
+    Per-replica batches may differ in size (a last partial batch), so the
+    offsets come from the gathered sizes, not from replica_id × B.
+    """
+    size = ops.shape(features)[0:1]
+    sizes = context.all_gather(ops.cast(size, "int32"), axis=0)
+    replica = context.replica_id_in_sync_group
+    start = ops.sum(sizes[:replica])
+    gathered = context.all_gather(features, axis=0)
+    return gathered, (start, start + sizes[replica])
