@@ -1,0 +1,48 @@
+"""Balanced Softmax: cross-entropy on logits shifted by the log class prior (Ren et al., NeurIPS 2020)."""
+
+import numpy as np
+from keras import ops
+
+
+def balanced_softmax_loss(labels, logits, class_counts):
+    """Mean over the batch of CE(y, z + log n), n the training images per class.
+
+    Ren et al. 2020, Eq. 4 and the official `BalancedSoftmaxLoss`
+    (`logits + log(sample_per_class)` before cross-entropy). Adding the log
+    prior during training only makes the *unshifted* logits estimate the
+    balanced posterior, so the model is used without the shift at test time.
+    log n and log(n / Σn) give the same loss (softmax ignores a constant).
+
+    A batch mean: under a multi-replica strategy divide by the replica count
+    (`TrainingModel` does).
+
+    Args:
+        labels: (B,) integer class ids.
+        logits: (B, C) logits.
+        class_counts: C positive training-image counts (list, array or tensor).
+
+    Returns:
+        float32 scalar.
+
+    Example:
+
+    ```python
+    loss = balanced_softmax_loss(labels, logits, protocol.class_counts())
+    ```
+    """
+    counts = np.asarray(class_counts, dtype=np.float64)
+    logits = ops.cast(logits, "float32")
+    if counts.ndim != 1 or counts.shape[0] != logits.shape[-1]:
+        raise ValueError(
+            f"balanced_softmax_loss: class_counts has shape {counts.shape}; it needs one count "
+            f"per class ({logits.shape[-1]})."
+        )
+    if (counts <= 0).any():
+        raise ValueError(
+            "balanced_softmax_loss: every class needs at least one training image "
+            f"(counts {counts.tolist()}); log 0 would rule a class out."
+        )
+    shifted = logits + ops.convert_to_tensor(np.log(counts), "float32")
+    labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+    log_probs = ops.log_softmax(shifted, axis=-1)
+    return -ops.mean(ops.take_along_axis(log_probs, labels[:, None], axis=1))
