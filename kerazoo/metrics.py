@@ -40,3 +40,32 @@ def average_forgetting(task_accuracy):
         for j in range(final)
     ]
     return float(np.mean(drops))
+
+
+def shot_accuracy(labels, predictions, class_counts, many=100, few=20):
+    """Accuracy on the many-, medium- and few-shot classes of a long tail.
+
+    A class is many-shot with more than `many` training images, few-shot
+    with fewer than `few`, medium-shot otherwise (the split of Liu et al.
+    2019, OLTR, used by Balanced Softmax and BatchFormer on ImageNet-LT and
+    CIFAR-LT). Each group's accuracy is over its test images (on a balanced
+    test set: the mean recall of its classes); NaN for an empty group.
+
+    Args:
+        labels, predictions: test labels and predicted classes.
+        class_counts: training images per class.
+
+    Returns:
+        {"many": float, "medium": float, "few": float}.
+
+    Example: `shot_accuracy(y, y_hat, protocol.class_counts())["few"]`.
+    """
+    counts = np.asarray(class_counts)
+    labels = np.asarray(labels)
+    correct = np.asarray(predictions) == labels
+    groups = {"many": counts > many, "medium": (counts >= few) & (counts <= many), "few": counts < few}
+    result = {}
+    for name, members in groups.items():
+        rows = members[labels]
+        result[name] = float(correct[rows].mean()) if rows.any() else float("nan")
+    return result

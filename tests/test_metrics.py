@@ -15,3 +15,13 @@ def test_incremental_and_balanced_accuracy():
     labels = np.array([0, 0, 0, 1])
     assert metrics.balanced_accuracy(labels, np.array([0, 0, 0, 0]), 2) == 0.5
     assert metrics.accuracy(labels, np.array([0, 0, 0, 0])) == 0.75
+
+
+def test_shot_accuracy_splits_classes_by_training_images():
+    counts = [150, 101, 100, 20, 19, 5]  # many: >100; few: <20; medium: the rest
+    labels = np.array([0, 1, 2, 3, 4, 5, 5])
+    predictions = np.array([0, 0, 2, 0, 4, 5, 0])
+    shots = metrics.shot_accuracy(labels, predictions, counts)
+    assert shots == {"many": 0.5, "medium": 0.5, "few": 2 / 3}
+    empty = metrics.shot_accuracy(labels, predictions, counts, many=1000, few=1)
+    assert np.isnan(empty["many"]) and np.isnan(empty["few"]) and empty["medium"] == 4 / 7

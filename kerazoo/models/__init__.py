@@ -2,6 +2,7 @@
 
 from kerazoo.models.adaptation import DomainAdapter, SemiSupervised
 from kerazoo.models.base import OptimizerGroup, TrainingModel
+from kerazoo.models.batchformer import BatchFormerClassifier
 from kerazoo.models.classifier import Classifier
 from kerazoo.models.feature_extractor import FeatureExtractor
 from kerazoo.models.lucir import LUCIRLoss, LUCIRModel

@@ -1,0 +1,208 @@
+"""BatchFormerClassifier: a shared head before and after BatchFormer, labels repeated in training."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerazoo.layers.batchformer import BatchFormer
+from kerazoo.losses.balanced_softmax import balanced_softmax_loss
+from kerazoo.models.base import OptimizerGroup, TrainingModel
+
+LOSSES = ("ce", "balanced_softmax")
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """`scale` × another learning-rate schedule (BatchFormer's 0.1× lr).
+
+    Example: `ScaledSchedule(keras.optimizers.schedules.CosineDecay(0.05, 1000), 0.1)`.
+    """
+
+    def __init__(self, schedule, scale):
+        self.schedule = schedule
+        self.scale = scale
+
+    def __call__(self, step):
+        return self.scale * self.schedule(step)
+
+    def get_config(self):
+        return {"schedule": keras.saving.serialize_keras_object(self.schedule), "scale": self.scale}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.saving.deserialize_keras_object(config["schedule"]), config["scale"])
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class BatchFormerClassifier(TrainingModel):
+    """Backbone → (BatchFormer in training) → one shared head; CE or Balanced Softmax.
+
+    In training, with f = backbone(x) for a batch of B images ([BatchFormer]
+    README; Hou et al., CVPR 2022):
+
+        logits = head(concat([f, BatchFormer(f)]))      # 2B rows, order [pre, post]
+        loss   = mean over the 2B rows of L(concat([y, y]), logits)
+
+    L is cross-entropy (`loss="ce"`) or Balanced Softmax (`"balanced_softmax"`:
+    CE on logits + log class prior, `kerazoo.losses.balanced_softmax_loss`).
+    The loss is the README's single mean over 2B rows (the BalancedSoftmax code
+    effectively triples it, research B2). Because the same head sees the
+    features before and after BatchFormer, the backbone learns features that
+    work without it: at inference BatchFormer is the identity and absent, and
+    `inference_model()` is a plain `Classifier(backbone, head)`.
+
+    With `batchformer=None` the model is the baseline (CE or Balanced Softmax
+    on B rows), so a recipe compares methods with one code path.
+
+    `compile(optimizer, batchformer_lr_scale=0.1, ...)` derives a second
+    optimizer for BatchFormer's variables from the first, at `scale` × its
+    learning rate (schedules included), same momentum and weight decay, as
+    the official BalancedSoftmax code (0.05 → 0.005).
+
+    Under a multi-replica strategy the CE term is each replica's mean, divided
+    by the replica count by `TrainingModel`; BatchFormer attends over the
+    replica's batch or the global batch as its `scope` says.
+
+    Args:
+        backbone: a `keras.Model` from images to (B, D) features.
+        num_classes: number of classes.
+        batchformer: a `kerazoo.layers.BatchFormer`, or None for the baseline.
+        class_counts: training images per class (needed for Balanced Softmax).
+        loss: "ce" or "balanced_softmax".
+        head: the shared head; default `Dense(num_classes)`.
+
+    Example:
+
+    ```python
+    model = kerazoo.models.BatchFormerClassifier(
+        kerazoo.backbones.get("convnet"), 10, kerazoo.layers.BatchFormer(),
+        class_counts=protocol.class_counts(), loss="balanced_softmax")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=["accuracy"])
+    ```
+    """
+
+    loss_terms = ("ce",)
+
+    def __init__(self, backbone, num_classes, batchformer=None, class_counts=None, loss="ce",
+                 head=None, **kwargs):
+        super().__init__(**kwargs)
+        if loss not in LOSSES:
+            raise ValueError(f"BatchFormerClassifier loss must be one of {LOSSES}, got {loss!r}.")
+        if loss == "balanced_softmax" and class_counts is None:
+            raise ValueError("loss='balanced_softmax' needs class_counts (training images per class).")
+        if class_counts is not None and len(class_counts) != num_classes:
+            raise ValueError(
+                f"class_counts has {len(class_counts)} entries for {num_classes} classes."
+            )
+        self.backbone = backbone
+        self.num_classes = num_classes
+        self.batchformer = batchformer
+        self.class_counts = None if class_counts is None else [int(c) for c in class_counts]
+        self.loss_name = loss
+        self.head = head if head is not None else keras.layers.Dense(num_classes, name="head")
+
+    def build(self, input_shape):
+        # BatchFormer and the head are built here, not on a first training
+        # step: the runner builds every optimizer over their variables first.
+        features = self.backbone.compute_output_shape(input_shape)
+        if self.batchformer is not None and not self.batchformer.built:
+            self.batchformer.build(features)
+        if not self.head.built:
+            self.head.build(features)
+
+    def call(self, images, training=False):
+        """The inference path, backbone → head (BatchFormer is the identity there)."""
+        return self.head(self.backbone(images, training=training))
+
+    def compute_losses(self, data, training):
+        images, labels = data[0], data[1]
+        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+        features = self.backbone(images, training=training)
+        if training and self.batchformer is not None:
+            features = ops.concatenate([features, self.batchformer(features, training=True)], axis=0)
+            labels = ops.concatenate([labels, labels], axis=0)
+        logits = self.head(features)
+        if self.loss_name == "balanced_softmax":
+            loss = balanced_softmax_loss(labels, logits, self.class_counts)
+        else:
+            loss = ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+        return {"ce": loss}, (labels, logits)
+
+    def metric_targets(self, data, outputs):
+        """The 2B training rows with their repeated labels (B rows in evaluation)."""
+        return outputs
+
+    def compile(self, optimizer="rmsprop", batchformer_lr_scale=0.1, **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        self.batchformer_lr_scale = batchformer_lr_scale
+        self.batchformer_optimizer = None
+        if self.batchformer is not None:
+            self.batchformer_optimizer = _scaled_copy(self.optimizer, batchformer_lr_scale)
+
+    def compile_from_config(self, config):
+        """Recompile a loaded model; each optimizer is built over its own
+        variables, as in training, so that its saved state loads."""
+        config = keras.saving.deserialize_keras_object(config)
+        config.pop("loss", None)
+        self.compile(**config)
+        if self.built:
+            for group in self.optimizer_groups():
+                group.optimizer.build(group.variables)
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config is not None:
+            config["batchformer_lr_scale"] = self.batchformer_lr_scale
+        return config
+
+    def optimizer_groups(self):
+        if self.batchformer is None:
+            return super().optimizer_groups()
+        own = {id(v) for v in self.batchformer.trainable_variables}
+        return [
+            OptimizerGroup("model", self.optimizer,
+                           [v for v in self.trainable_variables if id(v) not in own]),
+            OptimizerGroup("batchformer", self.batchformer_optimizer, self.batchformer.trainable_variables),
+        ]
+
+    def inference_model(self):
+        """What ships: the trained backbone and head as a `Classifier`, without BatchFormer."""
+        from kerazoo.models.classifier import Classifier
+
+        model = Classifier(self.backbone, self.num_classes, head=self.head)
+        model(ops.zeros((1, *self.backbone.input_shape[1:])))
+        return model
+
+    def get_config(self):
+        config = super().get_config()
+        serialize = keras.saving.serialize_keras_object
+        config.update(
+            {
+                "backbone": serialize(self.backbone),
+                "num_classes": self.num_classes,
+                "batchformer": None if self.batchformer is None else serialize(self.batchformer),
+                "class_counts": self.class_counts,
+                "loss": self.loss_name,
+                "head": serialize(self.head),
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        for key in ("backbone", "batchformer", "head"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def _scaled_copy(optimizer, scale):
+    """A new optimizer like `optimizer` (same class and settings) at `scale` × its learning rate."""
+    config = optimizer.get_config()
+    rate = config["learning_rate"]
+    if isinstance(rate, dict):
+        rate = ScaledSchedule(keras.saving.deserialize_keras_object(rate), scale)
+    else:
+        rate = float(np.float32(rate)) * scale
+    config.update(learning_rate=rate, name=f"batchformer_{config.get('name', 'optimizer')}")
+    return type(optimizer).from_config(config)
