@@ -1,10 +1,17 @@
-"""Zipf long-tail subsampling (the GIT paper's K49-LT profile).
+"""Long-tail subsampling: Zipf (the GIT paper's K49-LT) or exponential (CIFAR-LT).
 
-The class at rank r (1-based, ranks assigned by a seeded permutation) keeps
+Zipf: the class at rank r (1-based, ranks assigned by a seeded permutation)
+keeps
     size_r = max(int(n_max * r ** -exponent), min_size)
 images, where n_max is the size of the smallest class in the full split, so
 every class can supply its quota. With exponent 2.0 on K49 (n_max 4800) this
 reproduces the paper's sizes [4800, 1200, 533, 300, ...].
+
+Exponential with imbalance ratio rho (Cao et al. 2019, LDAM's CIFAR-LT code,
+used by Balanced Softmax and BatchFormer): class i (0-based, in class-id
+order, as that code) keeps
+    size_i = max(int(n_max * rho ** (-i / (C - 1))), 1)
+so CIFAR-100-LT with rho = 100 has [500, 477, ..., 5] (10,847 images).
 """
 
 import numpy as np
@@ -17,8 +24,16 @@ def zipf_class_sizes(num_classes, max_size, exponent=2.0, min_size=5):
     return np.maximum(sizes, min_size)
 
 
-def long_tail_indices(labels, exponent=2.0, min_size=5, seed=0):
-    """Indices of a Zipf long-tailed subset of `labels`, sorted.
+def exponential_class_sizes(num_classes, max_size, imbalance=100.0):
+    """Per-class sizes of an exponential long tail (class 0 first), largest / smallest = imbalance."""
+    positions = np.arange(num_classes, dtype=np.float64) / max(num_classes - 1, 1)
+    sizes = (max_size * imbalance**-positions).astype(np.int64)
+    return np.maximum(sizes, 1)
+
+
+def long_tail_indices(labels, exponent=2.0, min_size=5, seed=0, imbalance=None):
+    """Indices of a long-tailed subset of `labels`, sorted: Zipf, or exponential
+    with ratio `imbalance` when it is given (then `exponent` and `min_size` are unused).
 
     Returns:
         (indices, class_sizes): the kept example indices and a dict
@@ -27,13 +42,17 @@ def long_tail_indices(labels, exponent=2.0, min_size=5, seed=0):
     labels = np.asarray(labels)
     classes = np.unique(labels)
     counts = np.array([(labels == c).sum() for c in classes])
-    if min_size > counts.min():
+    if imbalance is None and min_size > counts.min():
         raise ValueError(
             f"min_size={min_size} exceeds the smallest class ({counts.min()} images)."
         )
     rng = np.random.default_rng(seed)
-    ranked = rng.permutation(classes)
-    sizes = zipf_class_sizes(len(classes), counts.min(), exponent, min_size)
+    if imbalance is None:
+        ranked = rng.permutation(classes)
+        sizes = zipf_class_sizes(len(classes), counts.min(), exponent, min_size)
+    else:
+        ranked = classes
+        sizes = exponential_class_sizes(len(classes), counts.min(), imbalance)
     keep, class_sizes = [], {}
     for cls, size in zip(ranked, sizes):
         members = np.flatnonzero(labels == cls)

@@ -5,7 +5,9 @@ A protocol name is a tfds dataset name followed by modifiers separated by
 - `rot`, `bg`, `dil`: every image (train and test) gets one random nuisance
   transform, seeded (see `transforms.py`);
 - `lt`: the training split is subsampled to a Zipf long tail (exponent 2.0,
-  at least 5 images per class); the test split stays balanced.
+  at least 5 images per class); the test split stays balanced;
+- `lt100`: an exponential long tail with imbalance ratio 100 in class-id
+  order (CIFAR-100-LT, rho = 100); the test split stays balanced.
 
 So `digits-rot-lt` is the GIT paper's K49-ROT-LT construction on digits.
 Protocols hold whole splits in memory (digits, CIFAR); ImageNet-scale data
@@ -24,7 +26,8 @@ import numpy as np
 from kerazoo.data import longtail, splits, transforms
 from kerazoo.data.datasets import load_arrays
 
-MODIFIERS = ("rot", "bg", "dil", "lt")
+MODIFIERS = ("rot", "bg", "dil", "lt", "lt100")
+LONG_TAILS = ("lt", "lt100")
 
 
 @dataclasses.dataclass
@@ -90,17 +93,18 @@ class Protocol:
 
 
 def parse_protocol_name(name):
-    """`"digits-rot-lt"` -> `("digits", "rot", True)`."""
+    """`"digits-rot-lt"` -> `("digits", "rot", "lt")`; the long tail is None, "lt" or "lt100"."""
     base, *modifiers = name.split("-")
     unknown = [m for m in modifiers if m not in MODIFIERS]
-    nuisances = [m for m in modifiers if m != "lt"]
-    if unknown or len(nuisances) > 1 or not base:
+    nuisances = [m for m in modifiers if m not in LONG_TAILS]
+    tails = [m for m in modifiers if m in LONG_TAILS]
+    if unknown or len(nuisances) > 1 or len(tails) > 1 or not base:
         raise ValueError(
             f"Bad protocol name '{name}': expected a tfds dataset name followed "
-            f"by at most one of -rot/-bg/-dil and optionally -lt, e.g. "
-            f"'digits-rot-lt'."
+            f"by at most one of -rot/-bg/-dil and optionally -lt or -lt100, e.g. "
+            f"'digits-rot-lt' or 'cifar100-lt100'."
         )
-    return base, (nuisances[0] if nuisances else None), "lt" in modifiers
+    return base, (nuisances[0] if nuisances else None), (tails[0] if tails else None)
 
 
 def _base_splits(base, data_dir, image_size, download):
@@ -131,7 +135,7 @@ def make_protocol(
         data_dir: tfds data directory.
         seed: fixes the nuisance parameters and the long-tail subset.
         image_size: resize images to this square size first (None keeps them).
-        lt_exponent, lt_min: the Zipf profile of `-lt`.
+        lt_exponent, lt_min: the Zipf profile of `-lt` (`-lt100` is exponential, rho = 100).
         download: let tfds download a missing real dataset.
 
     Example: `make_protocol("digits-rot-lt", seed=1, image_size=16).class_counts()`.
@@ -147,11 +151,16 @@ def make_protocol(
         notes.append(f"one random '{nuisance}' nuisance per image (seed {seed})")
     keep = np.arange(len(train_y))
     if long_tail:
-        keep, sizes = longtail.long_tail_indices(train_y, lt_exponent, lt_min, seed)
+        imbalance = 100.0 if long_tail == "lt100" else None
+        keep, sizes = longtail.long_tail_indices(train_y, lt_exponent, lt_min, seed, imbalance)
         train_x, train_y = train_x[keep], train_y[keep]
+        profile = (
+            f"Zipf long tail (exponent {lt_exponent}, min {lt_min})"
+            if imbalance is None
+            else "exponential long tail (imbalance 100, class-id order)"
+        )
         notes.append(
-            f"Zipf long tail (exponent {lt_exponent}, min {lt_min}): "
-            f"{len(keep)} train images, class sizes {dict(sorted(sizes.items()))}"
+            f"{profile}: {len(keep)} train images, class sizes {dict(sorted(sizes.items()))}"
         )
     return Protocol(
         name, train_x, train_y, test_x, test_y, num_classes, class_names, notes,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from kerazoo.data.longtail import long_tail_indices, zipf_class_sizes
+from kerazoo.data.longtail import exponential_class_sizes, long_tail_indices, zipf_class_sizes
 
 
 def test_zipf_sizes_reproduce_the_k49_profile():
@@ -31,3 +31,20 @@ def test_long_tail_is_seeded():
 def test_min_size_larger_than_a_class_is_refused():
     with pytest.raises(ValueError, match="min_size"):
         long_tail_indices(np.repeat(np.arange(3), 4), min_size=5)
+
+
+def test_exponential_sizes_reproduce_cifar100_lt100():
+    # LDAM's IMBALANCECIFAR100: int(500 * 0.01 ** (i / 99)), class-id order.
+    sizes = exponential_class_sizes(100, 500, imbalance=100)
+    assert list(sizes[:4]) == [500, 477, 455, 434] and sizes[-1] == 5
+    assert sizes.sum() == 10847
+
+
+def test_exponential_long_tail_keeps_class_order_and_is_seeded():
+    labels = np.repeat(np.arange(10), 200)
+    keep, class_sizes = long_tail_indices(labels, seed=0, imbalance=10)
+    counts = np.bincount(labels[keep], minlength=10)
+    np.testing.assert_array_equal(counts, exponential_class_sizes(10, 200, 10))
+    assert counts[0] == 200 and counts[-1] == 20
+    again, _ = long_tail_indices(labels, seed=1, imbalance=10)
+    assert not np.array_equal(keep, again)

@@ -14,10 +14,12 @@ from kerazoo.data import (
 
 
 def test_parse_names():
-    assert parse_protocol_name("digits-rot-lt") == ("digits", "rot", True)
-    assert parse_protocol_name("cifar100") == ("cifar100", None, False)
-    with pytest.raises(ValueError, match="digits-rot-lt"):
-        parse_protocol_name("digits-rot-bg")
+    assert parse_protocol_name("digits-rot-lt") == ("digits", "rot", "lt")
+    assert parse_protocol_name("cifar100-lt100") == ("cifar100", None, "lt100")
+    assert parse_protocol_name("cifar100") == ("cifar100", None, None)
+    for bad in ("digits-rot-bg", "digits-lt-lt100"):
+        with pytest.raises(ValueError, match="digits-rot-lt"):
+            parse_protocol_name(bad)
 
 
 def test_digits_rot_lt_is_long_tailed_transformed_and_seeded():
@@ -33,6 +35,16 @@ def test_digits_rot_lt_is_long_tailed_transformed_and_seeded():
     np.testing.assert_array_equal(again.train_images, p.train_images)
     other = make_protocol("digits-rot-lt", seed=1, image_size=16)
     assert not np.array_equal(other.class_counts(), counts)
+
+
+def test_digits_lt100_is_exponential_in_class_order_with_a_balanced_test():
+    p = make_protocol("digits-lt100", seed=0)
+    clean = make_protocol("digits", seed=0)
+    counts = p.class_counts()
+    assert counts[0] == clean.class_counts().min() and counts[-1] == max(counts[0] // 100, 1)
+    assert (np.diff(counts) <= 0).all()
+    np.testing.assert_array_equal(p.class_counts("test"), clean.class_counts("test"))
+    assert "exponential long tail (imbalance 100" in " ".join(p.notes)
 
 
 def test_protocol_indices_say_which_training_examples_it_holds():
