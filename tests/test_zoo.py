@@ -14,7 +14,7 @@ from sklearn.model_selection import train_test_split
 import kerazoo
 from helpers.export import export_round_trip, softmax
 from kerazoo import backbones, inputs, zoo
-from kerazoo.data import load_arrays
+from kerazoo.data import load_arrays, make_domain_shift
 from kerazoo.data.datasets import Digits
 from kerazoo.export import export_onnx, export_savedmodel
 from kerazoo.models import FeatureExtractor
@@ -309,3 +309,21 @@ def test_verify_covers_the_report_too_but_loading_needs_only_its_own_files(zoo_c
     with pytest.raises(zoo.ChecksumError, match="report.md is corrupt"):
         zoo.verify("digits_baseline", zoo_copy)
     zoo.verify("digits_baseline", zoo_copy, formats=zoo.FORMATS)
+
+
+def test_digits_bnm_scores_its_shifted_target_alike_in_every_format():
+    # A domain-adaptation model is tested on its target domain: the digits
+    # test split with the recipe's background shift, at the recipe's size.
+    zoo.verify("digits_bnm")
+    entry = zoo.info("digits_bnm")
+    config = entry["config"]
+    _, target = make_domain_shift(config["dataset"], config["shift"], seed=config["seed"],
+                                  image_size=config["image_size"], max_level=config["bg_max_level"])
+    images, labels = target.test_images, target.test_labels
+    assert entry["input"]["shape"] == [None, *images.shape[1:]]
+    probabilities = softmax(np.asarray(zoo.load("digits_bnm", "keras").predict(images, verbose=0)))
+    np.testing.assert_allclose(zoo.load("digits_bnm", "savedmodel").serve(images)["probabilities"],
+                               probabilities, atol=1e-5)
+    np.testing.assert_allclose(zoo.load("digits_bnm", "onnx").predict(images), probabilities, atol=1e-4)
+    accuracy = np.mean(probabilities.argmax(axis=1) == labels)
+    assert accuracy == pytest.approx(entry["metrics"]["test_accuracy"], abs=0.5 / len(labels))

@@ -133,8 +133,8 @@ class DomainAdapter(Classifier):
         return super().metric_targets(data, outputs)
 
     def inference_model(self):
-        """What ships: the backbone and head as a `Classifier`."""
-        return Classifier(self.backbone, self.num_classes, head=self.head)
+        """What ships: the backbone and head as a `Classifier` (built)."""
+        return Classifier.shipped(self.backbone, self.num_classes, self.head)
 
     def get_config(self):
         config = super().get_config()

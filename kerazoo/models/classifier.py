@@ -59,6 +59,15 @@ class Classifier(CheckedPredict, TrainingModel):
         """What ships: this backbone and head (see `kerazoo.export`)."""
         return self
 
+    @classmethod
+    def shipped(cls, backbone, num_classes, head):
+        """A `Classifier` of a method's trained backbone and head, called once
+        so that exports know its input shape: what a method's
+        `inference_model()` returns."""
+        model = cls(backbone, num_classes, head=head)
+        model(ops.zeros((1, *backbone.input_shape[1:])))
+        return model
+
     def get_config(self):
         config = super().get_config()
         config.update(

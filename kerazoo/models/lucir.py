@@ -122,9 +122,7 @@ class LUCIRModel(TrainingModel):
         """What ships: the backbone and head as a `Classifier`, without the old model."""
         from kerazoo.models.classifier import Classifier
 
-        model = Classifier(self.backbone, self.head.units, head=self.head)
-        model(ops.zeros((1, *self.backbone.input_shape[1:])))
-        return model
+        return Classifier.shipped(self.backbone, self.head.units, self.head)
 
     def compute_losses(self, data, training):
         """All loss terms for a batch, as a dict of float32 scalars (unscaled)."""

@@ -1,0 +1,32 @@
+"""Learning-rate schedules of the methods' official code that Keras lacks."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class InverseDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """lr(i) = initial_learning_rate · (1 + gamma · i)^(−power), i the step.
+
+    The "inv" schedule of the Caffe-era domain-adaptation code that BNM's
+    official training uses (gamma 0.001, power 0.75).
+
+    Example:
+
+    ```python
+    optimizer = keras.optimizers.SGD(InverseDecay(1e-3), momentum=0.9, nesterov=True)
+    ```
+    """
+
+    def __init__(self, initial_learning_rate, gamma=0.001, power=0.75):
+        self.initial_learning_rate = initial_learning_rate
+        self.gamma = gamma
+        self.power = power
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        return self.initial_learning_rate * ops.power(1.0 + self.gamma * step, -self.power)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "gamma": self.gamma,
+                "power": self.power}

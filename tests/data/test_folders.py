@@ -1,0 +1,26 @@
+"""Domain-shift protocols from image folders, on a tiny generated tree."""
+
+import numpy as np
+import pytest
+
+from kerazoo.data import DatasetNotFoundError
+from helpers.image_folders import write_image_folders
+from kerazoo.data.folders import folder_domain_shift
+
+
+def test_domains_become_source_and_target_protocols(tmp_path):
+    root = write_image_folders(tmp_path)
+    source, target = folder_domain_shift(root, "amazon", "webcam", image_size=8)
+    assert source.train_images.shape == (9, 8, 8, 3) and source.train_images.dtype == np.float32
+    assert source.class_names == ["bike", "cup", "pen"] and source.num_classes == 3
+    assert target.train_labels is None and target.unlabelled_images.shape == (9, 8, 8, 3)
+    np.testing.assert_array_equal(np.sort(target.evaluation_labels()), np.repeat([0, 1, 2], 3))
+    # Each class's grey level survives loading, resizing and the label mapping.
+    levels = source.train_images[:, 0, 0, 0] * 255
+    np.testing.assert_allclose(levels, 60 * (source.train_labels + 1), atol=1)
+
+
+def test_missing_domain_names_what_exists(tmp_path):
+    root = write_image_folders(tmp_path)
+    with pytest.raises(DatasetNotFoundError, match=r"No domain 'dslr'.*\['amazon', 'webcam'\]"):
+        folder_domain_shift(root, "amazon", "dslr", image_size=8)
