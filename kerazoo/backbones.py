@@ -1,4 +1,4 @@
-"""Feature extractors, by name: `resnet32` (CIFAR), `resnet18`, `convnet` (digits).
+"""Feature extractors, by name: `resnet32` (CIFAR), `resnet18`, `resnet50`, `convnet` (digits).
 
 Each builder returns a functional `keras.Model` from images to a pooled
 feature vector (no classifier). Shared switches:
@@ -81,12 +81,25 @@ def _basic_block(x, filters, stride, synchronized, name, relu=True):
     return layers.ReLU(name=f"{name}_out")(y) if relu else y
 
 
-def _resnet(inputs, x, stages, blocks, last_relu, synchronized, name):
+def _bottleneck_block(x, filters, stride, synchronized, name, relu=True):
+    # torchvision's ResNet-50 ("v1.5"): the stride sits on the 3x3 conv; the
+    # block widens to 4x filters.
+    shortcut = x
+    y = _conv_bn(x, filters, 1, 1, synchronized, f"{name}_1")
+    y = _conv_bn(y, filters, 3, stride, synchronized, f"{name}_2")
+    y = _conv_bn(y, 4 * filters, 1, 1, synchronized, f"{name}_3", relu=False)
+    if stride != 1 or x.shape[-1] != 4 * filters:
+        shortcut = _conv_bn(x, 4 * filters, 1, stride, synchronized, f"{name}_down", relu=False)
+    y = layers.Add(name=f"{name}_add")([y, shortcut])
+    return layers.ReLU(name=f"{name}_out")(y) if relu else y
+
+
+def _resnet(inputs, x, stages, blocks, last_relu, synchronized, name, block=_basic_block):
     for s, filters in enumerate(stages):
         for b in range(blocks[s]):
             stride = 2 if (b == 0 and s > 0) else 1
             last = s == len(stages) - 1 and b == blocks[s] - 1
-            x = _basic_block(
+            x = block(
                 x, filters, stride, synchronized, f"stage{s + 1}_block{b + 1}",
                 relu=last_relu or not last,
             )
@@ -112,6 +125,19 @@ def resnet18(input_shape=(224, 224, 3), last_relu=True, synchronized=False):
     x = layers.MaxPooling2D(3, 2, padding="same", name="stem_pool")(x)
     return _resnet(
         inputs, x, (64, 128, 256, 512), (2, 2, 2, 2), last_relu, synchronized, "resnet18"
+    )
+
+
+@register
+def resnet50(input_shape=(224, 224, 3), last_relu=True, synchronized=False):
+    """ImageNet ResNet-50: 7x7/2 stem and max-pool, 4 stages of 3/4/6/3
+    bottleneck blocks, 2048-d features (23.5 M parameters, torchvision's)."""
+    inputs = keras.Input(input_shape, name="images")
+    x = _conv_bn(inputs, 64, 7, 2, synchronized, "stem")
+    x = layers.MaxPooling2D(3, 2, padding="same", name="stem_pool")(x)
+    return _resnet(
+        inputs, x, (64, 128, 256, 512), (3, 4, 6, 3), last_relu, synchronized, "resnet50",
+        block=_bottleneck_block,
     )
 
 

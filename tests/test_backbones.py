@@ -29,6 +29,17 @@ def test_resnet18_shape():
     assert 11.0e6 < model.count_params() < 11.3e6
 
 
+def test_resnet50_has_torchvisions_size():
+    model = backbones.get("resnet50", input_shape=(64, 64, 3))
+    assert model.output_shape == (None, 2048)
+    # torchvision resnet50 without its fc: 25,557,032 - (2048 * 1000 + 1000); BatchNorm's
+    # running mean and variance (53,120 non-trainable) are not parameters there.
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == 23_508_032
+    bottlenecks = [l for l in model.layers if l.name.endswith("_3_conv")]
+    assert len(bottlenecks) == 3 + 4 + 6 + 3
+
+
 @pytest.mark.parametrize("name,shape", [("convnet", (8, 8, 1)), ("resnet32", (32, 32, 3))])
 def test_last_relu_switch(name, shape):
     x = np.random.default_rng(0).uniform(size=(16, *shape)).astype("float32")
