@@ -33,6 +33,11 @@ from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights
 from kerazoo.models.lucir import LUCIRLoss, LUCIRModel
 
 
+def _metrics():
+    """Training accuracy in each phase's logs."""
+    return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+
 def labels_in_phase_order(labels, order):
     """Map dataset labels to their position in the class order."""
     return np.argsort(order)[np.asarray(labels)].astype(np.int32)
@@ -366,7 +371,7 @@ class ClassIncremental:
                                    num_old, loss)
                 lr = settings.cbf_learning_rate
                 schedule = keras.optimizers.schedules.PiecewiseConstantDecay([steps // 2], [lr, lr * 0.1])
-                model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9))
+                model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9), metrics=_metrics())
                 model(self.train_x[:1])
             dataset = self._train_data(indices, self.seed * 1000 + 500 + phase, drop_remainder=False)
             self.fit(model, dataset, stage=stage, epochs=settings.cbf_epochs)
@@ -394,7 +399,7 @@ class ClassIncremental:
                 model = LUCIRModel(backbone, head, old_backbone, old_head, num_old, loss)
                 indices = self._training_indices(phase)
                 steps = epochs * (len(indices) // self.settings.batch_size)
-                model.compile(optimizer=self.make_optimizer(steps))
+                model.compile(optimizer=self.make_optimizer(steps), metrics=_metrics())
                 model(self.train_x[:1])
             self.model = model
             dataset = self._train_data(indices, self.seed * 1000 + phase)
