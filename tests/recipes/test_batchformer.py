@@ -1,0 +1,83 @@
+"""The BatchFormer recipe: config checks, a toy run on two replicas, the CIFAR-100-LT protocol
+on tfds mock data."""
+
+import json
+import os
+
+import keras
+import pytest
+import tensorflow_datasets as tfds
+
+from kerazoo.layers import BatchFormer
+from kerazoo.models import Classifier
+from kerazoo.recipes.config import ConfigError, resolve
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+METHODS = ("CE", "CE + BatchFormer", "Balanced Softmax", "Balanced Softmax + BatchFormer")
+
+
+def test_defaults_and_the_digits_toml_agree_and_ten_seeds_resolve(config_class):
+    cls = config_class("batchformer")
+    default = resolve(cls)
+    from_file = resolve(cls, [os.path.join(ROOT, "recipes", "digits_batchformer.toml")])
+    assert default == from_file
+    assert (default.dataset, default.batch_size, default.num_seeds) == ("digits-lt", 64, 3)
+    assert resolve(cls, sets=["num_seeds=10"]).seeds == list(range(10))
+
+
+@pytest.mark.parametrize(
+    "sets, message",
+    [(["few_shot=200"], "few_shot"), (["methods=[]"], "methods"), (["batchformer_scope=world"], "scope")],
+)
+def test_bad_configs_are_refused(config_class, sets, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve(config_class("batchformer"), sets=sets)
+
+
+@pytest.mark.slow
+def test_toy_run_on_two_replicas_reports_shots_effects_and_ships_without_batchformer(two_replica_run):
+    # Two methods, one seed (time); the full default run's tables are in the README.
+    metrics, out = two_replica_run(
+        "batchformer", "epochs=2", "passes_per_epoch=2", "num_seeds=1", "batchformer_scope=global",
+        "methods=balanced_softmax,balanced_softmax_batchformer",
+    )
+    assert metrics["replicas"] == 2 and metrics["seeds"] == [0]
+    assert list(metrics["results"]) == list(METHODS[2:])
+    for rows in metrics["results"].values():
+        assert set(rows) == {"test_accuracy", "many", "medium", "few"}
+    assert metrics["classes_per_group"] == {"many": 1, "medium": 1, "few": 8}
+    report = (out / "report.md").read_text()
+    assert "| Balanced Softmax + BatchFormer − Balanced Softmax |" in report
+    assert "| CE + BatchFormer − CE |" not in report  # CE did not run
+    assert "one seed" in report and "(shots.png)" in report
+    assert (out / "shots.png").stat().st_size > 0
+    assert metrics["model"]["kind"] == "classifier"
+    assert metrics["model"]["metrics"] == {
+        k: v[0] for k, v in metrics["results"]["Balanced Softmax + BatchFormer"].items()
+    }
+    shipped = keras.saving.load_model(out / "model.keras")
+    assert type(shipped) is Classifier
+    assert not any(isinstance(layer, BatchFormer) for layer in shipped._flatten_layers())
+
+
+@pytest.mark.slow
+def test_cifar100_lt_protocol_runs_on_tfds_mock_data(tmp_path):
+    from kerazoo.recipes import batchformer
+
+    argv = [
+        "--config", os.path.join(ROOT, "recipes", "cifar100_lt_batchformer.toml"),
+        "--set", "epochs=1",
+        "--set", "batch_size=16",
+        "--set", "methods=balanced_softmax_batchformer",
+        "--set", f"data_dir={tmp_path / 'data'}",
+        "--out", str(tmp_path / "run"),
+    ]
+    # Small mock data: the test runs the protocol's long tail, ResNet-32 and
+    # BatchFormer at d = 64, not its accuracy.
+    with tfds.testing.mock_data(num_examples=1000):
+        batchformer.RECIPE.main(argv)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert list(metrics["results"]) == ["Balanced Softmax + BatchFormer"]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    assert (config["dataset"], config["backbone"]) == ("cifar100-lt100", "resnet32")
+    assert "exponential long tail (imbalance 100" in (tmp_path / "run" / "report.md").read_text()
