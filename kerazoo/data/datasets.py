@@ -254,3 +254,21 @@ def load_arrays(name, split, data_dir=None, *, download=False):
     if not images:
         raise DatasetNotFoundError(f"Split '{split}' of '{name}' is empty.")
     return np.concatenate(images), np.concatenate(labels), info
+
+
+def num_classes(name, data_dir=None):
+    """The number of classes of a tfds dataset, read from its builder's
+    metadata without loading or preparing any data (for config checks).
+
+    Raises:
+        DatasetNotFoundError: `name` is not a tfds builder.
+    """
+    try:
+        builder = tfds.builder(name, data_dir=data_dir or default_data_dir())
+    except tfds.core.registered.DatasetNotFoundError:
+        raise DatasetNotFoundError(
+            f"Unknown dataset '{name}': it is not a tensorflow-datasets "
+            "builder. Check the spelling (see tfds.list_builders())."
+        ) from None
+    info = builder.info
+    return info.features[info.supervised_keys[1]].num_classes
