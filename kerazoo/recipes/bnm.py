@@ -33,7 +33,7 @@ from kerazoo.data.folders import folder_domain_shift
 from kerazoo.models import DomainAdapter, SemiSupervised
 from kerazoo.recipes import plots, runner
 from kerazoo.recipes.config import ConfigError, option
-from kerazoo.recipes.results import Column, SeedResult, spread_label
+from kerazoo.recipes.results import Column, SeedResult
 from kerazoo.schedules import InverseDecay
 
 LABELS = {"none": "CE only", "entmin": "EntMin", "bnm": "BNM", "fbnm": "FBNM"}
@@ -198,7 +198,8 @@ def _plot_spectra(per_seed, path, split):
     ax.set_yscale("log")
     ax.set_xlabel("index (sorted)")
     ax.set_ylabel("singular value")
-    ax.set_title(f"Singular values of the {split} prediction matrix ({spread_label(len(per_seed))}, mean)")
+    seeds = "one seed" if len(per_seed) == 1 else f"mean over {len(per_seed)} seeds"
+    ax.set_title(f"Singular values of the {split} prediction matrix ({seeds})")
     ax.grid(alpha=0.3)
     ax.legend()
     plots.save_figure(figure, path)
