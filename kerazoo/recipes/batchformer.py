@@ -195,6 +195,10 @@ def report(config, run, per_seed):
                 "",
                 "![many-, medium- and few-shot accuracy per method](shots.png)",
                 "",
+                "## What was measured",
+                "",
+                *[f"- {line}" for line in effect_verdicts(per_seed)],
+                "",
                 "## Data",
                 "",
                 *[f"- {note}" for note in protocol.notes],
@@ -202,6 +206,26 @@ def report(config, run, per_seed):
         ),
         metrics={"classes_per_group": groups},
     )
+
+
+def effect_verdicts(per_seed):
+    """One sentence per effect that ran: its same-seed few-shot and overall
+    differences, called a gain or a loss only when the mean exceeds the
+    seed-to-seed spread of the differences."""
+    lines = []
+    for method, baseline in EFFECTS:
+        rows = [r.rows for r in per_seed.values() if method in r.rows and baseline in r.rows]
+        if not rows:
+            continue
+        parts = []
+        for key, name in (("few", "few-shot"), ("test_accuracy", "overall")):
+            diffs = 100 * np.array([r[method][key] - r[baseline][key] for r in rows], dtype=float)
+            spread = diffs.std() if len(diffs) > 1 else float("nan")
+            verdict = "within seed noise" if not abs(diffs.mean()) > spread else (
+                "a gain" if diffs.mean() > 0 else "a loss")
+            parts.append(f"{name} {diffs.mean():+.1f} ± {spread:.1f} ({verdict})")
+        lines.append(f"{method} − {baseline}, same seed over {len(rows)} seed(s): " + "; ".join(parts) + ".")
+    return lines
 
 
 def plot_shots(per_seed, methods, path, dataset):

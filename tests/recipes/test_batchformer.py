@@ -25,6 +25,21 @@ def test_defaults_and_the_digits_toml_agree_and_ten_seeds_resolve(config_class):
     assert resolve(cls, sets=["num_seeds=10"]).seeds == list(range(10))
 
 
+def test_effects_are_called_gains_only_beyond_the_seed_spread():
+    from kerazoo.recipes.batchformer import effect_verdicts
+    from kerazoo.recipes.results import SeedResult
+
+    def seed(ce, bf):
+        row = lambda v: {"few": v, "test_accuracy": v}  # noqa: E731
+        return SeedResult({"CE": row(ce), "CE + BatchFormer": row(bf)})
+
+    noisy = effect_verdicts({0: seed(0.5, 0.52), 1: seed(0.5, 0.47)})
+    assert noisy == ["CE + BatchFormer − CE, same seed over 2 seed(s): few-shot -0.5 ± 2.5 "
+                     "(within seed noise); overall -0.5 ± 2.5 (within seed noise)."]
+    clear = effect_verdicts({0: seed(0.5, 0.56), 1: seed(0.5, 0.55)})
+    assert clear[0].count("(a gain)") == 2
+
+
 @pytest.mark.parametrize(
     "sets, message",
     [(["few_shot=200"], "few_shot"), (["methods=[]"], "methods"), (["batchformer_scope=world"], "scope")],
@@ -50,6 +65,7 @@ def test_toy_run_on_two_replicas_reports_shots_effects_and_ships_without_batchfo
     assert "| Balanced Softmax + BatchFormer − Balanced Softmax |" in report
     assert "| CE + BatchFormer − CE |" not in report  # CE did not run
     assert "one seed" in report and "(shots.png)" in report
+    assert "Balanced Softmax + BatchFormer − Balanced Softmax, same seed over 1 seed(s): few-shot" in report
     assert (out / "shots.png").stat().st_size > 0
     assert metrics["model"]["kind"] == "classifier"
     assert metrics["model"]["metrics"] == {
