@@ -19,7 +19,7 @@ from kerazoo.data.datasets import Digits
 from kerazoo.export import export_onnx, export_savedmodel
 from kerazoo.models import FeatureExtractor
 
-SHIPPED = ["digits_baseline", "digits_lucir"]
+SHIPPED = ["digits_baseline", "digits_lucir", "digits_batchformer"]
 
 
 @pytest.fixture(scope="module")
