@@ -30,3 +30,25 @@ class InverseDecay(keras.optimizers.schedules.LearningRateSchedule):
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate, "gamma": self.gamma,
                 "power": self.power}
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """`scale` × another learning-rate schedule (BatchFormer's 0.1× lr).
+
+    Example: `ScaledSchedule(keras.optimizers.schedules.CosineDecay(0.05, 1000), 0.1)`.
+    """
+
+    def __init__(self, schedule, scale):
+        self.schedule = schedule
+        self.scale = scale
+
+    def __call__(self, step):
+        return self.scale * self.schedule(step)
+
+    def get_config(self):
+        return {"schedule": keras.saving.serialize_keras_object(self.schedule), "scale": self.scale}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.saving.deserialize_keras_object(config["schedule"]), config["scale"])

@@ -113,12 +113,14 @@ class TrainingModel(keras.Model):
 
     def compile_from_config(self, config):
         """Recompile a loaded model with its saved optimizer and metrics
-        (Keras skips a custom `compile` with a warning)."""
+        (Keras skips a custom `compile` with a warning); each optimizer is
+        built over its own variables, as in training, so its state loads."""
         config = keras.saving.deserialize_keras_object(config)
         config.pop("loss", None)  # always None here: the terms are the loss
         self.compile(**config)
         if self.built:
-            self.optimizer.build(self.trainable_variables)
+            for group in self.optimizer_groups():
+                group.optimizer.build(group.variables)
 
     @property
     def metrics(self):

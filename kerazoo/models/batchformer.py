@@ -7,30 +7,9 @@ from keras import ops
 from kerazoo.layers.batchformer import BatchFormer
 from kerazoo.losses.balanced_softmax import balanced_softmax_loss
 from kerazoo.models.base import OptimizerGroup, TrainingModel
+from kerazoo.schedules import ScaledSchedule
 
 LOSSES = ("ce", "balanced_softmax")
-
-
-@keras.saving.register_keras_serializable(package="kerazoo")
-class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """`scale` × another learning-rate schedule (BatchFormer's 0.1× lr).
-
-    Example: `ScaledSchedule(keras.optimizers.schedules.CosineDecay(0.05, 1000), 0.1)`.
-    """
-
-    def __init__(self, schedule, scale):
-        self.schedule = schedule
-        self.scale = scale
-
-    def __call__(self, step):
-        return self.scale * self.schedule(step)
-
-    def get_config(self):
-        return {"schedule": keras.saving.serialize_keras_object(self.schedule), "scale": self.scale}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(keras.saving.deserialize_keras_object(config["schedule"]), config["scale"])
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
@@ -138,16 +117,6 @@ class BatchFormerClassifier(TrainingModel):
         self.batchformer_optimizer = None
         if self.batchformer is not None:
             self.batchformer_optimizer = _scaled_copy(self.optimizer, batchformer_lr_scale)
-
-    def compile_from_config(self, config):
-        """Recompile a loaded model; each optimizer is built over its own
-        variables, as in training, so that its saved state loads."""
-        config = keras.saving.deserialize_keras_object(config)
-        config.pop("loss", None)
-        self.compile(**config)
-        if self.built:
-            for group in self.optimizer_groups():
-                group.optimizer.build(group.variables)
 
     def get_compile_config(self):
         config = super().get_compile_config()
