@@ -138,9 +138,7 @@ class BatchFormerClassifier(TrainingModel):
         """What ships: the trained backbone and head as a `Classifier`, without BatchFormer."""
         from kerazoo.models.classifier import Classifier
 
-        model = Classifier(self.backbone, self.num_classes, head=self.head)
-        model(ops.zeros((1, *self.backbone.input_shape[1:])))
-        return model
+        return Classifier.shipped(self.backbone, self.num_classes, self.head)
 
     def get_config(self):
         config = super().get_config()
