@@ -80,8 +80,8 @@ import kerazoo
 from kerazoo import zoo
 root = zoo.default_root()
 assert root == __import__("pathlib").Path(kerazoo.__file__).parent / "_bundled", root
-images = np.full((2, 8, 8, 1), 0.5, np.float32)
 for name in zoo.available():
+    images = np.full((2, *zoo.info(name)["input"]["shape"][1:]), 0.5, np.float32)
     zoo.verify(name)
     assert zoo.load(name, "onnx").predict(images).shape == (2, 10)
     assert zoo.load(name).serve(images)["probabilities"].shape == (2, 10)
