@@ -69,3 +69,68 @@ def shot_accuracy(labels, predictions, class_counts, many=100, few=20):
         rows = members[labels]
         result[name] = float(correct[rows].mean()) if rows.any() else float("nan")
     return result
+
+
+def ekld(predict_fn, images, labels, transform_fn, num_transforms, num_classes=None):
+    """Per-class expected KL divergence between predictions on an image and
+    on random transforms of *the same* image (GIT's invariance metric).
+
+        eKLD(c) = mean over x of class c and draws k of KL(p(y|x) || p(y|T_k(x)))
+
+    (Zhou et al., ICLR 2022, Section 3; lower = more invariant). GIT's helper
+    `calc_outputs_inv` pairs `class_data[i]` with transforms of
+    `class_data[perm[i]]`, i.e. of a different image; here row i of every
+    draw is a transform of row i of `images`.
+
+    Args:
+        predict_fn: images -> logits (B, C) (log-probabilities up to a
+            per-row constant; a softmax is taken here).
+        images: (N, H, W, C) untransformed images (GIT: 40 per class).
+        labels: (N,) their classes.
+        transform_fn: (images, draw) -> transformed images, one random
+            transform per image, seeded by the draw index (GIT: 100 draws).
+        num_transforms: draws per image.
+        num_classes: length of the result (default max(labels) + 1).
+
+    Returns:
+        float64 (num_classes,): eKLD of every class, NaN for a class absent
+        from `labels`.
+
+    Example: `ekld(model.predict_on_batch, x, y, lambda x, k: rotate_all(x, seed=k), 100)`.
+    """
+    labels = np.asarray(labels)
+    num_classes = int(labels.max()) + 1 if num_classes is None else num_classes
+    log_p = _log_softmax(predict_fn(images))
+    total = np.zeros(len(labels))
+    for draw in range(num_transforms):
+        log_q = _log_softmax(predict_fn(transform_fn(images, draw)))
+        total += np.sum(np.exp(log_p) * (log_p - log_q), axis=-1)
+    per_image = total / num_transforms
+    counts = np.bincount(labels, minlength=num_classes)
+    sums = np.bincount(labels, weights=per_image, minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def draw_variance(transform_fn, images, num_draws):
+    """Pixel variance across random draws of a transform, averaged over
+    pixels and images: how much a translator (or a true nuisance) varies
+    one image. 0 for a transform that ignores its randomness.
+
+    Args:
+        transform_fn: (images, draw) -> transformed images, seeded by `draw`.
+        images: (N, H, W, C) images.
+        num_draws: draws per image (at least 2).
+
+    Example: `draw_variance(lambda x, k: generator.translate(x, seed=k), x, 8)`.
+    """
+    if num_draws < 2:
+        raise ValueError(f"num_draws={num_draws}: a variance across draws needs at least 2.")
+    draws = np.stack([np.asarray(transform_fn(images, k), np.float64) for k in range(num_draws)])
+    return float(draws.var(axis=0).mean())
+
+
+def _log_softmax(logits):
+    logits = np.asarray(logits, np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
