@@ -90,6 +90,39 @@ def gaussian_noise(image, key, stddev):
     return image + stddev * tf.random.stateless_normal(tf.shape(image), key)
 
 
+def random_background(image, key, max_level=99):
+    """Set every background pixel (exactly 0) to one level drawn from
+    {0, ..., max_level}/255: the `bg` nuisance of `transforms.py` as a
+    stateless op (GIT's `change_bg`).
+
+    Example: `random_background(image, key)`.
+    """
+    level = tf.random.stateless_uniform([], key, 0, max_level + 1, dtype=tf.int32)
+    return tf.where(image == 0.0, tf.cast(level, image.dtype) / 255.0, image)
+
+
+def random_dilate_erode(image, key, dilate_probability=0.6):
+    """With probability 0.6 a grey dilation with a flat k x k kernel, k in
+    {2, 3, 4}; otherwise an erosion with k in {1, 2}: the `dil` nuisance of
+    `transforms.py` as a stateless op (max pooling, stride 1). It matches
+    SciPy's up to the anchor of even kernels and the border of erosions.
+
+    Example: `random_dilate_erode(image, key)`.
+    """
+    choose, size = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+    dilate = tf.random.stateless_uniform([], choose) < dilate_probability
+    k = tf.where(
+        dilate,
+        tf.random.stateless_uniform([], size, 2, 5, dtype=tf.int32),
+        tf.random.stateless_uniform([], size, 1, 3, dtype=tf.int32),
+    )
+    sign = tf.where(dilate, 1.0, -1.0)
+    pooled = [
+        tf.nn.max_pool2d(sign * image[tf.newaxis], k_, 1, "SAME")[0] * sign for k_ in (1, 2, 3, 4)
+    ]
+    return tf.gather(tf.stack(pooled), k - 1)
+
+
 def chain(*ops):
     """A policy applying `ops` in turn, each with its own key split from the
     policy's key, then clipping to [0, 1] (once, so that an intensity
@@ -123,6 +156,10 @@ POLICIES = {
         functools.partial(random_intensity, low=0.7, high=1.3),
         functools.partial(gaussian_noise, stddev=0.05),
     ),
+    # The GIT oracle's true nuisances (`transforms.NUISANCES`), applied on the fly.
+    "rot": functools.partial(random_rotation, max_degrees=180.0),
+    "bg": random_background,
+    "dil": random_dilate_erode,
 }
 
 

@@ -1,4 +1,7 @@
 """Keras layers (no training logic)."""
 
+from kerazoo.layers.adain import AdaptiveInstanceNorm
 from kerazoo.layers.batchformer import BatchFormer
 from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights
+from kerazoo.layers.negative_bank import NegativeBank
+from kerazoo.layers.git_augment import GITAugment

@@ -126,3 +126,20 @@ def test_pipeline_keys_augmentation_by_seed_epoch_and_position_not_batch():
     assert not np.array_equal(epoch(4, seed=1, number=2), reference)
     # Every position gets its own draw.
     assert len({x.tobytes() for x in reference}) == len(reference)
+
+
+def test_oracle_nuisances_match_the_dataset_transforms_draws():
+    from kerazoo.data.augment import POLICIES
+
+    image = np.zeros((9, 9, 1), np.float32)
+    image[4, 4] = 0.7  # one pixel: a k x k dilation makes k² of them, an erosion k=2 none
+    areas = [int((np.asarray(POLICIES["dil"](image, tf.constant([1, i]))) > 0).sum()) for i in range(300)]
+    assert set(areas) == {0, 1, 4, 9, 16}
+    assert 0.5 < np.mean([a > 1 for a in areas]) < 0.7  # dilation with probability 0.6
+    levels = set()
+    for i in range(50):
+        out = np.asarray(POLICIES["bg"](image, tf.constant([2, i])))
+        assert out[4, 4, 0] == np.float32(0.7)  # only exact zeros change
+        levels.add(round(float(out[0, 0, 0]) * 255))
+        assert np.all(out[image == 0] == out[0, 0, 0])
+    assert min(levels) >= 0 and max(levels) <= 99 and len(levels) > 20

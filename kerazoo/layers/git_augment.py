@@ -1,0 +1,102 @@
+"""GITAugment: GIT's tail-class augmentation with a trained translator, training only."""
+
+import keras
+import numpy as np
+from keras import ops
+
+RULES = ("threshold", "ramp")
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class GITAugment(keras.layers.Layer):
+    """Replace part of each training batch with translations of the same images.
+
+    Generative invariance transfer (Zhou et al., ICLR 2022, Algorithm 1;
+    `train_baselines.py`): in a batch of B images, the last
+    int(fraction · B) positions are candidates (GIT's `gen_frac`, 0.5); a
+    candidate of class y is replaced by `translator(x)` (same label) when
+        - `rule="threshold"` (the default, the paper's Algorithm 1 as
+          summarised: "if class size < K, replace"): N_y < `threshold`;
+        - `rule="ramp"` (the code's `--weighted_gen`): with probability
+          max((K − N_y)/(K − N_min), 0), K = `threshold`, N_min the smallest
+          class, so the smallest class always and classes with N ≥ K never.
+    Unlike the code, which translates a second, independent batch, the
+    replaced image is a translation of the image it replaces (so the batch's
+    labels and class mix are unchanged). At inference (`training=False`)
+    the layer is the identity; `train_only = True`, and a model's
+    `inference_model()` leaves it out. The translator is frozen.
+
+    Args:
+        translator: a layer or model mapping images to translations, drawing
+            its own randomness (e.g. `kerazoo.models.MUNITGenerator`).
+        class_counts: training images per class.
+        threshold: K, the class size from which no image is translated.
+        fraction: share of each batch that may be replaced.
+        rule: `"threshold"` or `"ramp"`.
+        seed: seed of the ramp's draws.
+
+    Example:
+
+    ```python
+    augment = GITAugment(generator, protocol.class_counts(), threshold=20)
+    images = augment(images, labels, training=True)
+    ```
+    """
+
+    train_only = True
+
+    def __init__(self, translator, class_counts, threshold, fraction=0.5, rule="threshold", seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if rule not in RULES:
+            raise ValueError(f"GITAugment rule must be one of {RULES}, got {rule!r}.")
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"GITAugment fraction must be in [0, 1], got {fraction}.")
+        self.translator = translator
+        self.translator.trainable = False
+        self.class_counts = [int(c) for c in class_counts]
+        self.threshold, self.fraction, self.rule, self.seed = threshold, fraction, rule, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def probabilities(self):
+        """The chance that a candidate of each class is replaced, (num_classes,)."""
+        counts = np.asarray(self.class_counts, np.float64)
+        if self.rule == "threshold":
+            return (counts < self.threshold).astype("float32")
+        # K == N_min would divide by zero; then no class is below K anyway.
+        span = max(self.threshold - counts.min(), 1e-12)
+        return np.clip((self.threshold - counts) / span, 0.0, 1.0).astype("float32")
+
+    def call(self, images, labels, training=False):
+        if not training:
+            return images
+        batch = ops.shape(images)[0]
+        candidates = ops.arange(batch) >= batch - ops.cast(ops.floor(self.fraction * ops.cast(batch, "float32")), "int32")
+        chance = ops.take(ops.convert_to_tensor(self.probabilities()), ops.reshape(ops.cast(labels, "int32"), (-1,)))
+        # uniform in [0, 1): always below 1 and never below 0, so the
+        # threshold rule (chances 0 or 1) is exact.
+        draw = keras.random.uniform((batch,), seed=self.seed_generator)
+        replace = ops.logical_and(candidates, draw < chance)
+        # The whole batch is translated (a static shape for every backend);
+        # only the replaced rows are kept.
+        translated = ops.cast(self.translator(images, training=False), images.dtype)
+        return ops.where(replace[:, None, None, None], translated, images)
+
+    def compute_output_shape(self, images_shape, labels_shape=None):
+        return images_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "translator": keras.saving.serialize_keras_object(self.translator),
+            "class_counts": self.class_counts,
+            "threshold": self.threshold,
+            "fraction": self.fraction,
+            "rule": self.rule,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config["translator"] = keras.saving.deserialize_keras_object(config["translator"])
+        return cls(**config)

@@ -1,0 +1,298 @@
+"""MUNIT on one domain: the translator GIT learns the nuisance variation of a dataset with."""
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from kerazoo.layers.adain import AdaptiveInstanceNorm
+from kerazoo.models.base import OptimizerGroup, TrainingModel
+
+
+def _instance_norm(name):
+    # MUNIT's InstanceNorm2d: per sample and channel, no affine parameters.
+    return layers.GroupNormalization(groups=-1, center=False, scale=False, epsilon=1e-5, name=name)
+
+
+def _conv(filters, kernel, stride=1, name=None, init="he_normal"):
+    return layers.Conv2D(filters, kernel, stride, padding="same", kernel_initializer=init, name=name)
+
+
+def content_encoder(image_shape, dim, n_downsample, n_res, content_channels):
+    """Conv7 → n_downsample × conv4/2 (IN, ReLU) → n_res residual blocks (IN);
+    an optional 1×1 conv to `content_channels` narrows the content code."""
+    images = keras.Input(image_shape, name="images")
+    x = layers.ReLU()(_instance_norm("in0")(_conv(dim, 7, name="conv0")(images)))
+    for i in range(n_downsample):
+        dim *= 2
+        x = layers.ReLU()(_instance_norm(f"in_down{i}")(_conv(dim, 4, 2, name=f"down{i}")(x)))
+    for i in range(n_res):
+        y = layers.ReLU()(_instance_norm(f"res{i}_in1")(_conv(dim, 3, name=f"res{i}_conv1")(x)))
+        y = _instance_norm(f"res{i}_in2")(_conv(dim, 3, name=f"res{i}_conv2")(y))
+        x = layers.Add()([x, y])
+    if content_channels:
+        x = _conv(content_channels, 1, name="bottleneck")(x)
+    return keras.Model(images, x, name="content_encoder")
+
+
+def style_encoder(image_shape, dim, n_downsample, style_dim):
+    """Conv7 → 2 × conv4/2 doubling the width → (n_downsample − 2 … 2 more)
+    conv4/2 → global average pool → linear to `style_dim`; no normalisation
+    (MUNIT's StyleEncoder with n_downsample 4)."""
+    images = keras.Input(image_shape, name="images")
+    x = layers.ReLU()(_conv(dim, 7, name="conv0")(images))
+    for i in range(n_downsample):
+        dim = dim * 2 if i < 2 else dim
+        x = layers.ReLU()(_conv(dim, 4, 2, name=f"down{i}")(x))
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(images, layers.Dense(style_dim, name="style")(x), name="style_encoder")
+
+
+def decoder(content_shape, style_dim, dim, n_upsample, n_res, mlp_dim, channels):
+    """n_res residual blocks with AdaIN (scale and bias from an MLP of the
+    style) → n_upsample × (nearest ×2 → conv5 halving the width → LayerNorm
+    → ReLU) → conv7 → tanh, in [−1, 1]."""
+    content = keras.Input(content_shape, name="content")
+    style = keras.Input((style_dim,), name="style")
+    h = layers.Dense(mlp_dim, activation="relu", name="mlp1")(style)
+    h = layers.Dense(mlp_dim, activation="relu", name="mlp2")(h)
+    params = layers.Dense(n_res * 2 * 2 * dim, name="adain_params")(h)
+    x = content
+    if content_shape[-1] != dim:  # the bottleneck's way back to the decoder's width
+        x = _conv(dim, 1, name="unbottleneck")(x)
+    for i in range(n_res):
+        block = [params[:, (4 * i + j) * dim:(4 * i + j + 2) * dim] for j in (0, 2)]
+        y = layers.ReLU()(AdaptiveInstanceNorm(name=f"res{i}_adain1")(_conv(dim, 3, name=f"res{i}_conv1")(x), block[0]))
+        y = AdaptiveInstanceNorm(name=f"res{i}_adain2")(_conv(dim, 3, name=f"res{i}_conv2")(y), block[1])
+        x = layers.Add()([x, y])
+    for i in range(n_upsample):
+        dim //= 2
+        x = layers.UpSampling2D(2, interpolation="nearest")(x)
+        # MUNIT's LayerNorm: over (H, W, C) per sample, affine per channel.
+        x = layers.GroupNormalization(groups=1, epsilon=1e-5, name=f"ln_up{i}")(_conv(dim, 5, name=f"up{i}")(x))
+        x = layers.ReLU()(x)
+    images = layers.Activation("tanh")(_conv(channels, 7, name="to_image")(x))
+    return keras.Model([content, style], images, name="decoder")
+
+
+def discriminator(image_shape, dim, num_layers):
+    """LSGAN patch discriminator: num_layers × (conv4/2 → LeakyReLU 0.2),
+    doubling the width, then a 1×1 conv to one score per patch (MUNIT's
+    MsImageDis at one scale, as GIT's configs)."""
+    init = keras.initializers.RandomNormal(0.0, 0.02)
+    images = keras.Input(image_shape, name="images")
+    x = images
+    for i in range(num_layers):
+        x = layers.LeakyReLU(0.2)(_conv(dim * 2**i, 4, 2, name=f"conv{i}", init=init)(x))
+    return keras.Model(images, _conv(1, 1, name="score", init=init)(x), name="discriminator")
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class MUNITGenerator(keras.Model):
+    """MUNIT's generator: content encoder, style encoder and AdaIN decoder.
+
+    Images are float32 in [0, 1] outside and [−1, 1] inside (MUNIT's
+    Normalize(0.5, 0.5) and tanh). Calling the generator *translates*: it
+    keeps each image's content code, draws a style s ~ N(0, I) and decodes
+    (GIT's `train_baselines.py`); `translate(images, styles)` takes given
+    styles, `reconstruct` decodes an image with its own style.
+
+    Args:
+        image_shape: (H, W, C), H and W divisible by 2**n_downsample.
+        dim: width of the first convolution (MUNIT: 64).
+        style_dim: size of the style code (MUNIT/GIT: 8).
+        n_downsample: stride-2 convs of the content encoder (MUNIT: 2); the
+            style encoder uses 2 more, as MUNIT.
+        n_res: residual blocks of the content encoder and the decoder (4).
+        mlp_dim: width of the style MLP (256).
+        content_channels: None, or the channels of a 1×1 bottleneck at the
+            end of the content encoder (a narrower content code, so that
+            the style code has to carry the nuisance).
+        seed: seed of the style draws of `call`.
+
+    Example:
+
+    ```python
+    generator = MUNITGenerator((16, 16, 1), dim=32)
+    translated = generator(images)            # one random style per image
+    ```
+    """
+
+    def __init__(self, image_shape, dim=64, style_dim=8, n_downsample=2, n_res=4, mlp_dim=256,
+                 content_channels=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = tuple(image_shape)
+        self.dim, self.style_dim, self.n_downsample = dim, style_dim, n_downsample
+        self.n_res, self.mlp_dim, self.content_channels, self.seed = n_res, mlp_dim, content_channels, seed
+        size = self.image_shape[0]
+        if size % 2**n_downsample or self.image_shape[1] % 2**n_downsample:
+            raise ValueError(f"Image size {self.image_shape[:2]} is not divisible by 2**{n_downsample}.")
+        self.content_encoder = content_encoder(self.image_shape, dim, n_downsample, n_res, content_channels)
+        self.style_encoder = style_encoder(self.image_shape, dim, n_downsample + 2, style_dim)
+        self.decoder = decoder(self.content_encoder.output_shape[1:], style_dim, dim * 2**n_downsample,
+                               n_downsample, n_res, mlp_dim, self.image_shape[-1])
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.build((None, *self.image_shape))
+
+    def build(self, input_shape):
+        # The parts are functional models, built when made.
+        self.built = True
+
+    def encode(self, images, training=False):
+        """(content code, style code) of [0, 1] images."""
+        x = images * 2.0 - 1.0
+        return self.content_encoder(x, training=training), self.style_encoder(x, training=training)
+
+    def decode(self, content, style, training=False):
+        """[0, 1] images from content and style codes."""
+        return (self.decoder([content, style], training=training) + 1.0) / 2.0
+
+    def translate(self, images, styles):
+        """`images` decoded with their content and the given (B, style_dim) styles."""
+        content, _ = self.encode(images)
+        return self.decode(content, ops.convert_to_tensor(styles, "float32"))
+
+    def reconstruct(self, images):
+        """`images` decoded with their own content and style codes."""
+        return self.decode(*self.encode(images))
+
+    def call(self, images, training=False):
+        styles = keras.random.normal((ops.shape(images)[0], self.style_dim), seed=self.seed_generator)
+        content, _ = self.encode(images, training=training)
+        return self.decode(content, styles, training=training)
+
+    def random_styles(self, count, draw):
+        """`count` styles from N(0, I), a NumPy draw seeded by `draw` (diagnostics)."""
+        return np.random.default_rng(draw).standard_normal((count, self.style_dim)).astype("float32")
+
+    def style_reconstruction_error(self, images, draw=0):
+        """Mean |s − E_style(decode(content(x), s))| for random styles s.
+
+        The style-reconstruction loss as a diagnostic: ≈ E|N(0, 1)| = 0.80
+        when the decoder ignores the style (nothing to recover), near 0 when
+        each style leaves a recoverable trace in the image.
+        """
+        styles = self.random_styles(len(images), draw)
+        _, recovered = self.encode(self.translate(images, styles))
+        return float(np.mean(np.abs(np.asarray(recovered) - styles)))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "image_shape": list(self.image_shape), "dim": self.dim, "style_dim": self.style_dim,
+            "n_downsample": self.n_downsample, "n_res": self.n_res, "mlp_dim": self.mlp_dim,
+            "content_channels": self.content_channels, "seed": self.seed,
+        }
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class MUNIT(TrainingModel):
+    """MUNIT trained on a single domain (GIT's `train_munit.py`), one generator
+    and one LSGAN discriminator.
+
+    Per batch x (images in [0, 1]; labels, if the batch has them, unused),
+    with c, s = encode(x), s_r ~ N(0, I), x_r = decode(c, s_r) and
+    c_r, s_rr = encode(x_r), the loss terms (already weighted; GIT's configs:
+    image 10, style 1, content 1, adversarial 1; L1 = mean absolute error in
+    MUNIT's [−1, 1] space) are
+
+        image_recon   = 10 · L1(decode(c, s), x)
+        style_recon   =  1 · L1(s_rr, s_r)
+        content_recon =  1 · L1(c_r, c)
+        gen_adv       =  1 · mean((D(x_r) − 1)²)
+        disc_adv      =  1 · (mean(D(stop_gradient(x_r))²) + mean((D(x) − 1)²))
+
+    The generator's optimizer follows the first four terms over the
+    generator's variables, the discriminator's the last over its own; the
+    fake is cut from the generator in `disc_adv`, so the discriminator's step
+    sends nothing back into the generator. `compile(optimizer)` gives the
+    discriminator a copy of the generator's optimizer (GIT: Adam 1e-4,
+    β = (0.5, 0.999)); the runner builds both, so both are checkpointed.
+    Under a multi-replica strategy every term is a per-replica mean, divided
+    by the replica count by `TrainingModel` (the global-batch mean).
+    What ships is `generator` (`inference_model()`).
+
+    Example:
+
+    ```python
+    munit = MUNIT(MUNITGenerator((16, 16, 1), dim=32), disc_dim=32, disc_layers=3)
+    munit.compile(optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5, beta_2=0.999))
+    munit.fit(images_dataset, epochs=10)
+    munit.generator(images)   # translations
+    ```
+    """
+
+    loss_terms = ("image_recon", "style_recon", "content_recon", "gen_adv", "disc_adv")
+    generator_terms = loss_terms[:4]
+
+    def __init__(self, generator, disc_dim=64, disc_layers=4, image_weight=10.0, style_weight=1.0,
+                 content_weight=1.0, adversarial_weight=1.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.disc_dim, self.disc_layers, self.seed = disc_dim, disc_layers, seed
+        self.term_weights = dict(image=image_weight, style=style_weight, content=content_weight,
+                             adversarial=adversarial_weight)
+        self.discriminator = discriminator(generator.image_shape, disc_dim, disc_layers)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.build((None, *generator.image_shape))
+
+    def build(self, input_shape):
+        # The generator and the discriminator are built when made.
+        self.built = True
+
+    def call(self, images, training=False):
+        return self.generator(images, training=training)
+
+    def compute_losses(self, data, training):
+        images = data[0] if isinstance(data, (tuple, list)) else data
+        w = self.term_weights
+        g = self.generator
+        content, style = g.encode(images, training=training)
+        styles = keras.random.normal(ops.shape(style), seed=self.seed_generator)
+        fake = g.decode(content, styles, training=training)
+        fake_content, fake_style = g.encode(fake, training=training)
+        to_signed = lambda x: x * 2.0 - 1.0  # noqa: E731  (MUNIT's losses live in [−1, 1])
+        d_real = self.discriminator(to_signed(images), training=training)
+        d_fake = self.discriminator(to_signed(fake), training=training)
+        d_fake_cut = self.discriminator(to_signed(ops.stop_gradient(fake)), training=training)
+        recon = g.decode(content, style, training=training)
+        losses = {
+            "image_recon": w["image"] * 2.0 * ops.mean(ops.abs(recon - images)),
+            "style_recon": w["style"] * ops.mean(ops.abs(fake_style - styles)),
+            "content_recon": w["content"] * ops.mean(ops.abs(fake_content - content)),
+            "gen_adv": w["adversarial"] * ops.mean((d_fake - 1.0) ** 2),
+            "disc_adv": w["adversarial"] * (ops.mean(d_fake_cut**2) + ops.mean((d_real - 1.0) ** 2)),
+        }
+        return losses, None
+
+    def compile(self, optimizer="rmsprop", **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        config = self.optimizer.get_config()
+        config["name"] = f"discriminator_{config.get('name', 'optimizer')}"
+        self.discriminator_optimizer = type(self.optimizer).from_config(config)
+
+    def optimizer_groups(self):
+        return [
+            OptimizerGroup("generator", self.optimizer, self.generator.trainable_variables,
+                           terms=self.generator_terms),
+            OptimizerGroup("discriminator", self.discriminator_optimizer,
+                           self.discriminator.trainable_variables, terms=("disc_adv",)),
+        ]
+
+    def inference_model(self):
+        """What ships: the generator (the translator GIT uses)."""
+        return self.generator
+
+    def get_config(self):
+        w = self.term_weights
+        return {
+            **super().get_config(),
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "disc_dim": self.disc_dim, "disc_layers": self.disc_layers,
+            "image_weight": w["image"], "style_weight": w["style"], "content_weight": w["content"],
+            "adversarial_weight": w["adversarial"], "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+        return cls(**config)

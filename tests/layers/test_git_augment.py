@@ -1,0 +1,71 @@
+"""GITAugment: which rows it replaces (eligible classes, the stated fraction), both rules, round trip."""
+
+import keras
+import numpy as np
+import pytest
+
+from kerazoo.layers import GITAugment
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class Inverted(keras.layers.Layer):
+    """A stand-in translator: 1 − x, so every replaced row is recognisable."""
+
+    def call(self, images, training=False):
+        return 1.0 - images
+
+
+COUNTS = [100, 10, 3]  # threshold 20: classes 1 and 2 are eligible
+
+
+def _batch(labels, seed=0):
+    images = np.random.default_rng(seed).uniform(0.1, 0.4, (len(labels), 4, 4, 1)).astype("float32")
+    return images, np.asarray(labels, "int32")
+
+
+def _replaced(augment, images, labels):
+    out = np.asarray(augment(images, labels, training=True))
+    translated = np.isclose(out, 1.0 - images).all(axis=(1, 2, 3))
+    kept = np.isclose(out, images).all(axis=(1, 2, 3))
+    assert np.all(translated | kept)  # a row is either replaced whole or untouched
+    return translated
+
+
+@pytest.mark.parametrize("fraction, candidates", [(0.5, 5), (0.25, 2), (1.0, 10)])
+def test_threshold_rule_replaces_only_eligible_classes_in_the_last_fraction(fraction, candidates):
+    labels = [2, 0, 1, 2, 0, 1, 2, 0, 1, 2]
+    images, labels = _batch(labels)
+    augment = GITAugment(Inverted(), COUNTS, threshold=20, fraction=fraction)
+    replaced = _replaced(augment, images, labels)
+    expected = (np.arange(10) >= 10 - candidates) & (labels != 0)
+    np.testing.assert_array_equal(replaced, expected)
+
+
+def test_inference_is_the_identity_and_the_layer_is_train_only():
+    images, labels = _batch([1, 2, 1, 2])
+    augment = GITAugment(Inverted(), COUNTS, threshold=20, fraction=1.0)
+    np.testing.assert_array_equal(np.asarray(augment(images, labels)), images)
+    assert augment.train_only and not augment.translator.trainable
+
+
+def test_ramp_rule_replaces_with_the_codes_probability():
+    augment = GITAugment(Inverted(), COUNTS, threshold=20, fraction=0.5, rule="ramp", seed=3)
+    # max((K − N)/(K − N_min), 0): class 0 never, class 1 (20−10)/(20−3), class 2 always.
+    np.testing.assert_allclose(augment.probabilities(), [0.0, 10 / 17, 1.0], rtol=1e-6)
+    labels = np.tile([0, 1, 2], 2000)  # 6000 rows, candidates = the last 3000
+    images, labels = _batch(labels)
+    replaced = _replaced(augment, images, labels)
+    assert not replaced[:3000].any()
+    tail = labels[3000:]
+    assert not replaced[3000:][tail == 0].any() and replaced[3000:][tail == 2].all()
+    share = replaced[3000:][tail == 1].mean()  # 1000 Bernoulli(0.588) draws: std 0.016
+    assert abs(share - 10 / 17) < 0.06
+
+
+def test_config_round_trip_keeps_the_rule_and_the_translator():
+    augment = GITAugment(Inverted(), COUNTS, threshold=20, fraction=0.5, rule="ramp", seed=1)
+    clone = GITAugment.from_config(augment.get_config())
+    assert clone.get_config() == augment.get_config()
+    assert isinstance(clone.translator, Inverted)
+    with pytest.raises(ValueError, match="rule"):
+        GITAugment(Inverted(), COUNTS, threshold=20, rule="soft")
