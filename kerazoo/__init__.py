@@ -1,7 +1,7 @@
 """kerazoo: a Keras 3 model zoo for learning when labels are scarce or skewed.
 
 Subpackages: `layers`, `losses`, `models`, `data`, `recipes`, `export`, and
-the modules `backbones`, `incremental`, `inputs`, `metrics`, `schedules`, `zoo`. They are imported
+the modules `backbones`, `incremental`, `inputs`, `metrics`, `optimizers`, `schedules`, `zoo`. They are imported
 on first use, so `import kerazoo` stays cheap: it imports neither TensorFlow
 nor Keras. Once Keras is imported (before or after kerazoo), kerazoo's Keras
 classes are registered, so `keras.saving.load_model` reads zoo `.keras`
@@ -24,6 +24,7 @@ _SUBMODULES = (
     "losses",
     "metrics",
     "models",
+    "optimizers",
     "recipes",
     "schedules",
     "zoo",
@@ -32,7 +33,7 @@ _SUBMODULES = (
 # The subpackages whose import registers every class decorated with
 # `@keras.saving.register_keras_serializable` (tests/test_init.py checks that
 # none is missing).
-_SERIALIZABLE = ("layers", "models", "schedules")
+_SERIALIZABLE = ("layers", "models", "optimizers", "schedules")
 
 
 def __getattr__(name):

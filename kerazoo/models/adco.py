@@ -1,0 +1,253 @@
+"""AdCo: contrastive learning against a bank of negatives trained by gradient ascent (and its MoCo-queue baseline)."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from kerazoo.layers.cosine_linear import _l2_normalize
+from kerazoo.layers.negative_bank import NegativeBank
+from kerazoo.models.base import OptimizerGroup, TrainingModel
+from kerazoo.models.feature_extractor import FeatureExtractor
+
+MODES = ("adco", "queue")
+
+
+def projection_head(input_dim, hidden_dim, dim, name):
+    """MoCo v2's head, as AdCo's: Dense(hidden) → ReLU → Dense(dim), no BatchNorm."""
+    head = keras.Sequential(
+        [keras.layers.Dense(hidden_dim, activation="relu"), keras.layers.Dense(dim)], name=name
+    )
+    head.build((None, input_dim))
+    return head
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class AdCo(TrainingModel):
+    """AdCo (Hu et al., CVPR 2021) following the official code (research/adco.md).
+
+    One training step on a batch of two views (x_q, x_k):
+
+    1. the key encoder moves by EMA, θ_k ← m·θ_k + (1 − m)·θ_q (parameters
+       only, before the keys, once per step, as the official `forward`);
+    2. q = normalize(head(backbone(x_q))), k = normalize(key encoder(x_k))
+       with no gradient; the key encoder's BatchNorm sees the batch in
+       `shuffle_groups` random groups (MoCo's shuffle-BN on one device, so
+       a query and its key do not share batch statistics);
+    3. logits = [q·k_allᵀ | q·normalize(W)], k_all the keys of the *global*
+       batch (all-gathered across replicas: the other keys are extra
+       negatives), the positive of query i is key i of its replica;
+    4. `contrastive` = CE(logits / τ) (τ = 0.12) steps the query encoder by
+       descent; `bank` = CE(logits / τ_m) (τ_m = 0.02, float32) steps W by
+       *ascent* through `GradientAscent`; both from this one forward pass
+       (simultaneous, as the official code; the bank step uses the
+       pre-update queries).
+
+    `mode="queue"` is the MoCo-v2 baseline with the same logits: W is not
+    trained but a FIFO of past keys (the global batch's keys are written
+    after the step). `symmetric=True` adds the swapped views: every loss is
+    ½ (view 1 → view 2) + ½ (view 2 → view 1). `weight_decay` is coupled
+    (the loss term `weight_decay` = λ/2·Σ‖w‖² over the query encoder, so
+    its gradient λ·w goes through momentum as in PyTorch's SGD).
+
+    Under a multi-replica strategy the keys are all-gathered, each loss is
+    the mean over the replica's queries divided by the replica count by the
+    base (gradients are summed), so W, its momentum and the encoders get
+    the single-device update of the same global batch and W stays
+    identical on every replica. BatchNorm statistics are per replica.
+
+    Tracked per step besides the loss terms: `contrastive_accuracy` (the
+    positive is the top logit) and `bank_rank` (the effective rank of
+    normalize(W)).
+
+    Args:
+        backbone: a `keras.Model` from images to pooled features (B, D).
+        bank_size: K negatives.
+        dim: projection output size.
+        hidden_dim: projection hidden size (default D).
+        temperature: τ of the encoder's loss.
+        bank_temperature: τ_m of the bank's loss.
+        momentum: m of the key encoder's EMA (0.999 official; 0.99 for the
+            ~1,000-step digits runs).
+        mode: `"adco"` or `"queue"`.
+        symmetric: the official `--sym 1` loss.
+        shuffle_groups: BatchNorm groups of the key encoder (1 = the whole
+            replica batch); must divide the per-replica batch.
+        weight_decay: coupled L2 of the query encoder (backbone and head).
+
+    Example:
+
+    ```python
+    model = kerazoo.models.AdCo(kerazoo.backbones.get("convnet", input_shape=(16, 16, 1)),
+                                bank_size=1024, dim=32, momentum=0.99)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.06, momentum=0.9),
+        bank_optimizer=kerazoo.optimizers.GradientAscent(
+            keras.optimizers.SGD(3.0, momentum=0.9), coupled_weight_decay=1e-4),
+    )
+    model.fit(two_view_batches, epochs=100)
+    encoder = model.inference_model()   # FeatureExtractor of the pooled features
+    ```
+    """
+
+    def __init__(self, backbone, bank_size=65536, dim=128, hidden_dim=None, temperature=0.12,
+                 bank_temperature=0.02, momentum=0.999, mode="adco", symmetric=False,
+                 shuffle_groups=1, weight_decay=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in MODES:
+            raise ValueError(f"AdCo mode={mode!r}: use one of {MODES}.")
+        self.backbone = backbone
+        features = backbone.output_shape[-1]
+        self.hidden_dim = int(hidden_dim or features)
+        self.head = projection_head(features, self.hidden_dim, dim, "head")
+        self.key_backbone = keras.models.clone_model(backbone)
+        self.key_head = projection_head(features, self.hidden_dim, dim, "key_head")
+        self.bank = NegativeBank(bank_size, dim, trainable=mode == "adco", name="negatives")
+        self.bank.build((None, dim))
+        self.bank_size, self.dim = int(bank_size), int(dim)
+        self.temperature, self.bank_temperature = float(temperature), float(bank_temperature)
+        self.momentum = float(momentum)
+        self.mode, self.symmetric = mode, bool(symmetric)
+        self.shuffle_groups, self.weight_decay = int(shuffle_groups), float(weight_decay)
+        self.loss_terms = ("contrastive", "weight_decay") + (("bank",) if mode == "adco" else ())
+        self.accuracy_tracker = keras.metrics.Mean(name="contrastive_accuracy")
+        self.rank_tracker = keras.metrics.Mean(name="bank_rank")
+        self.reset_key_encoder()
+
+    # The key encoder stays `trainable` in Keras' sense although no optimizer
+    # updates it (optimizer_groups names the query encoder's variables): a
+    # frozen Keras BatchNorm runs in inference mode, which would compute the
+    # keys with never-updated moving statistics instead of batch statistics.
+
+    def _pairs(self):
+        """(key weight, query weight) for every trainable query parameter
+        (BatchNorm moving statistics are not averaged, as the official EMA)."""
+        pairs = []
+        for query, key in ((self.backbone, self.key_backbone), (self.head, self.key_head)):
+            pairs += [(k, q) for q, k in zip(query.weights, key.weights) if q.trainable]
+        return pairs
+
+    def reset_key_encoder(self):
+        """Key encoder ← query encoder, every weight (the start, and the end of `ad_init`)."""
+        for query, key in ((self.backbone, self.key_backbone), (self.head, self.key_head)):
+            key.set_weights(query.get_weights())
+
+    def start_from(self, warm):
+        """The official `ad_init`: continue from `warm`, a queue-mode AdCo
+        trained ⌈K/B⌉ steps (MoCo steps whose keys filled its FIFO), taking
+        its encoder, head and key-filled bank; the key encoder restarts as a
+        copy of the query encoder."""
+        self.backbone.set_weights(warm.backbone.get_weights())
+        self.head.set_weights(warm.head.get_weights())
+        self.bank.bank.assign(warm.bank.bank)
+        self.reset_key_encoder()
+
+    def call(self, images, training=False):
+        """The query embedding normalize(head(backbone(images)))."""
+        return _l2_normalize(self.head(self.backbone(images, training=training)), axis=1)
+
+    def compile(self, optimizer, bank_optimizer=None, **kwargs):
+        if self.mode == "adco" and bank_optimizer is None:
+            raise ValueError("AdCo(mode='adco') needs a bank_optimizer (e.g. kerazoo.optimizers.GradientAscent).")
+        super().compile(optimizer=optimizer, **kwargs)
+        self.bank_optimizer = bank_optimizer
+
+    def get_compile_config(self):
+        # The bank's optimizer too, so that a loaded model compiles (and
+        # restores both optimizers' state).
+        config = super().get_compile_config()
+        if config is not None and self.bank_optimizer is not None:
+            config["bank_optimizer"] = keras.saving.serialize_keras_object(self.bank_optimizer)
+        return config
+
+    def optimizer_groups(self):
+        encoder = self.backbone.trainable_variables + self.head.trainable_variables
+        groups = [OptimizerGroup("encoder", self.optimizer, encoder, ("contrastive", "weight_decay"))]
+        if self.mode == "adco":
+            # Ascent comes from GradientAscent itself (with its coupled decay).
+            groups.append(OptimizerGroup("bank", self.bank_optimizer, [self.bank.bank], ("bank",)))
+        return groups
+
+    def _keys(self, images, training):
+        """normalize(key encoder(images)), BatchNorm over `shuffle_groups` random groups."""
+        n = ops.shape(images)[0]
+        if self.shuffle_groups == 1 or not training:
+            return _l2_normalize(self.key_head(self.key_backbone(images, training=training)), axis=1)
+        # A permutation keyed by the step: identical on a resumed run.
+        key = tf.stack([tf.cast(self.optimizer.iterations, tf.int64), tf.constant(7, tf.int64)])
+        order = tf.argsort(tf.random.stateless_uniform([n], key))
+        groups = ops.split(ops.take(images, order, axis=0), self.shuffle_groups, axis=0)
+        shuffled = ops.concatenate(
+            [self.key_head(self.key_backbone(g, training=True)) for g in groups], axis=0
+        )
+        return _l2_normalize(ops.take(shuffled, tf.argsort(order), axis=0), axis=1)
+
+    def _contrast(self, q, k_all, labels):
+        """(encoder loss, bank loss or None, accuracy) of queries q against all keys and the bank."""
+        logits = ops.concatenate([ops.matmul(q, ops.transpose(k_all)), self.bank(q)], axis=1)
+        # float32: at τ_m = 0.02 the logits reach ±50.
+        logits = ops.cast(logits, "float32")
+        ce = lambda t: ops.mean(  # noqa: E731
+            keras.losses.sparse_categorical_crossentropy(labels, logits / t, from_logits=True)
+        )
+        hits = ops.equal(ops.cast(ops.argmax(logits, axis=1), "int32"), labels)
+        accuracy = ops.mean(ops.cast(hits, "float32"))
+        bank = ce(self.bank_temperature) if self.mode == "adco" else None
+        return ce(self.temperature), bank, accuracy
+
+    def compute_losses(self, data, training):
+        views = tuple(data[0]) if isinstance(data[0], (tuple, list)) else tuple(data[:2])
+        if training:
+            for key, query in self._pairs():
+                key.assign(self.momentum * key + (1.0 - self.momentum) * query)
+        context = tf.distribute.get_replica_context()
+        pairs = [(0, 1), (1, 0)] if self.symmetric else [(0, 1)]
+        results, written = [], None
+        for qi, ki in pairs:
+            q = self(views[qi], training=training)
+            k = ops.stop_gradient(self._keys(views[ki], training))
+            n = ops.shape(k)[0]
+            k_all, offset = k, 0
+            if context is not None and context.num_replicas_in_sync > 1:
+                k_all = context.all_gather(k, axis=0)
+                offset = context.replica_id_in_sync_group * n
+            labels = offset + ops.arange(n, dtype="int32")
+            results.append(self._contrast(q, k_all, labels))
+            written = k_all if written is None else written
+        scale = 1.0 / len(results)
+        losses = {
+            "contrastive": scale * sum(r[0] for r in results),
+            # Every parameter, BatchNorm and biases included, as PyTorch's SGD.
+            "weight_decay": 0.5 * self.weight_decay * sum(
+                ops.sum(ops.square(w)) for w in self.backbone.trainable_weights + self.head.trainable_weights
+            ),
+        }
+        if self.mode == "adco":
+            losses["bank"] = scale * sum(r[1] for r in results)
+        if training:
+            self.accuracy_tracker.update_state(scale * sum(r[2] for r in results))
+            self.rank_tracker.update_state(self.bank.effective_rank())
+            if self.mode == "queue":
+                self.bank.write(written)
+        return losses, None
+
+    def inference_model(self):
+        """What ships: the trained backbone's pooled features (kind `features`),
+        what the linear probe and kNN evaluate."""
+        extractor = FeatureExtractor(self.backbone)
+        extractor(ops.zeros((1, *self.backbone.input_shape[1:])))
+        return extractor
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "bank_size": self.bank_size, "dim": self.dim, "hidden_dim": self.hidden_dim,
+            "temperature": self.temperature, "bank_temperature": self.bank_temperature,
+            "momentum": self.momentum, "mode": self.mode, "symmetric": self.symmetric,
+            "shuffle_groups": self.shuffle_groups, "weight_decay": self.weight_decay,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)

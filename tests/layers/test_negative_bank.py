@@ -1,0 +1,65 @@
+"""NegativeBank: cosine similarities to normalised columns, FIFO writes, effective rank, serialization."""
+
+import numpy as np
+import pytest
+
+from helpers.layers import check_layer
+from kerazoo.layers import NegativeBank
+from kerazoo.layers.negative_bank import effective_rank
+
+RNG = np.random.default_rng(0)
+
+
+def unit_rows(n, d):
+    x = RNG.normal(size=(n, d)).astype("float32")
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_similarities_use_columns_normalised_at_use_and_the_layer_round_trips(tmp_path):
+    bank = NegativeBank(16, 4, name="bank")
+    queries = unit_rows(3, 4)
+    output = check_layer(bank, queries, (3, 16), tmp_path)
+    stored = np.asarray(bank.bank)
+    # Stored unnormalised (standard normal start), normalised only when used.
+    assert abs(np.linalg.norm(stored, axis=0).mean() - 1.0) > 0.05
+    np.testing.assert_allclose(output, queries @ (stored / np.linalg.norm(stored, axis=0)), atol=1e-6)
+
+
+def test_write_fills_columns_first_in_first_out_with_normalised_keys():
+    bank = NegativeBank(5, 3)
+    bank.build((None, 3))
+    first, second = 2 * unit_rows(3, 3), 3 * unit_rows(3, 3)
+    before = np.asarray(bank.bank).copy()
+    bank.write(first)
+    bank.write(second)  # wraps: columns 3, 4, then 0
+    stored = np.asarray(bank.bank)
+    np.testing.assert_allclose(stored[:, [3, 4, 0]], (second / 3).T, atol=1e-6)
+    np.testing.assert_allclose(stored[:, [1, 2]], (first[1:] / 2).T, atol=1e-6)
+    assert int(bank.position) == 1
+    assert not np.allclose(before, stored)
+
+
+def numpy_effective_rank(matrix):
+    s = np.linalg.svd(matrix.astype(np.float64), compute_uv=False)
+    p = s / s.sum()
+    p = p[p > 0]
+    return np.exp(-(p * np.log(p)).sum())
+
+
+@pytest.mark.parametrize("kind", ["random", "parallel", "orthonormal"])
+def test_effective_rank_matches_the_svd_definition(kind):
+    if kind == "random":
+        matrix = unit_rows(64, 8).T
+    elif kind == "parallel":
+        matrix = np.repeat(unit_rows(1, 8).T, 64, axis=1)
+    else:
+        matrix = np.eye(8, 64, dtype="float32")
+    value = float(effective_rank(matrix))
+    np.testing.assert_allclose(value, numpy_effective_rank(matrix), rtol=1e-3, atol=1e-3)
+    expected = {"random": (5.0, 8.0), "parallel": (0.99, 1.01), "orthonormal": (7.99, 8.01)}[kind]
+    assert expected[0] <= value <= expected[1]
+
+
+def test_queries_of_another_size_are_refused():
+    with pytest.raises(ValueError, match="dim=4"):
+        NegativeBank(8, 4)(unit_rows(2, 5))

@@ -1,0 +1,81 @@
+"""GradientAscent: the negated gradient through any optimizer, coupled decay, serialization, replicas."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from helpers.replicas import two_cpu_strategy
+from kerazoo.optimizers import GradientAscent
+
+RNG = np.random.default_rng(0)
+
+
+def test_two_steps_equal_the_official_bank_update():
+    # research/adco.md §2: g = −∂L/∂W; v ← 0.9·v + (g + 1e-4·W); W ← W − 3·v.
+    w0 = RNG.normal(size=(4, 6)).astype("float32")
+    grads = [RNG.normal(size=(4, 6)).astype("float32") for _ in range(2)]
+    w = keras.Variable(w0)
+    optimizer = GradientAscent(keras.optimizers.SGD(3.0, momentum=0.9), coupled_weight_decay=1e-4)
+    expected, v = w0.astype(np.float64), 0.0
+    for grad in grads:
+        optimizer.apply([grad], [w])
+        v = 0.9 * v + (-grad + 1e-4 * expected)
+        expected = expected - 3.0 * v
+    np.testing.assert_allclose(np.asarray(w), expected, rtol=1e-5, atol=1e-5)
+    assert int(optimizer.iterations) == 2
+
+
+def test_a_step_raises_the_loss():
+    w = keras.Variable(np.array([1.0, -2.0], "float32"))
+    optimizer = GradientAscent(keras.optimizers.Adam(0.1))
+    loss = lambda: keras.ops.sum(w * w)  # noqa: E731
+    before = float(loss())
+    with tf.GradientTape() as tape:
+        value = loss()
+    optimizer.apply(tape.gradient(value, [w]), [w])
+    assert float(loss()) > before
+
+
+def test_it_round_trips_through_its_config_and_a_keras_file(tmp_path):
+    optimizer = GradientAscent(keras.optimizers.SGD(3.0, momentum=0.9), coupled_weight_decay=1e-4)
+    clone = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert type(clone) is GradientAscent and clone.get_config() == optimizer.get_config()
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=optimizer, loss="mse")
+    model.fit(np.ones((4, 3)), np.zeros((4, 1)), verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert type(loaded.optimizer) is GradientAscent
+    for a, b in zip(loaded.optimizer.variables, optimizer.variables):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b))
+    assert int(loaded.optimizer.iterations) == 1
+
+
+def test_two_replicas_apply_the_summed_gradient_once_like_one_device():
+    w0 = RNG.normal(size=(3,)).astype("float32")
+    x = RNG.normal(size=(4, 3)).astype("float32")
+
+    def train(strategy):
+        with strategy.scope():
+            w = keras.Variable(w0)
+            optimizer = GradientAscent(keras.optimizers.SGD(0.5, momentum=0.9), coupled_weight_decay=0.1)
+            optimizer.build([w])
+
+        def step(batch):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.tensordot(batch, w, 1) ** 2) / strategy.num_replicas_in_sync
+            optimizer.apply(tape.gradient(loss, [w]), [w])
+
+        data = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(x).repeat(2))
+        for batch in data:
+            strategy.run(tf.function(step), (batch,))
+        return w
+
+    one = train(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    two = train(two_cpu_strategy())
+    replicas = [np.asarray(v) for v in two.value.values]
+    assert len(replicas) == 2
+    np.testing.assert_allclose(replicas[0], replicas[1])
+    np.testing.assert_allclose(replicas[0], np.asarray(one), atol=1e-6)
+    assert np.abs(np.asarray(one) - w0).max() > 1e-3
