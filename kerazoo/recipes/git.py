@@ -1,0 +1,529 @@
+"""GIT (generative invariance transfer): CE + DRS, with GIT, and the oracle, on a long tail with a nuisance.
+
+`python -m kerazoo.recipes.git` (`transform=bg`, the default; also `dil`,
+`rot`) runs, in one run directory:
+
+1. the translator: a MUNIT (`kerazoo.models.MUNIT`) trained class-agnostically
+   on the long-tailed, nuisance-transformed training set with class-balanced
+   sampling (or loaded: `translator=` a `.keras` file or a zoo model name);
+2. per seed, three classifiers on the same data and seeds (digits-lt with one
+   random nuisance per image, 16x16, convnet, SGD 0.05, 60 epochs of batch
+   32; the last 15 class-balanced at 0.1x the learning rate, i.e. DRS):
+   - CE + DRS;
+   - CE + DRS + GIT: from the same first 45 epochs, the DRS epochs replace
+     tail-class images (fewer than `threshold` = 20 training images) in the
+     last half of each batch with translations of themselves (`GITAugment`);
+   - the oracle: the GIT code's `--oracle`, the same schedule on the
+     *untransformed* long tail with the true nuisance drawn afresh for every
+     image in every epoch (`kerazoo.data.augment.POLICIES[transform]`).
+
+It reports class-balanced and tail-class accuracy on the transformed test
+set, and per-class eKLD (`kerazoo.metrics.ekld`: 40 untransformed test images
+per class, 100 true nuisances of each, KL between the predictions on the
+image and on its transforms); two translator diagnostics (pixel variance
+across sampled styles relative to the true nuisance's, and the style-
+reconstruction error, ≈ 0.80 when the style is ignored); eKLD against class
+size (the paper's Figure 1) and a grid of translations of tail-class images.
+It ships the first seed's CE + DRS + GIT classifier (without GITAugment) and
+`translator.keras`. Paper protocols (no nuisance, `transform=none`):
+recipes/cifar10_lt_git.toml, recipes/cifar100_lt_git.toml.
+"""
+
+import csv
+import dataclasses
+import functools
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kerazoo import backbones, metrics
+from kerazoo.atomic import atomic_path
+from kerazoo.data import augment as augment_ops
+from kerazoo.data import make_protocol, parse_protocol_name, train_dataset
+from kerazoo.data.transforms import apply_nuisance
+from kerazoo.layers.git_augment import RULES, GITAugment
+from kerazoo.models import MUNIT, GITClassifier, MUNITGenerator
+from kerazoo.recipes import plots, runner
+from kerazoo.recipes.config import ConfigError, option
+from kerazoo.recipes.results import Column, SeedResult, spread_label
+
+METHODS = {"ce_drs": "CE + DRS", "ce_drs_git": "CE + DRS + GIT", "oracle": "CE + DRS + oracle"}
+SHIPPED = "ce_drs_git"
+TRANSFORMS = ("bg", "dil", "rot", "none")
+COLUMNS = [
+    Column("balanced_accuracy", "class-balanced accuracy"),
+    Column("tail_accuracy", "tail accuracy"),
+    Column("tail_ekld", "tail eKLD", scale=1, digits=3, higher_is_better=False),
+    Column("head_ekld", "head eKLD", scale=1, digits=3, higher_is_better=False),
+]
+EFFECTS = [(METHODS["ce_drs_git"], METHODS["ce_drs"]), (METHODS["oracle"], METHODS["ce_drs"])]
+TRANSLATOR_FILE = "translator.keras"
+# Below this share of the true nuisance's pixel variance a translator is
+# called one that learned no variation (the issue's bar for claiming GIT).
+MIN_VARIANCE_RATIO = 0.10
+# Chance is E|N(0, 1)| = 0.80; below this the style leaves a readable trace.
+MAX_STYLE_ERROR = 0.6
+# Per-run results computed once and used by every seed: the eKLD draws and the translator.
+_CACHE = {}
+
+
+@dataclasses.dataclass
+class GITConfig(runner.RunConfig):
+    dataset: str = option("digits-lt", "long-tailed protocol without a nuisance (`transform` adds it)")
+    transform: str = option("bg", "nuisance on every image: bg, dil, rot; none for natural images "
+                            "(then no oracle and no eKLD)", choices=list(TRANSFORMS))
+    image_size: int = option(16, "resize images to this square size (0 = keep)", min=0)
+    backbone: str = option("convnet", "classifier feature extractor", choices=backbones.available())
+    epochs: int = option(60, "classifier epochs", min=1)
+    drs_epoch: int = option(45, "first class-balanced (DRS) epoch; the lr drops and GIT starts there", min=0)
+    drs_lr_scale: float = option(0.1, "learning rate from drs_epoch on / before", min=0.0)
+    batch_size: int = option(32, "classifier batch size", min=2)
+    learning_rate: float = option(0.05, "classifier SGD learning rate", min=0.0)
+    momentum: float = option(0.9, "classifier SGD momentum", min=0.0, max=1.0)
+    weight_decay: float = option(0.0, "classifier decoupled weight decay", min=0.0)
+    augment: str = option("none", "classifier augmentation of every image", choices=["none", "crop_flip"])
+    threshold: int = option(20, "GIT's class-size threshold K: classes with fewer images are translated", min=1)
+    fraction: float = option(0.5, "share of each batch GIT may replace (the code's gen_frac)", min=0.0, max=1.0)
+    rule: str = option("threshold", "threshold: replace if N < K; ramp: with probability "
+                       "max((K - N)/(K - N_min), 0) (the code's --weighted_gen)", choices=list(RULES))
+    tail_size: int = option(20, "tail classes have fewer training images than this", min=1)
+    translator: str = option("", "'' trains the translator in this run; else a .keras file or a zoo model name")
+    translator_epochs: int = option(40, "translator passes over the training set", min=1)
+    translator_batch_size: int = option(1, "translator batch size (MUNIT: 1)", min=1)
+    translator_lr: float = option(1e-4, "translator Adam learning rate, beta (0.5, 0.999)", min=0.0)
+    translator_dim: int = option(16, "width of the translator's first convolution (MUNIT: 64)", min=1)
+    translator_n_res: int = option(2, "residual blocks in the content encoder and the decoder (MUNIT: 4)", min=0)
+    translator_n_downsample: int = option(2, "stride-2 convolutions of the content encoder", min=0)
+    translator_mlp_dim: int = option(128, "width of the style MLP (MUNIT: 256)", min=1)
+    translator_style_dim: int = option(8, "style code size (MUNIT: 8)", min=1)
+    translator_content_channels: int = option(0, "channels of a content-code bottleneck (0 = none)", min=0)
+    disc_dim: int = option(16, "width of the discriminator's first convolution (MUNIT: 64)", min=1)
+    disc_layers: int = option(3, "stride-2 layers of the discriminator (MUNIT: 4)", min=1)
+    ekld_images: int = option(40, "untransformed test images per class for eKLD", min=1)
+    ekld_transforms: int = option(100, "true nuisances drawn per eKLD image", min=1)
+    diagnostic_styles: int = option(8, "styles (and true nuisances) drawn per image for the variance", min=2)
+    num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
+    methods: list[str] = option(list(METHODS), "methods run on identical data and seeds", choices=list(METHODS))
+
+    def validate(self):
+        super().validate()
+        _, nuisance, long_tail = parse_protocol_name(self.dataset)
+        if nuisance:
+            raise ConfigError(
+                f"Config key 'dataset': {self.dataset!r} already has the nuisance '-{nuisance}'; "
+                f"give the protocol without it and set transform={nuisance}."
+            )
+        if not self.methods:
+            raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(METHODS)}.")
+        if "oracle" in self.methods and self.transform == "none":
+            raise ConfigError("Config key 'methods': the oracle needs a true nuisance; "
+                              "with transform=none drop 'oracle'.")
+        if self.drs_epoch >= self.epochs:
+            raise ConfigError(f"Config key 'drs_epoch' ({self.drs_epoch}) must be below 'epochs' "
+                              f"({self.epochs}): GIT acts in the class-balanced epochs.")
+
+
+@functools.lru_cache(maxsize=4)
+def _make_protocol(name, data_dir, seed, image_size, download):
+    return make_protocol(name, data_dir=data_dir, seed=seed, image_size=image_size, download=download)
+
+
+def protocols(config, run):
+    """(clean, shifted): the long tail without and with the nuisance, same
+    images and order (the shifted one is what the classifiers learn from)."""
+    clean = run.protocol()
+    if config.transform == "none":
+        return clean, clean
+    base, _, long_tail = parse_protocol_name(config.dataset)
+    name = "-".join(filter(None, [base, config.transform, long_tail]))
+    shifted = _make_protocol(name, config.data_dir or None, config.seed, config.image_size or None,
+                             config.download)
+    if not np.array_equal(shifted.train_indices, clean.train_indices):
+        raise RuntimeError(f"{name} and {config.dataset} hold different training images.")
+    keras.utils.set_random_seed(run.seed)  # as Run.protocol: the data's ops move the seed
+    run.data_notes = shifted.notes  # what the shipped classifier was trained on
+    return clean, shifted
+
+
+def true_transform(config, salt):
+    """(images, draw) -> one true nuisance per image, seeded by (seed, salt, draw)."""
+    return lambda images, draw: apply_nuisance(images, config.transform, seed=[config.seed, salt, draw])
+
+
+def _ekld_draws(config, clean):
+    """The eKLD images (the first `ekld_images` untransformed test images of
+    each class) and their `ekld_transforms` true nuisances, drawn once per run."""
+    key = (id(clean), config.dataset, config.transform, config.seed, config.ekld_images, config.ekld_transforms)
+    if key not in _CACHE:
+        _CACHE[key] = _draw_ekld_images(config, clean)
+    return _CACHE[key]
+
+
+def _draw_ekld_images(config, clean):
+    rows = np.concatenate([np.flatnonzero(clean.test_labels == c)[: config.ekld_images]
+                           for c in range(clean.num_classes)])
+    images = clean.test_images[rows]
+    transform = true_transform(config, 1)
+    return images, clean.test_labels[rows], [transform(images, k) for k in range(config.ekld_transforms)]
+
+
+def build_translator(config, image_shape):
+    """An untrained, compiled `MUNIT` with the config's sizes; call inside `strategy.scope()`."""
+    generator = MUNITGenerator(
+        image_shape, dim=config.translator_dim, style_dim=config.translator_style_dim,
+        n_downsample=config.translator_n_downsample, n_res=config.translator_n_res,
+        mlp_dim=config.translator_mlp_dim, content_channels=config.translator_content_channels or None,
+        seed=config.seed,
+    )
+    munit = MUNIT(generator, disc_dim=config.disc_dim, disc_layers=config.disc_layers, seed=config.seed)
+    munit.compile(optimizer=keras.optimizers.Adam(config.translator_lr, beta_1=0.5, beta_2=0.999))
+    return munit
+
+
+def load_translator(source):
+    """A translator from a `.keras` file, or the `translator.keras` of a zoo
+    model (checksum-verified)."""
+    path = Path(source)
+    if source.endswith(".keras"):
+        if not path.is_file():
+            raise ConfigError(f"Config key 'translator': no file {source}.")
+        return keras.saving.load_model(path)
+    from kerazoo import zoo
+
+    entry = zoo.info(source)
+    relative = next((p for p in entry["files"] if p.endswith("/" + TRANSLATOR_FILE)), None)
+    if relative is None:
+        raise ConfigError(f"Config key 'translator': zoo model {source!r} has no {TRANSLATOR_FILE}.")
+    zoo.verify(source)
+    return keras.saving.load_model(zoo.default_root() / relative)
+
+
+def translator(config, run, shifted):
+    """The run's translator: trained (once per run; later seeds load the
+    finished stage) and saved as translator.keras, or loaded."""
+    key = ("translator", str(run.path))
+    if key not in _CACHE:
+        _CACHE[key] = _translator(config, run, shifted)
+    return _CACHE[key]
+
+
+def _translator(config, run, shifted):
+    if config.translator:
+        return load_translator(config.translator)
+    with run.strategy.scope():
+        munit = build_translator(config, shifted.image_shape)
+    data = train_dataset(shifted.train_images, shifted.train_labels, config.translator_batch_size,
+                         seed=config.seed, epoch_counter=run.epoch_counter, sampler="class_balanced")
+    run.fit(munit, data, stage="translator", epochs=config.translator_epochs,
+            divergence_hint="Lower translator_lr.")
+    generator = munit.inference_model()
+    if not (run.path / TRANSLATOR_FILE).exists():
+        with atomic_path(run.path / TRANSLATOR_FILE) as tmp:
+            generator.save(tmp)
+    return generator
+
+
+def _classifier(config, image_shape, num_classes, learning_rate, augment=None, start=None):
+    """A compiled, built `GITClassifier`, with the weights of `start` if given."""
+    model = GITClassifier(backbones.get(config.backbone, input_shape=image_shape), num_classes,
+                          augment=augment)
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate, momentum=config.momentum,
+                                       weight_decay=config.weight_decay or None),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    model(np.zeros((1, *image_shape), "float32"))
+    if start is not None:
+        model.backbone.set_weights(start.backbone.get_weights())
+        model.head.set_weights(start.head.get_weights())
+    return model
+
+
+def _train(config, run, seed, protocol, stage, augment=None, policy=None, start=None):
+    """The DRS epochs of one method (from `start`, the model after the
+    instance-sampled epochs), or with `start=None` those first epochs."""
+    first = start is None
+    data = train_dataset(
+        protocol.train_images, protocol.train_labels, config.batch_size,
+        seed=2 * seed + (0 if first else 1), epoch_counter=run.epoch_counter,
+        sampler="instance" if first else "class_balanced", augment=policy,
+    )
+    rate = config.learning_rate * (1.0 if first else config.drs_lr_scale)
+    with run.strategy.scope():
+        model = _classifier(config, protocol.image_shape, protocol.num_classes, rate, augment, start)
+    epochs = config.drs_epoch if first else config.epochs - config.drs_epoch
+    if epochs:
+        run.fit(model, data, stage=stage, epochs=epochs)
+    return model
+
+
+def evaluate(config, model, shifted, clean, counts):
+    """Class-balanced and tail accuracy on the transformed test set; per-class
+    and tail/head eKLD (None without a nuisance)."""
+    predict = lambda x: np.asarray(model(x, training=False))  # noqa: E731
+    predictions = np.concatenate([predict(shifted.test_images[i:i + 512]).argmax(-1)
+                                  for i in range(0, len(shifted.test_labels), 512)])
+    per_class = metrics.per_class_accuracy(shifted.test_labels, predictions, shifted.num_classes)
+    tail = counts < config.tail_size
+    row = {
+        "balanced_accuracy": float(np.nanmean(per_class)),
+        "tail_accuracy": float(np.nanmean(per_class[tail])) if tail.any() else None,
+        "tail_ekld": None,
+        "head_ekld": None,
+    }
+    details = {"per_class_accuracy": per_class.tolist()}
+    if config.transform != "none":
+        images, labels, draws = _ekld_draws(config, clean)
+        ekld = metrics.ekld(predict, images, labels, lambda x, k: draws[k], config.ekld_transforms,
+                            shifted.num_classes)
+        row["tail_ekld"] = float(np.nanmean(ekld[tail])) if tail.any() else None
+        row["head_ekld"] = float(np.nanmean(ekld[~tail])) if (~tail).any() else None
+        details["per_class_ekld"] = ekld.tolist()
+    return row, details
+
+
+def run_seed(config, run, seed):
+    clean, shifted = protocols(config, run)
+    counts = shifted.class_counts()
+    policy = None if config.augment == "none" else config.augment
+    rows, details, models = {}, {}, {}
+    if {"ce_drs", "ce_drs_git"} & set(config.methods):
+        keras.utils.set_random_seed(seed)
+        warm = _train(config, run, seed, shifted, f"seed{seed}-ce")
+        for method in ("ce_drs", "ce_drs_git"):
+            if method not in config.methods:
+                continue
+            augment = None
+            if method == "ce_drs_git":
+                augment = GITAugment(translator(config, run, shifted), counts, config.threshold,
+                                     config.fraction, config.rule, seed=seed)
+            keras.utils.set_random_seed(seed)
+            models[method] = _train(config, run, seed, shifted, f"seed{seed}-{method}", augment, start=warm)
+    if "oracle" in config.methods:
+        # The GIT code's oracle: the untransformed long tail, the true nuisance
+        # drawn for every image in every epoch, the same schedule.
+        oracle = augment_ops.chain(*(augment_ops.policy(p) for p in (policy, config.transform) if p))
+        keras.utils.set_random_seed(seed)
+        warm = _train(config, run, seed, clean, f"seed{seed}-oracle_ce", policy=oracle)
+        keras.utils.set_random_seed(seed)
+        models["oracle"] = _train(config, run, seed, clean, f"seed{seed}-oracle", policy=oracle, start=warm)
+    for method in config.methods:
+        rows[METHODS[method]], details[METHODS[method]] = evaluate(config, models[method], shifted, clean, counts)
+    shipped = SHIPPED if SHIPPED in models else config.methods[0]
+    return SeedResult(
+        rows,
+        details=details,
+        model=models[shipped],
+        input_shape=shifted.image_shape,
+        sample_images=shifted.test_images[:7],
+        class_names=shifted.class_names,
+        model_metrics=rows[METHODS[shipped]],
+    )
+
+
+def translator_diagnostics(config, generator, clean, shifted, counts):
+    """Does the translator vary its output at all? On the tail-class training
+    images (what GIT translates):
+
+    - `translation_variance`: pixel variance across `diagnostic_styles`
+      random styles per image (`metrics.draw_variance`);
+    - `true_variance`: the same for the true nuisance applied to the
+      untransformed images, and `variance_ratio` = translation / true;
+    - `source_mse`: mean squared difference between an image and its
+      translations (≈ 0 for a translator that copies its input);
+    - `style_reconstruction_error`: |s − E_style(decode(c, s))| for random s
+      (≈ 0.80 when the decoder ignores the style).
+    """
+    rows = np.flatnonzero(counts[shifted.train_labels] < config.threshold)
+    if not len(rows):
+        rows = np.arange(len(shifted.train_labels))
+    images = shifted.train_images[rows]
+
+    def translate(x, k):
+        return np.asarray(generator.translate(x, generator.random_styles(len(x), k)))
+
+    variance = metrics.draw_variance(translate, images, config.diagnostic_styles)
+    result = {
+        "images": int(len(rows)),
+        "translation_variance": variance,
+        "source_mse": float(np.mean([np.mean((translate(images, k) - images) ** 2)
+                                     for k in range(config.diagnostic_styles)])),
+        "style_reconstruction_error": generator.style_reconstruction_error(images),
+    }
+    if config.transform != "none":
+        true = metrics.draw_variance(true_transform(config, 2), clean.train_images[rows],
+                                     config.diagnostic_styles)
+        result.update(true_variance=true, variance_ratio=variance / true if true > 0 else None)
+    return result
+
+
+def report(config, run, per_seed):
+    clean, shifted = protocols(config, run)
+    counts = shifted.class_counts()
+    methods = [METHODS[m] for m in config.methods]
+    lines, extra = [], {}
+    figure_lines = []
+    if "ce_drs_git" in config.methods:
+        generator = translator(config, run, shifted)
+        diagnostics = translator_diagnostics(config, generator, clean, shifted, counts)
+        history = run.path / "logs" / "translator.csv"
+        if history.exists():
+            with open(history, newline="") as f:
+                last = list(csv.DictReader(f))[-1]
+            diagnostics["training_style_recon_last_epoch"] = float(last["style_recon"])
+            diagnostics["training_image_recon_last_epoch"] = float(last["image_recon"])
+        extra["translator"] = diagnostics
+        plot_translations(config, generator, clean, shifted, counts, run.path / "translations.png")
+        figure_lines.append("![translations of tail-class images](translations.png)")
+        lines += ["## Translator diagnostics", "", *_diagnostic_lines(diagnostics), ""]
+    if config.transform != "none":
+        plot_ekld(per_seed, methods, counts, run.path / "ekld_by_class_size.png", config)
+        figure_lines.insert(0, "![per-class eKLD against training class size](ekld_by_class_size.png)")
+        extra["ekld_size_correlation"] = {
+            m: _size_correlation(per_seed, m, counts) for m in methods
+        }
+    extra["acceptance"] = acceptance(per_seed, extra.get("translator"), extra.get("ekld_size_correlation"))
+    lines += ["## Acceptance checks", "", *[f"- {c['check']}: **{'pass' if c['pass'] else 'fail'}** "
+                                            f"({c['measured']})" for c in extra["acceptance"]], ""]
+    lines += figure_lines + [""]
+    lines += ["## Data", "",
+              f"Tail: classes with fewer than {config.tail_size} training images "
+              f"({int((counts < config.tail_size).sum())} of {len(counts)}); GIT translates classes "
+              f"below {config.threshold} ({config.rule} rule). Training images per class: "
+              + ", ".join(f"{n} {c}" for n, c in zip(shifted.class_names, counts)) + ".", "",
+              *[f"- {note}" for note in shifted.notes]]
+    return runner.Outcome("\n".join(lines), metrics=extra)
+
+
+def _diagnostic_lines(d):
+    lines = [
+        f"- pixel variance across {d['images']} tail-class training images × sampled styles: "
+        f"{d['translation_variance']:.5f}"
+        + (f"; the true nuisance's: {d['true_variance']:.5f} (ratio {d['variance_ratio']:.3f})"
+           if d.get("variance_ratio") is not None else ""),
+        f"- mean squared difference translation − source: {d['source_mse']:.5f}",
+        f"- style-reconstruction error on random styles: {d['style_reconstruction_error']:.3f} "
+        "(≈ 0.80 = E|N(0, 1)| when the decoder ignores the style)",
+    ]
+    if "training_style_recon_last_epoch" in d:
+        lines.append(f"- training style-reconstruction loss, last epoch: "
+                     f"{d['training_style_recon_last_epoch']:.3f}")
+    learned = learned_variation(d)
+    lines.append(f"- verdict: the translator {'learned' if learned else 'did not learn'} variation "
+                 f"(bar: variance ratio ≥ {MIN_VARIANCE_RATIO} and style-reconstruction error "
+                 f"< {MAX_STYLE_ERROR})")
+    return lines
+
+
+def learned_variation(diagnostics):
+    """The issue's bar, translation variance ≥ 10 % of the true nuisance's,
+    and a style that can be read back from the translation (error below
+    `MAX_STYLE_ERROR`): an untrained decoder also varies with the style, in
+    noise no encoder can invert."""
+    d = diagnostics or {}
+    ratio = d.get("variance_ratio")
+    return (ratio is not None and ratio >= MIN_VARIANCE_RATIO
+            and d.get("style_reconstruction_error", 1.0) < MAX_STYLE_ERROR)
+
+
+def _same_seed(per_seed, method, baseline, key):
+    diffs = [r.rows[method][key] - r.rows[baseline][key] for r in per_seed.values()
+             if method in r.rows and baseline in r.rows and r.rows[method][key] is not None
+             and r.rows[baseline][key] is not None]
+    return np.array(diffs, dtype=float)
+
+
+def _size_correlation(per_seed, method, counts):
+    """Spearman correlation of training class size and the mean per-class
+    eKLD over seeds: negative when eKLD rises as classes shrink (Figure 1)."""
+    ekld = np.nanmean([r.details[method]["per_class_ekld"] for r in per_seed.values()
+                       if method in r.details], axis=0)
+    rank = lambda v: np.argsort(np.argsort(v, kind="stable"), kind="stable")  # noqa: E731
+    return float(np.corrcoef(rank(counts), rank(ekld))[0, 1])
+
+
+def acceptance(per_seed, diagnostics, correlations):
+    """The issue's checks that this run can decide, each with its numbers."""
+    base, git, oracle = METHODS["ce_drs"], METHODS["ce_drs_git"], METHODS["oracle"]
+    checks = []
+
+    def add(check, passed, measured):
+        checks.append({"check": check, "pass": bool(passed), "measured": measured})
+
+    ekld = _same_seed(per_seed, oracle, base, "tail_ekld")
+    accuracy = _same_seed(per_seed, oracle, base, "tail_accuracy")
+    if len(ekld):
+        add("oracle lowers tail eKLD by ≥ 0.5 over CE + DRS", ekld.mean() <= -0.5,
+            f"{ekld.mean():+.3f} ± {ekld.std():.3f}")
+        add("oracle raises tail accuracy by ≥ 0.15 over CE + DRS", accuracy.mean() >= 0.15,
+            f"{accuracy.mean():+.3f} ± {accuracy.std():.3f}")
+    if correlations and base in correlations:
+        add("CE + DRS eKLD rises as class size falls (Spearman ρ(size, eKLD) < 0)",
+            correlations[base] < 0, f"ρ = {correlations[base]:+.2f}")
+    balanced = _same_seed(per_seed, git, base, "balanced_accuracy")
+    if len(balanced):
+        add("GIT does no harm: class-balanced accuracy within 0.05 of CE + DRS",
+            abs(balanced.mean()) <= 0.05 or balanced.mean() > 0, f"{balanced.mean():+.3f} ± {balanced.std():.3f}")
+        tail = _same_seed(per_seed, git, base, "tail_ekld")
+        if len(tail):
+            add("GIT does no harm: tail eKLD within 0.15 of CE + DRS", tail.mean() <= 0.15,
+                f"{tail.mean():+.3f} ± {tail.std():.3f}")
+            ratio = (diagnostics or {}).get("variance_ratio")
+            add("GIT improvement claimable: tail eKLD drops ≥ 0.15 with translation variance ≥ 10 % "
+                "of the true nuisance's", tail.mean() <= -0.15 and learned_variation(diagnostics),
+                f"eKLD {tail.mean():+.3f}, variance ratio "
+                + ("n/a" if ratio is None else f"{ratio:.3f}"))
+    return checks
+
+
+def plot_ekld(per_seed, methods, counts, path, config):
+    """Per-class eKLD (mean over seeds) against training class size, one curve per method."""
+    order = np.argsort(counts)
+    figure, ax = plots.plt.subplots(figsize=(6.5, 4))
+    for method in methods:
+        values = np.array([r.details[method]["per_class_ekld"] for r in per_seed.values()])
+        ax.errorbar(counts[order], values.mean(0)[order], yerr=values.std(0)[order], marker="o",
+                    capsize=3, label=method)
+    ax.set_xscale("log")
+    ax.set_xlabel("training images of the class")
+    ax.set_ylabel("eKLD (lower = more invariant)")
+    ax.set_title(f"{config.dataset} + {config.transform}: eKLD per class, {spread_label(len(per_seed))}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    plots.save_figure(figure, path)
+
+
+def plot_translations(config, generator, clean, shifted, counts, path, rows=8, styles=6, true_draws=3):
+    """Tail-class training images (first column), their translations under
+    random styles, and (with a nuisance) true nuisances of the untransformed image."""
+    tail = np.flatnonzero(counts[shifted.train_labels] < config.threshold)
+    picked = (tail if len(tail) else np.arange(len(shifted.train_labels)))[:rows]
+    images = shifted.train_images[picked]
+    columns = [images] + [np.asarray(generator.translate(images, generator.random_styles(len(images), k)))
+                          for k in range(styles)]
+    titles = ["source"] + [f"style {k + 1}" for k in range(styles)]
+    if config.transform != "none":
+        transform = true_transform(config, 3)
+        columns += [transform(clean.train_images[picked], k) for k in range(true_draws)]
+        titles += [f"true {config.transform} {k + 1}" for k in range(true_draws)]
+    figure, axes = plots.plt.subplots(len(picked), len(columns), squeeze=False,
+                                      figsize=(1.1 * len(columns), 1.1 * len(picked)))
+    for j, column in enumerate(columns):
+        for i in range(len(picked)):
+            ax = axes[i][j]
+            ax.imshow(np.clip(column[i], 0, 1).squeeze(), cmap="gray" if column.shape[-1] == 1 else None,
+                      vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(titles[j], fontsize=7)
+            if j == 0:
+                ax.set_ylabel(f"class {shifted.class_names[shifted.train_labels[picked[i]]]}", fontsize=7)
+    plots.save_figure(figure, path)
+
+
+RECIPE = runner.Recipe("git", GITConfig, run_seed, COLUMNS, __doc__, effects=EFFECTS, report=report)
+
+if __name__ == "__main__":
+    RECIPE.main()

@@ -1,0 +1,136 @@
+"""The GIT recipe: config checks, the translator diagnostics and acceptance logic, a toy run on
+two replicas (translator saved, reloaded by a second run), the CIFAR-LT paper configs on tfds
+mock data."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from kerazoo.layers import GITAugment
+from kerazoo.models import Classifier, MUNITGenerator
+from kerazoo.recipes.config import ConfigError, resolve
+from kerazoo.recipes.results import SeedResult
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+METHODS = ("CE + DRS", "CE + DRS + GIT", "CE + DRS + oracle")
+TINY = ["epochs=2", "drs_epoch=1", "translator_epochs=1", "translator_batch_size=16", "translator_dim=8",
+        "translator_n_res=1", "translator_mlp_dim=16", "disc_dim=8", "disc_layers=2", "num_seeds=1"]
+
+
+def test_defaults_and_the_digits_toml_agree(config_class):
+    cls = config_class("git")
+    default = resolve(cls)
+    assert default == resolve(cls, [os.path.join(ROOT, "recipes", "digits_git.toml")])
+    assert (default.dataset, default.transform, default.num_seeds) == ("digits-lt", "bg", 3)
+    assert (default.threshold, default.fraction, default.rule) == (20, 0.5, "threshold")
+
+
+@pytest.mark.parametrize(
+    "sets, message",
+    [(["dataset=digits-rot-lt"], "transform=rot"), (["transform=none"], "oracle"),
+     (["drs_epoch=60"], "drs_epoch"), (["methods=[]"], "methods"), (["rule=soft"], "rule")],
+)
+def test_bad_configs_are_refused(config_class, sets, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve(config_class("git"), sets=sets)
+
+
+def test_translator_diagnostics_see_a_style_blind_translator(config_class):
+    from kerazoo.data import make_protocol
+    from kerazoo.recipes import git
+
+    config = resolve(config_class("git"), sets=["diagnostic_styles=3"])
+    clean = make_protocol("digits-lt", image_size=16)
+    shifted = make_protocol("digits-bg-lt", image_size=16)
+    counts = shifted.class_counts()
+    generator = MUNITGenerator((16, 16, 1), dim=8, n_res=1, mlp_dim=16)
+    varied = git.translator_diagnostics(config, generator, clean, shifted, counts)
+    assert varied["images"] == int((counts[shifted.train_labels] < 20).sum())
+    assert varied["translation_variance"] > 0 and varied["true_variance"] > 0
+    dense = generator.decoder.get_layer("adain_params")
+    dense.set_weights([np.zeros_like(w) for w in dense.get_weights()])
+    blind = git.translator_diagnostics(config, generator, clean, shifted, counts)
+    assert blind["translation_variance"] == pytest.approx(0.0, abs=1e-12)
+    assert blind["variance_ratio"] == pytest.approx(0.0, abs=1e-9)
+    assert blind["style_reconstruction_error"] > 0.6
+    assert not git.learned_variation(blind)
+    assert git.learned_variation({"variance_ratio": 0.3, "style_reconstruction_error": 0.2})
+    # Variance alone is not learning: an untrained decoder varies too, in noise.
+    assert not git.learned_variation({"variance_ratio": 0.3, "style_reconstruction_error": 0.8})
+
+
+def test_acceptance_checks_use_same_seed_differences():
+    from kerazoo.recipes import git
+
+    def seed(base, oracle, git_row):
+        return SeedResult({"CE + DRS": base, "CE + DRS + oracle": oracle, "CE + DRS + GIT": git_row})
+
+    row = lambda acc, tail, ekld: {"balanced_accuracy": acc, "tail_accuracy": tail, "tail_ekld": ekld}  # noqa: E731
+    per_seed = {0: seed(row(0.4, 0.3, 1.6), row(0.6, 0.55, 0.7), row(0.41, 0.3, 1.2)),
+                1: seed(row(0.4, 0.3, 1.6), row(0.6, 0.5, 0.6), row(0.39, 0.3, 1.3))}
+    checks = {c["check"].split(":")[0][:25]: c for c in git.acceptance(
+        per_seed, {"variance_ratio": 0.05, "style_reconstruction_error": 0.3}, {"CE + DRS": -0.8})}
+    assert checks["oracle lowers tail eKLD b"]["pass"] and checks["oracle raises tail accura"]["pass"]
+    assert checks["CE + DRS eKLD rises as cl"]["pass"]
+    assert checks["GIT does no harm"]["pass"]
+    # eKLD fell by 0.35, but the translator varied too little to credit it.
+    claim = checks["GIT improvement claimable"]
+    assert not claim["pass"] and "-0.350" in claim["measured"] and "0.050" in claim["measured"]
+
+
+@pytest.mark.slow
+def test_toy_run_on_two_replicas_then_a_run_that_loads_its_translator(two_replica_run, tmp_path):
+    metrics, out = two_replica_run("git", *TINY, "ekld_transforms=3", "diagnostic_styles=2")
+    assert metrics["replicas"] == 2 and list(metrics["results"]) == list(METHODS)
+    for rows in metrics["results"].values():
+        assert set(rows) == {"balanced_accuracy", "tail_accuracy", "tail_ekld", "head_ekld"}
+        assert rows["tail_ekld"][0] >= 0
+    per_class = metrics["details"]["0"]["CE + DRS"]["per_class_ekld"]
+    assert len(per_class) == 10 and all(v >= 0 for v in per_class)
+    assert {"translation_variance", "true_variance", "variance_ratio", "style_reconstruction_error",
+            "training_style_recon_last_epoch"} <= set(metrics["translator"])
+    assert len(metrics["acceptance"]) == 6
+    report = (out / "report.md").read_text()
+    assert "## Translator diagnostics" in report and "(translations.png)" in report
+    for plot in ("translations.png", "ekld_by_class_size.png"):
+        assert (out / plot).stat().st_size > 0
+    shipped = keras.saving.load_model(out / "model.keras")
+    assert type(shipped) is Classifier
+    assert not any(isinstance(layer, GITAugment) for layer in shipped._flatten_layers())
+    assert metrics["model"]["metrics"] == {k: v[0] for k, v in metrics["results"]["CE + DRS + GIT"].items()}
+    assert isinstance(keras.saving.load_model(out / "translator.keras"), MUNITGenerator)
+
+    from kerazoo.recipes import git
+
+    # A run given that file trains no translator of its own.
+    argv = ["--out", str(tmp_path / "reuse"), "--set", f"translator={out / 'translator.keras'}",
+            "--set", "methods=ce_drs_git", "--set", "diagnostic_styles=2"]
+    git.RECIPE.main(argv + [a for s in TINY for a in ("--set", s)])
+    again = json.loads((tmp_path / "reuse" / "metrics.json").read_text())
+    assert not (tmp_path / "reuse" / "checkpoints" / "translator.weights.h5").exists()
+    assert again["translator"]["translation_variance"] == pytest.approx(
+        metrics["translator"]["translation_variance"], rel=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, threshold", [("cifar10", 500), ("cifar100", 100)])
+def test_cifar_lt_paper_configs_run_on_tfds_mock_data(tmp_path, name, threshold):
+    from kerazoo.recipes import git
+
+    argv = ["--config", os.path.join(ROOT, "recipes", f"{name}_lt_git.toml"),
+            "--set", "batch_size=16", "--set", f"data_dir={tmp_path / 'data'}",
+            "--out", str(tmp_path / "run")]
+    # Small mock data and sizes: the test runs the protocol, ResNet-32, the
+    # translator at 32x32 and GIT, not their accuracy.
+    with tfds.testing.mock_data(num_examples=400):
+        git.RECIPE.main(argv + [a for s in TINY for a in ("--set", s)])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert list(metrics["results"]) == ["CE + DRS", "CE + DRS + GIT"]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    assert (config["dataset"], config["backbone"], config["threshold"]) == (f"{name}-lt100", "resnet32", threshold)
+    assert metrics["results"]["CE + DRS"]["tail_ekld"] == [None]  # no nuisance, no eKLD
+    assert "exponential long tail (imbalance 100" in (tmp_path / "run" / "report.md").read_text()
