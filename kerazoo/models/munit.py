@@ -13,36 +13,66 @@ def _instance_norm(name):
     return layers.GroupNormalization(groups=-1, center=False, scale=False, epsilon=1e-5, name=name)
 
 
-def _conv(filters, kernel, stride=1, name=None, init="he_normal"):
-    return layers.Conv2D(filters, kernel, stride, padding="same", kernel_initializer=init, name=name)
+@keras.saving.register_keras_serializable(package="kerazoo")
+class ReflectionPadding(layers.Layer):
+    """Pad H and W by `pad` pixels on each side, mirroring the image (MUNIT's
+    `pad_type: reflect`). Zero padding would draw a frame whose contrast
+    tells the content encoder the absolute background level, the very
+    nuisance the style should carry.
+
+    Example: `ReflectionPadding(3)(x)` before a valid 7x7 convolution.
+    """
+
+    def __init__(self, pad, **kwargs):
+        super().__init__(**kwargs)
+        self.pad = pad
+
+    def call(self, x):
+        p = self.pad
+        return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, shape):
+        grow = lambda n: None if n is None else n + 2 * self.pad  # noqa: E731
+        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "pad": self.pad}
+
+
+def _conv(x, filters, kernel, stride=1, name=None, init="he_normal"):
+    """Reflection-pad by (kernel − 1) // 2, then a valid convolution: H/stride
+    out for MUNIT's kernels (7, 5, 3 and 1 at stride 1, 4 at stride 2)."""
+    if kernel > 1:
+        x = ReflectionPadding((kernel - 1) // 2, name=None if name is None else f"{name}_pad")(x)
+    return layers.Conv2D(filters, kernel, stride, padding="valid", kernel_initializer=init, name=name)(x)
 
 
 def content_encoder(image_shape, dim, n_downsample, n_res, content_channels):
     """Conv7 → n_downsample × conv4/2 (IN, ReLU) → n_res residual blocks (IN);
     an optional 1×1 conv to `content_channels` narrows the content code."""
     images = keras.Input(image_shape, name="images")
-    x = layers.ReLU()(_instance_norm("in0")(_conv(dim, 7, name="conv0")(images)))
+    x = layers.ReLU()(_instance_norm("in0")(_conv(images, dim, 7, name="conv0")))
     for i in range(n_downsample):
         dim *= 2
-        x = layers.ReLU()(_instance_norm(f"in_down{i}")(_conv(dim, 4, 2, name=f"down{i}")(x)))
+        x = layers.ReLU()(_instance_norm(f"in_down{i}")(_conv(x, dim, 4, 2, name=f"down{i}")))
     for i in range(n_res):
-        y = layers.ReLU()(_instance_norm(f"res{i}_in1")(_conv(dim, 3, name=f"res{i}_conv1")(x)))
-        y = _instance_norm(f"res{i}_in2")(_conv(dim, 3, name=f"res{i}_conv2")(y))
+        y = layers.ReLU()(_instance_norm(f"res{i}_in1")(_conv(x, dim, 3, name=f"res{i}_conv1")))
+        y = _instance_norm(f"res{i}_in2")(_conv(y, dim, 3, name=f"res{i}_conv2"))
         x = layers.Add()([x, y])
     if content_channels:
-        x = _conv(content_channels, 1, name="bottleneck")(x)
+        x = _conv(x, content_channels, 1, name="bottleneck")
     return keras.Model(images, x, name="content_encoder")
 
 
 def style_encoder(image_shape, dim, n_downsample, style_dim):
-    """Conv7 → 2 × conv4/2 doubling the width → (n_downsample − 2 … 2 more)
-    conv4/2 → global average pool → linear to `style_dim`; no normalisation
-    (MUNIT's StyleEncoder with n_downsample 4)."""
+    """Conv7 → n_downsample × conv4/2 (the first two doubling the width) →
+    global average pool → linear to `style_dim`; no normalisation (MUNIT's
+    StyleEncoder, n_downsample 4)."""
     images = keras.Input(image_shape, name="images")
-    x = layers.ReLU()(_conv(dim, 7, name="conv0")(images))
+    x = layers.ReLU()(_conv(images, dim, 7, name="conv0"))
     for i in range(n_downsample):
         dim = dim * 2 if i < 2 else dim
-        x = layers.ReLU()(_conv(dim, 4, 2, name=f"down{i}")(x))
+        x = layers.ReLU()(_conv(x, dim, 4, 2, name=f"down{i}"))
     x = layers.GlobalAveragePooling2D()(x)
     return keras.Model(images, layers.Dense(style_dim, name="style")(x), name="style_encoder")
 
@@ -58,19 +88,19 @@ def decoder(content_shape, style_dim, dim, n_upsample, n_res, mlp_dim, channels)
     params = layers.Dense(n_res * 2 * 2 * dim, name="adain_params")(h)
     x = content
     if content_shape[-1] != dim:  # the bottleneck's way back to the decoder's width
-        x = _conv(dim, 1, name="unbottleneck")(x)
+        x = _conv(x, dim, 1, name="unbottleneck")
     for i in range(n_res):
         block = [params[:, (4 * i + j) * dim:(4 * i + j + 2) * dim] for j in (0, 2)]
-        y = layers.ReLU()(AdaptiveInstanceNorm(name=f"res{i}_adain1")(_conv(dim, 3, name=f"res{i}_conv1")(x), block[0]))
-        y = AdaptiveInstanceNorm(name=f"res{i}_adain2")(_conv(dim, 3, name=f"res{i}_conv2")(y), block[1])
+        y = layers.ReLU()(AdaptiveInstanceNorm(name=f"res{i}_adain1")(_conv(x, dim, 3, name=f"res{i}_conv1"), block[0]))
+        y = AdaptiveInstanceNorm(name=f"res{i}_adain2")(_conv(y, dim, 3, name=f"res{i}_conv2"), block[1])
         x = layers.Add()([x, y])
     for i in range(n_upsample):
         dim //= 2
         x = layers.UpSampling2D(2, interpolation="nearest")(x)
         # MUNIT's LayerNorm: over (H, W, C) per sample, affine per channel.
-        x = layers.GroupNormalization(groups=1, epsilon=1e-5, name=f"ln_up{i}")(_conv(dim, 5, name=f"up{i}")(x))
+        x = layers.GroupNormalization(groups=1, epsilon=1e-5, name=f"ln_up{i}")(_conv(x, dim, 5, name=f"up{i}"))
         x = layers.ReLU()(x)
-    images = layers.Activation("tanh")(_conv(channels, 7, name="to_image")(x))
+    images = layers.Activation("tanh")(_conv(x, channels, 7, name="to_image"))
     return keras.Model([content, style], images, name="decoder")
 
 
@@ -82,8 +112,8 @@ def discriminator(image_shape, dim, num_layers):
     images = keras.Input(image_shape, name="images")
     x = images
     for i in range(num_layers):
-        x = layers.LeakyReLU(0.2)(_conv(dim * 2**i, 4, 2, name=f"conv{i}", init=init)(x))
-    return keras.Model(images, _conv(1, 1, name="score", init=init)(x), name="discriminator")
+        x = layers.LeakyReLU(0.2)(_conv(x, dim * 2**i, 4, 2, name=f"conv{i}", init=init))
+    return keras.Model(images, _conv(x, 1, 1, name="score", init=init), name="discriminator")
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
@@ -127,7 +157,10 @@ class MUNITGenerator(keras.Model):
         if size % 2**n_downsample or self.image_shape[1] % 2**n_downsample:
             raise ValueError(f"Image size {self.image_shape[:2]} is not divisible by 2**{n_downsample}.")
         self.content_encoder = content_encoder(self.image_shape, dim, n_downsample, n_res, content_channels)
-        self.style_encoder = style_encoder(self.image_shape, dim, n_downsample + 2, style_dim)
+        # MUNIT's style encoder halves the image 2 more times than the content
+        # encoder, but not below 1x1 (the GAP makes the rest position-free).
+        style_down = min(n_downsample + 2, int(np.log2(min(self.image_shape[:2]))))
+        self.style_encoder = style_encoder(self.image_shape, dim, style_down, style_dim)
         self.decoder = decoder(self.content_encoder.output_shape[1:], style_dim, dim * 2**n_downsample,
                                n_downsample, n_res, mlp_dim, self.image_shape[-1])
         self.seed_generator = keras.random.SeedGenerator(seed)

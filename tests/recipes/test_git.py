@@ -1,6 +1,5 @@
 """The GIT recipe: config checks, the translator diagnostics and acceptance logic, a toy run on
-two replicas (translator saved, reloaded by a second run), the CIFAR-LT paper configs on tfds
-mock data."""
+two replicas (its translator saved and loadable), the CIFAR-LT paper configs on tfds mock data."""
 
 import json
 import os
@@ -83,7 +82,9 @@ def test_acceptance_checks_use_same_seed_differences():
 
 
 @pytest.mark.slow
-def test_toy_run_on_two_replicas_then_a_run_that_loads_its_translator(two_replica_run, tmp_path):
+def test_toy_run_on_two_replicas_saves_a_translator_that_loads(two_replica_run):
+    from kerazoo.recipes import git
+
     metrics, out = two_replica_run("git", *TINY, "ekld_transforms=3", "diagnostic_styles=2")
     assert metrics["replicas"] == 2 and list(metrics["results"]) == list(METHODS)
     for rows in metrics["results"].values():
@@ -102,18 +103,20 @@ def test_toy_run_on_two_replicas_then_a_run_that_loads_its_translator(two_replic
     assert type(shipped) is Classifier
     assert not any(isinstance(layer, GITAugment) for layer in shipped._flatten_layers())
     assert metrics["model"]["metrics"] == {k: v[0] for k, v in metrics["results"]["CE + DRS + GIT"].items()}
-    assert isinstance(keras.saving.load_model(out / "translator.keras"), MUNITGenerator)
+    translator = git.load_translator(str(out / "translator.keras"))  # what `translator=FILE` loads
+    assert isinstance(translator, MUNITGenerator)
+    styles = translator.random_styles(2, 0)
+    x = np.random.default_rng(0).random((2, 16, 16, 1)).astype("float32")
+    assert np.asarray(translator.translate(x, styles)).shape == (2, 16, 16, 1)
 
+
+def test_a_missing_translator_file_or_zoo_entry_is_a_config_error():
     from kerazoo.recipes import git
 
-    # A run given that file trains no translator of its own.
-    argv = ["--out", str(tmp_path / "reuse"), "--set", f"translator={out / 'translator.keras'}",
-            "--set", "methods=ce_drs_git", "--set", "diagnostic_styles=2"]
-    git.RECIPE.main(argv + [a for s in TINY for a in ("--set", s)])
-    again = json.loads((tmp_path / "reuse" / "metrics.json").read_text())
-    assert not (tmp_path / "reuse" / "checkpoints" / "translator.weights.h5").exists()
-    assert again["translator"]["translation_variance"] == pytest.approx(
-        metrics["translator"]["translation_variance"], rel=1e-5)
+    with pytest.raises(ConfigError, match="no file"):
+        git.load_translator("/nonexistent/translator.keras")
+    with pytest.raises(ConfigError, match="has no translator.keras"):
+        git.load_translator("digits_baseline")
 
 
 @pytest.mark.slow
@@ -124,13 +127,16 @@ def test_cifar_lt_paper_configs_run_on_tfds_mock_data(tmp_path, name, threshold)
     argv = ["--config", os.path.join(ROOT, "recipes", f"{name}_lt_git.toml"),
             "--set", "batch_size=16", "--set", f"data_dir={tmp_path / 'data'}",
             "--out", str(tmp_path / "run")]
+    # One classifier stage (GIT from the first epoch) and a minimal translator: time.
+    tiny = TINY + ["epochs=1", "drs_epoch=0", "methods=ce_drs_git", "translator_dim=4"]
     # Small mock data and sizes: the test runs the protocol, ResNet-32, the
     # translator at 32x32 and GIT, not their accuracy.
-    with tfds.testing.mock_data(num_examples=400):
-        git.RECIPE.main(argv + [a for s in TINY for a in ("--set", s)])
+    with tfds.testing.mock_data(num_examples=300):
+        git.RECIPE.main(argv + [a for s in tiny for a in ("--set", s)])
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert list(metrics["results"]) == ["CE + DRS", "CE + DRS + GIT"]
+    assert list(metrics["results"]) == ["CE + DRS + GIT"]
     config = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
     assert (config["dataset"], config["backbone"], config["threshold"]) == (f"{name}-lt100", "resnet32", threshold)
-    assert metrics["results"]["CE + DRS"]["tail_ekld"] == [None]  # no nuisance, no eKLD
+    assert metrics["results"]["CE + DRS + GIT"]["tail_ekld"] == [None]  # no nuisance, no eKLD
+    assert "true_variance" not in metrics["translator"]
     assert "exponential long tail (imbalance 100" in (tmp_path / "run" / "report.md").read_text()
