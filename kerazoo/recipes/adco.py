@@ -1,0 +1,413 @@
+"""AdCo against MoCo-queue, a random encoder, a supervised encoder and raw pixels, by linear probe and kNN.
+
+`python -m kerazoo.recipes.adco` learns digits representations without
+labels: 16x16 images, two augmented views per image (rotation ±15°, shift
+±2 px, intensity ×U(0.7, 1.3), noise σ 0.05, stateless in tf.data), the
+digits convnet + MLP 64→64→32, batch 128, 100 epochs (~1,100 steps),
+encoder SGD 0.06 cosine, momentum 0.9, coupled weight decay 5e-4; key EMA
+m = 0.99 (0.999 is too slow for so few steps); τ = 0.12; K = 1024
+negatives. In the same run, on the same views and seeds:
+
+- AdCo: the bank trained by ascent at τ_m = 0.02 (SGD lr 3, momentum 0.9,
+  coupled weight decay 1e-4), random-normal start (`bank_init=keys`: the
+  official `ad_init`, ⌈K/B⌉ MoCo steps writing the keys into the bank);
+- MoCo-queue: the same model with a FIFO queue of past keys (MoCo v2);
+- supervised: the same backbone trained with labels (CE, one view);
+- random init: the backbone as initialised;
+- raw pixels.
+
+Every encoder is evaluated frozen on its pooled (backbone) features: a
+linear probe (logistic regression on standardised features) and a kNN
+(k = 20, cosine), train split → test split; also the final contrastive
+accuracy, bank loss and the bank's effective rank, and a plot of the linear
+probe over training. The first seed's AdCo encoder ships as a feature
+extractor (kind `features`) and, in `probe/`, the encoder with its linear
+probe as a classifier. Paper protocol: recipes/imagenet_adco.toml.
+"""
+
+import csv
+import dataclasses
+import json
+import math
+import shutil
+
+import keras
+import numpy as np
+import tensorflow as tf
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
+
+from kerazoo import backbones, metrics
+from kerazoo.atomic import write_text
+from kerazoo.data import datasets, parse_protocol_name, train_dataset, unlabelled_dataset
+from kerazoo.models import AdCo, Classifier
+from kerazoo.optimizers import GradientAscent
+from kerazoo.recipes import plots, runner
+from kerazoo.recipes.config import ConfigError, option
+from kerazoo.recipes.results import Column, SeedResult, spread_label
+
+METHODS = {"adco": "AdCo", "moco": "MoCo-queue", "supervised": "supervised", "random": "random init"}
+RAW = "raw pixels"
+SHIPPED = "adco"
+COLUMNS = [
+    Column("linear_probe", "linear probe"),
+    Column("knn", "kNN"),
+    Column("contrastive_accuracy", "contrastive acc."),
+    Column("bank_loss", "bank loss (τ_m)", scale=1.0, digits=2),
+    Column("bank_rank", "bank eff. rank", scale=1.0),
+]
+EFFECTS = [("AdCo", "MoCo-queue"), ("AdCo", "random init"), ("MoCo-queue", "random init")]
+
+
+@dataclasses.dataclass
+class AdCoConfig(runner.RunConfig):
+    image_size: int = option(16, "resize images to this square size (0 = keep; needed for "
+                                 "datasets whose images differ in size)", min=0)
+    eval_split: str = option("test", "tfds split the probes are scored on (imagenet2012: validation)")
+    max_train_images: int = option(0, "use the first N training images (0 = all)", min=0)
+    backbone: str = option("convnet", "encoder backbone", choices=backbones.available())
+    hidden_dim: int = option(64, "projection MLP hidden size (0 = the backbone's feature size)", min=0)
+    dim: int = option(32, "projection output size (the bank's dimension)", min=1)
+    bank_size: int = option(1024, "K: negatives in the bank (and the MoCo queue)", min=1)
+    bank_init: str = option("random", "random: standard normal; keys: the official ad_init "
+                                      "(⌈K/B⌉ MoCo steps writing the keys)", choices=["random", "keys"])
+    temperature: float = option(0.12, "τ of the encoder's loss", min=1e-4)
+    bank_temperature: float = option(0.02, "τ_m of the bank's (ascent) loss", min=1e-4)
+    bank_lr: float = option(3.0, "bank SGD learning rate (constant)", min=0.0)
+    bank_momentum: float = option(0.9, "bank SGD momentum", min=0.0, max=1.0)
+    bank_weight_decay: float = option(1e-4, "bank coupled weight decay", min=0.0)
+    key_momentum: float = option(0.99, "m of the key encoder's EMA (paper 0.999)", min=0.0, max=1.0)
+    symmetric: bool = option(False, "symmetric loss (both views as queries)")
+    shuffle_groups: int = option(2, "BatchNorm groups of the key encoder (shuffle-BN on one device)", min=1)
+    epochs: int = option(100, "training epochs (the same for every trained encoder)", min=1)
+    batch_size: int = option(128, "global batch size", min=2)
+    learning_rate: float = option(0.06, "encoder SGD learning rate (cosine per step)", min=0.0)
+    final_learning_rate: float = option(0.0, "floor of the cosine (official: 6e-4 at lr 0.03)", min=0.0)
+    momentum: float = option(0.9, "encoder SGD momentum", min=0.0, max=1.0)
+    weight_decay: float = option(5e-4, "encoder coupled weight decay (official 1e-4)", min=0.0)
+    augment: str = option("views", "augmentation policy of the views (kerazoo.data.augment)",
+                          choices=["views", "crop_flip"])
+    knn_k: int = option(20, "neighbours of the kNN evaluation", min=1)
+    probe_every: int = option(10, "linear probe on the test split every N epochs (the plot); 0 = never",
+                              min=0)
+    num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
+    methods: list[str] = option(list(METHODS), "encoders, same data and seeds", choices=list(METHODS))
+
+    def validate(self):
+        super().validate()
+        if not self.methods:
+            raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(METHODS)}.")
+        _, nuisance, tail = parse_protocol_name(self.dataset)
+        if nuisance or tail:
+            raise ConfigError(f"Config key 'dataset': AdCo runs on a plain tfds dataset, not {self.dataset!r}.")
+        if self.batch_size % self.shuffle_groups:
+            raise ConfigError(
+                f"Config keys 'batch_size' ({self.batch_size}) and 'shuffle_groups' "
+                f"({self.shuffle_groups}): the groups must split the batch evenly."
+            )
+        if self.bank_size < self.batch_size and ("moco" in self.methods or self.bank_init == "keys"):
+            raise ConfigError(
+                f"Config key 'bank_size' ({self.bank_size}): a queue of keys must hold a whole "
+                f"batch ({self.batch_size} keys)."
+            )
+
+
+def _split(config, split, limit=0):
+    """(images, labels, class names) of a tfds split, resized, in memory."""
+    base, _, _ = parse_protocol_name(config.dataset)
+    ds, info = datasets.load(base, split, config.data_dir or None, download=config.download, with_info=True)
+    if limit:
+        ds = ds.take(limit)
+    size = config.image_size
+    if size:
+        # Per image, so that images of different sizes (ImageNet) batch; the
+        # same bilinear resize and clip as kerazoo.data.transforms.resize.
+        ds = ds.map(lambda x, y: (tf.clip_by_value(tf.image.resize(x, (size, size)), 0.0, 1.0), y))
+    images, labels = [], []
+    for x, y in ds.batch(1024).as_numpy_iterator():
+        images.append(x)
+        labels.append(y)
+    label = info.features[info.supervised_keys[1]]
+    return np.concatenate(images), np.concatenate(labels), list(label.names)
+
+
+def _data(config, run):
+    if not hasattr(run, "_adco_data"):
+        train = _split(config, "train", config.max_train_images)
+        test = _split(config, config.eval_split)
+        base, _, _ = parse_protocol_name(config.dataset)
+        notes = [f"{base}: {len(train[1])} train / {len(test[1])} {config.eval_split} images from tfds"
+                 + (f", bilinear resize to {config.image_size}x{config.image_size}" if config.image_size else ""),
+                 "training labels used only by the supervised encoder and the probes"]
+        run.data_notes = notes
+        run._adco_data = (train, test)
+        # Loading ran TensorFlow ops, which move the op seeds.
+        keras.utils.set_random_seed(run.seed)
+    return run._adco_data
+
+
+def _steps(config, train):
+    steps = len(train[1]) // config.batch_size
+    if steps == 0:
+        raise ConfigError(f"Config key 'batch_size' ({config.batch_size}) exceeds the training set.")
+    return steps
+
+
+def _encoder_optimizer(config, steps):
+    alpha = config.final_learning_rate / config.learning_rate if config.learning_rate else 0.0
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=alpha)
+    return keras.optimizers.SGD(schedule, momentum=config.momentum)
+
+
+def build_model(config, mode, image_shape, total_steps):
+    """A compiled, built `AdCo` (mode `adco` or `queue`); call inside `strategy.scope()`."""
+    model = AdCo(
+        backbones.get(config.backbone, input_shape=image_shape),
+        bank_size=config.bank_size, dim=config.dim, hidden_dim=config.hidden_dim or None,
+        temperature=config.temperature, bank_temperature=config.bank_temperature,
+        momentum=config.key_momentum, mode=mode, symmetric=config.symmetric,
+        shuffle_groups=config.shuffle_groups, weight_decay=config.weight_decay,
+    )
+    bank_optimizer = None
+    if mode == "adco":
+        bank_optimizer = GradientAscent(
+            keras.optimizers.SGD(config.bank_lr, momentum=config.bank_momentum),
+            coupled_weight_decay=config.bank_weight_decay,
+        )
+    model.compile(optimizer=_encoder_optimizer(config, total_steps), bank_optimizer=bank_optimizer)
+    model(np.zeros((1, *image_shape), "float32"))  # fit cannot build from two-view batches
+    return model
+
+
+def _supervised(config, image_shape, num_classes, total_steps):
+    model = Classifier(backbones.get(config.backbone, input_shape=image_shape), num_classes)
+    model.compile(optimizer=_encoder_optimizer(config, total_steps),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    model(np.zeros((1, *image_shape), "float32"))
+    return model
+
+
+def features_of(backbone, images):
+    """Pooled features of a frozen backbone (inference mode), as NumPy."""
+    return np.concatenate([
+        keras.ops.convert_to_numpy(backbone(images[i:i + 512], training=False))
+        for i in range(0, len(images), 512)
+    ])
+
+
+def linear_probe(train_features, train_labels):
+    """Logistic regression on standardised features: (scaler, classifier)."""
+    scaler = StandardScaler().fit(train_features)
+    classifier = LogisticRegression(max_iter=2000).fit(scaler.transform(train_features), train_labels)
+    return scaler, classifier
+
+
+def evaluate(train_features, train_labels, test_features, test_labels, k):
+    """{"linear_probe": accuracy, "knn": accuracy} of frozen features."""
+    scaler, classifier = linear_probe(train_features, train_labels)
+    knn = KNeighborsClassifier(n_neighbors=k, metric="cosine").fit(train_features, train_labels)
+    return {
+        "linear_probe": metrics.accuracy(test_labels, classifier.predict(scaler.transform(test_features))),
+        "knn": metrics.accuracy(test_labels, knn.predict(test_features)),
+    }
+
+
+class ProbeCurve(keras.callbacks.Callback):
+    """Linear-probe test accuracy every `every` epochs, kept in a JSON file
+    so that a resumed stage keeps the points of its first invocation."""
+
+    def __init__(self, backbone, data, every, path):
+        super().__init__()
+        self.backbone, self.data, self.every, self.path = backbone, data, every, path
+        self.points = json.loads(path.read_text()) if path.exists() else []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        (train_x, train_y, _), (test_x, test_y, _) = self.data
+        scaler, classifier = linear_probe(features_of(self.backbone, train_x), train_y)
+        accuracy = metrics.accuracy(test_y, classifier.predict(scaler.transform(features_of(self.backbone, test_x))))
+        self.points = [p for p in self.points if p[0] < epoch + 1] + [[epoch + 1, accuracy]]
+        write_text(self.path, json.dumps(self.points))
+
+
+def _fit(config, run, model, stream, stage, epochs, backbone, data):
+    callbacks = []
+    if config.probe_every:
+        (run.path / "logs").mkdir(exist_ok=True)
+        callbacks.append(ProbeCurve(backbone, data, config.probe_every, run.path / "logs" / f"{stage}-probe.json"))
+    run.fit(model, stream, stage=stage, epochs=epochs, callbacks=callbacks,
+            divergence_hint="Lower learning_rate or bank_lr, or raise bank_temperature.")
+    return _last_epoch(run.path / "logs" / f"{stage}.csv"), (callbacks[0].points if callbacks else [])
+
+
+def _last_epoch(csv_path):
+    """The last row of a CSVLogger file as {column: float}, without the
+    columns it fills with NA (Keras' CSVLogger adds val_* columns here)."""
+    with open(csv_path, newline="") as f:
+        last = list(csv.DictReader(f))[-1]
+    return {key: float(value) for key, value in last.items() if value != "NA"}
+
+
+def _train_contrastive(config, run, seed, method, data, steps):
+    train, _ = data
+    image_shape = train[0].shape[1:]
+    total = config.epochs * steps
+    stage = f"seed{seed}-{method}"
+
+    def views():
+        return unlabelled_dataset(train[0], config.batch_size, seed, run.epoch_counter,
+                                  augment=config.augment, views=2)
+
+    mode = "adco" if method == "adco" else "queue"
+    with run.strategy.scope():
+        model = build_model(config, mode, image_shape, total)
+    if mode == "adco" and config.bank_init == "keys":
+        # The official ad_init: ⌈K/B⌉ MoCo steps of the encoder whose keys fill
+        # the bank; then AdCo continues from that encoder with a fresh key copy.
+        with run.strategy.scope():
+            warm = build_model(config, "queue", image_shape, total)
+        warm_steps = math.ceil(config.bank_size / config.batch_size)
+        _fit(config, run, warm, views().take(warm_steps), f"{stage}-ad_init", 1, warm.backbone, data)
+        model.start_from(warm)
+    history, curve = _fit(config, run, model, views(), stage, config.epochs, model.backbone, data)
+    return model, history, curve
+
+
+def run_seed(config, run, seed):
+    data = _data(config, run)
+    (train_x, train_y, class_names), (test_x, test_y, _) = data
+    steps = _steps(config, (train_x, train_y))
+    image_shape = train_x.shape[1:]
+    flat = lambda x: x.reshape(len(x), -1)  # noqa: E731
+    rows = {RAW: evaluate(flat(train_x), train_y, flat(test_x), test_y, config.knn_k)}
+    curves, shipped = {}, None
+    for method in config.methods:
+        keras.utils.set_random_seed(seed)
+        row = {}
+        if method == "random":
+            backbone = backbones.get(config.backbone, input_shape=image_shape)
+        elif method == "supervised":
+            with run.strategy.scope():
+                model = _supervised(config, image_shape, len(class_names), config.epochs * steps)
+            stream = train_dataset(train_x, train_y, config.batch_size, seed, run.epoch_counter,
+                                   augment=config.augment)
+            _, curves[METHODS[method]] = _fit(config, run, model, stream, f"seed{seed}-supervised",
+                                              config.epochs, model.backbone, data)
+            backbone = model.backbone
+        else:
+            model, history, curves[METHODS[method]] = _train_contrastive(config, run, seed, method, data, steps)
+            backbone = model.backbone
+            row = {"contrastive_accuracy": history["contrastive_accuracy"],
+                   "bank_rank": history["bank_rank"], "bank_loss": history.get("bank")}
+            if method == SHIPPED:
+                shipped = model
+        row.update(evaluate(features_of(backbone, train_x), train_y, features_of(backbone, test_x),
+                            test_y, config.knn_k))
+        rows[METHODS[method]] = row
+    return SeedResult(
+        rows,
+        details={"probe_curves": curves, "steps": config.epochs * steps},
+        model=shipped,
+        input_shape=image_shape,
+        sample_images=test_x[:7],
+        model_metrics=None if shipped is None else {
+            k: rows["AdCo"][k] for k in ("linear_probe", "knn")},
+    )
+
+
+def export_probe(config, run, model):
+    """`probe/`: the AdCo encoder with its linear probe folded into a Dense
+    head (standardisation included), as a classifier run directory that
+    `kerazoo.zoo.publish(run_dir / "probe", name)` takes."""
+    (train_x, train_y, class_names), (test_x, test_y, _) = _data(config, run)
+    backbone = model.backbone
+    scaler, classifier = linear_probe(features_of(backbone, train_x), train_y)
+    coef, intercept = _probe_weights(classifier, len(class_names))
+    # logits = ((f − μ)/σ)·Wᵀ + b = f·(W/σ)ᵀ + (b − (μ/σ)·Wᵀ)
+    kernel = (coef / scaler.scale_).T
+    bias = intercept - (scaler.mean_ / scaler.scale_) @ coef.T
+    head = keras.layers.Dense(len(class_names), name="probe")
+    probe = Classifier.shipped(backbone, len(class_names), head)
+    head.set_weights([kernel.astype("float32"), bias.astype("float32")])
+    predictions = np.argmax(probe.predict(test_x, verbose=0), axis=1)
+    accuracy = metrics.accuracy(test_y, predictions)
+    path = run.path / "probe"
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir()
+    sub = runner.Run(path, run.recipe, config, run.strategy, created=False)
+    sub.data_notes = run.data_notes + ["linear probe: logistic regression on the standardised pooled "
+                                       "features of the train split, folded into the Dense head"]
+    described = sub.export(SeedResult({}, model=probe, input_shape=train_x.shape[1:],
+                                      sample_images=test_x[:7], class_names=class_names,
+                                      model_metrics={"test_accuracy": accuracy}))
+    shutil.copy2(run.path / "config.json", path / "config.json")
+    write_text(path / "metrics.json", json.dumps({"recipe": run.recipe, "model": described}, indent=2))
+    return accuracy
+
+
+def _probe_weights(classifier, num_classes):
+    """(C, D) weights and (C,) biases of a fitted LogisticRegression as
+    softmax logits over all `num_classes`: a binary fit is softmax([0, z]);
+    classes absent from the training features get a logit of −1e4."""
+    coef, intercept = classifier.coef_, classifier.intercept_
+    if len(classifier.classes_) == 2:
+        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
+    full_coef = np.zeros((num_classes, coef.shape[1]))
+    full_intercept = np.full(num_classes, -1e4)
+    full_coef[classifier.classes_], full_intercept[classifier.classes_] = coef, intercept
+    return full_coef, full_intercept
+
+
+def plot_curves(per_seed, path):
+    figure, ax = plots.plt.subplots(figsize=(6.5, 4))
+    details = [r.details["probe_curves"] for r in per_seed.values()]
+    for method in details[0]:
+        curves = [d[method] for d in details if d.get(method)]
+        if not curves:
+            continue
+        epochs = [p[0] for p in curves[0]]
+        values = 100 * np.mean([[p[1] for p in c] for c in curves], axis=0)
+        ax.plot(epochs, values, marker="o", label=method)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("linear probe test accuracy (%)")
+    ax.set_title(f"Linear probe over training ({spread_label(len(per_seed)).replace(' ± std', '')})")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    plots.save_figure(figure, path)
+
+
+def report(config, run, per_seed):
+    lines = []
+    if config.probe_every:
+        plot_curves(per_seed, run.path / "probe_curve.png")
+        lines += ["![linear probe accuracy over training](probe_curve.png)", ""]
+    metrics_out = {}
+    shipped = per_seed[config.seeds[0]].model
+    if shipped is not None:
+        accuracy = export_probe(config, run, shipped)
+        metrics_out["probe_classifier_accuracy"] = accuracy
+        lines += [f"The shipped encoder's linear probe as a classifier (`probe/`): test accuracy "
+                  f"{100 * accuracy:.2f} %.", ""]
+    steps = next(iter(per_seed.values())).details["steps"]
+    lines += [
+        f"Every trained encoder: {config.epochs} epochs, {steps} steps of {config.batch_size} images. "
+        f"K = {config.bank_size}, τ = {config.temperature}, τ_m = {config.bank_temperature}, "
+        f"m = {config.key_momentum}, bank start `{config.bank_init}`. Linear probe: logistic regression "
+        f"on standardised pooled features; kNN: k = {config.knn_k}, cosine. Contrastive accuracy, bank "
+        "loss and effective rank are the last epoch's means (the MoCo queue's rank is that of its keys; "
+        "MoCo has no bank loss).",
+        "",
+        "## Data",
+        "",
+        *[f"- {note}" for note in run.data_notes],
+    ]
+    return runner.Outcome("\n".join(lines), metrics=metrics_out)
+
+
+RECIPE = runner.Recipe("adco", AdCoConfig, run_seed, COLUMNS, __doc__, EFFECTS, report)
+
+if __name__ == "__main__":
+    RECIPE.main()

@@ -1,0 +1,100 @@
+"""The AdCo recipe: config checks, a toy run on two replicas with both exports, the ImageNet
+paper config on tfds mock data."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from helpers.export import softmax
+from kerazoo import zoo
+from kerazoo.export import OnnxClassifier
+from kerazoo.models import Classifier, FeatureExtractor
+from kerazoo.recipes.config import ConfigError, resolve
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+
+
+def test_defaults_and_the_digits_toml_agree(config_class):
+    cls = config_class("adco")
+    default = resolve(cls)
+    assert default == resolve(cls, [os.path.join(ROOT, "recipes", "digits_adco.toml")])
+    assert (default.bank_size, default.key_momentum, default.num_seeds) == (1024, 0.99, 3)
+    assert default.methods == ["adco", "moco", "supervised", "random"]
+
+
+def test_the_paper_toml_holds_the_official_hyperparameters(config_class):
+    paper = resolve(config_class("adco"), [os.path.join(ROOT, "recipes", "imagenet_adco.toml")])
+    assert (paper.backbone, paper.bank_size, paper.epochs, paper.batch_size) == ("resnet50", 65536, 200, 256)
+    assert (paper.learning_rate, paper.final_learning_rate, paper.key_momentum) == (0.03, 6e-4, 0.999)
+    assert (paper.temperature, paper.bank_temperature, paper.bank_lr, paper.bank_init) == (0.12, 0.02, 3.0, "keys")
+
+
+@pytest.mark.parametrize(
+    "sets, message",
+    [(["methods=[]"], "methods"), (["shuffle_groups=3"], "shuffle_groups"),
+     (["bank_size=64"], "bank_size"), (["dataset=digits-lt"], "dataset")],
+)
+def test_bad_configs_are_refused(config_class, sets, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve(config_class("adco"), sets=sets)
+
+
+@pytest.mark.slow
+def test_toy_run_on_two_replicas_reports_every_encoder_and_ships_features_and_a_probe(two_replica_run, tmp_path):
+    metrics, out = two_replica_run(
+        "adco", "epochs=2", "batch_size=64", "bank_size=128", "num_seeds=1", "probe_every=1",
+        "methods=adco,random",
+    )
+    assert metrics["replicas"] == 2
+    assert list(metrics["results"]) == ["raw pixels", "AdCo", "random init"]
+    adco = metrics["results"]["AdCo"]
+    assert 0.1 < adco["linear_probe"][0] <= 1.0 and 0.1 < adco["knn"][0] <= 1.0
+    assert 1.0 < adco["bank_rank"][0] <= 32.0 and np.isfinite(adco["bank_loss"][0])
+    assert metrics["results"]["random init"]["bank_loss"] == [None]
+    curves = metrics["details"]["0"]["probe_curves"]
+    assert [p[0] for p in curves["AdCo"]] == [1, 2]
+    report = (out / "report.md").read_text()
+    assert "(probe_curve.png)" in report and "| AdCo − random init |" in report
+    assert (out / "probe_curve.png").stat().st_size > 0
+
+    # The encoder ships as features, its linear probe as a classifier; both publish.
+    assert metrics["model"]["kind"] == "features"
+    assert type(keras.saving.load_model(out / "model.keras")) is FeatureExtractor
+    probe = keras.saving.load_model(out / "probe" / "model.keras")
+    assert type(probe) is Classifier
+    images = np.random.default_rng(0).uniform(0, 1, (5, 16, 16, 1)).astype("float32")
+    onnx = OnnxClassifier(out / "probe" / "model.onnx", providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(onnx.predict(images), softmax(np.asarray(probe(images))), atol=1e-4)
+    assert abs(metrics["probe_classifier_accuracy"] - adco["linear_probe"][0]) < 0.02
+    root = tmp_path / "zoo"
+    assert zoo.publish(out, "toy_adco", root=root)["kind"] == "features"
+    assert zoo.publish(out / "probe", "toy_adco_probe", root=root)["kind"] == "classifier"
+
+
+@pytest.mark.slow
+def test_imagenet_paper_config_runs_on_tfds_mock_data(tmp_path):
+    from kerazoo.recipes import adco
+
+    argv = [
+        "--config", os.path.join(ROOT, "recipes", "imagenet_adco.toml"),
+        # Tiny sizes: the test runs the protocol's pieces (ad_init, K, 1000 classes, the
+        # validation split), not its accuracy; ResNet-18 for ResNet-50, whose two
+        # encoders and ONNX exports alone took ~14 minutes on the shared 2 cores.
+        "--set", "backbone=resnet18", "--set", "image_size=32", "--set", "batch_size=8", "--set", "bank_size=16",
+        "--set", "shuffle_groups=2", "--set", "epochs=1", "--set", "max_train_images=16",
+        "--set", "methods=adco", "--set", "knn_k=2",
+        "--set", f"data_dir={tmp_path / 'data'}", "--out", str(tmp_path / "run"),
+    ]
+    with tfds.testing.mock_data(num_examples=16):
+        adco.RECIPE.main(argv)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert list(metrics["results"]) == ["raw pixels", "AdCo"]
+    assert (tmp_path / "run" / "logs" / "seed0-adco-ad_init.csv").exists()
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    assert (config["dataset"], config["bank_init"], config["bank_size"]) == ("imagenet2012", "keys", 16)
+    assert metrics["model"]["kind"] == "features"
+    assert keras.saving.load_model(tmp_path / "run" / "probe" / "model.keras").num_classes == 1000
