@@ -232,6 +232,11 @@ def publish(run_dir, name, root=None, overwrite=False):
         shutil.copy2(run_dir / "model.keras", staging / f"{name}.keras")
         for page in [run_dir / "report.md", *run_dir.glob("*.png")]:  # the report and its plots
             shutil.copy2(page, staging / page.name)
+        # Models a recipe trained besides the shipped one (GIT's translator.keras):
+        # hashed like the rest, read by the recipe that uses them, not by `load`.
+        for companion in run_dir.glob("*.keras"):
+            if companion.name != "model.keras":
+                shutil.copy2(companion, staging / companion.name)
     onnx_path = Path("export") / f"{name}.onnx"
     with atomic_path(root / onnx_path) as tmp:
         shutil.copy2(run_dir / "model.onnx", tmp)

@@ -57,6 +57,10 @@ class GITAugment(keras.layers.Layer):
         self.class_counts = [int(c) for c in class_counts]
         self.threshold, self.fraction, self.rule, self.seed = threshold, fraction, rule, seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # Nothing to build: the translator comes built and the draws' state
+        # exists; a model holding the layer is then fully built before its
+        # first training step.
+        self.built = True
 
     def probabilities(self):
         """The chance that a candidate of each class is replaced, (num_classes,)."""

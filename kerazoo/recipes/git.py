@@ -181,22 +181,22 @@ def build_translator(config, image_shape):
     return munit
 
 
-def load_translator(source):
-    """A translator from a `.keras` file, or the `translator.keras` of a zoo
-    model (checksum-verified)."""
-    path = Path(source)
+def load_translator(source, root=None):
+    """A translator from a `.keras` file, or the `translator.keras` a zoo
+    model carries (checksum-verified; `root`: the zoo root, default the
+    shipped zoo)."""
     if source.endswith(".keras"):
-        if not path.is_file():
+        if not Path(source).is_file():
             raise ConfigError(f"Config key 'translator': no file {source}.")
-        return keras.saving.load_model(path)
+        return keras.saving.load_model(source)
     from kerazoo import zoo
 
-    entry = zoo.info(source)
-    relative = next((p for p in entry["files"] if p.endswith("/" + TRANSLATOR_FILE)), None)
-    if relative is None:
+    root = zoo.default_root() if root is None else Path(root)
+    relative = f"saved_models/{source}/{TRANSLATOR_FILE}"
+    if relative not in zoo.info(source, root)["files"]:
         raise ConfigError(f"Config key 'translator': zoo model {source!r} has no {TRANSLATOR_FILE}.")
-    zoo.verify(source)
-    return keras.saving.load_model(zoo.default_root() / relative)
+    zoo.verify(source, root)
+    return keras.saving.load_model(root / relative)
 
 
 def translator(config, run, shifted):

@@ -82,7 +82,8 @@ def test_acceptance_checks_use_same_seed_differences():
 
 
 @pytest.mark.slow
-def test_toy_run_on_two_replicas_saves_a_translator_that_loads(two_replica_run):
+def test_toy_run_on_two_replicas_saves_a_translator_that_loads_from_file_and_zoo(two_replica_run, tmp_path):
+    from kerazoo import zoo
     from kerazoo.recipes import git
 
     metrics, out = two_replica_run("git", *TINY, "ekld_transforms=3", "diagnostic_styles=2")
@@ -103,11 +104,15 @@ def test_toy_run_on_two_replicas_saves_a_translator_that_loads(two_replica_run):
     assert type(shipped) is Classifier
     assert not any(isinstance(layer, GITAugment) for layer in shipped._flatten_layers())
     assert metrics["model"]["metrics"] == {k: v[0] for k, v in metrics["results"]["CE + DRS + GIT"].items()}
-    translator = git.load_translator(str(out / "translator.keras"))  # what `translator=FILE` loads
-    assert isinstance(translator, MUNITGenerator)
-    styles = translator.random_styles(2, 0)
+    # What `translator=FILE` and, once the run is in a zoo, `translator=NAME` load.
+    zoo.publish(out, "toy_git", root=tmp_path / "zoo")
+    from_file = git.load_translator(str(out / "translator.keras"))
+    from_zoo = git.load_translator("toy_git", root=tmp_path / "zoo")
+    assert isinstance(from_file, MUNITGenerator) and isinstance(from_zoo, MUNITGenerator)
     x = np.random.default_rng(0).random((2, 16, 16, 1)).astype("float32")
-    assert np.asarray(translator.translate(x, styles)).shape == (2, 16, 16, 1)
+    styles = from_file.random_styles(2, 0)
+    np.testing.assert_allclose(np.asarray(from_zoo.translate(x, styles)),
+                               np.asarray(from_file.translate(x, styles)), atol=1e-6)
 
 
 def test_a_missing_translator_file_or_zoo_entry_is_a_config_error():
