@@ -93,7 +93,8 @@ def _epochs_logged(logs):
 def test_killed_run_resumes_and_ends_like_an_uninterrupted_run(cli, tmp_path, augment):
     # With augment=true the resumed epoch must also redraw the same crops and
     # flips: they are keyed by (seed, epoch, position), not by RNG state.
-    args = ["--set", "epochs=4", "--set", "batch_size=8", "--set", f"augment={augment}"]
+    args = ["--set", "epochs=4", "--set", "batch_size=8", "--set", f"augment={augment}",
+            "--set", "backup_seconds=0"]
     # Both runs must find the dataset prepared: preparing it draws from Python's
     # `random`, which Keras' initializers read too (a runner issue of its own).
     from kerazoo.data import load_arrays

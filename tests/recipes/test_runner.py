@@ -115,7 +115,7 @@ def test_two_optimizers_resume_exactly_after_sigkill(tmp_path):
     """Every weight and both optimizers' slots of a model trained on two
     augmented views per image end the same after SIGKILL mid-epoch and a
     re-run as without the interruption."""
-    args = [TWO_PLAYER, "--set", "epochs=6"]
+    args = [TWO_PLAYER, "--set", "epochs=6", "--set", "backup_seconds=0"]
     full = tmp_path / "full"
     import subprocess
     import sys
@@ -152,3 +152,31 @@ def test_a_fresh_data_directory_gives_the_same_numbers(tmp_path):
         metrics = json.loads((tmp_path / name / "metrics.json").read_text())
         accuracies.append(metrics["results"]["ERM baseline"]["test_accuracy"])
     assert accuracies[0] == accuracies[1]
+
+
+@pytest.mark.parametrize("seconds, backed_up", [(0, [True, True, True]), (3600, [False, False, False])])
+def test_periodic_backup_saves_only_once_its_interval_has_passed(tmp_path, seconds, backed_up):
+    import keras
+
+    backup = runner.PeriodicBackup(str(tmp_path / "backup"), seconds)
+    seen = []
+    probe = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append((tmp_path / "backup" / "latest.weights.h5").exists())
+    )
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=3, verbose=0, callbacks=[backup, probe])
+    assert seen == backed_up
+
+
+def test_a_resumed_history_keeps_the_rows_up_to_the_backup(tmp_path):
+    history = tmp_path / "stage.csv"
+    history.write_text("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n3,0.7\n")
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / "training_metadata.json").write_text('{"epoch": 2, "batch": 0}')
+    runner._trim_history(history, backup)
+    assert history.read_text() == "epoch,loss\n0,1.0\n1,0.9\n"
+    (backup / "training_metadata.json").unlink()  # killed before any backup
+    runner._trim_history(history, backup)
+    assert history.read_text() == "epoch,loss\n"
