@@ -69,6 +69,11 @@ def herding(features, m):
     return np.array(chosen, dtype=np.int64)
 
 
+def class_means(features):
+    """Mean of each class's L2-normalised features (a list of arrays)."""
+    return np.stack([normalise(f).mean(axis=0) for f in features])
+
+
 def nme_predict(features, class_means):
     """Nearest class mean: argmax of cosine to the normalised means."""
     return np.argmax(normalise(features) @ normalise(class_means).T, axis=1)
@@ -274,8 +279,12 @@ class ClassIncremental:
         self.memory = {}  # class -> train indices of its exemplars
         self.model = None
 
-    def features(self, backbone, images):
-        return backbone.predict(images, batch_size=512, verbose=0)
+    def features(self, backbone, *image_arrays):
+        """Features of each array, from one forward pass over all of them:
+        a `predict` call has a fixed cost, and the NME means alone would
+        take two calls per seen class."""
+        features = backbone.predict(np.concatenate(image_arrays), batch_size=512, verbose=0)
+        return np.split(features, np.cumsum([len(a) for a in image_arrays])[:-1])
 
     def _new_head(self, phase):
         num_old, seen = self.bounds[phase], self.bounds[phase + 1]
@@ -287,10 +296,10 @@ class ClassIncremental:
             # Imprinting uses the previous phase's backbone, before training.
             old_norm = np.linalg.norm(np.asarray(head.kernel), axis=0).mean()
             init = imprint_weights(
-                [
-                    self.features(self.model.backbone, self.train_x[self.train_y == c])
-                    for c in range(num_old, seen)
-                ],
+                self.features(
+                    self.model.backbone,
+                    *(self.train_x[self.train_y == c] for c in range(num_old, seen)),
+                ),
                 old_norm,
             )
         return grow_head(head, seen - num_old, init, freeze_old=self.method.less_forget)
@@ -315,23 +324,11 @@ class ClassIncremental:
         )
 
     def _update_memory(self, phase, backbone):
-        for c in range(self.bounds[phase], self.bounds[phase + 1]):
-            members = np.flatnonzero(self.train_y == c)
-            ranked = herding(
-                self.features(backbone, self.train_x[members]), self.settings.exemplars_per_class
-            )
-            self.memory[c] = members[ranked]
-
-    def _class_means(self, backbone, seen):
-        means = []
-        for c in range(seen):
-            images = self.train_x[self.memory[c]]
-            mean = normalise(self.features(backbone, images)).mean(axis=0)
-            if self.settings.flip_means:
-                flipped = normalise(self.features(backbone, images[:, :, ::-1])).mean(axis=0)
-                mean = (mean + flipped) / 2
-            means.append(mean)
-        return np.stack(means)
+        classes = range(self.bounds[phase], self.bounds[phase + 1])
+        members = [np.flatnonzero(self.train_y == c) for c in classes]
+        features = self.features(backbone, *(self.train_x[m] for m in members))
+        for c, m, f in zip(classes, members, features):
+            self.memory[c] = m[herding(f, self.settings.exemplars_per_class)]
 
     def _evaluate(self, phase):
         seen = self.bounds[phase + 1]
@@ -345,8 +342,15 @@ class ClassIncremental:
         ]
         nme = None
         if self.method.memory == "exemplars":
-            means = self._class_means(self.model.backbone, seen)
-            nme_predictions = nme_predict(self.features(self.model.backbone, images), means)
+            exemplars = [self.train_x[self.memory[c]] for c in range(seen)]
+            flipped = [x[:, :, ::-1] for x in exemplars] if self.settings.flip_means else []
+            test_features, *exemplar_features = self.features(
+                self.model.backbone, images, *exemplars, *flipped
+            )
+            means = class_means(exemplar_features[:seen])
+            if flipped:
+                means = (means + class_means(exemplar_features[seen:])) / 2
+            nme_predictions = nme_predict(test_features, means)
             nme = float(np.mean(nme_predictions == labels))
         return PhaseResult(phase, seen, float(np.mean(correct)), nme, task_accuracy)
 
