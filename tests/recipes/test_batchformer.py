@@ -6,8 +6,8 @@ import os
 
 import keras
 import pytest
-import tensorflow_datasets as tfds
 
+from helpers.recipes import run_config_on_mock_data
 from kerazoo.layers import BatchFormer
 from kerazoo.models import Classifier
 from kerazoo.recipes.config import ConfigError, resolve
@@ -78,22 +78,12 @@ def test_toy_run_on_two_replicas_reports_shots_effects_and_ships_without_batchfo
 
 @pytest.mark.slow
 def test_cifar100_lt_protocol_runs_on_tfds_mock_data(tmp_path):
-    from kerazoo.recipes import batchformer
-
-    argv = [
-        "--config", os.path.join(ROOT, "recipes", "cifar100_lt_batchformer.toml"),
-        "--set", "epochs=1",
-        "--set", "batch_size=16",
-        "--set", "methods=balanced_softmax_batchformer",
-        "--set", f"data_dir={tmp_path / 'data'}",
-        "--out", str(tmp_path / "run"),
-    ]
-    # Small mock data: the test runs the protocol's long tail, ResNet-32 and
-    # BatchFormer at d = 64, not its accuracy.
-    with tfds.testing.mock_data(num_examples=1000):
-        batchformer.RECIPE.main(argv)
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    # The protocol's long tail, ResNet-32 and BatchFormer at d = 64.
+    metrics, out = run_config_on_mock_data(
+        "batchformer", "cifar100_lt_batchformer.toml", tmp_path,
+        "epochs=1", "batch_size=16", "methods=balanced_softmax_batchformer",
+    )
     assert list(metrics["results"]) == ["Balanced Softmax + BatchFormer"]
-    config = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    config = json.loads((out / "config.json").read_text())["config"]
     assert (config["dataset"], config["backbone"]) == ("cifar100-lt100", "resnet32")
-    assert "exponential long tail (imbalance 100" in (tmp_path / "run" / "report.md").read_text()
+    assert "exponential long tail (imbalance 100" in (out / "report.md").read_text()
