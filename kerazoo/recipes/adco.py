@@ -344,8 +344,20 @@ def export_probe(config, run, model):
                                       sample_images=test_x[:7], class_names=class_names,
                                       model_metrics={"test_accuracy": accuracy}))
     shutil.copy2(run.path / "config.json", path / "config.json")
+    write_text(path / "report.md", probe_report(accuracy, sub.data_notes))
     write_text(path / "metrics.json", json.dumps({"recipe": run.recipe, "model": described}, indent=2))
     return accuracy
+
+
+def probe_report(accuracy, notes):
+    """report.md of `probe/` (the zoo copies it beside the model)."""
+    return "\n".join([
+        "# adco — the AdCo encoder with its linear probe", "",
+        f"Test accuracy {100 * accuracy:.2f} %: the first seed's AdCo backbone (frozen) and a Dense head "
+        "holding the logistic regression fitted on its standardised pooled features of the train split. "
+        "The full comparison (AdCo, MoCo-queue, supervised, random init, raw pixels) is the parent "
+        "run's report.md.", "", "## Data", "", *[f"- {note}" for note in notes], "",
+    ])
 
 
 def _probe_weights(classifier, num_classes):

@@ -98,3 +98,22 @@ def test_imagenet_paper_config_runs_on_tfds_mock_data(tmp_path):
     assert (config["dataset"], config["bank_init"], config["bank_size"]) == ("imagenet2012", "keys", 16)
     assert metrics["model"]["kind"] == "features"
     assert keras.saving.load_model(tmp_path / "run" / "probe" / "model.keras").num_classes == 1000
+
+
+def test_the_zoo_adco_models_reproduce_their_recorded_scores_in_every_format():
+    from kerazoo.data import load_arrays
+    from kerazoo.data.transforms import resize
+
+    for name in ("digits_adco", "digits_adco_probe"):
+        zoo.verify(name)
+    entry = zoo.info("digits_adco_probe")
+    size = entry["config"]["image_size"]
+    images, labels, _ = load_arrays("digits", "test")
+    images = resize(images, size)
+    assert zoo.info("digits_adco")["input"]["shape"] == entry["input"]["shape"] == [None, size, size, 1]
+    features = np.asarray(zoo.load("digits_adco", "keras")(images, training=False))
+    np.testing.assert_allclose(zoo.load("digits_adco", "onnx").predict(images), features, atol=1e-4)
+    probabilities = softmax(np.asarray(zoo.load("digits_adco_probe", "keras")(images, training=False)))
+    np.testing.assert_allclose(zoo.load("digits_adco_probe", "onnx").predict(images), probabilities, atol=1e-4)
+    accuracy = np.mean(probabilities.argmax(axis=1) == labels)
+    assert accuracy == pytest.approx(entry["metrics"]["test_accuracy"], abs=0.5 / len(labels))
