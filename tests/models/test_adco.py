@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers.replicas import assert_replicas_agree, train_on, two_cpu_strategy
+from helpers.replicas import assert_replicas_agree
 from kerazoo.models import AdCo, FeatureExtractor
 from kerazoo.optimizers import GradientAscent
 
