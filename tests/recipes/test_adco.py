@@ -54,7 +54,7 @@ def test_toy_run_on_two_replicas_reports_every_encoder_and_ships_features_and_a_
     adco = metrics["results"]["AdCo"]
     assert 0.1 < adco["linear_probe"][0] <= 1.0 and 0.1 < adco["knn"][0] <= 1.0
     assert 1.0 < adco["bank_rank"][0] <= 32.0 and np.isfinite(adco["bank_loss"][0])
-    assert metrics["results"]["random init"]["bank_loss"] == [None]
+    assert "bank_loss" not in metrics["results"]["random init"]  # no bank to score
     curves = metrics["details"]["0"]["probe_curves"]
     assert [p[0] for p in curves["AdCo"]] == [1, 2]
     report = (out / "report.md").read_text()
