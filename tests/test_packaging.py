@@ -81,10 +81,13 @@ from kerazoo import zoo
 root = zoo.default_root()
 assert root == __import__("pathlib").Path(kerazoo.__file__).parent / "_bundled", root
 for name in zoo.available():
-    images = np.full((2, *zoo.info(name)["input"]["shape"][1:]), 0.5, np.float32)
+    info = zoo.info(name)
+    images = np.full((2, *info["input"]["shape"][1:]), 0.5, np.float32)
     zoo.verify(name)
-    assert zoo.load(name, "onnx").predict(images).shape == (2, 10)
-    assert zoo.load(name).serve(images)["probabilities"].shape == (2, 10)
+    width = 10 if info["kind"] == "classifier" else None  # features: the encoder's width
+    onnx_out = zoo.load(name, "onnx").predict(images)
+    served = zoo.load(name).serve(images)[info["outputs"][-1]]
+    assert onnx_out.shape == served.shape == (2, width or onnx_out.shape[1]), (name, onnx_out.shape)
     assert zoo.load(name, "keras") is not None
 assert (root / "recipes" / "digits_lucir.toml").is_file()
 print(kerazoo.__file__)

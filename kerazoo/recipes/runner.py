@@ -244,17 +244,27 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
 class PeriodicBackup(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` that saves at an epoch end only once `seconds` have
-    passed since its last save.
+    passed since its last save, and keeps the CSV `history` in step with
+    what it restores.
 
     Saving every epoch cost 28 % of the LUCIR digits run, whose epochs take
     a fraction of a second. Any backup resumes exactly, since an epoch's
     data depends only on (seed, epoch); a kill costs at most `seconds` of
-    training to redo.
+    training to redo. The previous backup is kept (`double_checkpoint`): a
+    kill while the weights file is being written leaves it unreadable, and
+    the restore then falls back to the one before.
     """
 
-    def __init__(self, backup_dir, seconds):
-        super().__init__(backup_dir)
+    def __init__(self, backup_dir, seconds, history):
+        super().__init__(backup_dir, double_checkpoint=True)
         self.seconds = seconds
+        self.history = Path(history)
+        self._saved_at = time.monotonic()
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        # After the restore (or its fallback) and before CSVLogger opens the file.
+        _trim_history(self.history, Path(self.backup_dir))
         self._saved_at = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -396,8 +406,6 @@ class Run:
         self.log(f"{stage}: training for {epochs} epochs", console=False)
         (self.path / "logs").mkdir(exist_ok=True)
         history = self.path / "logs" / f"{stage}.csv"
-        backup = self.path / "backup" / stage
-        _trim_history(history, backup)
         started = time.time()
         if sys.stdout.isatty():
             verbose = 1
@@ -412,10 +420,9 @@ class Run:
             callbacks=[
                 self.epoch_counter,
                 StopOnNonFiniteLoss(stage, divergence_hint),
-                # The history row before the backup: a kill between them
-                # then redoes that epoch instead of losing its row.
+                # Before CSVLogger: it trims the history the logger appends to.
+                PeriodicBackup(str(self.path / "backup" / stage), self.config.backup_seconds, history),
                 keras.callbacks.CSVLogger(str(history), append=True),
-                PeriodicBackup(str(backup), self.config.backup_seconds),
                 keras.callbacks.TensorBoard(str(self.path / "tensorboard" / stage), write_graph=False),
                 *callbacks,
             ],

@@ -158,7 +158,7 @@ def test_a_fresh_data_directory_gives_the_same_numbers(tmp_path):
 def test_periodic_backup_saves_only_once_its_interval_has_passed(tmp_path, seconds, backed_up):
     import keras
 
-    backup = runner.PeriodicBackup(str(tmp_path / "backup"), seconds)
+    backup = runner.PeriodicBackup(str(tmp_path / "backup"), seconds, tmp_path / "history.csv")
     seen = []
     probe = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: seen.append((tmp_path / "backup" / "latest.weights.h5").exists())
