@@ -16,14 +16,15 @@ class OptimizerGroup:
         `strategy.scope()` before any checkpoint is restored).
     variables: the variables this optimizer updates.
     terms: names of the loss terms whose sum it follows; None = every term.
-    ascent: step *up* that sum (gradient ascent), e.g. AdCo's negatives.
+
+    A group ascends when its optimizer does: wrap it in
+    `kerazoo.optimizers.GradientAscent` (AdCo's negatives).
     """
 
     name: str
     optimizer: object
     variables: list
     terms: tuple = None
-    ascent: bool = False
 
 
 class TrainingModel(keras.Model):
@@ -40,8 +41,8 @@ class TrainingModel(keras.Model):
        across replicas, and Keras only scales its own per-sample losses, so
        hand-written batch means must be scaled here for N replicas on a
        global batch to train like one device on that batch;
-    3. applies each group's gradients with its optimizer, negated for a
-       group that ascends;
+    3. applies each group's gradients with its optimizer (a
+       `GradientAscent` optimizer steps up its sum);
     4. tracks the total (`loss`) and every term as metrics, and updates the
        compiled metrics with `metric_targets(data, outputs)`.
 
@@ -158,10 +159,7 @@ class TrainingModel(keras.Model):
             groups = self.optimizer_groups()
             objectives = [_sum_terms(losses, group) / replicas for group in groups]
         for group, objective in zip(groups, objectives):
-            gradients = tape.gradient(objective, group.variables)
-            if group.ascent:
-                gradients = [None if g is None else -g for g in gradients]
-            group.optimizer.apply(gradients, group.variables)
+            group.optimizer.apply(tape.gradient(objective, group.variables), group.variables)
         del tape
         return self._track(losses, data, outputs)
 

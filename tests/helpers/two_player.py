@@ -15,6 +15,7 @@ from keras import ops
 
 from kerazoo.data import unlabelled_dataset
 from kerazoo.models import OptimizerGroup, TrainingModel
+from kerazoo.optimizers import GradientAscent
 from kerazoo.recipes import runner
 from kerazoo.recipes.config import option
 from kerazoo.recipes.results import Column, SeedResult
@@ -45,7 +46,7 @@ class TwoPlayer(TrainingModel):
     def optimizer_groups(self):
         return [
             OptimizerGroup("encoder", self.optimizer, self.encoder.trainable_variables, ("encoder",)),
-            OptimizerGroup("bank", self.bank_optimizer, [self.bank], ("bank",), ascent=True),
+            OptimizerGroup("bank", self.bank_optimizer, [self.bank], ("bank",)),
         ]
 
     def compute_losses(self, data, training):
@@ -64,7 +65,7 @@ def build(seed=0):
     model = TwoPlayer()
     model.compile(
         keras.optimizers.SGD(0.05, momentum=0.9),
-        keras.optimizers.SGD(0.1, momentum=0.9),
+        GradientAscent(keras.optimizers.SGD(0.1, momentum=0.9)),
     )
     model(np.zeros((1, *SHAPE), "float32"))
     return model
