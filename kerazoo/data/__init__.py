@@ -1,7 +1,8 @@
 """Data: tensorflow-datasets loading, the offline digits builder, the
 derived protocols (long tail, nuisance transforms, domain shift, few labels,
-class-incremental splits) and the resumable tf.data streams (samplers in
-`samplers`, stateless augmentation in `augment`)."""
+class-incremental splits), the resumable tf.data streams (samplers in
+`samplers`, stateless augmentation in `augment`) and the streamed protocols
+of datasets too large for memory (`streamed`)."""
 
 from kerazoo.data.datasets import DatasetNotFoundError, load, load_arrays
 from kerazoo.data.protocols import (
@@ -11,6 +12,7 @@ from kerazoo.data.protocols import (
     make_protocol,
     parse_protocol_name,
 )
+from kerazoo.data.streamed import STREAMED, StreamedProtocol
 from kerazoo.data.pipeline import (
     EpochCounter,
     eval_dataset,
@@ -23,6 +25,8 @@ __all__ = [
     "DatasetNotFoundError",
     "EpochCounter",
     "Protocol",
+    "STREAMED",
+    "StreamedProtocol",
     "eval_dataset",
     "load",
     "load_arrays",

@@ -10,8 +10,11 @@ A protocol name is a tfds dataset name followed by modifiers separated by
   order (CIFAR-100-LT, rho = 100); the test split stays balanced.
 
 So `digits-rot-lt` is the GIT paper's K49-ROT-LT construction on digits.
-Protocols hold whole splits in memory (digits, CIFAR); ImageNet-scale data
-should be streamed with `kerazoo.data.load` instead.
+Protocols hold whole splits in memory (digits, CIFAR). The names in
+`streamed.STREAMED` (`imagenet_lt`, `imagenet2012`, `imagenet2012_subset`:
+too large for memory) give a `streamed.StreamedProtocol` instead, which
+takes no modifiers. Recipes read both kinds through the same methods:
+`train_dataset`, `eval_dataset`, `sample_images`, `class_counts`.
 
 Domain adaptation (`make_domain_shift`) and few-label semi-supervised splits
 (`make_few_labels`) are built from the same pieces; the images whose labels
@@ -25,6 +28,8 @@ import numpy as np
 
 from kerazoo.data import longtail, splits, transforms
 from kerazoo.data.datasets import load_arrays
+from kerazoo.data.pipeline import eval_dataset, train_dataset
+from kerazoo.data.streamed import StreamedProtocol, is_streamed
 
 MODIFIERS = ("rot", "bg", "dil", "lt", "lt100")
 LONG_TAILS = ("lt", "lt100")
@@ -82,6 +87,23 @@ class Protocol:
             )
         return np.bincount(labels, minlength=self.num_classes)
 
+    def train_dataset(self, batch_size, seed, epoch_counter, **kwargs):
+        """`pipeline.train_dataset` over the labelled training arrays.
+
+        Example: `p.train_dataset(64, seed=0, epoch_counter=counter, augment=True)`.
+        """
+        return train_dataset(
+            self.train_images, self.train_labels, batch_size, seed, epoch_counter, **kwargs
+        )
+
+    def eval_dataset(self, batch_size=256):
+        """`pipeline.eval_dataset` over the test arrays."""
+        return eval_dataset(self.test_images, self.test_labels, batch_size)
+
+    def sample_images(self, count):
+        """The first `count` test images."""
+        return self.test_images[:count]
+
     def evaluation_labels(self):
         """The labels of `unlabelled_images`, to evaluate on them; never train on these.
 
@@ -103,6 +125,11 @@ def parse_protocol_name(name):
             f"Bad protocol name '{name}': expected a tfds dataset name followed "
             f"by at most one of -rot/-bg/-dil and optionally -lt or -lt100, e.g. "
             f"'digits-rot-lt' or 'cifar100-lt100'."
+        )
+    if modifiers and is_streamed(base):
+        raise ValueError(
+            f"Bad protocol name '{name}': '{base}' is streamed from disk and takes no "
+            f"modifiers (they transform whole arrays in memory); use '{base}'."
         )
     return base, (nuisances[0] if nuisances else None), (tails[0] if tails else None)
 
@@ -128,10 +155,12 @@ def make_protocol(
     lt_min=5,
     download=False,
 ):
-    """Build a protocol by name (see the module docstring).
+    """Build a protocol by name (see the module docstring): a `Protocol` in
+    memory, or a `StreamedProtocol` for the names in `streamed.STREAMED`.
 
     Args:
-        name: e.g. `"digits"`, `"digits-lt"`, `"digits-bg-lt"`, `"cifar100"`.
+        name: e.g. `"digits"`, `"digits-lt"`, `"digits-bg-lt"`, `"cifar100"`,
+            `"imagenet_lt"` (streamed).
         data_dir: tfds data directory.
         seed: fixes the nuisance parameters and the long-tail subset.
         image_size: resize images to this square size first (None keeps them).
@@ -141,6 +170,8 @@ def make_protocol(
     Example: `make_protocol("digits-rot-lt", seed=1, image_size=16).class_counts()`.
     """
     base, nuisance, long_tail = parse_protocol_name(name)
+    if is_streamed(base):
+        return StreamedProtocol(base, data_dir, image_size, download)
     train_x, train_y, test_x, test_y, num_classes, class_names, notes = _base_splits(
         base, data_dir, image_size, download
     )
