@@ -41,9 +41,14 @@ MAX_PIECES = 16
 EVAL_CROP_FRACTION = 0.875
 
 
+def _builder_name(name):
+    """`"imagenet_lt:1.0.0"` -> `"imagenet_lt"` (no version or config)."""
+    return name.split(":")[0].split("/")[0]
+
+
 def is_streamed(base):
     """Whether the tfds name `base` (`"imagenet_lt"`, `"imagenet_lt:1.0.0"`) is streamed."""
-    return base.split(":")[0].split("/")[0] in STREAMED
+    return _builder_name(base) in STREAMED
 
 
 def _resize(image, height, width):
@@ -122,7 +127,7 @@ class StreamedProtocol:
             )
         self.name = name
         self.image_size = image_size
-        self.test_split = test_split or STREAMED.get(name.split(":")[0], "test")
+        self.test_split = test_split or STREAMED.get(_builder_name(name), "test")
         data_dir = data_dir or default_data_dir()
         # load() prepares the dataset, or raises the missing-dataset error
         # saying how to provide it; the stream itself reads the encoded records.
@@ -161,7 +166,7 @@ class StreamedProtocol:
 
     def _labels(self, split):
         batches = self._read(split).map(lambda image, label: label).batch(8192)
-        labels = [b for b in batches.as_numpy_iterator()]
+        labels = list(batches.as_numpy_iterator())
         if not labels:
             raise ValueError(f"Split '{split}' of '{self.name}' is empty.")
         return np.concatenate(labels)
