@@ -9,7 +9,9 @@ more than 100 training images, few-shot fewer than 20 (the ImageNet-LT
 split); on digits-lt that is 1 many, 1 medium and 8 few-shot classes. The
 shipped model is Balanced Softmax + BatchFormer of the first seed, exported
 without BatchFormer. Paper protocols: recipes/cifar100_lt_batchformer.toml,
-recipes/imagenet_lt_batchformer.toml.
+recipes/imagenet_lt_batchformer.toml (ImageNet-LT, streamed from disk: the
+same code reads an in-memory or a streamed protocol through its
+`train_dataset` / `eval_dataset`).
 """
 
 import dataclasses
@@ -20,7 +22,7 @@ import keras
 import numpy as np
 
 from kerazoo import backbones, metrics
-from kerazoo.data import eval_dataset, train_dataset
+from kerazoo.data import parse_protocol_name, streamed
 from kerazoo.layers import BatchFormer
 from kerazoo.models import BatchFormerClassifier
 from kerazoo.recipes import plots, runner
@@ -64,7 +66,8 @@ class BatchFormerConfig(runner.RunConfig):
     learning_rate: float = option(1e-3, "learning rate of the backbone and head", min=0.0)
     momentum: float = option(0.9, "SGD momentum", min=0.0, max=1.0)
     weight_decay: float = option(0.0, "decoupled weight decay (both optimizers)", min=0.0)
-    augment: bool = option(False, "pad-4 random crop and horizontal flip (CIFAR-style)")
+    augment: bool = option(False, "random crop + horizontal flip: pad-4 (CIFAR) in memory, "
+                                  "random-resized (ImageNet) when streamed")
     num_heads: int = option(4, "BatchFormer attention heads", min=1)
     num_layers: int = option(1, "BatchFormer encoder layers", min=1)
     dropout: float = option(0.5, "BatchFormer dropout (four places, as PyTorch)", min=0.0, max=0.99)
@@ -85,6 +88,12 @@ class BatchFormerConfig(runner.RunConfig):
             raise ConfigError(
                 f"Config keys 'few_shot' ({self.few_shot}) and 'many_shot' ({self.many_shot}): "
                 "few_shot must not exceed many_shot."
+            )
+        base, _, _ = parse_protocol_name(self.dataset)
+        if streamed.is_streamed(base) and not self.image_size:
+            raise ConfigError(
+                f"Config key 'image_size': '{base}' is streamed and its photos have no "
+                "common size; set image_size (224 for the paper protocol)."
             )
 
 
@@ -119,7 +128,7 @@ def build_model(config, protocol, method, steps):
         batchformer_lr_scale=config.batchformer_lr_scale,
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
-    model(protocol.train_images[:1])
+    model(keras.ops.zeros((1, *protocol.image_shape)))
     return model
 
 
@@ -127,7 +136,7 @@ def run_seed(config, run, seed):
     protocol = run.protocol()
     counts = protocol.class_counts()
     steps = config.epochs * config.passes_per_epoch * (len(protocol.train_labels) // config.batch_size)
-    test = eval_dataset(protocol.test_images, protocol.test_labels)
+    test = protocol.eval_dataset()
     rows, shipped = {}, None
     for method in config.methods:
         # Every method starts from the same weights and sees the same batches.
@@ -150,7 +159,7 @@ def run_seed(config, run, seed):
         rows,
         model=shipped[0],
         input_shape=protocol.image_shape,
-        sample_images=protocol.test_images[:7],
+        sample_images=protocol.sample_images(7),
         class_names=protocol.class_names,
         model_metrics=shipped[1],
     )
@@ -160,9 +169,7 @@ def _passes(config, protocol, seed, epoch_counter):
     """One epoch = `passes_per_epoch` passes, pass j in the order of stream
     seed seed·passes + j (distinct for every (seed, j); the plain seed for one pass)."""
     streams = [
-        train_dataset(
-            protocol.train_images,
-            protocol.train_labels,
+        protocol.train_dataset(
             config.batch_size,
             seed=seed * config.passes_per_epoch + j,
             epoch_counter=epoch_counter,

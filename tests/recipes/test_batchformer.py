@@ -1,10 +1,11 @@
-"""The BatchFormer recipe: config checks, a toy run on two replicas, the CIFAR-100-LT protocol
-on tfds mock data."""
+"""The BatchFormer recipe: config checks, a toy run on two replicas, the CIFAR-100-LT and the
+streamed ImageNet-LT protocols on tfds mock data."""
 
 import json
 import os
 
 import keras
+import numpy as np
 import pytest
 
 from helpers.recipes import run_config_on_mock_data
@@ -40,9 +41,20 @@ def test_effects_are_called_gains_only_beyond_the_seed_spread():
     assert clear[0].count("(a gain)") == 2
 
 
+def test_imagenet_lt_toml_is_the_official_balanced_softmax_config(config_class):
+    paper = resolve(config_class("batchformer"), [os.path.join(ROOT, "recipes", "imagenet_lt_batchformer.toml")])
+    assert (paper.dataset, paper.image_size, paper.backbone, paper.augment) == ("imagenet_lt", 224, "resnet50", True)
+    assert (paper.batch_size, paper.optimizer, paper.learning_rate, paper.momentum, paper.weight_decay) == (
+        128, "sgd", 0.05, 0.9, 5e-4)
+    assert (paper.epochs, paper.passes_per_epoch, paper.batchformer_lr_scale) == (90, 1, 0.1)
+    assert (paper.many_shot, paper.few_shot) == (100, 20)
+    assert paper.methods == ["balanced_softmax", "balanced_softmax_batchformer"]
+
+
 @pytest.mark.parametrize(
     "sets, message",
-    [(["few_shot=200"], "few_shot"), (["methods=[]"], "methods"), (["batchformer_scope=world"], "scope")],
+    [(["few_shot=200"], "few_shot"), (["methods=[]"], "methods"), (["batchformer_scope=world"], "scope"),
+     (["dataset=imagenet_lt"], "image_size"), (["dataset=imagenet_lt-lt", "image_size=224"], "no modifiers")],
 )
 def test_bad_configs_are_refused(config_class, sets, message):
     with pytest.raises(ConfigError, match=message):
@@ -87,3 +99,30 @@ def test_cifar100_lt_protocol_runs_on_tfds_mock_data(tmp_path):
     config = json.loads((out / "config.json").read_text())["config"]
     assert (config["dataset"], config["backbone"]) == ("cifar100-lt100", "resnet32")
     assert "exponential long tail (imbalance 100" in (out / "report.md").read_text()
+
+@pytest.mark.slow
+def test_imagenet_lt_protocol_streams_resnet50_on_tfds_mock_data(tmp_path):
+    # ResNet-50 and BatchFormer at d = 2048 as in the paper, at 32x32 on 64
+    # mock images, one method (each costs ~40 s of ResNet-50 compilation,
+    # the export ~60 s). Balanced Softmax needs all 1,000 classes in the
+    # training set (mock labels cover them from ~6,400 images, too slow
+    # here), so this runs CE + BatchFormer; the CIFAR-100-LT test runs
+    # Balanced Softmax. Toy lr: 4 steps at 0.05 on noise blow the logits up
+    # to ~1e12, beyond what the ONNX parity check can compare.
+    metrics, out = run_config_on_mock_data(
+        "batchformer", "imagenet_lt_batchformer.toml", tmp_path,
+        "image_size=32", "epochs=1", "batch_size=16", "learning_rate=0.001", "methods=ce_batchformer",
+        num_examples=64,
+    )
+    assert list(metrics["results"]) == ["CE + BatchFormer"]
+    assert set(metrics["results"]["CE + BatchFormer"]) == {"test_accuracy", "many", "medium", "few"}
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert (config["dataset"], config["backbone"], config["batch_size"]) == ("imagenet_lt", "resnet50", 16)
+    assert "imagenet_lt: 64 train / 64 test images from tfds, streamed" in (out / "report.md").read_text()
+    assert metrics["model"]["training_data"][0].endswith("streamed (decoded per batch)")
+    assert len(metrics["model"]["class_names"]) == 1000
+    assert (out / "logs" / "seed0-ce_batchformer.csv").read_text().count("\n") == 2  # header + 1 epoch
+    shipped = keras.saving.load_model(out / "model.keras")
+    assert type(shipped) is Classifier
+    assert shipped.predict(np.zeros((1, 32, 32, 3), "float32"), verbose=0).shape == (1, 1000)
+    assert not any(isinstance(layer, BatchFormer) for layer in shipped._flatten_layers())
