@@ -42,8 +42,10 @@ def test_effects_are_called_gains_only_beyond_the_seed_spread():
 
 
 def test_imagenet_lt_toml_is_the_official_balanced_softmax_config(config_class):
-    paper = resolve(config_class("batchformer"), [os.path.join(ROOT, "recipes", "imagenet_lt_batchformer.toml")])
-    assert (paper.dataset, paper.image_size, paper.backbone, paper.augment) == ("imagenet_lt", 224, "resnet50", True)
+    paper = resolve(config_class("batchformer"),
+                    [os.path.join(ROOT, "recipes", "imagenet_lt_batchformer.toml")])
+    assert (paper.dataset, paper.image_size, paper.backbone, paper.augment) == (
+        "imagenet_lt", 224, "resnet50", True)
     assert (paper.batch_size, paper.optimizer, paper.learning_rate, paper.momentum, paper.weight_decay) == (
         128, "sgd", 0.05, 0.9, 5e-4)
     assert (paper.epochs, paper.passes_per_epoch, paper.batchformer_lr_scale) == (90, 1, 0.1)
