@@ -224,6 +224,11 @@ def publish(run_dir, name, root=None, overwrite=False):
     config, metrics = (_read_run_json(run_dir, f) for f in ("config.json", "metrics.json"))
     if "model" not in metrics:
         raise ZooError(f"{run_dir} exported no model (metrics.json has no 'model' section).")
+    if "onnx_parity_max_abs_diff" not in metrics["model"]:
+        raise ZooError(
+            f"{run_dir} wrote only model.keras (exports=keras); re-run it with "
+            "--set exports=all to get the SavedModel and ONNX files the zoo ships."
+        )
     manifest = _read_manifest(root, must_exist=False)
     if name in manifest["models"] and not overwrite:
         raise ZooError(f"The zoo already has {name!r}; pass overwrite=True (--overwrite) to replace it.")

@@ -277,6 +277,17 @@ def test_cli_verify_reports_each_model_and_fails_on_tampering(cli, zoo_copy):
 
 
 @pytest.mark.slow
+def test_a_run_that_wrote_only_model_keras_is_refused_with_the_fix(feature_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(feature_run[0], run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    del metrics["model"]["onnx_parity_max_abs_diff"]  # what Run.export writes for exports=keras
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(zoo.ZooError, match="--set exports=all"):
+        zoo.publish(run, "keras_only", tmp_path / "zoo")
+    assert not (tmp_path / "zoo").exists()
+
+
 def test_publish_then_rebuild_reproduces_the_model(cli, tmp_path):
     """A tiny baseline run is published, refused a second time, then rebuilt
     from its recorded command: a deterministic recipe gives the same metrics."""

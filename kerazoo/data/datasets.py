@@ -212,15 +212,19 @@ def load(name, split, data_dir=None, *, download=False, with_info=False):
     prepare = download or base_name in _OFFLINE_BUILDERS
     if download and base_name not in _OFFLINE_BUILDERS:
         _require_download_hosts(name, data_dir)
-    try:
-        ds, info = tfds.load(
-            name,
-            split=split,
-            data_dir=data_dir,
-            download=prepare,
-            as_supervised=True,
-            with_info=True,
+    def tfds_load(download):
+        return tfds.load(
+            name, split=split, data_dir=data_dir, download=download, as_supervised=True, with_info=True
         )
+
+    try:
+        try:
+            ds, info = tfds_load(prepare)
+        except FileExistsError:
+            # Another process prepared the same dataset at the same time and
+            # moved its copy into place first (parallel tests, parallel runs
+            # on a fresh data_dir): read that copy.
+            ds, info = tfds_load(False)
     except (AssertionError, FileNotFoundError, tfds.core.registered.DatasetNotFoundError) as e:
         if isinstance(e, tfds.core.registered.DatasetNotFoundError):
             raise DatasetNotFoundError(

@@ -67,6 +67,12 @@ class RunConfig:
     seed: int = option(0, "first seed for weights, data order, nuisances and subsets", min=0)
     num_seeds: int = option(1, "seeds seed, seed+1, ...; tables give mean ± std over them", min=1)
     deterministic: bool = option(True, "enable TensorFlow op determinism (same seed, same numbers)")
+    exports: str = option(
+        "all",
+        "what the shipped model is written as: all (model.keras, SavedModel, ONNX) or keras "
+        "(model.keras only: sweeps and smoke runs; the zoo publishes only 'all' runs)",
+        choices=["all", "keras"],
+    )
     backup_seconds: float = option(
         30.0,
         "back up an unfinished stage at the first epoch end after this many seconds "
@@ -500,14 +506,24 @@ class Run:
     def export(self, result):
         """model.keras, the SavedModel `model/` and the parity-checked
         `model.onnx` of `result.model.inference_model()` (overwriting those of
-        an earlier, unfinished invocation); returns the model's description
-        for metrics.json."""
+        an earlier, unfinished invocation; `exports="keras"` writes only the
+        first); returns the model's description for metrics.json."""
         model = result.model.inference_model()
         kind = kind_of(model)
         class_names = result.class_names if kind == "classifier" else None
         with atomic_path(self.path / "model.keras") as tmp:
             model.save(tmp)
         self.log("export: model.keras", console=False)
+        description = {
+            "kind": kind,
+            "class_names": class_names,
+            "input_shape": [None, *result.input_shape],
+            **input_spec(self.config.dataset, self.config.image_size),
+            "training_data": self.data_notes,
+            "metrics": result.model_metrics or {},
+        }
+        if self.config.exports == "keras":
+            return description
         export_savedmodel(model, self.path / "model", overwrite=True)
         self.log("export: SavedModel model/ (signature 'serve')", console=False)
         parity = export_onnx(
@@ -522,15 +538,7 @@ class Run:
             + ", ".join(f"{v:.1e} at batch {b}" for b, v in parity.items())
             + ")"
         )
-        return {
-            "kind": kind,
-            "class_names": class_names,
-            "input_shape": [None, *result.input_shape],
-            **input_spec(self.config.dataset, self.config.image_size),
-            "training_data": self.data_notes,
-            "metrics": result.model_metrics or {},
-            "onnx_parity_max_abs_diff": {str(b): float(v) for b, v in parity.items()},
-        }
+        return {**description, "onnx_parity_max_abs_diff": {str(b): float(v) for b, v in parity.items()}}
 
     def discard_if_empty(self):
         """Remove a directory this invocation created before any training."""

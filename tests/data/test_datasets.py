@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -93,3 +96,19 @@ def test_download_hosts_are_those_tfds_would_connect_to(monkeypatch):
     assert datasets._endpoint("https://www.cs.toronto.edu/x.tar.gz") == ("www.cs.toronto.edu", 443)
     assert datasets._endpoint("https://storage.googleapis.com/x.gz") == ("proxy.example", 3128)
     assert datasets._endpoint("gs://bucket/x.gz") is None
+
+
+def test_processes_preparing_digits_at_once_in_a_fresh_directory_all_load_it(tmp_path):
+    # tfds prepares into a staging directory and renames it into place; the
+    # processes that lose that race must read the winner's copy.
+    code = ("import sys; from kerazoo.data import load_arrays; "
+            "print(len(load_arrays('digits', 'train', sys.argv[1])[1]))")
+    processes = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    for process, (stdout, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr[-2000:]
+        assert stdout.split()[-1] == "1437"

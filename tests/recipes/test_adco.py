@@ -7,9 +7,9 @@ import os
 import keras
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from helpers.export import softmax
+from helpers.recipes import run_config_on_mock_data
 from kerazoo import zoo
 from kerazoo.export import OnnxClassifier
 from kerazoo.models import Classifier, FeatureExtractor
@@ -77,27 +77,20 @@ def test_toy_run_on_two_replicas_reports_every_encoder_and_ships_features_and_a_
 
 @pytest.mark.slow
 def test_imagenet_paper_config_runs_on_tfds_mock_data(tmp_path):
-    from kerazoo.recipes import adco
-
-    argv = [
-        "--config", os.path.join(ROOT, "recipes", "imagenet_adco.toml"),
-        # Tiny sizes: the test runs the protocol's pieces (ad_init, K, 1000 classes, the
-        # validation split), not its accuracy; ResNet-18 for ResNet-50, whose two
-        # encoders and ONNX exports alone took ~14 minutes on the shared 2 cores.
-        "--set", "backbone=resnet18", "--set", "image_size=32", "--set", "batch_size=8", "--set", "bank_size=16",
-        "--set", "shuffle_groups=2", "--set", "epochs=1", "--set", "max_train_images=16",
-        "--set", "methods=adco", "--set", "knn_k=2",
-        "--set", f"data_dir={tmp_path / 'data'}", "--out", str(tmp_path / "run"),
-    ]
-    with tfds.testing.mock_data(num_examples=16):
-        adco.RECIPE.main(argv)
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    # Tiny sizes: the test runs the protocol's pieces (ad_init, K, 1000 classes, the
+    # validation split), not its accuracy; ResNet-18 for ResNet-50, whose two
+    # encoders and ONNX exports alone took ~14 minutes on the shared 2 cores.
+    metrics, out = run_config_on_mock_data(
+        "adco", "imagenet_adco.toml", tmp_path,
+        "backbone=resnet18", "image_size=32", "batch_size=8", "bank_size=16", "shuffle_groups=2",
+        "epochs=1", "max_train_images=16", "methods=adco", "knn_k=2", num_examples=16,
+    )
     assert list(metrics["results"]) == ["raw pixels", "AdCo"]
-    assert (tmp_path / "run" / "logs" / "seed0-adco-ad_init.csv").exists()
-    config = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    assert (out / "logs" / "seed0-adco-ad_init.csv").exists()
+    config = json.loads((out / "config.json").read_text())["config"]
     assert (config["dataset"], config["bank_init"], config["bank_size"]) == ("imagenet2012", "keys", 16)
     assert metrics["model"]["kind"] == "features"
-    assert keras.saving.load_model(tmp_path / "run" / "probe" / "model.keras").num_classes == 1000
+    assert keras.saving.load_model(out / "probe" / "model.keras").num_classes == 1000
 
 
 def test_the_zoo_adco_models_reproduce_their_recorded_scores_in_every_format():

@@ -7,8 +7,8 @@ import os
 import keras
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
+from helpers.recipes import run_config_on_mock_data
 from kerazoo.layers import GITAugment
 from kerazoo.models import Classifier, MUNITGenerator
 from kerazoo.recipes.config import ConfigError, resolve
@@ -127,21 +127,16 @@ def test_a_missing_translator_file_or_zoo_entry_is_a_config_error():
 @pytest.mark.slow
 @pytest.mark.parametrize("name, threshold", [("cifar10", 500), ("cifar100", 100)])
 def test_cifar_lt_paper_configs_run_on_tfds_mock_data(tmp_path, name, threshold):
-    from kerazoo.recipes import git
-
-    argv = ["--config", os.path.join(ROOT, "recipes", f"{name}_lt_git.toml"),
-            "--set", "batch_size=16", "--set", f"data_dir={tmp_path / 'data'}",
-            "--out", str(tmp_path / "run")]
     # One classifier stage (GIT from the first epoch) and a minimal translator: time.
     tiny = TINY + ["epochs=1", "drs_epoch=0", "methods=ce_drs_git", "translator_dim=4"]
     # Small mock data and sizes: the test runs the protocol, ResNet-32, the
     # translator at 32x32 and GIT, not their accuracy.
-    with tfds.testing.mock_data(num_examples=300):
-        git.RECIPE.main(argv + [a for s in tiny for a in ("--set", s)])
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    metrics, out = run_config_on_mock_data(
+        "git", f"{name}_lt_git.toml", tmp_path, "batch_size=16", *tiny, num_examples=300
+    )
     assert list(metrics["results"]) == ["CE + DRS + GIT"]
-    config = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    config = json.loads((out / "config.json").read_text())["config"]
     assert (config["dataset"], config["backbone"], config["threshold"]) == (f"{name}-lt100", "resnet32", threshold)
     assert metrics["results"]["CE + DRS + GIT"]["tail_ekld"] == [None]  # no nuisance, no eKLD
     assert "true_variance" not in metrics["translator"]
-    assert "exponential long tail (imbalance 100" in (tmp_path / "run" / "report.md").read_text()
+    assert "exponential long tail (imbalance 100" in (out / "report.md").read_text()

@@ -88,12 +88,11 @@ def test_paper_configs_plan_the_papers_phases(config, phases):
 @pytest.mark.slow
 def test_the_recipe_runs_on_two_replicas_with_balanced_finetuning(two_replica_run):
     """The whole phase loop (growing heads, margin ranking's all-reduce, CBF's
-    partial last batch, herding, export) under a 2-replica MirroredStrategy."""
-    metrics, out = two_replica_run(
-        "lucir", "epochs=6", "num_seeds=1", "methods=lucir,lucir+cbf,icarl", "cbf_epochs=4"
-    )
+    partial last batch, herding) under a 2-replica MirroredStrategy (the
+    export of a 2-replica run: tests/recipes/test_baseline.py)."""
+    # lucir+cbf trains LUCIR, then balances its head (iCaRL-CNN adds no
+    # replica-specific code: its distillation is a per-sample loss).
+    metrics, out = two_replica_run("lucir", "epochs=6", "num_seeds=1", "methods=lucir+cbf", "cbf_epochs=4")
     assert metrics["replicas"] == 2
     assert "seed0-lucir+cbf-phase4-cbf: 4 epochs in" in (out / "run.log").read_text()
-    for method in ("LUCIR-CNN", "LUCIR+CBF", "iCaRL-CNN"):
-        assert metrics["results"][method]["final_accuracy"][0] > 0.5  # chance is 0.1
-    assert (out / "model.onnx").exists()
+    assert metrics["results"]["LUCIR+CBF"]["final_accuracy"][0] > 0.5  # chance is 0.1
