@@ -3,7 +3,7 @@
 `python -m kerazoo.recipes.adco` learns digits representations without
 labels: 16x16 images, two augmented views per image (rotation ±15°, shift
 ±2 px, intensity ×U(0.7, 1.3), noise σ 0.05, stateless in tf.data), the
-digits convnet + MLP 64→64→32, batch 128, 100 epochs (~1,100 steps),
+digits convnet + MLP 64→64→32, batch 128, 30 epochs (330 steps),
 encoder SGD 0.06 cosine, momentum 0.9, coupled weight decay 5e-4; key EMA
 m = 0.99 (0.999 is too slow for so few steps); τ = 0.12; K = 1024
 negatives. In the same run, on the same views and seeds:
@@ -80,7 +80,9 @@ class AdCoConfig(runner.RunConfig):
     key_momentum: float = option(0.99, "m of the key encoder's EMA (paper 0.999)", min=0.0, max=1.0)
     symmetric: bool = option(False, "symmetric loss (both views as queries)")
     shuffle_groups: int = option(2, "BatchNorm groups of the key encoder (shuffle-BN on one device)", min=1)
-    epochs: int = option(100, "training epochs (the same for every trained encoder)", min=1)
+    epochs: int = option(
+        30, "training epochs (the same for every trained encoder; the linear probe "
+        "plateaus by ~30 on digits, and 3 seeds then fit in 10 minutes)", min=1)
     batch_size: int = option(128, "global batch size", min=2)
     learning_rate: float = option(0.06, "encoder SGD learning rate (cosine per step)", min=0.0)
     final_learning_rate: float = option(0.0, "floor of the cosine (official: 6e-4 at lr 0.03)", min=0.0)
@@ -89,7 +91,7 @@ class AdCoConfig(runner.RunConfig):
     augment: str = option("views", "augmentation policy of the views (kerazoo.data.augment)",
                           choices=["views", "crop_flip"])
     knn_k: int = option(20, "neighbours of the kNN evaluation", min=1)
-    probe_every: int = option(10, "linear probe on the test split every N epochs (the plot); 0 = never",
+    probe_every: int = option(5, "linear probe on the test split every N epochs (the plot); 0 = never",
                               min=0)
     num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
     methods: list[str] = option(list(METHODS), "encoders, same data and seeds", choices=list(METHODS))
