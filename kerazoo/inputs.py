@@ -48,12 +48,20 @@ def raw_format(dataset):
     return _RAW_FORMAT_OF_DATASET.get(dataset.split("-")[0].split(":")[0], "uint8")
 
 
-def input_spec(dataset, image_size=None):
+def input_spec(dataset, image_size=None, crop_fraction=None):
     """The model-input record of a run on `dataset`: its raw format and the
-    exact preprocessing text (including a resize to `image_size`, if any)."""
+    exact preprocessing text, including the resize to `image_size`, if any:
+    the whole image, or with `crop_fraction` the shorter side to
+    image_size / crop_fraction and the central crop (streamed datasets)."""
     fmt = raw_format(dataset)
     text = PREPROCESSING[fmt]
-    if image_size:
+    if image_size and crop_fraction:
+        text += (
+            f" Then the shorter side resized to {round(image_size / crop_fraction)} (bilinear, "
+            f"antialiased) and the central {image_size}x{image_size} crop, clipped to [0, 1] "
+            "(kerazoo.data.streamed.center_crop)."
+        )
+    elif image_size:
         text += (
             f" Then bilinear resize to {image_size}x{image_size} "
             "(kerazoo.data.transforms.resize), clipped to [0, 1]."

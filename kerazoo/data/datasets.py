@@ -6,12 +6,14 @@ never downloaded implicitly; when one is missing the error says where we
 looked and how to prepare it.
 """
 
+import contextlib
 import os
 import socket
 import threading
 import urllib.parse
 import urllib.request
 
+import filelock
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -188,6 +190,19 @@ def _unreachable(host, port):
 PIXEL_FORMAT = "float32 (H, W, C) pixels in [0, 1] (uint8 / 255), no mean/std normalisation"
 
 
+def _one_preparer(data_dir, name):
+    """A lock on preparing `name` in `data_dir`, held across processes.
+
+    Processes that prepare the same dataset at once (parallel tests, runs
+    started together on a fresh data_dir) would otherwise share tfds'
+    staging directory, whose name comes from Python's `random` and so
+    repeats in seeded processes: they overwrote each other's files. The
+    waiting process then finds the dataset prepared and only reads it.
+    """
+    os.makedirs(data_dir, exist_ok=True)
+    return filelock.FileLock(os.path.join(data_dir, f".{name}.prepare.lock"))
+
+
 def load(name, split, data_dir=None, *, download=False, with_info=False):
     """Load a split as a `tf.data.Dataset` of `(image, label)`.
 
@@ -212,19 +227,11 @@ def load(name, split, data_dir=None, *, download=False, with_info=False):
     prepare = download or base_name in _OFFLINE_BUILDERS
     if download and base_name not in _OFFLINE_BUILDERS:
         _require_download_hosts(name, data_dir)
-    def tfds_load(download):
-        return tfds.load(
-            name, split=split, data_dir=data_dir, download=download, as_supervised=True, with_info=True
-        )
-
     try:
-        try:
-            ds, info = tfds_load(prepare)
-        except FileExistsError:
-            # Another process prepared the same dataset at the same time and
-            # moved its copy into place first (parallel tests, parallel runs
-            # on a fresh data_dir): read that copy.
-            ds, info = tfds_load(False)
+        with _one_preparer(data_dir, base_name) if prepare else contextlib.nullcontext():
+            ds, info = tfds.load(
+                name, split=split, data_dir=data_dir, download=prepare, as_supervised=True, with_info=True
+            )
     except (AssertionError, FileNotFoundError, tfds.core.registered.DatasetNotFoundError) as e:
         if isinstance(e, tfds.core.registered.DatasetNotFoundError):
             raise DatasetNotFoundError(

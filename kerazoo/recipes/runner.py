@@ -42,6 +42,7 @@ import kerazoo
 from kerazoo.atomic import atomic_path, write_text
 from kerazoo.data import DatasetNotFoundError, EpochCounter, make_protocol, parse_protocol_name
 from kerazoo.data import datasets
+from kerazoo.data.streamed import EVAL_CROP_FRACTION, is_streamed
 from kerazoo.export import export_onnx, export_savedmodel, kind_of
 from kerazoo.inputs import input_spec
 from kerazoo.models.base import OptimizerGroup, TrainingModel
@@ -518,7 +519,8 @@ class Run:
             "kind": kind,
             "class_names": class_names,
             "input_shape": [None, *result.input_shape],
-            **input_spec(self.config.dataset, self.config.image_size),
+            **input_spec(self.config.dataset, self.config.image_size,
+                         crop_fraction=EVAL_CROP_FRACTION if is_streamed(self.config.dataset) else None),
             "training_data": self.data_notes,
             "metrics": result.model_metrics or {},
         }

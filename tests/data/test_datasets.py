@@ -99,9 +99,9 @@ def test_download_hosts_are_those_tfds_would_connect_to(monkeypatch):
 
 
 def test_processes_preparing_digits_at_once_in_a_fresh_directory_all_load_it(tmp_path):
-    # tfds prepares into a staging directory and renames it into place; the
-    # processes that lose that race must read the winner's copy.
-    code = ("import sys; from kerazoo.data import load_arrays; "
+    # Seeded like a recipe: tfds names its staging directory with Python's
+    # `random`, so unserialised processes shared (and clobbered) one.
+    code = ("import sys, keras; from kerazoo.data import load_arrays; keras.utils.set_random_seed(0); "
             "print(len(load_arrays('digits', 'train', sys.argv[1])[1]))")
     processes = [
         subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,

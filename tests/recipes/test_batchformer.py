@@ -122,6 +122,8 @@ def test_imagenet_lt_protocol_streams_resnet50_on_tfds_mock_data(tmp_path):
     assert (config["dataset"], config["backbone"], config["batch_size"]) == ("imagenet_lt", "resnet50", 16)
     assert "imagenet_lt: 64 train / 64 test images from tfds, streamed" in (out / "report.md").read_text()
     assert metrics["model"]["training_data"][0].endswith("streamed (decoded per batch)")
+    assert "shorter side resized to 37 (bilinear, antialiased) and the central 32x32 crop" in (
+        metrics["model"]["preprocessing"])
     assert len(metrics["model"]["class_names"]) == 1000
     assert (out / "logs" / "seed0-ce_batchformer.csv").read_text().count("\n") == 2  # header + 1 epoch
     shipped = keras.saving.load_model(out / "model.keras")
