@@ -268,6 +268,8 @@ def publish(run_dir, name, root=None, overwrite=False):
         "outputs": list(outputs_of(kind)),
         "metrics": model["metrics"],
         "command": config["command"],
+        # A model published from a folder inside its run (AdCo's probe/).
+        **({"run_subdir": metrics["run_subdir"]} if metrics.get("run_subdir") else {}),
         "config": config["config"],
         "kerazoo_version": config["kerazoo_version"],
         "onnx": {"path": onnx_path.as_posix(), "parity_max_abs_diff": model["onnx_parity_max_abs_diff"]},
@@ -299,7 +301,7 @@ def rebuild(name, root=None):
             f"The command that made {name!r} failed; its run directory {run_dir} is kept "
             f"(re-run `{shlex.join(command)}` to resume it)."
         )
-    new = publish(run_dir, name, root, overwrite=True)
+    new = publish(run_dir / old.get("run_subdir", ""), name, root, overwrite=True)
     shutil.rmtree(run_dir)
     return old, new
 

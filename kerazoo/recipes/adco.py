@@ -347,7 +347,9 @@ def export_probe(config, run, model):
                                       model_metrics={"test_accuracy": accuracy}))
     shutil.copy2(run.path / "config.json", path / "config.json")
     write_text(path / "report.md", probe_report(accuracy, sub.data_notes))
-    write_text(path / "metrics.json", json.dumps({"recipe": run.recipe, "model": described}, indent=2))
+    # run_subdir: `zoo.rebuild` re-runs the recipe and publishes this folder of it.
+    write_text(path / "metrics.json",
+               json.dumps({"recipe": run.recipe, "model": described, "run_subdir": "probe"}, indent=2))
     return accuracy
 
 

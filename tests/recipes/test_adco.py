@@ -72,7 +72,8 @@ def test_toy_run_on_two_replicas_reports_every_encoder_and_ships_features_and_a_
     assert abs(metrics["probe_classifier_accuracy"] - adco["linear_probe"][0]) < 0.02
     root = tmp_path / "zoo"
     assert zoo.publish(out, "toy_adco", root=root)["kind"] == "features"
-    assert zoo.publish(out / "probe", "toy_adco_probe", root=root)["kind"] == "classifier"
+    probe_entry = zoo.publish(out / "probe", "toy_adco_probe", root=root)
+    assert (probe_entry["kind"], probe_entry["run_subdir"]) == ("classifier", "probe")  # what rebuild publishes
 
 
 @pytest.mark.slow
@@ -104,6 +105,7 @@ def test_the_zoo_adco_models_reproduce_their_recorded_scores_in_every_format():
     images, labels, _ = load_arrays("digits", "test")
     images = resize(images, size)
     assert zoo.info("digits_adco")["input"]["shape"] == entry["input"]["shape"] == [None, size, size, 1]
+    assert entry["run_subdir"] == "probe" and "run_subdir" not in zoo.info("digits_adco")
     features = np.asarray(zoo.load("digits_adco", "keras")(images, training=False))
     np.testing.assert_allclose(zoo.load("digits_adco", "onnx").predict(images), features, atol=1e-4)
     probabilities = softmax(np.asarray(zoo.load("digits_adco_probe", "keras")(images, training=False)))
