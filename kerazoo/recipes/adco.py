@@ -62,6 +62,9 @@ EFFECTS = [("AdCo", "MoCo-queue"), ("AdCo", "random init"), ("MoCo-queue", "rand
 
 @dataclasses.dataclass
 class AdCoConfig(runner.RunConfig):
+    # ImageNet: its own loader holds the resized splits in memory (max_train_images caps them).
+    reads_streamed_datasets = True
+
     image_size: int = option(16, "resize images to this square size (0 = keep; needed for "
                                  "datasets whose images differ in size)", min=0)
     eval_split: str = option("test", "tfds split the probes are scored on (imagenet2012: validation)")

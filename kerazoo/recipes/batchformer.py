@@ -53,6 +53,8 @@ EFFECTS = [
 
 @dataclasses.dataclass
 class BatchFormerConfig(runner.RunConfig):
+    reads_streamed_datasets = True  # ImageNet-LT, through protocol.train_dataset
+
     dataset: str = option("digits-lt", "protocol (see RunConfig); -lt Zipf 2.0, -lt100 exponential rho=100")
     backbone: str = option("convnet", "feature extractor", choices=backbones.available())
     epochs: int = option(30, "training epochs", min=1)

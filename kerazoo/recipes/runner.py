@@ -33,6 +33,7 @@ import math
 import shutil
 import sys
 import time
+import typing
 from pathlib import Path
 
 import keras
@@ -81,12 +82,22 @@ class RunConfig:
         min=0.0,
     )
 
+    # Whether the recipe reads the datasets too large for memory (see
+    # kerazoo.data.streamed); a recipe that does sets this True.
+    reads_streamed_datasets: typing.ClassVar[bool] = False
+
     def validate(self):
         """Cross-field checks; recipes extend this (call super().validate())."""
         try:
             parse_protocol_name(self.dataset)
         except ValueError as error:
             raise ConfigError(f"Config key 'dataset': {error}") from None
+        if is_streamed(self.dataset) and not self.reads_streamed_datasets:
+            raise ConfigError(
+                f"Config key 'dataset': '{self.dataset}' is too large for memory and is read as a "
+                "stream, which this recipe does not support yet; the batchformer recipe does "
+                "(recipes/imagenet_lt_batchformer.toml)."
+            )
 
     @property
     def seeds(self):

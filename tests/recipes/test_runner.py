@@ -28,6 +28,7 @@ BASELINE = "kerazoo.recipes.baseline"
         ("learning_rate=nan", "'learning_rate' must be a finite number"),
         ("learning_rate=-0.1", "'learning_rate' must be >= 0.0"),
         ("num_seeds=0", "'num_seeds' must be >= 1"),
+        ("dataset=imagenet_lt", "'imagenet_lt' is too large for memory and is read as a stream"),
     ],
 )
 def test_bad_values_stop_before_a_directory_is_made(cli, tmp_path, setting, message):
