@@ -22,7 +22,6 @@ import keras
 import numpy as np
 
 from kerazoo import backbones, metrics
-from kerazoo.data import parse_protocol_name, streamed
 from kerazoo.layers import BatchFormer
 from kerazoo.models import BatchFormerClassifier
 from kerazoo.recipes import plots, runner
@@ -90,12 +89,6 @@ class BatchFormerConfig(runner.RunConfig):
             raise ConfigError(
                 f"Config keys 'few_shot' ({self.few_shot}) and 'many_shot' ({self.many_shot}): "
                 "few_shot must not exceed many_shot."
-            )
-        base, _, _ = parse_protocol_name(self.dataset)
-        if streamed.is_streamed(base) and not self.image_size:
-            raise ConfigError(
-                f"Config key 'image_size': '{base}' is streamed and its photos have no "
-                "common size; set image_size (224 for the paper protocol)."
             )
 
 

@@ -98,6 +98,11 @@ class RunConfig:
                 "stream, which this recipe does not support yet; the batchformer recipe does "
                 "(recipes/imagenet_lt_batchformer.toml)."
             )
+        if is_streamed(self.dataset) and not self.image_size:
+            raise ConfigError(
+                f"Config key 'image_size': '{self.dataset}' is streamed and its photos have no "
+                "common size; set image_size (224 for the paper protocols)."
+            )
 
     @property
     def seeds(self):
@@ -277,7 +282,6 @@ class PeriodicBackup(keras.callbacks.BackupAndRestore):
         super().__init__(backup_dir, double_checkpoint=True)
         self.seconds = seconds
         self.history = Path(history)
-        self._saved_at = time.monotonic()
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
