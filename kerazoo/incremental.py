@@ -31,6 +31,7 @@ import numpy as np
 from kerazoo.data.pipeline import train_dataset
 from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights
 from kerazoo.models.lucir import LUCIRLoss, LUCIRModel
+from kerazoo.optimizers import with_weight_decay
 
 
 def _metrics():
@@ -178,7 +179,8 @@ class Settings:
         The LUCIR CIFAR code's "flip" reverses the last axis of HWC arrays,
         i.e. the colour channels (an inherited bug); kerazoo flips the
         width, which is what the code means. Wrong for digits either way.
-    lambda_base, margin, k, weight_decay: LUCIR's loss (`LUCIRLoss`).
+    lambda_base, margin, k: LUCIR's loss (`LUCIRLoss`).
+    weight_decay: coupled L2 of each phase's optimizer (the code's PyTorch SGD).
     distillation_weight, temperature: the iCaRL-CNN baseline's distillation
         (the LUCIR code: β = 0.25, T = 2).
     cbf_epochs, cbf_learning_rate, cbf_weight_decay: class-balanced
@@ -206,7 +208,7 @@ class Settings:
         """The settings named like fields of `config` (a recipe config)."""
         return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
 
-    def loss(self, method, weight_decay=None):
+    def loss(self, method):
         """The `LUCIRLoss` of `method` under these settings."""
         return LUCIRLoss(
             less_forget=method.less_forget,
@@ -216,7 +218,6 @@ class Settings:
             margin=self.margin,
             k=self.k,
             temperature=self.temperature,
-            weight_decay=self.weight_decay if weight_decay is None else weight_decay,
         )
 
 
@@ -243,7 +244,8 @@ class ClassIncremental:
         settings: a `Settings`.
         seed: seeds the data order of every phase.
         build_backbone: () -> features model.
-        make_optimizer: (steps) -> Keras optimizer for one phase.
+        make_optimizer: (steps) -> Keras optimizer for one phase (without weight
+            decay: `settings.weight_decay` wraps it).
         fit: (model, dataset, stage=, epochs=) -> None.
         strategy: `tf.distribute` strategy models are built under.
         epoch_counter: the `EpochCounter` the fit callable drives.
@@ -370,12 +372,14 @@ class ClassIncremental:
         try:
             with self.strategy.scope():
                 unfrozen = copy_cosine_head(self.model.head, freeze_old=False, learn_sigma=False)
-                loss = settings.loss(self.method, weight_decay=settings.cbf_weight_decay)
+                loss = settings.loss(self.method)
                 model = LUCIRModel(backbone, unfrozen, self.model.old_backbone, self.model.old_head,
                                    num_old, loss)
                 lr = settings.cbf_learning_rate
                 schedule = keras.optimizers.schedules.PiecewiseConstantDecay([steps // 2], [lr, lr * 0.1])
-                model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9), metrics=_metrics())
+                optimizer = with_weight_decay(keras.optimizers.SGD(schedule, momentum=0.9),
+                                              settings.cbf_weight_decay)
+                model.compile(optimizer=optimizer, metrics=_metrics())
                 model(self.train_x[:1])
             dataset = self._train_data(indices, self.seed * 1000 + 500 + phase, drop_remainder=False)
             self.fit(model, dataset, stage=stage, epochs=settings.cbf_epochs)
@@ -403,7 +407,8 @@ class ClassIncremental:
                 model = LUCIRModel(backbone, head, old_backbone, old_head, num_old, loss)
                 indices = self._training_indices(phase)
                 steps = epochs * (len(indices) // self.settings.batch_size)
-                model.compile(optimizer=self.make_optimizer(steps), metrics=_metrics())
+                optimizer = with_weight_decay(self.make_optimizer(steps), self.settings.weight_decay)
+                model.compile(optimizer=optimizer, metrics=_metrics())
                 model(self.train_x[:1])
             self.model = model
             dataset = self._train_data(indices, self.seed * 1000 + phase)

@@ -1,57 +1,55 @@
-"""GradientAscent: any Keras optimizer, stepping up its loss instead of down."""
+"""Optimizer wrappers: coupled weight decay (PyTorch's meaning) and gradient ascent.
+
+In kerazoo `weight_decay` always means what the methods' PyTorch code means:
+an L2 term λ·w *added to the gradient* before the optimizer sees it, so it
+goes through momentum (SGD) or the moment estimates (Adam), as
+`torch.optim.SGD(weight_decay=λ)` and `torch.optim.Adam(weight_decay=λ)`
+do. Keras' own `weight_decay=` argument is *decoupled* (w ← w − lr·λ·w,
+outside momentum): with SGD momentum 0.9 it decays about 10× less for the
+same λ, so kerazoo never passes it. `with_weight_decay` is the one place
+every recipe and model gets its decay from.
+"""
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from kerazoo.schedules import ScaledSchedule
 
-@keras.saving.register_keras_serializable(package="kerazoo")
-class GradientAscent(keras.optimizers.Optimizer):
-    """Wraps `optimizer` and hands it the *negated* gradient: ascent on the loss.
 
-    The wrapped optimizer receives  −∇L + λ·w  for each variable w, with λ
-    the optional `coupled_weight_decay`: an L2 term added to the gradient
-    (so it goes through momentum, as PyTorch's `SGD(weight_decay=...)`),
-    and added *after* the sign flip so that it still shrinks w while the
-    loss ascends. AdCo's bank (research/adco.md §2) is exactly
-    `GradientAscent(SGD(3.0, momentum=0.9), coupled_weight_decay=1e-4)` on
-    its loss at τ_m = 0.02: the official update v ← 0.9·v + (g + 1e-4·W),
-    W ← W − 3·v with g = −∂L/∂W (Keras' momentum form m·v − lr·g equals
-    PyTorch's while lr is constant, as the bank's is). Keras' own
-    `weight_decay=` is decoupled (w ← w − lr·wd·w, outside momentum) and is
-    not what the official code does.
+def _coupled_l2(grads, variables, weight_decay):
+    """grads + λ·w per variable. Under a strategy each replica adds its 1/N
+    share, because the wrapped optimizer sums what the replicas hand it."""
+    if not weight_decay:
+        return list(grads)
+    decay = weight_decay / tf.distribute.get_strategy().num_replicas_in_sync
+    return [None if g is None else ops.add(g, decay * ops.cast(v, g.dtype)) for g, v in zip(grads, variables)]
 
-    Its state is the wrapped optimizer's (slots, `iterations`); it works
-    under a `tf.distribute` strategy like the wrapped optimizer (gradients
-    summed over replicas, then applied once per replica), each replica
-    adding 1/N of the decay so the sum carries it once. Build it over its
+
+class _GradientTransform(keras.optimizers.Optimizer):
+    """An optimizer that rewrites the gradients (a subclass's
+    `transform(grads, variables)`), then lets `optimizer` apply them.
+
+    Its state is the wrapped optimizer's (slots, `iterations`); it works under
+    a `tf.distribute` strategy like the wrapped optimizer. Build it over its
     variables inside `strategy.scope()` before `fit` (keras#23085: a second
     optimizer built inside the step fails); `kerazoo.recipes.runner.Run.fit`
     does that for every optimizer of a `TrainingModel`. Stateful `apply`
     only (no `stateless_apply`): the TensorFlow and PyTorch trainers.
-
-    Args:
-        optimizer: a Keras optimizer (or its name or config).
-        coupled_weight_decay: λ of the L2 term above; 0 for none.
-
-    Example:
-
-    ```python
-    bank_optimizer = kerazoo.optimizers.GradientAscent(
-        keras.optimizers.SGD(3.0, momentum=0.9), coupled_weight_decay=1e-4)
-    bank_optimizer.apply(gradients_of_the_bank_loss, [bank])   # the loss goes up
-    ```
     """
 
-    def __init__(self, optimizer, coupled_weight_decay=0.0, name="gradient_ascent", **kwargs):
+    def __init__(self, optimizer, weight_decay=0.0, name=None, **kwargs):
         if kwargs:
             raise ValueError(
-                f"GradientAscent takes no optimizer arguments ({', '.join(kwargs)}); set them "
+                f"{type(self).__name__} takes no optimizer arguments ({', '.join(kwargs)}); set them "
                 "on the wrapped optimizer."
             )
+        if weight_decay < 0:
+            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {weight_decay}.")
         super().__init__(learning_rate=0.0, name=name)
         self.inner_optimizer = keras.optimizers.get(optimizer)
-        self.coupled_weight_decay = float(coupled_weight_decay)
+        self.weight_decay = float(weight_decay)
 
     def build(self, var_list):
         self.inner_optimizer.build(var_list)
@@ -65,14 +63,7 @@ class GradientAscent(keras.optimizers.Optimizer):
         variables = trainable_variables or self.inner_optimizer._trainable_variables
         if not self.built:
             self.build(variables)
-        # Under a strategy the wrapped optimizer sums what each replica hands
-        # it, so each replica adds its share of the decay.
-        decay = self.coupled_weight_decay / tf.distribute.get_strategy().num_replicas_in_sync
-        ascent = [
-            None if g is None else ops.add(ops.negative(g), decay * ops.cast(v, g.dtype))
-            for g, v in zip(grads, variables)
-        ]
-        self.inner_optimizer.apply(ascent, variables)
+        self.inner_optimizer.apply(self.transform(grads, variables), variables)
 
     @property
     def learning_rate(self):
@@ -92,7 +83,7 @@ class GradientAscent(keras.optimizers.Optimizer):
         return {
             "name": self.name,
             "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
-            "coupled_weight_decay": self.coupled_weight_decay,
+            "weight_decay": self.weight_decay,
         }
 
     @classmethod
@@ -100,3 +91,102 @@ class GradientAscent(keras.optimizers.Optimizer):
         config = dict(config)
         optimizer = keras.saving.deserialize_keras_object(config.pop("optimizer"), custom_objects=custom_objects)
         return cls(optimizer, **config)
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class CoupledWeightDecay(_GradientTransform):
+    """Wraps `optimizer` and adds λ·w to each gradient: PyTorch's weight decay.
+
+    The wrapped optimizer receives ∇L + λ·w for each variable w it updates
+    (every variable it is applied to: the methods' official code decays all
+    parameters, BatchNorm's and biases included). With SGD momentum μ and a
+    constant rate this is PyTorch's v ← μ·v + (g + λ·w), w ← w − lr·v (Keras'
+    momentum form equals PyTorch's while the rate is constant); with Adam it
+    is `torch.optim.Adam(weight_decay=λ)` (L2, not AdamW).
+
+    Args:
+        optimizer: a Keras optimizer (or its name or config).
+        weight_decay: λ.
+
+    Example:
+
+    ```python
+    optimizer = kerazoo.optimizers.CoupledWeightDecay(keras.optimizers.SGD(0.1, momentum=0.9), 5e-4)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    ```
+    """
+
+    def __init__(self, optimizer, weight_decay, name="coupled_weight_decay", **kwargs):
+        super().__init__(optimizer, weight_decay, name=name, **kwargs)
+
+    def transform(self, grads, variables):
+        return _coupled_l2(grads, variables, self.weight_decay)
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class GradientAscent(_GradientTransform):
+    """Wraps `optimizer` and hands it the *negated* gradient: ascent on the loss.
+
+    The wrapped optimizer receives  −∇L + λ·w  for each variable w, with λ
+    the optional `weight_decay` (coupled, as `CoupledWeightDecay`), added
+    *after* the sign flip so that it still shrinks w while the loss ascends.
+    AdCo's bank (Hu et al., CVPR 2021, `training/train.py`) is exactly
+    `GradientAscent(SGD(3.0, momentum=0.9), weight_decay=1e-4)` on its loss
+    at τ_m = 0.02: the official update v ← 0.9·v + (g + 1e-4·W),
+    W ← W − 3·v with g = −∂L/∂W.
+
+    Args:
+        optimizer: a Keras optimizer (or its name or config).
+        weight_decay: λ of the coupled L2 term; 0 for none.
+
+    Example:
+
+    ```python
+    bank_optimizer = kerazoo.optimizers.GradientAscent(
+        keras.optimizers.SGD(3.0, momentum=0.9), weight_decay=1e-4)
+    bank_optimizer.apply(gradients_of_the_bank_loss, [bank])   # the loss goes up
+    ```
+
+    References:
+        - [Hu et al., AdCo: Adversarial Contrast for Efficient Learning of
+          Unsupervised Representations from Self-Trained Negative Adversaries,
+          CVPR 2021](https://arxiv.org/abs/2011.08435)
+    """
+
+    def __init__(self, optimizer, weight_decay=0.0, name="gradient_ascent", **kwargs):
+        super().__init__(optimizer, weight_decay, name=name, **kwargs)
+
+    def transform(self, grads, variables):
+        negated = [None if g is None else ops.negative(g) for g in grads]
+        return _coupled_l2(negated, variables, self.weight_decay)
+
+
+def with_weight_decay(optimizer, weight_decay):
+    """`optimizer` with kerazoo's (coupled) weight decay λ; itself when λ is 0.
+
+    Example: `with_weight_decay(keras.optimizers.SGD(0.05, momentum=0.9), 5e-4)`.
+    """
+    return CoupledWeightDecay(optimizer, weight_decay) if weight_decay else optimizer
+
+
+def copy(optimizer, name, learning_rate_scale=1.0):
+    """A new, unbuilt optimizer like `optimizer` (same class, settings and
+    wrappers), named `name`, at `learning_rate_scale` × its learning rate
+    (a schedule is wrapped in `ScaledSchedule`). For a model's second
+    optimizer (BatchFormer's 0.1× rate, MUNIT's discriminator).
+
+    Example: `copy(model.optimizer, "batchformer_sgd", learning_rate_scale=0.1)`.
+    """
+    if isinstance(optimizer, _GradientTransform):
+        inner = copy(optimizer.inner_optimizer, f"{name}_inner", learning_rate_scale)
+        return type(optimizer)(inner, optimizer.weight_decay, name=name)
+    config = optimizer.get_config()
+    if learning_rate_scale != 1.0:
+        rate = config["learning_rate"]
+        if isinstance(rate, dict):
+            rate = ScaledSchedule(keras.saving.deserialize_keras_object(rate), learning_rate_scale)
+        else:
+            rate = float(np.float32(rate)) * learning_rate_scale
+        config["learning_rate"] = rate
+    config["name"] = name
+    return type(optimizer).from_config(config)

@@ -77,12 +77,25 @@ def fbnm_loss(probs, normalization="min_dim"):
     return -_normalize(tf.reduce_sum(top), probs, normalization)
 
 
-def entropy_loss(probs):
+ENTROPY_NORMALIZATIONS = (None, "log_classes")
+
+
+def entropy_loss(probs, normalization=None):
     """Mean per-sample entropy -1/B sum_ij A_ij log A_ij (EntMin, Grandvalet &
     Bengio 2005; the paper's baseline), to be minimised.
 
-    Example: `entropy_loss([[0.5, 0.5]])` is log 2.
+    `normalization="log_classes"` divides it by log C, into [0, 1]: the
+    official BNM domain-adaptation code's EntMin (`DA/BNM/train_image.py`,
+    which adds 1e-8 inside the log; here 0 log 0 = 0 exactly). The official
+    SSL code and the paper use the plain entropy (None).
+
+    Example: `entropy_loss([[0.5, 0.5]])` is log 2; with "log_classes", 1.
     """
+    if normalization not in ENTROPY_NORMALIZATIONS:
+        raise ValueError(f"normalization={normalization!r}: use one of {ENTROPY_NORMALIZATIONS}.")
     probs = _as_matrix(probs)
     # xlogy: 0 log 0 = 0 with a finite gradient, no epsilon needed.
-    return -tf.reduce_mean(tf.reduce_sum(tf.math.xlogy(probs, probs), axis=1))
+    entropy = -tf.reduce_mean(tf.reduce_sum(tf.math.xlogy(probs, probs), axis=1))
+    if normalization == "log_classes":
+        entropy = entropy / tf.math.log(tf.cast(tf.shape(probs)[1], tf.float32))
+    return entropy

@@ -19,14 +19,18 @@ class DomainAdapter(Classifier):
 
     Trains on batches `((x_source, y_source), x_target)` (e.g.
     `kerazoo.data.paired_dataset`). Source and target images go through
-    **one forward pass** (concatenated), so BatchNorm normalises them with
-    shared batch statistics, as the official BNM code does. The loss terms:
+    **separate forward passes**, as the official code (`DA/BNM/train_image.py`
+    and `SSL/base.py` call the network once per batch), so in training
+    BatchNorm normalises each domain with its own batch statistics (and its
+    running statistics move twice per step, source then target). The loss
+    terms:
 
         ce       = mean CE(source logits, y_source)
         transfer = λ_t · term(softmax(target logits))
 
     with term `bnm_loss` / `fbnm_loss` (normalised as `normalization`
-    says) or `entropy_loss`, and λ_t = 0 for the first `warmup_steps`
+    says) or `entropy_loss` (divided by log C in domain adaptation, as the
+    official DA code's EntMin; plain in `SemiSupervised`), and λ_t = 0 for the first `warmup_steps`
     optimizer steps, then `weight`. The CE-only warm-up stands in for the
     official code's ImageNet-pretrained start: from random weights the
     target predictions are near uniform and BNM amplifies whatever they
@@ -70,6 +74,7 @@ class DomainAdapter(Classifier):
 
     loss_terms = ("ce", "transfer")
     default_normalization = "min_dim"
+    entropy_normalization = "log_classes"
 
     def __init__(self, backbone, num_classes, method="bnm", weight=1.0, warmup_steps=0,
                  normalization=None, scope="global", head=None, **kwargs):
@@ -107,23 +112,21 @@ class DomainAdapter(Classifier):
             return bnm_loss(probs, self.normalization)
         if self.method == "fbnm":
             return fbnm_loss(probs, self.normalization)
-        return entropy_loss(probs)
+        return entropy_loss(probs, self.entropy_normalization)
 
     def compute_losses(self, data, training):
         first, second = data[0], data[1]
         if not isinstance(first, (tuple, list)):  # an (x, y) batch: CE only
             return super().compute_losses(data, training)
         (source, labels), target = first, second
-        count = ops.shape(source)[0]
-        logits = self(ops.concatenate([source, target], axis=0), training=training)
-        source_logits = logits[:count]
+        source_logits = self(source, training=training)
         ce = keras.losses.sparse_categorical_crossentropy(labels, source_logits, from_logits=True)
         losses = {"ce": ops.mean(ce)}
         if self.method != "none":
             # The term is computed during warm-up too (weight 0): a Python
             # branch on the step would retrace, a tf.cond would not save much.
             started = ops.cast(self.optimizer.iterations >= self.warmup_steps, "float32")
-            probs = ops.softmax(ops.cast(logits[count:], "float32"))
+            probs = ops.softmax(ops.cast(self(target, training=training), "float32"))
             losses["transfer"] = self.weight * started * self.transfer_term(probs)
         return losses, source_logits
 
@@ -149,9 +152,10 @@ class SemiSupervised(DomainAdapter):
 
     The same model as `DomainAdapter` on batches `((x, y), x_unlabelled)`,
     with the paper's and the official SSL code's normalisation by default:
-    −‖A‖_* / B (`normalization="batch"`). Labelled and unlabelled images
-    share one forward pass. `method="entmin"` gives the EntMin baseline and
-    `"none"` labelled-only training.
+    −‖A‖_* / B (`normalization="batch"`), and the plain mean entropy for
+    `method="entmin"` (the EntMin baseline); `"none"` is labelled-only
+    training. Labelled and unlabelled images go through separate forward
+    passes, as in `DomainAdapter`.
 
     Example:
 
@@ -162,3 +166,4 @@ class SemiSupervised(DomainAdapter):
     """
 
     default_normalization = "batch"
+    entropy_normalization = None

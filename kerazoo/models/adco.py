@@ -45,9 +45,10 @@ class AdCo(TrainingModel):
     `mode="queue"` is the MoCo-v2 baseline with the same logits: W is not
     trained but a FIFO of past keys (the global batch's keys are written
     after the step). `symmetric=True` adds the swapped views: every loss is
-    ½ (view 1 → view 2) + ½ (view 2 → view 1). `weight_decay` is coupled
-    (the loss term `weight_decay` = λ/2·Σ‖w‖² over the query encoder, so
-    its gradient λ·w goes through momentum as in PyTorch's SGD).
+    ½ (view 1 → view 2) + ½ (view 2 → view 1). The official weight decay
+    (coupled, on every parameter of the query encoder, BatchNorm's and
+    biases included) is the optimizer's: compile with
+    `kerazoo.optimizers.with_weight_decay(SGD(...), λ)`.
 
     Under a multi-replica strategy the keys are all-gathered, each loss is
     the mean over the replica's queries divided by the replica count by the
@@ -72,7 +73,6 @@ class AdCo(TrainingModel):
         symmetric: the official `--sym 1` loss.
         shuffle_groups: BatchNorm groups of the key encoder (1 = the whole
             replica batch); must divide the per-replica batch.
-        weight_decay: coupled L2 of the query encoder (backbone and head).
 
     Example:
 
@@ -80,9 +80,9 @@ class AdCo(TrainingModel):
     model = kerazoo.models.AdCo(kerazoo.backbones.get("convnet", input_shape=(16, 16, 1)),
                                 bank_size=1024, dim=32, momentum=0.99)
     model.compile(
-        optimizer=keras.optimizers.SGD(0.06, momentum=0.9),
+        optimizer=kerazoo.optimizers.with_weight_decay(keras.optimizers.SGD(0.06, momentum=0.9), 1e-4),
         bank_optimizer=kerazoo.optimizers.GradientAscent(
-            keras.optimizers.SGD(3.0, momentum=0.9), coupled_weight_decay=1e-4),
+            keras.optimizers.SGD(3.0, momentum=0.9), weight_decay=1e-4),
     )
     model.fit(two_view_batches, epochs=100)
     encoder = model.inference_model()   # FeatureExtractor of the pooled features
@@ -91,7 +91,7 @@ class AdCo(TrainingModel):
 
     def __init__(self, backbone, bank_size=65536, dim=128, hidden_dim=None, temperature=0.12,
                  bank_temperature=0.02, momentum=0.999, mode="adco", symmetric=False,
-                 shuffle_groups=1, weight_decay=0.0, **kwargs):
+                 shuffle_groups=1, **kwargs):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"AdCo mode={mode!r}: use one of {MODES}.")
@@ -107,8 +107,8 @@ class AdCo(TrainingModel):
         self.temperature, self.bank_temperature = float(temperature), float(bank_temperature)
         self.momentum = float(momentum)
         self.mode, self.symmetric = mode, bool(symmetric)
-        self.shuffle_groups, self.weight_decay = int(shuffle_groups), float(weight_decay)
-        self.loss_terms = ("contrastive", "weight_decay") + (("bank",) if mode == "adco" else ())
+        self.shuffle_groups = int(shuffle_groups)
+        self.loss_terms = ("contrastive",) + (("bank",) if mode == "adco" else ())
         self.accuracy_tracker = keras.metrics.Mean(name="contrastive_accuracy")
         self.rank_tracker = keras.metrics.Mean(name="bank_rank")
         self.reset_key_encoder()
@@ -161,7 +161,7 @@ class AdCo(TrainingModel):
 
     def optimizer_groups(self):
         encoder = self.backbone.trainable_variables + self.head.trainable_variables
-        groups = [OptimizerGroup("encoder", self.optimizer, encoder, ("contrastive", "weight_decay"))]
+        groups = [OptimizerGroup("encoder", self.optimizer, encoder, ("contrastive",))]
         if self.mode == "adco":
             # Ascent comes from GradientAscent itself (with its coupled decay).
             groups.append(OptimizerGroup("bank", self.bank_optimizer, [self.bank.bank], ("bank",)))
@@ -216,10 +216,6 @@ class AdCo(TrainingModel):
         scale = 1.0 / len(results)
         losses = {
             "contrastive": scale * sum(r[0] for r in results),
-            # Every parameter, BatchNorm and biases included, as PyTorch's SGD.
-            "weight_decay": 0.5 * self.weight_decay * sum(
-                ops.sum(ops.square(w)) for w in self.backbone.trainable_weights + self.head.trainable_weights
-            ),
         }
         if self.mode == "adco":
             losses["bank"] = scale * sum(r[1] for r in results)
@@ -244,7 +240,7 @@ class AdCo(TrainingModel):
             "bank_size": self.bank_size, "dim": self.dim, "hidden_dim": self.hidden_dim,
             "temperature": self.temperature, "bank_temperature": self.bank_temperature,
             "momentum": self.momentum, "mode": self.mode, "symmetric": self.symmetric,
-            "shuffle_groups": self.shuffle_groups, "weight_decay": self.weight_decay,
+            "shuffle_groups": self.shuffle_groups,
         }
 
     @classmethod

@@ -149,18 +149,30 @@ class TrainingModel(keras.Model):
             return self.compute_metrics(None, targets[0], targets[1])
         return self.get_metrics_result()
 
-    def train_step(self, data):
+    def optimize(self, compute, group_names=None):
+        """One step of the optimizer groups named `group_names` (None: all)
+        on the terms `compute()` returns as `(losses, outputs)`; returns them.
+
+        `train_step` makes one such step of every group from one forward pass.
+        A model whose official code updates its players one after the other,
+        each with its own forward pass (MUNIT: the discriminator, then the
+        generator), overrides `train_step` with one call per player.
+        """
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape(persistent=True) as tape:
-            losses, outputs = self.compute_losses(data, training=True)
+            losses, outputs = compute()
             losses = {name: ops.cast(value, "float32") for name, value in losses.items()}
             # After the forward pass: it builds layers that create their
             # variables on first call.
-            groups = self.optimizer_groups()
+            groups = [g for g in self.optimizer_groups() if group_names is None or g.name in group_names]
             objectives = [_sum_terms(losses, group) / replicas for group in groups]
         for group, objective in zip(groups, objectives):
             group.optimizer.apply(tape.gradient(objective, group.variables), group.variables)
         del tape
+        return losses, outputs
+
+    def train_step(self, data):
+        losses, outputs = self.optimize(lambda: self.compute_losses(data, training=True))
         return self._track(losses, data, outputs)
 
     def test_step(self, data):

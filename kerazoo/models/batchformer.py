@@ -1,13 +1,12 @@
 """BatchFormerClassifier: a shared head before and after BatchFormer, labels repeated in training."""
 
 import keras
-import numpy as np
 from keras import ops
 
+from kerazoo import optimizers
 from kerazoo.layers.batchformer import BatchFormer
 from kerazoo.losses.balanced_softmax import balanced_softmax_loss
 from kerazoo.models.base import OptimizerGroup, TrainingModel
-from kerazoo.schedules import ScaledSchedule
 
 LOSSES = ("ce", "balanced_softmax")
 
@@ -24,8 +23,13 @@ class BatchFormerClassifier(TrainingModel):
 
     L is cross-entropy (`loss="ce"`) or Balanced Softmax (`"balanced_softmax"`:
     CE on logits + log class prior, `kerazoo.losses.balanced_softmax_loss`).
-    The loss is the README's single mean over 2B rows (the BalancedSoftmax code
-    effectively triples it, research B2). Because the same head sees the
+    The loss is the README's single mean over 2B rows by default. The official
+    BalancedSoftmax code (`run_networks.py`, `batch_loss`) adds three terms
+    when BatchFormer is on: L on the first B rows, L on the second B rows and
+    L on all 2B rows again, i.e. 1.5·(L_pre + L_post) = 3 × the mean over 2B
+    rows, while its baseline (no BatchFormer) has the one term.
+    `batchformer_loss_weight=3.0` reproduces that (a larger effective
+    learning rate on the data term; weight decay is not scaled). Because the same head sees the
     features before and after BatchFormer, the backbone learns features that
     work without it: at inference BatchFormer is the identity and absent, and
     `inference_model()` is a plain `Classifier(backbone, head)`.
@@ -48,6 +52,9 @@ class BatchFormerClassifier(TrainingModel):
         batchformer: a `kerazoo.layers.BatchFormer`, or None for the baseline.
         class_counts: training images per class (needed for Balanced Softmax).
         loss: "ce" or "balanced_softmax".
+        batchformer_loss_weight: factor on the training loss when BatchFormer
+            is on (1: the README's mean over 2B rows; 3: the official code's
+            three terms). Unused without BatchFormer and in evaluation.
         head: the shared head; default `Dense(num_classes)`.
 
     Example:
@@ -63,7 +70,7 @@ class BatchFormerClassifier(TrainingModel):
     loss_terms = ("ce",)
 
     def __init__(self, backbone, num_classes, batchformer=None, class_counts=None, loss="ce",
-                 head=None, **kwargs):
+                 head=None, batchformer_loss_weight=1.0, **kwargs):
         super().__init__(**kwargs)
         if loss not in LOSSES:
             raise ValueError(f"BatchFormerClassifier loss must be one of {LOSSES}, got {loss!r}.")
@@ -78,6 +85,7 @@ class BatchFormerClassifier(TrainingModel):
         self.batchformer = batchformer
         self.class_counts = None if class_counts is None else [int(c) for c in class_counts]
         self.loss_name = loss
+        self.batchformer_loss_weight = float(batchformer_loss_weight)
         self.head = head if head is not None else keras.layers.Dense(num_classes, name="head")
 
     def build(self, input_shape):
@@ -97,15 +105,17 @@ class BatchFormerClassifier(TrainingModel):
         images, labels = data[0], data[1]
         labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
         features = self.backbone(images, training=training)
+        weight = 1.0
         if training and self.batchformer is not None:
             features = ops.concatenate([features, self.batchformer(features, training=True)], axis=0)
             labels = ops.concatenate([labels, labels], axis=0)
+            weight = self.batchformer_loss_weight
         logits = self.head(features)
         if self.loss_name == "balanced_softmax":
             loss = balanced_softmax_loss(labels, logits, self.class_counts)
         else:
             loss = ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
-        return {"ce": loss}, (labels, logits)
+        return {"ce": weight * loss}, (labels, logits)
 
     def metric_targets(self, data, outputs):
         """The 2B training rows with their repeated labels (B rows in evaluation)."""
@@ -116,7 +126,8 @@ class BatchFormerClassifier(TrainingModel):
         self.batchformer_lr_scale = batchformer_lr_scale
         self.batchformer_optimizer = None
         if self.batchformer is not None:
-            self.batchformer_optimizer = _scaled_copy(self.optimizer, batchformer_lr_scale)
+            self.batchformer_optimizer = optimizers.copy(
+                self.optimizer, f"batchformer_{self.optimizer.name}", batchformer_lr_scale)
 
     def get_compile_config(self):
         config = super().get_compile_config()
@@ -150,6 +161,7 @@ class BatchFormerClassifier(TrainingModel):
                 "batchformer": None if self.batchformer is None else serialize(self.batchformer),
                 "class_counts": self.class_counts,
                 "loss": self.loss_name,
+                "batchformer_loss_weight": self.batchformer_loss_weight,
                 "head": serialize(self.head),
             }
         )
@@ -162,14 +174,3 @@ class BatchFormerClassifier(TrainingModel):
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
 
-
-def _scaled_copy(optimizer, scale):
-    """A new optimizer like `optimizer` (same class and settings) at `scale` × its learning rate."""
-    config = optimizer.get_config()
-    rate = config["learning_rate"]
-    if isinstance(rate, dict):
-        rate = ScaledSchedule(keras.saving.deserialize_keras_object(rate), scale)
-    else:
-        rate = float(np.float32(rate)) * scale
-    config.update(learning_rate=rate, name=f"batchformer_{config.get('name', 'optimizer')}")
-    return type(optimizer).from_config(config)

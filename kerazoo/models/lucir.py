@@ -22,7 +22,9 @@ class LUCIRLoss:
     lambda_base: λ_base (5 for CIFAR-100, 10 for ImageNet).
     margin, k: margin-ranking margin m and number of hard negatives K.
     temperature: distillation temperature T.
-    weight_decay: coefficient of the coupled L2 term.
+
+    Weight decay is the optimizer's (`kerazoo.optimizers.with_weight_decay`:
+    coupled L2 on every variable it updates, as the code's PyTorch SGD).
     """
 
     less_forget: bool = True
@@ -32,7 +34,6 @@ class LUCIRLoss:
     margin: float = 0.5
     k: int = 2
     temperature: float = 2.0
-    weight_decay: float = 5e-4
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
@@ -45,12 +46,11 @@ class LUCIRModel(TrainingModel):
             + λ · mean(1 − cos(f, f_old))                  (less-forget, if on)
             + mean_{old rows, top-k new} max(0, m − cos_gt + cos_neg)  (if on)
             + β · T² · KL(old logits ‖ new old-class logits)  (distillation, if β > 0)
-            + ½ · weight_decay · Σ‖w‖² over trainable weights
 
     with λ = λ_base·√(C_old/C_new) (the code's form; the paper's Eq. 7 prints
-    the inverse). The L2 term stands in for PyTorch SGD's coupled weight
-    decay, which covers σ and BatchNorm γ/β too but not frozen weights
-    (they are not trainable here). The old model runs in inference mode
+    the inverse). The code's weight decay (coupled, on σ and BatchNorm γ/β
+    too, not on frozen weights) is the optimizer's: compile with
+    `kerazoo.optimizers.with_weight_decay`. The old model runs in inference mode
     (`ref_model.eval()` in the code).
 
     The same class trains LUCIR's ablations and the baselines: with both
@@ -88,7 +88,7 @@ class LUCIRModel(TrainingModel):
     ```
     """
 
-    loss_terms = ("ce", "less_forget", "margin_ranking", "distillation", "l2")
+    loss_terms = ("ce", "less_forget", "margin_ranking", "distillation")
 
     def __init__(
         self,
@@ -168,9 +168,6 @@ class LUCIRModel(TrainingModel):
             losses["distillation"] = settings.distillation * distillation_loss(
                 logits, old_logits, settings.temperature
             )
-        losses["l2"] = 0.5 * settings.weight_decay * ops.sum(
-            ops.stack([ops.sum(ops.square(w)) for w in self.trainable_weights])
-        )
         return losses, logits
 
     def _global_pairs(self, labels):

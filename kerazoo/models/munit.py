@@ -4,8 +4,16 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from kerazoo import optimizers
 from kerazoo.layers.adain import AdaptiveInstanceNorm
 from kerazoo.models.base import OptimizerGroup, TrainingModel
+
+# MUNIT's `weights_init('kaiming')` (utils.py, applied by trainer.py to the
+# generator): PyTorch's kaiming_normal_(a=0, mode='fan_in') on every
+# convolution *and linear layer*, an untruncated normal of variance 2/fan_in,
+# biases 0. Keras' default Glorot on the style MLP made the AdaIN parameters
+# 15-35x too small at the start: the decoder learned to ignore the style.
+KAIMING = keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")
 
 
 def _instance_norm(name):
@@ -39,7 +47,7 @@ class ReflectionPadding(layers.Layer):
         return {**super().get_config(), "pad": self.pad}
 
 
-def _conv(x, filters, kernel, stride=1, name=None, init="he_normal"):
+def _conv(x, filters, kernel, stride=1, name=None, init=KAIMING):
     """Reflection-pad by (kernel − 1) // 2, then a valid convolution: H/stride
     out for MUNIT's kernels (7, 5, 3 and 1 at stride 1, 4 at stride 2)."""
     if kernel > 1:
@@ -74,7 +82,8 @@ def style_encoder(image_shape, dim, n_downsample, style_dim):
         dim = dim * 2 if i < 2 else dim
         x = layers.ReLU()(_conv(x, dim, 4, 2, name=f"down{i}"))
     x = layers.GlobalAveragePooling2D()(x)
-    return keras.Model(images, layers.Dense(style_dim, name="style")(x), name="style_encoder")
+    return keras.Model(images, layers.Dense(style_dim, kernel_initializer=KAIMING, name="style")(x),
+                       name="style_encoder")
 
 
 def decoder(content_shape, style_dim, dim, n_upsample, n_res, mlp_dim, channels):
@@ -83,9 +92,9 @@ def decoder(content_shape, style_dim, dim, n_upsample, n_res, mlp_dim, channels)
     → ReLU) → conv7 → tanh, in [−1, 1]."""
     content = keras.Input(content_shape, name="content")
     style = keras.Input((style_dim,), name="style")
-    h = layers.Dense(mlp_dim, activation="relu", name="mlp1")(style)
-    h = layers.Dense(mlp_dim, activation="relu", name="mlp2")(h)
-    params = layers.Dense(n_res * 2 * 2 * dim, name="adain_params")(h)
+    h = layers.Dense(mlp_dim, activation="relu", kernel_initializer=KAIMING, name="mlp1")(style)
+    h = layers.Dense(mlp_dim, activation="relu", kernel_initializer=KAIMING, name="mlp2")(h)
+    params = layers.Dense(n_res * 2 * 2 * dim, kernel_initializer=KAIMING, name="adain_params")(h)
     x = content
     if content_shape[-1] != dim:  # the bottleneck's way back to the decoder's width
         x = _conv(x, dim, 1, name="unbottleneck")
@@ -97,8 +106,10 @@ def decoder(content_shape, style_dim, dim, n_upsample, n_res, mlp_dim, channels)
     for i in range(n_upsample):
         dim //= 2
         x = layers.UpSampling2D(2, interpolation="nearest")(x)
-        # MUNIT's LayerNorm: over (H, W, C) per sample, affine per channel.
-        x = layers.GroupNormalization(groups=1, epsilon=1e-5, name=f"ln_up{i}")(_conv(x, dim, 5, name=f"up{i}"))
+        # MUNIT's LayerNorm: over (H, W, C) per sample, affine per channel,
+        # its scale drawn from U(0, 1) (networks.py), the shift 0.
+        x = layers.GroupNormalization(groups=1, epsilon=1e-5, gamma_initializer=keras.initializers.RandomUniform(0.0, 1.0),
+                                      name=f"ln_up{i}")(_conv(x, dim, 5, name=f"up{i}"))
         x = layers.ReLU()(x)
     images = layers.Activation("tanh")(_conv(x, channels, 7, name="to_image"))
     return keras.Model([content, style], images, name="decoder")
@@ -222,24 +233,26 @@ class MUNIT(TrainingModel):
     """MUNIT trained on a single domain (GIT's `train_munit.py`), one generator
     and one LSGAN discriminator.
 
-    Per batch x (images in [0, 1]; labels, if the batch has them, unused),
-    with c, s = encode(x), s_r ~ N(0, I), x_r = decode(c, s_r) and
-    c_r, s_rr = encode(x_r), the loss terms (already weighted; GIT's configs:
-    image 10, style 1, content 1, adversarial 1; L1 = mean absolute error in
-    MUNIT's [−1, 1] space) are
+    Each training step is the official code's two updates in its order
+    (`train_munit.py`: `trainer.dis_update` then `trainer.gen_update`), each
+    with its own forward pass and its own freshly drawn styles. For a batch x
+    (images in [0, 1]; labels, if the batch has them, unused), c = content(x):
 
-        image_recon   = 10 · L1(decode(c, s), x)
-        style_recon   =  1 · L1(s_rr, s_r)
-        content_recon =  1 · L1(c_r, c)
-        gen_adv       =  1 · mean((D(x_r) − 1)²)
-        disc_adv      =  1 · (mean(D(stop_gradient(x_r))²) + mean((D(x) − 1)²))
+    1. discriminator, with s_1 ~ N(0, I) and x_1 = decode(c, s_1):
+           disc_adv = 1 · (mean(D(stop_gradient(x_1))²) + mean((D(x) − 1)²))
+    2. generator, against the updated D, with c, s = encode(x),
+       s_2 ~ N(0, I), x_2 = decode(c, s_2), c_2, s_22 = encode(x_2):
+           image_recon   = 10 · L1(decode(c, s), x)
+           style_recon   =  1 · L1(s_22, s_2)
+           content_recon =  1 · L1(c_2, c)
+           gen_adv       =  1 · mean((D(x_2) − 1)²)
 
-    The generator's optimizer follows the first four terms over the
-    generator's variables, the discriminator's the last over its own; the
-    fake is cut from the generator in `disc_adv`, so the discriminator's step
-    sends nothing back into the generator. `compile(optimizer)` gives the
-    discriminator a copy of the generator's optimizer (GIT: Adam 1e-4,
-    β = (0.5, 0.999)); the runner builds both, so both are checkpointed.
+    (weights: GIT's configs; L1 = mean absolute error in MUNIT's [−1, 1]
+    space). `compile(optimizer)` gives the discriminator a copy of the
+    generator's optimizer (GIT: Adam 1e-4, β = (0.5, 0.999), weight decay
+    1e-4 coupled as PyTorch's Adam: `kerazoo.optimizers.with_weight_decay`);
+    the runner builds both, so both are checkpointed. `evaluate` reports
+    both players' terms from one forward pass.
     Under a multi-replica strategy every term is a per-replica mean, divided
     by the replica count by `TrainingModel` (the global-batch mean).
     What ships is `generator` (`inference_model()`).
@@ -275,33 +288,49 @@ class MUNIT(TrainingModel):
     def call(self, images, training=False):
         return self.generator(images, training=training)
 
-    def compute_losses(self, data, training):
-        images = data[0] if isinstance(data, (tuple, list)) else data
-        w = self.term_weights
-        g = self.generator
+    def _styles(self, images):
+        return keras.random.normal((ops.shape(images)[0], self.generator.style_dim), seed=self.seed_generator)
+
+    def _critic(self, images, training):
+        # MUNIT's discriminator and losses live in [−1, 1].
+        return self.discriminator(images * 2.0 - 1.0, training=training)
+
+    def discriminator_losses(self, images, training):
+        """`{"disc_adv": ...}` on translations with freshly drawn styles (`dis_update`)."""
+        content, _ = self.generator.encode(images, training=training)
+        fake = ops.stop_gradient(self.generator.decode(content, self._styles(images), training=training))
+        real_score, fake_score = self._critic(images, training), self._critic(fake, training)
+        loss = ops.mean(fake_score**2) + ops.mean((real_score - 1.0) ** 2)
+        return {"disc_adv": self.term_weights["adversarial"] * loss}
+
+    def generator_losses(self, images, training):
+        """The generator's four terms with freshly drawn styles (`gen_update`)."""
+        w, g = self.term_weights, self.generator
         content, style = g.encode(images, training=training)
-        styles = keras.random.normal(ops.shape(style), seed=self.seed_generator)
+        styles = self._styles(images)
         fake = g.decode(content, styles, training=training)
         fake_content, fake_style = g.encode(fake, training=training)
-        to_signed = lambda x: x * 2.0 - 1.0  # noqa: E731  (MUNIT's losses live in [−1, 1])
-        d_real = self.discriminator(to_signed(images), training=training)
-        d_fake = self.discriminator(to_signed(fake), training=training)
-        d_fake_cut = self.discriminator(to_signed(ops.stop_gradient(fake)), training=training)
         recon = g.decode(content, style, training=training)
-        losses = {
+        return {
             "image_recon": w["image"] * 2.0 * ops.mean(ops.abs(recon - images)),
             "style_recon": w["style"] * ops.mean(ops.abs(fake_style - styles)),
             "content_recon": w["content"] * ops.mean(ops.abs(fake_content - content)),
-            "gen_adv": w["adversarial"] * ops.mean((d_fake - 1.0) ** 2),
-            "disc_adv": w["adversarial"] * (ops.mean(d_fake_cut**2) + ops.mean((d_real - 1.0) ** 2)),
+            "gen_adv": w["adversarial"] * ops.mean((self._critic(fake, training) - 1.0) ** 2),
         }
-        return losses, None
+
+    def compute_losses(self, data, training):
+        images = data[0] if isinstance(data, (tuple, list)) else data
+        return {**self.discriminator_losses(images, training), **self.generator_losses(images, training)}, None
+
+    def train_step(self, data):
+        images = data[0] if isinstance(data, (tuple, list)) else data
+        disc, _ = self.optimize(lambda: (self.discriminator_losses(images, True), None), ("discriminator",))
+        gen, _ = self.optimize(lambda: (self.generator_losses(images, True), None), ("generator",))
+        return self._track({**gen, **disc}, data, None)
 
     def compile(self, optimizer="rmsprop", **kwargs):
         super().compile(optimizer=optimizer, **kwargs)
-        config = self.optimizer.get_config()
-        config["name"] = f"discriminator_{config.get('name', 'optimizer')}"
-        self.discriminator_optimizer = type(self.optimizer).from_config(config)
+        self.discriminator_optimizer = optimizers.copy(self.optimizer, f"discriminator_{self.optimizer.name}")
 
     def optimizer_groups(self):
         return [

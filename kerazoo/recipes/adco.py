@@ -42,7 +42,7 @@ from kerazoo import backbones, metrics
 from kerazoo.atomic import write_text
 from kerazoo.data import datasets, parse_protocol_name, train_dataset, unlabelled_dataset
 from kerazoo.models import AdCo, Classifier
-from kerazoo.optimizers import GradientAscent
+from kerazoo.optimizers import GradientAscent, with_weight_decay
 from kerazoo.recipes import plots, runner
 from kerazoo.recipes.config import ConfigError, option
 from kerazoo.recipes.results import Column, SeedResult, spread_label
@@ -172,15 +172,16 @@ def build_model(config, mode, image_shape, total_steps):
         bank_size=config.bank_size, dim=config.dim, hidden_dim=config.hidden_dim or None,
         temperature=config.temperature, bank_temperature=config.bank_temperature,
         momentum=config.key_momentum, mode=mode, symmetric=config.symmetric,
-        shuffle_groups=config.shuffle_groups, weight_decay=config.weight_decay,
+        shuffle_groups=config.shuffle_groups,
     )
     bank_optimizer = None
     if mode == "adco":
         bank_optimizer = GradientAscent(
             keras.optimizers.SGD(config.bank_lr, momentum=config.bank_momentum),
-            coupled_weight_decay=config.bank_weight_decay,
+            weight_decay=config.bank_weight_decay,
         )
-    model.compile(optimizer=_encoder_optimizer(config, total_steps), bank_optimizer=bank_optimizer)
+    model.compile(optimizer=with_weight_decay(_encoder_optimizer(config, total_steps), config.weight_decay),
+                  bank_optimizer=bank_optimizer)
     model(np.zeros((1, *image_shape), "float32"))  # fit cannot build from two-view batches
     return model
 

@@ -12,6 +12,7 @@ import numpy as np
 from kerazoo import backbones, metrics
 from kerazoo.data import eval_dataset, train_dataset
 from kerazoo.models import Classifier
+from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots, runner
 from kerazoo.recipes.config import option
 from kerazoo.recipes.results import Column, SeedResult
@@ -31,7 +32,7 @@ class BaselineConfig(runner.RunConfig):
     batch_size: int = option(32, "global batch size (split across replicas)", min=1)
     learning_rate: float = option(0.05, "peak SGD learning rate (cosine decay to 0)", min=0.0)
     momentum: float = option(0.9, "SGD momentum", min=0.0, max=1.0)
-    weight_decay: float = option(5e-4, "decoupled weight decay of SGD", min=0.0)
+    weight_decay: float = option(5e-4, "weight decay, coupled L2 as PyTorch's SGD", min=0.0)
     augment: bool = option(False, "pad-4 random crop and horizontal flip (CIFAR-style)")
 
 
@@ -47,10 +48,12 @@ def build_classifier(config, protocol):
         protocol.num_classes,
     )
     model.compile(
-        optimizer=keras.optimizers.SGD(
-            learning_rate=keras.optimizers.schedules.CosineDecay(config.learning_rate, steps),
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
+        optimizer=with_weight_decay(
+            keras.optimizers.SGD(
+                learning_rate=keras.optimizers.schedules.CosineDecay(config.learning_rate, steps),
+                momentum=config.momentum,
+            ),
+            config.weight_decay,
         ),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )

@@ -24,9 +24,11 @@ import numpy as np
 from kerazoo import backbones, metrics
 from kerazoo.layers import BatchFormer
 from kerazoo.models import BatchFormerClassifier
+from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots, runner
 from kerazoo.recipes.config import ConfigError, option
 from kerazoo.recipes.results import Column, SeedResult, spread_label
+from kerazoo.schedules import WarmupCosineDecay
 
 # config name -> (table label, loss, with BatchFormer)
 METHODS = {
@@ -64,9 +66,17 @@ class BatchFormerConfig(runner.RunConfig):
                              min=2)
     optimizer: str = option("adam", "adam (constant lr) or sgd (momentum, cosine decay to 0)",
                             choices=["adam", "sgd"])
-    learning_rate: float = option(1e-3, "learning rate of the backbone and head", min=0.0)
+    learning_rate: float = option(1e-3, "learning rate of the backbone and head (sgd: where the "
+                                  "warm-up starts, or the cosine's peak without one)", min=0.0)
+    warmup_steps: int = option(0, "sgd: linear warm-up steps from learning_rate to warmup_learning_rate, "
+                               "then cosine from there (the official CIFAR-100-LT schedule: 800)", min=0)
+    warmup_learning_rate: float = option(0.0, "sgd: the warm-up's end and the cosine's peak "
+                                         "(official CIFAR-100-LT: 0.1)", min=0.0)
     momentum: float = option(0.9, "SGD momentum", min=0.0, max=1.0)
-    weight_decay: float = option(0.0, "decoupled weight decay (both optimizers)", min=0.0)
+    weight_decay: float = option(0.0, "weight decay, coupled L2 as PyTorch's (both optimizers)", min=0.0)
+    batchformer_loss_weight: float = option(
+        1.0, "factor on the loss with BatchFormer: 1 = mean over the 2B rows (README form), "
+        "3 = the official BalancedSoftmax code's three summed terms", min=0.0)
     augment: bool = option(False, "random crop + horizontal flip: pad-4 (CIFAR) in memory, "
                                   "random-resized (ImageNet) when streamed")
     num_heads: int = option(4, "BatchFormer attention heads", min=1)
@@ -85,6 +95,12 @@ class BatchFormerConfig(runner.RunConfig):
         super().validate()
         if not self.methods:
             raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(METHODS)}.")
+        if self.warmup_steps and (self.optimizer != "sgd" or self.warmup_steps < 2
+                                  or not self.warmup_learning_rate):
+            raise ConfigError(
+                f"Config key 'warmup_steps' ({self.warmup_steps}): a warm-up needs optimizer=sgd, "
+                "warmup_steps >= 2 and warmup_learning_rate > 0 (the cosine's peak)."
+            )
         if self.few_shot > self.many_shot:
             raise ConfigError(
                 f"Config keys 'few_shot' ({self.few_shot}) and 'many_shot' ({self.many_shot}): "
@@ -109,17 +125,19 @@ def build_model(config, protocol, method, steps):
         batchformer,
         class_counts=protocol.class_counts(),
         loss=loss,
+        batchformer_loss_weight=config.batchformer_loss_weight,
     )
     if config.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
+        optimizer = keras.optimizers.Adam(config.learning_rate)
     else:
-        optimizer = keras.optimizers.SGD(
-            keras.optimizers.schedules.CosineDecay(config.learning_rate, steps),
-            momentum=config.momentum,
-            weight_decay=config.weight_decay or None,
-        )
+        if config.warmup_steps:
+            schedule = WarmupCosineDecay(config.learning_rate, config.warmup_learning_rate,
+                                         config.warmup_steps, steps)
+        else:
+            schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)
+        optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum)
     model.compile(
-        optimizer=optimizer,
+        optimizer=with_weight_decay(optimizer, config.weight_decay),
         batchformer_lr_scale=config.batchformer_lr_scale,
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )

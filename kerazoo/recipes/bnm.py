@@ -5,8 +5,9 @@ domain adaptation offline: source = a seeded half of the digits training
 split, upsampled to 16x16; target = the other half with a background shift
 (every zero pixel set to one random level in {0..127}/255 per image),
 unlabelled; evaluation on the shifted test split. 400 steps of 64 source +
-64 target images in one forward pass, Adam 1e-3, λ = 1, BNM = −mean of the
-singular values (the official DA code). A CE-only warm-up of 150 steps
+64 target images in separate forward passes (as the official code), Adam
+1e-3, λ = 1, BNM = −mean of the singular values (the official DA code). A
+CE-only warm-up of 150 steps
 stands in for the official code's ImageNet-pretrained start: from random
 weights BNM amplifies whatever the near-uniform target predictions are.
 
@@ -31,6 +32,7 @@ from kerazoo import backbones, metrics
 from kerazoo.data import eval_dataset, make_domain_shift, make_few_labels, paired_dataset
 from kerazoo.data.folders import folder_domain_shift
 from kerazoo.models import DomainAdapter, SemiSupervised
+from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots, runner
 from kerazoo.recipes.config import ConfigError, option
 from kerazoo.recipes.results import Column, SeedResult
@@ -76,7 +78,7 @@ class BNMConfig(runner.RunConfig):
     lr_schedule: str = option("constant", "constant, or inverse: lr·(1 + 0.001·i)^-0.75",
                               choices=["constant", "inverse"])
     momentum: float = option(0.9, "sgd momentum", min=0.0, max=1.0)
-    weight_decay: float = option(0.0, "decoupled weight decay", min=0.0)
+    weight_decay: float = option(0.0, "weight decay, coupled L2 as PyTorch's", min=0.0)
     augment: bool = option(False, "random crop + flip on both streams")
     num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
 
@@ -118,9 +120,10 @@ def _optimizer(config):
     if config.lr_schedule == "inverse":
         rate = InverseDecay(rate)
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(rate, momentum=config.momentum, nesterov=True,
-                                    weight_decay=config.weight_decay or None)
-    return keras.optimizers.Adam(rate, weight_decay=config.weight_decay or None)
+        optimizer = keras.optimizers.SGD(rate, momentum=config.momentum, nesterov=True)
+    else:
+        optimizer = keras.optimizers.Adam(rate)
+    return with_weight_decay(optimizer, config.weight_decay)
 
 
 def build_model(config, method, image_shape, num_classes):
@@ -210,8 +213,8 @@ def report(config, run, per_seed):
     _plot_spectra(per_seed, run.path / "singular_values.png", split)
     details = next(iter(per_seed.values())).details
     steps, (rows, classes) = details["steps"], details["eval_shape"]
-    transfer = ("source CE + λ·term on the target batch, one forward pass" if config.task == "da"
-                else "labelled CE + λ·term on the unlabelled batch, one forward pass")
+    transfer = ("source CE + λ·term on the target batch, separate forward passes" if config.task == "da"
+                else "labelled CE + λ·term on the unlabelled batch, separate forward passes")
     lines = [
         f"Task `{config.task}`: {transfer}; λ = {config.weight} after {config.warmup_steps} CE-only "
         f"steps; {steps} steps of {config.batch_size} + {config.unlabelled_batch_size} images; "

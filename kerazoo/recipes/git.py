@@ -44,6 +44,7 @@ from kerazoo.data import make_protocol, parse_protocol_name, train_dataset
 from kerazoo.data.transforms import apply_nuisance
 from kerazoo.layers.git_augment import RULES, GITAugment
 from kerazoo.models import MUNIT, GITClassifier, MUNITGenerator
+from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots, runner
 from kerazoo.recipes.config import ConfigError, option
 from kerazoo.recipes.results import Column, SeedResult, spread_label
@@ -81,7 +82,7 @@ class GITConfig(runner.RunConfig):
     batch_size: int = option(32, "classifier batch size", min=2)
     learning_rate: float = option(0.05, "classifier SGD learning rate", min=0.0)
     momentum: float = option(0.9, "classifier SGD momentum", min=0.0, max=1.0)
-    weight_decay: float = option(0.0, "classifier decoupled weight decay", min=0.0)
+    weight_decay: float = option(0.0, "classifier weight decay, coupled L2 as PyTorch's SGD", min=0.0)
     augment: str = option("none", "classifier augmentation of every image", choices=["none", "crop_flip"])
     threshold: int = option(20, "GIT's class-size threshold K: classes with fewer images are translated", min=1)
     fraction: float = option(0.5, "share of each batch GIT may replace (the code's gen_frac)", min=0.0, max=1.0)
@@ -92,6 +93,8 @@ class GITConfig(runner.RunConfig):
     translator_epochs: int = option(15, "translator passes over the training set", min=1)
     translator_batch_size: int = option(1, "translator batch size (MUNIT: 1)", min=1)
     translator_lr: float = option(1e-4, "translator Adam learning rate, beta (0.5, 0.999)", min=0.0)
+    translator_weight_decay: float = option(1e-4, "translator weight decay, coupled L2 as MUNIT's "
+                                            "PyTorch Adam (MUNIT/GIT: 1e-4)", min=0.0)
     translator_dim: int = option(16, "width of the translator's first convolution (MUNIT: 64)", min=1)
     translator_n_res: int = option(2, "residual blocks in the content encoder and the AdaIN decoder (MUNIT: 4)", min=1)
     translator_n_downsample: int = option(2, "stride-2 convolutions of the content encoder", min=0)
@@ -177,7 +180,8 @@ def build_translator(config, image_shape):
         seed=config.seed,
     )
     munit = MUNIT(generator, disc_dim=config.disc_dim, disc_layers=config.disc_layers, seed=config.seed)
-    munit.compile(optimizer=keras.optimizers.Adam(config.translator_lr, beta_1=0.5, beta_2=0.999))
+    adam = keras.optimizers.Adam(config.translator_lr, beta_1=0.5, beta_2=0.999)
+    munit.compile(optimizer=with_weight_decay(adam, config.translator_weight_decay))
     return munit
 
 
@@ -229,8 +233,8 @@ def _classifier(config, image_shape, num_classes, learning_rate, augment=None, s
     model = GITClassifier(backbones.get(config.backbone, input_shape=image_shape), num_classes,
                           augment=augment)
     model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate, momentum=config.momentum,
-                                       weight_decay=config.weight_decay or None),
+        optimizer=with_weight_decay(keras.optimizers.SGD(learning_rate, momentum=config.momentum),
+                                    config.weight_decay),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     model(np.zeros((1, *image_shape), "float32"))

@@ -54,6 +54,11 @@ def test_known_values():
     # Uniform A = ones(B, C) / C has rank 1 and one singular value sqrt(B * C) / C.
     assert_allclose(bnm_loss(np.full((8, 4), 0.25)).numpy(), -np.sqrt(8 / 4) / 8, rtol=1e-6)
     assert_allclose(entropy_loss([[0.5, 0.5]]).numpy(), np.log(2), rtol=1e-6)
+    # The official DA code's EntMin divides by log C.
+    assert_allclose(entropy_loss([[0.5, 0.5]], "log_classes").numpy(), 1.0, rtol=1e-6)
+    assert_allclose(entropy_loss(np.full((3, 5), 0.2), "log_classes").numpy(), 1.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="log_classes"):
+        entropy_loss([[0.5, 0.5]], "log")
     # The FBNM approximation is never below the nuclear norm (triangle inequality).
     p = _random(10, 6)
     assert fbnm_loss(p).numpy() <= bnm_loss(p, "min_dim").numpy() + 1e-6

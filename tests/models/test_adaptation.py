@@ -38,7 +38,8 @@ def _compiled(method="bnm", backbone=None, **kwargs):
 
 @pytest.mark.parametrize(
     "method, term",
-    [("bnm", lambda p: bnm_loss(p, "min_dim")), ("fbnm", fbnm_loss), ("entmin", entropy_loss)],
+    [("bnm", lambda p: bnm_loss(p, "min_dim")), ("fbnm", fbnm_loss),
+     ("entmin", lambda p: entropy_loss(p, "log_classes"))],
 )
 def test_terms_are_source_ce_and_weighted_term_on_target(method, term):
     model = _compiled(method, weight=0.5)
@@ -50,13 +51,25 @@ def test_terms_are_source_ce_and_weighted_term_on_target(method, term):
     np.testing.assert_allclose(outputs, model(XS), atol=1e-6)
 
 
-def test_source_and_target_share_one_forward_pass():
-    # With BatchNorm in training mode the source logits depend on the
-    # target images only if both went through the same batch.
+def test_source_and_target_go_through_separate_forward_passes():
+    # As the official DA and SSL code: with BatchNorm in training mode the
+    # source logits would depend on the target images if both went through
+    # one batch; here each domain is normalised with its own statistics.
     model = _compiled(backbone=backbones.get("convnet", input_shape=(8, 8, 1)))
-    _, joint = model.compute_losses(((XS, YS), XT), training=True)
+    losses, source_logits = model.compute_losses(((XS, YS), XT), training=True)
     _, other = model.compute_losses(((XS, YS), XT * 0), training=True)
-    assert np.abs(np.asarray(joint) - np.asarray(other)).max() > 1e-3
+    np.testing.assert_allclose(np.asarray(source_logits), np.asarray(other), atol=1e-6)
+    np.testing.assert_allclose(source_logits, model(XS, training=True), atol=1e-6)
+    target_probs = keras.ops.softmax(model(XT, training=True))
+    np.testing.assert_allclose(losses["transfer"], bnm_loss(target_probs, "min_dim"), rtol=1e-5)
+
+
+def test_entmin_divides_by_log_classes_in_domain_adaptation_only():
+    probs = keras.ops.softmax(np.random.default_rng(1).normal(size=(6, 4)).astype("float32"))
+    assert float(DomainAdapter(_bn_free_backbone(), 4, method="entmin").transfer_term(probs)) == (
+        pytest.approx(float(entropy_loss(probs)) / np.log(4), rel=1e-5))
+    assert float(SemiSupervised(_bn_free_backbone(), 4, method="entmin").transfer_term(probs)) == (
+        pytest.approx(float(entropy_loss(probs)), rel=1e-5))
 
 
 def test_source_only_has_no_transfer_term_and_labelled_batches_give_ce():

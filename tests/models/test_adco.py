@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from helpers.replicas import assert_replicas_agree
 from kerazoo.models import AdCo, FeatureExtractor
-from kerazoo.optimizers import GradientAscent
+from kerazoo.optimizers import GradientAscent, with_weight_decay
 
 SHAPE = (6,)
 RNG = np.random.default_rng(0)
@@ -26,10 +26,10 @@ def tiny_backbone():
 def build(mode="adco", symmetric=False):
     keras.utils.set_random_seed(0)
     model = AdCo(tiny_backbone(), bank_size=32, dim=4, hidden_dim=8, momentum=0.9, mode=mode,
-                 symmetric=symmetric, weight_decay=5e-4)
+                 symmetric=symmetric)
     model.compile(
-        keras.optimizers.SGD(0.1, momentum=0.9),
-        GradientAscent(keras.optimizers.SGD(LR, momentum=0.9), coupled_weight_decay=WD) if mode == "adco" else None,
+        with_weight_decay(keras.optimizers.SGD(0.1, momentum=0.9), 5e-4),
+        GradientAscent(keras.optimizers.SGD(LR, momentum=0.9), weight_decay=WD) if mode == "adco" else None,
     )
     model(IMAGES[:1])
     return model
@@ -94,7 +94,7 @@ def test_keys_come_from_the_ema_encoder_updated_before_them():
 
 def test_queue_mode_is_moco_writing_the_keys_first_in_first_out():
     model = build("queue")
-    assert model.loss_terms == ("contrastive", "weight_decay")
+    assert model.loss_terms == ("contrastive",)
     assert [g.name for g in model.optimizer_groups()] == ["encoder"]
     history = model.fit(views(), epochs=1, verbose=0)  # 2 steps of 8 keys
     assert int(model.bank.position) == 16

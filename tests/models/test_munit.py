@@ -1,5 +1,6 @@
-"""MUNIT: code shapes and range, a training step that lowers reconstruction, no discriminator
-gradient into the generator, the diagnostics, and the translator's save/load round trip."""
+"""MUNIT: code shapes and range, the official initialisation and update order, a training step
+that lowers reconstruction, no discriminator gradient into the generator, the diagnostics, and
+the translator's save/load round trip."""
 
 import keras
 import numpy as np
@@ -35,9 +36,50 @@ def test_training_lowers_the_reconstruction_loss_on_a_tiny_set():
     munit.compile(optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.999))
     images = _images()
     before = munit.evaluate(images, batch_size=4, verbose=0, return_dict=True)["image_recon"]
-    munit.fit(np.tile(images, (40, 1, 1, 1)), batch_size=4, epochs=1, verbose=0)  # 40 steps, one epoch
+    munit.fit(np.tile(images, (40, 1, 1, 1)), batch_size=4, epochs=2, verbose=0)  # 80 steps
     after = munit.evaluate(images, batch_size=4, verbose=0, return_dict=True)["image_recon"]
     assert after < 0.6 * before, (before, after)
+
+
+@pytest.mark.parametrize(
+    "shape, sizes",
+    [
+        ((28, 28, 1), dict(dim=64, n_res=4, mlp_dim=256)),  # MUNIT / GIT's K49 translator
+        ((16, 16, 1), dict(dim=16, n_res=2, mlp_dim=128)),  # the digits recipe's default
+    ],
+)
+def test_adain_parameters_start_at_the_scale_of_munits_kaiming_initialisation(shape, sizes):
+    # MUNIT's weights_init('kaiming') covers linear layers too: the style MLP
+    # then gives AdaIN parameters of std ~1.5 for N(0, I) styles. Keras'
+    # default Glorot gave 0.04-0.11, and the decoder learned to ignore the style.
+    keras.utils.set_random_seed(0)
+    generator = MUNITGenerator(shape, **sizes)
+    decoder = generator.decoder
+    mlp = keras.Model(decoder.get_layer("style").output, decoder.get_layer("adain_params").output)
+    params = np.asarray(mlp(generator.random_styles(256, 0)))
+    assert params.std() >= 0.5, params.std()
+
+
+def test_a_step_updates_the_discriminator_then_the_generator_each_with_fresh_styles():
+    # train_munit.py: dis_update, then gen_update, each its own forward pass
+    # and its own N(0, I) styles; the generator then plays the updated critic.
+    munit = _tiny()
+    munit.compile(optimizer=keras.optimizers.Adam(1e-4), run_eagerly=True)
+    applied = []
+    for name, optimizer in (("generator", munit.optimizer), ("discriminator", munit.discriminator_optimizer)):
+        original = optimizer.apply
+
+        def spy(grads, variables=None, original=original, name=name):
+            applied.append(name)
+            return original(grads, variables)
+
+        optimizer.apply = spy
+    draws = []
+    original_styles = munit._styles
+    munit._styles = lambda images: draws.append(1) or original_styles(images)
+    munit.fit(_images(), batch_size=4, epochs=1, verbose=0)
+    assert applied == ["discriminator", "generator"]
+    assert len(draws) == 2
 
 
 def test_each_optimizer_follows_its_own_terms_and_the_discriminator_term_never_reaches_the_generator():
