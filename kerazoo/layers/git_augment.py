@@ -4,27 +4,34 @@ import keras
 import numpy as np
 from keras import ops
 
-RULES = ("threshold", "ramp")
+RULES = ("threshold", "ramp", "independent")
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
 class GITAugment(keras.layers.Layer):
-    """Replace part of each training batch with translations of the same images.
+    """Replace part of each training batch with translations: GIT's augmentation.
 
     Generative invariance transfer (Zhou et al., ICLR 2022, Algorithm 1;
-    `train_baselines.py`): in a batch of B images, the last
-    int(fraction · B) positions are candidates (GIT's `gen_frac`, 0.5); a
-    candidate of class y is replaced by `translator(x)` (same label) when
-        - `rule="threshold"` (the default, the paper's Algorithm 1 as
-          summarised: "if class size < K, replace"): N_y < `threshold`;
-        - `rule="ramp"` (the code's `--weighted_gen`): with probability
+    `core/train_baselines.py`): in a batch of B images, the last
+    g = int(fraction · B) positions are candidates (GIT's `gen_frac`, 0.5).
+    `call(images, labels, training, source)` returns the `(images, labels)`
+    to train on:
+        - `rule="independent"` (the official code as shipped, `weighted_gen`
+          off): the g candidates become translations of the first g images
+          of `source`, an independent second batch `(x̃, ỹ)` from the same
+          kind of sampler, with their labels ỹ, whatever their class;
+        - `rule="threshold"` (the paper's Algorithm 1 as summarised: "if
+          class size < K, replace"): a candidate of class y with N_y <
+          `threshold` is replaced by a translation of itself (same label);
+        - `rule="ramp"` (the code's `--weighted_gen` probability
           max((K − N_y)/(K − N_min), 0), K = `threshold`, N_min the smallest
-          class, so the smallest class always and classes with N ≥ K never.
-    Unlike the code, which translates a second, independent batch, the
-    replaced image is a translation of the image it replaces (so the batch's
-    labels and class mix are unchanged). At inference (`training=False`)
-    the layer is the identity; `train_only = True`, and a model's
-    `inference_model()` leaves it out. The translator is frozen.
+          class: the smallest class always, classes with N ≥ K never), again
+          on the candidate itself.
+    The two class-size rules translate the image they replace, so the
+    batch's labels and class mix are unchanged (the code draws the
+    candidates from the second batch instead). At inference
+    (`training=False`) the layer returns its input; `train_only = True`, and
+    a model's `inference_model()` leaves it out. The translator is frozen.
 
     Args:
         translator: a layer or model mapping images to translations, drawing
@@ -32,14 +39,16 @@ class GITAugment(keras.layers.Layer):
         class_counts: training images per class.
         threshold: K, the class size from which no image is translated.
         fraction: share of each batch that may be replaced.
-        rule: `"threshold"` or `"ramp"`.
+        rule: `"independent"`, `"threshold"` or `"ramp"`.
         seed: seed of the ramp's draws.
 
     Example:
 
     ```python
     augment = GITAugment(generator, protocol.class_counts(), threshold=20)
-    images = augment(images, labels, training=True)
+    images, labels = augment(images, labels, training=True)
+    independent = GITAugment(generator, protocol.class_counts(), threshold=20, rule="independent")
+    images, labels = independent(images, labels, training=True, source=(other_images, other_labels))
     ```
     """
 
@@ -65,17 +74,30 @@ class GITAugment(keras.layers.Layer):
     def probabilities(self):
         """The chance that a candidate of each class is replaced, (num_classes,)."""
         counts = np.asarray(self.class_counts, np.float64)
+        if self.rule == "independent":
+            return np.ones(len(counts), "float32")
         if self.rule == "threshold":
             return (counts < self.threshold).astype("float32")
         # K == N_min would divide by zero; then no class is below K anyway.
         span = max(self.threshold - counts.min(), 1e-12)
         return np.clip((self.threshold - counts) / span, 0.0, 1.0).astype("float32")
 
-    def call(self, images, labels, training=False):
+    def call(self, images, labels, training=False, source=None):
         if not training:
-            return images
+            return images, labels
         batch = ops.shape(images)[0]
-        candidates = ops.arange(batch) >= batch - ops.cast(ops.floor(self.fraction * ops.cast(batch, "float32")), "int32")
+        generated = ops.cast(ops.floor(self.fraction * ops.cast(batch, "float32")), "int32")
+        if self.rule == "independent":
+            if source is None:
+                raise ValueError('GITAugment(rule="independent") needs source=(images, labels), '
+                                 "an independent second batch to translate.")
+            source_images, source_labels = source
+            # Only the g slots that are replaced are translated.
+            translated = ops.cast(self.translator(source_images[:generated], training=False), images.dtype)
+            kept = batch - generated
+            return (ops.concatenate([images[:kept], translated], axis=0),
+                    ops.concatenate([labels[:kept], ops.cast(source_labels[:generated], labels.dtype)], axis=0))
+        candidates = ops.arange(batch) >= batch - generated
         chance = ops.take(ops.convert_to_tensor(self.probabilities()), ops.reshape(ops.cast(labels, "int32"), (-1,)))
         # uniform in [0, 1): always below 1 and never below 0, so the
         # threshold rule (chances 0 or 1) is exact.
@@ -84,10 +106,10 @@ class GITAugment(keras.layers.Layer):
         # The whole batch is translated (a static shape for every backend);
         # only the replaced rows are kept.
         translated = ops.cast(self.translator(images, training=False), images.dtype)
-        return ops.where(replace[:, None, None, None], translated, images)
+        return ops.where(replace[:, None, None, None], translated, images), labels
 
-    def compute_output_shape(self, images_shape, labels_shape=None):
-        return images_shape
+    def compute_output_shape(self, images_shape, labels_shape=None, source_shape=None):
+        return images_shape, labels_shape
 
     def get_config(self):
         return {

@@ -9,10 +9,13 @@ from kerazoo.models.classifier import Classifier
 class GITClassifier(Classifier):
     """A `Classifier` whose training batches pass through a `GITAugment` first.
 
-    In training, `augment(images, labels)` replaces part of the tail-class
-    images with translations (see `kerazoo.layers.GITAugment`), then the
-    loss is the `Classifier`'s cross-entropy on the mixed batch (GIT's
-    CE + DRS + GIT with a class-balanced stream). Evaluation and
+    In training, `augment` replaces part of each batch with translations
+    (see `kerazoo.layers.GITAugment`), then the loss is the `Classifier`'s
+    cross-entropy on the mixed batch (GIT's CE + DRS + GIT with a
+    class-balanced stream). Batches are `(images, labels)`, or with
+    `GITAugment(rule="independent")` `((images, labels), (x̃, ỹ))`: the
+    second, independent batch whose translations fill the generated slots
+    (the official code's second loader). Evaluation and
     `inference_model()` use the backbone and head only. Under a
     multi-replica strategy each replica augments its own part of the batch.
 
@@ -34,10 +37,18 @@ class GITClassifier(Classifier):
         self.augment = augment
 
     def compute_losses(self, data, training):
-        images, labels = data[0], data[1]
+        if isinstance(data[0], (tuple, list)):
+            (images, labels), source = data[0], data[1]
+        else:
+            (images, labels), source = data[:2], None
         if training and self.augment is not None:
-            images = self.augment(images, labels, training=True)
-        return super().compute_losses((images, labels), training)
+            images, labels = self.augment(images, labels, training=True, source=source)
+        losses, logits = super().compute_losses((images, labels), training)
+        return losses, (labels, logits)
+
+    def metric_targets(self, data, outputs):
+        """The labels trained on (the mixed batch's) against the logits."""
+        return outputs
 
     def inference_model(self):
         """What ships: the backbone and head as a `Classifier`, without GITAugment."""

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from kerazoo import backbones, metrics
 from kerazoo.atomic import atomic_path
@@ -86,8 +87,10 @@ class GITConfig(runner.RunConfig):
     augment: str = option("none", "classifier augmentation of every image", choices=["none", "crop_flip"])
     threshold: int = option(20, "GIT's class-size threshold K: classes with fewer images are translated", min=1)
     fraction: float = option(0.5, "share of each batch GIT may replace (the code's gen_frac)", min=0.0, max=1.0)
-    rule: str = option("threshold", "threshold: replace if N < K; ramp: with probability "
-                       "max((K - N)/(K - N_min), 0) (the code's --weighted_gen)", choices=list(RULES))
+    rule: str = option("threshold", "threshold: translate a candidate itself if N < K; ramp: with "
+                       "probability max((K - N)/(K - N_min), 0) (the code's --weighted_gen); "
+                       "independent: the official default, translations of an independent second "
+                       "batch, every class", choices=list(RULES))
     tail_size: int = option(20, "tail classes have fewer training images than this", min=1)
     translator: str = option("", "'' trains the translator in this run; else a .keras file or a zoo model name")
     translator_epochs: int = option(15, "translator passes over the training set", min=1)
@@ -248,11 +251,18 @@ def _train(config, run, seed, protocol, stage, augment=None, policy=None, start=
     """The DRS epochs of one method (from `start`, the model after the
     instance-sampled epochs), or with `start=None` those first epochs."""
     first = start is None
-    data = train_dataset(
-        protocol.train_images, protocol.train_labels, config.batch_size,
-        seed=2 * seed + (0 if first else 1), epoch_counter=run.epoch_counter,
-        sampler="instance" if first else "class_balanced", augment=policy,
-    )
+
+    def stream(stream_seed):
+        return train_dataset(
+            protocol.train_images, protocol.train_labels, config.batch_size,
+            seed=stream_seed, epoch_counter=run.epoch_counter,
+            sampler="instance" if first else "class_balanced", augment=policy,
+        )
+
+    data = stream(2 * seed + (0 if first else 1))
+    if augment is not None and augment.rule == "independent":
+        # The code's second loader: the same sampler in its own seeded order.
+        data = tf.data.Dataset.zip(data, stream(1000 + seed))
     rate = config.learning_rate * (1.0 if first else config.drs_lr_scale)
     with run.strategy.scope():
         model = _classifier(config, protocol.image_shape, protocol.num_classes, rate, augment, start)

@@ -24,7 +24,9 @@ def _batch(labels, seed=0):
 
 
 def _replaced(augment, images, labels):
-    out = np.asarray(augment(images, labels, training=True))
+    out, out_labels = augment(images, labels, training=True)
+    out = np.asarray(out)
+    np.testing.assert_array_equal(np.asarray(out_labels), labels)
     translated = np.isclose(out, 1.0 - images).all(axis=(1, 2, 3))
     kept = np.isclose(out, images).all(axis=(1, 2, 3))
     assert np.all(translated | kept)  # a row is either replaced whole or untouched
@@ -44,7 +46,7 @@ def test_threshold_rule_replaces_only_eligible_classes_in_the_last_fraction(frac
 def test_inference_is_the_identity_and_the_layer_is_train_only():
     images, labels = _batch([1, 2, 1, 2])
     augment = GITAugment(Inverted(), COUNTS, threshold=20, fraction=1.0)
-    np.testing.assert_array_equal(np.asarray(augment(images, labels)), images)
+    np.testing.assert_array_equal(np.asarray(augment(images, labels)[0]), images)
     assert augment.train_only and not augment.translator.trainable
 
 
@@ -69,3 +71,18 @@ def test_config_round_trip_keeps_the_rule_and_the_translator():
     assert isinstance(clone.translator, Inverted)
     with pytest.raises(ValueError, match="rule"):
         GITAugment(Inverted(), COUNTS, threshold=20, rule="soft")
+
+
+def test_independent_rule_fills_the_last_slots_with_translations_of_the_second_batch():
+    # The official code with weighted_gen off (every shipped config): the last
+    # int(gen_frac * B) slots hold translations of an independent batch, with
+    # its labels, whatever their class size.
+    images, labels = _batch([0, 0, 1, 2, 0, 1, 2, 0])
+    source_images, source_labels = _batch([0, 2, 1, 0, 0, 0, 0, 0], seed=1)
+    augment = GITAugment(Inverted(), COUNTS, threshold=20, fraction=0.5, rule="independent")
+    out, out_labels = augment(images, labels, training=True, source=(source_images, source_labels))
+    np.testing.assert_allclose(np.asarray(out)[:4], images[:4])
+    np.testing.assert_allclose(np.asarray(out)[4:], 1.0 - source_images[:4], atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(out_labels), [0, 0, 1, 2, 0, 2, 1, 0])
+    with pytest.raises(ValueError, match="source"):
+        augment(images, labels, training=True)

@@ -52,6 +52,28 @@ def test_training_logits_have_two_b_rows_with_labels_repeated():
     assert_allclose(float(losses["ce"]), float(np.mean(expected)), rtol=1e-5)
 
 
+def test_the_official_loss_weight_sums_the_codes_three_terms_with_batchformer_only():
+    # run_networks.py batch_loss with add_bt: L(first B) + L(second B) + L(all 2B).
+    x, y = batch()
+    for with_batchformer in (True, False):
+        model = make(batchformer=with_batchformer, loss="balanced_softmax")
+        official = BatchFormerClassifier.from_config({**model.get_config(), "batchformer_loss_weight": 3.0})
+        official.set_weights(model.get_weights())
+        keras.utils.set_random_seed(1)
+        losses, (labels, logits) = official.compute_losses((x, y), training=True)
+        keras.utils.set_random_seed(1)
+        plain, _ = model.compute_losses((x, y), training=True)
+        if not with_batchformer:
+            assert_allclose(float(losses["ce"]), float(plain["ce"]), rtol=1e-6)
+            continue
+        n = len(y)
+        terms = [balanced_softmax_loss(labels[:n], logits[:n], COUNTS),
+                 balanced_softmax_loss(labels[n:], logits[n:], COUNTS),
+                 balanced_softmax_loss(labels, logits, COUNTS)]
+        assert_allclose(float(losses["ce"]), float(sum(terms)), rtol=1e-5)
+        assert_allclose(float(losses["ce"]), 3 * float(plain["ce"]), rtol=1e-5)
+
+
 def test_evaluation_uses_b_rows_and_balanced_softmax_uses_the_prior():
     model = make(loss="balanced_softmax")
     x, y = batch()
