@@ -73,10 +73,12 @@ def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class()
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(160, 8, 8, 1)).astype("float32")
     y = np.repeat(np.arange(4), 40).astype("int32")
-    seen_by_stage = {}
+    seen_by_stage, decay_by_stage = {}, {}
 
     def fit(model, dataset, stage, epochs):
         seen_by_stage[stage] = np.concatenate([labels for _, labels in dataset.as_numpy_iterator()])
+        # Each stage's optimizer carries the code's coupled weight decay.
+        decay_by_stage[stage] = getattr(model.optimizer, "weight_decay", None)
         before = [np.array(w) for w in model.backbone.weights]
         head_before = np.array(model.head.kernel)
         sigma_before = float(model.head.sigma)
@@ -92,7 +94,8 @@ def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class()
         METHODS["lucir+cbf"],
         (x, y, x, y),
         [2, 2],
-        Settings(exemplars_per_class=5, epochs=1, batch_size=8, cbf_epochs=2, cbf_learning_rate=0.5),
+        Settings(exemplars_per_class=5, epochs=1, batch_size=8, cbf_epochs=2, cbf_learning_rate=0.5,
+                 weight_decay=5e-4, cbf_weight_decay=1e-4),
         seed=0,
         build_backbone=lambda: backbones.get("convnet", input_shape=(8, 8, 1), last_relu=False),
         make_optimizer=lambda steps: keras.optimizers.SGD(0.05, momentum=0.9),
@@ -103,5 +106,6 @@ def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class()
     learner.run("t")
     assert set(seen_by_stage) == {"t-phase0", "t-phase1", "t-phase1-cbf"}
     assert np.bincount(seen_by_stage["t-phase1-cbf"]).tolist() == [5, 5, 5, 5]
+    assert decay_by_stage == {"t-phase0": 5e-4, "t-phase1": 5e-4, "t-phase1-cbf": 1e-4}
     assert learner.model.backbone.trainable
     assert not learner.model.head.freeze_old
