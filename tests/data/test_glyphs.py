@@ -53,6 +53,28 @@ def test_splits_sizes_and_faces_are_as_documented():
     assert _faces_of("fonts_test", 200) == held_out
 
 
+def test_class_o_is_never_drawn_from_dejavu_sans_mono(glyphs_dir):
+    # DejaVu Sans Mono's O is other faces' 0 once box-scaled (1.0.0's O<->0).
+    o = glyphs.CLASSES.index("O")
+    mono = {f for f, _ in glyphs.FACES if f.startswith("DejaVuSansMono")}
+    assert set(glyphs.EXCLUDED_FACES["O"]) == mono
+    for split, (per_class, faces, _) in glyphs.SPLITS.items():
+        allowed = {f for f, _ in faces} - mono
+        drawn = {render_example(split, o + 47 * k)[2] for k in range(min(per_class, 120))}
+        assert drawn == allowed, split  # every allowed face, and only those
+    assert glyphs.faces_for("fonts_test", o) == tuple(
+        face for face in glyphs.HELD_OUT_FACES if face[0].startswith("cm")
+    )
+    # The prepared splits, every O example.
+    for split in glyphs.SPLITS:
+        ds = tfds.load("glyphs", split=split, data_dir=glyphs_dir)
+        ds = ds.filter(lambda example: example["label"] == o)
+        fonts = {
+            f"{glyphs.FACE_NAMES[f]}.ttf" for f in ds.map(lambda e: e["font"]).as_numpy_iterator()
+        }
+        assert fonts and not fonts & mono, split
+
+
 def test_an_example_depends_only_on_split_and_index():
     first = [render_example("train", i) for i in (5, 900, 23499)]
     render_example("test", 5)
