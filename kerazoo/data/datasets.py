@@ -1,4 +1,5 @@
-"""Loading through tensorflow-datasets, and the offline `digits` builder.
+"""Loading through tensorflow-datasets, and the offline `digits` builder
+(the offline `glyphs` builder lives in `glyphs.py`).
 
 Every dataset, bundled or real, goes through `tfds`: the offline protocols use
 exactly the code path that CIFAR-100 or ImageNet-LT would. Real datasets are
@@ -95,8 +96,11 @@ class Digits(tfds.core.GeneratorBasedBuilder):
             yield int(i), {"image": images[i][..., None], "label": labels[i]}
 
 
+# Registers the `glyphs` builder (rendered from matplotlib's fonts).
+from kerazoo.data import glyphs as _glyphs  # noqa: E402,F401
+
 # Builders we can prepare without a network: preparing them on first use is safe.
-_OFFLINE_BUILDERS = {"digits"}
+_OFFLINE_BUILDERS = {"digits", "glyphs"}
 
 
 def _missing_dataset_message(name, data_dir, cause, download=False):

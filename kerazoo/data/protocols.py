@@ -231,6 +231,9 @@ def make_domain_shift(
     (`target.evaluation_labels()`). `source.train_indices` and
     `target.unlabelled_indices` partition the training split.
 
+    A shift in `SPLIT_SHIFTS` (`make_domain_shift("glyphs", "fonts")`) is
+    a pair of the dataset's own splits instead: see `_split_shift`.
+
     Returns:
         (source, target): two `Protocol`s. source's test split is the clean
         one, target's the same images shifted.
@@ -243,6 +246,8 @@ def make_domain_shift(
                         target.unlabelled_images, 64, seed=0, epoch_counter=counter)
     ```
     """
+    if (name, shift) in SPLIT_SHIFTS:
+        return _split_shift(name, shift, data_dir, seed, image_size, download, **shift_kwargs)
     clean = make_protocol(name, data_dir, seed, image_size, download=download)
     first, second = splits.halves(len(clean.train_labels), seed)
     shifted_train = transforms.apply_nuisance(
@@ -272,6 +277,37 @@ def make_domain_shift(
         **_unlabelled(clean, second, shifted_train),
     )
     return source, target
+
+
+# Domain shifts a dataset holds as a (source split, target split) pair,
+# e.g. glyphs' sans/serif faces against its held-out faces.
+SPLIT_SHIFTS = {("glyphs", "fonts"): ("fonts_train", "fonts_test")}
+
+
+def _split_shift(name, shift, data_dir, seed, image_size, download, test_per_class=50):
+    """`make_domain_shift` for a shift in `SPLIT_SHIFTS`: the source is the
+    source split, the target the target split, each cut (seeded, per class)
+    into `test_per_class` test images and the rest (the source's labelled
+    training images; the target's `unlabelled_images`). `train_indices` and
+    `unlabelled_indices` index the source and the target split."""
+    protocols = []
+    for role, split in zip(("source", f"{shift}-target"), SPLIT_SHIFTS[(name, shift)]):
+        images, labels, info = load_arrays(name, split, data_dir, download=download)
+        notes = [f"{name} '{split}': {len(labels)} images from tfds"]
+        if image_size:
+            images = transforms.resize(images, image_size)
+            notes.append(f"bilinear resize to {image_size}x{image_size}")
+        test, rest = splits.few_label_indices(labels, test_per_class, seed)
+        notes.append(f"{role}: {test_per_class} test images per class (seeded), {len(rest)} "
+                     + ("labelled training images" if role == "source" else "unlabelled"))
+        label = info.features[info.supervised_keys[1]]
+        protocols.append(Protocol(
+            f"{name}-{role}", images[rest], labels[rest], images[test], labels[test],
+            label.num_classes, list(label.names), notes, train_indices=rest,
+        ))
+    source, target = protocols
+    return source, dataclasses.replace(target, **_unlabelled(target, slice(None)),
+                                       train_images=None, train_labels=None, train_indices=None)
 
 
 def make_few_labels(name, per_class, data_dir=None, seed=0, image_size=None, download=False):
