@@ -8,12 +8,22 @@ from kerazoo import optimizers
 from kerazoo.layers.adain import AdaptiveInstanceNorm
 from kerazoo.models.base import OptimizerGroup, TrainingModel
 
-# MUNIT's `weights_init('kaiming')` (utils.py, applied by trainer.py to the
-# generator): PyTorch's kaiming_normal_(a=0, mode='fan_in') on every
-# convolution *and linear layer*, an untruncated normal of variance 2/fan_in,
-# biases 0. Keras' default Glorot on the style MLP made the AdaIN parameters
-# 15-35x too small at the start: the decoder learned to ignore the style.
-KAIMING = keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")
+
+def _kaiming():
+    """MUNIT's `weights_init('kaiming')` (utils.py, applied by trainer.py to
+    the generator): PyTorch's kaiming_normal_(a=0, mode='fan_in') on every
+    convolution *and linear layer*, an untruncated normal of variance
+    2/fan_in, biases 0. Keras' default Glorot on the style MLP made the AdaIN
+    parameters 15-35x too small at the start: the decoder learned to ignore
+    the style. A new instance per layer: an unseeded Keras initializer fixes
+    its seed when made, so a shared one would give same-shaped layers the
+    same weights, and one made at import a seed `set_random_seed` cannot reach."""
+    return keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")
+
+
+def _gaussian():
+    """MUNIT's `weights_init('gaussian')` for the discriminator: N(0, 0.02²)."""
+    return keras.initializers.RandomNormal(0.0, 0.02)
 
 
 def _instance_norm(name):
@@ -47,12 +57,12 @@ class ReflectionPadding(layers.Layer):
         return {**super().get_config(), "pad": self.pad}
 
 
-def _conv(x, filters, kernel, stride=1, name=None, init=KAIMING):
+def _conv(x, filters, kernel, stride=1, name=None, init=_kaiming):
     """Reflection-pad by (kernel − 1) // 2, then a valid convolution: H/stride
     out for MUNIT's kernels (7, 5, 3 and 1 at stride 1, 4 at stride 2)."""
     if kernel > 1:
         x = ReflectionPadding((kernel - 1) // 2, name=None if name is None else f"{name}_pad")(x)
-    return layers.Conv2D(filters, kernel, stride, padding="valid", kernel_initializer=init, name=name)(x)
+    return layers.Conv2D(filters, kernel, stride, padding="valid", kernel_initializer=init(), name=name)(x)
 
 
 def content_encoder(image_shape, dim, n_downsample, n_res, content_channels):
@@ -82,7 +92,7 @@ def style_encoder(image_shape, dim, n_downsample, style_dim):
         dim = dim * 2 if i < 2 else dim
         x = layers.ReLU()(_conv(x, dim, 4, 2, name=f"down{i}"))
     x = layers.GlobalAveragePooling2D()(x)
-    return keras.Model(images, layers.Dense(style_dim, kernel_initializer=KAIMING, name="style")(x),
+    return keras.Model(images, layers.Dense(style_dim, kernel_initializer=_kaiming(), name="style")(x),
                        name="style_encoder")
 
 
@@ -92,9 +102,9 @@ def decoder(content_shape, style_dim, dim, n_upsample, n_res, mlp_dim, channels)
     → ReLU) → conv7 → tanh, in [−1, 1]."""
     content = keras.Input(content_shape, name="content")
     style = keras.Input((style_dim,), name="style")
-    h = layers.Dense(mlp_dim, activation="relu", kernel_initializer=KAIMING, name="mlp1")(style)
-    h = layers.Dense(mlp_dim, activation="relu", kernel_initializer=KAIMING, name="mlp2")(h)
-    params = layers.Dense(n_res * 2 * 2 * dim, kernel_initializer=KAIMING, name="adain_params")(h)
+    h = layers.Dense(mlp_dim, activation="relu", kernel_initializer=_kaiming(), name="mlp1")(style)
+    h = layers.Dense(mlp_dim, activation="relu", kernel_initializer=_kaiming(), name="mlp2")(h)
+    params = layers.Dense(n_res * 2 * 2 * dim, kernel_initializer=_kaiming(), name="adain_params")(h)
     x = content
     if content_shape[-1] != dim:  # the bottleneck's way back to the decoder's width
         x = _conv(x, dim, 1, name="unbottleneck")
@@ -108,8 +118,8 @@ def decoder(content_shape, style_dim, dim, n_upsample, n_res, mlp_dim, channels)
         x = layers.UpSampling2D(2, interpolation="nearest")(x)
         # MUNIT's LayerNorm: over (H, W, C) per sample, affine per channel,
         # its scale drawn from U(0, 1) (networks.py), the shift 0.
-        x = layers.GroupNormalization(groups=1, epsilon=1e-5, gamma_initializer=keras.initializers.RandomUniform(0.0, 1.0),
-                                      name=f"ln_up{i}")(_conv(x, dim, 5, name=f"up{i}"))
+        scale = keras.initializers.RandomUniform(0.0, 1.0)
+        x = layers.GroupNormalization(groups=1, epsilon=1e-5, gamma_initializer=scale, name=f"ln_up{i}")(_conv(x, dim, 5, name=f"up{i}"))
         x = layers.ReLU()(x)
     images = layers.Activation("tanh")(_conv(x, channels, 7, name="to_image"))
     return keras.Model([content, style], images, name="decoder")
@@ -119,12 +129,11 @@ def discriminator(image_shape, dim, num_layers):
     """LSGAN patch discriminator: num_layers × (conv4/2 → LeakyReLU 0.2),
     doubling the width, then a 1×1 conv to one score per patch (MUNIT's
     MsImageDis at one scale, as GIT's configs)."""
-    init = keras.initializers.RandomNormal(0.0, 0.02)
     images = keras.Input(image_shape, name="images")
     x = images
     for i in range(num_layers):
-        x = layers.LeakyReLU(0.2)(_conv(x, dim * 2**i, 4, 2, name=f"conv{i}", init=init))
-    return keras.Model(images, _conv(x, 1, 1, name="score", init=init), name="discriminator")
+        x = layers.LeakyReLU(0.2)(_conv(x, dim * 2**i, 4, 2, name=f"conv{i}", init=_gaussian))
+    return keras.Model(images, _conv(x, 1, 1, name="score", init=_gaussian), name="discriminator")
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")

@@ -60,6 +60,22 @@ def test_adain_parameters_start_at_the_scale_of_munits_kaiming_initialisation(sh
     assert params.std() >= 0.5, params.std()
 
 
+def test_initialisation_is_seeded_and_same_shaped_layers_differ():
+    # Unseeded Keras initializers fix their seed when made: made at import
+    # they escape set_random_seed, shared they repeat weights across layers.
+    def weights():
+        keras.utils.set_random_seed(3)
+        generator = MUNITGenerator((8, 8, 1), dim=8, n_res=2, mlp_dim=16)
+        return generator, [np.asarray(w) for w in generator.weights]
+
+    generator, first = weights()
+    _, second = weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    conv = lambda name: np.asarray(generator.content_encoder.get_layer(name).kernel)  # noqa: E731
+    assert not np.allclose(conv("res0_conv1"), conv("res0_conv2"))
+    assert not np.allclose(conv("res0_conv1"), conv("res1_conv1"))
+
+
 def test_a_step_updates_the_discriminator_then_the_generator_each_with_fresh_styles():
     # train_munit.py: dis_update, then gen_update, each its own forward pass
     # and its own N(0, I) styles; the generator then plays the updated critic.
