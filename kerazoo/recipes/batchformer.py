@@ -149,6 +149,9 @@ def run_seed(config, run, seed):
     protocol = run.protocol()
     counts = protocol.class_counts()
     steps = config.epochs * config.passes_per_epoch * (len(protocol.train_labels) // config.batch_size)
+    if config.warmup_steps and config.warmup_steps >= steps:
+        raise ConfigError(f"Config key 'warmup_steps' ({config.warmup_steps}) must be below the run's "
+                          f"{steps} training steps (epochs x passes_per_epoch x batches per pass).")
     test = protocol.eval_dataset()
     rows, shipped = {}, None
     for method in config.methods:

@@ -95,11 +95,12 @@ def test_cifar100_lt_protocol_runs_on_tfds_mock_data(tmp_path):
     # The protocol's long tail, ResNet-32 and BatchFormer at d = 64.
     metrics, out = run_config_on_mock_data(
         "batchformer", "cifar100_lt_batchformer.toml", tmp_path,
-        "epochs=1", "batch_size=16", "methods=balanced_softmax_batchformer",
+        "epochs=1", "batch_size=16", "methods=balanced_softmax_batchformer", "warmup_steps=2",
     )
     assert list(metrics["results"]) == ["Balanced Softmax + BatchFormer"]
     config = json.loads((out / "config.json").read_text())["config"]
     assert (config["dataset"], config["backbone"]) == ("cifar100-lt100", "resnet32")
+    assert (config["warmup_learning_rate"], config["batchformer_loss_weight"]) == (0.1, 3.0)
     assert "exponential long tail (imbalance 100" in (out / "report.md").read_text()
 
 @pytest.mark.slow
