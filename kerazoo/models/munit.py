@@ -119,7 +119,8 @@ def decoder(content_shape, style_dim, dim, n_upsample, n_res, mlp_dim, channels)
         # MUNIT's LayerNorm: over (H, W, C) per sample, affine per channel,
         # its scale drawn from U(0, 1) (networks.py), the shift 0.
         scale = keras.initializers.RandomUniform(0.0, 1.0)
-        x = layers.GroupNormalization(groups=1, epsilon=1e-5, gamma_initializer=scale, name=f"ln_up{i}")(_conv(x, dim, 5, name=f"up{i}"))
+        norm = layers.GroupNormalization(groups=1, epsilon=1e-5, gamma_initializer=scale, name=f"ln_up{i}")
+        x = norm(_conv(x, dim, 5, name=f"up{i}"))
         x = layers.ReLU()(x)
     images = layers.Activation("tanh")(_conv(x, channels, 7, name="to_image"))
     return keras.Model([content, style], images, name="decoder")

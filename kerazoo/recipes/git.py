@@ -65,7 +65,7 @@ TRANSLATOR_FILE = "translator.keras"
 # called one that learned no variation (the bar for claiming GIT).
 MIN_VARIANCE_RATIO = 0.10
 # Chance is E|N(0, 1)| = 0.80; at or below this the style leaves a readable
-# trace (the fidelity issue's bar; the digits translator reaches ≈ 0.73).
+# trace (the fidelity issue's bar; the digits bg translator reaches 0.64).
 MAX_STYLE_ERROR = 0.75
 # Per-run results computed once and used by every seed: the eKLD draws and the translator.
 _CACHE = {}
