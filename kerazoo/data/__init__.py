@@ -5,6 +5,7 @@ class-incremental splits), the resumable tf.data streams (samplers in
 of datasets too large for memory (`streamed`)."""
 
 from kerazoo.data.datasets import DatasetNotFoundError, load, load_arrays
+from kerazoo.data import glyphs as _glyphs  # noqa: F401  (registers the `glyphs` tfds builder)
 from kerazoo.data.protocols import (
     Protocol,
     make_domain_shift,

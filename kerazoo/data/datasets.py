@@ -96,9 +96,6 @@ class Digits(tfds.core.GeneratorBasedBuilder):
             yield int(i), {"image": images[i][..., None], "label": labels[i]}
 
 
-# Registers the `glyphs` builder (rendered from matplotlib's fonts).
-from kerazoo.data import glyphs as _glyphs  # noqa: E402,F401
-
 # Builders we can prepare without a network: preparing them on first use is safe.
 _OFFLINE_BUILDERS = {"digits", "glyphs"}
 
