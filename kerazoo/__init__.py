@@ -1,16 +1,28 @@
 """kerazoo: a Keras 3 model zoo for learning when labels are scarce or skewed.
 
 Subpackages: `layers`, `losses`, `models`, `data`, `recipes`, `export`, and
-the modules `backbones`, `incremental`, `inputs`, `metrics`, `optimizers`, `schedules`, `zoo`. They are imported
-on first use, so `import kerazoo` stays cheap: it imports neither TensorFlow
-nor Keras. Once Keras is imported (before or after kerazoo), kerazoo's Keras
-classes are registered, so `keras.saving.load_model` reads zoo `.keras`
-files after a plain `import kerazoo`.
+the modules `backbones`, `incremental`, `inputs`, `metrics`, `optimizers`,
+`schedules`, `zoo`. They are imported on first use, so `import kerazoo`
+stays cheap: it imports neither TensorFlow nor Keras, and the ONNX runtimes
+(`kerazoo.export.OnnxClassifier`) never do.
+
+Each Keras class is registered for `keras.saving.load_model` by its
+`@keras.saving.register_keras_serializable` decorator when its module is
+imported. `import kerazoo.models` imports them all (models, layers,
+optimizers, schedules), so it is the one import a `.keras` file of kerazoo
+needs:
+
+```python
+import keras
+import kerazoo.models  # registers every kerazoo Keras class
+
+model = keras.saving.load_model("runs/lucir/model.keras")
+```
 """
 
 import importlib
 
-from kerazoo import _cli, _keras_registration
+from kerazoo import _cli
 
 __version__ = "0.1.0"
 
@@ -30,11 +42,6 @@ _SUBMODULES = (
     "zoo",
 )
 
-# The subpackages whose import registers every class decorated with
-# `@keras.saving.register_keras_serializable` (tests/test_init.py checks that
-# none is missing).
-_SERIALIZABLE = ("layers", "models", "optimizers", "schedules")
-
 
 def __getattr__(name):
     if name in _SUBMODULES:
@@ -42,13 +49,6 @@ def __getattr__(name):
     raise AttributeError(f"module 'kerazoo' has no attribute {name!r}")
 
 
-def _register_keras_classes():
-    for name in _SERIALIZABLE:
-        importlib.import_module(f"kerazoo.{name}")
-
-
 __all__ = ["__version__", *_SUBMODULES]
 
 _cli.setup()
-# Last, so that the subpackages it may import find this module complete.
-_keras_registration.when_keras_ready(_register_keras_classes)

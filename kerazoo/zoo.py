@@ -166,9 +166,7 @@ def load(name, format="savedmodel", root=None, providers=None):
     if format == "keras":
         import keras
 
-        # Registers the classes a .keras file may name.
-        import kerazoo.layers  # noqa: F401
-        import kerazoo.models  # noqa: F401
+        import kerazoo.models  # noqa: F401  (registers the classes a .keras file names)
 
         return keras.saving.load_model(root / _model_dir(name) / f"{name}.keras")
     from kerazoo.export.served import CheckedSavedModel

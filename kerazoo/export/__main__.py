@@ -18,9 +18,7 @@ from pathlib import Path
 
 import keras
 
-# Registers the classes a model.keras may name.
-import kerazoo.layers  # noqa: F401
-import kerazoo.models  # noqa: F401
+import kerazoo.models  # noqa: F401  (registers the classes a model.keras names)
 from kerazoo.export.onnx import ParityError, export_onnx
 from kerazoo.export.savedmodel import export_savedmodel
 
