@@ -1,43 +1,27 @@
 """`python -m kerazoo.recipes`: list the recipes, one line each.
 
-A recipe is a module of this package that assigns `RECIPE =
-runner.Recipe(...)` at its top level (the object its `__main__` block runs);
-helper modules (runner, config, plots, ...) define no `RECIPE`. Modules are
-parsed, not imported, so the listing needs no TensorFlow and takes a
-fraction of a second.
+A recipe is a subpackage of `kerazoo.recipes` whose `__init__` declares
+`RECIPE` (`kerazoo.recipes.recipe.Recipe`); declarations import no
+TensorFlow, so the listing takes a fraction of a second.
 """
 
 import argparse
-import ast
-import importlib.util
+import importlib
 import pkgutil
 
 import kerazoo.recipes
-
-
-def _defines_recipe(tree):
-    """True if the module's top level has `RECIPE = <...>Recipe(...)`."""
-    return any(
-        isinstance(node, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == "RECIPE" for t in node.targets)
-        and isinstance(node.value, ast.Call)
-        and ast.unparse(node.value.func).split(".")[-1] == "Recipe"
-        for node in tree.body
-    )
+from kerazoo.recipes.recipe import Recipe
 
 
 def recipes():
     """`[(name, first line of its docstring), ...]` for every recipe, by name."""
     found = []
     for info in pkgutil.iter_modules(kerazoo.recipes.__path__):
-        if info.ispkg:
+        if not info.ispkg:
             continue
-        path = importlib.util.find_spec(f"kerazoo.recipes.{info.name}").origin
-        with open(path, encoding="utf-8") as f:
-            tree = ast.parse(f.read(), filename=path)
-        if _defines_recipe(tree):
-            summary = (ast.get_docstring(tree) or "(no description)").splitlines()[0]
-            found.append((info.name, summary))
+        declared = getattr(importlib.import_module(f"kerazoo.recipes.{info.name}"), "RECIPE", None)
+        if isinstance(declared, Recipe):
+            found.append((info.name, (declared.description or "(no description)").splitlines()[0]))
     return sorted(found)
 
 

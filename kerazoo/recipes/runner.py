@@ -1,10 +1,11 @@
-"""What every recipe shares: config -> seeds -> strategy -> run dir -> fit ->
-report -> export.
+"""What every recipe run shares: strategy -> run dir -> seeds -> fit -> report
+-> export.
 
-A recipe module declares a config dataclass (extending `RunConfig`), a
-function `run_seed(config, run, seed) -> SeedResult` and, optionally,
-`report(config, run, per_seed) -> Outcome`, and bundles them in a `Recipe`
-whose `main()` is the command line. The runner owns the seeds loop
+A recipe (`kerazoo.recipes.recipe.Recipe`) declares its config and tables;
+its experiment module defines `run_seed(config, run, seed) -> SeedResult`
+and, optionally, `report(config, run, per_seed) -> Outcome`. Once
+`Recipe.main` has parsed and validated the config, `run` here takes over.
+The runner owns the seeds loop
 (`num_seeds`), the mean ± std tables (`kerazoo.recipes.results`) and the
 run directory:
 
@@ -25,15 +26,12 @@ A finished run directory is never overwritten without `--overwrite`, and a
 run is resumed only with the config and `--strategy` it started with.
 """
 
-import argparse
-import dataclasses
 import datetime
 import json
 import math
 import shutil
 import sys
 import time
-import typing
 from pathlib import Path
 
 import keras
@@ -48,66 +46,8 @@ from kerazoo.export import export_onnx, export_savedmodel, kind_of
 from kerazoo.inputs import input_spec
 from kerazoo.models.base import OptimizerGroup, TrainingModel
 from kerazoo.recipes import results as results_lib
-from kerazoo.recipes.config import ConfigError, describe, option, resolve, to_dict
-from kerazoo.recipes.results import SeedResult  # noqa: F401  (recipes build it from here)
-
-STRATEGIES = ("auto", "mirrored", "multiworker", "default")
-
-
-@dataclasses.dataclass
-class RunConfig:
-    """Fields every recipe has."""
-
-    dataset: str = option(
-        "digits",
-        "protocol: a tfds dataset name plus modifiers -rot/-bg/-dil (one nuisance "
-        "per image) and -lt (Zipf long tail), e.g. digits-rot-lt or cifar100",
-    )
-    data_dir: str = option("", "tfds data directory ('' = $KERAZOO_DATA_DIR or ~/tensorflow_datasets)")
-    download: bool = option(False, "let tfds download a missing dataset (needs internet)")
-    image_size: int = option(0, "resize images to this square size (0 = keep the dataset's size)", min=0)
-    seed: int = option(0, "first seed for weights, data order, nuisances and subsets", min=0)
-    num_seeds: int = option(1, "seeds seed, seed+1, ...; tables give mean ± std over them", min=1)
-    deterministic: bool = option(True, "enable TensorFlow op determinism (same seed, same numbers)")
-    exports: str = option(
-        "all",
-        "what the shipped model is written as: all (model.keras, SavedModel, ONNX) or keras "
-        "(model.keras only: sweeps and smoke runs; the zoo publishes only 'all' runs)",
-        choices=["all", "keras"],
-    )
-    backup_seconds: float = option(
-        30.0,
-        "back up an unfinished stage at the first epoch end after this many seconds "
-        "(0 = every epoch); a killed stage resumes from its last backup",
-        min=0.0,
-    )
-
-    # Whether the recipe reads the datasets too large for memory (see
-    # kerazoo.data.streamed); a recipe that does sets this True.
-    reads_streamed_datasets: typing.ClassVar[bool] = False
-
-    def validate(self):
-        """Cross-field checks; recipes extend this (call super().validate())."""
-        try:
-            parse_protocol_name(self.dataset)
-        except ValueError as error:
-            raise ConfigError(f"Config key 'dataset': {error}") from None
-        if is_streamed(self.dataset) and not self.reads_streamed_datasets:
-            raise ConfigError(
-                f"Config key 'dataset': '{self.dataset}' is too large for memory and is read as a "
-                "stream, which this recipe does not support yet; the batchformer recipe does "
-                "(recipes/imagenet_lt_batchformer.toml)."
-            )
-        if is_streamed(self.dataset) and not self.image_size:
-            raise ConfigError(
-                f"Config key 'image_size': '{self.dataset}' is streamed and its photos have no "
-                "common size; set image_size (224 for the paper protocols)."
-            )
-
-    @property
-    def seeds(self):
-        return [self.seed + i for i in range(self.num_seeds)]
-
+from kerazoo.recipes.config import ConfigError, to_dict
+from kerazoo.recipes.recipe import STRATEGIES, Outcome, RunDirError, TrainingDiverged
 
 def dataset_num_classes(config):
     """The class count of `config.dataset`, from tfds metadata (no data loaded)."""
@@ -118,116 +58,45 @@ def dataset_num_classes(config):
         raise ConfigError(f"Config key 'dataset': {error}") from None
 
 
-class RunDirError(RuntimeError):
-    """The run directory cannot be used as asked."""
+def run(recipe, config, args, command):
+    """Open the run directory `args` ask for, run `recipe` in it and exit
+    like `Recipe.main`: 2 with a one-paragraph message on a user error
+    (missing dataset, unusable run dir), 1 when training diverges."""
+    run = None
+    try:
+        strategy = make_strategy(args.strategy)
+        run = Run.open(recipe.name, config, strategy, args.out, args.overwrite, command,
+                       strategy_flag=args.strategy, verbose=args.verbose)
+        if config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        execute(recipe, config, run)
+    except (ConfigError, DatasetNotFoundError, RunDirError) as e:
+        if run is not None:
+            run.discard_if_empty()
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
-class TrainingDiverged(RuntimeError):
-    """A training loss became NaN or infinite."""
-
-
-@dataclasses.dataclass
-class Outcome:
-    """What a recipe's `report` adds to the runner's tables.
-
-    report: markdown body of report.md, after the headline tables.
-    metrics: extra JSON-able numbers for metrics.json.
-    table: text printed on the console before the headline table (e.g. a
-        per-phase table).
-    """
-
-    report: str = ""
-    metrics: dict = dataclasses.field(default_factory=dict)
-    table: str = ""
-
-
-@dataclasses.dataclass
-class Recipe:
-    """A runnable recipe: its config, what one seed does, and its tables.
-
-    name: the module name under `kerazoo.recipes`.
-    config: the config dataclass (extends `RunConfig`).
-    run_seed: (config, run, seed) -> `SeedResult`.
-    columns: the headline table's `results.Column`s.
-    description: the module docstring, for `--help`.
-    effects: (method, baseline method) pairs whose same-seed differences
-        are reported.
-    report: (config, run, per_seed) -> `Outcome`, or None.
-
-    Example:
-
-    ```python
-    RECIPE = runner.Recipe("baseline", BaselineConfig, run_seed, COLUMNS, __doc__)
-    if __name__ == "__main__":
-        RECIPE.main()
-    ```
-    """
-
-    name: str
-    config: type
-    run_seed: object
-    columns: list
-    description: str = ""
-    effects: list = dataclasses.field(default_factory=list)
-    report: object = None
-
-    def execute(self, config, run):
-        """Run every seed, then write the report, metrics and exports."""
-        per_seed = {}
-        for seed in config.seeds:
-            run.seed = seed
-            keras.utils.set_random_seed(seed)
-            started = time.time()
-            result = self.run_seed(config, run, seed)
-            if seed != config.seeds[0]:
-                result.model = None  # only the first seed's model ships
-            per_seed[seed] = result
-            run.log(f"seed {seed}: done in {time.time() - started:.0f} s")
-        outcome = self.report(config, run, per_seed) if self.report else Outcome()
-        run.finish(self, per_seed, outcome)
-
-    def main(self, argv=None):
-        """Parse the command line and run; exit 2 with a one-paragraph
-        message on a user error (bad config, missing dataset, unusable run
-        dir), 1 when training diverges."""
-        parser = argparse.ArgumentParser(
-            prog=f"python -m kerazoo.recipes.{self.name}",
-            description=self.description,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-            epilog="config fields (set with --set key=value or in a TOML file):\n"
-            + describe(self.config),
-        )
-        parser.add_argument("--config", action="append", default=[], metavar="FILE.toml",
-                            help="TOML file of config fields (may repeat; later wins)")
-        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                            help="override one config field (may repeat); lists: a,b or [\"a\", \"b\"]")
-        parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                            help="auto = MirroredStrategy over visible GPUs, else default")
-        parser.add_argument("--out", help="run directory (default runs/<recipe>-<utc time>)")
-        parser.add_argument("--overwrite", action="store_true",
-                            help="replace an existing run directory instead of refusing")
-        parser.add_argument("--verbose", action="store_true",
-                            help="print a line per epoch (a terminal shows progress bars anyway)")
-        args = parser.parse_args(argv)
-        run = None
-        try:
-            config = resolve(self.config, args.config, args.set)
-            words = argv if argv is not None else sys.argv[1:]
-            command = " ".join(["python -m", f"kerazoo.recipes.{self.name}", *words])
-            strategy = make_strategy(args.strategy)
-            run = Run.open(self.name, config, strategy, args.out, args.overwrite, command,
-                           strategy_flag=args.strategy, verbose=args.verbose)
-            if config.deterministic:
-                tf.config.experimental.enable_op_determinism()
-            self.execute(config, run)
-        except (ConfigError, DatasetNotFoundError, RunDirError) as e:
-            if run is not None:
-                run.discard_if_empty()
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
-        except TrainingDiverged as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(1)
+def execute(recipe, config, run):
+    """Run every seed of `recipe`'s experiment, then write the report,
+    metrics and exports."""
+    experiment = recipe.experiment_module
+    per_seed = {}
+    for seed in config.seeds:
+        run.seed = seed
+        keras.utils.set_random_seed(seed)
+        started = time.time()
+        result = experiment.run_seed(config, run, seed)
+        if seed != config.seeds[0]:
+            result.model = None  # only the first seed's model ships
+        per_seed[seed] = result
+        run.log(f"seed {seed}: done in {time.time() - started:.0f} s")
+    report = getattr(experiment, "report", None)
+    outcome = report(config, run, per_seed) if report else Outcome()
+    run.finish(recipe, per_seed, outcome)
 
 
 def make_strategy(name):

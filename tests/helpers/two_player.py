@@ -16,7 +16,7 @@ from keras import ops
 from kerazoo.data import unlabelled_dataset
 from kerazoo.models import OptimizerGroup, TrainingModel
 from kerazoo.optimizers import GradientAscent
-from kerazoo.recipes import runner
+from kerazoo.recipes.recipe import Recipe, RunConfig
 from kerazoo.recipes.config import option
 from kerazoo.recipes.results import Column, SeedResult
 
@@ -79,7 +79,7 @@ def state(model):
 
 
 @dataclasses.dataclass
-class TwoPlayerConfig(runner.RunConfig):
+class TwoPlayerConfig(RunConfig):
     epochs: int = option(6, "training epochs", min=1)
     batch_size: int = option(8, "global batch size", min=1)
 
@@ -95,7 +95,8 @@ def run_seed(config, run, seed):
                       details={"state": values})
 
 
-RECIPE = runner.Recipe("two_player", TwoPlayerConfig, run_seed, [Column("bank_norm", "bank norm", 1.0, 4)])
+# Its own experiment module: run_seed above (`__main__` when run as a script).
+RECIPE = Recipe("two_player", TwoPlayerConfig, [Column("bank_norm", "bank norm", 1.0, 4)], experiment=__name__)
 
 if __name__ == "__main__":
     RECIPE.main()

@@ -36,7 +36,7 @@ def two_replica_run(tmp_path):
         config = resolve(recipe_obj.config, sets=list(sets))
         out = tmp_path / recipe
         job = runner.Run.open(recipe, config, strategy, out=out, command="test")
-        recipe_obj.execute(config, job)
+        runner.execute(recipe_obj, config, job)
         return json.loads((out / "metrics.json").read_text()), out
 
     return run

@@ -27,7 +27,7 @@ def test_defaults_and_the_digits_toml_agree_and_ten_seeds_resolve(config_class):
 
 
 def test_effects_are_called_gains_only_beyond_the_seed_spread():
-    from kerazoo.recipes.batchformer import effect_verdicts
+    from kerazoo.recipes.batchformer.experiment import effect_verdicts
     from kerazoo.recipes.results import SeedResult
 
     def seed(ce, bf):

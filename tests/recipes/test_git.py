@@ -40,7 +40,7 @@ def test_bad_configs_are_refused(config_class, sets, message):
 
 def test_translator_diagnostics_see_a_style_blind_translator(config_class):
     from kerazoo.data import make_protocol
-    from kerazoo.recipes import git
+    from kerazoo.recipes.git import experiment as git
 
     config = resolve(config_class("git"), sets=["diagnostic_styles=3"])
     clean = make_protocol("digits-lt", image_size=16)
@@ -63,7 +63,7 @@ def test_translator_diagnostics_see_a_style_blind_translator(config_class):
 
 
 def test_acceptance_checks_use_same_seed_differences():
-    from kerazoo.recipes import git
+    from kerazoo.recipes.git import experiment as git
 
     def seed(base, oracle, git_row):
         return SeedResult({"CE + DRS": base, "CE + DRS + oracle": oracle, "CE + DRS + GIT": git_row})
@@ -84,7 +84,7 @@ def test_acceptance_checks_use_same_seed_differences():
 @pytest.mark.slow
 def test_toy_run_on_two_replicas_saves_a_translator_that_loads_from_file_and_zoo(two_replica_run, tmp_path):
     from kerazoo import zoo
-    from kerazoo.recipes import git
+    from kerazoo.recipes.git import experiment as git
 
     metrics, out = two_replica_run("git", *TINY, "ekld_transforms=3", "diagnostic_styles=2")
     assert metrics["replicas"] == 2 and list(metrics["results"]) == list(METHODS)
@@ -116,7 +116,7 @@ def test_toy_run_on_two_replicas_saves_a_translator_that_loads_from_file_and_zoo
 
 
 def test_a_missing_translator_file_or_zoo_entry_is_a_config_error():
-    from kerazoo.recipes import git
+    from kerazoo.recipes.git import experiment as git
 
     with pytest.raises(ConfigError, match="no file"):
         git.load_translator("/nonexistent/translator.keras")

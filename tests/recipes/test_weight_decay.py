@@ -7,7 +7,11 @@ import pytest
 
 from kerazoo.data import Protocol
 from kerazoo.optimizers import CoupledWeightDecay
-from kerazoo.recipes import adco, baseline, batchformer, bnm, git
+from kerazoo.recipes.adco import experiment as adco
+from kerazoo.recipes.baseline import experiment as baseline
+from kerazoo.recipes.batchformer import experiment as batchformer
+from kerazoo.recipes.bnm import experiment as bnm
+from kerazoo.recipes.git import experiment as git
 from kerazoo.recipes.config import resolve
 
 SHAPE = (8, 8, 1)

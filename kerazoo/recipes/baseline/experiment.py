@@ -1,10 +1,5 @@
-"""ERM baseline: a backbone and a linear head trained with cross-entropy.
+"""What one seed of the baseline recipe does (imported when a run starts)."""
 
-`python -m kerazoo.recipes.baseline` trains the digits convnet for 30
-epochs and reports test accuracy; every method recipe compares against this.
-"""
-
-import dataclasses
 
 import keras
 import numpy as np
@@ -13,27 +8,10 @@ from kerazoo import backbones, metrics
 from kerazoo.data import eval_dataset, train_dataset
 from kerazoo.models import Classifier
 from kerazoo.optimizers import with_weight_decay
-from kerazoo.recipes import plots, runner
-from kerazoo.recipes.config import option
-from kerazoo.recipes.results import Column, SeedResult
-
-METHOD = "ERM baseline"
-COLUMNS = [
-    Column("test_accuracy", "test accuracy"),
-    Column("balanced_accuracy", "class-balanced accuracy"),
-]
-
-
-@dataclasses.dataclass
-class BaselineConfig(runner.RunConfig):
-    backbone: str = option("convnet", "feature extractor", choices=backbones.available())
-    synchronized_bn: bool = option(False, "BatchNorm statistics over the global batch")
-    epochs: int = option(30, "training epochs", min=1)
-    batch_size: int = option(32, "global batch size (split across replicas)", min=1)
-    learning_rate: float = option(0.05, "peak SGD learning rate (cosine decay to 0)", min=0.0)
-    momentum: float = option(0.9, "SGD momentum", min=0.0, max=1.0)
-    weight_decay: float = option(5e-4, "weight decay, coupled L2 as PyTorch's SGD", min=0.0)
-    augment: bool = option(False, "pad-4 random crop and horizontal flip (CIFAR-style)")
+from kerazoo.recipes import plots
+from kerazoo.recipes.baseline import METHOD
+from kerazoo.recipes.recipe import Outcome
+from kerazoo.recipes.results import SeedResult
 
 
 def build_classifier(config, protocol):
@@ -107,7 +85,7 @@ def report(config, run, per_seed):
         [[r.details["per_class_accuracy"][n] for n in protocol.class_names] for r in per_seed.values()],
         axis=0,
     )
-    return runner.Outcome(
+    return Outcome(
         "\n".join(
             [
                 "## Per class (mean over seeds)",
@@ -129,7 +107,3 @@ def report(config, run, per_seed):
     )
 
 
-RECIPE = runner.Recipe("baseline", BaselineConfig, run_seed, COLUMNS, __doc__, report=report)
-
-if __name__ == "__main__":
-    RECIPE.main()

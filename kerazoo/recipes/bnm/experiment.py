@@ -1,28 +1,5 @@
-"""BNM (batch nuclear-norm maximisation) against CE only, EntMin and fast BNM.
+"""What one seed of the bnm recipe does (imported when a run starts)."""
 
-`python -m kerazoo.recipes.bnm` (`task=da`, the default) runs unsupervised
-domain adaptation offline: source = a seeded half of the digits training
-split, upsampled to 16x16; target = the other half with a background shift
-(every zero pixel set to one random level in {0..127}/255 per image),
-unlabelled; evaluation on the shifted test split. 400 steps of 64 source +
-64 target images in separate forward passes (as the official code), Adam
-1e-3, λ = 1, BNM = −mean of the singular values (the official DA code). A
-CE-only warm-up of 150 steps
-stands in for the official code's ImageNet-pretrained start: from random
-weights BNM amplifies whatever the near-uniform target predictions are.
-
-`--set task=ssl` runs semi-supervised learning: digits with a few labels per
-class, BNM (÷ batch, the paper's form) on the rest.
-
-In the same run, on the same data and seeds, it trains CE only (source-only
-or labelled-only), EntMin, BNM and FBNM, and reports accuracy on the target
-(DA) or test (SSL) split, and the diversity the paper analyses: the number
-of distinct predicted classes and the nuclear norm of the prediction matrix
-on that split, with a plot of its sorted singular values per method. The
-exported model (and the zoo's `digits_bnm`) is the first seed's BNM model.
-"""
-
-import dataclasses
 import math
 
 import keras
@@ -33,69 +10,12 @@ from kerazoo.data import eval_dataset, make_domain_shift, make_few_labels, paire
 from kerazoo.data.folders import folder_domain_shift
 from kerazoo.models import DomainAdapter, SemiSupervised
 from kerazoo.optimizers import with_weight_decay
-from kerazoo.recipes import plots, runner
-from kerazoo.recipes.config import ConfigError, option
-from kerazoo.recipes.results import Column, SeedResult
+from kerazoo.recipes import plots
+from kerazoo.recipes.config import ConfigError
+from kerazoo.recipes.bnm import FOLDERS, LABELS, SHIFTS
+from kerazoo.recipes.recipe import Outcome
+from kerazoo.recipes.results import SeedResult
 from kerazoo.schedules import InverseDecay
-
-LABELS = {"none": "CE only", "entmin": "EntMin", "bnm": "BNM", "fbnm": "FBNM"}
-COLUMNS = [
-    Column("accuracy", "target (DA) / test (SSL) accuracy"),
-    Column("batch_stats_accuracy", "the same with BatchNorm batch statistics"),
-    Column("predicted_classes", "predicted classes", scale=1),
-    Column("nuclear_norm", "nuclear norm of predictions", scale=1),
-]
-EFFECTS = [(LABELS[m], LABELS["none"]) for m in ("bnm", "fbnm", "entmin")]
-# Keyword arguments of each target shift (the prototype's strengths).
-SHIFTS = {"bg": "bg_max_level", "rot": "rot_max_degrees"}
-FOLDERS = "imagefolder"
-
-
-@dataclasses.dataclass
-class BNMConfig(runner.RunConfig):
-    task: str = option("da", "da: domain adaptation; ssl: few labels + unlabelled", choices=["da", "ssl"])
-    image_size: int = option(16, "resize images to this square size (0 = keep)", min=0)
-    shift: str = option("bg", "da target shift of a tfds dataset", choices=sorted(SHIFTS))
-    bg_max_level: int = option(127, "bg shift: background level up to this /255", min=0, max=255)
-    rot_max_degrees: float = option(45.0, "rot shift: rotation up to ± this", min=0.0, max=180.0)
-    source_domain: str = option("", f"dataset={FOLDERS}: source folder under data_dir (e.g. amazon)")
-    target_domain: str = option("", f"dataset={FOLDERS}: target folder under data_dir (e.g. webcam)")
-    labels_per_class: int = option(5, "ssl: labelled training images per class", min=1)
-    methods: list[str] = option(["none", "entmin", "bnm", "fbnm"], "methods, same data and seeds",
-                                choices=sorted(LABELS))
-    weight: float = option(1.0, "λ of the transfer term", min=0.0)
-    warmup_steps: int = option(150, "CE-only steps before λ applies", min=0)
-    normalization: str = option("default", "BNM/FBNM divisor: default = min_dim (da) / batch (ssl)",
-                                choices=["default", "min_dim", "batch"])
-    scope: str = option("global", "batch-level term over the global or the per-replica batch",
-                        choices=["global", "replica"])
-    steps: int = option(400, "training steps (rounded up to whole epochs of the paired stream)", min=1)
-    batch_size: int = option(64, "labelled (source) images per step, global", min=1)
-    unlabelled_batch_size: int = option(64, "unlabelled (target) images per step, global", min=1)
-    backbone: str = option("convnet", "feature extractor", choices=backbones.available())
-    synchronized_bn: bool = option(False, "BatchNorm statistics over the global batch")
-    optimizer: str = option("adam", "adam, or sgd (momentum, nesterov)", choices=["adam", "sgd"])
-    learning_rate: float = option(1e-3, "initial learning rate", min=0.0)
-    lr_schedule: str = option("constant", "constant, or inverse: lr·(1 + 0.001·i)^-0.75",
-                              choices=["constant", "inverse"])
-    momentum: float = option(0.9, "sgd momentum", min=0.0, max=1.0)
-    weight_decay: float = option(0.0, "weight decay, coupled L2 as PyTorch's", min=0.0)
-    augment: bool = option(False, "random crop + flip on both streams")
-    num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
-
-    def validate(self):
-        super().validate()
-        if not self.methods:
-            raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(LABELS)}.")
-        folders = self.dataset == FOLDERS
-        if folders and not (self.task == "da" and self.data_dir and self.source_domain
-                            and self.target_domain):
-            raise ConfigError(
-                f"dataset={FOLDERS} needs task=da, data_dir (root/<domain>/<class>/<image>), "
-                "source_domain and target_domain."
-            )
-        if folders and not self.image_size:
-            raise ConfigError(f"dataset={FOLDERS} needs image_size (folder images differ in size).")
 
 
 def _data(config):
@@ -250,10 +170,6 @@ def report(config, run, per_seed):
         "",
         *[f"- {note}" for note in run.data_notes],
     ]
-    return runner.Outcome("\n".join(lines))
+    return Outcome("\n".join(lines))
 
 
-RECIPE = runner.Recipe("bnm", BNMConfig, run_seed, COLUMNS, __doc__, EFFECTS, report)
-
-if __name__ == "__main__":
-    RECIPE.main()

@@ -1,0 +1,3 @@
+from kerazoo.recipes.adco import RECIPE
+
+RECIPE.main()

@@ -1,0 +1,3 @@
+from kerazoo.recipes.baseline import RECIPE
+
+RECIPE.main()

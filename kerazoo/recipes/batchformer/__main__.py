@@ -1,0 +1,3 @@
+from kerazoo.recipes.batchformer import RECIPE
+
+RECIPE.main()

@@ -1,0 +1,3 @@
+from kerazoo.recipes.bnm import RECIPE
+
+RECIPE.main()

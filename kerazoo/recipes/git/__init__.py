@@ -1,0 +1,116 @@
+"""GIT (generative invariance transfer): CE + DRS, with GIT, and the oracle, on a long tail with a nuisance.
+
+`python -m kerazoo.recipes.git` (`transform=bg`, the default; also `dil`,
+`rot`) runs, in one run directory:
+
+1. the translator: a MUNIT (`kerazoo.models.MUNIT`) trained class-agnostically
+   on the long-tailed, nuisance-transformed training set with class-balanced
+   sampling (or loaded: `translator=` a `.keras` file or a zoo model name);
+2. per seed, three classifiers on the same data and seeds (digits-lt with one
+   random nuisance per image, 16x16, convnet, SGD 0.05, 60 epochs of batch
+   32; the last 15 class-balanced at 0.1x the learning rate, i.e. DRS):
+   - CE + DRS;
+   - CE + DRS + GIT: from the same first 45 epochs, the DRS epochs replace
+     tail-class images (fewer than `threshold` = 20 training images) in the
+     last half of each batch with translations of themselves (`GITAugment`);
+   - the oracle: the GIT code's `--oracle`, the same schedule on the
+     *untransformed* long tail with the true nuisance drawn afresh for every
+     image in every epoch (`kerazoo.data.augment.POLICIES[transform]`).
+
+It reports class-balanced and tail-class accuracy on the transformed test
+set, and per-class eKLD (`kerazoo.metrics.ekld`: 40 untransformed test images
+per class, 100 true nuisances of each, KL between the predictions on the
+image and on its transforms); two translator diagnostics (pixel variance
+across sampled styles relative to the true nuisance's, and the style-
+reconstruction error, ≈ 0.80 when the style is ignored); eKLD against class
+size (the paper's Figure 1) and a grid of translations of tail-class images.
+It ships the first seed's CE + DRS + GIT classifier (without GITAugment) and
+`translator.keras`. Paper protocols (no nuisance, `transform=none`):
+recipes/cifar10_lt_git.toml, recipes/cifar100_lt_git.toml.
+"""
+
+import dataclasses
+
+from kerazoo.recipes import recipe
+from kerazoo.recipes.config import ConfigError, option
+from kerazoo.recipes.results import Column
+
+METHODS = {"ce_drs": "CE + DRS", "ce_drs_git": "CE + DRS + GIT", "oracle": "CE + DRS + oracle"}
+SHIPPED = "ce_drs_git"
+TRANSFORMS = ("bg", "dil", "rot", "none")
+# `kerazoo.layers.git_augment.RULES`, spelled out so that the config needs no
+# Keras (tests/recipes/test_recipe.py checks that the two agree).
+RULES = ("threshold", "ramp", "independent")
+COLUMNS = [
+    Column("balanced_accuracy", "class-balanced accuracy"),
+    Column("tail_accuracy", "tail accuracy"),
+    Column("tail_ekld", "tail eKLD", scale=1, digits=3, higher_is_better=False),
+    Column("head_ekld", "head eKLD", scale=1, digits=3, higher_is_better=False),
+]
+EFFECTS = [(METHODS["ce_drs_git"], METHODS["ce_drs"]), (METHODS["oracle"], METHODS["ce_drs"])]
+
+
+@dataclasses.dataclass
+class GITConfig(recipe.RunConfig):
+    dataset: str = option("digits-lt", "long-tailed protocol without a nuisance (`transform` adds it)")
+    transform: str = option("bg", "nuisance on every image: bg, dil, rot; none for natural images "
+                            "(then no oracle and no eKLD)", choices=list(TRANSFORMS))
+    image_size: int = option(16, "resize images to this square size (0 = keep)", min=0)
+    backbone: str = option("convnet", "classifier feature extractor", choices=list(recipe.BACKBONES))
+    epochs: int = option(60, "classifier epochs", min=1)
+    drs_epoch: int = option(45, "first class-balanced (DRS) epoch; the lr drops and GIT starts there", min=0)
+    drs_lr_scale: float = option(0.1, "learning rate from drs_epoch on / before", min=0.0)
+    batch_size: int = option(32, "classifier batch size", min=2)
+    learning_rate: float = option(0.05, "classifier SGD learning rate", min=0.0)
+    momentum: float = option(0.9, "classifier SGD momentum", min=0.0, max=1.0)
+    weight_decay: float = option(0.0, "classifier weight decay, coupled L2 as PyTorch's SGD", min=0.0)
+    augment: str = option("none", "classifier augmentation of every image", choices=["none", "crop_flip"])
+    threshold: int = option(20, "GIT's class-size threshold K: classes with fewer images are translated", min=1)
+    fraction: float = option(0.5, "share of each batch GIT may replace (the code's gen_frac)", min=0.0, max=1.0)
+    rule: str = option("threshold", "threshold: translate a candidate itself if N < K; ramp: with "
+                       "probability max((K - N)/(K - N_min), 0) (the code's --weighted_gen); "
+                       "independent: the official default, translations of an independent second "
+                       "batch, every class", choices=list(RULES))
+    tail_size: int = option(20, "tail classes have fewer training images than this", min=1)
+    translator: str = option("", "'' trains the translator in this run; else a .keras file or a zoo model name")
+    translator_epochs: int = option(45, "translator passes over the training set (45 on digits-lt: "
+                                    "10,485 steps at batch 1; the official K49 translators: 10,000)", min=1)
+    translator_batch_size: int = option(1, "translator batch size (MUNIT: 1)", min=1)
+    translator_lr: float = option(1e-4, "translator Adam learning rate, beta (0.5, 0.999)", min=0.0)
+    translator_weight_decay: float = option(1e-4, "translator weight decay, coupled L2 as MUNIT's "
+                                            "PyTorch Adam (MUNIT/GIT: 1e-4)", min=0.0)
+    translator_dim: int = option(16, "width of the translator's first convolution (MUNIT: 64)", min=1)
+    translator_n_res: int = option(2, "residual blocks in the content encoder and the AdaIN decoder (MUNIT: 4)", min=1)
+    translator_n_downsample: int = option(2, "stride-2 convolutions of the content encoder", min=0)
+    translator_mlp_dim: int = option(128, "width of the style MLP (MUNIT: 256)", min=1)
+    translator_style_dim: int = option(8, "style code size (MUNIT: 8)", min=1)
+    translator_content_channels: int = option(0, "channels of a content-code bottleneck (0 = none)", min=0)
+    disc_dim: int = option(16, "width of the discriminator's first convolution (MUNIT: 64)", min=1)
+    disc_layers: int = option(3, "stride-2 layers of the discriminator (MUNIT: 4)", min=1)
+    ekld_images: int = option(40, "untransformed test images per class for eKLD", min=1)
+    ekld_transforms: int = option(100, "true nuisances drawn per eKLD image", min=1)
+    diagnostic_styles: int = option(8, "styles (and true nuisances) drawn per image for the variance", min=2)
+    num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
+    methods: list[str] = option(list(METHODS), "methods run on identical data and seeds", choices=list(METHODS))
+
+    def validate(self):
+        super().validate()
+        from kerazoo.data import parse_protocol_name
+
+        _, nuisance, long_tail = parse_protocol_name(self.dataset)
+        if nuisance:
+            raise ConfigError(
+                f"Config key 'dataset': {self.dataset!r} already has the nuisance '-{nuisance}'; "
+                f"give the protocol without it and set transform={nuisance}."
+            )
+        if not self.methods:
+            raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(METHODS)}.")
+        if "oracle" in self.methods and self.transform == "none":
+            raise ConfigError("Config key 'methods': the oracle needs a true nuisance; "
+                              "with transform=none drop 'oracle'.")
+        if self.drs_epoch >= self.epochs:
+            raise ConfigError(f"Config key 'drs_epoch' ({self.drs_epoch}) must be below 'epochs' "
+                              f"({self.epochs}): GIT acts in the class-balanced epochs.")
+
+
+RECIPE = recipe.Recipe("git", GITConfig, COLUMNS, __doc__, effects=EFFECTS)

@@ -1,0 +1,3 @@
+from kerazoo.recipes.git import RECIPE
+
+RECIPE.main()

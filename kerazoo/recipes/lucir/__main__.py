@@ -1,0 +1,3 @@
+from kerazoo.recipes.lucir import RECIPE
+
+RECIPE.main()

@@ -1,0 +1,186 @@
+"""A recipe's declaration and its command line, without TensorFlow.
+
+A recipe is a package `kerazoo.recipes.<name>`: its `__init__` declares the
+config dataclass (extending `RunConfig`), the headline table's columns and
+`RECIPE = Recipe(...)`; its `experiment` module holds what one seed does
+(`run_seed(config, run, seed) -> SeedResult`, optionally `report(config,
+run, per_seed) -> Outcome`), and is imported only when a run starts. So
+`python -m kerazoo.recipes.<name> --help`, config errors and the recipe
+listing answer in a fraction of a second; `kerazoo.recipes.runner` (the run
+directory, fitting, exports) does the rest.
+"""
+
+import argparse
+import dataclasses
+import importlib
+import sys
+import typing
+
+from kerazoo.recipes.config import ConfigError, describe, option, resolve
+
+STRATEGIES = ("auto", "mirrored", "multiworker", "default")
+
+# `kerazoo.backbones.available()`, spelled out so that a config can offer
+# the choices without importing Keras (tests/recipes/test_recipe.py checks
+# that the two agree).
+BACKBONES = ("convnet", "resnet18", "resnet32", "resnet50")
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Fields every recipe has."""
+
+    dataset: str = option(
+        "digits",
+        "protocol: a tfds dataset name plus modifiers -rot/-bg/-dil (one nuisance "
+        "per image) and -lt (Zipf long tail), e.g. digits-rot-lt or cifar100",
+    )
+    data_dir: str = option("", "tfds data directory ('' = $KERAZOO_DATA_DIR or ~/tensorflow_datasets)")
+    download: bool = option(False, "let tfds download a missing dataset (needs internet)")
+    image_size: int = option(0, "resize images to this square size (0 = keep the dataset's size)", min=0)
+    seed: int = option(0, "first seed for weights, data order, nuisances and subsets", min=0)
+    num_seeds: int = option(1, "seeds seed, seed+1, ...; tables give mean ± std over them", min=1)
+    deterministic: bool = option(True, "enable TensorFlow op determinism (same seed, same numbers)")
+    exports: str = option(
+        "all",
+        "what the shipped model is written as: all (model.keras, SavedModel, ONNX) or keras "
+        "(model.keras only: sweeps and smoke runs; the zoo publishes only 'all' runs)",
+        choices=["all", "keras"],
+    )
+    backup_seconds: float = option(
+        30.0,
+        "back up an unfinished stage at the first epoch end after this many seconds "
+        "(0 = every epoch); a killed stage resumes from its last backup",
+        min=0.0,
+    )
+
+    # Whether the recipe reads the datasets too large for memory (see
+    # kerazoo.data.streamed); a recipe that does sets this True.
+    reads_streamed_datasets: typing.ClassVar[bool] = False
+
+    def validate(self):
+        """Cross-field checks; recipes extend this (call super().validate()).
+
+        Validation runs before the run directory exists; it may import the
+        data layer (and so TensorFlow), which `--help` never reaches.
+        """
+        from kerazoo.data import parse_protocol_name
+        from kerazoo.data.streamed import is_streamed
+
+        try:
+            parse_protocol_name(self.dataset)
+        except ValueError as error:
+            raise ConfigError(f"Config key 'dataset': {error}") from None
+        if is_streamed(self.dataset) and not self.reads_streamed_datasets:
+            raise ConfigError(
+                f"Config key 'dataset': '{self.dataset}' is too large for memory and is read as a "
+                "stream, which this recipe does not support yet; the batchformer recipe does "
+                "(recipes/imagenet_lt_batchformer.toml)."
+            )
+        if is_streamed(self.dataset) and not self.image_size:
+            raise ConfigError(
+                f"Config key 'image_size': '{self.dataset}' is streamed and its photos have no "
+                "common size; set image_size (224 for the paper protocols)."
+            )
+
+    @property
+    def seeds(self):
+        return [self.seed + i for i in range(self.num_seeds)]
+
+
+class RunDirError(RuntimeError):
+    """The run directory cannot be used as asked."""
+
+
+class TrainingDiverged(RuntimeError):
+    """A training loss became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What a recipe's `report` adds to the runner's tables.
+
+    report: markdown body of report.md, after the headline tables.
+    metrics: extra JSON-able numbers for metrics.json.
+    table: text printed on the console before the headline table (e.g. a
+        per-phase table).
+    """
+
+    report: str = ""
+    metrics: dict = dataclasses.field(default_factory=dict)
+    table: str = ""
+
+
+@dataclasses.dataclass
+class Recipe:
+    """A runnable recipe: its config, its tables and where its experiment is.
+
+    Args:
+        name: the package name under `kerazoo.recipes`.
+        config: the config dataclass (extends `RunConfig`).
+        columns: the headline table's `results.Column`s.
+        description: the package docstring, for `--help`.
+        effects: (method, baseline method) pairs whose same-seed differences
+            are reported.
+        experiment: the module defining `run_seed` (and optionally `report`);
+            default `kerazoo.recipes.<name>.experiment`.
+
+    Example:
+
+    ```python
+    RECIPE = Recipe("baseline", BaselineConfig, COLUMNS, __doc__)
+    # kerazoo/recipes/baseline/__main__.py:
+    RECIPE.main()
+    ```
+    """
+
+    name: str
+    config: type
+    columns: list
+    description: str = ""
+    effects: list = dataclasses.field(default_factory=list)
+    experiment: str = ""
+
+    @property
+    def experiment_module(self):
+        """The imported experiment module (this imports TensorFlow)."""
+        return importlib.import_module(self.experiment or f"kerazoo.recipes.{self.name}.experiment")
+
+    def parser(self):
+        """The `argparse` parser of `python -m kerazoo.recipes.<name>`."""
+        parser = argparse.ArgumentParser(
+            prog=f"python -m kerazoo.recipes.{self.name}",
+            description=self.description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog="config fields (set with --set key=value or in a TOML file):\n"
+            + describe(self.config),
+        )
+        parser.add_argument("--config", action="append", default=[], metavar="FILE.toml",
+                            help="TOML file of config fields (may repeat; later wins)")
+        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                            help="override one config field (may repeat); lists: a,b or [\"a\", \"b\"]")
+        parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                            help="auto = MirroredStrategy over visible GPUs, else default")
+        parser.add_argument("--out", help="run directory (default runs/<recipe>-<utc time>)")
+        parser.add_argument("--overwrite", action="store_true",
+                            help="replace an existing run directory instead of refusing")
+        parser.add_argument("--verbose", action="store_true",
+                            help="print a line per epoch (a terminal shows progress bars anyway)")
+        return parser
+
+    def main(self, argv=None):
+        """Parse the command line and run; exit 2 with a one-paragraph
+        message on a user error (bad config, missing dataset, unusable run
+        dir), 1 when training diverges."""
+        args = self.parser().parse_args(argv)
+        try:
+            config = resolve(self.config, args.config, args.set)
+        except ConfigError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+        from kerazoo.recipes import runner
+
+        words = argv if argv is not None else sys.argv[1:]
+        command = " ".join(["python -m", f"kerazoo.recipes.{self.name}", *words])
+        runner.run(self, config, args, command)
+

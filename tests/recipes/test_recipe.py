@@ -1,0 +1,54 @@
+"""kerazoo.recipes.recipe: declarations that answer `--help` and config
+errors without TensorFlow, and agree with the library they configure."""
+
+import subprocess
+import sys
+
+import pytest
+
+from kerazoo import backbones
+from kerazoo.incremental import METHODS as INCREMENTAL_METHODS
+from kerazoo.layers.git_augment import RULES
+from kerazoo.recipes import git, lucir
+from kerazoo.recipes.__main__ import recipes
+from kerazoo.recipes.recipe import BACKBONES
+
+RECIPES = [name for name, _ in recipes()]
+
+
+def test_spelled_out_choices_agree_with_the_library():
+    assert BACKBONES == tuple(backbones.available())
+    assert git.RULES == RULES
+    assert set(lucir.LABELS) == set(INCREMENTAL_METHODS)
+
+
+def _python(program):
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_help_imports_no_tensorflow(name):
+    # As `python -m kerazoo.recipes.<name> --help` (kerazoo/__init__ reads sys.orig_argv).
+    printed = _python(
+        "import contextlib, io, runpy, sys\n"
+        f"sys.orig_argv = sys.argv = [sys.executable, '-m', 'kerazoo.recipes.{name}', '--help']\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):\n"
+        f"    runpy.run_module('kerazoo.recipes.{name}', run_name='__main__')\n"
+        "assert 'config fields' in out.getvalue(), out.getvalue()\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    assert printed == "[]"
+
+
+def test_a_config_error_exits_before_tensorflow_is_imported():
+    printed = _python(
+        "import contextlib, io, sys\n"
+        "from kerazoo.recipes.git import RECIPE\n"
+        "with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.suppress(SystemExit):\n"
+        "    RECIPE.main(['--set', 'epochs=0'])\n"
+        "assert \"'epochs' must be >= 1\" in err.getvalue(), err.getvalue()\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    assert printed == "[]"
