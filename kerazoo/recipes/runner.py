@@ -202,11 +202,14 @@ class Run:
         if path.exists() and not path.is_dir():
             raise RunDirError(f"--out {path} is a file, not a directory; choose another --out.")
         if path.exists() and any(path.iterdir()):
+            held = _held_run(path)
             if overwrite:
+                if held:
+                    print(f"--overwrite: deleting {held} in {path}", flush=True)
                 shutil.rmtree(path)
             elif (path / "metrics.json").exists():
                 raise RunDirError(
-                    f"{path} holds a finished run; pass --overwrite to replace it "
+                    f"{path} holds {held}; pass --overwrite to replace it "
                     "or choose another --out."
                 )
             elif not config_file.exists():
@@ -433,8 +436,23 @@ class Run:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
+def _held_run(path):
+    """What a run directory holds, in words: "the finished 'lucir' run", ...; '' if not a run."""
+    try:
+        saved = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    state = "finished" if (path / "metrics.json").exists() else "unfinished"
+    return f"the {state} '{saved.get('recipe')}' run"
+
+
 def _check_resumable(path, saved, recipe, wanted, strategy_flag):
-    if saved.get("recipe") != recipe or saved.get("config") != wanted:
+    if saved.get("recipe") != recipe:
+        raise RunDirError(
+            f"{path} holds an unfinished '{saved.get('recipe')}' run, not a '{recipe}' run; choose "
+            f"another --out (--overwrite deletes the '{saved.get('recipe')}' run)."
+        )
+    if saved.get("config") != wanted:
         diff = [
             f"{k}: {saved.get('config', {}).get(k)!r} -> {v!r}"
             for k, v in wanted.items()
@@ -442,7 +460,7 @@ def _check_resumable(path, saved, recipe, wanted, strategy_flag):
         ]
         raise RunDirError(
             f"{path} holds an unfinished '{saved.get('recipe')}' run with a "
-            f"different config ({'; '.join(diff) or 'other recipe'}). Re-run "
+            f"different config ({'; '.join(diff)}). Re-run "
             "with the same config to resume it, or choose another --out "
             "(--overwrite discards it)."
         )

@@ -115,13 +115,16 @@ def test_toy_run_on_two_replicas_saves_a_translator_that_loads_from_file_and_zoo
                                np.asarray(from_file.translate(x, styles)), atol=1e-6)
 
 
-def test_a_missing_translator_file_or_zoo_entry_is_a_config_error():
-    from kerazoo.recipes.git import experiment as git
-
-    with pytest.raises(ConfigError, match="no file"):
-        git.load_translator("/nonexistent/translator.keras")
-    with pytest.raises(ConfigError, match="has no translator.keras"):
-        git.load_translator("digits_baseline")
+@pytest.mark.parametrize("translator, message", [
+    ("/nonexistent/translator.keras", "Config key 'translator': no file /nonexistent/translator.keras"),
+    ("digits_gti", "No model named 'digits_gti' in the zoo; available: ["),
+    ("digits_baseline", "zoo model 'digits_baseline' has no translator.keras; zoo models with one: ['digits_git']"),
+])
+def test_a_bad_translator_stops_the_run_before_its_directory_exists(cli, tmp_path, translator, message):
+    out = tmp_path / "run"
+    result = cli("kerazoo.recipes.git", "--set", f"translator={translator}", "--out", out)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
 
 
 @pytest.mark.slow

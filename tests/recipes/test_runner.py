@@ -1,6 +1,7 @@
 """The recipe runner: validation before anything is created, refusals,
 divergence, the seeds loop, and exact kill-and-resume of a two-optimizer model."""
 
+import importlib
 import json
 from pathlib import Path
 
@@ -83,6 +84,22 @@ def test_resume_refuses_another_config_another_strategy_and_foreign_folders(tmp_
     with pytest.raises(runner.RunDirError, match="not a kerazoo run directory"):
         _open(foreign)
     assert (foreign / "notes.txt").read_text() == "mine"
+
+
+def test_another_recipes_run_is_named_when_refused_or_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    lucir_config = resolve(importlib.import_module("kerazoo.recipes.lucir").LUCIRConfig)
+    runner.Run.open("lucir", lucir_config, tf.distribute.get_strategy(), out, command="test")
+    with pytest.raises(runner.RunDirError, match="holds an unfinished 'lucir' run, not a 'baseline' run"):
+        _open(out)
+    (out / "metrics.json").write_text("{}")
+    with pytest.raises(runner.RunDirError, match="holds the finished 'lucir' run; pass --overwrite"):
+        _open(out)
+    capsys.readouterr()
+    config = resolve(BaselineConfig)
+    runner.Run.open("baseline", config, tf.distribute.get_strategy(), out, overwrite=True, command="test")
+    assert f"--overwrite: deleting the finished 'lucir' run in {out}" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["recipe"] == "baseline"
 
 
 def test_a_nan_loss_stops_training_and_writes_no_model(cli, tmp_path):

@@ -30,6 +30,7 @@ recipes/cifar10_lt_git.toml, recipes/cifar100_lt_git.toml.
 """
 
 import dataclasses
+from pathlib import Path
 
 from kerazoo.recipes import recipe
 from kerazoo.recipes.config import ConfigError, option
@@ -48,6 +49,7 @@ COLUMNS = [
     Column("head_ekld", "head eKLD", scale=1, digits=3, higher_is_better=False),
 ]
 EFFECTS = [(METHODS["ce_drs_git"], METHODS["ce_drs"]), (METHODS["oracle"], METHODS["ce_drs"])]
+TRANSLATOR_FILE = "translator.keras"
 
 
 @dataclasses.dataclass
@@ -111,6 +113,45 @@ class GITConfig(recipe.RunConfig):
         if self.drs_epoch >= self.epochs:
             raise ConfigError(f"Config key 'drs_epoch' ({self.drs_epoch}) must be below 'epochs' "
                               f"({self.epochs}): GIT acts in the class-balanced epochs.")
+        if self.translator:
+            translator_file(self.translator)
+
+
+def translator_file(source, root=None):
+    """The path of the translator `source` names: a `.keras` file, or a zoo
+    model carrying a `translator.keras` (checksum-verified; `root`: the zoo
+    root, default the shipped zoo).
+
+    Raises:
+        ConfigError: naming the missing file, the unknown zoo model (with
+            the available ones), a zoo model without a translator, or a
+            file whose checksum differs.
+
+    Example:
+
+    ```python
+    translator_file("digits_git")   # .../saved_models/digits_git/translator.keras
+    ```
+    """
+    from kerazoo import zoo
+
+    if source.endswith(".keras"):
+        if not Path(source).is_file():
+            raise ConfigError(f"Config key 'translator': no file {source}; give an existing "
+                              ".keras file or a zoo model name (python -m kerazoo.zoo list).")
+        return Path(source)
+    root = zoo.default_root() if root is None else Path(root)
+    relative = f"saved_models/{source}/{TRANSLATOR_FILE}"
+    try:
+        if relative not in zoo.info(source, root)["files"]:
+            with_translator = [name for name in zoo.available(root)
+                               if f"saved_models/{name}/{TRANSLATOR_FILE}" in zoo.info(name, root)["files"]]
+            raise ConfigError(f"Config key 'translator': zoo model {source!r} has no {TRANSLATOR_FILE}; "
+                              f"zoo models with one: {with_translator}.")
+        zoo.verify(source, root)
+    except zoo.ZooError as error:
+        raise ConfigError(f"Config key 'translator' ({source!r}): {error}") from None
+    return root / relative
 
 
 RECIPE = recipe.Recipe("git", GITConfig, COLUMNS, __doc__, effects=EFFECTS)

@@ -2,7 +2,6 @@
 
 import csv
 import functools
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -17,12 +16,10 @@ from kerazoo.layers.git_augment import GITAugment
 from kerazoo.models import MUNIT, GITClassifier, MUNITGenerator
 from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots
-from kerazoo.recipes.config import ConfigError
-from kerazoo.recipes.git import METHODS, SHIPPED
+from kerazoo.recipes.git import METHODS, SHIPPED, TRANSLATOR_FILE, translator_file
 from kerazoo.recipes.recipe import Outcome
 from kerazoo.recipes.results import SeedResult, spread_label
 
-TRANSLATOR_FILE = "translator.keras"
 # Below this share of the true nuisance's pixel variance a translator is
 # called one that learned no variation (the issue's bar for claiming GIT).
 MIN_VARIANCE_RATIO = 0.10
@@ -92,21 +89,8 @@ def build_translator(config, image_shape):
 
 
 def load_translator(source, root=None):
-    """A translator from a `.keras` file, or the `translator.keras` a zoo
-    model carries (checksum-verified; `root`: the zoo root, default the
-    shipped zoo)."""
-    if source.endswith(".keras"):
-        if not Path(source).is_file():
-            raise ConfigError(f"Config key 'translator': no file {source}.")
-        return keras.saving.load_model(source)
-    from kerazoo import zoo
-
-    root = zoo.default_root() if root is None else Path(root)
-    relative = f"saved_models/{source}/{TRANSLATOR_FILE}"
-    if relative not in zoo.info(source, root)["files"]:
-        raise ConfigError(f"Config key 'translator': zoo model {source!r} has no {TRANSLATOR_FILE}.")
-    zoo.verify(source, root)
-    return keras.saving.load_model(root / relative)
+    """The translator `source` names (see `translator_file`), loaded."""
+    return keras.saving.load_model(translator_file(source, root))
 
 
 def translator(config, run, shifted):
