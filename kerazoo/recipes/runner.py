@@ -26,6 +26,7 @@ A finished run directory is never overwritten without `--overwrite`, and a
 run is resumed only with the config and `--strategy` it started with.
 """
 
+import contextlib
 import datetime
 import json
 import math
@@ -252,6 +253,25 @@ class Run:
         with open(self.path / "run.log", "a") as f:
             f.write(line + "\n")
 
+    @contextlib.contextmanager
+    def timed(self, what):
+        """Log `what` when it starts and, with its time, when it ends: no
+        stretch of a run is silent.
+
+        Example:
+
+        ```python
+        with run.timed("seed0: linear probe"):
+            probe(...)
+        # [12:00:01] seed0: linear probe ...
+        # [12:00:09] seed0: linear probe: 8 s
+        ```
+        """
+        self.log(f"{what} ...")
+        started = time.time()
+        yield
+        self.log(f"{what}: {time.time() - started:.0f} s")
+
     def protocol(self, **overrides):
         """The config's data protocol (`kerazoo.data.make_protocol`), built
         once per set of overrides."""
@@ -297,7 +317,7 @@ class Run:
             model.load_weights(checkpoint)
             self.log(f"{stage}: finished earlier, weights loaded", console=False)
             return
-        self.log(f"{stage}: training for {epochs} epochs", console=False)
+        self.log(f"{stage}: training {epochs} epoch{'s' * (epochs != 1)} ...")
         (self.path / "logs").mkdir(exist_ok=True)
         history = self.path / "logs" / f"{stage}.csv"
         started = time.time()
@@ -325,7 +345,7 @@ class Run:
             model.save_weights(tmp)
         if (self.path / "backup").exists() and not any((self.path / "backup").iterdir()):
             (self.path / "backup").rmdir()
-        self.log(f"{stage}: {epochs} epochs in {time.time() - started:.0f} s")
+        self.log(f"{stage}: {epochs} epoch{'s' * (epochs != 1)} in {time.time() - started:.0f} s")
 
     def _build_optimizers(self, model):
         # Lets load_weights and BackupAndRestore restore every optimizer's
@@ -370,7 +390,9 @@ class Run:
         }
         shipped = per_seed[seeds[0]]
         if shipped.model is not None:
-            metrics["model"] = self.export(shipped)
+            formats = "model.keras" if self.config.exports == "keras" else "model.keras, SavedModel, ONNX"
+            with self.timed(f"export ({formats})"):
+                metrics["model"] = self.export(shipped)
         header = (
             f"# {self.recipe} — kerazoo {kerazoo.__version__}\n\n"
             f"- dataset: `{self.config.dataset}`, seeds {seeds}\n"
@@ -401,7 +423,7 @@ class Run:
         class_names = result.class_names if kind == "classifier" else None
         with atomic_path(self.path / "model.keras") as tmp:
             model.save(tmp)
-        self.log("export: model.keras", console=False)
+        self.log("export: model.keras written", console=False)
         description = {
             "kind": kind,
             "class_names": class_names,
@@ -414,7 +436,7 @@ class Run:
         if self.config.exports == "keras":
             return description
         export_savedmodel(model, self.path / "model", overwrite=True)
-        self.log("export: SavedModel model/ (signature 'serve')", console=False)
+        self.log("export: SavedModel model/ (signature 'serve') written", console=False)
         parity = export_onnx(
             model,
             self.path / "model.onnx",
@@ -423,7 +445,7 @@ class Run:
             overwrite=True,
         )
         self.log(
-            "export: model.keras, SavedModel model/, model.onnx (max |ONNX Runtime - Keras| "
+            "export: model.onnx written (max |ONNX Runtime - Keras| "
             + ", ".join(f"{v:.1e} at batch {b}" for b, v in parity.items())
             + ")"
         )

@@ -112,3 +112,23 @@ def test_the_zoo_adco_models_reproduce_their_recorded_scores_in_every_format():
     np.testing.assert_allclose(zoo.load("digits_adco_probe", "onnx").predict(images), probabilities, atol=1e-4)
     accuracy = np.mean(probabilities.argmax(axis=1) == labels)
     assert accuracy == pytest.approx(entry["metrics"]["test_accuracy"], abs=0.5 / len(labels))
+
+
+def test_every_stage_probe_and_export_prints_when_it_starts_and_ends(cli, tmp_path):
+    result = cli("kerazoo.recipes.adco", "--set", "methods=adco", "--set", "epochs=2",
+                 "--set", "probe_every=1", "--set", "num_seeds=1", "--set", "max_train_images=256",
+                 "--set", "bank_size=256", "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    lines = [line.split("] ", 1)[1] for line in result.stdout.splitlines() if line.startswith("[")]
+    for started, ended in [
+        ("seed0-adco: training 2 epochs ...", "seed0-adco: 2 epochs in "),
+        ("seed0-raw: linear probe and kNN ...", "seed0-raw: linear probe and kNN: "),
+        ("seed0-adco: linear probe and kNN ...", "seed0-adco: linear probe and kNN: "),
+        ("export (model.keras, SavedModel, ONNX) ...", "export (model.keras, SavedModel, ONNX): "),
+        ("export of the linear probe as a classifier (probe/) ...",
+         "export of the linear probe as a classifier (probe/): "),
+    ]:
+        assert started in lines, lines
+        assert any(line.startswith(ended) for line in lines[lines.index(started) + 1:]), lines
+    probes = [line for line in lines if line.startswith("seed0-adco: linear probe after epoch")]
+    assert len(probes) == 2, lines

@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import shutil
+import time
 
 import keras
 import numpy as np
@@ -129,28 +130,33 @@ def evaluate(train_features, train_labels, test_features, test_labels, k):
 
 class ProbeCurve(keras.callbacks.Callback):
     """Linear-probe test accuracy every `every` epochs, kept in a JSON file
-    so that a resumed stage keeps the points of its first invocation."""
+    so that a resumed stage keeps the points of its first invocation; each
+    probe is logged with `log(message)` (it takes seconds: a silent pause
+    otherwise)."""
 
-    def __init__(self, backbone, data, every, path):
+    def __init__(self, backbone, data, every, path, log):
         super().__init__()
-        self.backbone, self.data, self.every, self.path = backbone, data, every, path
+        self.backbone, self.data, self.every, self.path, self.log = backbone, data, every, path, log
         self.points = json.loads(path.read_text()) if path.exists() else []
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return
         (train_x, train_y, _), (test_x, test_y, _) = self.data
+        started = time.time()
         scaler, classifier = linear_probe(features_of(self.backbone, train_x), train_y)
         accuracy = metrics.accuracy(test_y, classifier.predict(scaler.transform(features_of(self.backbone, test_x))))
         self.points = [p for p in self.points if p[0] < epoch + 1] + [[epoch + 1, accuracy]]
         write_text(self.path, json.dumps(self.points))
+        self.log(f"linear probe after epoch {epoch + 1}: {100 * accuracy:.1f} % ({time.time() - started:.0f} s)")
 
 
 def _fit(config, run, model, stream, stage, epochs, backbone, data):
     callbacks = []
     if config.probe_every:
         (run.path / "logs").mkdir(exist_ok=True)
-        callbacks.append(ProbeCurve(backbone, data, config.probe_every, run.path / "logs" / f"{stage}-probe.json"))
+        callbacks.append(ProbeCurve(backbone, data, config.probe_every, run.path / "logs" / f"{stage}-probe.json",
+                                    log=lambda message: run.log(f"{stage}: {message}")))
     run.fit(model, stream, stage=stage, epochs=epochs, callbacks=callbacks,
             divergence_hint="Lower learning_rate or bank_lr, or raise bank_temperature.")
     return _last_epoch(run.path / "logs" / f"{stage}.csv"), (callbacks[0].points if callbacks else [])
@@ -195,7 +201,8 @@ def run_seed(config, run, seed):
     steps = _steps(config, (train_x, train_y))
     image_shape = train_x.shape[1:]
     flat = lambda x: x.reshape(len(x), -1)  # noqa: E731
-    rows = {RAW: evaluate(flat(train_x), train_y, flat(test_x), test_y, config.knn_k)}
+    with run.timed(f"seed{seed}-raw: linear probe and kNN"):
+        rows = {RAW: evaluate(flat(train_x), train_y, flat(test_x), test_y, config.knn_k)}
     curves, shipped = {}, None
     for method in config.methods:
         keras.utils.set_random_seed(seed)
@@ -217,8 +224,9 @@ def run_seed(config, run, seed):
                    "bank_rank": history["bank_rank"], "bank_loss": history.get("bank")}
             if method == SHIPPED:
                 shipped = model
-        row.update(evaluate(features_of(backbone, train_x), train_y, features_of(backbone, test_x),
-                            test_y, config.knn_k))
+        with run.timed(f"seed{seed}-{method}: linear probe and kNN"):
+            row.update(evaluate(features_of(backbone, train_x), train_y, features_of(backbone, test_x),
+                                test_y, config.knn_k))
         rows[METHODS[method]] = row
     return SeedResult(
         rows,
@@ -315,7 +323,8 @@ def report(config, run, per_seed):
     metrics_out = {}
     shipped = per_seed[config.seeds[0]].model
     if shipped is not None:
-        accuracy = export_probe(config, run, shipped)
+        with run.timed("export of the linear probe as a classifier (probe/)"):
+            accuracy = export_probe(config, run, shipped)
         metrics_out["probe_classifier_accuracy"] = accuracy
         lines += [f"The shipped encoder's linear probe as a classifier (`probe/`): test accuracy "
                   f"{100 * accuracy:.2f} %.", ""]

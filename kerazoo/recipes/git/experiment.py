@@ -210,7 +210,9 @@ def run_seed(config, run, seed):
         keras.utils.set_random_seed(seed)
         models["oracle"] = _train(config, run, seed, clean, f"seed{seed}-oracle", policy=oracle, start=warm)
     for method in config.methods:
-        rows[METHODS[method]], details[METHODS[method]] = evaluate(config, models[method], shifted, clean, counts)
+        with run.timed(f"seed{seed}-{method}: evaluation"):
+            rows[METHODS[method]], details[METHODS[method]] = evaluate(config, models[method], shifted, clean,
+                                                                       counts)
     shipped = SHIPPED if SHIPPED in models else config.methods[0]
     return SeedResult(
         rows,
@@ -267,7 +269,9 @@ def report(config, run, per_seed):
     figure_lines = []
     if "ce_drs_git" in config.methods:
         generator = translator(config, run, shifted)
-        diagnostics = translator_diagnostics(config, generator, clean, shifted, counts)
+        with run.timed("translator diagnostics and translations.png"):
+            diagnostics = translator_diagnostics(config, generator, clean, shifted, counts)
+            plot_translations(config, generator, clean, shifted, counts, run.path / "translations.png")
         history = run.path / "logs" / "translator.csv"
         if history.exists():
             with open(history, newline="") as f:
@@ -275,7 +279,6 @@ def report(config, run, per_seed):
             diagnostics["training_style_recon_last_epoch"] = float(last["style_recon"])
             diagnostics["training_image_recon_last_epoch"] = float(last["image_recon"])
         extra["translator"] = diagnostics
-        plot_translations(config, generator, clean, shifted, counts, run.path / "translations.png")
         figure_lines.append("![translations of tail-class images](translations.png)")
         lines += ["## Translator diagnostics", "", *_diagnostic_lines(diagnostics), ""]
     if config.transform != "none":
