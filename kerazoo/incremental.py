@@ -421,7 +421,7 @@ class ClassIncremental:
             results.append(result)
             nme = f", NME {100 * result.nme_accuracy:.1f} %" if result.nme_accuracy is not None else ""
             self.log(
-                f"{stage_prefix} phase {phase}: {seen} classes, {len(indices)} training images, "
+                f"{stage_prefix} phase {phase}: {seen} class{'es' * (seen != 1)}, {len(indices)} training images, "
                 f"CNN {100 * result.cnn_accuracy:.1f} %{nme}"
             )
         return results

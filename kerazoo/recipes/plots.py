@@ -24,11 +24,11 @@ def read_history(csv_path):
 
 
 def plot_history(csv_path, png_path, title):
-    """Loss and accuracy per epoch, training and validation, side by side."""
+    """Loss and accuracy per epoch, training and test, side by side."""
     history = read_history(csv_path)
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, metric in zip(axes, ("loss", "accuracy")):
-        for key, style in ((metric, "-"), (f"val_{metric}", "--")):
+        for key, style in ((metric, "-"), (f"test_{metric}", "--")):
             if key in history:
                 ax.plot([e + 1 for e in history["epoch"]], history[key], style, label=key)
         ax.set_xlabel("epoch")

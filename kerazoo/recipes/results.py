@@ -38,6 +38,16 @@ class Column:
     digits: int = 1
     higher_is_better: bool = True
 
+    @property
+    def heading(self):
+        """The header with its unit: "(%)" for fractions shown as percent."""
+        return f"{self.title} (%)" if self.scale == 100.0 else self.title
+
+    def rounded(self, value):
+        """`value` as displayed (scaled and rounded), for comparisons that
+        must agree with what the table shows."""
+        return round(self.scale * value, self.digits)
+
 
 @dataclasses.dataclass
 class SeedResult:
@@ -73,6 +83,11 @@ def format_values(values, scale=100.0, digits=1):
     return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
 
 
+def count(n, noun, plural=None):
+    """`n` with its noun in the right number: "1 epoch", "2 epochs", "1 class"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def spread_label(num_seeds):
     """How a table's numbers were aggregated, for titles and captions."""
     return "one seed" if num_seeds == 1 else f"mean ± std over {num_seeds} seeds"
@@ -92,7 +107,7 @@ def per_method(per_seed):
 def headline_table(per_seed, columns):
     """Markdown table: one row per method, one column per metric."""
     lines = [
-        "| method | " + " | ".join(c.title for c in columns) + " |",
+        "| method | " + " | ".join(c.heading for c in columns) + " |",
         "|---" * (len(columns) + 1) + "|",
     ]
     for method, values in per_method(per_seed).items():
@@ -106,10 +121,11 @@ def effect_table(per_seed, columns, effects):
 
     effects: (method, baseline method) pairs. Each cell is the mean ± std
     over seeds of (method − baseline) on the same seed, then on how many
-    seeds the method was better.
+    seeds the method was better (as rounded for display: a tie is not a
+    win). '' when no pair of `effects` ran.
     """
     lines = [
-        "| method − baseline | " + " | ".join(c.title for c in columns) + " |",
+        "| method − baseline | " + " | ".join(c.heading for c in columns) + " |",
         "|---" * (len(columns) + 1) + "|",
     ]
     ran = per_method(per_seed)
@@ -127,8 +143,9 @@ def effect_table(per_seed, columns, effects):
             if not diffs:
                 cells.append("–")
                 continue
-            better = sum((d > 0) if c.higher_is_better else (d < 0) for d in diffs)
+            shown = [c.rounded(d) for d in diffs]
+            better = sum((d > 0) if c.higher_is_better else (d < 0) for d in shown)
             text = format_values(diffs, c.scale, c.digits)
             cells.append(f"{'+' if np.mean(diffs) >= 0 else ''}{text} ({better}/{len(diffs)} better)")
         lines.append(f"| {method} − {baseline} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) if len(lines) > 2 else ""

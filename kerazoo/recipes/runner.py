@@ -135,6 +135,33 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
+class EpochTestMetrics(keras.callbacks.Callback):
+    """Adds the model's compiled metrics on `data` to each epoch's logs as
+    `test_<name>` (so CSVLogger, TensorBoard and the progress line show
+    them under their true name; Keras' `validation_data` would call them
+    `val_<name>`)."""
+
+    def __init__(self, data):
+        super().__init__()
+        self.data = data
+
+    def on_epoch_end(self, epoch, logs=None):
+        scores = self.model.evaluate(self.data, verbose=0, return_dict=True)
+        if logs is not None:
+            logs.update({f"test_{name}": value for name, value in scores.items()})
+
+
+class HistoryLogger(keras.callbacks.CSVLogger):
+    """`CSVLogger` with exactly the columns the epochs log: Keras' own adds
+    a `val_<name>` column of NA for every metric when a fit has no
+    validation data, which reads as if something had been validated."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None:
+            self.keys = sorted((logs or {}).keys())
+        super().on_epoch_end(epoch, logs)
+
+
 class PeriodicBackup(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` that saves at an epoch end only once `seconds` have
     passed since its last save, and keeps the CSV `history` in step with
@@ -299,7 +326,7 @@ class Run:
     def checkpoint_path(self, stage):
         return self.path / "checkpoints" / f"{stage}.weights.h5"
 
-    def fit(self, model, train_data, *, stage, epochs, validation_data=None, callbacks=(),
+    def fit(self, model, train_data, *, stage, epochs, test_data=None, callbacks=(),
             divergence_hint="Lower the learning rate, or check the data for NaN."):
         """`model.fit` as a resumable stage of the run.
 
@@ -310,6 +337,9 @@ class Run:
         `kerazoo.models.TrainingModel.optimizer_groups`) is built here, in
         the strategy's scope, so that its state is saved and restored too.
         A NaN or infinite loss stops training with `TrainingDiverged`.
+        `test_data` is scored after every epoch as `test_<metric>` (the
+        learning curve; nothing is selected by it, so it is not called
+        validation).
         """
         checkpoint = self.checkpoint_path(stage)
         self._build_optimizers(model)
@@ -317,7 +347,7 @@ class Run:
             model.load_weights(checkpoint)
             self.log(f"{stage}: finished earlier, weights loaded", console=False)
             return
-        self.log(f"{stage}: training {epochs} epoch{'s' * (epochs != 1)} ...")
+        self.log(f"{stage}: training {results_lib.count(epochs, 'epoch')} ...")
         (self.path / "logs").mkdir(exist_ok=True)
         history = self.path / "logs" / f"{stage}.csv"
         started = time.time()
@@ -328,15 +358,15 @@ class Run:
         model.fit(
             train_data,
             epochs=epochs,
-            validation_data=validation_data,
             shuffle=False,  # the dataset shuffles itself, per (seed, epoch)
             verbose=verbose,
             callbacks=[
                 self.epoch_counter,
                 StopOnNonFiniteLoss(stage, divergence_hint),
-                # Before CSVLogger: it trims the history the logger appends to.
+                *([EpochTestMetrics(test_data)] if test_data is not None else []),
+                # Before HistoryLogger: it trims the history the logger appends to.
                 PeriodicBackup(str(self.path / "backup" / stage), self.config.backup_seconds, history),
-                keras.callbacks.CSVLogger(str(history), append=True),
+                HistoryLogger(str(history), append=True),
                 keras.callbacks.TensorBoard(str(self.path / "tensorboard" / stage), write_graph=False),
                 *callbacks,
             ],
@@ -345,7 +375,7 @@ class Run:
             model.save_weights(tmp)
         if (self.path / "backup").exists() and not any((self.path / "backup").iterdir()):
             (self.path / "backup").rmdir()
-        self.log(f"{stage}: {epochs} epoch{'s' * (epochs != 1)} in {time.time() - started:.0f} s")
+        self.log(f"{stage}: {results_lib.count(epochs, 'epoch')} in {time.time() - started:.0f} s")
 
     def _build_optimizers(self, model):
         # Lets load_weights and BackupAndRestore restore every optimizer's
@@ -369,14 +399,10 @@ class Run:
         seeds = list(per_seed)
         label = results_lib.spread_label(len(seeds))
         headline = results_lib.headline_table(rows, recipe.columns)
-        tables = [f"## Results (%, {label})", "", headline]
-        if recipe.effects:
-            tables += [
-                "",
-                f"## Effect of each method against its baseline (same seed, {label})",
-                "",
-                results_lib.effect_table(rows, recipe.columns, recipe.effects),
-            ]
+        tables = [f"## Results ({label})", "", headline]
+        effects = results_lib.effect_table(rows, recipe.columns, recipe.effects)
+        if effects:
+            tables += ["", f"## Effect of each method against its baseline (same seed, {label})", "", effects]
         saved = json.loads((self.path / "config.json").read_text())
         metrics = {
             "recipe": self.recipe,

@@ -38,6 +38,12 @@ def test_two_replica_run_trains_and_exports(two_replica_run):
     assert metrics["replicas"] == 2
     assert metrics["results"]["ERM baseline"]["test_accuracy"][0] > 0.9
     assert (out / "model.onnx").exists()
+    # The learning curve's held-out scores are the test split's, and say so.
+    with open(out / "logs" / "seed0.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 5 and not any(key.startswith("val_") for key in rows[0])
+    assert float(rows[-1]["test_accuracy"]) == pytest.approx(
+        metrics["results"]["ERM baseline"]["test_accuracy"][0], abs=0.02)
 
 
 def test_missing_dataset_says_how_to_provide_it(cli, tmp_path):

@@ -22,7 +22,7 @@ from kerazoo.recipes import plots, runner
 from kerazoo.recipes.config import ConfigError
 from kerazoo.recipes.adco import METHODS, SHIPPED
 from kerazoo.recipes.recipe import Outcome
-from kerazoo.recipes.results import SeedResult, spread_label
+from kerazoo.recipes.results import SeedResult, count, spread_label
 
 RAW = "raw pixels"
 
@@ -164,7 +164,7 @@ def _fit(config, run, model, stream, stage, epochs, backbone, data):
 
 def _last_epoch(csv_path):
     """The last row of a CSVLogger file as {column: float}, without the
-    columns it fills with NA (Keras' CSVLogger adds val_* columns here)."""
+    columns it fills with NA."""
     with open(csv_path, newline="") as f:
         last = list(csv.DictReader(f))[-1]
     return {key: float(value) for key, value in last.items() if value != "NA"}
@@ -330,7 +330,8 @@ def report(config, run, per_seed):
                   f"{100 * accuracy:.2f} %.", ""]
     steps = next(iter(per_seed.values())).details["steps"]
     lines += [
-        f"Every trained encoder: {config.epochs} epochs, {steps} steps of {config.batch_size} images. "
+        f"Every trained encoder: {count(config.epochs, 'epoch')}, {count(steps, 'step')} of "
+        f"{config.batch_size} images. "
         f"K = {config.bank_size}, τ = {config.temperature}, τ_m = {config.bank_temperature}, "
         f"m = {config.key_momentum}, bank start `{config.bank_init}`. Linear probe: logistic regression "
         f"on standardised pooled features; kNN: k = {config.knn_k}, cosine. Contrastive accuracy, bank "

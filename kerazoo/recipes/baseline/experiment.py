@@ -53,7 +53,7 @@ def run_seed(config, run, seed):
     with run.strategy.scope():
         model = build_classifier(config, protocol)
     stage = f"seed{seed}"
-    run.fit(model, train, stage=stage, epochs=config.epochs, validation_data=test)
+    run.fit(model, train, stage=stage, epochs=config.epochs, test_data=test)
 
     predictions = np.argmax(model.predict(test, verbose=0), axis=-1)
     labels = protocol.test_labels

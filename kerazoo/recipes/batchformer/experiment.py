@@ -14,7 +14,7 @@ from kerazoo.recipes import plots
 from kerazoo.recipes.config import ConfigError
 from kerazoo.recipes.batchformer import EFFECTS, METHODS, SHIPPED
 from kerazoo.recipes.recipe import Outcome
-from kerazoo.recipes.results import SeedResult, spread_label
+from kerazoo.recipes.results import SeedResult, count, spread_label
 from kerazoo.schedules import WarmupCosineDecay
 
 SHOTS = ("many", "medium", "few")
@@ -118,22 +118,22 @@ def report(config, run, per_seed):
     }
     methods = [METHODS[m][0] for m in config.methods]
     plot_shots(per_seed, methods, run.path / "shots.png", config.dataset)
+    verdicts = effect_verdicts(per_seed)
+    measured = ["## What was measured", "", *[f"- {line}" for line in verdicts], ""] if verdicts else []
     return Outcome(
         "\n".join(
             [
                 "## Classes per group",
                 "",
-                f"Many-shot: more than {config.many_shot} training images ({groups['many']} classes); "
+                f"Many-shot: more than {config.many_shot} training images "
+                f"({count(groups['many'], 'class', 'classes')}); "
                 f"medium: {config.few_shot} to {config.many_shot} ({groups['medium']}); "
                 f"few-shot: fewer than {config.few_shot} ({groups['few']}). Training images per class: "
                 + ", ".join(f"{n} {c}" for n, c in zip(protocol.class_names, counts)) + ".",
                 "",
                 "![many-, medium- and few-shot accuracy per method](shots.png)",
                 "",
-                "## What was measured",
-                "",
-                *[f"- {line}" for line in effect_verdicts(per_seed)],
-                "",
+                *measured,
                 "## Data",
                 "",
                 *[f"- {note}" for note in protocol.notes],

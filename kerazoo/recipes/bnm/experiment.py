@@ -14,7 +14,7 @@ from kerazoo.recipes import plots
 from kerazoo.recipes.config import ConfigError
 from kerazoo.recipes.bnm import FOLDERS, LABELS, SHIFTS
 from kerazoo.recipes.recipe import Outcome
-from kerazoo.recipes.results import SeedResult
+from kerazoo.recipes.results import SeedResult, count
 from kerazoo.schedules import InverseDecay
 
 
@@ -101,7 +101,8 @@ def run_seed(config, run, seed):
         spectra[LABELS[method]] = singular_values.tolist()
         if method == "bnm":
             shipped = model
-    run.log(f"seed {seed}: {epochs} epochs x {lead_batches} steps = {epochs * lead_batches} steps",
+    run.log(f"seed {seed}: {count(epochs, 'epoch')} x {count(lead_batches, 'step')} = "
+            f"{count(epochs * lead_batches, 'step')}",
             console=False)
     return SeedResult(
         rows,
@@ -155,7 +156,7 @@ def report(config, run, per_seed):
                 else "labelled CE + λ·term on the unlabelled batch, separate forward passes")
     lines = [
         f"Task `{config.task}`: {transfer}; λ = {config.weight} after {config.warmup_steps} CE-only "
-        f"steps; {steps} steps of {config.batch_size} + {config.unlabelled_batch_size} images; "
+        f"steps; {count(steps, 'step')} of {config.batch_size} + {config.unlabelled_batch_size} images; "
         f"`CE only` is {'source-only' if config.task == 'da' else 'labelled-only'} training. "
         f"Columns: accuracy, number of distinct predicted classes and nuclear norm "
         f"(sum of singular values) of the {split} prediction matrix (softmax, "

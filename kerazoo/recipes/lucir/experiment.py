@@ -10,7 +10,7 @@ from kerazoo.incremental import METHODS, ClassIncremental, Settings, labels_in_p
 from kerazoo.recipes import plots
 from kerazoo.recipes.lucir import LABELS
 from kerazoo.recipes.recipe import Outcome
-from kerazoo.recipes.results import SeedResult, format_values, spread_label
+from kerazoo.recipes.results import SeedResult, count, format_values, spread_label
 
 PHASE_TABLE_TITLE = "Accuracy on all seen classes after each phase (%)"
 
@@ -137,8 +137,9 @@ def report(config, run, per_seed):
     order = ("each seed its own class order" if config.class_order_seed is None
              else f"class order seed {config.class_order_seed}")
     notes = [
-        f"Class-incremental protocol: {config.num_base} base classes + {config.num_phases} phases, "
-        f"{config.exemplars_per_class} exemplars per class (herding), {config.epochs} epochs per "
+        f"Class-incremental protocol: {count(config.num_base, 'base class', 'base classes')} + "
+        f"{count(config.num_phases, 'phase')}, {count(config.exemplars_per_class, 'exemplar')} per class "
+        f"(herding), {count(config.epochs, 'epoch')} per "
         f"phase, seeds {list(per_seed)} ({order}). Every method sees the same data, class order "
         "and memory.",
         "",
