@@ -98,3 +98,34 @@ def test_recipe_run_prints_no_tensorflow_error_lines(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "E0000" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("module, args, expected", [
+    ("kerazoo", [], "Recipes: python -m kerazoo.recipes.<name>"),
+    ("kerazoo.zoo", ["list"], "digits_lucir: lucir on digits, 10 classes"),
+    ("kerazoo.recipes", [], "lucir "),
+])
+def test_discovery_commands_import_no_tensorflow(module, args, expected):
+    # As `python -m MODULE ARGS` (kerazoo/__init__ reads sys.orig_argv).
+    program = textwrap.dedent(f"""
+        import contextlib, io, runpy, sys
+        sys.orig_argv = [sys.executable, "-m", {module!r}, *{args!r}]
+        sys.argv = [{module!r}, *{args!r}]
+        with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):
+            runpy.run_module({module!r}, run_name="__main__")
+        print(repr(out.getvalue()))
+        print(sorted(m for m in ("tensorflow", "keras") if m in sys.modules))
+    """)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    printed, imported = done.stdout.splitlines()[-2:]
+    assert expected in eval(printed) and imported == "[]"
+
+
+def test_tensorflow_start_up_lines_are_dropped_by_the_filter():
+    stderr, code = run_with_filter("""
+        import tensorflow as tf
+        tf.config.list_logical_devices()
+        os.write(2, b"after\\n")
+    """)
+    assert code == 0 and stderr == b"after\n", stderr.decode()

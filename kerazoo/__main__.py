@@ -1,0 +1,38 @@
+"""`python -m kerazoo`: what there is to run, in a second.
+
+Lists the recipes (`python -m kerazoo.recipes.<name>`), the pretrained
+models of the zoo (`python -m kerazoo.zoo`) and the exporter
+(`python -m kerazoo.export`); none of it imports TensorFlow.
+"""
+
+import argparse
+
+import kerazoo
+from kerazoo import zoo
+from kerazoo.recipes.__main__ import recipes
+
+
+def main(argv=None):
+    argparse.ArgumentParser(prog="python -m kerazoo", description=__doc__.split("\n\n")[1]).parse_args(argv)
+    print(f"kerazoo {kerazoo.__version__}\n")
+    found = recipes()
+    width = max(len(name) for name, _ in found)
+    print("Recipes: python -m kerazoo.recipes.<name> [--help]")
+    for name, summary in found:
+        print(f"  {name:<{width}}  {summary}")
+    try:
+        models = [(name, zoo.info(name)) for name in zoo.available()]
+    except zoo.ZooError as error:
+        models, missing = [], str(error)
+    print("\nPretrained models: python -m kerazoo.zoo list | verify | publish | rebuild")
+    if not models:
+        print(f"  none found ({missing})")
+    width = max((len(name) for name, _ in models), default=0)
+    for name, entry in models:
+        outputs = f"{len(entry['classes'])} classes" if entry["classes"] else "features"
+        print(f"  {name:<{width}}  {entry['method']} on {entry['dataset']}, {outputs}")
+    print("\nExport a trained run: python -m kerazoo.export RUN_DIR --out DIR  (SavedModel + ONNX)")
+
+
+if __name__ == "__main__":
+    main()
