@@ -26,8 +26,14 @@ class BatchFormer(keras.layers.Layer):
     silently turn the layer into a per-sample MLP.)
 
     With `training=False` the layer returns its input unchanged: BatchFormer
-    only trains the backbone and head (`BatchFormerClassifier`), and
-    `train_only = True` keeps it out of every exported graph.
+    only trains the backbone and head, and `train_only = True` keeps it out
+    of every exported graph.
+
+    The layer alone is not the method: the paper's *shared classifier*
+    (one head applied to the features both before and after BatchFormer,
+    with the labels duplicated, so that the head works without it at test
+    time) belongs to `kerazoo.models.BatchFormerClassifier`, which uses this
+    layer. Put the layer in your own model only with such a shared head.
 
     Parameters per layer at the default widths (key_dim = D / num_heads,
     ffn_dim = D): 4D² + 4D (query, key, value, output projections) + 2D² + 2D
