@@ -10,7 +10,7 @@ B classes per batch; keep B >= C (the paper's multi-batch remedy for B < C
 was not released).
 """
 
-import tensorflow as tf
+from keras import ops
 
 NORMALIZATIONS = ("batch", "min_dim")
 
@@ -20,18 +20,18 @@ FBNM_EPSILON = 1e-12
 
 
 def _as_matrix(probs):
-    probs = tf.cast(tf.convert_to_tensor(probs), tf.float32)
-    if probs.shape.rank != 2:
+    probs = ops.cast(ops.convert_to_tensor(probs), "float32")
+    if len(probs.shape) != 2:
         raise ValueError(f"Expected (batch, classes) probabilities, got shape {probs.shape}.")
     return probs
 
 
 def _normalize(total, probs, normalization):
-    batch = tf.cast(tf.shape(probs)[0], tf.float32)
+    batch = ops.cast(ops.shape(probs)[0], "float32")
     if normalization == "batch":
         return total / batch
     if normalization == "min_dim":
-        return total / tf.minimum(batch, tf.cast(tf.shape(probs)[1], tf.float32))
+        return total / ops.minimum(batch, ops.cast(ops.shape(probs)[1], "float32"))
     raise ValueError(f"normalization={normalization!r}: use one of {NORMALIZATIONS}.")
 
 
@@ -42,9 +42,9 @@ def bnm_loss(probs, normalization="batch"):
     L = -||A||_* / min(B, C)   (`"min_dim"`: the official domain-adaptation
     code's `-mean(singular values)`), with ||A||_* = sum_i sigma_i(A).
 
-    The singular values come from `tf.linalg.svd(compute_uv=False)`, whose
-    registered gradient (U diag(dL/dsigma) V^T) stays finite for
-    rank-deficient inputs such as uniform predictions. Only min(B, C)
+    The singular values come from `keras.ops.svd(compute_uv=False)`; on
+    TensorFlow its registered gradient (U diag(dL/dsigma) V^T) stays finite
+    for rank-deficient inputs such as uniform predictions. Only min(B, C)
     classes can be encouraged per batch (see the module docstring).
 
     Example:
@@ -55,8 +55,8 @@ def bnm_loss(probs, normalization="batch"):
     ```
     """
     probs = _as_matrix(probs)
-    singular_values = tf.linalg.svd(probs, compute_uv=False)
-    return -_normalize(tf.reduce_sum(singular_values), probs, normalization)
+    singular_values = ops.svd(probs, compute_uv=False)
+    return -_normalize(ops.sum(singular_values), probs, normalization)
 
 
 def fbnm_loss(probs, normalization="min_dim"):
@@ -71,10 +71,10 @@ def fbnm_loss(probs, normalization="min_dim"):
     Example: `fbnm_loss(keras.ops.softmax(logits))`.
     """
     probs = _as_matrix(probs)
-    norms = tf.sqrt(tf.reduce_sum(tf.square(probs), axis=0) + FBNM_EPSILON)
-    keep = tf.minimum(tf.shape(probs)[0], tf.shape(probs)[1])
-    top = tf.math.top_k(norms, k=keep).values
-    return -_normalize(tf.reduce_sum(top), probs, normalization)
+    norms = ops.sqrt(ops.sum(ops.square(probs), axis=0) + FBNM_EPSILON)
+    keep = ops.minimum(ops.shape(probs)[0], ops.shape(probs)[1])
+    top, _ = ops.top_k(norms, k=keep)
+    return -_normalize(ops.sum(top), probs, normalization)
 
 
 ENTROPY_NORMALIZATIONS = (None, "log_classes")
@@ -94,8 +94,10 @@ def entropy_loss(probs, normalization=None):
     if normalization not in ENTROPY_NORMALIZATIONS:
         raise ValueError(f"normalization={normalization!r}: use one of {ENTROPY_NORMALIZATIONS}.")
     probs = _as_matrix(probs)
-    # xlogy: 0 log 0 = 0 with a finite gradient, no epsilon needed.
-    entropy = -tf.reduce_mean(tf.reduce_sum(tf.math.xlogy(probs, probs), axis=1))
+    # 0 log 0 = 0 with a finite gradient, no epsilon needed: the log never
+    # sees a zero (where it would, it sees 1 and the product is 0 anyway).
+    p_log_p = probs * ops.log(ops.where(probs > 0, probs, 1.0))
+    entropy = -ops.mean(ops.sum(p_log_p, axis=1))
     if normalization == "log_classes":
-        entropy = entropy / tf.math.log(tf.cast(tf.shape(probs)[1], tf.float32))
+        entropy = entropy / ops.log(ops.cast(ops.shape(probs)[1], "float32"))
     return entropy
