@@ -1,8 +1,10 @@
 """Start-up and logging hygiene for kerazoo's command-line entry points.
 
 Everything here applies to `python -m kerazoo...` only (and to scripts that
-call `quiet_tensorflow()` themselves); a user's own program that imports
-kerazoo keeps TensorFlow's output untouched.
+call `quiet_tensorflow()` themselves), except `import_tensorflow_quietly`,
+which the zoo API (`kerazoo.zoo.load`) calls in a user's own program: it
+drops only TensorFlow's start-up lines (item 3), and only when kerazoo is
+the first to start TensorFlow.
 
 1. TensorFlow prints its start-up lines (oneDNN, missing CUDA drivers,
    cuInit) straight to file descriptor 2 before its logging is initialised,
@@ -35,6 +37,17 @@ kerazoo keeps TensorFlow's output untouched.
    a segfault report), and it runs in its own session so that Ctrl-C does
    not kill it before it has passed on the KeyboardInterrupt traceback.
    `TF_CPP_MIN_LOG_LEVEL=0` (show everything) turns the filter off.
+
+3. In a user's program (`kerazoo.zoo.load`), nothing is rerouted for good
+   and no environment variable is set: `import_tensorflow_quietly` imports
+   TensorFlow and creates its devices with fd 2 pointed at a temporary
+   file, then writes back every captured line except the start-up ones
+   that say nothing is wrong on a machine without a GPU: absl's
+   "log messages before absl::InitializeLog()" notice, INFO lines (oneDNN,
+   "Could not find cuda drivers", the CPU-instructions notice and its
+   second line), and "failed call to cuInit" when the machine has no
+   NVIDIA device (with one, that line explains why the GPU is unused, and
+   is kept). Warnings, other errors and an import's traceback get through.
 """
 
 import atexit
@@ -119,6 +132,58 @@ def quiet_tensorflow():
         tf.config.list_logical_devices()
     logging.getLogger("absl").setLevel(logging.ERROR)
     tf.get_logger().setLevel(logging.ERROR)
+
+
+# TensorFlow's start-up lines that say nothing is wrong on a machine without a GPU (item 3).
+_STARTUP_LINE = re.compile(
+    rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    rb"|I\d{4} "  # absl INFO lines: oneDNN, no CUDA drivers, CPU instructions
+    rb"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\."
+)
+_CUINIT_LINE = re.compile(rb"E\d{4} \S+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit")
+
+
+def import_tensorflow_quietly():
+    """Import TensorFlow and create its devices, printing none of its
+    start-up lines but every other line it writes (item 3 of the module
+    docstring). A no-op once TensorFlow's devices exist.
+
+    Returns:
+        the `tensorflow` module.
+
+    Example:
+
+    ```python
+    from kerazoo._cli import import_tensorflow_quietly
+    tf = import_tensorflow_quietly()   # nothing on stderr on a CPU-only machine
+    ```
+    """
+    with _stderr_to_tempfile() as sink:
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()
+        sink.seek(0)
+        captured = sink.read()
+    kept = _drop_startup_lines(captured, has_gpu=_has_nvidia_device())
+    if kept:
+        sys.stderr.write(kept.decode(errors="replace"))
+        sys.stderr.flush()
+    return tf
+
+
+def _drop_startup_lines(text, has_gpu):
+    """`text` (bytes) without the lines `_STARTUP_LINE` matches, and without
+    cuInit failures unless `has_gpu`."""
+    lines = text.splitlines(keepends=True)
+    return b"".join(
+        line
+        for line in lines
+        if not (_STARTUP_LINE.match(line) or (not has_gpu and _CUINIT_LINE.match(line)))
+    )
+
+
+def _has_nvidia_device():
+    return any(os.path.exists(f"/dev/nvidia{i}") for i in range(8)) or os.path.exists("/dev/dxg")
 
 
 def _filter_stderr():
