@@ -1,12 +1,18 @@
 """Start-up and logging hygiene for kerazoo's command-line entry points.
 
 Everything here applies to `python -m kerazoo...` only (and to scripts that
-call `quiet_tensorflow()` themselves); a user's own program that imports
-kerazoo keeps TensorFlow's output untouched.
+call `quiet_tensorflow()` themselves), except `import_tensorflow_quietly`,
+which the zoo API (`kerazoo.zoo.load`) calls in a user's own program: it
+drops only TensorFlow's start-up lines (item 3), and only when kerazoo is
+the first to start TensorFlow.
 
-1. TensorFlow prints its start-up lines (oneDNN, missing CUDA drivers,
-   cuInit) straight to file descriptor 2 before its logging is initialised,
-   so `TF_CPP_MIN_LOG_LEVEL` cannot hide them.
+1. TensorFlow prints its start-up lines straight to file descriptor 2
+   before its logging is initialised, so `TF_CPP_MIN_LOG_LEVEL` cannot hide
+   them: absl's "log messages before absl::InitializeLog()" notice, INFO
+   lines (oneDNN, "Could not find cuda drivers", the CPU-instructions
+   notice and its second line), and "failed call to cuInit", harmless when
+   the machine has no NVIDIA device (with one, that line explains why the
+   GPU is unused, and is kept).
 
 2. While running, TensorFlow logs one harmless message at ERROR level, over
    and over (86 times in the default LUCIR run):
@@ -37,6 +43,12 @@ kerazoo keeps TensorFlow's output untouched.
    a segfault report), and it runs in its own session so that Ctrl-C does
    not kill it before it has passed on the KeyboardInterrupt traceback.
    `TF_CPP_MIN_LOG_LEVEL=0` (show everything) turns the filter off.
+
+3. In a user's program (`kerazoo.zoo.load`), nothing is rerouted for good
+   and no environment variable is set: `import_tensorflow_quietly` imports
+   TensorFlow and creates its devices with fd 2 pointed at a temporary
+   file, then writes back every captured line except the start-up lines of
+   1. Warnings, other errors and an import's traceback get through.
 """
 
 import atexit
@@ -46,26 +58,36 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import warnings
 
-# The harmless messages described in the module docstring, one log line each.
-_HARMLESS_LINE = re.compile(
-    rb"|".join([
-        rb"\S+ .*node_def_util\.cc:\d+\] NodeDef mentions attribute "
-        rb"use_unbounded_threadpool which is not in the op definition: Op<name=MapDataset;",
-        rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$",
-        rb"I\d{4} .* port\.cc:\d+\] oneDNN custom operations are on\.",
-        rb"I\d{4} .* cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine",
-        rb"I\d{4} .* cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized",
-        rb"To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.$",
-        # On a machine without a GPU; with one, a failing cuInit is followed
-        # by the errors that explain it, which pass.
-        rb"E\d{4} .* cuda_platform\.cc:\d+\] failed call to cuInit: .*UNKNOWN ERROR \(303\)$",
-    ])
+# TensorFlow's start-up lines that say nothing is wrong on a machine without
+# a GPU: absl's notice, INFO lines (oneDNN, no CUDA drivers, the CPU
+# instructions notice and its second line).
+_STARTUP_LINE = re.compile(
+    rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    rb"|I\d{4} "
+    rb"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\."
 )
-# Text without its newline yet that may still become a log line (absl's
-# format starts "E0000 "): it is held back until its line is complete.
-_MAYBE_LOG_LINE = re.compile(rb"E\d{0,4}\Z|E\d{4} ")
+# Harmless only without an NVIDIA device: with one, it says why the GPU goes unused.
+_CUINIT_LINE = re.compile(rb"E\d{4} \S+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit")
+# The harmless ERROR line of 2. in the module docstring.
+_THREADPOOL_LINE = re.compile(
+    rb"\S+ .*node_def_util\.cc:\d+\] NodeDef mentions attribute "
+    rb"use_unbounded_threadpool which is not in the op definition: Op<name=MapDataset;"
+)
+
+
+def _harmless(line, has_gpu):
+    """Whether `line` (bytes) is one of the messages this module drops."""
+    return bool(_STARTUP_LINE.match(line) or _THREADPOOL_LINE.match(line)
+                or (not has_gpu and _CUINIT_LINE.match(line)))
+
+
+# Text without its newline yet that may still become a dropped line (they
+# start "E0000 ", "I0000 ", "WARNING: " or "To enable"): held back until its
+# line is complete.
+_MAYBE_LOG_LINE = re.compile(rb"[EIWT]")
 
 
 def cli_module():
@@ -106,6 +128,63 @@ def quiet_tensorflow():
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def import_tensorflow_quietly():
+    """Import TensorFlow and create its devices, printing none of its
+    start-up lines but every other line it writes (item 3 of the module
+    docstring). A no-op once TensorFlow's devices exist.
+
+    Returns:
+        the `tensorflow` module.
+
+    Example:
+
+    ```python
+    from kerazoo._cli import import_tensorflow_quietly
+    tf = import_tensorflow_quietly()   # nothing on stderr on a CPU-only machine
+    ```
+    """
+    with _stderr_to_tempfile() as sink:
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()
+        sink.seek(0)
+        captured = sink.read()
+    kept = _drop_startup_lines(captured, has_gpu=_has_nvidia_device())
+    if kept:
+        sys.stderr.write(kept.decode(errors="replace"))
+        sys.stderr.flush()
+    return tf
+
+
+def _drop_startup_lines(text, has_gpu):
+    """`text` (bytes) without the lines `_harmless` matches."""
+    return b"".join(line for line in text.splitlines(keepends=True) if not _harmless(line, has_gpu))
+
+
+@contextlib.contextmanager
+def _stderr_to_tempfile():
+    """Point fd 2 at a temporary file (yielded) for the block; on an
+    exception, replay what it caught first."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield sink
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _has_nvidia_device():
+    return any(os.path.exists(f"/dev/nvidia{i}") for i in range(8)) or os.path.exists("/dev/dxg")
+
+
 def _filter_stderr():
     """Send fd 2 through a child process running `_drop_harmless_lines`."""
     read_end, write_end = os.pipe()
@@ -136,12 +215,13 @@ def _filter_stderr():
 
 def _drop_harmless_lines(source, sink):
     """Copy fd `source` to fd `sink` until end of file, leaving out the lines
-    `_HARMLESS_LINE` matches. Text without a newline yet (a progress bar
+    `_harmless` matches. Text without a newline yet (a progress bar
     redrawn with "\\r") is passed on at once unless it may be a log line."""
+    has_gpu = _has_nvidia_device()
     pending = b""
     while chunk := os.read(source, 1 << 16):
         *lines, pending = (pending + chunk).split(b"\n")
-        out = b"".join(line + b"\n" for line in lines if not _HARMLESS_LINE.match(line))
+        out = b"".join(line + b"\n" for line in lines if not _harmless(line, has_gpu))
         if not _MAYBE_LOG_LINE.match(pending):
             out, pending = out + pending, b""
         _write_all(sink, out)

@@ -76,27 +76,189 @@ def digits_to_uint8(raw):
 
 def preprocess(raw_images, raw_format):
     """Model input (float32 (N, H, W, C) in [0, 1]) from raw images of
-    `raw_format` (see `PREPROCESSING`), without any resize."""
-    if raw_format not in PREPROCESSING:
-        raise ValueError(f"Unknown raw format {raw_format!r}; choose one of {sorted(PREPROCESSING)}.")
-    raw = np.asarray(raw_images)
+    `raw_format` (see `PREPROCESSING`), without any resize, after
+    `check_raw` has made sure they are raw.
+
+    Args:
+        raw_images: array-like in the raw format, e.g. `load_digits().images`.
+        raw_format: a key of `PREPROCESSING`.
+
+    Raises:
+        ValueError: the images are not in `raw_format` (`check_raw`).
+
+    Example:
+
+    ```python
+    from sklearn.datasets import load_digits
+    inputs.preprocess(load_digits().images, "sklearn_digits").shape   # (1797, 8, 8, 1)
+    ```
+    """
+    raw = check_raw(raw_images, raw_format)
     if raw_format == "sklearn_digits":
-        if raw.ndim != 3 or raw.shape[1:] != (8, 8):
-            raise ValueError(
-                f"raw digits have shape {raw.shape}; expected (N, 8, 8) as "
-                "sklearn.datasets.load_digits().images."
-            )
-        if raw.size and (raw.min() < 0 or raw.max() > _DIGITS_MAX):
-            raise ValueError(
-                f"raw digits must lie in [0, {_DIGITS_MAX}] (sklearn's load_digits().images), "
-                f"got [{raw.min():g}, {raw.max():g}]."
-            )
         raw = digits_to_uint8(raw)[..., None]
-    elif raw.dtype != np.uint8:
-        raise ValueError(f"raw images have dtype {raw.dtype}; the 'uint8' format takes uint8 0..255.")
     # x * float32(1/255), not x / 255: tf.image.convert_image_dtype's exact
     # float32 values, as the training data had them.
     return raw.astype(np.float32) * np.float32(1.0 / 255.0)
+
+
+def check_raw(raw_images, raw_format):
+    """`raw_images` as an array after checking that they are raw data of
+    `raw_format`, not data already scaled, resized or given a channel axis.
+
+    The rules are those no genuine raw batch can break, whatever its content:
+
+    - `sklearn_digits`: shape (N, 8, 8), real numbers, and every value a
+      whole number in 0..16 (sklearn counts set pixels in 4x4 blocks). A
+      batch of faint digits with a small maximum is accepted; `images / 16`
+      is refused because its values are fractions.
+    - `uint8`: dtype uint8 (N, H, W, C).
+
+    Args:
+        raw_images: array-like.
+        raw_format: a key of `PREPROCESSING`.
+
+    Returns:
+        numpy array of the raw images.
+
+    Raises:
+        ValueError: naming the problem and the fix, e.g. for `images / 16`:
+            "values in [0, 1] with fractions ... looks already scaled; pass
+            load_digits().images as they are".
+
+    Example:
+
+    ```python
+    from sklearn.datasets import load_digits
+    raw = load_digits().images
+    inputs.check_raw(raw, "sklearn_digits")          # fine
+    inputs.check_raw(raw / 16, "sklearn_digits")     # ValueError: ... looks already scaled ...
+    ```
+    """
+    if raw_format not in PREPROCESSING:
+        raise ValueError(f"Unknown raw format {raw_format!r}; choose one of {sorted(PREPROCESSING)}.")
+    try:
+        raw = np.asarray(raw_images)
+    except ValueError as error:
+        raise ValueError(f"raw images must be an array: {error}") from None
+    if raw_format == "uint8":
+        _check_raw_uint8(raw)
+    else:
+        _check_raw_digits(raw)
+    return raw
+
+
+_DIGITS_FIX = "pass sklearn.datasets.load_digits().images as they are (float, (N, 8, 8), whole numbers 0..16)"
+
+
+def _check_raw_digits(raw):
+    if raw.dtype.kind not in "iuf":
+        raise ValueError(f"raw digits have dtype {raw.dtype}; {_DIGITS_FIX}.")
+    if raw.shape == (8, 8):
+        raise ValueError(
+            "raw digits have shape (8, 8), a single image without the batch axis; pass raw[None]."
+        )
+    if raw.ndim == 4 and raw.shape[1:] == (8, 8, 1):
+        raise ValueError(
+            f"raw digits have shape {raw.shape}, which looks like model input already (it has a "
+            "channel axis); give such images to the model directly, or "
+            f"{_DIGITS_FIX}."
+        )
+    if raw.ndim != 3 or raw.shape[1:] != (8, 8):
+        raise ValueError(
+            f"raw digits have shape {raw.shape}; expected (N, 8, 8) as "
+            "sklearn.datasets.load_digits().images (resizing to a model's size is part of "
+            "the preprocessing)."
+        )
+    if not raw.size:
+        return
+    if not np.isfinite(raw).all():
+        raise ValueError(f"raw digits contain NaN or infinity; {_DIGITS_FIX}.")
+    low, high = raw.min(), raw.max()
+    if low < 0:
+        raise ValueError(f"raw digits must lie in [0, {_DIGITS_MAX}], got [{low:g}, {high:g}]; {_DIGITS_FIX}.")
+    if high > _DIGITS_MAX:
+        guess = " (these look like 0..255 pixels)" if high <= 255 else ""
+        raise ValueError(
+            f"raw digits must lie in [0, {_DIGITS_MAX}] (sklearn's counts), got "
+            f"[{low:g}, {high:g}]{guess}; {_DIGITS_FIX}."
+        )
+    fractional = raw != np.round(raw)
+    if fractional.any():
+        example = raw[fractional].flat[0]
+        if high <= 1:
+            raise ValueError(
+                f"raw digits have values in [{low:g}, {high:g}] with fractions (e.g. {example:g}): "
+                f"they look already scaled (e.g. images / 16); {_DIGITS_FIX}; "
+                "kerazoo.zoo.preprocess scales them itself."
+            )
+        raise ValueError(
+            f"raw digits must be whole numbers 0..{_DIGITS_MAX} (sklearn's counts), but some are "
+            f"not (e.g. {example:g}): they look scaled or resized; {_DIGITS_FIX}."
+        )
+
+
+def _check_raw_uint8(raw):
+    if raw.dtype != np.uint8:
+        scaled = (
+            raw.dtype.kind == "f" and raw.size and np.isfinite(raw).all() and 0 <= raw.min() and raw.max() <= 1
+        )
+        hint = " they look already scaled to [0, 1];" if scaled else ""
+        raise ValueError(
+            f"raw images have dtype {raw.dtype};{hint} the 'uint8' format takes uint8 pixels "
+            "0..255 (N, H, W, C) as tensorflow-datasets serves them: pass those as they are."
+        )
+    if raw.ndim != 4:
+        raise ValueError(
+            f"raw images have shape {raw.shape}; expected (N, H, W, C) uint8 pixels: add the "
+            "missing axis (raw[None] for one image, raw[..., None] for grey images without a "
+            "channel axis)."
+        )
+
+
+def resize_bilinear(images, size):
+    """Bilinear resize of float32 (N, H, W, C) images to (N, size, size, C),
+    clipped to [0, 1]: NumPy's bit-for-bit equal of
+    `np.clip(tf.image.resize(images, (size, size)).numpy(), 0, 1)`, the
+    resize the training data went through (`kerazoo.data.transforms.resize`).
+
+    TensorFlow's kernel (resize_bilinear_op.cc, half-pixel centres, no
+    antialiasing): source coordinate s = (i + 0.5) · (in / out) − 0.5 in
+    float32, neighbours max(floor(s), 0) and min(ceil(s), in − 1), weight
+    s − floor(s); then top = a + (b − a) · wx, bottom likewise, and
+    top + (bottom − top) · wy, all in float32.
+
+    Args:
+        images: float32 array (N, H, W, C).
+        size: output height and width.
+
+    Returns:
+        float32 array (N, size, size, C); `images` itself if already that size.
+
+    Example:
+
+    ```python
+    inputs.resize_bilinear(np.zeros((2, 8, 8, 1), np.float32), 16).shape   # (2, 16, 16, 1)
+    ```
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if images.shape[1:3] == (size, size):
+        return images
+    ry0, ry1, wy = _bilinear_weights(images.shape[1], size)
+    rx0, rx1, wx = _bilinear_weights(images.shape[2], size)
+    wx, wy = wx[None, None, :, None], wy[None, :, None, None]
+    top, bottom = images[:, ry0], images[:, ry1]
+    top = top[:, :, rx0] + (top[:, :, rx1] - top[:, :, rx0]) * wx
+    bottom = bottom[:, :, rx0] + (bottom[:, :, rx1] - bottom[:, :, rx0]) * wx
+    return np.clip(top + (bottom - top) * wy, 0.0, 1.0)
+
+
+def _bilinear_weights(in_size, out_size):
+    scale = np.float32(in_size) / np.float32(out_size)  # as TF: float(in) / out
+    source = (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
+    floor = np.floor(source)
+    lower = np.maximum(floor, 0).astype(np.int64)
+    upper = np.minimum(np.ceil(source), in_size - 1).astype(np.int64)
+    return lower, upper, (source - floor).astype(np.float32)
 
 
 def check_images(images, image_shape):

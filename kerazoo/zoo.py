@@ -16,26 +16,32 @@ exact preprocessing from raw data), how good it is (its test
 metrics and ONNX parity), how it was made (the exact command, its resolved
 config, the kerazoo version) and the sha256 of every file. `load` checks the
 files it reads against those sums first and names any file that differs;
-what it returns checks its input images (`kerazoo.inputs.check_images`).
+what it returns answers alike in every format (`kerazoo.export.Predictor`:
+`predict(images)` gives probabilities, or features for kind `features`;
+`class_names` names the output columns) and checks its input images
+(`kerazoo.inputs.check_images`). `preprocess` makes those images from raw
+data with NumPy alone, and refuses data that is not raw (e.g. already
+scaled).
 
 Command line:
 
     python -m kerazoo.zoo list
-    python -m kerazoo.zoo verify [NAME ...]
+    python -m kerazoo.zoo verify [NAME ...]                    # every broken model, every bad file
     python -m kerazoo.zoo publish RUN_DIR NAME [--overwrite]   # a finished recipe run
     python -m kerazoo.zoo rebuild NAME                         # re-run its command, re-publish
+
+Every command takes `--root DIR` (before or after the command's name).
 
 Example:
 
 ```python
 import kerazoo
-kerazoo.zoo.available()                          # ['digits_baseline', 'digits_lucir']
 from sklearn.datasets import load_digits
-images = kerazoo.zoo.preprocess("digits_lucir", load_digits().images)  # as in training
-model = kerazoo.zoo.load("digits_lucir")         # CheckedSavedModel of model/
-probabilities = model.serve(images)["probabilities"]
-names = kerazoo.zoo.info("digits_lucir")["classes"]   # class of each output column
-clf = kerazoo.zoo.load("digits_lucir", format="onnx")  # ONNX Runtime, no TensorFlow
+kerazoo.zoo.available()                          # ['digits_adco', ..., 'digits_lucir']
+images = kerazoo.zoo.preprocess("digits_lucir", load_digits().images)  # raw 0..16, as in training
+model = kerazoo.zoo.load("digits_lucir")         # or format="keras" / "onnx": the same answers
+digits = model.class_names[model.predict(images).argmax(1)]  # columns follow LUCIR's class order
+logits = model.predict(images, output="logits")
 ```
 """
 
@@ -104,18 +110,26 @@ def verify(name, root=None, formats=None):
     each of `formats`, or every file (report and plots too) by default.
 
     Raises:
-        ChecksumError: naming the first missing or altered file.
+        ChecksumError: naming every missing or altered file, and the fix.
     """
     root = _root(root)
     _verify(info(name, root), root, formats)
 
 
 def _verify(entry, root, formats):
+    problems = _file_problems(entry, root, formats)
+    if problems:
+        raise ChecksumError("\n".join(problems))
+
+
+def _file_problems(entry, root, formats):
+    """One message per missing or altered file of `entry` (see `verify`)."""
     name = entry["name"]
     if formats is None:
         files = sorted(entry["files"])
     else:
         files = [p for format in formats for p in files_of(entry, format)]
+    problems = []
     for relative in files:
         path = root / relative
         fix = (
@@ -123,87 +137,156 @@ def _verify(entry, root, formats):
             f"`python -m kerazoo.zoo rebuild {name}`."
         )
         if not path.is_file():
-            raise ChecksumError(f"{path} is missing; {fix}")
+            problems.append(f"{path} is missing; {fix}")
+            continue
         got = sha256(path)
         if got != entry["files"][relative]:
-            raise ChecksumError(
+            problems.append(
                 f"{path} is corrupt: its sha256 is {got}, the manifest says "
                 f"{entry['files'][relative]}; {fix}"
             )
+    return problems
 
 
 def load(name, format="savedmodel", root=None, providers=None):
     """Load pretrained model `name` after verifying its files' checksums.
 
-    Every format checks the images it is given (float32 (N, H, W, C) in
-    [0, 1], finite; `kerazoo.inputs.check_images`) and answers an empty
-    batch with an empty result. Outputs follow the model's kind
-    (`info(name)["kind"]`): `logits` and `probabilities` for a classifier,
-    `features` for a feature extractor.
+    Every format returns a `kerazoo.export.Predictor`, which answers alike:
+
+    - `predict(images)`: probabilities (N, C) for a classifier, features
+      (N, D) for a feature extractor (kind `features`, `info(name)["kind"]`);
+      `predict(images, output="logits")` a classifier's logits;
+    - `class_names`: numpy array of the class of each output column (from
+      the manifest, checked against the ONNX file's own), so
+      `model.class_names[model.predict(images).argmax(1)]` names each
+      prediction; None for a feature extractor.
+
+    Images are checked first (float32 (N, H, W, C) in [0, 1], finite;
+    `kerazoo.inputs.check_images`); an empty batch gives an empty result.
+    TensorFlow's start-up lines (oneDNN, absent CUDA drivers) are not
+    printed; its other messages are.
 
     Args:
         name: a name from `available()`.
-        format: "savedmodel" (a `kerazoo.export.CheckedSavedModel`: call
-            `.serve(images)` for a dict of numpy outputs; `.signatures`
-            etc. are the loaded SavedModel's),
-            "keras" (the trained `keras.Model`, to fine-tune; its `predict`
-            checks arrays) or "onnx" (a `kerazoo.export.OnnxClassifier` or
-            `OnnxFeatureExtractor`, without TensorFlow).
+        format: "savedmodel" (a `kerazoo.export.CheckedSavedModel`; `.serve(images)`
+            gives the signature's whole dict, `.signatures` etc. are the
+            loaded SavedModel's), "keras" (a `kerazoo.export.CheckedKerasModel`;
+            `.model` is the trained `keras.Model`, to fine-tune) or "onnx" (a
+            `kerazoo.export.OnnxClassifier` or `OnnxFeatureExtractor`: ONNX
+            Runtime, no TensorFlow; `.model` is the session).
         root: the zoo root; default `default_root()`.
         providers: ONNX Runtime providers, for format "onnx".
 
     Raises:
         ChecksumError: a file is missing or altered (the message names it).
-    """
-    root = _root(root)
-    entry = info(name, root)
-    _verify(entry, root, formats=(format,))
-    if format == "onnx":
-        from kerazoo.export.runtime import RUNTIMES
-
-        runtime = RUNTIMES[entry.get("kind", DEFAULT_KIND)]
-        return runtime(root / entry["onnx"]["path"], providers=providers)
-    if format == "keras":
-        import keras
-
-        import kerazoo.models  # noqa: F401  (registers the classes a .keras file names)
-
-        return keras.saving.load_model(root / _model_dir(name) / f"{name}.keras")
-    from kerazoo.export.served import CheckedSavedModel
-
-    return CheckedSavedModel(root / _model_dir(name) / "model")
-
-
-def preprocess(name, raw_images, root=None):
-    """Model input for pretrained model `name` from raw images, made exactly
-    as its training data was (the manifest's `input.preprocessing`).
-
-    Args:
-        name: a name from `available()`.
-        raw_images: the dataset's raw form (`input.raw_format` in the
-            manifest), e.g. `sklearn.datasets.load_digits().images` (float
-            0..16, (N, 8, 8)) for digits models, uint8 0..255 otherwise.
-        root: the zoo root; default `default_root()`.
-
-    Returns:
-        float32 (N, H, W, C) in [0, 1], the model's input shape.
+        ZooError: the manifest's classes disagree with the model (their
+            number, or the names stored in the ONNX file).
 
     Example:
 
     ```python
     from sklearn.datasets import load_digits
     images = kerazoo.zoo.preprocess("digits_lucir", load_digits().images)
+    model = kerazoo.zoo.load("digits_lucir", "onnx")
+    model.class_names[model.predict(images).argmax(1)]   # e.g. array(['0', '1', ...])
+    ```
+    """
+    root = _root(root)
+    entry = info(name, root)
+    _verify(entry, root, formats=(format,))
+    classes = entry.get("classes")
+    if format == "onnx":
+        from kerazoo.export.runtime import RUNTIMES
+
+        runtime = RUNTIMES[entry.get("kind", DEFAULT_KIND)]
+        model = runtime(root / entry["onnx"]["path"], providers=providers)
+        stored = getattr(model, "stored_class_names", None)
+        if stored is not None and classes is not None and [str(c) for c in classes] != stored:
+            raise ZooError(
+                f"The manifest's classes for {name!r} ({classes}) disagree with those stored in "
+                f"{entry['onnx']['path']} ({stored}); the manifest was edited: restore it (in a "
+                f"clone: `git checkout -- {MANIFEST.as_posix()}`) or remake the model with "
+                f"`python -m kerazoo.zoo rebuild {name}`."
+            )
+        return _with_classes(model, name, classes)
+
+    from kerazoo._cli import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    if format == "keras":
+        import keras
+
+        import kerazoo.models  # noqa: F401  (registers the classes a .keras file names)
+        from kerazoo.export.served import CheckedKerasModel
+
+        keras_model = keras.saving.load_model(root / _model_dir(name) / f"{name}.keras")
+        return _with_classes(CheckedKerasModel(keras_model), name, classes)
+    from kerazoo.export.served import CheckedSavedModel
+
+    return _with_classes(CheckedSavedModel(root / _model_dir(name) / "model"), name, classes)
+
+
+def _with_classes(model, name, classes):
+    """`model` with the manifest's `classes` as its class names."""
+    try:
+        model._set_class_names(classes)
+    except ValueError as error:
+        raise ZooError(
+            f"The manifest's classes for {name!r} do not fit the model: {error} Restore the "
+            f"manifest (in a clone: `git checkout -- {MANIFEST.as_posix()}`) or remake the model "
+            f"with `python -m kerazoo.zoo rebuild {name}`."
+        ) from None
+    return model
+
+
+def preprocess(name, raw_images, root=None):
+    """Model input for pretrained model `name` from raw images, made exactly
+    as its training data was (the manifest's `input.preprocessing`), with
+    NumPy alone (TensorFlow is not imported).
+
+    The raw images are checked against the model's raw format first
+    (`kerazoo.inputs.check_raw`), so data already scaled or resized is
+    refused instead of giving wrong answers (digits divided by 16 score
+    about 10 %).
+
+    Args:
+        name: a name from `available()`.
+        raw_images: the dataset's raw form (`input.raw_format` in the
+            manifest), e.g. `sklearn.datasets.load_digits().images` (float,
+            whole numbers 0..16, (N, 8, 8)) for digits models, uint8 0..255
+            (N, H, W, C) otherwise.
+        root: the zoo root; default `default_root()`.
+
+    Returns:
+        float32 (N, H, W, C) in [0, 1], the model's input shape.
+
+    Raises:
+        ValueError: the images are not raw data of the model's format; the
+            message names the problem and the fix.
+
+    Example:
+
+    ```python
+    from sklearn.datasets import load_digits
+    images = kerazoo.zoo.preprocess("digits_lucir", load_digits().images)
+    kerazoo.zoo.preprocess("digits_lucir", load_digits().images / 16)  # ValueError: looks already scaled
     ```
     """
     entry = info(name, root)
     spec = entry["input"]
     images = inputs.preprocess(raw_images, spec.get("raw_format") or inputs.raw_format(entry["dataset"]))
-    size = spec["shape"][1:3]
-    if list(images.shape[1:3]) != size:
-        # Trained on resized images (config `image_size`): the same resize.
-        from kerazoo.data.transforms import resize
-
-        images = resize(images, size[0])
+    height, width, channels = spec["shape"][1:4]
+    if images.shape[-1] != channels:
+        raise ValueError(
+            f"raw images have {images.shape[-1]} channel(s); {name} takes {channels} "
+            f"(input shape {tuple(spec['shape'])})."
+        )
+    if images.shape[1:3] != (height, width):
+        if height != width:
+            raise ZooError(f"{name} takes {height}x{width} images; preprocess resizes to squares only.")
+        # Trained on resized images (config `image_size`): the same resize,
+        # bit for bit (kerazoo.data.transforms.resize, with NumPy).
+        images = inputs.resize_bilinear(images, height)
     return images
 
 
@@ -379,20 +462,32 @@ def _recipe_command(command):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m kerazoo.zoo", description=__doc__.split("\n")[0])
-    parser.add_argument("--root", help="zoo root (default $KERAZOO_ZOO_DIR or the repository)")
+    # --root is accepted before the command and after it (a parent parser of
+    # each command; SUPPRESS keeps a value given before from being reset).
+    root_option = argparse.ArgumentParser(add_help=False)
+    root_option.add_argument(
+        "--root", default=argparse.SUPPRESS,
+        help="zoo root (default $KERAZOO_ZOO_DIR, else the zoo installed with kerazoo)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m kerazoo.zoo", description=__doc__.split("\n")[0], parents=[root_option]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="the models, their method, dataset and metrics")
-    check = commands.add_parser("verify", help="check every file's sha256")
+    commands.add_parser("list", parents=[root_option], help="the models, their method, dataset and metrics")
+    check = commands.add_parser(
+        "verify", parents=[root_option], help="check every file's sha256; report every broken model"
+    )
     check.add_argument("names", nargs="*", help="default: every model")
-    add = commands.add_parser("publish", help="add the model of a finished recipe run")
+    add = commands.add_parser("publish", parents=[root_option], help="add the model of a finished recipe run")
     add.add_argument("run_dir")
     add.add_argument("name")
     add.add_argument("--overwrite", action="store_true", help="replace a model of that name")
-    remake = commands.add_parser("rebuild", help="re-run a model's recorded command and re-publish it")
+    remake = commands.add_parser(
+        "rebuild", parents=[root_option], help="re-run a model's recorded command and re-publish it"
+    )
     remake.add_argument("name")
     args = parser.parse_args(argv)
-    root = _root(args.root)
+    root = _root(getattr(args, "root", None))
     try:
         if args.command == "list":
             for name in available(root):
@@ -403,10 +498,20 @@ def main(argv=None):
                 outputs = f"{len(entry['classes'])} classes" if entry["classes"] else "features"
                 print(f"{name}: {entry['method']} on {entry['dataset']}, {outputs}; {shown}")
         elif args.command == "verify":
+            broken = []
             for name in args.names or available(root):
                 entry = info(name, root)
-                _verify(entry, root, formats=None)
-                print(f"{name}: {len(entry['files'])} files OK")
+                problems = _file_problems(entry, root, formats=None)
+                if problems:
+                    broken.append(name)
+                    print(f"{name}: {len(problems)} of {len(entry['files'])} files broken", flush=True)
+                    for problem in problems:
+                        print(f"error: {problem}", file=sys.stderr, flush=True)
+                else:
+                    print(f"{name}: {len(entry['files'])} files OK", flush=True)
+            if broken:
+                print(f"error: {len(broken)} broken model(s): {', '.join(broken)}", file=sys.stderr)
+                return 2
         elif args.command == "publish":
             entry = publish(args.run_dir, args.name, root, args.overwrite)
             print(f"published {args.name}: {len(entry['files'])} files, metrics {entry['metrics']}")

@@ -129,3 +129,55 @@ def test_tensorflow_start_up_lines_are_dropped_by_the_filter():
         os.write(2, b"after\\n")
     """)
     assert code == 0 and stderr == b"after\n", stderr.decode()
+
+
+# What TensorFlow 2.21 writes while it starts on a machine without a GPU.
+STARTUP = (
+    b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    b"I0000 00:00:1796265976.383342    4104 port.cc:153] oneDNN custom operations are on. You may "
+    b"see slightly different numerical results due to floating-point round-off errors from "
+    b"different computation orders. To turn them off, set the environment variable "
+    b"`TF_ENABLE_ONEDNN_OPTS=0`.\n"
+    b"I0000 00:00:1796265976.383696    4104 cudart_stub.cc:31] Could not find cuda drivers on your "
+    b"machine, GPU will not be used.\n"
+    b"I0000 00:00:1796265976.423773    4104 cpu_feature_guard.cc:227] This TensorFlow binary is "
+    b"optimized to use available CPU instructions in performance-critical operations.\n"
+    b"To enable the following instructions: AVX2 AVX512F AVX512_VNNI AVX512_BF16 AVX_VNNI FMA, in "
+    b"other operations, rebuild TensorFlow with the appropriate compiler flags.\n"
+)
+CUINIT = (
+    b"E0000 00:00:1796265979.579279    4104 cuda_platform.cc:52] failed call to cuInit: INTERNAL: "
+    b"CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n"
+)
+
+
+def test_the_library_drops_only_tensorflows_start_up_lines():
+    warning = b"W0000 00:00:1796265979.6 1 gpu_device.cc:2342] Cannot dlopen some GPU libraries.\n"
+    text = STARTUP + CUINIT + REAL_ERROR.encode() + b"\n" + warning + b"Traceback (most recent call last):\n"
+    kept = _cli._drop_startup_lines(text, has_gpu=False)
+    assert kept == REAL_ERROR.encode() + b"\n" + warning + b"Traceback (most recent call last):\n"
+    # With a GPU, a failing cuInit is why it goes unused: kept.
+    assert _cli._drop_startup_lines(STARTUP + CUINIT, has_gpu=True) == CUINIT
+
+
+def test_the_library_passes_on_what_tensorflow_writes_besides_its_start_up():
+    # import_tensorflow_quietly in a fresh interpreter: its start-up lines
+    # vanish, a line written to fd 2 during the import (a real problem would
+    # be one) is passed on.
+    code = textwrap.dedent("""
+        import os, sys
+        class Noisy:  # runs inside the quiet import, as TensorFlow's own C++ logging would
+            def find_spec(self, name, path=None, target=None):
+                if name == "tensorflow":
+                    os.write(2, b"E0000 something real went wrong\\n")
+                return None
+        sys.meta_path.insert(0, Noisy())
+        from kerazoo._cli import import_tensorflow_quietly
+        import_tensorflow_quietly()
+        import tensorflow as tf
+        tf.constant(1.0) + 1
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "E0000 something real went wrong\n"

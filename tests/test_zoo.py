@@ -2,8 +2,11 @@
 format, preprocessing from raw data, tampering, publish and rebuild."""
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -20,6 +23,9 @@ from kerazoo.export import export_onnx, export_savedmodel
 from kerazoo.models import FeatureExtractor
 
 SHIPPED = ["digits_baseline", "digits_lucir", "digits_batchformer"]
+# Models whose published test_accuracy is on the digits test split as it is
+# (not a shifted or transformed one), so raw sklearn digits reproduce it.
+ON_THE_RAW_TEST_SPLIT = ["digits_baseline", "digits_lucir", "digits_batchformer", "digits_adco_probe"]
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +43,7 @@ def zoo_copy(tmp_path):
 
 
 def _predict(model, format, images):
-    """The outputs of a zoo model loaded in `format` (a dict for the SavedModel)."""
-    if format == "savedmodel":
-        return model.serve(images)
-    if format == "keras":
-        return model.predict(images, verbose=0)
+    """The probabilities of a zoo model loaded in `format`, by the API every format shares."""
     return model.predict(images)
 
 
@@ -57,11 +59,13 @@ def test_every_format_predicts_alike_and_scores_what_the_manifest_says(name, dig
     entry = zoo.info(name)
     assert entry["input"]["shape"] == [None, *images.shape[1:]]
 
-    probabilities = softmax(np.asarray(zoo.load(name, "keras").predict(images, verbose=0)))
+    keras_model = zoo.load(name, "keras")
+    probabilities = softmax(np.asarray(keras_model.model.predict(images, verbose=0)))
+    np.testing.assert_allclose(keras_model.predict(images), probabilities, atol=1e-6)
     served = zoo.load(name, "savedmodel").serve(images)
     np.testing.assert_allclose(served["probabilities"], probabilities, atol=1e-5)
     onnx = zoo.load(name, "onnx")
-    assert onnx.class_names == entry["classes"]
+    assert list(onnx.class_names) == entry["classes"]
     np.testing.assert_allclose(onnx.predict(images), probabilities, atol=1e-4)
     assert max(entry["onnx"]["parity_max_abs_diff"].values()) <= 1e-4
 
@@ -73,7 +77,7 @@ def test_every_format_predicts_alike_and_scores_what_the_manifest_says(name, dig
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_the_keras_file_re_exports_to_the_same_predictions(name, digits_test, tmp_path):
-    export_round_trip(zoo.load(name, "keras"), tmp_path, digits_test[0][:50])
+    export_round_trip(zoo.load(name, "keras").model, tmp_path, digits_test[0][:50])
 
 
 @pytest.fixture(scope="module", params=zoo.FORMATS)
@@ -104,12 +108,22 @@ def test_every_format_refuses_bad_images_with_the_same_message(loaded, images, m
         _predict(model, format, images)
 
 
+def test_the_savedmodel_serve_checks_too(loaded):
+    format, model = loaded
+    if format != "savedmodel":
+        pytest.skip("serve is the SavedModel's")
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        model.serve(GOOD * 255)
+    out = model.serve(np.zeros((0, 8, 8, 1), "float32"))
+    assert {k: v.shape for k, v in out.items()} == {"logits": (0, 10), "probabilities": (0, 10)}
+
+
 def test_every_format_answers_an_empty_batch_with_an_empty_result(loaded):
     format, model = loaded
-    out = _predict(model, format, np.zeros((0, 8, 8, 1), "float32"))
-    shapes = {k: v.shape for k, v in out.items()} if format == "savedmodel" else out.shape
-    expected = (0, 10)
-    assert shapes == ({"logits": expected, "probabilities": expected} if format == "savedmodel" else expected)
+    empty = np.zeros((0, 8, 8, 1), "float32")
+    for output in (None, "logits", "probabilities"):
+        out = model.predict(empty, output=output)
+        assert out.shape == (0, 10) and out.dtype == np.float32
 
 
 def test_every_format_refuses_another_image_size_after_a_good_call(loaded):
@@ -145,9 +159,11 @@ def test_preprocessing_raw_digits_reproduces_the_training_input_and_accuracy(
     entry = zoo.info(name)
     assert entry["input"]["raw_format"] == "sklearn_digits"
     assert "round(raw * 255 / 16)" in entry["input"]["preprocessing"]
-    predicted = np.asarray(entry["classes"])[zoo.load(name, "onnx").predict(images).argmax(axis=1)]
-    accuracy = np.mean(predicted.astype(int) == labels)
-    assert accuracy == pytest.approx(entry["metrics"]["test_accuracy"], abs=1e-9)
+    for format in zoo.FORMATS:
+        model = zoo.load(name, format)
+        predicted = model.class_names[model.predict(images).argmax(1)]
+        accuracy = np.mean(predicted.astype(int) == labels)
+        assert accuracy == pytest.approx(entry["metrics"]["test_accuracy"], abs=1e-9), format
 
 
 def test_raw_over_16_is_not_the_preprocessing(raw_digits_test):
@@ -217,8 +233,12 @@ def test_a_feature_extractor_publishes_and_loads_in_every_format(feature_run, tm
     assert entry["classes"] is None and entry["input"]["raw_format"] == "sklearn_digits"
     zoo.verify("digits_features", root)
 
-    expected = zoo.load("digits_features", "keras", root=root).predict(images, verbose=0)
+    keras_model = zoo.load("digits_features", "keras", root=root)
+    assert keras_model.kind == "features" and keras_model.class_names is None
+    expected = keras_model.predict(images)
     np.testing.assert_allclose(expected, extractor.predict(images, verbose=0), atol=1e-6)
+    with pytest.raises(ValueError, match=r"A features model has no output 'logits'; choose one of \['features'\]"):
+        keras_model.predict(images, output="logits")
     onnx = zoo.load("digits_features", "onnx", root=root)
     assert type(onnx).__name__ == "OnnxFeatureExtractor" and onnx.output_size == 6
     served = zoo.load("digits_features", root=root).serve(images)
@@ -299,7 +319,7 @@ def test_publish_then_rebuild_reproduces_the_model(cli, tmp_path):
     assert entry["metrics"] == metrics["model"]["metrics"]
     assert entry["classes"] == [str(i) for i in range(10)]
     assert entry["kind"] == "classifier" and entry["outputs"] == ["logits", "probabilities"]
-    assert zoo.load("tiny", "onnx", root=root).class_names == entry["classes"]
+    assert list(zoo.load("tiny", "onnx", root=root).class_names) == entry["classes"]
     with pytest.raises(zoo.ZooError, match="already has 'tiny'"):
         zoo.publish(tmp_path / "run", "tiny", root)
 
@@ -329,9 +349,231 @@ def test_digits_bnm_scores_its_shifted_target_alike_in_every_format():
                                   image_size=config["image_size"], max_level=config["bg_max_level"])
     images, labels = target.test_images, target.test_labels
     assert entry["input"]["shape"] == [None, *images.shape[1:]]
-    probabilities = softmax(np.asarray(zoo.load("digits_bnm", "keras").predict(images, verbose=0)))
-    np.testing.assert_allclose(zoo.load("digits_bnm", "savedmodel").serve(images)["probabilities"],
+    probabilities = zoo.load("digits_bnm", "keras").predict(images)
+    np.testing.assert_allclose(zoo.load("digits_bnm", "savedmodel").predict(images),
                                probabilities, atol=1e-5)
-    np.testing.assert_allclose(zoo.load("digits_bnm", "onnx").predict(images), probabilities, atol=1e-4)
-    accuracy = np.mean(probabilities.argmax(axis=1) == labels)
+    onnx = zoo.load("digits_bnm", "onnx")
+    np.testing.assert_allclose(onnx.predict(images), probabilities, atol=1e-4)
+    accuracy = np.mean(onnx.class_names[probabilities.argmax(axis=1)].astype(int) == labels)
     assert accuracy == pytest.approx(entry["metrics"]["test_accuracy"], abs=0.5 / len(labels))
+
+
+# --- One answer in every format -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def raw_digits():
+    """All of sklearn's raw digits (0..16), as a user has them."""
+    bunch = load_digits()
+    return bunch.images, bunch.target
+
+
+@pytest.mark.parametrize("name", zoo.available())
+def test_every_format_names_the_same_class_by_the_documented_code(name, raw_digits):
+    # The README's code, in every format: class_names[predict(x).argmax(1)].
+    raw, _ = raw_digits
+    entry = zoo.info(name)
+    images = zoo.preprocess(name, raw)
+    models = {format: zoo.load(name, format) for format in zoo.FORMATS}
+    outputs = {format: model.predict(images) for format, model in models.items()}
+    for format, model in models.items():
+        assert model.kind == entry["kind"], format
+        assert model.input_shape == tuple(entry["input"]["shape"]), format
+        assert outputs[format].shape == (len(raw), model.output_size), format
+        np.testing.assert_allclose(outputs[format], outputs["onnx"], atol=1e-4, err_msg=format)
+    if entry["kind"] == "features":
+        assert all(model.class_names is None for model in models.values())
+        return
+    named = {}
+    for format, model in models.items():
+        assert list(model.class_names) == entry["classes"], format
+        named[format] = model.class_names[model.predict(images).argmax(1)]
+        # Logits, the documented way, name the same classes.
+        logits = model.predict(images, output="logits")
+        np.testing.assert_array_equal(model.class_names[logits.argmax(1)], named[format])
+        np.testing.assert_allclose(outputs[format].sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(named["keras"], named["onnx"])
+    np.testing.assert_array_equal(named["savedmodel"], named["onnx"])
+
+
+@pytest.mark.parametrize("name", ON_THE_RAW_TEST_SPLIT)
+def test_the_documented_code_scores_the_published_accuracy_in_every_format(name, raw_digits_test):
+    raw, labels = raw_digits_test
+    images = zoo.preprocess(name, raw)
+    published = zoo.info(name)["metrics"]["test_accuracy"]
+    for format in zoo.FORMATS:
+        model = zoo.load(name, format)
+        accuracy = np.mean(model.class_names[model.predict(images).argmax(1)] == labels.astype(str))
+        assert accuracy == pytest.approx(published, abs=1e-9), format
+
+
+def test_lucirs_columns_are_not_digits_but_class_names_say_which(raw_digits_test):
+    # Why class_names exist: LUCIR's output columns follow its class order.
+    raw, labels = raw_digits_test
+    model = zoo.load("digits_lucir", "keras")
+    images = zoo.preprocess("digits_lucir", raw)
+    assert np.mean(model.predict(images).argmax(1) == labels) < 0.05
+    assert np.mean(model.class_names[model.predict(images).argmax(1)].astype(int) == labels) > 0.9
+
+
+def test_the_underlying_objects_stay_reachable():
+    keras_model = zoo.load("digits_baseline", "keras")
+    assert isinstance(keras_model.model, keras.Model) and keras_model.layers  # forwarded
+    logits = keras_model(GOOD, training=False)  # calling it calls the keras.Model
+    np.testing.assert_allclose(keras_model.predict(GOOD, output="logits"), logits, atol=1e-6)
+    served = zoo.load("digits_baseline")
+    assert "serve" in served.signatures and served.model.signatures is served.signatures
+    np.testing.assert_allclose(served.serve(GOOD)["logits"], logits, atol=1e-5)
+    onnx = zoo.load("digits_baseline", "onnx")
+    assert [o.name for o in onnx.model.get_outputs()] == ["logits", "probabilities"]
+
+
+def test_an_edited_manifest_class_list_is_refused_at_load(zoo_copy):
+    manifest_path = zoo_copy / "saved_models" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    classes = manifest["models"]["digits_lucir"]["classes"]
+    classes[0], classes[1] = classes[1], classes[0]  # what the ONNX file does not say
+    manifest["models"]["digits_baseline"]["classes"] = [str(i) for i in range(9)]  # one too few
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(
+        zoo.ZooError,
+        match=r"The manifest's classes for 'digits_lucir' \(\['8', '2', .*\]\) disagree with those "
+        r"stored in export/digits_lucir.onnx \(\['2', '8', .*\]\); the manifest was edited: restore "
+        r"it .*git checkout -- saved_models/manifest.json.* rebuild digits_lucir",
+    ):
+        zoo.load("digits_lucir", "onnx", root=zoo_copy)
+    # The SavedModel and .keras files store no names, but their number of outputs.
+    for format in ("savedmodel", "keras"):
+        with pytest.raises(
+            zoo.ZooError,
+            match=r"classes for 'digits_baseline' do not fit the model: 9 class names given for a "
+            r"model with 10 classes\. Restore the manifest",
+        ):
+            zoo.load("digits_baseline", format, root=zoo_copy)
+
+
+# --- Preprocessing that cannot be fed the wrong scale silently --------------
+
+
+@pytest.mark.parametrize(
+    "transform, message",
+    [
+        (lambda raw: raw / 16, r"values in \[0, 1\] with fractions .*look already scaled .*"
+                               r"pass sklearn.datasets.load_digits\(\).images as they are"),
+        (lambda raw: raw / 16 * 15, r"must be whole numbers 0..16 .*look scaled or resized"),
+        (inputs.digits_to_uint8, r"got \[0, 255\] \(these look like 0..255 pixels\)"),
+        (lambda raw: raw[..., None], r"looks like model input already"),
+        (lambda raw: raw[0], r"single image without the batch axis; pass raw\[None\]"),
+        (lambda raw: raw - 1, r"must lie in \[0, 16\], got \[-1, 15\]"),
+    ],
+    ids=["images / 16", "rescaled", "0..255 pixels", "channel axis", "one image", "negative"],
+)
+def test_preprocess_refuses_what_is_not_raw_with_the_fix(transform, message, raw_digits_test):
+    raw, _ = raw_digits_test
+    for name in ("digits_baseline", "digits_git"):  # 8x8 and 16x16 models
+        with pytest.raises(ValueError, match=message):
+            zoo.preprocess(name, transform(raw))
+
+
+def test_preprocess_accepts_genuine_raw_batches_with_a_small_maximum(raw_digits_test):
+    # Raw digits are whole numbers: a faint batch (max 1) or a blank one is
+    # still unambiguous raw data, unlike images / 16.
+    raw, _ = raw_digits_test
+    faint = np.minimum(raw[:5], 1)
+    assert faint.max() == 1
+    expected = np.round(faint * 255 / 16).astype(np.uint8)[..., None] * np.float32(1 / 255)
+    np.testing.assert_array_equal(zoo.preprocess("digits_baseline", faint), expected)
+    assert zoo.preprocess("digits_baseline", np.zeros((3, 8, 8))).max() == 0
+    assert zoo.preprocess("digits_git", raw[:4].astype(np.uint8)).shape == (4, 16, 16, 1)
+    assert zoo.preprocess("digits_git", np.zeros((0, 8, 8))).shape == (0, 16, 16, 1)
+
+
+def test_images_over_16_score_a_tenth_so_they_are_refused(raw_digits_test, digits_test):
+    # The silent failure the check prevents: fed through the model, digits
+    # divided by 16 (and then taken as raw) give chance accuracy.
+    raw, labels = raw_digits_test
+    scaled_as_raw = inputs.digits_to_uint8(raw / 16)[..., None] / np.float32(255)
+    model = zoo.load("digits_baseline", "onnx")
+    assert np.mean(model.class_names[model.predict(scaled_as_raw).argmax(1)].astype(int) == labels) < 0.2
+
+
+@pytest.mark.parametrize("name", ["digits_git", "digits_adco_probe", "digits_bnm"])
+def test_preprocess_resizes_as_training_did_bit_for_bit(name, raw_digits_test, digits_test):
+    # The 16x16 models trained on kerazoo.data.transforms.resize (TensorFlow);
+    # zoo.preprocess does it with NumPy and must give the very same floats.
+    from kerazoo.data.transforms import resize
+
+    raw, _ = raw_digits_test
+    images = zoo.preprocess(name, raw)
+    assert images.shape[1:] == tuple(zoo.info(name)["input"]["shape"][1:]) == (16, 16, 1)
+    assert sorted(map(bytes, images)) == sorted(map(bytes, resize(digits_test[0], 16)))
+
+
+def test_preprocess_needs_no_tensorflow():
+    code = """
+import sys
+from sklearn.datasets import load_digits
+import kerazoo
+for name in kerazoo.zoo.available():
+    kerazoo.zoo.preprocess(name, load_digits().images)
+leaked = [m for m in ("tensorflow", "keras") if m in sys.modules]
+assert not leaked, leaked
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+# --- Small things -------------------------------------------------------------
+
+
+def test_loading_prints_no_tensorflow_start_up_lines():
+    # A user's own program: no TF_CPP_MIN_LOG_LEVEL, TensorFlow started by kerazoo.
+    code = """
+import numpy as np
+import kerazoo
+images = np.full((2, 8, 8, 1), 0.5, np.float32)
+for format in kerazoo.zoo.FORMATS:
+    model = kerazoo.zoo.load("digits_baseline", format)
+    model.predict(images)
+    model.predict(images, output="logits")
+print("done")
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 0 and result.stdout == "done\n", result.stderr
+    assert result.stderr == "", result.stderr
+
+
+def test_verify_reports_every_broken_model_and_file(cli, zoo_copy):
+    broken = {
+        "digits_lucir": "export/digits_lucir.onnx",
+        "digits_batchformer": "saved_models/digits_batchformer/report.md",
+    }
+    for relative in broken.values():
+        path = zoo_copy / relative
+        path.write_bytes(path.read_bytes() + b"\0")
+    (zoo_copy / "saved_models" / "digits_lucir" / "report.md").unlink()
+    with pytest.raises(zoo.ChecksumError) as error:
+        zoo.verify("digits_lucir", zoo_copy)
+    assert "export/digits_lucir.onnx is corrupt" in str(error.value)
+    assert "saved_models/digits_lucir/report.md is missing" in str(error.value)
+
+    result = cli("kerazoo.zoo", "verify", "--root", zoo_copy)  # --root after the command
+    assert result.returncode == 2, result.stderr
+    for relative in [*broken.values(), "saved_models/digits_lucir/report.md"]:
+        assert relative in result.stderr, result.stderr
+    assert "2 broken model(s): digits_batchformer, digits_lucir" in result.stderr
+    assert "digits_baseline: 8 files OK" in result.stdout
+    assert "digits_lucir: 2 of 8 files broken" in result.stdout
+
+
+def test_root_may_follow_the_command(cli, feature_run, tmp_path):
+    run = feature_run[0]
+    root = tmp_path / "zoo"
+    published = cli("kerazoo.zoo", "publish", run, "digits_features", "--root", root)
+    assert published.returncode == 0, published.stderr
+    assert zoo.available(root) == ["digits_features"]
+    listed = cli("kerazoo.zoo", "--root", root, "list")
+    assert listed.stdout.startswith("digits_features: adco on digits"), listed.stderr

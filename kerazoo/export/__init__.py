@@ -3,15 +3,21 @@
 `python -m kerazoo.export RUN_DIR --out DIR` exports a trained run.
 
 Names are imported on first use, so `from kerazoo.export import
-OnnxClassifier` (or `OnnxFeatureExtractor`) loads only numpy and
-onnxruntime, never TensorFlow or Keras.
+OnnxClassifier` (or `OnnxFeatureExtractor`, `Predictor`) loads only numpy
+and onnxruntime, never TensorFlow or Keras.
+
+Every loaded model (`CheckedSavedModel`, `CheckedKerasModel`,
+`OnnxClassifier`, `OnnxFeatureExtractor`) is a `Predictor`: the same
+`predict(images)` (probabilities, or features for kind `features`;
+`output="logits"` for logits) and `class_names`.
 
 Example:
 
 ```python
 from kerazoo.export import export_onnx, OnnxClassifier
 export_onnx(model, "digits.onnx")
-OnnxClassifier("digits.onnx").predict(images)
+clf = OnnxClassifier("digits.onnx")
+clf.class_names[clf.predict(images).argmax(1)]
 ```
 """
 
@@ -21,6 +27,8 @@ _HOMES = {
     "deploy_model": "kerazoo.export.deploy",
     "kind_of": "kerazoo.export.deploy",
     "CheckedSavedModel": "kerazoo.export.served",
+    "CheckedKerasModel": "kerazoo.export.served",
+    "Predictor": "kerazoo.export.predictor",
     "export_savedmodel": "kerazoo.export.savedmodel",
     "export_onnx": "kerazoo.export.onnx",
     "ParityError": "kerazoo.export.onnx",

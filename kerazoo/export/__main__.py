@@ -68,12 +68,26 @@ def _parser():
         prog="python -m kerazoo.export",
         description="Export a trained kerazoo model as SavedModel and/or ONNX.",
     )
-    parser.add_argument("source", help="run directory containing model.keras, or a .keras file")
-    parser.add_argument("--out", required=True, help="output directory (gets model/ and model.onnx)")
-    parser.add_argument("--savedmodel", action="store_true", help="write the SavedModel")
-    parser.add_argument("--onnx", action="store_true", help="write the ONNX file")
-    parser.add_argument("--atol", type=float, default=1e-4, help="ONNX parity tolerance")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing exports")
+    parser.add_argument("source", help="run directory containing model.keras, or a .keras file (required)")
+    parser.add_argument(
+        "--out", required=True, help="output directory, gets model/ and model.onnx (required; no default)"
+    )
+    parser.add_argument(
+        "--savedmodel", action="store_true",
+        help="write the SavedModel (default: off; with neither --savedmodel nor --onnx, both are written)",
+    )
+    parser.add_argument(
+        "--onnx", action="store_true",
+        help="write the ONNX file (default: off; with neither --savedmodel nor --onnx, both are written)",
+    )
+    parser.add_argument(
+        "--atol", type=float, default=1e-4,
+        help="ONNX parity tolerance: largest allowed |ONNX Runtime - Keras| (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace existing exports (default: off; an existing output is an error)",
+    )
     return parser
 
 

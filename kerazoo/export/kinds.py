@@ -13,9 +13,26 @@ OUTPUTS = {
     "features": ("features",),
 }
 
+# The output `predict` returns for each kind, in every format
+# (`kerazoo.export.predictor.Predictor`).
+PREDICTED = {"classifier": "probabilities", "features": "features"}
+
 
 def outputs_of(kind):
     """The output names of an export of `kind`, in order."""
     if kind not in OUTPUTS:
         raise ValueError(f"Unknown export kind {kind!r}; kerazoo exports {sorted(OUTPUTS)}.")
     return OUTPUTS[kind]
+
+
+def kind_of_outputs(names):
+    """The kind whose outputs are `names` (any order), e.g. a SavedModel's
+    signature outputs; ValueError if no kind has exactly those."""
+    for kind, outputs in OUTPUTS.items():
+        if sorted(outputs) == sorted(names):
+            return kind
+    raise ValueError(
+        f"Outputs {sorted(names)} are not those of a kerazoo export "
+        f"({'; '.join(f'{k}: {list(v)}' for k, v in OUTPUTS.items())}); export the model with "
+        "kerazoo.export."
+    )

@@ -1,5 +1,7 @@
 """ONNX Runtime alone runs an exported model: `OnnxClassifier`, `OnnxFeatureExtractor`.
 
+Both are `kerazoo.export.predictor.Predictor`s: the same `predict`,
+`class_names` and attributes as the zoo's SavedModel and Keras loaders.
 This module imports neither TensorFlow nor Keras, so a serving process
 needs only numpy and onnxruntime.
 """
@@ -8,10 +10,9 @@ import json
 import warnings
 from pathlib import Path
 
-import numpy as np
 import onnxruntime as ort
 
-from kerazoo.inputs import check_images
+from kerazoo.export.predictor import Predictor
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -22,10 +23,10 @@ _ORT_DEFAULT_SEVERITY = 2
 _ORT_FATAL_ONLY = 4
 
 
-class _OnnxModel:
+class _OnnxModel(Predictor):
     """An ONNX Runtime session on a file from `export_onnx`, with the provider
-    choice and input checks every runtime class shares; a subclass names
-    the output `predict` returns (`output_name`) and its `kind`."""
+    choice every runtime class shares; a subclass names its `kind` and the
+    output `predict` returns by default (`output_name`)."""
 
     kind = None
     output_name = None
@@ -64,27 +65,31 @@ class _OnnxModel:
                 "OnnxFeatureExtractor."
             )
         self.output_size = outputs[self.output_name].shape[-1]
+        self._outputs = set(outputs)
+        self.model = self._session
 
-    def predict(self, images):
-        """The model's `output_name` output, float32 (N, output_size), for a
-        batch of float32 images (N, H, W, C) with values in [0, 1]; an empty
-        batch gives an empty result.
+    @property
+    def output_names(self):
+        # The outputs of the kind that the file holds.
+        return tuple(n for n in super().output_names if n in self._outputs)
 
-        Raises:
-            ValueError: the images are not what the model takes
-                (`kerazoo.inputs.check_images`); the message says how to fix it.
-        """
-        images = check_images(images, self.input_shape[1:])
-        if not len(images):
-            return np.zeros((0, self.output_size), np.float32)
-        (values,) = self._session.run([self.output_name], {self._input_name: images})
-        return values.astype(np.float32, copy=False)
+    def _run(self, images, output):
+        (values,) = self._session.run([output], {self._input_name: images})
+        return values
+
+    @property
+    def stored_class_names(self):
+        """The class names stored in the file (`export_onnx(..., class_names=...)`), or None."""
+        stored = self._session.get_modelmeta().custom_metadata_map.get(CLASS_NAMES_KEY)
+        return json.loads(stored) if stored is not None else None
 
 
 class OnnxClassifier(_OnnxModel):
     """A classifier exported by `kerazoo.export.export_onnx`, in ONNX Runtime.
 
-    `predict` returns class probabilities (N, num_classes).
+    `predict(images)` returns class probabilities (N, num_classes),
+    `predict(images, output="logits")` the logits; `class_names[i]` is the
+    class of column i (`kerazoo.export.predictor.Predictor`).
 
     Provider choice: by default CUDA when ONNX Runtime lists it, else CPU.
     ONNX Runtime falls back to CPU without raising when CUDA cannot start
@@ -105,7 +110,8 @@ class OnnxClassifier(_OnnxModel):
         provider: the execution provider in use.
         input_shape: (None, H, W, C).
         output_size: the number of classes.
-        class_names: list of names, or None.
+        class_names: numpy array of str (one per column), or None.
+        model: the `onnxruntime.InferenceSession`.
 
     Example:
 
@@ -114,7 +120,7 @@ class OnnxClassifier(_OnnxModel):
     clf = OnnxClassifier("export/digits.onnx")
     clf.provider                                  # "CPUExecutionProvider"
     probabilities = clf.predict(images)           # float32 (N, H, W, C) in [0, 1]
-    clf.class_names[probabilities[0].argmax()]
+    clf.class_names[probabilities.argmax(1)]      # the class of each image
     ```
     """
 
@@ -123,14 +129,7 @@ class OnnxClassifier(_OnnxModel):
 
     def __init__(self, path, providers=None, class_names=None):
         super().__init__(path, providers)
-        if class_names is None:
-            stored = self._session.get_modelmeta().custom_metadata_map.get(CLASS_NAMES_KEY)
-            class_names = json.loads(stored) if stored is not None else None
-        if class_names is not None and len(class_names) != self.output_size:
-            raise ValueError(
-                f"{len(class_names)} class names given for a model with {self.output_size} classes."
-            )
-        self.class_names = None if class_names is None else list(class_names)
+        self._set_class_names(self.stored_class_names if class_names is None else class_names)
 
 
 class OnnxFeatureExtractor(_OnnxModel):
@@ -138,8 +137,8 @@ class OnnxFeatureExtractor(_OnnxModel):
     `kerazoo.models.FeatureExtractor`) exported by `kerazoo.export.export_onnx`,
     in ONNX Runtime.
 
-    `predict` returns feature vectors, float32 (N, D). Providers are chosen
-    as for `OnnxClassifier`.
+    `predict` returns feature vectors, float32 (N, D); `class_names` is
+    None. Providers are chosen as for `OnnxClassifier`.
 
     Args:
         path: the `.onnx` file.
@@ -149,6 +148,7 @@ class OnnxFeatureExtractor(_OnnxModel):
         provider: the execution provider in use.
         input_shape: (None, H, W, C).
         output_size: the feature dimension D.
+        model: the `onnxruntime.InferenceSession`.
 
     Example:
 

@@ -82,7 +82,7 @@ def test_command_line_exports_a_run_directory(tmp_path):
     assert f"[export] ONNX -> {out / 'model.onnx'}" in result.stdout
     assert re.search(r"parity .* batch 1: \S+, batch 7: \S+", result.stdout), result.stdout
     assert (out / "model" / "saved_model.pb").exists() and (out / "model.onnx").exists()
-    assert OnnxClassifier(out / "model.onnx").class_names == names
+    assert list(OnnxClassifier(out / "model.onnx").class_names) == names
 
 
 def test_command_line_errors_exit_2_without_traceback(tmp_path):

@@ -50,9 +50,9 @@ def test_predict_matches_keras(model, classifier):
 
 def test_shape_and_class_names(onnx_path, classifier):
     assert classifier.input_shape == (None, *SHAPE)
-    assert classifier.class_names == NAMES  # from the file's metadata
+    assert list(classifier.class_names) == NAMES  # from the file's metadata
     own = list("abcdefghij")
-    assert OnnxClassifier(onnx_path, class_names=own).class_names == own
+    assert list(OnnxClassifier(onnx_path, class_names=own).class_names) == own
     with pytest.raises(ValueError, match="3 class names given for a model with 10 classes"):
         OnnxClassifier(onnx_path, class_names=["a", "b", "c"])
 
@@ -110,7 +110,7 @@ def test_runtime_needs_neither_tensorflow_nor_keras(onnx_path, feature_extractor
     code = f"""
 import sys
 import numpy as np
-from kerazoo.export import OnnxClassifier, OnnxFeatureExtractor
+from kerazoo.export import OnnxClassifier, OnnxFeatureExtractor, Predictor
 clf = OnnxClassifier({str(onnx_path)!r})
 p = clf.predict(np.full((3, 8, 8, 1), 0.5, np.float32))
 assert p.shape == (3, 10), p.shape
@@ -125,3 +125,21 @@ print(clf.provider)
     # ONNX Runtime's error about a CUDA provider it cannot start is silenced
     # for the automatic choice.
     assert "onnxruntime" not in result.stderr, result.stderr
+
+
+def test_logits_and_probabilities_by_the_shared_interface(model, classifier):
+    from kerazoo.export import Predictor
+
+    x = np.random.default_rng(2).uniform(0, 1, (4, *SHAPE)).astype("float32")
+    assert isinstance(classifier, Predictor)
+    assert classifier.kind == "classifier" and classifier.output_names == ("logits", "probabilities")
+    logits = keras.ops.convert_to_numpy(model(x))
+    np.testing.assert_allclose(classifier.predict(x, output="logits"), logits, atol=1e-5)
+    np.testing.assert_allclose(classifier.predict(x), classifier.predict(x, output="probabilities"))
+    # class_names is an array: it names a whole batch of predictions at once.
+    predicted = classifier.class_names[classifier.predict(x).argmax(1)]
+    assert list(predicted) == [NAMES[i] for i in logits.argmax(1)]
+    with pytest.raises(ValueError, match=r"A classifier model has no output 'features'; choose one of \['logits', 'probabilities'\]"):
+        classifier.predict(x, output="features")
+    with pytest.raises(ValueError, match="read-only"):
+        classifier.class_names[0] = "x"

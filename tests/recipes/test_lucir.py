@@ -54,7 +54,7 @@ def test_killed_during_phase_2_resumes_to_the_same_numbers(cli, tmp_path):
     # The shipped model's output columns follow seed 0's class order.
     names = [str(c) for c in class_order(10, 0)]
     assert b["model"]["class_names"] == names
-    assert OnnxClassifier(out / "model.onnx").class_names == names
+    assert list(OnnxClassifier(out / "model.onnx").class_names) == names
     assert b["model"]["metrics"]["test_accuracy"] == b["results"]["LUCIR-CNN"]["final_accuracy"][0]
 
 
