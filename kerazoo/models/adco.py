@@ -6,6 +6,7 @@ from keras import ops
 
 from kerazoo.layers.cosine_linear import _l2_normalize
 from kerazoo.layers.negative_bank import NegativeBank
+from kerazoo.losses.contrastive import info_nce_loss
 from kerazoo.models.base import OptimizerGroup, TrainingModel
 from kerazoo.models.feature_extractor import FeatureExtractor
 
@@ -184,15 +185,10 @@ class AdCo(TrainingModel):
     def _contrast(self, q, k_all, labels):
         """(encoder loss, bank loss or None, accuracy) of queries q against all keys and the bank."""
         logits = ops.concatenate([ops.matmul(q, ops.transpose(k_all)), self.bank(q)], axis=1)
-        # float32: at τ_m = 0.02 the logits reach ±50.
-        logits = ops.cast(logits, "float32")
-        ce = lambda t: ops.mean(  # noqa: E731
-            keras.losses.sparse_categorical_crossentropy(labels, logits / t, from_logits=True)
-        )
         hits = ops.equal(ops.cast(ops.argmax(logits, axis=1), "int32"), labels)
         accuracy = ops.mean(ops.cast(hits, "float32"))
-        bank = ce(self.bank_temperature) if self.mode == "adco" else None
-        return ce(self.temperature), bank, accuracy
+        bank = info_nce_loss(logits, labels, self.bank_temperature) if self.mode == "adco" else None
+        return info_nce_loss(logits, labels, self.temperature), bank, accuracy
 
     def compute_losses(self, data, training):
         views = tuple(data[0]) if isinstance(data[0], (tuple, list)) else tuple(data[:2])

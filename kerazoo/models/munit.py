@@ -6,6 +6,7 @@ from keras import layers, ops
 
 from kerazoo import optimizers
 from kerazoo.layers.adain import AdaptiveInstanceNorm
+from kerazoo.losses.translation import lsgan_discriminator_loss, lsgan_generator_loss, reconstruction_loss
 from kerazoo.models.base import OptimizerGroup, TrainingModel
 
 
@@ -309,8 +310,7 @@ class MUNIT(TrainingModel):
         """`{"disc_adv": ...}` on translations with freshly drawn styles (`dis_update`)."""
         content, _ = self.generator.encode(images, training=training)
         fake = ops.stop_gradient(self.generator.decode(content, self._styles(images), training=training))
-        real_score, fake_score = self._critic(images, training), self._critic(fake, training)
-        loss = ops.mean(fake_score**2) + ops.mean((real_score - 1.0) ** 2)
+        loss = lsgan_discriminator_loss(self._critic(images, training), self._critic(fake, training))
         return {"disc_adv": self.term_weights["adversarial"] * loss}
 
     def generator_losses(self, images, training):
@@ -322,10 +322,10 @@ class MUNIT(TrainingModel):
         fake_content, fake_style = g.encode(fake, training=training)
         recon = g.decode(content, style, training=training)
         return {
-            "image_recon": w["image"] * 2.0 * ops.mean(ops.abs(recon - images)),
-            "style_recon": w["style"] * ops.mean(ops.abs(fake_style - styles)),
-            "content_recon": w["content"] * ops.mean(ops.abs(fake_content - content)),
-            "gen_adv": w["adversarial"] * ops.mean((self._critic(fake, training) - 1.0) ** 2),
+            "image_recon": w["image"] * 2.0 * reconstruction_loss(recon, images),
+            "style_recon": w["style"] * reconstruction_loss(fake_style, styles),
+            "content_recon": w["content"] * reconstruction_loss(fake_content, content),
+            "gen_adv": w["adversarial"] * lsgan_generator_loss(self._critic(fake, training)),
         }
 
     def compute_losses(self, data, training):

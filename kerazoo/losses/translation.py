@@ -1,0 +1,78 @@
+"""The losses of MUNIT-style image translation (Huang et al., ECCV 2018):
+L1 reconstruction and the least-squares GAN (Mao et al., ICCV 2017)."""
+
+from keras import ops
+
+
+def reconstruction_loss(reconstructed, target):
+    """Mean absolute difference, MUNIT's `recon_criterion` (`torch.mean(torch.abs(input − target))`).
+
+    Args:
+        reconstructed: a tensor.
+        target: a tensor of the same shape.
+
+    Returns:
+        the scalar mean of |reconstructed − target|.
+
+    Example:
+
+    ```python
+    reconstruction_loss([[0.0, 1.0]], [[0.5, 1.0]])   # 0.25
+    ```
+
+    References:
+        - [Huang et al., Multimodal Unsupervised Image-to-Image
+          Translation, ECCV 2018](https://arxiv.org/abs/1804.04732)
+    """
+    return ops.mean(ops.abs(ops.convert_to_tensor(reconstructed) - ops.convert_to_tensor(target)))
+
+
+def lsgan_discriminator_loss(real_scores, fake_scores):
+    """Least-squares GAN loss of the discriminator: mean(D(fake)²) + mean((D(real) − 1)²).
+
+    MUNIT's `calc_dis_loss` with `gan_type: lsgan` (one scale).
+
+    Args:
+        real_scores: the discriminator's outputs on real images.
+        fake_scores: its outputs on generated images (gradient stopped
+            towards the generator by the caller).
+
+    Returns:
+        the scalar loss.
+
+    Example:
+
+    ```python
+    lsgan_discriminator_loss([1.0, 1.0], [0.0, 0.0])   # 0: a perfect critic
+    ```
+
+    References:
+        - [Mao et al., Least Squares Generative Adversarial Networks,
+          ICCV 2017](https://arxiv.org/abs/1611.04076)
+        - [Huang et al., Multimodal Unsupervised Image-to-Image
+          Translation, ECCV 2018](https://arxiv.org/abs/1804.04732)
+    """
+    real, fake = ops.convert_to_tensor(real_scores), ops.convert_to_tensor(fake_scores)
+    return ops.mean(fake**2) + ops.mean((real - 1.0) ** 2)
+
+
+def lsgan_generator_loss(fake_scores):
+    """Least-squares GAN loss of the generator: mean((D(fake) − 1)²) (MUNIT's `calc_gen_loss`).
+
+    Args:
+        fake_scores: the discriminator's outputs on generated images.
+
+    Returns:
+        the scalar loss.
+
+    Example:
+
+    ```python
+    lsgan_generator_loss([1.0, 1.0])   # 0: the critic is fooled
+    ```
+
+    References:
+        - [Mao et al., Least Squares Generative Adversarial Networks,
+          ICCV 2017](https://arxiv.org/abs/1611.04076)
+    """
+    return ops.mean((ops.convert_to_tensor(fake_scores) - 1.0) ** 2)
