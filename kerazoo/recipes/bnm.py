@@ -31,6 +31,7 @@ import numpy as np
 from kerazoo import backbones, metrics
 from kerazoo.data import eval_dataset, make_domain_shift, make_few_labels, paired_dataset
 from kerazoo.data.folders import folder_domain_shift
+from kerazoo.data.user_sources import IMAGE_FOLDERS
 from kerazoo.models import DomainAdapter, SemiSupervised
 from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots, runner
@@ -48,17 +49,19 @@ COLUMNS = [
 EFFECTS = [(LABELS[m], LABELS["none"]) for m in ("bnm", "fbnm", "entmin")]
 # Keyword arguments of each target shift (the prototype's strengths).
 SHIFTS = {"bg": "bg_max_level", "rot": "rot_max_degrees"}
-FOLDERS = "imagefolder"
+FOLDERS = IMAGE_FOLDERS
 
 
 @dataclasses.dataclass
 class BNMConfig(runner.RunConfig):
     task: str = option("da", "da: domain adaptation; ssl: few labels + unlabelled", choices=["da", "ssl"])
     image_size: int = option(16, "resize images to this square size (0 = keep)", min=0)
-    shift: str = option("bg", "da target shift of a tfds dataset", choices=sorted(SHIFTS))
+    shift: str = option("bg", "da target shift of the dataset's other half (not with domain folders)",
+                        choices=sorted(SHIFTS))
     bg_max_level: int = option(127, "bg shift: background level up to this /255", min=0, max=255)
     rot_max_degrees: float = option(45.0, "rot shift: rotation up to ± this", min=0.0, max=180.0)
-    source_domain: str = option("", f"dataset={FOLDERS}: source folder under data_dir (e.g. amazon)")
+    source_domain: str = option("", f"dataset={FOLDERS}: source folder under data_dir (e.g. amazon) "
+                                    "for domain folders root/<domain>/<class>/<image>; '' = shift one dataset")
     target_domain: str = option("", f"dataset={FOLDERS}: target folder under data_dir (e.g. webcam)")
     labels_per_class: int = option(5, "ssl: labelled training images per class", min=1)
     methods: list[str] = option(["none", "entmin", "bnm", "fbnm"], "methods, same data and seeds",
@@ -83,19 +86,24 @@ class BNMConfig(runner.RunConfig):
     augment: bool = option(False, "random crop + flip on both streams")
     num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
 
+    @property
+    def domain_folders(self):
+        """Whether the source and target are two domain folders (else a shift of one dataset)."""
+        return bool(self.source_domain or self.target_domain)
+
     def validate(self):
+        # The domain-folder mode's own needs first: they name every key it needs, data_dir included.
+        if self.domain_folders and not (self.dataset == FOLDERS and self.task == "da" and self.data_dir
+                                        and self.source_domain and self.target_domain):
+            raise ConfigError(
+                f"source_domain/target_domain (domain folders root/<domain>/<class>/<image>) need "
+                f"dataset={FOLDERS}, task=da, data_dir, source_domain and target_domain."
+            )
+        if self.domain_folders and not self.image_size:
+            raise ConfigError(f"dataset={FOLDERS} with domains needs image_size (folder images differ in size).")
         super().validate()
         if not self.methods:
             raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(LABELS)}.")
-        folders = self.dataset == FOLDERS
-        if folders and not (self.task == "da" and self.data_dir and self.source_domain
-                            and self.target_domain):
-            raise ConfigError(
-                f"dataset={FOLDERS} needs task=da, data_dir (root/<domain>/<class>/<image>), "
-                "source_domain and target_domain."
-            )
-        if folders and not self.image_size:
-            raise ConfigError(f"dataset={FOLDERS} needs image_size (folder images differ in size).")
 
 
 def _data(config):
@@ -105,7 +113,7 @@ def _data(config):
     if config.task == "ssl":
         p = make_few_labels(config.dataset, config.labels_per_class, **common)
         return p.train_images, p.train_labels, p.unlabelled_images, p.test_images, p.test_labels, p
-    if config.dataset == FOLDERS:
+    if config.domain_folders:
         source, target = folder_domain_shift(config.data_dir, config.source_domain,
                                              config.target_domain, config.image_size)
     else:

@@ -112,3 +112,18 @@ def test_the_zoo_adco_models_reproduce_their_recorded_scores_in_every_format():
     np.testing.assert_allclose(zoo.load("digits_adco_probe", "onnx").predict(images), probabilities, atol=1e-4)
     accuracy = np.mean(probabilities.argmax(axis=1) == labels)
     assert accuracy == pytest.approx(entry["metrics"]["test_accuracy"], abs=0.5 / len(labels))
+
+
+def test_reads_your_own_arrays_through_the_same_loader(tmp_path):
+    from kerazoo.recipes import adco
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mine.npz"
+    np.savez(path, x_train=rng.integers(0, 256, (8, 10, 10, 3), dtype=np.uint8), y_train=np.arange(8) % 2,
+             x_test=rng.integers(0, 256, (4, 10, 10, 3), dtype=np.uint8), y_test=np.arange(4) % 2,
+             class_names=np.array(["no", "yes"]))
+    config = resolve(adco.AdCoConfig, sets=["dataset=arrays", f"data_dir={path}", "image_size=6"])
+    images, labels, names = adco._split(config, "train", limit=5)
+    assert images.shape == (5, 6, 6, 3) and list(labels) == [0, 1, 0, 1, 0] and names == ["no", "yes"]
+    with pytest.raises(ConfigError, match="AdCo runs on a plain dataset without modifiers"):
+        resolve(adco.AdCoConfig, sets=["dataset=arrays-lt", f"data_dir={path}"])

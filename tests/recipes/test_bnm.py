@@ -30,6 +30,17 @@ def test_bad_configs_are_refused_before_anything_runs(sets, message):
         resolve(bnm.BNMConfig, sets=sets)
 
 
+def test_own_image_folders_without_domains_are_shifted_or_few_labelled(tmp_path):
+    root = write_image_folders(tmp_path, domains=(), per_class=4, size=6)
+    for task in ("da", "ssl"):
+        config = resolve(bnm.BNMConfig, sets=["dataset=imagefolder", f"data_dir={root}", f"task={task}"])
+        assert not config.domain_folders
+    images, labels, unlabelled, eval_images, eval_labels, target = bnm._data(
+        resolve(bnm.BNMConfig, sets=["dataset=imagefolder", f"data_dir={root}", "task=ssl",
+                                     "labels_per_class=1"]))
+    assert images.shape == (3, 16, 16, 3) and len(unlabelled) == 6 and len(eval_labels) == 3
+
+
 @pytest.mark.parametrize("name", ["digits_bnm_da.toml", "digits_bnm_da_rot.toml", "digits_bnm_ssl.toml"])
 def test_digits_configs_resolve(name):
     config = resolve(bnm.BNMConfig, files=[TOML.format(name)])
