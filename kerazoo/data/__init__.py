@@ -1,10 +1,12 @@
 """Data: tensorflow-datasets loading, the offline digits builder, the
+user's own image folders and arrays (`user_sources`), the
 derived protocols (long tail, nuisance transforms, domain shift, few labels,
 class-incremental splits), the resumable tf.data streams (samplers in
 `samplers`, stateless augmentation in `augment`) and the streamed protocols
 of datasets too large for memory (`streamed`)."""
 
 from kerazoo.data.datasets import DatasetNotFoundError, load, load_arrays
+from kerazoo.data.errors import UserDataError
 from kerazoo.data import glyphs as _glyphs  # noqa: F401  (registers the `glyphs` tfds builder)
 from kerazoo.data.protocols import (
     Protocol,
@@ -38,4 +40,5 @@ __all__ = [
     "parse_protocol_name",
     "train_dataset",
     "unlabelled_dataset",
+    "UserDataError",
 ]

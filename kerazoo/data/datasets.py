@@ -4,7 +4,9 @@
 Every dataset, bundled or real, goes through `tfds`: the offline protocols use
 exactly the code path that CIFAR-100 or ImageNet-LT would. Real datasets are
 never downloaded implicitly; when one is missing the error says where we
-looked and how to prepare it.
+looked and how to prepare it. The user's own data (`imagefolder`: image
+folders read by tfds' ImageFolder; `arrays`: an .npz file) is served by
+the same `load` / `load_arrays` / `num_classes` (see `user_sources`).
 """
 
 import contextlib
@@ -19,14 +21,12 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from kerazoo.data import user_sources
+from kerazoo.data.errors import DatasetNotFoundError
 from kerazoo.inputs import digits_to_uint8
 
 # tfds otherwise asks the GCE metadata server for credentials on first use.
 os.environ.setdefault("NO_GCE_CHECK", "true")
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset is not prepared in the data directory."""
 
 
 def default_data_dir():
@@ -204,7 +204,7 @@ def _one_preparer(data_dir, name):
     return filelock.FileLock(os.path.join(data_dir, f".{name}.prepare.lock"))
 
 
-def load(name, split, data_dir=None, *, download=False, with_info=False):
+def load(name, split, data_dir=None, *, download=False, with_info=False, image_size=None):
     """Load a split as a `tf.data.Dataset` of `(image, label)`.
 
     Images are float32 in [0, 1] with shape (H, W, C) (`PIXEL_FORMAT`);
@@ -212,17 +212,31 @@ def load(name, split, data_dir=None, *, download=False, with_info=False):
 
     Args:
         name: a tfds name (`"digits"`, `"cifar100"`, `"imagenet_lt"`, ...),
-            optionally with a version or config (`"cifar100:3.0.2"`).
+            optionally with a version or config (`"cifar100:3.0.2"`); or a
+            user source (`user_sources.NAMES`: `"imagefolder"`, `"arrays"`),
+            whose splits are `"train"` and `"test"`.
         split: a tfds split string (`"train"`, `"test"`, `"train[:10%]"`).
         data_dir: where prepared datasets live; default `default_data_dir()`.
+            For a user source: the image folder or the `.npz` file (required).
         download: allow tfds to download and prepare a missing dataset.
-        with_info: also return the `tfds.core.DatasetInfo`.
+        with_info: also return the `tfds.core.DatasetInfo` (for a user
+            source a `user_data.UserInfo` with the same `features`).
+        image_size: resize every image to this square size (bilinear,
+            clipped to [0, 1]); needed when a dataset's images differ in size.
 
     Raises:
         DatasetNotFoundError: the dataset is not prepared in `data_dir` and
             `download` is False, or it is True but a host tfds would download
             from cannot be reached. The message says how to provide it.
+        UserDataError: (a `DatasetNotFoundError`) a user source is missing or
+            unusable; the message says what to fix.
+
+    Example: `ds = load("imagefolder", "train", "~/pets", image_size=32)`.
     """
+    if user_sources.is_user_source(name):
+        images, labels, info = load_arrays(name, split, data_dir, image_size=image_size)
+        ds = tf.data.Dataset.from_tensor_slices((images, labels))
+        return (ds, info) if with_info else ds
     data_dir = data_dir or default_data_dir()
     base_name = name.split(":")[0].split("/")[0]
     prepare = download or base_name in _OFFLINE_BUILDERS
@@ -237,7 +251,8 @@ def load(name, split, data_dir=None, *, download=False, with_info=False):
         if isinstance(e, tfds.core.registered.DatasetNotFoundError):
             raise DatasetNotFoundError(
                 f"Unknown dataset '{name}': it is not a tensorflow-datasets "
-                "builder. Check the spelling (see tfds.list_builders())."
+                "builder. Check the spelling (see tfds.list_builders()); for your own "
+                "images or arrays use imagefolder or arrays with data_dir (docs/own_data.md)."
             ) from None
         raise DatasetNotFoundError(
             _missing_dataset_message(name, data_dir, str(e).splitlines()[0])
@@ -249,16 +264,30 @@ def load(name, split, data_dir=None, *, download=False, with_info=False):
         )
 
     ds = ds.map(normalise, num_parallel_calls=tf.data.AUTOTUNE)
+    if image_size:
+        # Per image, so that images of different sizes (ImageNet) batch.
+        ds = ds.map(lambda x, y: (tf.clip_by_value(tf.image.resize(x, (image_size, image_size)), 0.0, 1.0), y),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     return (ds, info) if with_info else ds
 
 
-def load_arrays(name, split, data_dir=None, *, download=False):
+def load_arrays(name, split, data_dir=None, *, download=False, image_size=None):
     """Load a whole split into memory: `(images, labels, info)`.
 
     images: float32 (N, H, W, C) in [0, 1]; labels: int32 (N,). Meant for
-    datasets that fit in memory (digits, CIFAR).
+    datasets that fit in memory (digits, CIFAR, a user source). Arguments
+    as `load`'s.
+
+    Example: `images, labels, info = load_arrays("arrays", "test", "mine.npz")`.
     """
-    ds, info = load(name, split, data_dir, download=download, with_info=True)
+    if user_sources.is_user_source(name):
+        data = user_sources.read(name, data_dir, image_size)
+        if split not in data.splits:
+            raise DatasetNotFoundError(
+                f"dataset={name} has the splits {', '.join(data.splits)}, not '{split}'."
+            )
+        return (*data.splits[split], data.info)
+    ds, info = load(name, split, data_dir, download=download, with_info=True, image_size=image_size)
     images, labels = [], []
     for x, y in ds.batch(4096).as_numpy_iterator():
         images.append(x)
@@ -272,15 +301,22 @@ def num_classes(name, data_dir=None):
     """The number of classes of a tfds dataset, read from its builder's
     metadata without loading or preparing any data (for config checks).
 
+    For a user source (`user_sources.NAMES`), `data_dir` is its folder or
+    file, and only folder names or labels are read.
+
     Raises:
-        DatasetNotFoundError: `name` is not a tfds builder.
+        DatasetNotFoundError: `name` is not a tfds builder, or a user source
+            is missing or unusable.
     """
+    if user_sources.is_user_source(name):
+        return user_sources.num_classes(name, data_dir)
     try:
         builder = tfds.builder(name, data_dir=data_dir or default_data_dir())
     except tfds.core.registered.DatasetNotFoundError:
         raise DatasetNotFoundError(
             f"Unknown dataset '{name}': it is not a tensorflow-datasets "
-            "builder. Check the spelling (see tfds.list_builders())."
+            "builder. Check the spelling (see tfds.list_builders()); for your own "
+                "images or arrays use imagefolder or arrays with data_dir (docs/own_data.md)."
         ) from None
     info = builder.info
     return info.features[info.supervised_keys[1]].num_classes

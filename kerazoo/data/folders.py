@@ -3,34 +3,20 @@ which tensorflow-datasets does not provide.
 
 Layout: `root/<domain>/<class>/<image>` (Office-Home as distributed;
 for Office-31 move each `<domain>/images/<class>` up to `<domain>/<class>`).
-Read offline with `tfds.folder_dataset.ImageFolder`, one split per domain;
-class indices are the sorted class names of all domains together.
+Read offline with `tfds.folder_dataset.ImageFolder`, one split per domain
+(`image_folders.read_splits`: the same reading as `dataset=imagefolder`,
+channels as in the files); class indices are the sorted class names of all
+domains together.
 """
 
 import dataclasses
+import os
 
 import numpy as np
-import tensorflow as tf
-import tensorflow_datasets as tfds
 
-from kerazoo.data.datasets import DatasetNotFoundError
+from kerazoo.data.errors import UserDataError
+from kerazoo.data.image_folders import image_folder, read_splits
 from kerazoo.data.protocols import Protocol
-
-
-def _domain_arrays(builder, domain, image_size):
-    if domain not in builder.info.splits:
-        raise DatasetNotFoundError(
-            f"No domain '{domain}' in {builder.data_dir}: it holds {sorted(builder.info.splits)} "
-            "(expected root/<domain>/<class>/<image>)."
-        )
-
-    def prepare(example):
-        image = tf.image.resize(tf.cast(example["image"], tf.float32) / 255.0, (image_size, image_size))
-        return tf.clip_by_value(image, 0.0, 1.0), tf.cast(example["label"], tf.int32)
-
-    ds = builder.as_dataset(split=domain, shuffle_files=False).map(prepare).batch(256)
-    images, labels = zip(*ds.as_numpy_iterator())
-    return np.concatenate(images), np.concatenate(labels)
 
 
 def folder_domain_shift(root, source, target, image_size):
@@ -43,13 +29,23 @@ def folder_domain_shift(root, source, target, image_size):
 
     Example: `source, target = folder_domain_shift("~/office31", "amazon", "webcam", 224)`.
     """
-    try:
-        builder = tfds.folder_dataset.ImageFolder(str(root))
-    except (FileNotFoundError, ValueError) as error:
-        raise DatasetNotFoundError(f"Cannot read image folders under '{root}': {error}") from None
+    root = os.path.expanduser(str(root))
+    if not os.path.isdir(root):
+        raise UserDataError(
+            f"data_dir '{root}' is not a folder; domain adaptation reads "
+            "root/<domain>/<class>/<image>."
+        )
+    builder = image_folder(root)
+    for domain in (source, target):
+        if domain not in builder.info.splits:
+            raise UserDataError(
+                f"No domain '{domain}' in {root}: it holds {sorted(builder.info.splits)} "
+                "(expected root/<domain>/<class>/<image>)."
+            )
     names = list(builder.info.features["label"].names)
-    xs, ys = _domain_arrays(builder, source, image_size)
-    xt, yt = _domain_arrays(builder, target, image_size)
+    arrays = read_splits(builder, [source, target], image_size, f"image folders {root}", root)
+    (xs, ys), (xt, yt) = arrays[source], arrays[target]
+    ys, yt = ys.astype(np.int32), yt.astype(np.int32)
     notes = [f"image folders {root}: {source} ({len(ys)} images) -> {target} ({len(yt)} images), "
              f"{len(names)} classes, resized to {image_size}x{image_size}"]
     source_protocol = Protocol(f"{source}-source", xs, ys, xs, ys, len(names), names, notes,

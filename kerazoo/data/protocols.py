@@ -1,7 +1,8 @@
 """The experimental protocols every recipe draws its data from.
 
-A protocol name is a tfds dataset name followed by modifiers separated by
-`-`:
+A protocol name is a tfds dataset name, or `imagefolder` / `arrays` for the
+user's own images or arrays (`user_sources`; `data_dir` names them),
+followed by modifiers separated by `-`:
 - `rot`, `bg`, `dil`: every image (train and test) gets one random nuisance
   transform, seeded (see `transforms.py`);
 - `lt`: the training split is subsampled to a Zipf long tail (exponent 2.0,
@@ -29,6 +30,7 @@ import numpy as np
 from kerazoo.data import longtail, splits, transforms
 from kerazoo.data.datasets import load_arrays
 from kerazoo.data.pipeline import eval_dataset, train_dataset
+from kerazoo.data.user_sources import is_user_source
 from kerazoo.data.streamed import StreamedProtocol, is_streamed
 
 MODIFIERS = ("rot", "bg", "dil", "lt", "lt100")
@@ -122,7 +124,7 @@ def parse_protocol_name(name):
     tails = [m for m in modifiers if m in LONG_TAILS]
     if unknown or len(nuisances) > 1 or len(tails) > 1 or not base:
         raise ValueError(
-            f"Bad protocol name '{name}': expected a tfds dataset name followed "
+            f"Bad protocol name '{name}': expected a tfds dataset name (or imagefolder / arrays) followed "
             f"by at most one of -rot/-bg/-dil and optionally -lt or -lt100, e.g. "
             f"'digits-rot-lt' or 'cifar100-lt100'."
         )
@@ -135,12 +137,13 @@ def parse_protocol_name(name):
 
 
 def _base_splits(base, data_dir, image_size, download):
-    train_x, train_y, info = load_arrays(base, "train", data_dir, download=download)
-    test_x, test_y, _ = load_arrays(base, "test", data_dir, download=download)
-    notes = [f"{base}: {len(train_y)} train / {len(test_y)} test images from tfds"]
+    # The one place a dataset name becomes arrays: tfds, or the user's own
+    # files (`user_sources`), resized on reading (their images may differ in size).
+    train_x, train_y, info = load_arrays(base, "train", data_dir, download=download, image_size=image_size)
+    test_x, test_y, _ = load_arrays(base, "test", data_dir, download=download, image_size=image_size)
+    origin = info.description if is_user_source(base) else "from tfds"
+    notes = [f"{base}: {len(train_y)} train / {len(test_y)} test images {origin}"]
     if image_size:
-        train_x = transforms.resize(train_x, image_size)
-        test_x = transforms.resize(test_x, image_size)
         notes.append(f"bilinear resize to {image_size}x{image_size}")
     label = info.features[info.supervised_keys[1]]
     return train_x, train_y, test_x, test_y, label.num_classes, list(label.names), notes

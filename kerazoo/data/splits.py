@@ -52,3 +52,25 @@ def halves(num_examples, seed):
     perm = np.random.default_rng(seed).permutation(num_examples)
     cut = num_examples // 2
     return np.sort(perm[:cut]), np.sort(perm[cut:])
+
+
+def holdout_indices(labels, fraction, seed):
+    """`(train, test)` index arrays: a seeded, stratified hold-out.
+
+    Each class keeps round(fraction * n) of its n examples for testing, at
+    least one, and at least one for training, so every class is in both
+    splits (a class needs two examples).
+
+    Example: `train, test = holdout_indices(labels, 0.2, seed=0)`.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    test = []
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        if len(members) < 2:
+            raise ValueError(f"Class {cls} has {len(members)} example; a hold-out needs at least 2.")
+        count = min(max(1, round(fraction * len(members))), len(members) - 1)
+        test.append(rng.choice(members, size=count, replace=False))
+    test = np.sort(np.concatenate(test))
+    return np.setdiff1d(np.arange(len(labels)), test), test

@@ -32,10 +32,12 @@ class RunConfig:
 
     dataset: str = option(
         "digits",
-        "protocol: a tfds dataset name plus modifiers -rot/-bg/-dil (one nuisance "
-        "per image) and -lt (Zipf long tail), e.g. digits-rot-lt or cifar100",
+        "protocol: a tfds dataset name, or imagefolder / arrays for your own data in data_dir "
+        "(docs/own_data.md), plus modifiers -rot/-bg/-dil (one nuisance per image) and -lt "
+        "(Zipf long tail), e.g. digits-rot-lt, cifar100 or imagefolder-lt",
     )
-    data_dir: str = option("", "tfds data directory ('' = $KERAZOO_DATA_DIR or ~/tensorflow_datasets)")
+    data_dir: str = option("", "tfds data directory ('' = $KERAZOO_DATA_DIR or ~/tensorflow_datasets); "
+                               "dataset=imagefolder: your image folder; dataset=arrays: your .npz file")
     download: bool = option(False, "let tfds download a missing dataset (needs internet)")
     image_size: int = option(0, "resize images to this square size (0 = keep the dataset's size)", min=0)
     seed: int = option(0, "first seed for weights, data order, nuisances and subsets", min=0)
@@ -64,13 +66,19 @@ class RunConfig:
         Validation runs before the run directory exists; it may import the
         data layer (and so TensorFlow), which `--help` never reaches.
         """
-        from kerazoo.data import parse_protocol_name
+        from kerazoo.data import DatasetNotFoundError, parse_protocol_name
         from kerazoo.data.streamed import is_streamed
+        from kerazoo.data.user_sources import check_location, is_user_source
 
         try:
-            parse_protocol_name(self.dataset)
+            base, _, _ = parse_protocol_name(self.dataset)
         except ValueError as error:
             raise ConfigError(f"Config key 'dataset': {error}") from None
+        if is_user_source(base):
+            try:
+                check_location(base, self.data_dir)
+            except DatasetNotFoundError as error:
+                raise ConfigError(f"Config key 'data_dir': {error}") from None
         if is_streamed(self.dataset) and not self.reads_streamed_datasets:
             raise ConfigError(
                 f"Config key 'dataset': '{self.dataset}' is too large for memory and is read as a "

@@ -112,3 +112,29 @@ def test_processes_preparing_digits_at_once_in_a_fresh_directory_all_load_it(tmp
     for process, (stdout, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr[-2000:]
         assert stdout.split()[-1] == "1437"
+
+
+# The user's own data (kerazoo.data.user_sources) through the same functions.
+from helpers.image_folders import write_image_folders  # noqa: E402
+
+
+def test_own_image_folders_and_arrays_load_like_a_tfds_dataset(tmp_path):
+    root = write_image_folders(tmp_path / "images", domains=("train", "test"), per_class=2)
+    ds, info = load("imagefolder", "train", str(root), image_size=8, with_info=True)
+    images, labels = next(iter(ds.batch(100)))
+    assert images.shape == (6, 8, 8, 3) and images.dtype == tf.float32 and labels.dtype == tf.int32
+    assert list(info.features[info.supervised_keys[1]].names) == ["bike", "cup", "pen"]
+    assert datasets.num_classes("imagefolder", str(root)) == 3
+
+    x = np.arange(4 * 3 * 3, dtype=np.uint8).reshape(4, 3, 3)
+    np.savez(tmp_path / "mine.npz", x_train=x, y_train=np.array([0, 1, 0, 1]), x_test=x[:2], y_test=np.array([0, 1]))
+    test_x, test_y, info = load_arrays("arrays", "test", str(tmp_path / "mine.npz"))
+    assert test_x.shape == (2, 3, 3, 1) and list(test_y) == [0, 1]
+    assert datasets.num_classes("arrays", str(tmp_path / "mine.npz")) == 2
+    with pytest.raises(DatasetNotFoundError, match="dataset=arrays has the splits train, test, not 'validation'"):
+        load("arrays", "validation", str(tmp_path / "mine.npz"))
+
+
+def test_unknown_names_point_to_the_own_data_sources():
+    with pytest.raises(DatasetNotFoundError, match="use imagefolder or arrays with data_dir"):
+        load("my_photos", "train")

@@ -24,3 +24,14 @@ def test_missing_domain_names_what_exists(tmp_path):
     root = write_image_folders(tmp_path)
     with pytest.raises(DatasetNotFoundError, match=r"No domain 'dslr'.*\['amazon', 'webcam'\]"):
         folder_domain_shift(root, "amazon", "dslr", image_size=8)
+
+
+def test_grey_domain_folders_stay_grey(tmp_path):
+    root = write_image_folders(tmp_path, channels=1)
+    source, target = folder_domain_shift(root, "amazon", "webcam", image_size=8)
+    assert source.image_shape == (8, 8, 1) and target.unlabelled_images.shape == (9, 8, 8, 1)
+
+
+def test_missing_root_says_what_domain_adaptation_reads(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match=r"'.*office' is not a folder; .*root/<domain>/<class>/<image>"):
+        folder_domain_shift(tmp_path / "office", "amazon", "webcam", image_size=8)

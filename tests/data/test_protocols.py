@@ -112,3 +112,37 @@ def test_long_tail_on_a_real_dataset_pipeline(tmp_path):
         p = make_protocol("cifar10-lt", data_dir=str(tmp_path), lt_min=2)
     assert p.num_classes == 10 and p.image_shape == (32, 32, 3)
     assert p.class_counts().sum() < 400
+
+
+# Protocols on the user's own data: the same modifiers as on digits.
+from helpers.image_folders import write_image_folders  # noqa: E402
+
+
+@pytest.fixture
+def own_folders(tmp_path):
+    """root/<class>/<image>: 6 classes of 20 grey 8x8 images (16 train, 4 test each)."""
+    return str(write_image_folders(tmp_path / "own", domains=(), classes=tuple("abcdef"), per_class=20,
+                                   size=8, channels=1))
+
+
+def test_own_image_folders_take_the_long_tail_and_nuisances(own_folders):
+    clean = make_protocol("imagefolder", data_dir=own_folders)
+    np.testing.assert_array_equal(clean.class_counts(), [16] * 6)
+    p = make_protocol("imagefolder-rot-lt", data_dir=own_folders, seed=0, lt_min=2)
+    counts = p.class_counts()
+    assert counts.max() == 16 and counts.min() == 2 and sorted(counts) != [16] * 6
+    np.testing.assert_array_equal(p.class_counts("test"), [4] * 6)  # the test split stays balanced
+    assert not np.allclose(p.test_images, clean.test_images)  # and gets the nuisance
+    assert p.class_names == list("abcdef") and p.notes[0].startswith("imagefolder: 96 train / 24 test")
+
+
+def test_own_arrays_take_few_labels_and_a_domain_shift(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 10)
+    path = tmp_path / "mine.npz"
+    np.savez(path, x_train=rng.integers(0, 256, (30, 6, 6, 3), dtype=np.uint8), y_train=labels,
+             x_test=rng.integers(0, 256, (6, 6, 6, 3), dtype=np.uint8), y_test=np.repeat(np.arange(3), 2))
+    few = make_few_labels("arrays", per_class=2, data_dir=str(path), image_size=4)
+    assert few.train_images.shape == (6, 4, 4, 3) and len(few.unlabelled_images) == 24
+    source, target = make_domain_shift("arrays", "rot", data_dir=str(path), max_degrees=45)
+    assert len(source.train_labels) + len(target.unlabelled_images) == 30

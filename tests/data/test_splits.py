@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from kerazoo.data.splits import class_order, few_label_indices, halves, incremental_phases
+from kerazoo.data.splits import class_order, few_label_indices, halves, holdout_indices, incremental_phases
 
 
 def test_seed_1993_gives_the_usual_cifar100_class_order():
@@ -33,3 +33,17 @@ def test_halves_are_disjoint_and_seeded():
     a, b = halves(101, seed=3)
     assert set(a).isdisjoint(b) and len(a) + len(b) == 101
     np.testing.assert_array_equal(halves(101, seed=3)[0], a)
+
+
+def test_holdout_is_stratified_seeded_and_keeps_every_class_in_both_splits():
+    labels = np.repeat([0, 1, 2], [10, 3, 2])
+    train, test = holdout_indices(labels, 0.2, seed=0)
+    assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == len(labels)
+    # round(20 %) per class, at least one for testing and one for training.
+    np.testing.assert_array_equal(np.bincount(labels[test]), [2, 1, 1])
+    np.testing.assert_array_equal(np.bincount(labels[train]), [8, 2, 1])
+    np.testing.assert_array_equal(holdout_indices(labels, 0.2, seed=0)[1], test)
+    assert not np.array_equal(holdout_indices(np.repeat([0, 1], 50), 0.2, seed=1)[1],
+                              holdout_indices(np.repeat([0, 1], 50), 0.2, seed=0)[1])
+    with pytest.raises(ValueError, match="Class 1 has 1 example"):
+        holdout_indices(np.array([0, 0, 1]), 0.2, seed=0)

@@ -132,3 +132,19 @@ def test_every_stage_probe_and_export_prints_when_it_starts_and_ends(cli, tmp_pa
         assert any(line.startswith(ended) for line in lines[lines.index(started) + 1:]), lines
     probes = [line for line in lines if line.startswith("seed0-adco: linear probe after epoch")]
     assert len(probes) == 2, lines
+
+
+def test_reads_your_own_arrays_through_the_same_loader(tmp_path):
+    from kerazoo.recipes import adco
+    from kerazoo.recipes.adco import experiment
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mine.npz"
+    np.savez(path, x_train=rng.integers(0, 256, (8, 10, 10, 3), dtype=np.uint8), y_train=np.arange(8) % 2,
+             x_test=rng.integers(0, 256, (4, 10, 10, 3), dtype=np.uint8), y_test=np.arange(4) % 2,
+             class_names=np.array(["no", "yes"]))
+    config = resolve(adco.AdCoConfig, sets=["dataset=arrays", f"data_dir={path}", "image_size=6"])
+    images, labels, names = experiment._split(config, "train", limit=5)
+    assert images.shape == (5, 6, 6, 3) and list(labels) == [0, 1, 0, 1, 0] and names == ["no", "yes"]
+    with pytest.raises(ConfigError, match="AdCo runs on a plain dataset without modifiers"):
+        resolve(adco.AdCoConfig, sets=["dataset=arrays-lt", f"data_dir={path}"])

@@ -143,3 +143,32 @@ def test_killed_run_resumes_and_ends_like_an_uninterrupted_run(cli, tmp_path, au
     weights_b = keras.saving.load_model(out / "model.keras").get_weights()
     for x, y in zip(weights_a, weights_b):
         np.testing.assert_allclose(x, y, atol=1e-6)
+
+
+def test_trains_and_reports_on_your_own_image_folder_with_a_long_tail(tmp_path, capsys):
+    from helpers.image_folders import write_image_folders
+    from kerazoo.recipes import baseline
+
+    # root/<class>/<image>, images of varied sizes: 20 per class, 16 train / 4 test.
+    root = write_image_folders(tmp_path / "pets", domains=(), classes=("ant", "bee", "cat", "dog"),
+                               per_class=20, channels=1)
+    sets = ["dataset=imagefolder-lt", f"data_dir={root}", "epochs=3", "batch_size=8", "exports=keras"]
+    argv = [arg for s in sets for arg in ("--set", s)]
+
+    with pytest.raises(SystemExit) as exit_:  # mixed sizes need image_size
+        baseline.RECIPE.main([*argv, "--out", str(tmp_path / "refused")])
+    assert exit_.value.code == 2 and "set image_size" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
+
+    baseline.RECIPE.main([*argv, "--set", "image_size=8", "--out", str(tmp_path / "run")])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    (accuracy,) = metrics["results"]["ERM baseline"]["test_accuracy"]
+    assert 0.0 <= accuracy <= 1.0
+    assert metrics["model"]["class_names"] == ["ant", "bee", "cat", "dog"]
+    assert metrics["model"]["input_shape"] == [None, 8, 8, 1]
+    report = (tmp_path / "run" / "report.md").read_text()
+    # The Zipf long tail (min 5) applied to the training split: one class keeps 16, the tail 5 each.
+    counts = sorted(int(line.split("|")[2]) for line in report.splitlines()
+                    if line.startswith(("| ant |", "| bee |", "| cat |", "| dog |")))
+    assert counts == [5, 5, 5, 16]
+    assert f"image folders {root}" in report and "Zipf long tail" in report

@@ -9,6 +9,7 @@ import pytest
 from helpers.image_folders import write_image_folders
 from helpers.recipes import run_config_on_mock_data
 from kerazoo.recipes import bnm
+from kerazoo.recipes.bnm import experiment
 from kerazoo.recipes.config import ConfigError, resolve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -28,6 +29,17 @@ TOML = os.path.join(ROOT, "recipes", "{}")
 def test_bad_configs_are_refused_before_anything_runs(sets, message):
     with pytest.raises(ConfigError, match=message):
         resolve(bnm.BNMConfig, sets=sets)
+
+
+def test_own_image_folders_without_domains_are_shifted_or_few_labelled(tmp_path):
+    root = write_image_folders(tmp_path, domains=(), per_class=4, size=6)
+    for task in ("da", "ssl"):
+        config = resolve(bnm.BNMConfig, sets=["dataset=imagefolder", f"data_dir={root}", f"task={task}"])
+        assert not config.domain_folders
+    images, labels, unlabelled, eval_images, eval_labels, target = experiment._data(
+        resolve(bnm.BNMConfig, sets=["dataset=imagefolder", f"data_dir={root}", "task=ssl",
+                                     "labels_per_class=1"]))
+    assert images.shape == (3, 16, 16, 3) and len(unlabelled) == 6 and len(eval_labels) == 3
 
 
 @pytest.mark.parametrize("name", ["digits_bnm_da.toml", "digits_bnm_da_rot.toml", "digits_bnm_ssl.toml"])

@@ -96,3 +96,23 @@ def test_the_recipe_runs_on_two_replicas_with_balanced_finetuning(two_replica_ru
     assert metrics["replicas"] == 2
     assert "seed0-lucir+cbf-phase4-cbf: 4 epochs in" in (out / "run.log").read_text()
     assert metrics["results"]["LUCIR+CBF"]["final_accuracy"][0] > 0.5  # chance is 0.1
+
+
+def test_class_incremental_phases_on_your_own_image_folders(tmp_path):
+    from helpers.image_folders import write_image_folders
+    from kerazoo.recipes import lucir
+    from kerazoo.recipes.config import ConfigError
+
+    root = write_image_folders(tmp_path / "own", domains=("train", "test"), classes=("a", "b", "c", "d"),
+                               per_class=8, size=8)
+    with pytest.raises(ConfigError, match=r"Cannot split 4 classes into 2 base classes and 4 equal phases"):
+        resolve(lucir.LUCIRConfig, sets=["dataset=imagefolder", f"data_dir={root}"])
+    sets = ["dataset=imagefolder", f"data_dir={root}", "num_base=2", "num_phases=1", "epochs=2",
+            "exemplars_per_class=2", "batch_size=8", "num_seeds=1", "methods=lucir", "exports=keras"]
+    out = tmp_path / "run"
+    lucir.RECIPE.main([*[arg for s in sets for arg in ("--set", s)], "--out", str(out)])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["details"]["0"]["per_phase_accuracy"]) == {"LUCIR-CNN", "LUCIR-NME"}
+    assert len(metrics["details"]["0"]["per_phase_accuracy"]["LUCIR-CNN"]) == 2  # base + one phase
+    # The shipped model's columns are the user's classes in seed 0's class order.
+    assert metrics["model"]["class_names"] == [["a", "b", "c", "d"][i] for i in class_order(4, 0)]

@@ -9,7 +9,8 @@ import pytest
 from kerazoo import backbones
 from kerazoo.incremental import METHODS as INCREMENTAL_METHODS
 from kerazoo.layers.git_augment import RULES
-from kerazoo.recipes import git, lucir
+from kerazoo.data.user_sources import IMAGE_FOLDERS
+from kerazoo.recipes import bnm, git, lucir
 from kerazoo.recipes.__main__ import recipes
 from kerazoo.recipes.recipe import BACKBONES
 
@@ -20,6 +21,7 @@ def test_spelled_out_choices_agree_with_the_library():
     assert BACKBONES == tuple(backbones.available())
     assert git.RULES == RULES
     assert set(lucir.LABELS) == set(INCREMENTAL_METHODS)
+    assert bnm.FOLDERS == IMAGE_FOLDERS
 
 
 def _python(program):

@@ -198,3 +198,31 @@ def test_a_resumed_history_keeps_the_rows_up_to_the_backup(tmp_path):
     (backup / "training_metadata.json").unlink()  # killed before any backup
     runner._trim_history(history, backup)
     assert history.read_text() == "epoch,loss\n"
+
+
+# Your own data (dataset=imagefolder / arrays): every recipe's config takes it, and names a bad data_dir.
+from helpers.image_folders import write_image_folders  # noqa: E402
+
+OWN_DATA = {"baseline": "imagefolder-lt", "lucir": "imagefolder", "bnm": "imagefolder",
+            "batchformer": "imagefolder-lt", "adco": "imagefolder", "git": "imagefolder-lt"}
+
+
+@pytest.mark.parametrize("recipe", sorted(OWN_DATA))
+def test_every_recipe_accepts_your_own_image_folders(recipe, config_class, tmp_path):
+    root = write_image_folders(tmp_path, domains=(), classes=tuple("abcdefghij"), per_class=2, size=4)
+    config = resolve(config_class(recipe), sets=[f"dataset={OWN_DATA[recipe]}", f"data_dir={root}"])
+    assert config.data_dir == str(root)
+
+
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (["dataset=imagefolder"], "Config key 'data_dir': dataset=imagefolder reads your data from data_dir, "
+                                  "which is not set"),
+        (["dataset=arrays-lt", "data_dir={tmp}/mine.npz"], "does not exist; dataset=arrays needs an .npz file"),
+        (["dataset=arrays", "data_dir={tmp}"], "is a folder; dataset=arrays needs"),
+    ],
+)
+def test_a_bad_data_dir_for_your_own_data_is_a_config_error(sets, message, tmp_path):
+    with pytest.raises(runner.ConfigError, match=message):
+        resolve(BaselineConfig, sets=[s.format(tmp=tmp_path) for s in sets])

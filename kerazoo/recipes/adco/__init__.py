@@ -90,7 +90,7 @@ class AdCoConfig(recipe.RunConfig):
             raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(METHODS)}.")
         _, nuisance, tail = parse_protocol_name(self.dataset)
         if nuisance or tail:
-            raise ConfigError(f"Config key 'dataset': AdCo runs on a plain tfds dataset, not {self.dataset!r}.")
+            raise ConfigError(f"Config key 'dataset': AdCo runs on a plain dataset without modifiers, not {self.dataset!r}.")
         if self.batch_size % self.shuffle_groups:
             raise ConfigError(
                 f"Config keys 'batch_size' ({self.batch_size}) and 'shuffle_groups' "

@@ -8,7 +8,6 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
@@ -16,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from kerazoo import backbones, metrics
 from kerazoo.atomic import write_text
 from kerazoo.data import datasets, parse_protocol_name, train_dataset, unlabelled_dataset
+from kerazoo.data.user_sources import is_user_source
 from kerazoo.models import AdCo, Classifier
 from kerazoo.optimizers import GradientAscent, with_weight_decay
 from kerazoo.recipes import plots, runner
@@ -28,16 +28,13 @@ RAW = "raw pixels"
 
 
 def _split(config, split, limit=0):
-    """(images, labels, class names) of a tfds split, resized, in memory."""
+    """(images, labels, class names) of a split (tfds, or your own data), resized, in memory."""
     base, _, _ = parse_protocol_name(config.dataset)
-    ds, info = datasets.load(base, split, config.data_dir or None, download=config.download, with_info=True)
+    # `load` resizes per image, so images of different sizes (ImageNet, your own folders) batch.
+    ds, info = datasets.load(base, split, config.data_dir or None, download=config.download, with_info=True,
+                             image_size=config.image_size or None)
     if limit:
         ds = ds.take(limit)
-    size = config.image_size
-    if size:
-        # Per image, so that images of different sizes (ImageNet) batch; the
-        # same bilinear resize and clip as kerazoo.data.transforms.resize.
-        ds = ds.map(lambda x, y: (tf.clip_by_value(tf.image.resize(x, (size, size)), 0.0, 1.0), y))
     images, labels = [], []
     for x, y in ds.batch(1024).as_numpy_iterator():
         images.append(x)
@@ -51,7 +48,8 @@ def _data(config, run):
         train = _split(config, "train", config.max_train_images)
         test = _split(config, config.eval_split)
         base, _, _ = parse_protocol_name(config.dataset)
-        notes = [f"{base}: {len(train[1])} train / {len(test[1])} {config.eval_split} images from tfds"
+        origin = f"from {config.data_dir}" if is_user_source(base) else "from tfds"
+        notes = [f"{base}: {len(train[1])} train / {len(test[1])} {config.eval_split} images {origin}"
                  + (f", bilinear resize to {config.image_size}x{config.image_size}" if config.image_size else ""),
                  "training labels used only by the supervised encoder and the probes"]
         run.data_notes = notes

@@ -38,6 +38,8 @@ COLUMNS = [
 EFFECTS = [(LABELS[m], LABELS["none"]) for m in ("bnm", "fbnm", "entmin")]
 # Keyword arguments of each target shift (the prototype's strengths).
 SHIFTS = {"bg": "bg_max_level", "rot": "rot_max_degrees"}
+# `kerazoo.data.user_sources.IMAGE_FOLDERS`, spelled out so that the config
+# needs no TensorFlow (tests/recipes/test_recipe.py checks that the two agree).
 FOLDERS = "imagefolder"
 
 
@@ -45,10 +47,12 @@ FOLDERS = "imagefolder"
 class BNMConfig(recipe.RunConfig):
     task: str = option("da", "da: domain adaptation; ssl: few labels + unlabelled", choices=["da", "ssl"])
     image_size: int = option(16, "resize images to this square size (0 = keep)", min=0)
-    shift: str = option("bg", "da target shift of a tfds dataset", choices=sorted(SHIFTS))
+    shift: str = option("bg", "da target shift of the dataset's other half (not with domain folders)",
+                        choices=sorted(SHIFTS))
     bg_max_level: int = option(127, "bg shift: background level up to this /255", min=0, max=255)
     rot_max_degrees: float = option(45.0, "rot shift: rotation up to ± this", min=0.0, max=180.0)
-    source_domain: str = option("", f"dataset={FOLDERS}: source folder under data_dir (e.g. amazon)")
+    source_domain: str = option("", f"dataset={FOLDERS}: source folder under data_dir (e.g. amazon) "
+                                    "for domain folders root/<domain>/<class>/<image>; '' = shift one dataset")
     target_domain: str = option("", f"dataset={FOLDERS}: target folder under data_dir (e.g. webcam)")
     labels_per_class: int = option(5, "ssl: labelled training images per class", min=1)
     methods: list[str] = option(["none", "entmin", "bnm", "fbnm"], "methods, same data and seeds",
@@ -73,19 +77,24 @@ class BNMConfig(recipe.RunConfig):
     augment: bool = option(False, "random crop + flip on both streams")
     num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
 
+    @property
+    def domain_folders(self):
+        """Whether the source and target are two domain folders (else a shift of one dataset)."""
+        return bool(self.source_domain or self.target_domain)
+
     def validate(self):
+        # The domain-folder mode's own needs first: they name every key it needs, data_dir included.
+        if self.domain_folders and not (self.dataset == FOLDERS and self.task == "da" and self.data_dir
+                                        and self.source_domain and self.target_domain):
+            raise ConfigError(
+                f"source_domain/target_domain (domain folders root/<domain>/<class>/<image>) need "
+                f"dataset={FOLDERS}, task=da, data_dir, source_domain and target_domain."
+            )
+        if self.domain_folders and not self.image_size:
+            raise ConfigError(f"dataset={FOLDERS} with domains needs image_size (folder images differ in size).")
         super().validate()
         if not self.methods:
             raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(LABELS)}.")
-        folders = self.dataset == FOLDERS
-        if folders and not (self.task == "da" and self.data_dir and self.source_domain
-                            and self.target_domain):
-            raise ConfigError(
-                f"dataset={FOLDERS} needs task=da, data_dir (root/<domain>/<class>/<image>), "
-                "source_domain and target_domain."
-            )
-        if folders and not self.image_size:
-            raise ConfigError(f"dataset={FOLDERS} needs image_size (folder images differ in size).")
 
 
 RECIPE = recipe.Recipe("bnm", BNMConfig, COLUMNS, __doc__, effects=EFFECTS)

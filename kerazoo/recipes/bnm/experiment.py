@@ -12,7 +12,7 @@ from kerazoo.models import DomainAdapter, SemiSupervised
 from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots
 from kerazoo.recipes.config import ConfigError
-from kerazoo.recipes.bnm import FOLDERS, LABELS, SHIFTS
+from kerazoo.recipes.bnm import LABELS, SHIFTS
 from kerazoo.recipes.recipe import Outcome
 from kerazoo.recipes.results import SeedResult, count
 from kerazoo.schedules import InverseDecay
@@ -25,7 +25,7 @@ def _data(config):
     if config.task == "ssl":
         p = make_few_labels(config.dataset, config.labels_per_class, **common)
         return p.train_images, p.train_labels, p.unlabelled_images, p.test_images, p.test_labels, p
-    if config.dataset == FOLDERS:
+    if config.domain_folders:
         source, target = folder_domain_shift(config.data_dir, config.source_domain,
                                              config.target_domain, config.image_size)
     else:

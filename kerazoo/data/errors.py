@@ -1,0 +1,22 @@
+"""The errors of `kerazoo.data`: a dataset that is missing or unusable.
+
+They live apart from the loaders so that every reader (tfds, the user's
+image folders, the user's .npz files) raises the same kinds without
+importing the others.
+"""
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset is not prepared in the data directory."""
+
+
+class UserDataError(DatasetNotFoundError):
+    """The user's own data (`dataset=imagefolder` or `dataset=arrays`) is
+    missing or cannot be used as a dataset.
+
+    The message names the problem (a missing folder, an empty class, mixed
+    image sizes, wrong .npz keys, labels out of range, ...) and the fix. It
+    is a `DatasetNotFoundError`, so every caller that reports a missing
+    dataset as a user error (the recipes exit with status 2) reports these
+    the same way.
+    """
