@@ -2,6 +2,8 @@
 `kerazoo.optimizers.CoupledWeightDecay` (PyTorch's coupled L2), never to Keras'
 decoupled `weight_decay=`, for every optimizer it builds."""
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,7 @@ from kerazoo.recipes.batchformer import experiment as batchformer
 from kerazoo.recipes.bnm import experiment as bnm
 from kerazoo.recipes.git import experiment as git
 from kerazoo.recipes.config import resolve
+from kerazoo.recipes.git import GITConfig
 
 SHAPE = (8, 8, 1)
 
@@ -45,8 +48,7 @@ SETS = {"bnm_sgd": ["optimizer=sgd"], "batchformer_sgd": ["optimizer=sgd"], "adc
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_every_recipe_optimizer_applies_coupled_weight_decay(name):
     recipe = name.split("_")[0]
-    config = resolve({"baseline": baseline, "bnm": bnm, "batchformer": batchformer, "git": git,
-                      "adco": adco}[recipe].RECIPE.config, sets=["weight_decay=0.003", *SETS.get(name, [])])
+    config = resolve(importlib.import_module(f"kerazoo.recipes.{recipe}").RECIPE.config, sets=["weight_decay=0.003", *SETS.get(name, [])])
     for optimizer in BUILDERS[name](config):
         assert isinstance(optimizer, CoupledWeightDecay), (name, type(optimizer))
         assert optimizer.weight_decay == pytest.approx(0.003)
@@ -54,7 +56,7 @@ def test_every_recipe_optimizer_applies_coupled_weight_decay(name):
 
 
 def test_the_translator_has_munits_coupled_adam_decay():
-    config = resolve(git.RECIPE.config, sets=["translator_dim=8", "translator_n_res=1",
+    config = resolve(GITConfig, sets=["translator_dim=8", "translator_n_res=1",
                                                 "translator_mlp_dim=16", "disc_dim=8", "disc_layers=2"])
     munit = git.build_translator(config, (16, 16, 1))
     for optimizer in _optimizers(munit):
