@@ -148,7 +148,7 @@ def chain(*ops):
 POLICIES = {
     # CIFAR's standard augmentation; `augment=True` means this one.
     "crop_flip": chain(functools.partial(random_shift, pad=4), random_flip),
-    # AdCo's views of digits (research/calibration.md): flips would turn
+    # AdCo's views of digits: flips would turn
     # digits into other shapes, so small geometric and photometric changes only.
     "views": chain(
         functools.partial(random_rotation, max_degrees=15.0),

@@ -75,7 +75,7 @@ def export_onnx(
     deployed = deploy_model(model)
     batches = _parity_batches(deployed, sample_images)
     # The reference outputs come from Keras, before conversion: a model must
-    # have run once to be converted (research/anchors.md §0.4).
+    # have run once to be converted.
     expected = [deployed(x, training=False) for x in batches]
 
     spec = serving_spec(deployed)

@@ -13,8 +13,7 @@ class NegativeBank(keras.layers.Layer):
     `bank(queries)` returns q · normalize(W) with W the stored (dim, K)
     variable and each column divided by its L2 norm (AdCo's
     `Adversary_Negatives`: W is kept unnormalised and never re-normalised,
-    so its gradient has the projection term of the official closed form,
-    research/adco.md §2.2). Queries are expected L2-normalised, so the
+    so its gradient has the projection term of the official closed form). Queries are expected L2-normalised, so the
     output (B, K) holds cosine similarities.
 
     Two ways to move the bank, the same layer for AdCo and its MoCo baseline:
@@ -26,8 +25,8 @@ class NegativeBank(keras.layers.Layer):
 
     W starts standard normal (`torch.randn`, unnormalised) unless another
     `initializer` is given; `effective_rank()` measures how many directions
-    its normalised columns span (the calibration saw a key-feature start
-    collapse to ≈ 3 of 32).
+    its normalised columns span (a throw-away prototype saw a key-feature
+    start collapse to ≈ 3 of 32).
 
     Under a multi-replica strategy W is mirrored: its gradient is summed
     over replicas by the optimizer and `write` must get the same keys on

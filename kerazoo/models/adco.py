@@ -24,7 +24,7 @@ def projection_head(input_dim, hidden_dim, dim, name):
 
 @keras.saving.register_keras_serializable(package="kerazoo")
 class AdCo(TrainingModel):
-    """AdCo (Hu et al., CVPR 2021) following the official code (research/adco.md).
+    """AdCo (Hu et al., CVPR 2021) following the official code (maple-research-lab/AdCo).
 
     One training step on a batch of two views (x_q, x_k):
 

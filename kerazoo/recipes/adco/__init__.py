@@ -68,7 +68,7 @@ class AdCoConfig(recipe.RunConfig):
     shuffle_groups: int = option(2, "BatchNorm groups of the key encoder (shuffle-BN on one device)", min=1)
     epochs: int = option(
         30, "training epochs (the same for every trained encoder; the linear probe "
-        "plateaus by ~30 on digits, and 3 seeds then fit in 10 minutes)", min=1)
+        "plateaus by ~30 on digits; docs/adco.md)", min=1)
     batch_size: int = option(128, "global batch size", min=2)
     learning_rate: float = option(0.06, "encoder SGD learning rate (cosine per step)", min=0.0)
     final_learning_rate: float = option(0.0, "floor of the cosine (official: 6e-4 at lr 0.03)", min=0.0)

@@ -64,7 +64,7 @@ class BatchFormerConfig(recipe.RunConfig):
     momentum: float = option(0.9, "SGD momentum", min=0.0, max=1.0)
     weight_decay: float = option(0.0, "weight decay, coupled L2 as PyTorch's (both optimizers)", min=0.0)
     batchformer_loss_weight: float = option(
-        1.0, "factor on the loss with BatchFormer: 1 = mean over the 2B rows (README form), "
+        1.0, "factor on the loss with BatchFormer: 1 = mean over the 2B rows (the official README's form), "
         "3 = the official BalancedSoftmax code's three summed terms", min=0.0)
     augment: bool = option(False, "random crop + horizontal flip: pad-4 (CIFAR) in memory, "
                                   "random-resized (ImageNet) when streamed")

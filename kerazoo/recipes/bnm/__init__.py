@@ -36,7 +36,7 @@ COLUMNS = [
     Column("nuclear_norm", "nuclear norm of predictions", scale=1),
 ]
 EFFECTS = [(LABELS[m], LABELS["none"]) for m in ("bnm", "fbnm", "entmin")]
-# Keyword arguments of each target shift (the prototype's strengths).
+# The config key holding each target shift's strength.
 SHIFTS = {"bg": "bg_max_level", "rot": "rot_max_degrees"}
 # `kerazoo.data.user_sources.IMAGE_FOLDERS`, spelled out so that the config
 # needs no TensorFlow (tests/recipes/test_recipe.py checks that the two agree).

@@ -9,8 +9,7 @@ distillation) and joint training (upper bound), and reports per-phase
 accuracy, average incremental accuracy and forgetting. Class-balanced
 finetuning (`lucir+cbf`), replay fine-tuning (`replay`: linear head, CE,
 exemplars) and the ablations (`cn`: cosine head with CE only; `cn+lf`) run
-with `--set methods=...`; the default keeps the run within 10 minutes on
-2 cores. The model it
+with `--set methods=...` (docs/lucir.md). The model it
 exports (and the zoo's `digits_lucir`) is the first seed's final LUCIR model.
 """
 
