@@ -21,7 +21,7 @@ from kerazoo.recipes.recipe import Outcome
 from kerazoo.recipes.results import SeedResult, spread_label
 
 # Below this share of the true nuisance's pixel variance a translator is
-# called one that learned no variation (the bar for claiming GIT).
+# called one that learned no variation (below it, GIT's effect is not claimed).
 MIN_VARIANCE_RATIO = 0.10
 # Chance is E|N(0, 1)| = 0.80; at or below this the style leaves a readable
 # trace (the fidelity issue's bar; the digits bg translator reaches 0.64).
