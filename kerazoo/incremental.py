@@ -174,7 +174,8 @@ class Settings:
     """The protocol and loss settings of a class-incremental run.
 
     exemplars_per_class, epochs, batch_size: memory and training per phase.
-    augment: pad-4 crop + flip on the training images.
+    augment: the training images' augmentation policy (`kerazoo.data.augment`: "none",
+        "crop_flip" for pad-4 crop + flip).
     flip_means: average NME class means with horizontally flipped images.
         The LUCIR CIFAR code's "flip" reverses the last axis of HWC arrays,
         i.e. the colour channels (an inherited bug); kerazoo flips the
@@ -191,7 +192,7 @@ class Settings:
     exemplars_per_class: int = 20
     epochs: int = 30
     batch_size: int = 32
-    augment: bool = False
+    augment: str = "none"
     flip_means: bool = False
     lambda_base: float = 5.0
     margin: float = 0.5

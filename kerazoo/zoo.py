@@ -303,8 +303,8 @@ def publish(run_dir, name, root=None, overwrite=False):
     if not name.replace("_", "").isalnum():
         raise ZooError(f"Model names use letters, digits and '_' only; got {name!r}.")
     config, metrics = (_read_run_json(run_dir, f) for f in ("config.json", "metrics.json"))
-    if "model" not in metrics:
-        raise ZooError(f"{run_dir} exported no model (metrics.json has no 'model' section).")
+    if not metrics.get("model"):
+        raise ZooError(f"{run_dir} exported no model (exports=none, or its shipping method did not run).")
     if "onnx_parity_max_abs_diff" not in metrics["model"]:
         raise ZooError(
             f"{run_dir} wrote only model.keras (exports=keras); re-run it with "

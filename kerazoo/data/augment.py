@@ -164,12 +164,13 @@ POLICIES = {
 
 
 def policy(augment):
-    """The policy `augment` names: None for False/None, `"crop_flip"` for True,
-    `POLICIES[augment]` for a name, or `augment` itself if it is callable.
+    """The policy `augment` names: None for `"none"` (or False/None),
+    `POLICIES[augment]` for a name (True is `"crop_flip"`), or `augment`
+    itself if it is callable. Recipes name it with their `augment` field.
 
     Example: `policy("views")(image, tf.constant([0, 1]))`.
     """
-    if augment is None or augment is False:
+    if augment is None or augment is False or augment == "none":
         return None
     if augment is True:
         return POLICIES["crop_flip"]
@@ -177,7 +178,7 @@ def policy(augment):
         return augment
     if augment not in POLICIES:
         raise ValueError(
-            f"Unknown augmentation {augment!r}; use one of {sorted(POLICIES)}, True "
+            f"Unknown augmentation {augment!r}; use 'none', one of {sorted(POLICIES)}, True "
             f"(= 'crop_flip'), False, or a function (image, key) -> image built "
             f"from kerazoo.data.augment's stateless ops."
         )

@@ -226,10 +226,12 @@ class _TrainStream:
     `num_examples` and `examples(epoch, count)` (count = num_examples)."""
 
     def __init__(self, protocol, seed, augment, shuffle_window):
+        if augment in ("crop_flip", "none"):
+            augment = augment == "crop_flip"
         if augment not in (True, False):
             raise ValueError(
-                f"augment={augment!r}: a streamed protocol takes True (random-resized "
-                "crop + flip) or False (the evaluation crop)."
+                f"augment={augment!r}: a streamed protocol takes 'crop_flip' or True (random-resized "
+                "crop + flip), or 'none' or False (the evaluation crop)."
             )
         self.protocol, self.seed, self.augment = protocol, seed, augment
         self.window = shuffle_window

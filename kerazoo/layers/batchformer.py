@@ -39,11 +39,13 @@ class BatchFormer(keras.layers.Layer):
     ffn_dim = D): 4D² + 4D (query, key, value, output projections) + 2D² + 2D
     (FFN) + 4D (two LayerNorms) = 6D² + 10D, as PyTorch's layer.
 
-    Scope under a multi-replica strategy: `"replica"` (default, as the RIDE
-    and MoCo-v3 code) attends over each replica's own batch, so the context
-    is global_batch / replicas; `"global"` (as the BalancedSoftmax code,
-    which gathers features on one device) all-gathers the features of every
-    replica, attends over the global batch and keeps this replica's rows.
+    Scope under a multi-replica strategy: `"global"` (default, as the
+    BalancedSoftmax code, which gathers features on one device) all-gathers
+    the features of every replica, attends over the global batch and keeps
+    this replica's rows; `"replica"` (as the RIDE and MoCo-v3 code) attends
+    over each replica's own batch, so the context is global_batch / replicas.
+    Every batch-level term in kerazoo (BNM, AdCo's keys) has the same
+    `scope` argument and the same default.
 
     Args:
         num_heads: attention heads (the paper: 4; must divide D unless
@@ -67,7 +69,7 @@ class BatchFormer(keras.layers.Layer):
     train_only = True
 
     def __init__(self, num_heads=4, key_dim=None, ffn_dim=None, dropout=0.5, num_layers=1,
-                 scope="replica", **kwargs):
+                 scope="global", **kwargs):
         super().__init__(**kwargs)
         if scope not in SCOPES:
             raise ValueError(f"BatchFormer scope must be one of {SCOPES}, got {scope!r}.")

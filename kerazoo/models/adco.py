@@ -11,6 +11,7 @@ from kerazoo.models.base import OptimizerGroup, TrainingModel
 from kerazoo.models.feature_extractor import FeatureExtractor
 
 MODES = ("adco", "queue")
+SCOPES = ("global", "replica")
 
 
 def projection_head(input_dim, hidden_dim, dim, name):
@@ -51,11 +52,14 @@ class AdCo(TrainingModel):
     biases included) is the optimizer's: compile with
     `kerazoo.optimizers.with_weight_decay(SGD(...), λ)`.
 
-    Under a multi-replica strategy the keys are all-gathered, each loss is
+    Under a multi-replica strategy, `scope="global"` (default, the official
+    code's `concat_all_gather`) all-gathers the keys, so every replica's
+    queries meet the keys of the global batch; `scope="replica"` uses the
+    replica's own keys only (and writes only them to a queue). Each loss is
     the mean over the replica's queries divided by the replica count by the
-    base (gradients are summed), so W, its momentum and the encoders get
-    the single-device update of the same global batch and W stays
-    identical on every replica. BatchNorm statistics are per replica.
+    base (gradients are summed), so with `"global"` W, its momentum and the
+    encoders get the single-device update of the same global batch and W
+    stays identical on every replica. BatchNorm statistics are per replica.
 
     Tracked per step besides the loss terms: `contrastive_accuracy` (the
     positive is the top logit) and `bank_rank` (the effective rank of
@@ -74,6 +78,8 @@ class AdCo(TrainingModel):
         symmetric: the official `--sym 1` loss.
         shuffle_groups: BatchNorm groups of the key encoder (1 = the whole
             replica batch); must divide the per-replica batch.
+        scope: `"global"` or `"replica"`: whose keys the queries contrast
+            with under a multi-replica strategy (see above).
 
     Example:
 
@@ -92,10 +98,13 @@ class AdCo(TrainingModel):
 
     def __init__(self, backbone, bank_size=65536, dim=128, hidden_dim=None, temperature=0.12,
                  bank_temperature=0.02, momentum=0.999, mode="adco", symmetric=False,
-                 shuffle_groups=1, **kwargs):
+                 shuffle_groups=1, scope="global", **kwargs):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"AdCo mode={mode!r}: use one of {MODES}.")
+        if scope not in SCOPES:
+            raise ValueError(f"AdCo scope={scope!r}: use one of {SCOPES}.")
+        self.scope = scope
         self.backbone = backbone
         features = backbone.output_shape[-1]
         self.hidden_dim = int(hidden_dim or features)
@@ -203,7 +212,7 @@ class AdCo(TrainingModel):
             k = ops.stop_gradient(self._keys(views[ki], training))
             n = ops.shape(k)[0]
             k_all, offset = k, 0
-            if context is not None and context.num_replicas_in_sync > 1:
+            if self.scope == "global" and context is not None and context.num_replicas_in_sync > 1:
                 k_all = context.all_gather(k, axis=0)
                 offset = context.replica_id_in_sync_group * n
             labels = offset + ops.arange(n, dtype="int32")
@@ -236,7 +245,7 @@ class AdCo(TrainingModel):
             "bank_size": self.bank_size, "dim": self.dim, "hidden_dim": self.hidden_dim,
             "temperature": self.temperature, "bank_temperature": self.bank_temperature,
             "momentum": self.momentum, "mode": self.mode, "symmetric": self.symmetric,
-            "shuffle_groups": self.shuffle_groups,
+            "shuffle_groups": self.shuffle_groups, "scope": self.scope,
         }
 
     @classmethod

@@ -1,10 +1,20 @@
 """A recipe's declaration and its command line, without TensorFlow.
 
 A recipe is a package `kerazoo.recipes.<name>`: its `__init__` declares the
-config dataclass (extending `RunConfig`), the headline table's columns and
-`RECIPE = Recipe(...)`; its `experiment` module holds what one seed does
-(`run_seed(config, run, seed) -> SeedResult`, optionally `report(config,
-run, per_seed) -> Outcome`), and is imported only when a run starts. So
+config dataclass (extending `RunConfig`), its methods (`Method`: a label,
+the baselines its effect is measured against, whether it ships), the
+headline table's columns and `RECIPE = Recipe(...)`. Its `experiment`
+module says what one method does on one seed, and is imported only when a
+run starts:
+
+    prepare(config, run) -> data                  optional; once per run
+    run_method(config, run, method, data) -> results.MethodResult
+    report(config, run, per_seed) -> Outcome      optional; per_seed: {seed: {method: MethodResult}}
+
+The runner (`kerazoo.recipes.runner`) owns the rest: the loop over seeds and
+methods, seeding, the data cache, the strategy, resumable stages, the tables
+(results keyed by method id, labels only in tables and plots) and which model
+ships. So
 `python -m kerazoo.recipes.<name> --help`, config errors and the recipe
 listing answer in a fraction of a second; `kerazoo.recipes.runner` (the run
 directory, fitting, exports) does the rest.
@@ -45,9 +55,9 @@ class RunConfig:
     deterministic: bool = option(True, "enable TensorFlow op determinism (same seed, same numbers)")
     exports: str = option(
         "all",
-        "what the shipped model is written as: all (model.keras, SavedModel, ONNX) or keras "
-        "(model.keras only: sweeps and smoke runs; the zoo publishes only 'all' runs)",
-        choices=["all", "keras"],
+        "what the shipped model is written as: all (model.keras, SavedModel, ONNX), keras "
+        "(model.keras only: sweeps and smoke runs; the zoo publishes only 'all' runs) or none",
+        choices=["all", "keras", "none"],
     )
     backup_seconds: float = option(
         30.0,
@@ -119,24 +129,53 @@ class Outcome:
     table: str = ""
 
 
-@dataclasses.dataclass
-class Recipe:
-    """A runnable recipe: its config, its tables and where its experiment is.
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One method a recipe compares, declared as data (its id is its key in
+    `Recipe.methods` and in the config's `methods`).
 
     Args:
-        name: the package name under `kerazoo.recipes`.
-        config: the config dataclass (extends `RunConfig`).
-        columns: the headline table's `results.Column`s.
-        description: the package docstring, for `--help`.
-        effects: (method, baseline method) pairs whose same-seed differences
-            are reported.
-        experiment: the module defining `run_seed` (and optionally `report`);
-            default `kerazoo.recipes.<name>.experiment`.
+        label: its name in tables and plots; results are keyed by the id.
+        baselines: ids of the methods its same-seed effect is measured against.
+        ships: whether its model (the first seed's) is the run's exported
+            model; exactly one method of a recipe ships.
+        rows: further rows it reports besides its own, row id -> label
+            (LUCIR's NME classifier: `{"lucir_nme": "LUCIR-NME"}`).
 
     Example:
 
     ```python
-    RECIPE = Recipe("baseline", BaselineConfig, COLUMNS, __doc__)
+    METHODS = {"ce_drs": Method("CE + DRS"),
+               "ce_drs_git": Method("CE + DRS + GIT", baselines=("ce_drs",), ships=True)}
+    ```
+    """
+
+    label: str
+    baselines: tuple = ()
+    ships: bool = False
+    rows: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Recipe:
+    """A runnable recipe: its config, its methods, its tables and where its
+    experiment is.
+
+    Args:
+        name: the package name under `kerazoo.recipes`.
+        config: the config dataclass (extends `RunConfig`); its `methods`
+            field, if any, lists method ids (default: every method).
+        methods: method id -> `Method`, in table order.
+        columns: the headline table's `results.Column`s.
+        description: the package docstring, for `--help`.
+        experiment: the module defining `run_method` (and optionally
+            `prepare` and `report`); default `kerazoo.recipes.<name>.experiment`.
+
+    Example:
+
+    ```python
+    RECIPE = Recipe("baseline", BaselineConfig, {"erm": Method("ERM baseline", ships=True)},
+                    COLUMNS, __doc__)
     # kerazoo/recipes/baseline/__main__.py:
     RECIPE.main()
     ```
@@ -144,10 +183,43 @@ class Recipe:
 
     name: str
     config: type
+    methods: dict
     columns: list
     description: str = ""
-    effects: list = dataclasses.field(default_factory=list)
     experiment: str = ""
+
+    def __post_init__(self):
+        shipping = [i for i, m in self.methods.items() if m.ships]
+        if len(shipping) != 1:
+            raise ValueError(f"Recipe {self.name!r}: exactly one method ships, not {shipping}.")
+
+    @property
+    def shipped(self):
+        """The id of the method whose model the run exports."""
+        return next(i for i, m in self.methods.items() if m.ships)
+
+    @property
+    def labels(self):
+        """Row id -> its name in tables: every method's and its extra rows'."""
+        return {k: v for i, m in self.methods.items() for k, v in {i: m.label, **m.rows}.items()}
+
+    @property
+    def effects(self):
+        """(row id, baseline row id) pairs whose same-seed differences are reported."""
+        return [(i, b) for i, m in self.methods.items() for b in m.baselines]
+
+    def methods_of(self, config):
+        """The ids `config` runs, in its order."""
+        return list(getattr(config, "methods", self.methods))
+
+    def check(self, config):
+        """What a config must satisfy for this recipe besides its own fields:
+        its shipping method runs unless nothing is exported."""
+        if config.exports != "none" and self.shipped not in self.methods_of(config):
+            raise ConfigError(
+                f"Config key 'methods': this recipe exports the model of '{self.shipped}', which "
+                f"{self.methods_of(config)} leaves out; add it, or set exports=none."
+            )
 
     @property
     def experiment_module(self):
@@ -183,6 +255,7 @@ class Recipe:
         args = self.parser().parse_args(argv)
         try:
             config = resolve(self.config, args.config, args.set)
+            self.check(config)
         except ConfigError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)

@@ -1,7 +1,7 @@
 """Per-seed results, their mean ± std and the markdown tables of a report.
 
 A recipe measures, for every seed, one row of metrics per method
-(`SeedResult.rows`). The runner aggregates them here: the headline table
+(`MethodResult.rows`, keyed by method id). The runner aggregates them here: the headline table
 (mean ± std over seeds, or the plain value with one seed) and, for each
 method paired with its baseline, the **same-seed** differences (mean ± std
 and on how many seeds the method was better), the fair measure of an
@@ -25,7 +25,7 @@ import numpy as np
 class Column:
     """One metric of the headline table.
 
-    key: the metric's key in `SeedResult.rows[method]`.
+    key: the metric's key in `MethodResult.rows[method]`.
     title: the column header.
     scale: multiply values by this for display (100 for fractions as %).
     digits: decimals shown.
@@ -50,17 +50,20 @@ class Column:
 
 
 @dataclasses.dataclass
-class SeedResult:
-    """What one seed of a recipe measured.
+class MethodResult:
+    """What one method measured on one seed (`run_method`'s return value).
 
-    rows: method label -> {metric key: float or None}.
+    rows: row id -> {metric key: float or None}; the method's own row has
+        its id, a method reporting more (LUCIR's NME classifier) declares
+        those rows in `Method.rows`.
     details: JSON-able extras for metrics.json (e.g. per-phase curves).
-    model: a trained model to ship, or None; the runner exports the first
-        seed's (`model.inference_model()`).
+    model: the trained model; the runner exports the shipping method's
+        (first seed, `model.inference_model()`).
     input_shape: the image shape (H, W, C) `model` takes.
     sample_images: real inputs for the ONNX parity check.
     class_names: the class of each output column of `model`.
-    model_metrics: test metrics of `model` itself (the zoo quotes them).
+    model_metrics: the test metrics the zoo quotes for `model` (default:
+        the method's own row).
     """
 
     rows: dict
@@ -104,26 +107,32 @@ def per_method(per_seed):
     return methods
 
 
-def headline_table(per_seed, columns):
-    """Markdown table: one row per method, one column per metric."""
+def headline_table(per_seed, columns, labels=None):
+    """Markdown table: one row per method, one column per metric.
+
+    `per_seed`: {seed: {row id: {metric: value}}}; `labels`: row id ->
+    the name shown (default the id)."""
+    labels = labels or {}
     lines = [
         "| method | " + " | ".join(c.heading for c in columns) + " |",
         "|---" * (len(columns) + 1) + "|",
     ]
     for method, values in per_method(per_seed).items():
         cells = [format_values(values.get(c.key, []), c.scale, c.digits) for c in columns]
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append(f"| {labels.get(method, method)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def effect_table(per_seed, columns, effects):
+def effect_table(per_seed, columns, effects, labels=None):
     """Markdown table of same-seed differences method − baseline.
 
     effects: (method, baseline method) pairs. Each cell is the mean ± std
     over seeds of (method − baseline) on the same seed, then on how many
     seeds the method was better (as rounded for display: a tie is not a
-    win). '' when no pair of `effects` ran.
+    win). '' when no pair of `effects` ran. `labels`: row id -> the name
+    shown (default the id).
     """
+    labels = labels or {}
     lines = [
         "| method − baseline | " + " | ".join(c.heading for c in columns) + " |",
         "|---" * (len(columns) + 1) + "|",
@@ -147,5 +156,6 @@ def effect_table(per_seed, columns, effects):
             better = sum((d > 0) if c.higher_is_better else (d < 0) for d in shown)
             text = format_values(diffs, c.scale, c.digits)
             cells.append(f"{'+' if np.mean(diffs) >= 0 else ''}{text} ({better}/{len(diffs)} better)")
-        lines.append(f"| {method} − {baseline} | " + " | ".join(cells) + " |")
+        lines.append(f"| {labels.get(method, method)} − {labels.get(baseline, baseline)} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines) if len(lines) > 2 else ""

@@ -16,9 +16,9 @@ from keras import ops
 from kerazoo.data import unlabelled_dataset
 from kerazoo.models import OptimizerGroup, TrainingModel
 from kerazoo.optimizers import GradientAscent
-from kerazoo.recipes.recipe import Recipe, RunConfig
+from kerazoo.recipes.recipe import Method, Recipe, RunConfig
 from kerazoo.recipes.config import option
-from kerazoo.recipes.results import Column, SeedResult
+from kerazoo.recipes.results import Column, MethodResult
 
 SHAPE = (8, 8, 1)
 
@@ -84,19 +84,21 @@ class TwoPlayerConfig(RunConfig):
     batch_size: int = option(8, "global batch size", min=1)
 
 
-def run_seed(config, run, seed):
+def run_method(config, run, method, data):
+    seed = run.seed
     images = np.random.default_rng(seed).uniform(0, 1, (64, *SHAPE)).astype("float32")
     data = unlabelled_dataset(images, config.batch_size, seed, run.epoch_counter, augment="views", views=2)
     with run.strategy.scope():
         model = build(seed)
     run.fit(model, data, stage="two-player", epochs=config.epochs)
     values = [v.ravel().tolist() for v in state(model)]
-    return SeedResult({"two-player": {"bank_norm": float(np.linalg.norm(np.asarray(model.bank)))}},
-                      details={"state": values})
+    return MethodResult({method: {"bank_norm": float(np.linalg.norm(np.asarray(model.bank)))}},
+                        details={"state": values})
 
 
-# Its own experiment module: run_seed above (`__main__` when run as a script).
-RECIPE = Recipe("two_player", TwoPlayerConfig, [Column("bank_norm", "bank norm", 1.0, 4)], experiment=__name__)
+# Its own experiment module: run_method above (`__main__` when run as a script).
+RECIPE = Recipe("two_player", TwoPlayerConfig, {"two-player": Method("two-player", ships=True)},
+                [Column("bank_norm", "bank norm", 1.0, 4)], experiment=__name__)
 
 if __name__ == "__main__":
     RECIPE.main()

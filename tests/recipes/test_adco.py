@@ -23,7 +23,7 @@ def test_defaults_and_the_digits_toml_agree(config_class):
     default = resolve(cls)
     assert default == resolve(cls, [os.path.join(ROOT, "recipes", "digits_adco.toml")])
     assert (default.bank_size, default.key_momentum, default.num_seeds) == (1024, 0.99, 3)
-    assert default.methods == ["adco", "moco", "supervised", "random"]
+    assert default.methods == ["raw", "adco", "moco", "supervised", "random"]
 
 
 def test_the_paper_toml_holds_the_official_hyperparameters(config_class):
@@ -47,16 +47,16 @@ def test_bad_configs_are_refused(config_class, sets, message):
 def test_toy_run_on_two_replicas_reports_every_encoder_and_ships_features_and_a_probe(two_replica_run, tmp_path):
     metrics, out = two_replica_run(
         "adco", "epochs=2", "batch_size=64", "bank_size=128", "num_seeds=1", "probe_every=1",
-        "methods=adco,random",
+        "methods=raw,adco,random",
     )
     assert metrics["replicas"] == 2
-    assert list(metrics["results"]) == ["raw pixels", "AdCo", "random init"]
-    adco = metrics["results"]["AdCo"]
+    assert list(metrics["results"]) == ["raw", "adco", "random"]
+    assert list(metrics["methods"].values()) == ["raw pixels", "AdCo", "random init"]
+    adco = metrics["results"]["adco"]
     assert 0.1 < adco["linear_probe"][0] <= 1.0 and 0.1 < adco["knn"][0] <= 1.0
     assert 1.0 < adco["bank_rank"][0] <= 32.0 and np.isfinite(adco["bank_loss"][0])
-    assert "bank_loss" not in metrics["results"]["random init"]  # no bank to score
-    curves = metrics["details"]["0"]["probe_curves"]
-    assert [p[0] for p in curves["AdCo"]] == [1, 2]
+    assert "bank_loss" not in metrics["results"]["random"]  # no bank to score
+    assert [p[0] for p in metrics["details"]["0"]["adco"]["probe_curve"]] == [1, 2]
     report = (out / "report.md").read_text()
     assert "(probe_curve.png)" in report and "| AdCo − random init |" in report
     assert (out / "probe_curve.png").stat().st_size > 0
@@ -69,7 +69,7 @@ def test_toy_run_on_two_replicas_reports_every_encoder_and_ships_features_and_a_
     images = np.random.default_rng(0).uniform(0, 1, (5, 16, 16, 1)).astype("float32")
     onnx = OnnxClassifier(out / "probe" / "model.onnx", providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(onnx.predict(images), softmax(np.asarray(probe(images))), atol=1e-4)
-    assert abs(metrics["probe_classifier_accuracy"] - adco["linear_probe"][0]) < 0.02
+    assert abs(metrics["report"]["probe_classifier_accuracy"] - adco["linear_probe"][0]) < 0.02
     root = tmp_path / "zoo"
     assert zoo.publish(out, "toy_adco", root=root)["kind"] == "features"
     probe_entry = zoo.publish(out / "probe", "toy_adco_probe", root=root)
@@ -86,7 +86,7 @@ def test_imagenet_paper_config_runs_on_tfds_mock_data(tmp_path):
         "backbone=resnet18", "image_size=32", "batch_size=8", "bank_size=16", "shuffle_groups=2",
         "epochs=1", "max_train_images=16", "methods=adco", "knn_k=2", num_examples=16,
     )
-    assert list(metrics["results"]) == ["raw pixels", "AdCo"]
+    assert list(metrics["results"]) == ["adco"]
     assert (out / "logs" / "seed0-adco-ad_init.csv").exists()
     config = json.loads((out / "config.json").read_text())["config"]
     assert (config["dataset"], config["bank_init"], config["bank_size"]) == ("imagenet2012", "keys", 16)
@@ -115,7 +115,7 @@ def test_the_zoo_adco_models_reproduce_their_recorded_scores_in_every_format():
 
 
 def test_every_stage_probe_and_export_prints_when_it_starts_and_ends(cli, tmp_path):
-    result = cli("kerazoo.recipes.adco", "--set", "methods=adco", "--set", "epochs=2",
+    result = cli("kerazoo.recipes.adco", "--set", "methods=raw,adco", "--set", "epochs=2",
                  "--set", "probe_every=1", "--set", "num_seeds=1", "--set", "max_train_images=256",
                  "--set", "bank_size=256", "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr

@@ -54,13 +54,13 @@ def test_toy_runs_report_every_method_and_ship_bnm(two_replica_run, tmp_path):
     metrics, out = two_replica_run("bnm", "steps=11", "warmup_steps=3", "num_seeds=1")
     assert metrics["replicas"] == 2
     results = metrics["results"]
-    assert list(results) == ["CE only", "EntMin", "BNM", "FBNM"]
+    assert list(results) == ["none", "entmin", "bnm", "fbnm"]
     for row in results.values():
         assert all(1 <= n <= 10 for n in row["predicted_classes"])
         assert all(0 < v <= 60.0 for v in row["nuclear_norm"])  # 360 x 10: at most 60
-    spectra = metrics["details"]["0"]["singular_values"]["BNM"]
+    spectra = metrics["details"]["0"]["bnm"]["singular_values"]
     assert len(spectra) == 10 and spectra == sorted(spectra, reverse=True)
-    assert metrics["model"]["metrics"]["test_accuracy"] == results["BNM"]["accuracy"][0]
+    assert metrics["model"]["metrics"]["test_accuracy"] == results["bnm"]["accuracy"][0]
     report = (out / "report.md").read_text()
     assert "BNM − CE only" in report and "singular_values.png" in report
     assert (out / "singular_values.png").exists() and (out / "model.onnx").exists()
@@ -69,7 +69,7 @@ def test_toy_runs_report_every_method_and_ship_bnm(two_replica_run, tmp_path):
     bnm.RECIPE.main(["--set", "task=ssl", "--set", "steps=21", "--set", "num_seeds=1",
                      "--set", "methods=none,bnm", "--out", str(tmp_path / "ssl")])
     ssl = json.loads((tmp_path / "ssl" / "metrics.json").read_text())
-    assert list(ssl["results"]) == ["CE only", "BNM"]
+    assert list(ssl["results"]) == ["none", "bnm"]
     assert "5 labels per class" in (tmp_path / "ssl" / "report.md").read_text()
 
 
@@ -78,7 +78,7 @@ def test_paper_protocols_run_on_generated_or_mock_data(tmp_path):
     # CE only: the BNM term and the export are covered by the toy run; this
     # runs each protocol's data, backbone, optimizer and schedule.
     toy = ["steps=2", "batch_size=4", "unlabelled_batch_size=4", "image_size=32", "methods=none",
-           "exports=keras"]
+           "exports=none"]
     # Office-Home differs from Office-31 only in its domain names, checked
     # by test_office_configs_name_their_domains.
     data = write_image_folders(tmp_path / "office31", domains=("amazon", "webcam"))
@@ -86,13 +86,13 @@ def test_paper_protocols_run_on_generated_or_mock_data(tmp_path):
     sets = [arg for setting in (*toy, f"data_dir={data}") for arg in ("--set", setting)]
     bnm.RECIPE.main(["--config", TOML.format("office31_bnm.toml"), *sets, "--out", str(out)])
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["details"]["0"]["eval_shape"] == [9, 3]  # the whole target domain
+    assert metrics["details"]["0"]["none"]["eval_shape"] == [9, 3]  # the whole target domain
 
     metrics, _ = run_config_on_mock_data(
         "bnm", "cifar100_bnm_ssl.toml", tmp_path / "cifar", *toy, "labels_per_class=1",
         num_examples=200,  # one epoch of the paired stream: 100 unlabelled / 4 = 25 steps
     )
-    assert metrics["details"]["0"]["eval_shape"][1] == 100
+    assert metrics["details"]["0"]["none"]["eval_shape"][1] == 100
 
 
 @pytest.mark.parametrize("config, domains", [("office31_bnm.toml", ("amazon", "webcam")),

@@ -49,13 +49,13 @@ def test_killed_during_phase_2_resumes_to_the_same_numbers(cli, tmp_path):
     a = json.loads((tmp_path / "full" / "metrics.json").read_text())
     b = json.loads((out / "metrics.json").read_text())
     assert a["details"] == b["details"] and a["results"] == b["results"]
-    assert set(b["details"]["0"]["per_phase_accuracy"]) == {"LUCIR-CNN", "LUCIR-NME"}
+    assert set(b["details"]["0"]["lucir"]["per_phase_accuracy"]) == {"lucir", "lucir_nme"}
     assert (out / "accuracy_curve.png").exists()
     # The shipped model's output columns follow seed 0's class order.
     names = [str(c) for c in class_order(10, 0)]
     assert b["model"]["class_names"] == names
     assert list(OnnxClassifier(out / "model.onnx").class_names) == names
-    assert b["model"]["metrics"]["test_accuracy"] == b["results"]["LUCIR-CNN"]["final_accuracy"][0]
+    assert b["model"]["metrics"]["test_accuracy"] == b["results"]["lucir"]["final_accuracy"][0]
 
 
 @pytest.mark.slow
@@ -66,10 +66,10 @@ def test_the_five_phase_paper_protocol_runs_on_tfds_mock_data(tmp_path):
         "lucir", "cifar100_lucir_5phases.toml", tmp_path,
         "epochs=1", "batch_size=16", "image_size=16", "methods=lucir", "flip_means=false",
     )
-    details = metrics["details"]["0"]
+    details = metrics["details"]["0"]["lucir"]
     assert details["num_classes"] == [50, 60, 70, 80, 90, 100]
     assert details["class_order"][:3] == [68, 56, 78]  # LUCIR's CIFAR order, seed 1993
-    assert len(details["per_phase_accuracy"]["LUCIR-NME"]) == 6
+    assert len(details["per_phase_accuracy"]["lucir_nme"]) == 6
 
 
 @pytest.mark.parametrize("config, phases", [("cifar100_lucir_5phases.toml", 5), ("cifar100_lucir_10phases.toml", 10)])
@@ -95,7 +95,7 @@ def test_the_recipe_runs_on_two_replicas_with_balanced_finetuning(two_replica_ru
     metrics, out = two_replica_run("lucir", "epochs=6", "num_seeds=1", "methods=lucir+cbf", "cbf_epochs=4")
     assert metrics["replicas"] == 2
     assert "seed0-lucir+cbf-phase4-cbf: 4 epochs in" in (out / "run.log").read_text()
-    assert metrics["results"]["LUCIR+CBF"]["final_accuracy"][0] > 0.5  # chance is 0.1
+    assert metrics["results"]["lucir+cbf"]["final_accuracy"][0] > 0.5  # chance is 0.1
 
 
 def test_class_incremental_phases_on_your_own_image_folders(tmp_path):
@@ -112,7 +112,7 @@ def test_class_incremental_phases_on_your_own_image_folders(tmp_path):
     out = tmp_path / "run"
     lucir.RECIPE.main([*[arg for s in sets for arg in ("--set", s)], "--out", str(out)])
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["details"]["0"]["per_phase_accuracy"]) == {"LUCIR-CNN", "LUCIR-NME"}
-    assert len(metrics["details"]["0"]["per_phase_accuracy"]["LUCIR-CNN"]) == 2  # base + one phase
+    assert set(metrics["details"]["0"]["lucir"]["per_phase_accuracy"]) == {"lucir", "lucir_nme"}
+    assert len(metrics["details"]["0"]["lucir"]["per_phase_accuracy"]["lucir"]) == 2  # base + one phase
     # The shipped model's columns are the user's classes in seed 0's class order.
     assert metrics["model"]["class_names"] == [["a", "b", "c", "d"][i] for i in class_order(4, 0)]

@@ -20,7 +20,7 @@ RECIPES = [name for name, _ in recipes()]
 def test_spelled_out_choices_agree_with_the_library():
     assert BACKBONES == tuple(backbones.available())
     assert git.RULES == RULES
-    assert set(lucir.LABELS) == set(INCREMENTAL_METHODS)
+    assert set(lucir.METHODS) == set(INCREMENTAL_METHODS)
     assert bnm.FOLDERS == IMAGE_FOLDERS
 
 

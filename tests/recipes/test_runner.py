@@ -121,7 +121,7 @@ def test_a_corrected_rerun_after_a_config_error_just_works(cli, tmp_path):
 def test_seeds_loop_reports_mean_and_std(two_replica_run):
     metrics, out = two_replica_run("baseline", "epochs=2", "num_seeds=2")
     assert metrics["seeds"] == [0, 1]
-    values = metrics["results"]["ERM baseline"]["test_accuracy"]
+    values = metrics["results"]["erm"]["test_accuracy"]
     assert len(values) == 2 and values[0] != values[1]
     report = (out / "report.md").read_text()
     mean, std = 100 * np.mean(values), 100 * np.std(values)
@@ -168,36 +168,8 @@ def test_a_fresh_data_directory_gives_the_same_numbers(tmp_path):
         subprocess.run([sys.executable, "-m", BASELINE, "--set", "epochs=1", "--out", tmp_path / name],
                        env=env, check=True, capture_output=True)
         metrics = json.loads((tmp_path / name / "metrics.json").read_text())
-        accuracies.append(metrics["results"]["ERM baseline"]["test_accuracy"])
+        accuracies.append(metrics["results"]["erm"]["test_accuracy"])
     assert accuracies[0] == accuracies[1]
-
-
-@pytest.mark.parametrize("seconds, backed_up", [(0, [True, True, True]), (3600, [False, False, False])])
-def test_periodic_backup_saves_only_once_its_interval_has_passed(tmp_path, seconds, backed_up):
-    import keras
-
-    backup = runner.PeriodicBackup(str(tmp_path / "backup"), seconds, tmp_path / "history.csv")
-    seen = []
-    probe = keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: seen.append((tmp_path / "backup" / "latest.weights.h5").exists())
-    )
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
-    model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=3, verbose=0, callbacks=[backup, probe])
-    assert seen == backed_up
-
-
-def test_a_resumed_history_keeps_the_rows_up_to_the_backup(tmp_path):
-    history = tmp_path / "stage.csv"
-    history.write_text("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n3,0.7\n")
-    backup = tmp_path / "backup"
-    backup.mkdir()
-    (backup / "training_metadata.json").write_text('{"epoch": 2, "batch": 0}')
-    runner._trim_history(history, backup)
-    assert history.read_text() == "epoch,loss\n0,1.0\n1,0.9\n"
-    (backup / "training_metadata.json").unlink()  # killed before any backup
-    runner._trim_history(history, backup)
-    assert history.read_text() == "epoch,loss\n"
 
 
 # Your own data (dataset=imagefolder / arrays): every recipe's config takes it, and names a bad data_dir.

@@ -32,14 +32,14 @@ def _optimizers(model):
 
 
 BUILDERS = {
-    "baseline": lambda c: _optimizers(baseline.build_classifier(c, _protocol())),
+    "baseline": lambda c: _optimizers(baseline.build_model(c, _protocol())),
     "bnm": lambda c: _optimizers(bnm.build_model(c, "bnm", SHAPE, 4)),
     "bnm_sgd": lambda c: _optimizers(bnm.build_model(c, "bnm", SHAPE, 4)),
     "batchformer": lambda c: _optimizers(
         batchformer.build_model(c, _protocol(), "balanced_softmax_batchformer", 100)),
     "batchformer_sgd": lambda c: _optimizers(
         batchformer.build_model(c, _protocol(), "balanced_softmax_batchformer", 100)),
-    "git": lambda c: _optimizers(git._classifier(c, SHAPE, 4, 0.1)),
+    "git": lambda c: _optimizers(git.build_model(c, SHAPE, 4, 0.1)),
     "adco": lambda c: _optimizers(adco.build_model(c, "adco", (16, 16, 1), 100))[:1],
 }
 SETS = {"bnm_sgd": ["optimizer=sgd"], "batchformer_sgd": ["optimizer=sgd"], "adco": ["dim=8"]}

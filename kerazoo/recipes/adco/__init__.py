@@ -31,8 +31,14 @@ from kerazoo.recipes import recipe
 from kerazoo.recipes.config import ConfigError, option
 from kerazoo.recipes.results import Column
 
-METHODS = {"adco": "AdCo", "moco": "MoCo-queue", "supervised": "supervised", "random": "random init"}
-SHIPPED = "adco"
+# `raw`: the probes on the pixels themselves, no encoder.
+METHODS = {
+    "raw": recipe.Method("raw pixels"),
+    "adco": recipe.Method("AdCo", baselines=("moco", "random"), ships=True),
+    "moco": recipe.Method("MoCo-queue", baselines=("random",)),
+    "supervised": recipe.Method("supervised"),
+    "random": recipe.Method("random init"),
+}
 COLUMNS = [
     Column("linear_probe", "linear probe"),
     Column("knn", "kNN"),
@@ -40,7 +46,6 @@ COLUMNS = [
     Column("bank_loss", "bank loss (τ_m)", scale=1.0, digits=2),
     Column("bank_rank", "bank eff. rank", scale=1.0),
 ]
-EFFECTS = [("AdCo", "MoCo-queue"), ("AdCo", "random init"), ("MoCo-queue", "random init")]
 
 
 @dataclasses.dataclass
@@ -65,6 +70,8 @@ class AdCoConfig(recipe.RunConfig):
     bank_weight_decay: float = option(1e-4, "bank coupled weight decay", min=0.0)
     key_momentum: float = option(0.99, "m of the key encoder's EMA (paper 0.999)", min=0.0, max=1.0)
     symmetric: bool = option(False, "symmetric loss (both views as queries)")
+    batch_scope: str = option("global", "under several replicas, a batch-level term sees the global batch "
+                              "(as one device would) or each replica's own", choices=["global", "replica"])
     shuffle_groups: int = option(2, "BatchNorm groups of the key encoder (shuffle-BN on one device)", min=1)
     epochs: int = option(
         30, "training epochs (the same for every trained encoder; the linear probe "
@@ -103,4 +110,4 @@ class AdCoConfig(recipe.RunConfig):
             )
 
 
-RECIPE = recipe.Recipe("adco", AdCoConfig, COLUMNS, __doc__, effects=EFFECTS)
+RECIPE = recipe.Recipe("adco", AdCoConfig, METHODS, COLUMNS, __doc__)

@@ -18,13 +18,12 @@ from kerazoo.data import datasets, parse_protocol_name, train_dataset, unlabelle
 from kerazoo.data.user_sources import is_user_source
 from kerazoo.models import AdCo, Classifier
 from kerazoo.optimizers import GradientAscent, with_weight_decay
-from kerazoo.recipes import plots, runner
+from kerazoo.recipes import plots
 from kerazoo.recipes.config import ConfigError
-from kerazoo.recipes.adco import METHODS, SHIPPED
+from kerazoo.recipes.adco import METHODS, RECIPE
+from kerazoo.recipes.exports import export_model
 from kerazoo.recipes.recipe import Outcome
-from kerazoo.recipes.results import SeedResult, count, spread_label
-
-RAW = "raw pixels"
+from kerazoo.recipes.results import MethodResult, count, spread_label
 
 
 def _split(config, split, limit=0):
@@ -43,20 +42,16 @@ def _split(config, split, limit=0):
     return np.concatenate(images), np.concatenate(labels), list(label.names)
 
 
-def _data(config, run):
-    if not hasattr(run, "_adco_data"):
-        train = _split(config, "train", config.max_train_images)
-        test = _split(config, config.eval_split)
-        base, _, _ = parse_protocol_name(config.dataset)
-        origin = f"from {config.data_dir}" if is_user_source(base) else "from tfds"
-        notes = [f"{base}: {len(train[1])} train / {len(test[1])} {config.eval_split} images {origin}"
-                 + (f", bilinear resize to {config.image_size}x{config.image_size}" if config.image_size else ""),
-                 "training labels used only by the supervised encoder and the probes"]
-        run.data_notes = notes
-        run._adco_data = (train, test)
-        # Loading ran TensorFlow ops, which move the op seeds.
-        keras.utils.set_random_seed(run.seed)
-    return run._adco_data
+def prepare(config, run):
+    """(train, test) splits in memory, each (images, labels, class names), and the steps per epoch."""
+    train = _split(config, "train", config.max_train_images)
+    test = _split(config, config.eval_split)
+    base, _, _ = parse_protocol_name(config.dataset)
+    origin = f"from {config.data_dir}" if is_user_source(base) else "from tfds"
+    run.data_notes = [f"{base}: {len(train[1])} train / {len(test[1])} {config.eval_split} images {origin}"
+                      + (f", bilinear resize to {config.image_size}x{config.image_size}" if config.image_size else ""),
+                      "training labels used only by the supervised encoder and the probes"]
+    return (train, test)
 
 
 def _steps(config, train):
@@ -66,7 +61,7 @@ def _steps(config, train):
     return steps
 
 
-def _encoder_optimizer(config, steps):
+def build_optimizer(config, steps):
     alpha = config.final_learning_rate / config.learning_rate if config.learning_rate else 0.0
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=alpha)
     return keras.optimizers.SGD(schedule, momentum=config.momentum)
@@ -79,7 +74,7 @@ def build_model(config, mode, image_shape, total_steps):
         bank_size=config.bank_size, dim=config.dim, hidden_dim=config.hidden_dim or None,
         temperature=config.temperature, bank_temperature=config.bank_temperature,
         momentum=config.key_momentum, mode=mode, symmetric=config.symmetric,
-        shuffle_groups=config.shuffle_groups,
+        shuffle_groups=config.shuffle_groups, scope=config.batch_scope,
     )
     bank_optimizer = None
     if mode == "adco":
@@ -87,15 +82,15 @@ def build_model(config, mode, image_shape, total_steps):
             keras.optimizers.SGD(config.bank_lr, momentum=config.bank_momentum),
             weight_decay=config.bank_weight_decay,
         )
-    model.compile(optimizer=with_weight_decay(_encoder_optimizer(config, total_steps), config.weight_decay),
+    model.compile(optimizer=with_weight_decay(build_optimizer(config, total_steps), config.weight_decay),
                   bank_optimizer=bank_optimizer)
     model(np.zeros((1, *image_shape), "float32"))  # fit cannot build from two-view batches
     return model
 
 
-def _supervised(config, image_shape, num_classes, total_steps):
+def build_supervised_model(config, image_shape, num_classes, total_steps):
     model = Classifier(backbones.get(config.backbone, input_shape=image_shape), num_classes)
-    model.compile(optimizer=_encoder_optimizer(config, total_steps),
+    model.compile(optimizer=build_optimizer(config, total_steps),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     model(np.zeros((1, *image_shape), "float32"))
     return model
@@ -193,47 +188,40 @@ def _train_contrastive(config, run, seed, method, data, steps):
     return model, history, curve
 
 
-def run_seed(config, run, seed):
-    data = _data(config, run)
+def run_method(config, run, method, data):
     (train_x, train_y, class_names), (test_x, test_y, _) = data
-    steps = _steps(config, (train_x, train_y))
+    steps, seed = _steps(config, (train_x, train_y)), run.seed
     image_shape = train_x.shape[1:]
-    flat = lambda x: x.reshape(len(x), -1)  # noqa: E731
-    with run.timed(f"seed{seed}-raw: linear probe and kNN"):
-        rows = {RAW: evaluate(flat(train_x), train_y, flat(test_x), test_y, config.knn_k)}
-    curves, shipped = {}, None
-    for method in config.methods:
-        keras.utils.set_random_seed(seed)
-        row = {}
+    row, curve, model = {}, [], None
+    if method == "raw":
+        flat = lambda x: x.reshape(len(x), -1)  # noqa: E731
+        features = flat(train_x), flat(test_x)
+    else:
         if method == "random":
             backbone = backbones.get(config.backbone, input_shape=image_shape)
         elif method == "supervised":
             with run.strategy.scope():
-                model = _supervised(config, image_shape, len(class_names), config.epochs * steps)
+                supervised = build_supervised_model(config, image_shape, len(class_names), config.epochs * steps)
             stream = train_dataset(train_x, train_y, config.batch_size, seed, run.epoch_counter,
                                    augment=config.augment)
-            _, curves[METHODS[method]] = _fit(config, run, model, stream, f"seed{seed}-supervised",
-                                              config.epochs, model.backbone, data)
-            backbone = model.backbone
+            _, curve = _fit(config, run, supervised, stream, f"seed{seed}-supervised", config.epochs,
+                            supervised.backbone, data)
+            backbone = supervised.backbone
         else:
-            model, history, curves[METHODS[method]] = _train_contrastive(config, run, seed, method, data, steps)
+            model, history, curve = _train_contrastive(config, run, seed, method, data, steps)
             backbone = model.backbone
             row = {"contrastive_accuracy": history["contrastive_accuracy"],
                    "bank_rank": history["bank_rank"], "bank_loss": history.get("bank")}
-            if method == SHIPPED:
-                shipped = model
-        with run.timed(f"seed{seed}-{method}: linear probe and kNN"):
-            row.update(evaluate(features_of(backbone, train_x), train_y, features_of(backbone, test_x),
-                                test_y, config.knn_k))
-        rows[METHODS[method]] = row
-    return SeedResult(
-        rows,
-        details={"probe_curves": curves, "steps": config.epochs * steps},
-        model=shipped,
+        features = features_of(backbone, train_x), features_of(backbone, test_x)
+    with run.timed(f"seed{seed}-{method}: linear probe and kNN"):
+        row.update(evaluate(features[0], train_y, features[1], test_y, config.knn_k))
+    return MethodResult(
+        {method: row},
+        details={"probe_curve": curve, "steps": config.epochs * steps},
+        model=model,
         input_shape=image_shape,
         sample_images=test_x[:7],
-        model_metrics=None if shipped is None else {
-            k: rows["AdCo"][k] for k in ("linear_probe", "knn")},
+        model_metrics={k: row[k] for k in ("linear_probe", "knn")},
     )
 
 
@@ -241,7 +229,7 @@ def export_probe(config, run, model):
     """`probe/`: the AdCo encoder with its linear probe folded into a Dense
     head (standardisation included), as a classifier run directory that
     `kerazoo.zoo.publish(run_dir / "probe", name)` takes."""
-    (train_x, train_y, class_names), (test_x, test_y, _) = _data(config, run)
+    (train_x, train_y, class_names), (test_x, test_y, _) = run.data
     backbone = model.backbone
     scaler, classifier = linear_probe(features_of(backbone, train_x), train_y)
     coef, intercept = _probe_weights(classifier, len(class_names))
@@ -257,14 +245,13 @@ def export_probe(config, run, model):
     if path.exists():
         shutil.rmtree(path)
     path.mkdir()
-    sub = runner.Run(path, run.recipe, config, run.strategy, created=False)
-    sub.data_notes = run.data_notes + ["linear probe: logistic regression on the standardised pooled "
-                                       "features of the train split, folded into the Dense head"]
-    described = sub.export(SeedResult({}, model=probe, input_shape=train_x.shape[1:],
-                                      sample_images=test_x[:7], class_names=class_names,
-                                      model_metrics={"test_accuracy": accuracy}))
+    notes = run.data_notes + ["linear probe: logistic regression on the standardised pooled "
+                              "features of the train split, folded into the Dense head"]
+    described = export_model(path, MethodResult({}, model=probe, input_shape=train_x.shape[1:],
+                                                sample_images=test_x[:7], class_names=class_names),
+                             config, notes, run.log, metrics={"test_accuracy": accuracy})
     shutil.copy2(run.path / "config.json", path / "config.json")
-    write_text(path / "report.md", probe_report(accuracy, sub.data_notes))
+    write_text(path / "report.md", probe_report(accuracy, notes))
     # run_subdir: `zoo.rebuild` re-runs the recipe and publishes this folder of it.
     write_text(path / "metrics.json",
                json.dumps({"recipe": run.recipe, "model": described, "run_subdir": "probe"}, indent=2))
@@ -297,14 +284,14 @@ def _probe_weights(classifier, num_classes):
 
 def plot_curves(per_seed, path):
     figure, ax = plots.plt.subplots(figsize=(6.5, 4))
-    details = [r.details["probe_curves"] for r in per_seed.values()]
-    for method in details[0]:
-        curves = [d[method] for d in details if d.get(method)]
+    for method in next(iter(per_seed.values())):
+        curves = [results[method].details["probe_curve"] for results in per_seed.values()
+                  if results[method].details["probe_curve"]]
         if not curves:
             continue
         epochs = [p[0] for p in curves[0]]
         values = 100 * np.mean([[p[1] for p in c] for c in curves], axis=0)
-        ax.plot(epochs, values, marker="o", label=method)
+        ax.plot(epochs, values, marker="o", label=METHODS[method].label)
     ax.set_xlabel("epoch")
     ax.set_ylabel("linear probe test accuracy (%)")
     ax.set_title(f"Linear probe over training ({spread_label(len(per_seed)).replace(' ± std', '')})")
@@ -319,14 +306,14 @@ def report(config, run, per_seed):
         plot_curves(per_seed, run.path / "probe_curve.png")
         lines += ["![linear probe accuracy over training](probe_curve.png)", ""]
     metrics_out = {}
-    shipped = per_seed[config.seeds[0]].model
-    if shipped is not None:
+    shipped = per_seed[config.seeds[0]].get(RECIPE.shipped)
+    if shipped is not None and config.exports != "none":
         with run.timed("export of the linear probe as a classifier (probe/)"):
-            accuracy = export_probe(config, run, shipped)
+            accuracy = export_probe(config, run, shipped.model)
         metrics_out["probe_classifier_accuracy"] = accuracy
         lines += [f"The shipped encoder's linear probe as a classifier (`probe/`): test accuracy "
                   f"{100 * accuracy:.2f} %.", ""]
-    steps = next(iter(per_seed.values())).details["steps"]
+    steps = next(iter(next(iter(per_seed.values())).values())).details["steps"]
     lines += [
         f"Every trained encoder: {count(config.epochs, 'epoch')}, {count(steps, 'step')} of "
         f"{config.batch_size} images. "

@@ -10,7 +10,7 @@ from kerazoo.recipes import recipe
 from kerazoo.recipes.config import option
 from kerazoo.recipes.results import Column
 
-METHOD = "ERM baseline"
+METHODS = {"erm": recipe.Method("ERM baseline", ships=True)}
 COLUMNS = [
     Column("test_accuracy", "test accuracy"),
     Column("balanced_accuracy", "class-balanced accuracy"),
@@ -26,7 +26,8 @@ class BaselineConfig(recipe.RunConfig):
     learning_rate: float = option(0.05, "peak SGD learning rate (cosine decay to 0)", min=0.0)
     momentum: float = option(0.9, "SGD momentum", min=0.0, max=1.0)
     weight_decay: float = option(5e-4, "weight decay, coupled L2 as PyTorch's SGD", min=0.0)
-    augment: bool = option(False, "pad-4 random crop and horizontal flip (CIFAR-style)")
+    augment: str = option("none", "training augmentation: none, or crop_flip (pad-4 random crop and "
+                          "horizontal flip, CIFAR-style)", choices=["none", "crop_flip"])
 
 
-RECIPE = recipe.Recipe("baseline", BaselineConfig, COLUMNS, __doc__)
+RECIPE = recipe.Recipe("baseline", BaselineConfig, METHODS, COLUMNS, __doc__)

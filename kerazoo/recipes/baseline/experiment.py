@@ -9,12 +9,12 @@ from kerazoo.data import eval_dataset, train_dataset
 from kerazoo.models import Classifier
 from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots
-from kerazoo.recipes.baseline import METHOD
+from kerazoo.recipes.baseline import METHODS
 from kerazoo.recipes.recipe import Outcome
-from kerazoo.recipes.results import SeedResult
+from kerazoo.recipes.results import MethodResult
 
 
-def build_classifier(config, protocol):
+def build_model(config, protocol):
     """A compiled `Classifier` for the config; call inside `strategy.scope()`."""
     steps = config.epochs * (len(protocol.train_labels) // config.batch_size)
     model = Classifier(
@@ -39,7 +39,8 @@ def build_classifier(config, protocol):
     return model
 
 
-def run_seed(config, run, seed):
+def run_method(config, run, method, data):
+    seed = run.seed
     protocol = run.protocol()
     train = train_dataset(
         protocol.train_images,
@@ -51,7 +52,7 @@ def run_seed(config, run, seed):
     )
     test = eval_dataset(protocol.test_images, protocol.test_labels)
     with run.strategy.scope():
-        model = build_classifier(config, protocol)
+        model = build_model(config, protocol)
     stage = f"seed{seed}"
     run.fit(model, train, stage=stage, epochs=config.epochs, test_data=test)
 
@@ -65,16 +66,15 @@ def run_seed(config, run, seed):
     if seed == config.seed:
         plots.plot_history(
             run.path / "logs" / f"{stage}.csv", run.path / "training_curves.png",
-            f"ERM baseline, seed {seed}",
+            f"{METHODS[method].label}, seed {seed}",
         )
-    return SeedResult(
-        {METHOD: row},
+    return MethodResult(
+        {method: row},
         details={"per_class_accuracy": {n: float(a) for n, a in zip(protocol.class_names, per_class)}},
         model=model,
         input_shape=protocol.image_shape,
         sample_images=protocol.test_images[:7],
         class_names=protocol.class_names,
-        model_metrics=row,
     )
 
 
@@ -82,7 +82,7 @@ def report(config, run, per_seed):
     protocol = run.protocol()
     counts = protocol.class_counts()
     per_class = np.mean(
-        [[r.details["per_class_accuracy"][n] for n in protocol.class_names] for r in per_seed.values()],
+        [[r["erm"].details["per_class_accuracy"][n] for n in protocol.class_names] for r in per_seed.values()],
         axis=0,
     )
     return Outcome(

@@ -20,24 +20,20 @@ from kerazoo.recipes import recipe
 from kerazoo.recipes.config import ConfigError, option
 from kerazoo.recipes.results import Column
 
-# config name -> (table label, loss, with BatchFormer)
+# The id names the loss (`ce` or `balanced_softmax`) and, with a
+# `_batchformer` suffix, adds BatchFormer.
 METHODS = {
-    "ce": ("CE", "ce", False),
-    "ce_batchformer": ("CE + BatchFormer", "ce", True),
-    "balanced_softmax": ("Balanced Softmax", "balanced_softmax", False),
-    "balanced_softmax_batchformer": ("Balanced Softmax + BatchFormer", "balanced_softmax", True),
+    "ce": recipe.Method("CE"),
+    "ce_batchformer": recipe.Method("CE + BatchFormer", baselines=("ce",)),
+    "balanced_softmax": recipe.Method("Balanced Softmax", baselines=("ce",)),
+    "balanced_softmax_batchformer": recipe.Method("Balanced Softmax + BatchFormer",
+                                                  baselines=("balanced_softmax",), ships=True),
 }
-SHIPPED = "balanced_softmax_batchformer"
 COLUMNS = [
     Column("test_accuracy", "overall"),
     Column("many", "many-shot"),
     Column("medium", "medium-shot"),
     Column("few", "few-shot"),
-]
-EFFECTS = [
-    ("CE + BatchFormer", "CE"),
-    ("Balanced Softmax + BatchFormer", "Balanced Softmax"),
-    ("Balanced Softmax", "CE"),
 ]
 
 
@@ -66,14 +62,15 @@ class BatchFormerConfig(recipe.RunConfig):
     batchformer_loss_weight: float = option(
         1.0, "factor on the loss with BatchFormer: 1 = mean over the 2B rows (the official README's form), "
         "3 = the official BalancedSoftmax code's three summed terms", min=0.0)
-    augment: bool = option(False, "random crop + horizontal flip: pad-4 (CIFAR) in memory, "
-                                  "random-resized (ImageNet) when streamed")
+    augment: str = option("none", "training augmentation: none, or crop_flip (random crop + horizontal "
+                          "flip: pad-4 (CIFAR) in memory, random-resized (ImageNet) when streamed)",
+                          choices=["none", "crop_flip"])
     num_heads: int = option(4, "BatchFormer attention heads", min=1)
     num_layers: int = option(1, "BatchFormer encoder layers", min=1)
     dropout: float = option(0.5, "BatchFormer dropout (four places, as PyTorch)", min=0.0, max=0.99)
     batchformer_lr_scale: float = option(0.1, "BatchFormer's learning rate / the rest's", min=0.0)
-    batchformer_scope: str = option("replica", "attend over each replica's batch or the global batch",
-                                    choices=["replica", "global"])
+    batch_scope: str = option("global", "under several replicas, a batch-level term sees the global batch "
+                              "(as one device would) or each replica's own", choices=["global", "replica"])
     many_shot: int = option(100, "many-shot: more than this many training images", min=1)
     few_shot: int = option(20, "few-shot: fewer than this many training images", min=1)
     num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
@@ -97,4 +94,4 @@ class BatchFormerConfig(recipe.RunConfig):
             )
 
 
-RECIPE = recipe.Recipe("batchformer", BatchFormerConfig, COLUMNS, __doc__, effects=EFFECTS)
+RECIPE = recipe.Recipe("batchformer", BatchFormerConfig, METHODS, COLUMNS, __doc__)

@@ -1,6 +1,7 @@
 """What one seed of the batchformer recipe does (imported when a run starts)."""
 
 import functools
+import types
 import warnings
 
 import keras
@@ -12,9 +13,9 @@ from kerazoo.models import BatchFormerClassifier
 from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots
 from kerazoo.recipes.config import ConfigError
-from kerazoo.recipes.batchformer import EFFECTS, METHODS, SHIPPED
+from kerazoo.recipes.batchformer import METHODS, RECIPE
 from kerazoo.recipes.recipe import Outcome
-from kerazoo.recipes.results import SeedResult, count, spread_label
+from kerazoo.recipes.results import MethodResult, count, spread_label
 from kerazoo.schedules import WarmupCosineDecay
 
 SHOTS = ("many", "medium", "few")
@@ -22,14 +23,15 @@ SHOTS = ("many", "medium", "few")
 
 def build_model(config, protocol, method, steps):
     """A compiled, built `BatchFormerClassifier` for one method; call inside `strategy.scope()`."""
-    _, loss, with_batchformer = METHODS[method]
+    loss = method.removesuffix("_batchformer")
+    with_batchformer = method.endswith("_batchformer")
     batchformer = None
     if with_batchformer:
         batchformer = BatchFormer(
             num_heads=config.num_heads,
             dropout=config.dropout,
             num_layers=config.num_layers,
-            scope=config.batchformer_scope,
+            scope=config.batch_scope,
         )
     model = BatchFormerClassifier(
         backbones.get(config.backbone, input_shape=protocol.image_shape),
@@ -57,39 +59,37 @@ def build_model(config, protocol, method, steps):
     return model
 
 
-def run_seed(config, run, seed):
+def prepare(config, run):
+    """The protocol and the steps of every method (checked against the warm-up)."""
     protocol = run.protocol()
-    counts = protocol.class_counts()
     steps = config.epochs * config.passes_per_epoch * (len(protocol.train_labels) // config.batch_size)
     if config.warmup_steps and config.warmup_steps >= steps:
         raise ConfigError(f"Config key 'warmup_steps' ({config.warmup_steps}) must be below the run's "
                           f"{steps} training steps (epochs x passes_per_epoch x batches per pass).")
-    test = protocol.eval_dataset()
-    rows, shipped = {}, None
-    for method in config.methods:
-        # Every method starts from the same weights and sees the same batches.
-        keras.utils.set_random_seed(seed)
-        train = _passes(config, protocol, seed, run.epoch_counter)
-        with run.strategy.scope():
-            model = build_model(config, protocol, method, steps)
-        run.fit(model, train, stage=f"seed{seed}-{method}", epochs=config.epochs)
-        predictions = np.argmax(model.predict(test, verbose=0), axis=-1)
-        labels = protocol.test_labels
-        shots = metrics.shot_accuracy(labels, predictions, counts, config.many_shot, config.few_shot)
-        rows[METHODS[method][0]] = {
-            "test_accuracy": metrics.accuracy(labels, predictions),
-            # None, not NaN, for an empty group: the tables then show "–".
-            **{k: None if np.isnan(v) else v for k, v in shots.items()},
-        }
-        if shipped is None or method == SHIPPED:
-            shipped = (model, rows[METHODS[method][0]])
-    return SeedResult(
-        rows,
-        model=shipped[0],
+    return types.SimpleNamespace(protocol=protocol, steps=steps)
+
+
+def run_method(config, run, method, data):
+    protocol = data.protocol
+    train = _passes(config, protocol, run.seed, run.epoch_counter)
+    with run.strategy.scope():
+        model = build_model(config, protocol, method, data.steps)
+    run.fit(model, train, stage=f"seed{run.seed}-{method}", epochs=config.epochs)
+    predictions = np.argmax(model.predict(protocol.eval_dataset(), verbose=0), axis=-1)
+    labels = protocol.test_labels
+    shots = metrics.shot_accuracy(labels, predictions, protocol.class_counts(), config.many_shot,
+                                  config.few_shot)
+    row = {
+        "test_accuracy": metrics.accuracy(labels, predictions),
+        # None, not NaN, for an empty group: the tables then show "–".
+        **{k: None if np.isnan(v) else v for k, v in shots.items()},
+    }
+    return MethodResult(
+        {method: row},
+        model=model,
         input_shape=protocol.image_shape,
         sample_images=protocol.sample_images(7),
         class_names=protocol.class_names,
-        model_metrics=shipped[1],
     )
 
 
@@ -116,8 +116,7 @@ def report(config, run, per_seed):
         "medium": int(((counts >= config.few_shot) & (counts <= config.many_shot)).sum()),
         "few": int((counts < config.few_shot).sum()),
     }
-    methods = [METHODS[m][0] for m in config.methods]
-    plot_shots(per_seed, methods, run.path / "shots.png", config.dataset)
+    plot_shots(per_seed, config.methods, run.path / "shots.png", config.dataset)
     verdicts = effect_verdicts(per_seed)
     measured = ["## What was measured", "", *[f"- {line}" for line in verdicts], ""] if verdicts else []
     return Outcome(
@@ -148,8 +147,9 @@ def effect_verdicts(per_seed):
     differences, called a gain or a loss only when the mean exceeds the
     seed-to-seed spread of the differences."""
     lines = []
-    for method, baseline in EFFECTS:
-        rows = [r.rows for r in per_seed.values() if method in r.rows and baseline in r.rows]
+    for method, baseline in RECIPE.effects:
+        rows = [{m: r.rows[m] for m, r in results.items()} for results in per_seed.values()
+                if method in results and baseline in results]
         if not rows:
             continue
         parts = []
@@ -159,7 +159,8 @@ def effect_verdicts(per_seed):
             verdict = "within seed noise" if not abs(diffs.mean()) > spread else (
                 "a gain" if diffs.mean() > 0 else "a loss")
             parts.append(f"{name} {diffs.mean():+.1f} ± {spread:.1f} ({verdict})")
-        lines.append(f"{method} − {baseline}, same seed over {len(rows)} seed(s): " + "; ".join(parts) + ".")
+        lines.append(f"{METHODS[method].label} − {METHODS[baseline].label}, same seed over "
+                     f"{count(len(rows), 'seed')}: " + "; ".join(parts) + ".")
     return lines
 
 
@@ -169,13 +170,13 @@ def plot_shots(per_seed, methods, path, dataset):
     width = 0.8 / len(methods)
     for i, method in enumerate(methods):
         values = np.array(
-            [[r.rows[method][s] for s in SHOTS] for r in per_seed.values()], dtype=float
+            [[results[method].rows[method][s] for s in SHOTS] for results in per_seed.values()], dtype=float
         ) * 100  # None (an empty group) becomes NaN
         with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
             # An empty group (all NaN) draws no bar instead of warning.
             mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
         ax.bar(np.arange(len(SHOTS)) + (i - (len(methods) - 1) / 2) * width, mean,
-               width, yerr=std, capsize=3, label=method)
+               width, yerr=std, capsize=3, label=METHODS[method].label)
     ax.set_xticks(np.arange(len(SHOTS)), [f"{s}-shot" for s in SHOTS])
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"{dataset}: error bars {spread_label(len(per_seed))}")

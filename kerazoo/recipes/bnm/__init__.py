@@ -28,14 +28,18 @@ from kerazoo.recipes import recipe
 from kerazoo.recipes.config import ConfigError, option
 from kerazoo.recipes.results import Column
 
-LABELS = {"none": "CE only", "entmin": "EntMin", "bnm": "BNM", "fbnm": "FBNM"}
+METHODS = {
+    "none": recipe.Method("CE only"),
+    "bnm": recipe.Method("BNM", baselines=("none",), ships=True),
+    "fbnm": recipe.Method("FBNM", baselines=("none",)),
+    "entmin": recipe.Method("EntMin", baselines=("none",)),
+}
 COLUMNS = [
     Column("accuracy", "target (DA) / test (SSL) accuracy"),
     Column("batch_stats_accuracy", "the same with BatchNorm batch statistics"),
     Column("predicted_classes", "predicted classes", scale=1),
     Column("nuclear_norm", "nuclear norm of predictions", scale=1),
 ]
-EFFECTS = [(LABELS[m], LABELS["none"]) for m in ("bnm", "fbnm", "entmin")]
 # The config key holding each target shift's strength.
 SHIFTS = {"bg": "bg_max_level", "rot": "rot_max_degrees"}
 # `kerazoo.data.user_sources.IMAGE_FOLDERS`, spelled out so that the config
@@ -56,13 +60,13 @@ class BNMConfig(recipe.RunConfig):
     target_domain: str = option("", f"dataset={FOLDERS}: target folder under data_dir (e.g. webcam)")
     labels_per_class: int = option(5, "ssl: labelled training images per class", min=1)
     methods: list[str] = option(["none", "entmin", "bnm", "fbnm"], "methods, same data and seeds",
-                                choices=sorted(LABELS))
+                                choices=sorted(METHODS))
     weight: float = option(1.0, "λ of the transfer term", min=0.0)
     warmup_steps: int = option(150, "CE-only steps before λ applies", min=0)
     normalization: str = option("default", "BNM/FBNM divisor: default = min_dim (da) / batch (ssl)",
                                 choices=["default", "min_dim", "batch"])
-    scope: str = option("global", "batch-level term over the global or the per-replica batch",
-                        choices=["global", "replica"])
+    batch_scope: str = option("global", "under several replicas, a batch-level term sees the global batch "
+                              "(as one device would) or each replica's own", choices=["global", "replica"])
     steps: int = option(400, "training steps (rounded up to whole epochs of the paired stream)", min=1)
     batch_size: int = option(64, "labelled (source) images per step, global", min=1)
     unlabelled_batch_size: int = option(64, "unlabelled (target) images per step, global", min=1)
@@ -74,7 +78,8 @@ class BNMConfig(recipe.RunConfig):
                               choices=["constant", "inverse"])
     momentum: float = option(0.9, "sgd momentum", min=0.0, max=1.0)
     weight_decay: float = option(0.0, "weight decay, coupled L2 as PyTorch's", min=0.0)
-    augment: bool = option(False, "random crop + flip on both streams")
+    augment: str = option("none", "augmentation of both streams: none, or crop_flip (pad-4 random crop "
+                          "and horizontal flip)", choices=["none", "crop_flip"])
     num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
 
     @property
@@ -94,7 +99,7 @@ class BNMConfig(recipe.RunConfig):
             raise ConfigError(f"dataset={FOLDERS} with domains needs image_size (folder images differ in size).")
         super().validate()
         if not self.methods:
-            raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(LABELS)}.")
+            raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(METHODS)}.")
 
 
-RECIPE = recipe.Recipe("bnm", BNMConfig, COLUMNS, __doc__, effects=EFFECTS)
+RECIPE = recipe.Recipe("bnm", BNMConfig, METHODS, COLUMNS, __doc__)

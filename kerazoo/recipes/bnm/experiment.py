@@ -1,6 +1,7 @@
 """What one seed of the bnm recipe does (imported when a run starts)."""
 
 import math
+import types
 
 import keras
 import numpy as np
@@ -12,9 +13,9 @@ from kerazoo.models import DomainAdapter, SemiSupervised
 from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots
 from kerazoo.recipes.config import ConfigError
-from kerazoo.recipes.bnm import LABELS, SHIFTS
+from kerazoo.recipes.bnm import METHODS, SHIFTS
 from kerazoo.recipes.recipe import Outcome
-from kerazoo.recipes.results import SeedResult, count
+from kerazoo.recipes.results import MethodResult, count
 from kerazoo.schedules import InverseDecay
 
 
@@ -36,7 +37,7 @@ def _data(config):
             target.test_images, target.test_labels, target)
 
 
-def _optimizer(config):
+def build_optimizer(config):
     rate = config.learning_rate
     if config.lr_schedule == "inverse":
         rate = InverseDecay(rate)
@@ -58,18 +59,17 @@ def build_model(config, method, image_shape, num_classes):
         weight=config.weight,
         warmup_steps=config.warmup_steps,
         normalization=None if config.normalization == "default" else config.normalization,
-        scope=config.scope,
+        scope=config.batch_scope,
     )
-    model.compile(optimizer=_optimizer(config),
+    model.compile(optimizer=build_optimizer(config),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     model(np.zeros((1, *image_shape), "float32"))  # fit cannot build from paired batches
     return model
 
 
-def run_seed(config, run, seed):
+def prepare(config, run):
+    """The labelled, unlabelled and evaluation splits, and the steps of every method."""
     images, labels, unlabelled, eval_images, eval_labels, protocol = _data(config)
-    # Building the data ran TensorFlow ops (resizing), which moves the op seeds.
-    keras.utils.set_random_seed(seed)
     run.data_notes = protocol.notes  # for report.md and the exported model's record
     lead = "labelled" if config.task == "da" else "unlabelled"
     lead_batches = (len(labels) // config.batch_size if lead == "labelled"
@@ -77,42 +77,41 @@ def run_seed(config, run, seed):
     if lead_batches == 0:
         raise ConfigError(f"Config: the {lead} set is smaller than one batch; lower the batch size.")
     epochs = math.ceil(config.steps / lead_batches)
-    rows, spectra, shipped = {}, {}, None
-    for method in config.methods:
-        keras.utils.set_random_seed(seed)
-        with run.strategy.scope():
-            model = build_model(config, method, protocol.image_shape, protocol.num_classes)
-        stream = paired_dataset(images, labels, unlabelled, config.batch_size, seed=seed,
-                                epoch_counter=run.epoch_counter,
-                                unlabelled_batch_size=config.unlabelled_batch_size,
-                                epoch_length=lead, augment=config.augment)
-        run.fit(model, stream, stage=f"seed{seed}-{method}", epochs=epochs)
-        logits = model.predict(eval_dataset(eval_images, eval_labels), verbose=0)
-        probs = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
-        predicted = probs.argmax(axis=1)
-        singular_values = np.linalg.svd(probs, compute_uv=False)
-        rows[LABELS[method]] = {
-            "accuracy": metrics.accuracy(eval_labels, predicted),
-            "batch_stats_accuracy": _batch_stats_accuracy(model, eval_images, eval_labels,
-                                                          config.unlabelled_batch_size),
-            "predicted_classes": int(len(np.unique(predicted))),
-            "nuclear_norm": float(singular_values.sum()),
-        }
-        spectra[LABELS[method]] = singular_values.tolist()
-        if method == "bnm":
-            shipped = model
-    run.log(f"seed {seed}: {count(epochs, 'epoch')} x {count(lead_batches, 'step')} = "
-            f"{count(epochs * lead_batches, 'step')}",
-            console=False)
-    return SeedResult(
-        rows,
-        details={"singular_values": spectra, "steps": epochs * lead_batches,
+    run.log(f"{count(epochs, 'epoch')} x {count(lead_batches, 'step')} = "
+            f"{count(epochs * lead_batches, 'step')} per method", console=False)
+    return types.SimpleNamespace(images=images, labels=labels, unlabelled=unlabelled, eval_images=eval_images,
+                                 eval_labels=eval_labels, protocol=protocol, lead=lead, epochs=epochs,
+                                 steps=epochs * lead_batches)
+
+
+def run_method(config, run, method, data):
+    with run.strategy.scope():
+        model = build_model(config, method, data.protocol.image_shape, data.protocol.num_classes)
+    stream = paired_dataset(data.images, data.labels, data.unlabelled, config.batch_size, seed=run.seed,
+                            epoch_counter=run.epoch_counter,
+                            unlabelled_batch_size=config.unlabelled_batch_size,
+                            epoch_length=data.lead, augment=config.augment)
+    run.fit(model, stream, stage=f"seed{run.seed}-{method}", epochs=data.epochs)
+    logits = model.predict(eval_dataset(data.eval_images, data.eval_labels), verbose=0)
+    probs = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
+    predicted = probs.argmax(axis=1)
+    singular_values = np.linalg.svd(probs, compute_uv=False)
+    row = {
+        "accuracy": metrics.accuracy(data.eval_labels, predicted),
+        "batch_stats_accuracy": _batch_stats_accuracy(model, data.eval_images, data.eval_labels,
+                                                      config.unlabelled_batch_size),
+        "predicted_classes": int(len(np.unique(predicted))),
+        "nuclear_norm": float(singular_values.sum()),
+    }
+    return MethodResult(
+        {method: row},
+        details={"singular_values": singular_values.tolist(), "steps": data.steps,
                  "eval_shape": list(probs.shape)},
-        model=shipped,
-        input_shape=protocol.image_shape,
-        sample_images=eval_images[:7],
-        class_names=protocol.class_names,
-        model_metrics=None if shipped is None else {"test_accuracy": rows["BNM"]["accuracy"]},
+        model=model,
+        input_shape=data.protocol.image_shape,
+        sample_images=data.eval_images[:7],
+        class_names=data.protocol.class_names,
+        model_metrics={"test_accuracy": row["accuracy"]},
     )
 
 
@@ -133,10 +132,9 @@ def _batch_stats_accuracy(model, images, labels, batch_size):
 
 def _plot_spectra(per_seed, path, split):
     figure, ax = plots.plt.subplots(figsize=(6.5, 4))
-    details = [r.details["singular_values"] for r in per_seed.values()]
-    for method in details[0]:
-        values = np.mean([d[method] for d in details], axis=0)
-        ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=method)
+    for method in next(iter(per_seed.values())):
+        values = np.mean([results[method].details["singular_values"] for results in per_seed.values()], axis=0)
+        ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=METHODS[method].label)
     ax.set_yscale("log")
     ax.set_xlabel("index (sorted)")
     ax.set_ylabel("singular value")
@@ -150,7 +148,7 @@ def _plot_spectra(per_seed, path, split):
 def report(config, run, per_seed):
     split = "target" if config.task == "da" else "test"
     _plot_spectra(per_seed, run.path / "singular_values.png", split)
-    details = next(iter(per_seed.values())).details
+    details = next(iter(next(iter(per_seed.values())).values())).details
     steps, (rows, classes) = details["steps"], details["eval_shape"]
     transfer = ("source CE + λ·term on the target batch, separate forward passes" if config.task == "da"
                 else "labelled CE + λ·term on the unlabelled batch, separate forward passes")

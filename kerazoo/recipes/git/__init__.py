@@ -36,8 +36,11 @@ from kerazoo.recipes import recipe
 from kerazoo.recipes.config import ConfigError, option
 from kerazoo.recipes.results import Column
 
-METHODS = {"ce_drs": "CE + DRS", "ce_drs_git": "CE + DRS + GIT", "oracle": "CE + DRS + oracle"}
-SHIPPED = "ce_drs_git"
+METHODS = {
+    "ce_drs": recipe.Method("CE + DRS"),
+    "ce_drs_git": recipe.Method("CE + DRS + GIT", baselines=("ce_drs",), ships=True),
+    "oracle": recipe.Method("CE + DRS + oracle", baselines=("ce_drs",)),
+}
 TRANSFORMS = ("bg", "dil", "rot", "none")
 # `kerazoo.layers.git_augment.RULES`, spelled out so that the config needs no
 # Keras (tests/recipes/test_recipe.py checks that the two agree).
@@ -48,7 +51,6 @@ COLUMNS = [
     Column("tail_ekld", "tail eKLD", scale=1, digits=3, higher_is_better=False),
     Column("head_ekld", "head eKLD", scale=1, digits=3, higher_is_better=False),
 ]
-EFFECTS = [(METHODS["ce_drs_git"], METHODS["ce_drs"]), (METHODS["oracle"], METHODS["ce_drs"])]
 TRANSLATOR_FILE = "translator.keras"
 
 
@@ -154,4 +156,4 @@ def translator_file(source, root=None):
     return root / relative
 
 
-RECIPE = recipe.Recipe("git", GITConfig, COLUMNS, __doc__, effects=EFFECTS)
+RECIPE = recipe.Recipe("git", GITConfig, METHODS, COLUMNS, __doc__)

@@ -1,7 +1,7 @@
 """What one seed of the git recipe does (imported when a run starts)."""
 
 import csv
-import functools
+import types
 
 import keras
 import numpy as np
@@ -10,15 +10,15 @@ import tensorflow as tf
 from kerazoo import backbones, metrics
 from kerazoo.atomic import atomic_path
 from kerazoo.data import augment as augment_ops
-from kerazoo.data import make_protocol, parse_protocol_name, train_dataset
+from kerazoo.data import parse_protocol_name, train_dataset
 from kerazoo.data.transforms import apply_nuisance
 from kerazoo.layers.git_augment import GITAugment
 from kerazoo.models import MUNIT, GITClassifier, MUNITGenerator
 from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots
-from kerazoo.recipes.git import METHODS, SHIPPED, TRANSLATOR_FILE, translator_file
+from kerazoo.recipes.git import METHODS, TRANSLATOR_FILE, translator_file
 from kerazoo.recipes.recipe import Outcome
-from kerazoo.recipes.results import SeedResult, spread_label
+from kerazoo.recipes.results import MethodResult, spread_label
 
 # Below this share of the true nuisance's pixel variance a translator is
 # called one that learned no variation (below it, GIT's effect is not claimed).
@@ -26,30 +26,19 @@ MIN_VARIANCE_RATIO = 0.10
 # Chance is E|N(0, 1)| = 0.80; at or below this the style leaves a readable
 # trace (the fidelity issue's bar; the digits bg translator reaches 0.64).
 MAX_STYLE_ERROR = 0.75
-# Per-run results computed once and used by every seed: the eKLD draws and the translator.
-_CACHE = {}
-
-
-@functools.lru_cache(maxsize=4)
-def _make_protocol(name, data_dir, seed, image_size, download):
-    return make_protocol(name, data_dir=data_dir, seed=seed, image_size=image_size, download=download)
-
-
-def protocols(config, run):
-    """(clean, shifted): the long tail without and with the nuisance, same
-    images and order (the shifted one is what the classifiers learn from)."""
-    clean = run.protocol()
-    if config.transform == "none":
-        return clean, clean
-    base, _, long_tail = parse_protocol_name(config.dataset)
-    name = "-".join(filter(None, [base, config.transform, long_tail]))
-    shifted = _make_protocol(name, config.data_dir or None, config.seed, config.image_size or None,
-                             config.download)
-    if not np.array_equal(shifted.train_indices, clean.train_indices):
-        raise RuntimeError(f"{name} and {config.dataset} hold different training images.")
-    keras.utils.set_random_seed(run.seed)  # as Run.protocol: the data's ops move the seed
+def prepare(config, run):
+    """The long tail without (`clean`) and with (`shifted`) the nuisance, same
+    images and order (the shifted one is what the classifiers learn from),
+    and its class sizes."""
+    clean = shifted = run.protocol()
+    if config.transform != "none":
+        base, _, long_tail = parse_protocol_name(config.dataset)
+        name = "-".join(filter(None, [base, config.transform, long_tail]))
+        shifted = run.protocol(name=name)
+        if not np.array_equal(shifted.train_indices, clean.train_indices):
+            raise RuntimeError(f"{name} and {config.dataset} hold different training images.")
     run.data_notes = shifted.notes  # what the shipped classifier was trained on
-    return clean, shifted
+    return types.SimpleNamespace(clean=clean, shifted=shifted, counts=shifted.class_counts())
 
 
 def true_transform(config, salt):
@@ -57,16 +46,9 @@ def true_transform(config, salt):
     return lambda images, draw: apply_nuisance(images, config.transform, seed=[config.seed, salt, draw])
 
 
-def _ekld_draws(config, clean):
-    """The eKLD images (the first `ekld_images` untransformed test images of
-    each class) and their `ekld_transforms` true nuisances, drawn once per run."""
-    key = (id(clean), config.dataset, config.transform, config.seed, config.ekld_images, config.ekld_transforms)
-    if key not in _CACHE:
-        _CACHE[key] = _draw_ekld_images(config, clean)
-    return _CACHE[key]
-
-
 def _draw_ekld_images(config, clean):
+    """The eKLD images (the first `ekld_images` untransformed test images of
+    each class) and their `ekld_transforms` true nuisances."""
     rows = np.concatenate([np.flatnonzero(clean.test_labels == c)[: config.ekld_images]
                            for c in range(clean.num_classes)])
     images = clean.test_images[rows]
@@ -94,17 +76,16 @@ def load_translator(source, root=None):
 
 
 def translator(config, run, shifted):
-    """The run's translator: trained (once per run; later seeds load the
+    """The run's translator: trained (once per run; a resumed run loads the
     finished stage) and saved as translator.keras, or loaded."""
-    key = ("translator", str(run.path))
-    if key not in _CACHE:
-        _CACHE[key] = _translator(config, run, shifted)
-    return _CACHE[key]
+    return run.cache("translator", lambda: _translator(config, run, shifted))
 
 
 def _translator(config, run, shifted):
     if config.translator:
         return load_translator(config.translator)
+    # Its own stage: its initial weights do not depend on which methods ran first.
+    run.reseed()
     with run.strategy.scope():
         munit = build_translator(config, shifted.image_shape)
     data = train_dataset(shifted.train_images, shifted.train_labels, config.translator_batch_size,
@@ -118,7 +99,7 @@ def _translator(config, run, shifted):
     return generator
 
 
-def _classifier(config, image_shape, num_classes, learning_rate, augment=None, start=None):
+def build_model(config, image_shape, num_classes, learning_rate, augment=None, start=None):
     """A compiled, built `GITClassifier`, with the weights of `start` if given."""
     model = GITClassifier(backbones.get(config.backbone, input_shape=image_shape), num_classes,
                           augment=augment)
@@ -152,16 +133,17 @@ def _train(config, run, seed, protocol, stage, augment=None, policy=None, start=
         data = tf.data.Dataset.zip(data, stream(1000 + seed))
     rate = config.learning_rate * (1.0 if first else config.drs_lr_scale)
     with run.strategy.scope():
-        model = _classifier(config, protocol.image_shape, protocol.num_classes, rate, augment, start)
+        model = build_model(config, protocol.image_shape, protocol.num_classes, rate, augment, start)
     epochs = config.drs_epoch if first else config.epochs - config.drs_epoch
     if epochs:
         run.fit(model, data, stage=stage, epochs=epochs)
     return model
 
 
-def evaluate(config, model, shifted, clean, counts):
+def evaluate(config, run, model, data):
     """Class-balanced and tail accuracy on the transformed test set; per-class
     and tail/head eKLD (None without a nuisance)."""
+    shifted, clean, counts = data.shifted, data.clean, data.counts
     predict = lambda x: np.asarray(model(x, training=False))  # noqa: E731
     predictions = np.concatenate([predict(shifted.test_images[i:i + 512]).argmax(-1)
                                   for i in range(0, len(shifted.test_labels), 512)])
@@ -175,7 +157,7 @@ def evaluate(config, model, shifted, clean, counts):
     }
     details = {"per_class_accuracy": per_class.tolist()}
     if config.transform != "none":
-        images, labels, draws = _ekld_draws(config, clean)
+        images, labels, draws = run.cache("ekld draws", lambda: _draw_ekld_images(config, clean))
         ekld = metrics.ekld(predict, images, labels, lambda x, k: draws[k], config.ekld_transforms,
                             shifted.num_classes)
         row["tail_ekld"] = float(np.nanmean(ekld[tail])) if tail.any() else None
@@ -184,44 +166,33 @@ def evaluate(config, model, shifted, clean, counts):
     return row, details
 
 
-def run_seed(config, run, seed):
-    clean, shifted = protocols(config, run)
-    counts = shifted.class_counts()
-    policy = None if config.augment == "none" else config.augment
-    rows, details, models = {}, {}, {}
-    if {"ce_drs", "ce_drs_git"} & set(config.methods):
-        keras.utils.set_random_seed(seed)
-        warm = _train(config, run, seed, shifted, f"seed{seed}-ce")
-        for method in ("ce_drs", "ce_drs_git"):
-            if method not in config.methods:
-                continue
-            augment = None
-            if method == "ce_drs_git":
-                augment = GITAugment(translator(config, run, shifted), counts, config.threshold,
-                                     config.fraction, config.rule, seed=seed)
-            keras.utils.set_random_seed(seed)
-            models[method] = _train(config, run, seed, shifted, f"seed{seed}-{method}", augment, start=warm)
-    if "oracle" in config.methods:
+def run_method(config, run, method, data):
+    seed, shifted, clean = run.seed, data.shifted, data.clean
+    if method == "oracle":
         # The GIT code's oracle: the untransformed long tail, the true nuisance
         # drawn for every image in every epoch, the same schedule.
-        oracle = augment_ops.chain(*(augment_ops.policy(p) for p in (policy, config.transform) if p))
-        keras.utils.set_random_seed(seed)
+        oracle = augment_ops.chain(*filter(None, (augment_ops.policy(p) for p in (config.augment, config.transform))))
         warm = _train(config, run, seed, clean, f"seed{seed}-oracle_ce", policy=oracle)
-        keras.utils.set_random_seed(seed)
-        models["oracle"] = _train(config, run, seed, clean, f"seed{seed}-oracle", policy=oracle, start=warm)
-    for method in config.methods:
-        with run.timed(f"seed{seed}-{method}: evaluation"):
-            rows[METHODS[method]], details[METHODS[method]] = evaluate(config, models[method], shifted, clean,
-                                                                       counts)
-    shipped = SHIPPED if SHIPPED in models else config.methods[0]
-    return SeedResult(
-        rows,
+        run.reseed()
+        model = _train(config, run, seed, clean, f"seed{seed}-oracle", policy=oracle, start=warm)
+    else:
+        # CE + DRS and GIT share the instance-sampled stage (trained once, then loaded).
+        warm = _train(config, run, seed, shifted, f"seed{seed}-ce")
+        augment = None
+        if method == "ce_drs_git":
+            augment = GITAugment(translator(config, run, shifted), data.counts, config.threshold,
+                                 config.fraction, config.rule, seed=seed)
+        run.reseed()
+        model = _train(config, run, seed, shifted, f"seed{seed}-{method}", augment, start=warm)
+    with run.timed(f"seed{seed}-{method}: evaluation"):
+        row, details = evaluate(config, run, model, data)
+    return MethodResult(
+        {method: row},
         details=details,
-        model=models[shipped],
+        model=model,
         input_shape=shifted.image_shape,
         sample_images=shifted.test_images[:7],
         class_names=shifted.class_names,
-        model_metrics=rows[METHODS[shipped]],
     )
 
 
@@ -262,9 +233,8 @@ def translator_diagnostics(config, generator, clean, shifted, counts):
 
 
 def report(config, run, per_seed):
-    clean, shifted = protocols(config, run)
-    counts = shifted.class_counts()
-    methods = [METHODS[m] for m in config.methods]
+    clean, shifted, counts = run.data.clean, run.data.shifted, run.data.counts
+    methods = config.methods
     lines, extra = [], {}
     figure_lines = []
     if "ce_drs_git" in config.methods:
@@ -332,24 +302,24 @@ def learned_variation(diagnostics):
 
 
 def _same_seed(per_seed, method, baseline, key):
-    diffs = [r.rows[method][key] - r.rows[baseline][key] for r in per_seed.values()
-             if method in r.rows and baseline in r.rows and r.rows[method][key] is not None
-             and r.rows[baseline][key] is not None]
+    rows = [{m: r.rows[m] for m, r in results.items()} for results in per_seed.values()]
+    diffs = [r[method][key] - r[baseline][key] for r in rows
+             if method in r and baseline in r and r[method][key] is not None and r[baseline][key] is not None]
     return np.array(diffs, dtype=float)
 
 
 def _size_correlation(per_seed, method, counts):
     """Spearman correlation of training class size and the mean per-class
     eKLD over seeds: negative when eKLD rises as classes shrink (Figure 1)."""
-    ekld = np.nanmean([r.details[method]["per_class_ekld"] for r in per_seed.values()
-                       if method in r.details], axis=0)
+    ekld = np.nanmean([results[method].details["per_class_ekld"] for results in per_seed.values()
+                       if method in results], axis=0)
     rank = lambda v: np.argsort(np.argsort(v, kind="stable"), kind="stable")  # noqa: E731
     return float(np.corrcoef(rank(counts), rank(ekld))[0, 1])
 
 
 def acceptance(per_seed, diagnostics, correlations):
-    """The issue's checks that this run can decide, each with its numbers."""
-    base, git, oracle = METHODS["ce_drs"], METHODS["ce_drs_git"], METHODS["oracle"]
+    """The checks of GIT's claims that this run can decide, each with its numbers."""
+    base, git, oracle = "ce_drs", "ce_drs_git", "oracle"
     checks = []
 
     def add(check, passed, measured):
@@ -386,9 +356,9 @@ def plot_ekld(per_seed, methods, counts, path, config):
     order = np.argsort(counts)
     figure, ax = plots.plt.subplots(figsize=(6.5, 4))
     for method in methods:
-        values = np.array([r.details[method]["per_class_ekld"] for r in per_seed.values()])
+        values = np.array([results[method].details["per_class_ekld"] for results in per_seed.values()])
         ax.errorbar(counts[order], values.mean(0)[order], yerr=values.std(0)[order], marker="o",
-                    capsize=3, label=method)
+                    capsize=3, label=METHODS[method].label)
     ax.set_xscale("log")
     ax.set_xlabel("training images of the class")
     ax.set_ylabel("eKLD (lower = more invariant)")

@@ -19,21 +19,23 @@ from kerazoo.recipes import recipe
 from kerazoo.recipes.config import ConfigError, option
 from kerazoo.recipes.results import Column
 
-LABELS = {
-    "lucir": "LUCIR",
-    "lucir+cbf": "LUCIR+CBF",
-    "cn": "cosine+CE (cn)",
-    "cn+lf": "cn+lf",
-    "icarl": "iCaRL-CNN",
-    "replay": "replay",
-    "joint": "joint",
+# Each method's settings are `kerazoo.incremental.METHODS[id]`. LUCIR also
+# reports its nearest-mean-of-exemplars classifier (`lucir_nme`).
+METHODS = {
+    "lucir": recipe.Method("LUCIR-CNN", baselines=("icarl", "replay"), ships=True,
+                           rows={"lucir_nme": "LUCIR-NME"}),
+    "lucir+cbf": recipe.Method("LUCIR+CBF", baselines=("lucir",)),
+    "cn": recipe.Method("cosine+CE (cn)"),
+    "cn+lf": recipe.Method("cn+lf"),
+    "icarl": recipe.Method("iCaRL-CNN"),
+    "replay": recipe.Method("replay"),
+    "joint": recipe.Method("joint"),
 }
 COLUMNS = [
     Column("average_incremental_accuracy", "average incremental accuracy"),
     Column("final_accuracy", "final accuracy"),
     Column("average_forgetting", "average forgetting", higher_is_better=False),
 ]
-EFFECTS = [("LUCIR-CNN", "iCaRL-CNN"), ("LUCIR-CNN", "replay"), ("LUCIR+CBF", "LUCIR-CNN")]
 
 
 @dataclasses.dataclass
@@ -59,7 +61,8 @@ class LUCIRConfig(recipe.RunConfig):
     k: int = option(2, "margin-ranking hard negatives K", min=1)
     distillation_weight: float = option(0.25, "iCaRL-CNN distillation weight beta (LUCIR code: 0.25)", min=0.0)
     temperature: float = option(2.0, "iCaRL-CNN distillation temperature T (LUCIR code: 2)", min=1e-6)
-    augment: bool = option(False, "pad-4 crop + flip (CIFAR)")
+    augment: str = option("none", "training augmentation: none, or crop_flip (pad-4 crop + flip, CIFAR)",
+                          choices=["none", "crop_flip"])
     flip_means: bool = option(
         False, "average NME class means with width-flipped images (the CIFAR code's flip "
         "reverses the colour channels, an inherited bug; kerazoo flips the width)"
@@ -72,13 +75,13 @@ class LUCIRConfig(recipe.RunConfig):
     methods: list[str] = option(
         ["lucir", "icarl", "joint"],
         "methods run on identical data, class order and memory",
-        choices=sorted(LABELS),
+        choices=sorted(METHODS),
     )
 
     def validate(self):
         super().validate()
         if not self.methods:
-            raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(sorted(LABELS))}.")
+            raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(sorted(METHODS))}.")
         from kerazoo.data.splits import incremental_phases
         from kerazoo.recipes.runner import dataset_num_classes
 
@@ -89,4 +92,4 @@ class LUCIRConfig(recipe.RunConfig):
             raise ConfigError(f"Config keys 'num_base'/'num_phases': {error}") from None
 
 
-RECIPE = recipe.Recipe("lucir", LUCIRConfig, COLUMNS, __doc__, effects=EFFECTS)
+RECIPE = recipe.Recipe("lucir", LUCIRConfig, METHODS, COLUMNS, __doc__)

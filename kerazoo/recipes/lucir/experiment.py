@@ -1,21 +1,24 @@
 """What one seed of the lucir recipe does (imported when a run starts)."""
 
 
+import types
+
 import keras
 import numpy as np
 
 from kerazoo import backbones, metrics
 from kerazoo.data.splits import class_order, incremental_phases
-from kerazoo.incremental import METHODS, ClassIncremental, Settings, labels_in_phase_order
+from kerazoo.incremental import METHODS as INCREMENTAL_METHODS
+from kerazoo.incremental import ClassIncremental, Settings, labels_in_phase_order
 from kerazoo.recipes import plots
-from kerazoo.recipes.lucir import LABELS
+from kerazoo.recipes.lucir import METHODS, RECIPE
 from kerazoo.recipes.recipe import Outcome
-from kerazoo.recipes.results import SeedResult, count, format_values, spread_label
+from kerazoo.recipes.results import MethodResult, count, format_values, spread_label
 
 PHASE_TABLE_TITLE = "Accuracy on all seen classes after each phase (%)"
 
 
-def _make_optimizer(config):
+def build_optimizer(config):
     def make(steps):
         if config.lr_milestones:
             per_epoch = steps // config.epochs
@@ -30,70 +33,67 @@ def _make_optimizer(config):
     return make
 
 
-def _variants(name):
-    """(row label, PhaseResult field) pairs a method reports."""
-    if name == "lucir":
-        return [("LUCIR-CNN", "cnn_accuracy"), ("LUCIR-NME", "nme_accuracy")]
-    return [(LABELS[name], "cnn_accuracy")]
+def _rows(method):
+    """(row id, PhaseResult field) pairs a method reports."""
+    return [(method, "cnn_accuracy"), *[(row, "nme_accuracy") for row in METHODS[method].rows]]
 
 
-def run_seed(config, run, seed):
+def prepare(config, run):
     protocol = run.protocol()
-    phases = incremental_phases(np.arange(protocol.num_classes), config.num_base, config.num_phases)
+    return types.SimpleNamespace(
+        protocol=protocol,
+        phases=incremental_phases(np.arange(protocol.num_classes), config.num_base, config.num_phases),
+    )
+
+
+def run_method(config, run, method, data):
+    protocol, phases, seed = data.protocol, data.phases, run.seed
     order_seed = seed if config.class_order_seed is None else config.class_order_seed
     order = class_order(protocol.num_classes, order_seed)
     run.log(f"seed {seed}: class order {order.tolist()}", console=False)
-    data = (
-        protocol.train_images,
-        labels_in_phase_order(protocol.train_labels, order),
-        protocol.test_images,
-        labels_in_phase_order(protocol.test_labels, order),
+    learner = ClassIncremental(
+        INCREMENTAL_METHODS[method],
+        (
+            protocol.train_images,
+            labels_in_phase_order(protocol.train_labels, order),
+            protocol.test_images,
+            labels_in_phase_order(protocol.test_labels, order),
+        ),
+        [len(p) for p in phases],
+        Settings.from_config(config),
+        seed,
+        build_backbone=lambda: backbones.get(config.backbone, input_shape=protocol.image_shape, last_relu=False),
+        make_optimizer=build_optimizer(config),
+        fit=run.fit,
+        strategy=run.strategy,
+        epoch_counter=run.epoch_counter,
+        log=lambda message: run.log(message, console=False),
     )
-    settings = Settings.from_config(config)
-    rows, curves, shipped = {}, {}, None
-    for name in config.methods:
-        keras.utils.set_random_seed(seed)
-        learner = ClassIncremental(
-            METHODS[name],
-            data,
-            [len(p) for p in phases],
-            settings,
-            seed,
-            build_backbone=lambda: backbones.get(
-                config.backbone, input_shape=protocol.image_shape, last_relu=False
-            ),
-            make_optimizer=_make_optimizer(config),
-            fit=run.fit,
-            strategy=run.strategy,
-            epoch_counter=run.epoch_counter,
-            log=lambda message: run.log(message, console=False),
-        )
-        phase_results = learner.run(f"seed{seed}-{name}")
-        for label, field in _variants(name):
-            accuracies = [getattr(r, field) for r in phase_results]
-            curves[label] = accuracies
-            rows[label] = {
-                "average_incremental_accuracy": metrics.average_incremental_accuracy(accuracies),
-                "final_accuracy": accuracies[-1],
-                "average_forgetting": metrics.average_forgetting([r.task_accuracy for r in phase_results])
-                if field == "cnn_accuracy" else None,
-            }
-        if name == "lucir":
-            shipped = learner.model
+    phase_results = learner.run(f"seed{seed}-{method}")
+    rows, curves = {}, {}
+    for row, field in _rows(method):
+        accuracies = [getattr(r, field) for r in phase_results]
+        curves[row] = accuracies
+        rows[row] = {
+            "average_incremental_accuracy": metrics.average_incremental_accuracy(accuracies),
+            "final_accuracy": accuracies[-1],
+            "average_forgetting": metrics.average_forgetting([r.task_accuracy for r in phase_results])
+            if field == "cnn_accuracy" else None,
+        }
     num_classes = [int(sum(len(p) for p in phases[: i + 1])) for i in range(len(phases))]
-    return SeedResult(
+    return MethodResult(
         rows,
         details={"per_phase_accuracy": curves, "num_classes": num_classes, "class_order": order.tolist()},
         # Shipped as backbone + cosine head (`inference_model()`), without the
         # frozen old model; its columns follow this seed's class order.
-        model=shipped,
+        model=learner.model,
         input_shape=protocol.image_shape,
         sample_images=protocol.test_images[:7],
         class_names=[protocol.class_names[c] for c in order],
-        model_metrics=None if shipped is None else {
-            "test_accuracy": rows["LUCIR-CNN"]["final_accuracy"],
-            "average_incremental_accuracy": rows["LUCIR-CNN"]["average_incremental_accuracy"],
-            "average_forgetting": rows["LUCIR-CNN"]["average_forgetting"],
+        model_metrics={
+            "test_accuracy": rows[method]["final_accuracy"],
+            "average_incremental_accuracy": rows[method]["average_incremental_accuracy"],
+            "average_forgetting": rows[method]["average_forgetting"],
         },
     )
 
@@ -119,9 +119,11 @@ def _plot(curves, num_classes, path, num_seeds):
 
 def report(config, run, per_seed):
     protocol = run.protocol()
-    details = [r.details for r in per_seed.values()]
-    num_classes = details[0]["num_classes"]
-    curves = {label: [d["per_phase_accuracy"][label] for d in details] for label in details[0]["per_phase_accuracy"]}
+    first = next(iter(per_seed.values()))
+    num_classes = next(iter(first.values())).details["num_classes"]
+    labels = RECIPE.labels
+    curves = {labels[row]: [results[method].details["per_phase_accuracy"][row] for results in per_seed.values()]
+              for method, result in first.items() for row in result.details["per_phase_accuracy"]}
     _plot(curves, num_classes, run.path / "accuracy_curve.png", len(per_seed))
     label = spread_label(len(per_seed))
     phase_table = "\n".join(

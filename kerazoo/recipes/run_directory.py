@@ -1,0 +1,170 @@
+"""A run directory: what it may hold, its config.json, and its log.
+
+    runs/<recipe>-<utc time>/   (or --out DIR)
+      config.json        resolved config, command, strategy, kerazoo version
+      run.log            the one-line-per-stage log (every line, verbose or not)
+
+A finished run directory is never overwritten without `--overwrite` (which
+names the run it deletes), and a run is resumed only with the recipe,
+config and `--strategy` it started with.
+"""
+
+import contextlib
+import datetime
+import json
+import shutil
+import time
+from pathlib import Path
+
+import kerazoo
+from kerazoo.atomic import write_text
+from kerazoo.recipes.config import to_dict
+from kerazoo.recipes.recipe import RunDirError
+
+
+class RunDirectory:
+    """The directory of one run and its console/run.log lines.
+
+    Example:
+
+    ```python
+    directory = RunDirectory.open("baseline", config, strategy, out="runs/mine", command="...")
+    with directory.timed("seed0: evaluation"):
+        ...
+    ```
+    """
+
+    def __init__(self, path, created, verbose=False):
+        self.path = Path(path)
+        self.created = created
+        self.verbose = verbose
+
+    @classmethod
+    def open(cls, recipe, config, strategy, out=None, overwrite=False, command=None,
+             strategy_flag="auto", verbose=False):
+        """The directory `--out` names (default runs/<recipe>-<utc time>):
+        created with config.json, or the unfinished run of the same recipe,
+        config and strategy to resume; a finished run only with `overwrite`.
+
+        Raises:
+            RunDirError: naming what the directory holds and the way out.
+        """
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        path = Path(out) if out else Path("runs") / f"{recipe}-{stamp}"
+        config_file = path / "config.json"
+        wanted = to_dict(config)
+        created = True
+        if path.exists() and not path.is_dir():
+            raise RunDirError(f"--out {path} is a file, not a directory; choose another --out.")
+        if path.exists() and any(path.iterdir()):
+            held = _held_run(path)
+            if overwrite:
+                if held:
+                    print(f"--overwrite: deleting {held} in {path}", flush=True)
+                shutil.rmtree(path)
+            elif (path / "metrics.json").exists():
+                raise RunDirError(
+                    f"{path} holds {held}; pass --overwrite to replace it "
+                    "or choose another --out."
+                )
+            elif not config_file.exists():
+                raise RunDirError(
+                    f"{path} is not empty and is not a kerazoo run directory; "
+                    "choose another --out (or --overwrite to replace its contents)."
+                )
+            else:
+                _check_resumable(path, json.loads(config_file.read_text()), recipe, wanted, strategy_flag)
+                created = False
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path, created, verbose)
+        if created:
+            write_text(
+                config_file,
+                json.dumps(
+                    {
+                        "recipe": recipe,
+                        "config": wanted,
+                        "command": command,
+                        "strategy": strategy_flag,
+                        "strategy_class": type(strategy).__name__,
+                        "replicas": strategy.num_replicas_in_sync,
+                        "kerazoo_version": kerazoo.__version__,
+                    },
+                    indent=2,
+                ),
+            )
+            run.log(f"new run in {path}")
+        else:
+            run.log(f"resuming the run in {path}")
+        return run
+
+    def log(self, message, console=True):
+        """Append a line to run.log; print it too unless `console` is False
+        (and the run is not verbose)."""
+        line = f"[{datetime.datetime.now():%H:%M:%S}] {message}"
+        if console or self.verbose:
+            print(line, flush=True)
+        with open(self.path / "run.log", "a") as f:
+            f.write(line + "\n")
+
+    @contextlib.contextmanager
+    def timed(self, what):
+        """Log `what` when it starts and, with its time, when it ends: no
+        stretch of a run is silent.
+
+        Example:
+
+        ```python
+        with run.timed("seed0: linear probe"):
+            probe(...)
+        # [12:00:01] seed0: linear probe ...
+        # [12:00:09] seed0: linear probe: 8 s
+        ```
+        """
+        self.log(f"{what} ...")
+        started = time.time()
+        yield
+        self.log(f"{what}: {time.time() - started:.0f} s")
+
+    def discard_if_empty(self):
+        """Remove a directory this invocation created before any training."""
+        trained = (self.path / "checkpoints").exists() or (self.path / "backup").exists()
+        if self.created and not trained:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _held_run(path):
+    """What a run directory holds, in words: "the finished 'lucir' run", ...; '' if not a run."""
+    try:
+        saved = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    state = "finished" if (path / "metrics.json").exists() else "unfinished"
+    return f"the {state} '{saved.get('recipe')}' run"
+
+
+def _check_resumable(path, saved, recipe, wanted, strategy_flag):
+    if saved.get("recipe") != recipe:
+        raise RunDirError(
+            f"{path} holds an unfinished '{saved.get('recipe')}' run, not a '{recipe}' run; choose "
+            f"another --out (--overwrite deletes the '{saved.get('recipe')}' run)."
+        )
+    if saved.get("config") != wanted:
+        diff = [
+            f"{k}: {saved.get('config', {}).get(k)!r} -> {v!r}"
+            for k, v in wanted.items()
+            if saved.get("config", {}).get(k) != v
+        ]
+        raise RunDirError(
+            f"{path} holds an unfinished '{saved.get('recipe')}' run with a "
+            f"different config ({'; '.join(diff)}). Re-run "
+            "with the same config to resume it, or choose another --out "
+            "(--overwrite discards it)."
+        )
+    if saved.get("strategy", "auto") != strategy_flag:
+        raise RunDirError(
+            f"{path} holds an unfinished run started with --strategy {saved.get('strategy')}; "
+            f"resuming it with --strategy {strategy_flag} would change how batches are split "
+            f"and reduced. Re-run with --strategy {saved.get('strategy')}, or choose another "
+            "--out (--overwrite discards it)."
+        )
