@@ -6,8 +6,7 @@
 The first form runs `python -m kerazoo.recipes.<name> --set num_seeds=1
 --set exports=keras [--set ...]` for each recipe in a fresh process and
 writes benchmarks/results/fingerprint-<label>.json: each recipe's
-`metrics.json` results (per method, per metric) and details, and its wall
-time. The recipes are deterministic (op determinism, seeded data), so the
+`metrics.json` results (per method label, per metric) and its wall time. The recipes are deterministic (op determinism, seeded data), so the
 same code gives the same numbers; `--compare` lists every number that
 differs between two labels and exits 1 if any does.
 """
@@ -38,7 +37,10 @@ def fingerprint(recipes, sets):
                 sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
             with open(os.path.join(out, "metrics.json")) as f:
                 metrics = json.load(f)
-            found[name] = {"results": metrics["results"], "details": metrics.get("details", {}),
+            # Results by label: the ids of today's metrics.json ("methods" maps
+            # them), the labels themselves in older ones, compare alike.
+            labels = metrics.get("methods") or {}
+            found[name] = {"results": {labels.get(k, k): v for k, v in metrics["results"].items()},
                            "seconds": round(seconds, 1)}
             print(f"{name}: {seconds:.0f} s", flush=True)
     return found
