@@ -1,7 +1,7 @@
 """kerazoo: a Keras 3 model zoo for learning when labels are scarce or skewed.
 
 Subpackages: `layers`, `losses`, `models`, `data`, `recipes`, `export`, and
-the modules `backbones`, `incremental`, `inputs`, `metrics`, `optimizers`,
+the modules `backbones`, `incremental`, `inputs`, `metrics`, `ops`, `optimizers`,
 `schedules`, `zoo`. They are imported on first use, so `import kerazoo`
 stays cheap: it imports neither TensorFlow nor Keras, and the ONNX runtimes
 (`kerazoo.export.OnnxClassifier`) never do.
@@ -36,6 +36,7 @@ _SUBMODULES = (
     "losses",
     "metrics",
     "models",
+    "ops",
     "optimizers",
     "recipes",
     "schedules",

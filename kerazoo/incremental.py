@@ -31,6 +31,7 @@ import numpy as np
 from kerazoo.data.pipeline import train_dataset
 from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights
 from kerazoo.models.lucir import LUCIRLoss, LUCIRModel
+from kerazoo.ops import l2_normalize_numpy
 from kerazoo.optimizers import with_weight_decay
 
 
@@ -44,10 +45,6 @@ def labels_in_phase_order(labels, order):
     return np.argsort(order)[np.asarray(labels)].astype(np.int32)
 
 
-def normalise(features):
-    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-
-
 def herding(features, m):
     """iCaRL herding as in the LUCIR code: indices of `m` exemplars whose mean
     best tracks the mean of the L2-normalised `features`, best first.
@@ -55,7 +52,7 @@ def herding(features, m):
     w starts at the mean μ; repeatedly pick argmax_i ⟨w, f_i⟩ (a new index
     gets the next rank) and set w ← w + μ − f_i, for at most 1000 iterations.
     """
-    features = normalise(np.asarray(features, np.float64))
+    features = l2_normalize_numpy(np.asarray(features, np.float64), axis=1)
     m = min(m, len(features))
     mu = features.mean(axis=0)
     w = mu.copy()
@@ -72,12 +69,12 @@ def herding(features, m):
 
 def class_means(features):
     """Mean of each class's L2-normalised features (a list of arrays)."""
-    return np.stack([normalise(f).mean(axis=0) for f in features])
+    return np.stack([l2_normalize_numpy(f, axis=1).mean(axis=0) for f in features])
 
 
 def nme_predict(features, class_means):
     """Nearest class mean: argmax of cosine to the normalised means."""
-    return np.argmax(normalise(features) @ normalise(class_means).T, axis=1)
+    return np.argmax(l2_normalize_numpy(features, axis=1) @ l2_normalize_numpy(class_means, axis=1).T, axis=1)
 
 
 def snapshot(backbone):

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from kerazoo._keras_internals import optimizer_variables_to_update
 from kerazoo.schedules import ScaledSchedule
 
 
@@ -60,7 +61,7 @@ class _GradientTransform(keras.optimizers.Optimizer):
         return self._variables + self.inner_optimizer.variables
 
     def apply(self, grads, trainable_variables=None):
-        variables = trainable_variables or self.inner_optimizer._trainable_variables
+        variables = trainable_variables or optimizer_variables_to_update(self.inner_optimizer)
         if not self.built:
             self.build(variables)
         self.inner_optimizer.apply(self.transform(grads, variables), variables)

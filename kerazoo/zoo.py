@@ -229,7 +229,7 @@ def load(name, format="savedmodel", root=None, providers=None):
 def _with_classes(model, name, classes):
     """`model` with the manifest's `classes` as its class names."""
     try:
-        model._set_class_names(classes)
+        model.set_class_names(classes)
     except ValueError as error:
         raise ZooError(
             f"The manifest's classes for {name!r} do not fit the model: {error} Restore the "

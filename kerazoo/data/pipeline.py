@@ -23,8 +23,9 @@ import tensorflow as tf
 from kerazoo.data import augment as augment_ops
 from kerazoo.data import samplers
 
-# Fold-in tags keeping the order and augmentation draws of one (seed, counter) apart.
-_ORDER, _AUGMENT = 0, 1
+# Fold-in tags keeping the order and augmentation draws of one (seed, counter)
+# apart; `kerazoo.data.streamed` draws its augmentation with AUGMENT_TAG too.
+ORDER_TAG, AUGMENT_TAG = 0, 1
 
 
 class EpochCounter(keras.callbacks.Callback):
@@ -47,7 +48,13 @@ class EpochCounter(keras.callbacks.Callback):
         self.variable.assign(epoch)
 
 
-def _key(seed, counter, *tags):
+def stream_key(seed, counter, *tags):
+    """The stateless random key of (seed, counter), folded with `tags`: every
+    order and augmentation draw of a stream is keyed by one, so that it
+    depends only on (seed, epoch, position), never on what ran before.
+
+    Example: `stream_key(0, 3, AUGMENT_TAG, 1)` (epoch 3's augmentation of stream 1).
+    """
     key = tf.stack([tf.constant(seed, tf.int64), tf.cast(counter, tf.int64)])
     for tag in tags:
         key = tf.random.experimental.stateless_fold_in(key, tf.constant(tag, tf.int64))
@@ -80,8 +87,8 @@ class _Stream:
         if self.stream == 0:
             # The key of the original single-stream pipeline, so that runs
             # made before paired streams existed still reproduce.
-            return _key(self.seed, p)
-        return _key(self.seed, p, _ORDER, self.stream)
+            return stream_key(self.seed, p)
+        return stream_key(self.seed, p, ORDER_TAG, self.stream)
 
     def examples(self, epoch, count):
         """Epoch `epoch`'s `count` examples, augmented with keys split from
@@ -108,7 +115,7 @@ class _Stream:
             # shuffled from_tensor_slices pipeline.
             return indices.map(self._example)
         keys = tf.random.experimental.stateless_split(
-            _key(self.seed, epoch, _AUGMENT, self.stream), count
+            stream_key(self.seed, epoch, AUGMENT_TAG, self.stream), count
         )
         ds = tf.data.Dataset.zip(indices, tf.data.Dataset.from_tensor_slices(keys))
         return ds.map(self._example, num_parallel_calls=tf.data.AUTOTUNE)
@@ -122,9 +129,17 @@ class _Stream:
         return image if self.labels is None else (image, tf.gather(self.labels, index))
 
 
-def _batches(streams, epoch_counter, lead=0, drop_remainder=True):
+def epoch_batches(streams, epoch_counter, lead=0, drop_remainder=True):
     """Zip `streams` [(stream, batch size), ...] epoch by epoch; `streams[lead]`
-    sets the number of steps, the others are cycled to match."""
+    sets the number of steps, the others are cycled to match.
+
+    A stream has `num_examples` and `examples(epoch, count)`, a
+    `tf.data.Dataset` of epoch `epoch`'s `count` examples (`train_dataset`'s
+    streams, and `kerazoo.data.streamed`'s). The result is the endless
+    `tf.data.Dataset` `model.fit` reads, its epoch taken from `epoch_counter`.
+
+    Example: `epoch_batches([(stream, 32)], counter)`.
+    """
     lead_stream, lead_batch = streams[lead]
     n = lead_stream.num_examples
     if n < lead_batch and drop_remainder:
@@ -134,7 +149,7 @@ def _batches(streams, epoch_counter, lead=0, drop_remainder=True):
         )
     steps = n // lead_batch if drop_remainder else -(-n // lead_batch)
 
-    def epoch_batches(_):
+    def batches_of_epoch(_):
         epoch = epoch_counter.variable.read_value()
         parts = [
             stream.examples(epoch, n if i == lead else steps * batch).batch(
@@ -146,7 +161,7 @@ def _batches(streams, epoch_counter, lead=0, drop_remainder=True):
 
     # flat_map runs once per iterator, i.e. once per epoch of `fit`, reading the
     # epoch that EpochCounter has just set.
-    ds = tf.data.Dataset.from_tensors(0).flat_map(epoch_batches)
+    ds = tf.data.Dataset.from_tensors(0).flat_map(batches_of_epoch)
     return ds.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2)
 
 
@@ -189,7 +204,7 @@ def train_dataset(
     ```
     """
     stream = _Stream(images, labels, seed, 0, sampler, drs_epoch, augment, views)
-    return _batches([(stream, batch_size)], epoch_counter, drop_remainder=drop_remainder)
+    return epoch_batches([(stream, batch_size)], epoch_counter, drop_remainder=drop_remainder)
 
 
 def unlabelled_dataset(
@@ -209,7 +224,7 @@ def unlabelled_dataset(
     ```
     """
     stream = _Stream(images, None, seed, 0, "instance", None, augment, views)
-    return _batches([(stream, batch_size)], epoch_counter, drop_remainder=drop_remainder)
+    return epoch_batches([(stream, batch_size)], epoch_counter, drop_remainder=drop_remainder)
 
 
 def paired_dataset(
@@ -256,7 +271,7 @@ def paired_dataset(
             f"epoch_length={epoch_length!r}: use 'labelled' or 'unlabelled' "
             "(the array read once per epoch)."
         )
-    return _batches([labelled, unlabelled], epoch_counter, lead=lengths.index(epoch_length))
+    return epoch_batches([labelled, unlabelled], epoch_counter, lead=lengths.index(epoch_length))
 
 
 def eval_dataset(images, labels, batch_size=256):

@@ -30,7 +30,7 @@ import tensorflow_datasets as tfds
 
 from kerazoo.data import augment as augment_ops
 from kerazoo.data.datasets import default_data_dir, load
-from kerazoo.data.pipeline import _AUGMENT, _batches, _key
+from kerazoo.data.pipeline import AUGMENT_TAG, epoch_batches, stream_key
 
 # Streamed tfds names -> the split they are evaluated on (ImageNet-LT's test
 # split is the 50,000 ImageNet validation images; ImageNet has no labelled test split).
@@ -202,7 +202,7 @@ class StreamedProtocol:
         Example: `p.train_dataset(128, seed=0, epoch_counter=counter, augment=True)`.
         """
         stream = _TrainStream(self, seed, augment, shuffle_window)
-        return _batches([(stream, batch_size)], epoch_counter, drop_remainder=drop_remainder)
+        return epoch_batches([(stream, batch_size)], epoch_counter, drop_remainder=drop_remainder)
 
     def eval_dataset(self, batch_size=256):
         """Evaluation batches `(x, y)` of the test split in `test_labels` order, the last partial.
@@ -222,7 +222,7 @@ class StreamedProtocol:
 
 
 class _TrainStream:
-    """One training split read as `pipeline._batches` reads a `pipeline._Stream`:
+    """One training split read as `pipeline.epoch_batches` reads a stream:
     `num_examples` and `examples(epoch, count)` (count = num_examples)."""
 
     def __init__(self, protocol, seed, augment, shuffle_window):
@@ -243,7 +243,7 @@ class _TrainStream:
                                                [n for _, n in pieces]))
 
     def examples(self, epoch, count):
-        order_key = _key(self.seed, epoch)
+        order_key = stream_key(self.seed, epoch)
         choices = tf.random.experimental.stateless_shuffle(self.piece_ids, order_key)
         records = tf.data.Dataset.choose_from_datasets(
             self.pieces, tf.data.Dataset.from_tensor_slices(choices)
@@ -255,7 +255,7 @@ class _TrainStream:
             return tuple(tf.gather(part, order) for part in window)
 
         records = records.batch(self.window).enumerate().map(permute).unbatch()
-        keys = tf.random.experimental.stateless_split(_key(self.seed, epoch, _AUGMENT, 0), count)
+        keys = tf.random.experimental.stateless_split(stream_key(self.seed, epoch, AUGMENT_TAG, 0), count)
         return tf.data.Dataset.zip(records, tf.data.Dataset.from_tensor_slices(keys)).map(
             self._example, num_parallel_calls=tf.data.AUTOTUNE
         )

@@ -24,6 +24,7 @@ Protocol:
 import keras
 import tensorflow as tf
 
+from kerazoo._keras_internals import sublayers
 from kerazoo.export.kinds import DEFAULT_KIND, outputs_of
 
 INPUT_NAME = "images"
@@ -114,13 +115,7 @@ def image_shape(model, input_shape=None):
 
 
 def _refuse_train_only_layers(deployed, model):
-    # `_flatten_layers` is the one Keras API that also walks the sublayers of
-    # plain (non-Model) layers.
-    found = [
-        layer.name
-        for layer in deployed._flatten_layers(include_self=False, recursive=True)
-        if getattr(layer, "train_only", False)
-    ]
+    found = [layer.name for layer in sublayers(deployed) if getattr(layer, "train_only", False)]
     if found:
         raise ValueError(
             f"The inference graph of {model.name} still contains train-only layer(s) "

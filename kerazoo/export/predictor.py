@@ -44,7 +44,7 @@ class Predictor:
     """Base of every loaded-model class (see the module docstring).
 
     A subclass sets `kind`, `input_shape`, `output_size` and `model`, calls
-    `_set_class_names` (or leaves them None), and implements
+    `set_class_names` (or leaves them None), and implements
     `_run(images, output)` for checked, non-empty float32 images.
 
     Attributes:
@@ -114,8 +114,15 @@ class Predictor:
     def _run(self, images, output):
         raise NotImplementedError
 
-    def _set_class_names(self, class_names):
-        """Record `class_names` (None, or one name per output column)."""
+    def set_class_names(self, class_names):
+        """Record `class_names` (None, or one name per output column): the
+        zoo sets the manifest's, checked against the model.
+
+        Raises:
+            ValueError: names for a feature extractor, or not one per column.
+
+        Example: `model.set_class_names(["cat", "dog"])`.
+        """
         if class_names is None:
             self._class_names = None
             return

@@ -129,7 +129,7 @@ class OnnxClassifier(_OnnxModel):
 
     def __init__(self, path, providers=None, class_names=None):
         super().__init__(path, providers)
-        self._set_class_names(self.stored_class_names if class_names is None else class_names)
+        self.set_class_names(self.stored_class_names if class_names is None else class_names)
 
 
 class OnnxFeatureExtractor(_OnnxModel):

@@ -73,7 +73,7 @@ class CheckedSavedModel(Predictor):
         self._output_specs = self._signature.structured_outputs
         self.kind = kind_of_outputs(self._output_specs)
         self.output_size = next(iter(self._output_specs.values())).shape[-1]
-        self._set_class_names(class_names)
+        self.set_class_names(class_names)
 
     @property
     def output_names(self):
@@ -145,7 +145,7 @@ class CheckedKerasModel(Predictor):
         self.input_shape = (None, *image_shape(model))
         self._deployed = deploy_model(model)
         self.output_size = self._deployed.output[self.output_names[0]].shape[-1]
-        self._set_class_names(class_names)
+        self.set_class_names(class_names)
 
     def _run(self, images, output):
         return np.concatenate([

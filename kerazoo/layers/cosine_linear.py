@@ -4,20 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
-# F.normalize's eps: a vector's norm is clamped to at least this before dividing.
-_EPS = 1e-12
-
-
-def _l2_normalize(x, axis):
-    # x / max(||x||, eps) as F.normalize, written as x * rsqrt(max(||x||², eps²)) (the same
-    # value) so that the gradient stays finite for an all-zero vector, where d√s/ds is infinite.
-    squared = ops.sum(ops.square(x), axis=axis, keepdims=True)
-    return x * ops.rsqrt(ops.maximum(squared, _EPS**2))
-
-
-def _np_l2_normalize(x, axis):
-    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), _EPS)
-
+from kerazoo._keras_internals import unlock_state, untrack_variable
+from kerazoo.ops import l2_normalize, l2_normalize_numpy
 
 def imprint_weights(features_by_class, old_weight_norm):
     """LUCIR's imprinted weights for new classes: one row per class.
@@ -47,7 +35,7 @@ def imprint_weights(features_by_class, old_weight_norm):
                 f"imprint_weights: class {c} needs a non-empty (n, input_dim) array of "
                 f"features, got shape {features.shape}."
             )
-        rows.append(_np_l2_normalize(_np_l2_normalize(features, axis=1).mean(axis=0), axis=0))
+        rows.append(l2_normalize_numpy(l2_normalize_numpy(features, axis=1).mean(axis=0), axis=0))
     return (np.stack(rows) * float(old_weight_norm)).astype(np.float32)
 
 
@@ -171,12 +159,11 @@ class CosineLinear(keras.layers.Layer):
                     f"({n}, {input_dim}), one row per new class; got {init.shape}."
                 )
         current = ops.convert_to_numpy(self.kernel)
-        # Keras locks a layer's state after build; swapping variables for ones of a new shape
-        # needs it unlocked, as Keras' own Dense.enable_lora does.
-        self._tracker.unlock()
+        # Swapping variables for ones of a new shape after build.
+        unlock_state(self)
         for block in (self.old_kernel, self.new_kernel):
             if block is not None:
-                self._untrack_variable(block)
+                untrack_variable(self, block)
         self.old_units, self.units = self.units, self.units + n
         self.old_kernel = self._add_block(
             "old_kernel", input_dim, self.old_units, trainable=not self.freeze_old
@@ -188,7 +175,7 @@ class CosineLinear(keras.layers.Layer):
         self._lock_state()
 
     def call(self, inputs, return_cosine=False):
-        cosine = ops.matmul(_l2_normalize(inputs, axis=-1), _l2_normalize(self.kernel, axis=0))
+        cosine = ops.matmul(l2_normalize(inputs, axis=-1), l2_normalize(self.kernel, axis=0))
         return cosine if return_cosine else self.sigma * cosine
 
     def compute_output_shape(self, input_shape):

@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from kerazoo.layers.cosine_linear import _l2_normalize
+from kerazoo.ops import l2_normalize
+
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
@@ -69,7 +70,7 @@ class NegativeBank(keras.layers.Layer):
 
     def negatives(self):
         """normalize(W) column-wise, (dim, K), in float32."""
-        return _l2_normalize(ops.cast(self.bank, "float32"), axis=0)
+        return l2_normalize(ops.cast(self.bank, "float32"), axis=0)
 
     def call(self, queries):
         return ops.matmul(ops.cast(queries, "float32"), self.negatives())
@@ -77,7 +78,7 @@ class NegativeBank(keras.layers.Layer):
     def write(self, keys):
         """Overwrite the next len(keys) columns (cyclically) with `keys`
         L2-normalised, and advance the position; len(keys) must not exceed K."""
-        keys = _l2_normalize(ops.cast(keys, "float32"), axis=1)
+        keys = l2_normalize(ops.cast(keys, "float32"), axis=1)
         count = ops.shape(keys)[0]
         columns = ops.mod(ops.cast(self.position, "int32") + ops.arange(count, dtype="int32"), self.size)
         updated = ops.scatter_update(ops.transpose(self.bank), columns[:, None], keys)

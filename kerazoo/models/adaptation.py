@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerazoo._keras_internals import build_compiled_metrics
 from kerazoo.losses.bnm import NORMALIZATIONS, bnm_loss, entropy_loss, fbnm_loss
 from kerazoo.models.classifier import Classifier
 
@@ -94,13 +95,11 @@ class DomainAdapter(Classifier):
 
     def compile(self, *args, **kwargs):
         super().compile(*args, **kwargs)
-        if self._compile_metrics is not None:
-            # Keras builds compiled metrics from the first batch read as
-            # (x, y), which a paired batch ((x_s, y_s), x_t) is not: build
-            # them for (labels, logits) now.
-            self._compile_metrics.build(
-                keras.KerasTensor((None,), "int32"), keras.KerasTensor((None, self.num_classes))
-            )
+        # Keras builds compiled metrics from the first batch read as (x, y),
+        # which a paired batch ((x_s, y_s), x_t) is not: build them for
+        # (labels, logits) now.
+        build_compiled_metrics(self, keras.KerasTensor((None,), "int32"),
+                               keras.KerasTensor((None, self.num_classes)))
 
     def transfer_term(self, probs):
         """The unweighted term on a batch of target probabilities (this replica's

@@ -4,11 +4,11 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from kerazoo.layers.cosine_linear import _l2_normalize
 from kerazoo.layers.negative_bank import NegativeBank
 from kerazoo.losses.contrastive import info_nce_loss
 from kerazoo.models.base import OptimizerGroup, TrainingModel
 from kerazoo.models.feature_extractor import FeatureExtractor
+from kerazoo.ops import l2_normalize
 
 MODES = ("adco", "queue")
 SCOPES = ("global", "replica")
@@ -153,7 +153,7 @@ class AdCo(TrainingModel):
 
     def call(self, images, training=False):
         """The query embedding normalize(head(backbone(images)))."""
-        return _l2_normalize(self.head(self.backbone(images, training=training)), axis=1)
+        return l2_normalize(self.head(self.backbone(images, training=training)), axis=1)
 
     def compile(self, optimizer, bank_optimizer=None, **kwargs):
         if self.mode == "adco" and bank_optimizer is None:
@@ -181,7 +181,7 @@ class AdCo(TrainingModel):
         """normalize(key encoder(images)), BatchNorm over `shuffle_groups` random groups."""
         n = ops.shape(images)[0]
         if self.shuffle_groups == 1 or not training:
-            return _l2_normalize(self.key_head(self.key_backbone(images, training=training)), axis=1)
+            return l2_normalize(self.key_head(self.key_backbone(images, training=training)), axis=1)
         # A permutation keyed by the step: identical on a resumed run.
         key = tf.stack([tf.cast(self.optimizer.iterations, tf.int64), tf.constant(7, tf.int64)])
         order = tf.argsort(tf.random.stateless_uniform([n], key))
@@ -189,7 +189,7 @@ class AdCo(TrainingModel):
         shuffled = ops.concatenate(
             [self.key_head(self.key_backbone(g, training=True)) for g in groups], axis=0
         )
-        return _l2_normalize(ops.take(shuffled, tf.argsort(order), axis=0), axis=1)
+        return l2_normalize(ops.take(shuffled, tf.argsort(order), axis=0), axis=1)
 
     def _contrast(self, q, k_all, labels):
         """(encoder loss, bank loss or None, accuracy) of queries q against all keys and the bank."""

@@ -1,13 +1,13 @@
 """The Keras callbacks of a resumable training stage (`Run.fit`): divergence
 stop, per-epoch test metrics, the CSV history and the periodic backup."""
 
-import json
 import math
 import time
 from pathlib import Path
 
 import keras
 
+from kerazoo._keras_internals import backed_up_epochs
 from kerazoo.atomic import write_text
 from kerazoo.recipes.recipe import TrainingDiverged
 
@@ -95,7 +95,6 @@ def _trim_history(csv_path, backup_dir):
     after its last backup), so that the history has each epoch once."""
     if not csv_path.exists():
         return
-    metadata = backup_dir / "training_metadata.json"
-    kept_epochs = json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
+    kept_epochs = backed_up_epochs(backup_dir)
     header, *rows = csv_path.read_text().splitlines(keepends=True)
     write_text(csv_path, "".join([header, *rows[:kept_epochs]]))

@@ -119,7 +119,7 @@ def test_eval_stream_follows_test_labels_and_sample_images(protocol):
 
 def test_bad_arguments_are_clear_errors(protocol, tmp_path):
     with pytest.raises(ValueError, match="augment"):
-        protocol.train_dataset(5, seed=0, epoch_counter=EpochCounter(), augment="crop_flip")
+        protocol.train_dataset(5, seed=0, epoch_counter=EpochCounter(), augment="views")
     with pytest.raises(ValueError, match="image_size"):
         StreamedProtocol("streamed_toy", data_dir=str(tmp_path))
     with pytest.raises(DatasetNotFoundError, match="imagenet_lt.*not prepared"):

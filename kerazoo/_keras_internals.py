@@ -1,0 +1,49 @@
+"""The Keras internals kerazoo relies on where Keras has no public API, in
+one place. tests/test_keras_internals.py exercises each on real Keras
+objects, so that a Keras release that changes one fails there, loudly,
+instead of deep inside a training run.
+"""
+
+import json
+
+
+def build_compiled_metrics(model, y_true, y_pred):
+    """Build `model`'s compiled metrics for (y_true, y_pred) `KerasTensor`s.
+
+    Keras builds them from the first batch read as (x, y); a model whose
+    batches are not (x, y) (a domain adapter's ((x_s, y_s), x_t)) must build
+    them itself, and only the private `_compile_metrics` allows it.
+    """
+    if model._compile_metrics is not None:
+        model._compile_metrics.build(y_true, y_pred)
+
+
+def unlock_state(layer):
+    """Let a built layer create and drop variables again (Keras locks its
+    state after `build`), as Keras' own `Dense.enable_lora` does."""
+    layer._tracker.unlock()
+
+
+def untrack_variable(layer, variable):
+    """Stop `layer` tracking `variable` (it no longer belongs to its weights)."""
+    layer._untrack_variable(variable)
+
+
+def optimizer_variables_to_update(optimizer):
+    """The variables `optimizer` was built for: what `apply(grads)` without
+    variables updates (Keras keeps them in a private attribute)."""
+    return optimizer._trainable_variables
+
+
+def sublayers(layer):
+    """Every layer inside `layer`, recursively, including those of plain
+    (non-Model) layers, which `Model.layers` does not reach."""
+    return list(layer._flatten_layers(include_self=False, recursive=True))
+
+
+def backed_up_epochs(backup_dir):
+    """How many epochs the `keras.callbacks.BackupAndRestore` backup in
+    `backup_dir` holds (0 without one): the epoch a resumed fit starts at.
+    Keras writes it to `training_metadata.json` and offers no reader."""
+    metadata = backup_dir / "training_metadata.json"
+    return json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0

@@ -1,0 +1,46 @@
+"""Tensor operations shared by kerazoo's layers and models.
+
+`l2_normalize` is PyTorch's `F.normalize` (the methods' official code uses
+it for cosine heads, contrastive keys and negative banks), in `keras.ops`
+and in NumPy.
+"""
+
+import numpy as np
+from keras import ops
+
+# F.normalize's eps: a vector's norm is clamped to at least this before dividing.
+EPSILON = 1e-12
+
+
+def l2_normalize(x, axis):
+    """x / max(‖x‖, ε) along `axis`, as PyTorch's `F.normalize` (ε = 1e-12).
+
+    Written as x · rsqrt(max(‖x‖², ε²)) (the same value) so that the
+    gradient stays finite for an all-zero vector, where d√s/ds is infinite.
+    (`keras.ops.normalize` clamps 1/‖x‖ at 1/1e-7 instead, which differs for
+    tiny vectors and has no finite gradient at zero.)
+
+    Args:
+        x: a tensor.
+        axis: the axis whose vectors get unit length.
+
+    Returns:
+        `x` with unit L2 norm along `axis` (zero vectors stay zero).
+
+    Example:
+
+    ```python
+    l2_normalize([[3.0, 4.0]], axis=1)   # [[0.6, 0.8]]
+    ```
+    """
+    x = ops.convert_to_tensor(x)
+    squared = ops.sum(ops.square(x), axis=axis, keepdims=True)
+    return x * ops.rsqrt(ops.maximum(squared, EPSILON**2))
+
+
+def l2_normalize_numpy(x, axis):
+    """`l2_normalize` in NumPy, in `x`'s own precision (herding, imprinting).
+
+    Example: `l2_normalize_numpy(np.array([[3.0, 4.0]]), axis=1)` is [[0.6, 0.8]].
+    """
+    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), EPSILON)

@@ -1,0 +1,63 @@
+"""kerazoo._keras_internals on real Keras objects: a Keras release that
+renames or changes one of these internals fails here."""
+
+import json
+
+import keras
+import numpy as np
+
+from kerazoo import _keras_internals as internals
+
+
+def test_compiled_metrics_can_be_built_before_the_first_batch():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])
+    model.compile(loss="sparse_categorical_crossentropy",
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    internals.build_compiled_metrics(model, keras.KerasTensor((None,), "int32"), keras.KerasTensor((None, 4)))
+    assert model._compile_metrics.built
+
+
+def test_a_built_layer_can_swap_a_variable_once_unlocked():
+    layer = keras.layers.Dense(2)
+    layer.build((None, 3))
+    old = layer.kernel
+    internals.unlock_state(layer)
+    internals.untrack_variable(layer, old)
+    new = layer.add_weight(shape=(3, 5), name="wider")
+    assert [w.name for w in layer.weights] == ["bias", "wider"]
+    assert new is layer.weights[-1]
+
+
+def test_an_optimizer_knows_the_variables_it_was_built_for():
+    variables = [keras.Variable(np.ones(2, "float32")), keras.Variable(np.ones(3, "float32"))]
+    optimizer = keras.optimizers.SGD(0.1)
+    optimizer.build(variables)
+    assert list(internals.optimizer_variables_to_update(optimizer)) == variables
+
+
+def test_sublayers_reach_inside_plain_layers():
+    inner = keras.layers.MultiHeadAttention(num_heads=1, key_dim=2, name="attention")
+
+    class Wrapper(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.attention = inner
+
+        def call(self, x):
+            return self.attention(x, x)
+
+    inputs = keras.Input((4, 2))
+    model = keras.Model(inputs, Wrapper()(inputs))
+    names = [layer.name for layer in internals.sublayers(model)]
+    assert "attention" in names and len(names) > len(model.layers)
+
+
+def test_the_epochs_a_backup_holds_are_read_from_keras_own_file(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    backup = tmp_path / "backup"
+    assert internals.backed_up_epochs(backup) == 0
+    model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=3, verbose=0,
+              callbacks=[keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)])
+    assert internals.backed_up_epochs(backup) == 3
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 3
