@@ -73,15 +73,12 @@ def distances(directory=None):
     from kerazoo.data import glyphs
 
     keys = [(c, file) for c in glyphs.CLASSES for file, _ in glyphs.FACES]
-    variants = [
-        (k, w) for k, (c, file) in enumerate(keys)
-        for w in widths(dict(glyphs.FACES)[file])
-    ]
+    variants = [(k, w) for k, (c, file) in enumerate(keys) for w in widths(dict(glyphs.FACES)[file])]
     d = None
     for box in BOXES:
-        images = np.stack([
-            clean_glyph(keys[k][0], keys[k][1], box, w, directory) for k, w in variants
-        ]).astype(np.float32)
+        images = np.stack(
+            [clean_glyph(keys[k][0], keys[k][1], box, w, directory) for k, w in variants]
+        ).astype(np.float32)
         flat = images.reshape(len(images), -1)
         here = np.full((len(flat), len(flat)), np.inf, np.float32)
         for dy, dx in SHIFTS:

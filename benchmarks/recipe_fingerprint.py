@@ -28,8 +28,18 @@ def fingerprint(recipes, sets):
     with tempfile.TemporaryDirectory() as tmp:
         for name in recipes:
             out = os.path.join(tmp, name)
-            command = [sys.executable, "-m", f"kerazoo.recipes.{name}", "--set", "num_seeds=1",
-                       "--set", "exports=keras", *[a for s in sets for a in ("--set", s)], "--out", out]
+            command = [
+                sys.executable,
+                "-m",
+                f"kerazoo.recipes.{name}",
+                "--set",
+                "num_seeds=1",
+                "--set",
+                "exports=keras",
+                *[a for s in sets for a in ("--set", s)],
+                "--out",
+                out,
+            ]
             started = time.time()
             done = subprocess.run(command, capture_output=True, text=True)
             seconds = time.time() - started
@@ -40,8 +50,10 @@ def fingerprint(recipes, sets):
             # Results by label: the ids of today's metrics.json ("methods" maps
             # them), the labels themselves in older ones, compare alike.
             labels = metrics.get("methods") or {}
-            found[name] = {"results": {labels.get(k, k): v for k, v in metrics["results"].items()},
-                           "seconds": round(seconds, 1)}
+            found[name] = {
+                "results": {labels.get(k, k): v for k, v in metrics["results"].items()},
+                "seconds": round(seconds, 1),
+            }
             print(f"{name}: {seconds:.0f} s", flush=True)
     return found
 
@@ -50,8 +62,9 @@ def differences(before, after, path=""):
     """Paths of the leaves (numbers, strings, lists) that differ; wall times excluded."""
     if isinstance(before, dict) and isinstance(after, dict):
         keys = sorted(set(before) | set(after), key=str)
-        return [d for k in keys if k != "seconds"
-                for d in differences(before.get(k), after.get(k), f"{path}/{k}")]
+        return [
+            d for k in keys if k != "seconds" for d in differences(before.get(k), after.get(k), f"{path}/{k}")
+        ]
     return [] if before == after else [f"{path}: {before!r} -> {after!r}"]
 
 
@@ -69,7 +82,9 @@ def main(argv=None):
                 loaded.append(json.load(f))
         before, after = loaded
         shared = sorted(set(before["recipes"]) & set(after["recipes"]))
-        diff = differences({k: before["recipes"][k] for k in shared}, {k: after["recipes"][k] for k in shared})
+        diff = differences(
+            {k: before["recipes"][k] for k in shared}, {k: after["recipes"][k] for k in shared}
+        )
         print("\n".join(diff) if diff else f"identical: {', '.join(shared)}")
         return 1 if diff else 0
     if not args.label:

@@ -80,8 +80,11 @@ _THREADPOOL_LINE = re.compile(
 
 def _harmless(line, has_gpu):
     """Whether `line` (bytes) is one of the messages this module drops."""
-    return bool(_STARTUP_LINE.match(line) or _THREADPOOL_LINE.match(line)
-                or (not has_gpu and _CUINIT_LINE.match(line)))
+    return bool(
+        _STARTUP_LINE.match(line)
+        or _THREADPOOL_LINE.match(line)
+        or (not has_gpu and _CUINIT_LINE.match(line))
+    )
 
 
 # Text without its newline yet that may still become a dropped line (they
@@ -230,7 +233,7 @@ def _drop_harmless_lines(source, sink):
 
 def _write_all(fd, data):
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 if __name__ == "__main__":

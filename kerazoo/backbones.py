@@ -100,7 +100,11 @@ def _resnet(inputs, x, stages, blocks, last_relu, synchronized, name, block=_bas
             stride = 2 if (b == 0 and s > 0) else 1
             last = s == len(stages) - 1 and b == blocks[s] - 1
             x = block(
-                x, filters, stride, synchronized, f"stage{s + 1}_block{b + 1}",
+                x,
+                filters,
+                stride,
+                synchronized,
+                f"stage{s + 1}_block{b + 1}",
                 relu=last_relu or not last,
             )
     features = layers.GlobalAveragePooling2D(name="pool")(x)
@@ -123,9 +127,7 @@ def resnet18(input_shape=(224, 224, 3), last_relu=True, synchronized=False):
     inputs = keras.Input(input_shape, name="images")
     x = _conv_bn(inputs, 64, 7, 2, synchronized, "stem")
     x = layers.MaxPooling2D(3, 2, padding="same", name="stem_pool")(x)
-    return _resnet(
-        inputs, x, (64, 128, 256, 512), (2, 2, 2, 2), last_relu, synchronized, "resnet18"
-    )
+    return _resnet(inputs, x, (64, 128, 256, 512), (2, 2, 2, 2), last_relu, synchronized, "resnet18")
 
 
 @register
@@ -136,7 +138,13 @@ def resnet50(input_shape=(224, 224, 3), last_relu=True, synchronized=False):
     x = _conv_bn(inputs, 64, 7, 2, synchronized, "stem")
     x = layers.MaxPooling2D(3, 2, padding="same", name="stem_pool")(x)
     return _resnet(
-        inputs, x, (64, 128, 256, 512), (3, 4, 6, 3), last_relu, synchronized, "resnet50",
+        inputs,
+        x,
+        (64, 128, 256, 512),
+        (3, 4, 6, 3),
+        last_relu,
+        synchronized,
+        "resnet50",
         block=_bottleneck_block,
     )
 

@@ -371,12 +371,14 @@ class ClassIncremental:
             with self.strategy.scope():
                 unfrozen = copy_cosine_head(self.model.head, freeze_old=False, learn_sigma=False)
                 loss = settings.loss(self.method)
-                model = LUCIRModel(backbone, unfrozen, self.model.old_backbone, self.model.old_head,
-                                   num_old, loss)
+                model = LUCIRModel(
+                    backbone, unfrozen, self.model.old_backbone, self.model.old_head, num_old, loss
+                )
                 lr = settings.cbf_learning_rate
                 schedule = keras.optimizers.schedules.PiecewiseConstantDecay([steps // 2], [lr, lr * 0.1])
-                optimizer = with_weight_decay(keras.optimizers.SGD(schedule, momentum=0.9),
-                                              settings.cbf_weight_decay)
+                optimizer = with_weight_decay(
+                    keras.optimizers.SGD(schedule, momentum=0.9), settings.cbf_weight_decay
+                )
                 model.compile(optimizer=optimizer, metrics=_metrics())
                 model(self.train_x[:1])
             dataset = self._train_data(indices, self.seed * 1000 + 500 + phase, drop_remainder=False)

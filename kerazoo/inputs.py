@@ -175,7 +175,9 @@ def _check_raw_digits(raw):
         raise ValueError(f"raw digits contain NaN or infinity; {_DIGITS_FIX}.")
     low, high = raw.min(), raw.max()
     if low < 0:
-        raise ValueError(f"raw digits must lie in [0, {_DIGITS_MAX}], got [{low:g}, {high:g}]; {_DIGITS_FIX}.")
+        raise ValueError(
+            f"raw digits must lie in [0, {_DIGITS_MAX}], got [{low:g}, {high:g}]; {_DIGITS_FIX}."
+        )
     if high > _DIGITS_MAX:
         guess = " (these look like 0..255 pixels)" if high <= 255 else ""
         raise ValueError(
@@ -200,7 +202,11 @@ def _check_raw_digits(raw):
 def _check_raw_uint8(raw):
     if raw.dtype != np.uint8:
         scaled = (
-            raw.dtype.kind == "f" and raw.size and np.isfinite(raw).all() and 0 <= raw.min() and raw.max() <= 1
+            raw.dtype.kind == "f"
+            and raw.size
+            and np.isfinite(raw).all()
+            and 0 <= raw.min()
+            and raw.max() <= 1
         )
         hint = " they look already scaled to [0, 1];" if scaled else ""
         raise ValueError(
@@ -295,9 +301,7 @@ def check_images(images, image_shape):
     if images.ndim != len(expected) + 1 or any(
         e is not None and e != g for e, g in zip(expected, images.shape[1:])
     ):
-        raise ValueError(
-            f"images have shape {images.shape}; expected (N, {dims}), a batch of N images."
-        )
+        raise ValueError(f"images have shape {images.shape}; expected (N, {dims}), a batch of N images.")
     images = images.astype(np.float32, copy=False)
     if images.size:
         if not np.isfinite(images).all():

@@ -36,7 +36,7 @@ def average_forgetting(task_accuracy):
     if final == 0:
         return 0.0
     drops = [
-        max(task_accuracy[l][j] for l in range(j, final)) - task_accuracy[final][j]
+        max(task_accuracy[later][j] for later in range(j, final)) - task_accuracy[final][j]
         for j in range(final)
     ]
     return float(np.mean(drops))

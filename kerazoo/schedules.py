@@ -29,8 +29,7 @@ class InverseDecay(keras.optimizers.schedules.LearningRateSchedule):
         return self.initial_learning_rate * ops.power(1.0 + self.gamma * step, -self.power)
 
     def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "gamma": self.gamma,
-                "power": self.power}
+        return {"initial_learning_rate": self.initial_learning_rate, "gamma": self.gamma, "power": self.power}
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
@@ -84,8 +83,9 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     ```
     """
 
-    def __init__(self, initial_learning_rate, warmup_learning_rate, warmup_steps, decay_steps,
-                 end_learning_rate=0.0):
+    def __init__(
+        self, initial_learning_rate, warmup_learning_rate, warmup_steps, decay_steps, end_learning_rate=0.0
+    ):
         if warmup_steps < 2 or decay_steps <= warmup_steps:
             raise ValueError(
                 f"WarmupCosineDecay needs 2 <= warmup_steps < decay_steps, got {warmup_steps} and "

@@ -142,8 +142,7 @@ def _file_problems(entry, root, formats):
         got = sha256(path)
         if got != entry["files"][relative]:
             problems.append(
-                f"{path} is corrupt: its sha256 is {got}, the manifest says "
-                f"{entry['files'][relative]}; {fix}"
+                f"{path} is corrupt: its sha256 is {got}, the manifest says {entry['files'][relative]}; {fix}"
             )
     return problems
 
@@ -329,9 +328,7 @@ def publish(run_dir, name, root=None, overwrite=False):
     model = metrics["model"]
     kind = model.get("kind", DEFAULT_KIND)
     dataset = config["config"]["dataset"]
-    files = sorted(
-        [p for p in (root / _model_dir(name)).rglob("*") if p.is_file()] + [root / onnx_path]
-    )
+    files = sorted([p for p in (root / _model_dir(name)).rglob("*") if p.is_file()] + [root / onnx_path])
     entry = {
         "name": name,
         "method": config["recipe"],
@@ -466,7 +463,8 @@ def main(argv=None):
     # each command; SUPPRESS keeps a value given before from being reset).
     root_option = argparse.ArgumentParser(add_help=False)
     root_option.add_argument(
-        "--root", default=argparse.SUPPRESS,
+        "--root",
+        default=argparse.SUPPRESS,
         help="zoo root (default $KERAZOO_ZOO_DIR, else the zoo installed with kerazoo)",
     )
     parser = argparse.ArgumentParser(
@@ -492,9 +490,7 @@ def main(argv=None):
         if args.command == "list":
             for name in available(root):
                 entry = info(name, root)
-                shown = ", ".join(
-                    f"{k} {v:.4f}" for k, v in entry["metrics"].items() if isinstance(v, float)
-                )
+                shown = ", ".join(f"{k} {v:.4f}" for k, v in entry["metrics"].items() if isinstance(v, float))
                 outputs = f"{len(entry['classes'])} classes" if entry["classes"] else "features"
                 print(f"{name}: {entry['method']} on {entry['dataset']}, {outputs}; {shown}")
         elif args.command == "verify":

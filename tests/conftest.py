@@ -21,10 +21,9 @@ tf.config.set_logical_device_configuration(
 
 
 import subprocess  # noqa: E402
-
-import numpy as np  # noqa: E402
 import sys  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 

@@ -6,7 +6,7 @@ from kerazoo import backbones
 
 
 def _batch_norms(model):
-    return [l for l in model.layers if l.__class__.__name__ == "BatchNormalization"]
+    return [layer for layer in model.layers if layer.__class__.__name__ == "BatchNormalization"]
 
 
 def test_registry():
@@ -19,7 +19,11 @@ def test_resnet32_has_the_cifar_size():
     model = backbones.get("resnet32")
     assert model.output_shape == (None, 64)
     assert 0.45e6 < model.count_params() < 0.48e6
-    convs = [l for l in model.layers if l.__class__.__name__ == "Conv2D" and l.kernel_size == (3, 3)]
+    convs = [
+        layer
+        for layer in model.layers
+        if layer.__class__.__name__ == "Conv2D" and layer.kernel_size == (3, 3)
+    ]
     assert len(convs) == 1 + 3 * 5 * 2
 
 
@@ -36,7 +40,7 @@ def test_resnet50_has_torchvisions_size():
     # running mean and variance (53,120 non-trainable) are not parameters there.
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert trainable == 23_508_032
-    bottlenecks = [l for l in model.layers if l.name.endswith("_3_conv")]
+    bottlenecks = [layer for layer in model.layers if layer.name.endswith("_3_conv")]
     assert len(bottlenecks) == 3 + 4 + 6 + 3
 
 

@@ -44,9 +44,7 @@ def test_filter_drops_only_the_harmless_line():
     """)
     assert code == 1
     assert stderr == (
-        b"before\n" + REAL_ERROR.encode() + b"\n"
-        b"\r 50%|#####     |\r100%|##########|\n"
-        b"error: the end\n"
+        b"before\n" + REAL_ERROR.encode() + b"\n\r 50%|#####     |\r100%|##########|\nerror: the end\n"
     )
 
 
@@ -91,20 +89,38 @@ def test_recipe_run_prints_no_tensorflow_error_lines(tmp_path):
     # NumPy arrays make TensorFlow log the harmless line after each phase.
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run(
-        [sys.executable, "-m", "kerazoo.recipes.lucir", "--out", tmp_path / "run",
-         "--set", "epochs=1", "--set", "num_seeds=1", "--set", "num_phases=1",
-         "--set", "methods=lucir"],
-        capture_output=True, text=True, timeout=900, env=env,
+        [
+            sys.executable,
+            "-m",
+            "kerazoo.recipes.lucir",
+            "--out",
+            tmp_path / "run",
+            "--set",
+            "epochs=1",
+            "--set",
+            "num_seeds=1",
+            "--set",
+            "num_phases=1",
+            "--set",
+            "methods=lucir",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     assert "E0000" not in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize("module, args, expected", [
-    ("kerazoo", [], "Recipes: python -m kerazoo.recipes.<name>"),
-    ("kerazoo.zoo", ["list"], "digits_lucir: lucir on digits, 10 classes"),
-    ("kerazoo.recipes", [], "lucir "),
-])
+@pytest.mark.parametrize(
+    "module, args, expected",
+    [
+        ("kerazoo", [], "Recipes: python -m kerazoo.recipes.<name>"),
+        ("kerazoo.zoo", ["list"], "digits_lucir: lucir on digits, 10 classes"),
+        ("kerazoo.recipes", [], "lucir "),
+    ],
+)
 def test_discovery_commands_import_no_tensorflow(module, args, expected):
     # As `python -m MODULE ARGS` (kerazoo/__init__ reads sys.orig_argv).
     program = textwrap.dedent(f"""

@@ -1,6 +1,5 @@
 import keras
 import numpy as np
-
 import pytest
 
 from kerazoo.incremental import (
@@ -19,7 +18,10 @@ def test_herding_tracks_the_class_mean_better_than_random():
     chosen = herding(features, 6)
     assert len(set(chosen)) == 6
     unit = features / np.linalg.norm(features, axis=1, keepdims=True)
-    error = lambda idx: np.linalg.norm(unit[idx].mean(0) - unit.mean(0))
+
+    def error(idx):
+        return np.linalg.norm(unit[idx].mean(0) - unit.mean(0))
+
     random_errors = [error(rng.choice(200, 6, replace=False)) for _ in range(200)]
     assert error(chosen) < np.percentile(random_errors, 5)
     # A prefix of the ranking is the herding choice for a smaller memory.
@@ -94,8 +96,15 @@ def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class()
         METHODS["lucir+cbf"],
         (x, y, x, y),
         [2, 2],
-        Settings(exemplars_per_class=5, epochs=1, batch_size=8, cbf_epochs=2, cbf_learning_rate=0.5,
-                 weight_decay=5e-4, cbf_weight_decay=1e-4),
+        Settings(
+            exemplars_per_class=5,
+            epochs=1,
+            batch_size=8,
+            cbf_epochs=2,
+            cbf_learning_rate=0.5,
+            weight_decay=5e-4,
+            cbf_weight_decay=1e-4,
+        ),
         seed=0,
         build_backbone=lambda: backbones.get("convnet", input_shape=(8, 8, 1), last_relu=False),
         make_optimizer=lambda steps: keras.optimizers.SGD(0.05, momentum=0.9),

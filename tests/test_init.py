@@ -111,7 +111,8 @@ def _module_import_graph():
         for target in targets:
             parts = target.split(".")
             edges.update(
-                prefix for i in range(1, len(parts) + 1)
+                prefix
+                for i in range(1, len(parts) + 1)
                 if (prefix := ".".join(parts[:i])) in modules and prefix not in inside
             )
         graph[name] = edges - {name}
@@ -125,7 +126,7 @@ def _find_cycle(graph):
         state[node] = "open"
         for target in sorted(graph[node]):
             if state.get(target) == "open":
-                return stack[stack.index(target):] + [target]
+                return stack[stack.index(target) :] + [target]
             if target not in state and (found := visit(target, [*stack, target])):
                 return found
         state[node] = "done"

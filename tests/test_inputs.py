@@ -41,7 +41,9 @@ def test_raw_digits_are_checked_and_made_into_model_input():
     images = inputs.preprocess(raw, "sklearn_digits")
     assert images.dtype == np.float32 and images.shape == (len(raw), 8, 8, 1)
     # x * float32(1/255), as tf.image.convert_image_dtype (not x / 255).
-    np.testing.assert_array_equal(images[..., 0], np.round(raw * 255 / 16).astype(np.uint8) * np.float32(1 / 255))
+    np.testing.assert_array_equal(
+        images[..., 0], np.round(raw * 255 / 16).astype(np.uint8) * np.float32(1 / 255)
+    )
     assert inputs.check_raw(raw.astype(np.int64), "sklearn_digits").dtype == np.int64
     with pytest.raises(ValueError, match=r"look already scaled \(e.g. images / 16\)"):
         inputs.check_raw(raw / 16, "sklearn_digits")
@@ -56,7 +58,9 @@ def test_raw_digits_are_checked_and_made_into_model_input():
 def test_raw_uint8_images_are_checked():
     pixels = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
     np.testing.assert_array_equal(inputs.preprocess(pixels, "uint8"), pixels * np.float32(1 / 255))
-    with pytest.raises(ValueError, match=r"dtype float64; they look already scaled to \[0, 1\]; .*pass those as they are"):
+    with pytest.raises(
+        ValueError, match=r"dtype float64; they look already scaled to \[0, 1\]; .*pass those as they are"
+    ):
         inputs.preprocess(pixels / 255, "uint8")
     with pytest.raises(ValueError, match=r"dtype float32; the 'uint8' format takes uint8"):
         inputs.preprocess(pixels.astype(np.float32), "uint8")

@@ -11,8 +11,10 @@ from kerazoo import _keras_internals as internals
 
 def test_compiled_metrics_can_be_built_before_the_first_batch():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])
-    model.compile(loss="sparse_categorical_crossentropy",
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    model.compile(
+        loss="sparse_categorical_crossentropy",
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
     internals.build_compiled_metrics(model, keras.KerasTensor((None,), "int32"), keras.KerasTensor((None, 4)))
     assert model._compile_metrics.built
 
@@ -57,7 +59,12 @@ def test_the_epochs_a_backup_holds_are_read_from_keras_own_file(tmp_path):
     model.compile(optimizer="sgd", loss="mse")
     backup = tmp_path / "backup"
     assert internals.backed_up_epochs(backup) == 0
-    model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=3, verbose=0,
-              callbacks=[keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)])
+    model.fit(
+        np.zeros((4, 2)),
+        np.zeros((4, 1)),
+        epochs=3,
+        verbose=0,
+        callbacks=[keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)],
+    )
     assert internals.backed_up_epochs(backup) == 3
     assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 3

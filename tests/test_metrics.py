@@ -65,9 +65,9 @@ def test_ekld_matches_a_numpy_reference_per_class():
     for c in (0, 2, 3):
         values = []
         for i in np.flatnonzero(labels == c):
-            p = probs(images[i:i + 1])[0]
+            p = probs(images[i : i + 1])[0]
             for k in range(7):
-                q = probs(_flip_some(images, k)[i:i + 1])[0]
+                q = probs(_flip_some(images, k)[i : i + 1])[0]
                 values.append(np.sum(p * np.log(p / q)))
         expected[c] = np.mean(values)
     got = metrics.ekld(predict, images, labels, _flip_some, 7)

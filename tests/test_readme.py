@@ -37,8 +37,9 @@ def test_python_examples_run(page, tmp_path):
             path.write_text(code)
             compile(code, str(path), "exec")
             continue
-        done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        )
         assert done.returncode == 0, f"{page.name}, Python block {number}:\n{code}\n{done.stderr[-3000:]}"
 
 
@@ -52,6 +53,7 @@ def _modules():
 
 @pytest.mark.parametrize("module", _modules())
 def test_named_command_answers_help(module):
-    done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0 and "usage:" in done.stdout, done.stderr[-2000:]

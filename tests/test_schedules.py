@@ -31,7 +31,8 @@ def test_warmup_cosine_follows_the_official_cosine_annealing_lr_warmup():
         return 0.1 * (1 + np.cos(np.pi * (e - 800) / (13000 - 800))) / 2
 
     steps = [0, 1, 2, 400, 799, 800, 801, 6900, 12999, 13000]
-    np.testing.assert_allclose([float(schedule(s)) for s in steps], [official(s) for s in steps],
-                               rtol=1e-5, atol=1e-8)  # float32 near the end
+    np.testing.assert_allclose(
+        [float(schedule(s)) for s in steps], [official(s) for s in steps], rtol=1e-5, atol=1e-8
+    )  # float32 near the end
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
     assert restored.get_config() == schedule.get_config()

@@ -180,7 +180,10 @@ def test_raw_over_16_is_not_the_preprocessing(raw_digits_test):
 def test_a_truncated_manifest_names_the_file_and_the_fix(zoo_copy, cli):
     manifest = zoo_copy / "saved_models" / "manifest.json"
     manifest.write_text(manifest.read_text()[:1000])
-    message = re.escape(str(manifest)) + r" is not valid JSON \(.*\), e.g. truncated; restore it .*git checkout -- saved_models/manifest.json"
+    message = (
+        re.escape(str(manifest))
+        + r" is not valid JSON \(.*\), e.g. truncated; restore it .*git checkout -- saved_models/manifest.json"
+    )
     with pytest.raises(zoo.ZooError, match=message):
         zoo.load("digits_baseline", root=zoo_copy)
     listed = cli("kerazoo.zoo", "--root", zoo_copy, "list")
@@ -237,7 +240,9 @@ def test_a_feature_extractor_publishes_and_loads_in_every_format(feature_run, tm
     assert keras_model.kind == "features" and keras_model.class_names is None
     expected = keras_model.predict(images)
     np.testing.assert_allclose(expected, extractor.predict(images, verbose=0), atol=1e-6)
-    with pytest.raises(ValueError, match=r"A features model has no output 'logits'; choose one of \['features'\]"):
+    with pytest.raises(
+        ValueError, match=r"A features model has no output 'logits'; choose one of \['features'\]"
+    ):
         keras_model.predict(images, output="logits")
     onnx = zoo.load("digits_features", "onnx", root=root)
     assert type(onnx).__name__ == "OnnxFeatureExtractor" and onnx.output_size == 6
@@ -345,13 +350,17 @@ def test_digits_bnm_scores_its_shifted_target_alike_in_every_format():
     zoo.verify("digits_bnm")
     entry = zoo.info("digits_bnm")
     config = entry["config"]
-    _, target = make_domain_shift(config["dataset"], config["shift"], seed=config["seed"],
-                                  image_size=config["image_size"], max_level=config["bg_max_level"])
+    _, target = make_domain_shift(
+        config["dataset"],
+        config["shift"],
+        seed=config["seed"],
+        image_size=config["image_size"],
+        max_level=config["bg_max_level"],
+    )
     images, labels = target.test_images, target.test_labels
     assert entry["input"]["shape"] == [None, *images.shape[1:]]
     probabilities = zoo.load("digits_bnm", "keras").predict(images)
-    np.testing.assert_allclose(zoo.load("digits_bnm", "savedmodel").predict(images),
-                               probabilities, atol=1e-5)
+    np.testing.assert_allclose(zoo.load("digits_bnm", "savedmodel").predict(images), probabilities, atol=1e-5)
     onnx = zoo.load("digits_bnm", "onnx")
     np.testing.assert_allclose(onnx.predict(images), probabilities, atol=1e-4)
     accuracy = np.mean(onnx.class_names[probabilities.argmax(axis=1)].astype(int) == labels)
@@ -458,8 +467,11 @@ def test_an_edited_manifest_class_list_is_refused_at_load(zoo_copy):
 @pytest.mark.parametrize(
     "transform, message",
     [
-        (lambda raw: raw / 16, r"values in \[0, 1\] with fractions .*look already scaled .*"
-                               r"pass sklearn.datasets.load_digits\(\).images as they are"),
+        (
+            lambda raw: raw / 16,
+            r"values in \[0, 1\] with fractions .*look already scaled .*"
+            r"pass sklearn.datasets.load_digits\(\).images as they are",
+        ),
         (lambda raw: raw / 16 * 15, r"must be whole numbers 0..16 .*look scaled or resized"),
         (inputs.digits_to_uint8, r"got \[0, 255\] \(these look like 0..255 pixels\)"),
         (lambda raw: raw[..., None], r"looks like model input already"),

@@ -5,9 +5,16 @@ class-incremental splits), the resumable tf.data streams (samplers in
 `samplers`, stateless augmentation in `augment`) and the streamed protocols
 of datasets too large for memory (`streamed`)."""
 
+from kerazoo.data import glyphs as _glyphs  # noqa: F401  (registers the `glyphs` tfds builder)
 from kerazoo.data.datasets import DatasetNotFoundError, load, load_arrays
 from kerazoo.data.errors import UserDataError
-from kerazoo.data import glyphs as _glyphs  # noqa: F401  (registers the `glyphs` tfds builder)
+from kerazoo.data.pipeline import (
+    EpochCounter,
+    eval_dataset,
+    paired_dataset,
+    train_dataset,
+    unlabelled_dataset,
+)
 from kerazoo.data.protocols import (
     Protocol,
     make_domain_shift,
@@ -16,13 +23,6 @@ from kerazoo.data.protocols import (
     parse_protocol_name,
 )
 from kerazoo.data.streamed import STREAMED, StreamedProtocol
-from kerazoo.data.pipeline import (
-    EpochCounter,
-    eval_dataset,
-    paired_dataset,
-    train_dataset,
-    unlabelled_dataset,
-)
 
 __all__ = [
     "DatasetNotFoundError",

@@ -117,9 +117,7 @@ def random_dilate_erode(image, key, dilate_probability=0.6):
         tf.random.stateless_uniform([], size, 1, 3, dtype=tf.int32),
     )
     sign = tf.where(dilate, 1.0, -1.0)
-    pooled = [
-        tf.nn.max_pool2d(sign * image[tf.newaxis], k_, 1, "SAME")[0] * sign for k_ in (1, 2, 3, 4)
-    ]
+    pooled = [tf.nn.max_pool2d(sign * image[tf.newaxis], k_, 1, "SAME")[0] * sign for k_ in (1, 2, 3, 4)]
     return tf.gather(tf.stack(pooled), k - 1)
 
 

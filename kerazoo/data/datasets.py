@@ -31,9 +31,7 @@ os.environ.setdefault("NO_GCE_CHECK", "true")
 
 def default_data_dir():
     """`$KERAZOO_DATA_DIR`, else tfds' own default (`~/tensorflow_datasets`)."""
-    return os.environ.get("KERAZOO_DATA_DIR") or os.path.expanduser(
-        "~/tensorflow_datasets"
-    )
+    return os.environ.get("KERAZOO_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
 
 
 class Digits(tfds.core.GeneratorBasedBuilder):
@@ -64,9 +62,7 @@ class Digits(tfds.core.GeneratorBasedBuilder):
             features=tfds.features.FeaturesDict(
                 {
                     "image": tfds.features.Image(shape=(8, 8, 1)),
-                    "label": tfds.features.ClassLabel(
-                        names=[str(d) for d in range(10)]
-                    ),
+                    "label": tfds.features.ClassLabel(names=[str(d) for d in range(10)]),
                 }
             ),
             supervised_keys=("image", "label"),
@@ -106,7 +102,7 @@ def _missing_dataset_message(name, data_dir, cause, download=False):
         "This machine may have no internet, so kerazoo never downloads "
         "implicitly. To provide it:\n"
         "  1. on a machine with internet run\n"
-        f"       python -c \"import tensorflow_datasets as tfds; "
+        f'       python -c "import tensorflow_datasets as tfds; '
         f"tfds.builder('{name}', data_dir='DIR').download_and_prepare()\"\n"
         "     (datasets with manual downloads, e.g. imagenet2012 or "
         "imagenet_lt, also need the archives in DIR/downloads/manual);\n"
@@ -254,20 +250,18 @@ def load(name, split, data_dir=None, *, download=False, with_info=False, image_s
                 "builder. Check the spelling (see tfds.list_builders()); for your own "
                 "images or arrays use imagefolder or arrays with data_dir (docs/own_data.md)."
             ) from None
-        raise DatasetNotFoundError(
-            _missing_dataset_message(name, data_dir, str(e).splitlines()[0])
-        ) from None
+        raise DatasetNotFoundError(_missing_dataset_message(name, data_dir, str(e).splitlines()[0])) from None
 
     def normalise(image, label):
-        return tf.image.convert_image_dtype(image, tf.float32), tf.cast(
-            label, tf.int32
-        )
+        return tf.image.convert_image_dtype(image, tf.float32), tf.cast(label, tf.int32)
 
     ds = ds.map(normalise, num_parallel_calls=tf.data.AUTOTUNE)
     if image_size:
         # Per image, so that images of different sizes (ImageNet) batch.
-        ds = ds.map(lambda x, y: (tf.clip_by_value(tf.image.resize(x, (image_size, image_size)), 0.0, 1.0), y),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(
+            lambda x, y: (tf.clip_by_value(tf.image.resize(x, (image_size, image_size)), 0.0, 1.0), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     return (ds, info) if with_info else ds
 
 
@@ -316,7 +310,7 @@ def num_classes(name, data_dir=None):
         raise DatasetNotFoundError(
             f"Unknown dataset '{name}': it is not a tensorflow-datasets "
             "builder. Check the spelling (see tfds.list_builders()); for your own "
-                "images or arrays use imagefolder or arrays with data_dir (docs/own_data.md)."
+            "images or arrays use imagefolder or arrays with data_dir (docs/own_data.md)."
         ) from None
     info = builder.info
     return info.features[info.supervised_keys[1]].num_classes

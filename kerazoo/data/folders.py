@@ -32,8 +32,7 @@ def folder_domain_shift(root, source, target, image_size):
     root = os.path.expanduser(str(root))
     if not os.path.isdir(root):
         raise UserDataError(
-            f"data_dir '{root}' is not a folder; domain adaptation reads "
-            "root/<domain>/<class>/<image>."
+            f"data_dir '{root}' is not a folder; domain adaptation reads root/<domain>/<class>/<image>."
         )
     builder = image_folder(root)
     for domain in (source, target):
@@ -46,13 +45,23 @@ def folder_domain_shift(root, source, target, image_size):
     arrays = read_splits(builder, [source, target], image_size, f"image folders {root}", root)
     (xs, ys), (xt, yt) = arrays[source], arrays[target]
     ys, yt = ys.astype(np.int32), yt.astype(np.int32)
-    notes = [f"image folders {root}: {source} ({len(ys)} images) -> {target} ({len(yt)} images), "
-             f"{len(names)} classes, resized to {image_size}x{image_size}"]
-    source_protocol = Protocol(f"{source}-source", xs, ys, xs, ys, len(names), names, notes,
-                               train_indices=np.arange(len(ys)))
+    notes = [
+        f"image folders {root}: {source} ({len(ys)} images) -> {target} ({len(yt)} images), "
+        f"{len(names)} classes, resized to {image_size}x{image_size}"
+    ]
+    source_protocol = Protocol(
+        f"{source}-source", xs, ys, xs, ys, len(names), names, notes, train_indices=np.arange(len(ys))
+    )
     target_protocol = dataclasses.replace(
-        source_protocol, name=f"{target}-target", train_images=None, train_labels=None,
-        train_indices=None, test_images=xt, test_labels=yt, unlabelled_images=xt,
-        unlabelled_indices=np.arange(len(yt)), _unlabelled_labels=yt,
+        source_protocol,
+        name=f"{target}-target",
+        train_images=None,
+        train_labels=None,
+        train_indices=None,
+        test_images=xt,
+        test_labels=yt,
+        unlabelled_images=xt,
+        unlabelled_indices=np.arange(len(yt)),
+        _unlabelled_labels=yt,
     )
     return source_protocol, target_protocol

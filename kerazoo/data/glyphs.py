@@ -18,7 +18,7 @@ from scipy import ndimage
 
 # EMNIST-balanced: digits, upper case, and the lower-case letters whose shape
 # differs from their capital (c, o, s, ... are merged into the upper case).
-CLASSES = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" "abdefghnqrt"
+CLASSES = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabdefghnqrt"
 NUM_CLASSES = len(CLASSES)
 IMAGE_SIZE = 28
 
@@ -165,10 +165,7 @@ def _fonts(directory):
     from PIL import ImageFont
 
     check_fonts(directory)
-    return {
-        file: ImageFont.truetype(os.path.join(directory, file), _RENDER_SIZE)
-        for file, _ in FACES
-    }
+    return {file: ImageFont.truetype(os.path.join(directory, file), _RENDER_SIZE) for file, _ in FACES}
 
 
 def _ink_box(image):
@@ -374,19 +371,21 @@ class Glyphs(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, split, directory):
         total = SPLITS[split][0] * NUM_CLASSES
         chunks = [
-            (split, start, min(start + self.CHUNK, total), directory)
-            for start in range(0, total, self.CHUNK)
+            (split, start, min(start + self.CHUNK, total), directory) for start in range(0, total, self.CHUNK)
         ]
         # Workers only draw (PIL, NumPy, SciPy); examples depend on their
         # index alone, so the process count never changes the data.
         with multiprocessing.get_context(_START_METHOD).Pool(self.PROCESSES) as pool:
             for rows in pool.imap(_render_range, chunks):
                 for index, image, label, file in rows:
-                    yield index, {
-                        "image": image,
-                        "label": label,
-                        "font": file[: -len(".ttf")],
-                    }
+                    yield (
+                        index,
+                        {
+                            "image": image,
+                            "label": label,
+                            "font": file[: -len(".ttf")],
+                        },
+                    )
 
 
 # fork starts workers in milliseconds; spawn (where fork is missing) would

@@ -44,8 +44,10 @@ from kerazoo.data.user_data import SPLITS, common_channels, user_data
 EXTENSIONS = (".png", ".jpg", ".jpeg")  # the files tfds' ImageFolder reads
 HOLDOUT_FRACTION = 0.2
 HOLDOUT_SEED = 0
-LAYOUTS = ("root/<class>/<image> (20 % of each class held out for testing) or "
-           "root/train/<class>/<image> with root/test/<class>/<image>")
+LAYOUTS = (
+    "root/<class>/<image> (20 % of each class held out for testing) or "
+    "root/train/<class>/<image> with root/test/<class>/<image>"
+)
 
 
 def read_image_folders(root, image_size=None):
@@ -72,12 +74,15 @@ def read_image_folders(root, image_size=None):
     else:
         with _one_split_view(root) as view:
             builder = image_folder(view)
-            (images, labels), = read_splits(builder, ["all"], image_size, where,
-                                            os.path.join(view, "all")).values()
+            ((images, labels),) = read_splits(
+                builder, ["all"], image_size, where, os.path.join(view, "all")
+            ).values()
         names = list(builder.info.features["label"].names)
         arrays = _hold_out(images, labels, names, where)
-        text = (f"root/<class>/<image>; a stratified hold-out of {HOLDOUT_FRACTION:.0%} per class "
-                f"(seed {HOLDOUT_SEED}) is the test split")
+        text = (
+            f"root/<class>/<image>; a stratified hold-out of {HOLDOUT_FRACTION:.0%} per class "
+            f"(seed {HOLDOUT_SEED}) is the test split"
+        )
     channels = "grey" if arrays["train"][0].shape[-1] == 1 else "RGB"
     return user_data(arrays, names, f"from image folders {root} ({text}; {channels})", where)
 
@@ -108,6 +113,7 @@ def read_splits(builder, splits, image_size, where, base):
 
     Example: `read_splits(image_folder("~/office31"), ["amazon", "webcam"], 64, "Office-31", "~/office31")`.
     """
+
     def prepare(example):
         image = example["image"]
         # Drop an alpha channel: grey + alpha -> grey, RGBA -> RGB.
@@ -120,7 +126,8 @@ def read_splits(builder, splits, image_size, where, base):
     read = {}
     for split in splits:
         ds = builder.as_dataset(split=split, shuffle_files=False).map(
-            prepare, num_parallel_calls=tf.data.AUTOTUNE)
+            prepare, num_parallel_calls=tf.data.AUTOTUNE
+        )
         try:
             read[split] = list(zip(*ds.as_numpy_iterator())) or [(), (), ()]
         except tf.errors.InvalidArgumentError as error:
@@ -134,8 +141,11 @@ def read_splits(builder, splits, image_size, where, base):
     arrays, start = {}, 0
     for split in splits:
         count = len(read[split][1])
-        stacked = (np.stack(images[start:start + count]) if count
-                   else np.zeros((0, *(images[0].shape if images else (1, 1, 1))), np.float32))
+        stacked = (
+            np.stack(images[start : start + count])
+            if count
+            else np.zeros((0, *(images[0].shape if images else (1, 1, 1))), np.float32)
+        )
         if stacked.dtype == np.uint8:
             # x * float32(1/255): tf.image.convert_image_dtype's exact values, as `load` gives.
             stacked = stacked.astype(np.float32) * np.float32(1.0 / 255.0)
@@ -187,9 +197,12 @@ def layout(root):
             nested = _subfolders(folder)
             raise UserDataError(
                 f"image folders {root}: class folder '{name}' has no {'/'.join(EXTENSIONS)} images"
-                + (f" but folders ({', '.join(nested[:3])}): for train/test splits name them "
-                   f"'train' and 'test' (domain folders: BNM's source_domain/target_domain)"
-                   if nested else "; add images or remove the folder")
+                + (
+                    f" but folders ({', '.join(nested[:3])}): for train/test splits name them "
+                    f"'train' and 'test' (domain folders: BNM's source_domain/target_domain)"
+                    if nested
+                    else "; add images or remove the folder"
+                )
                 + "."
             )
     return "classes"

@@ -43,9 +43,7 @@ def long_tail_indices(labels, exponent=2.0, min_size=5, seed=0, imbalance=None):
     classes = np.unique(labels)
     counts = np.array([(labels == c).sum() for c in classes])
     if imbalance is None and min_size > counts.min():
-        raise ValueError(
-            f"min_size={min_size} exceeds the smallest class ({counts.min()} images)."
-        )
+        raise ValueError(f"min_size={min_size} exceeds the smallest class ({counts.min()} images).")
     rng = np.random.default_rng(seed)
     if imbalance is None:
         ranked = rng.permutation(classes)

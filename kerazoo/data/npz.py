@@ -101,16 +101,20 @@ def class_names(path):
 
 def _open(path):
     if not os.path.exists(path):
-        raise UserDataError(f"data_dir '{path}' does not exist; dataset=arrays reads an .npz file "
-                            f"saved as {SAVE_HINT}.")
+        raise UserDataError(
+            f"data_dir '{path}' does not exist; dataset=arrays reads an .npz file saved as {SAVE_HINT}."
+        )
     if os.path.isdir(path):
-        raise UserDataError(f"data_dir '{path}' is a folder; dataset=arrays reads an .npz file "
-                            "(for image folders use dataset=imagefolder).")
+        raise UserDataError(
+            f"data_dir '{path}' is a folder; dataset=arrays reads an .npz file "
+            "(for image folders use dataset=imagefolder)."
+        )
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile) as error:
-        raise UserDataError(f"data_dir '{path}' is not a readable .npz file ({error}); save it with "
-                            f"{SAVE_HINT}.") from None
+        raise UserDataError(
+            f"data_dir '{path}' is not a readable .npz file ({error}); save it with {SAVE_HINT}."
+        ) from None
 
 
 def _array(archive, key, where):
@@ -148,8 +152,9 @@ def _labels(y, key, count, where):
     if count is not None and len(y) != count:
         raise UserDataError(f"{where}: '{key}' has {len(y)} labels for {count} images; give one per image.")
     if len(y) and y.min() < 0:
-        raise UserDataError(f"{where}: '{key}' holds the label {int(y.min())}; labels are class "
-                            "indices 0..num_classes - 1.")
+        raise UserDataError(
+            f"{where}: '{key}' holds the label {int(y.min())}; labels are class indices 0..num_classes - 1."
+        )
     return y.astype(np.int64)
 
 

@@ -107,9 +107,7 @@ class _Stream:
             # (the general path below gives the same indices, more slowly).
             indices = tf.data.Dataset.from_tensor_slices(self.draw(self._order_key(epoch), epoch))
         else:
-            indices = tf.data.Dataset.range(start // n, (start + count - 1) // n + 1).flat_map(
-                pass_slice
-            )
+            indices = tf.data.Dataset.range(start // n, (start + count - 1) // n + 1).flat_map(pass_slice)
         if self.transform is None:
             # No keys to draw: a plain gather keeps the step cost of a
             # shuffled from_tensor_slices pipeline.
@@ -207,9 +205,7 @@ def train_dataset(
     return epoch_batches([(stream, batch_size)], epoch_counter, drop_remainder=drop_remainder)
 
 
-def unlabelled_dataset(
-    images, batch_size, seed, epoch_counter, augment=False, drop_remainder=True, views=1
-):
+def unlabelled_dataset(images, batch_size, seed, epoch_counter, augment=False, drop_remainder=True, views=1):
     """Batches of images only: `x`, or `(view1, view2)` with views=2.
 
     The arguments mean what they mean in `train_dataset`; the order is a
@@ -268,8 +264,7 @@ def paired_dataset(
     lengths = ("labelled", "unlabelled")
     if epoch_length not in lengths:
         raise ValueError(
-            f"epoch_length={epoch_length!r}: use 'labelled' or 'unlabelled' "
-            "(the array read once per epoch)."
+            f"epoch_length={epoch_length!r}: use 'labelled' or 'unlabelled' (the array read once per epoch)."
         )
     return epoch_batches([labelled, unlabelled], epoch_counter, lead=lengths.index(epoch_length))
 

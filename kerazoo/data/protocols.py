@@ -30,8 +30,8 @@ import numpy as np
 from kerazoo.data import longtail, splits, transforms
 from kerazoo.data.datasets import load_arrays
 from kerazoo.data.pipeline import eval_dataset, train_dataset
-from kerazoo.data.user_sources import is_user_source
 from kerazoo.data.streamed import StreamedProtocol, is_streamed
+from kerazoo.data.user_sources import is_user_source
 
 MODIFIERS = ("rot", "bg", "dil", "lt", "lt100")
 LONG_TAILS = ("lt", "lt100")
@@ -94,9 +94,7 @@ class Protocol:
 
         Example: `p.train_dataset(64, seed=0, epoch_counter=counter, augment=True)`.
         """
-        return train_dataset(
-            self.train_images, self.train_labels, batch_size, seed, epoch_counter, **kwargs
-        )
+        return train_dataset(self.train_images, self.train_labels, batch_size, seed, epoch_counter, **kwargs)
 
     def eval_dataset(self, batch_size=256):
         """`pipeline.eval_dataset` over the test arrays."""
@@ -193,11 +191,16 @@ def make_protocol(
             if imbalance is None
             else "exponential long tail (imbalance 100, class-id order)"
         )
-        notes.append(
-            f"{profile}: {len(keep)} train images, class sizes {dict(sorted(sizes.items()))}"
-        )
+        notes.append(f"{profile}: {len(keep)} train images, class sizes {dict(sorted(sizes.items()))}")
     return Protocol(
-        name, train_x, train_y, test_x, test_y, num_classes, class_names, notes,
+        name,
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        num_classes,
+        class_names,
+        notes,
         train_indices=keep,
     )
 
@@ -221,9 +224,7 @@ def _unlabelled(protocol, rows, images=None):
     )
 
 
-def make_domain_shift(
-    name, shift, data_dir=None, seed=0, image_size=None, download=False, **shift_kwargs
-):
+def make_domain_shift(name, shift, data_dir=None, seed=0, image_size=None, download=False, **shift_kwargs):
     """Source and target protocols for unsupervised domain adaptation.
 
     The training split of protocol `name` is cut into two seeded halves: the
@@ -256,9 +257,7 @@ def make_domain_shift(
     shifted_train = transforms.apply_nuisance(
         clean.train_images[second], shift, seed=[seed, 2], **shift_kwargs
     )
-    shifted_test = transforms.apply_nuisance(
-        clean.test_images, shift, seed=[seed, 3], **shift_kwargs
-    )
+    shifted_test = transforms.apply_nuisance(clean.test_images, shift, seed=[seed, 3], **shift_kwargs)
     source = dataclasses.replace(
         clean,
         name=f"{name}-source",
@@ -274,8 +273,7 @@ def make_domain_shift(
         test_images=shifted_test,
         notes=clean.notes
         + [
-            f"target: the other {len(second)} images, unlabelled, with a '{shift}' "
-            f"shift {shift_kwargs or ''}"
+            f"target: the other {len(second)} images, unlabelled, with a '{shift}' shift {shift_kwargs or ''}"
         ],
         **_unlabelled(clean, second, shifted_train),
     )
@@ -301,16 +299,28 @@ def _split_shift(name, shift, data_dir, seed, image_size, download, test_per_cla
             images = transforms.resize(images, image_size)
             notes.append(f"bilinear resize to {image_size}x{image_size}")
         test, rest = splits.few_label_indices(labels, test_per_class, seed)
-        notes.append(f"{role}: {test_per_class} test images per class (seeded), {len(rest)} "
-                     + ("labelled training images" if role == "source" else "unlabelled"))
+        notes.append(
+            f"{role}: {test_per_class} test images per class (seeded), {len(rest)} "
+            + ("labelled training images" if role == "source" else "unlabelled")
+        )
         label = info.features[info.supervised_keys[1]]
-        protocols.append(Protocol(
-            f"{name}-{role}", images[rest], labels[rest], images[test], labels[test],
-            label.num_classes, list(label.names), notes, train_indices=rest,
-        ))
+        protocols.append(
+            Protocol(
+                f"{name}-{role}",
+                images[rest],
+                labels[rest],
+                images[test],
+                labels[test],
+                label.num_classes,
+                list(label.names),
+                notes,
+                train_indices=rest,
+            )
+        )
     source, target = protocols
-    return source, dataclasses.replace(target, **_unlabelled(target, slice(None)),
-                                       train_images=None, train_labels=None, train_indices=None)
+    return source, dataclasses.replace(
+        target, **_unlabelled(target, slice(None)), train_images=None, train_labels=None, train_indices=None
+    )
 
 
 def make_few_labels(name, per_class, data_dir=None, seed=0, image_size=None, download=False):

@@ -61,9 +61,7 @@ def deferred(labels, drs_epoch):
     before, after = instance(len(labels)), class_balanced(labels)
 
     def draw(key, epoch):
-        return tf.cond(
-            epoch < drs_epoch, lambda: before(key, epoch), lambda: after(key, epoch)
-        )
+        return tf.cond(epoch < drs_epoch, lambda: before(key, epoch), lambda: after(key, epoch))
 
     return draw
 

@@ -38,9 +38,7 @@ def few_label_indices(labels, per_class, seed):
     for cls in np.unique(labels):
         members = np.flatnonzero(labels == cls)
         if per_class > len(members):
-            raise ValueError(
-                f"Class {cls} has {len(members)} images, fewer than per_class={per_class}."
-            )
+            raise ValueError(f"Class {cls} has {len(members)} images, fewer than per_class={per_class}.")
         labelled.append(rng.choice(members, size=per_class, replace=False))
     labelled = np.sort(np.concatenate(labelled))
     unlabelled = np.setdiff1d(np.arange(len(labels)), labelled)

@@ -187,8 +187,9 @@ class StreamedProtocol:
         starts = np.concatenate([[0], ends[:-1]])
         return [(f"{split}[{a}:{b}]", int(b - a)) for a, b in zip(starts, ends)]
 
-    def train_dataset(self, batch_size, seed, epoch_counter, augment=False,
-                      drop_remainder=True, shuffle_window=2048):
+    def train_dataset(
+        self, batch_size, seed, epoch_counter, augment=False, drop_remainder=True, shuffle_window=2048
+    ):
         """Training batches `(x, y)`, each epoch a function of (seed, epoch).
 
         Args:
@@ -239,8 +240,9 @@ class _TrainStream:
         pieces = protocol._pieces("train", self.num_examples)
         self.pieces = [protocol._read(split) for split, _ in pieces]
         # One entry per example: the piece it comes from.
-        self.piece_ids = tf.constant(np.repeat(np.arange(len(pieces), dtype=np.int64),
-                                               [n for _, n in pieces]))
+        self.piece_ids = tf.constant(
+            np.repeat(np.arange(len(pieces), dtype=np.int64), [n for _, n in pieces])
+        )
 
     def examples(self, epoch, count):
         order_key = stream_key(self.seed, epoch)

@@ -22,9 +22,7 @@ from scipy import ndimage
 
 def rotate(image, rng, max_degrees=180.0):
     angle = rng.uniform(-max_degrees, max_degrees)
-    out = ndimage.rotate(
-        image, angle, axes=(0, 1), reshape=False, order=3, mode="constant", cval=0.0
-    )
+    out = ndimage.rotate(image, angle, axes=(0, 1), reshape=False, order=3, mode="constant", cval=0.0)
     return np.clip(out, 0.0, 1.0)
 
 
@@ -54,14 +52,10 @@ def apply_nuisance(images, kind, seed, **kwargs):
         **kwargs: forwarded to the transform (e.g. `max_degrees=45`).
     """
     if kind not in NUISANCES:
-        raise ValueError(
-            f"Unknown nuisance '{kind}'; choose one of {sorted(NUISANCES)}."
-        )
+        raise ValueError(f"Unknown nuisance '{kind}'; choose one of {sorted(NUISANCES)}.")
     rng = np.random.default_rng(seed)
     transform = NUISANCES[kind]
-    return np.stack([transform(image, rng, **kwargs) for image in images]).astype(
-        np.float32
-    )
+    return np.stack([transform(image, rng, **kwargs) for image in images]).astype(np.float32)
 
 
 def resize(images, size):
@@ -69,4 +63,3 @@ def resize(images, size):
     if images.shape[1:3] == (size, size):
         return images
     return np.clip(tf.image.resize(images, (size, size)).numpy(), 0.0, 1.0)
-

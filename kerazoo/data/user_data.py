@@ -49,10 +49,12 @@ class UserData:
     @property
     def info(self):
         shape = self.splits["train"][0].shape[1:]
-        features = tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=shape),
-            "label": tfds.features.ClassLabel(names=self.class_names),
-        })
+        features = tfds.features.FeaturesDict(
+            {
+                "image": tfds.features.Image(shape=shape),
+                "label": tfds.features.ClassLabel(names=self.class_names),
+            }
+        )
         return UserInfo(features, self.description)
 
 
@@ -127,8 +129,7 @@ def common_channels(images):
     Example: `grey, colour = common_channels([np.zeros((4, 4, 1)), np.zeros((4, 4, 3))])`.
     """
     channels = max(image.shape[-1] for image in images)
-    return [np.repeat(image, channels, axis=-1) if image.shape[-1] != channels else image
-            for image in images]
+    return [np.repeat(image, channels, axis=-1) if image.shape[-1] != channels else image for image in images]
 
 
 def _shape_text(shape):

@@ -33,10 +33,16 @@ IMAGE_FOLDERS = "imagefolder"
 ARRAYS = "arrays"
 # name -> (read(path, image_size) -> UserData, class_names(path), what data_dir must be)
 _SOURCES = {
-    IMAGE_FOLDERS: (image_folders.read_image_folders, image_folders.class_names,
-                    f"a folder of images: {image_folders.LAYOUTS}"),
-    ARRAYS: (npz.read_npz, npz.class_names,
-             "an .npz file with x_train, y_train, x_test, y_test (optionally class_names)"),
+    IMAGE_FOLDERS: (
+        image_folders.read_image_folders,
+        image_folders.class_names,
+        f"a folder of images: {image_folders.LAYOUTS}",
+    ),
+    ARRAYS: (
+        npz.read_npz,
+        npz.class_names,
+        "an .npz file with x_train, y_train, x_test, y_test (optionally class_names)",
+    ),
 }
 NAMES = tuple(_SOURCES)
 

@@ -51,8 +51,7 @@ def main(argv=None):
                 model, targets["onnx"], atol=args.atol, class_names=class_names, overwrite=args.overwrite
             )
             checked = ", ".join(f"batch {n}: {d:.2g}" for n, d in diffs.items())
-            print(f"[export] parity ONNX Runtime vs Keras, max abs diff: {checked} "
-                  f"(atol {args.atol:g})")
+            print(f"[export] parity ONNX Runtime vs Keras, max abs diff: {checked} (atol {args.atol:g})")
     # ValueError: deploy_model cannot build the model's inference graph.
     except (_UsageError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -73,19 +72,24 @@ def _parser():
         "--out", required=True, help="output directory, gets model/ and model.onnx (required; no default)"
     )
     parser.add_argument(
-        "--savedmodel", action="store_true",
+        "--savedmodel",
+        action="store_true",
         help="write the SavedModel (default: off; with neither --savedmodel nor --onnx, both are written)",
     )
     parser.add_argument(
-        "--onnx", action="store_true",
+        "--onnx",
+        action="store_true",
         help="write the ONNX file (default: off; with neither --savedmodel nor --onnx, both are written)",
     )
     parser.add_argument(
-        "--atol", type=float, default=1e-4,
+        "--atol",
+        type=float,
+        default=1e-4,
         help="ONNX parity tolerance: largest allowed |ONNX Runtime - Keras| (default: %(default)g)",
     )
     parser.add_argument(
-        "--overwrite", action="store_true",
+        "--overwrite",
+        action="store_true",
         help="replace existing exports (default: off; an existing output is an error)",
     )
     return parser

@@ -67,8 +67,7 @@ def export_onnx(
     kind = kind_of(model)
     if class_names is not None and kind != "classifier":
         raise ValueError(
-            f"class_names were given for a {kind!r} model; only classifiers have "
-            "classes: drop class_names."
+            f"class_names were given for a {kind!r} model; only classifiers have classes: drop class_names."
         )
     path = Path(path)
     check_free(path, overwrite)
@@ -100,8 +99,7 @@ def _parity_batches(deployed, sample_images):
     sample_images = np.asarray(sample_images, dtype=np.float32)
     if sample_images.ndim != len(shape) + 1 or sample_images.shape[1:] != tuple(shape):
         raise ValueError(
-            f"sample_images must have shape (N, {', '.join(map(str, shape))}), "
-            f"got {sample_images.shape}."
+            f"sample_images must have shape (N, {', '.join(map(str, shape))}), got {sample_images.shape}."
         )
     return [np.take(sample_images, np.arange(n), axis=0, mode="wrap") for n in PARITY_BATCH_SIZES]
 

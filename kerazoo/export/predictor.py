@@ -103,8 +103,7 @@ class Predictor:
             output = PREDICTED[self.kind]
         if output not in self.output_names:
             raise ValueError(
-                f"A {self.kind} model has no output {output!r}; choose one of "
-                f"{list(self.output_names)}."
+                f"A {self.kind} model has no output {output!r}; choose one of {list(self.output_names)}."
             )
         images = check_images(images, self.input_shape[1:])
         if not len(images):
@@ -133,9 +132,7 @@ class Predictor:
             )
         names = np.array([str(n) for n in class_names], dtype=str)
         if names.shape != (self.output_size,):
-            raise ValueError(
-                f"{len(names)} class names given for a model with {self.output_size} classes."
-            )
+            raise ValueError(f"{len(names)} class names given for a model with {self.output_size} classes.")
         names.flags.writeable = False
         self._class_names = names
 

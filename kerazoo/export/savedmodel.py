@@ -54,6 +54,4 @@ def export_savedmodel(model, path, overwrite=False):
 def _finite(images):
     # A NaN pixel would otherwise come out as NaN scores that callers of the
     # bare signature (no kerazoo on their side) could take for an answer.
-    return tf.debugging.check_numerics(
-        images, "images contain NaN or infinity; pass finite values in [0, 1]"
-    )
+    return tf.debugging.check_numerics(images, "images contain NaN or infinity; pass finite values in [0, 1]")

@@ -85,8 +85,7 @@ class CheckedSavedModel(Predictor):
         images = check_images(images, self.input_shape[1:])
         if not len(images):
             return {
-                name: np.zeros((0, *spec.shape[1:]), np.float32)
-                for name, spec in self._output_specs.items()
+                name: np.zeros((0, *spec.shape[1:]), np.float32) for name, spec in self._output_specs.items()
             }
         outputs = self._signature(**{INPUT_NAME: tf.constant(images)})
         return {name: value.numpy() for name, value in outputs.items()}
@@ -148,10 +147,12 @@ class CheckedKerasModel(Predictor):
         self.set_class_names(class_names)
 
     def _run(self, images, output):
-        return np.concatenate([
-            keras.ops.convert_to_numpy(self._deployed(images[i : i + BATCH_SIZE], training=False)[output])
-            for i in range(0, len(images), BATCH_SIZE)
-        ])
+        return np.concatenate(
+            [
+                keras.ops.convert_to_numpy(self._deployed(images[i : i + BATCH_SIZE], training=False)[output])
+                for i in range(0, len(images), BATCH_SIZE)
+            ]
+        )
 
     def __call__(self, *args, **kwargs):
         return self.model(*args, **kwargs)

@@ -3,5 +3,14 @@
 from kerazoo.layers.adain import AdaptiveInstanceNorm
 from kerazoo.layers.batchformer import BatchFormer
 from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights
-from kerazoo.layers.negative_bank import NegativeBank
 from kerazoo.layers.git_augment import GITAugment
+from kerazoo.layers.negative_bank import NegativeBank
+
+__all__ = [
+    "AdaptiveInstanceNorm",
+    "BatchFormer",
+    "CosineLinear",
+    "GITAugment",
+    "NegativeBank",
+    "imprint_weights",
+]

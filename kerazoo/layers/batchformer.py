@@ -68,8 +68,9 @@ class BatchFormer(keras.layers.Layer):
 
     train_only = True
 
-    def __init__(self, num_heads=4, key_dim=None, ffn_dim=None, dropout=0.5, num_layers=1,
-                 scope="global", **kwargs):
+    def __init__(
+        self, num_heads=4, key_dim=None, ffn_dim=None, dropout=0.5, num_layers=1, scope="global", **kwargs
+    ):
         super().__init__(**kwargs)
         if scope not in SCOPES:
             raise ValueError(f"BatchFormer scope must be one of {SCOPES}, got {scope!r}.")

@@ -7,6 +7,7 @@ from keras import ops
 from kerazoo._keras_internals import unlock_state, untrack_variable
 from kerazoo.ops import l2_normalize, l2_normalize_numpy
 
+
 def imprint_weights(features_by_class, old_weight_norm):
     """LUCIR's imprinted weights for new classes: one row per class.
 
@@ -92,9 +93,7 @@ class CosineLinear(keras.layers.Layer):
         if units < 1:
             raise ValueError(f"CosineLinear: units must be >= 1, got {units}.")
         if not 0 <= old_units < units:
-            raise ValueError(
-                f"CosineLinear: old_units must be in [0, units={units}), got {old_units}."
-            )
+            raise ValueError(f"CosineLinear: old_units must be in [0, units={units}), got {old_units}.")
         self.units = int(units)
         self.learn_sigma = bool(learn_sigma)
         self.old_units = int(old_units)

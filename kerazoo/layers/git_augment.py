@@ -54,8 +54,9 @@ class GITAugment(keras.layers.Layer):
 
     train_only = True
 
-    def __init__(self, translator, class_counts, threshold, fraction=0.5, rule="threshold", seed=None,
-                 **kwargs):
+    def __init__(
+        self, translator, class_counts, threshold, fraction=0.5, rule="threshold", seed=None, **kwargs
+    ):
         super().__init__(**kwargs)
         if rule not in RULES:
             raise ValueError(f"GITAugment rule must be one of {RULES}, got {rule!r}.")
@@ -89,16 +90,22 @@ class GITAugment(keras.layers.Layer):
         generated = ops.cast(ops.floor(self.fraction * ops.cast(batch, "float32")), "int32")
         if self.rule == "independent":
             if source is None:
-                raise ValueError('GITAugment(rule="independent") needs source=(images, labels), '
-                                 "an independent second batch to translate.")
+                raise ValueError(
+                    'GITAugment(rule="independent") needs source=(images, labels), '
+                    "an independent second batch to translate."
+                )
             source_images, source_labels = source
             # Only the g slots that are replaced are translated.
             translated = ops.cast(self.translator(source_images[:generated], training=False), images.dtype)
             kept = batch - generated
-            return (ops.concatenate([images[:kept], translated], axis=0),
-                    ops.concatenate([labels[:kept], ops.cast(source_labels[:generated], labels.dtype)], axis=0))
+            return (
+                ops.concatenate([images[:kept], translated], axis=0),
+                ops.concatenate([labels[:kept], ops.cast(source_labels[:generated], labels.dtype)], axis=0),
+            )
         candidates = ops.arange(batch) >= batch - generated
-        chance = ops.take(ops.convert_to_tensor(self.probabilities()), ops.reshape(ops.cast(labels, "int32"), (-1,)))
+        chance = ops.take(
+            ops.convert_to_tensor(self.probabilities()), ops.reshape(ops.cast(labels, "int32"), (-1,))
+        )
         # uniform in [0, 1): always below 1 and never below 0, so the
         # threshold rule (chances 0 or 1) is exact.
         draw = keras.random.uniform((batch,), seed=self.seed_generator)

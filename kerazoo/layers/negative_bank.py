@@ -6,7 +6,6 @@ from keras import ops
 from kerazoo.ops import l2_normalize
 
 
-
 @keras.saving.register_keras_serializable(package="kerazoo")
 class NegativeBank(keras.layers.Layer):
     """K negative vectors of dimension `dim`, stored (dim, K), compared by cosine.
@@ -60,7 +59,9 @@ class NegativeBank(keras.layers.Layer):
         if input_shape is not None and input_shape[-1] != self.dim:
             raise ValueError(f"NegativeBank(dim={self.dim}) got queries of size {input_shape[-1]}.")
         self.bank = self.add_weight(
-            shape=(self.dim, self.size), initializer=self.initializer, name="bank",
+            shape=(self.dim, self.size),
+            initializer=self.initializer,
+            name="bank",
             trainable=self.trainable,
         )
         # Next column `write` overwrites.
@@ -115,4 +116,3 @@ def effective_rank(matrix):
     p = singular / ops.maximum(ops.sum(singular), 1e-12)
     entropy = -ops.sum(ops.where(p > 0, p * ops.log(ops.maximum(p, 1e-30)), 0.0))
     return ops.cast(ops.exp(entropy), "float32")
-

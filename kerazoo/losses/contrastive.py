@@ -41,4 +41,6 @@ def info_nce_loss(logits, labels, temperature):
     """
     logits = ops.cast(logits, "float32")
     labels = ops.convert_to_tensor(labels)
-    return ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits / temperature, from_logits=True))
+    return ops.mean(
+        keras.losses.sparse_categorical_crossentropy(labels, logits / temperature, from_logits=True)
+    )

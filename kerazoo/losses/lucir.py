@@ -33,9 +33,7 @@ def adaptive_lambda(lambda_base, num_old, num_new):
         λ as a Python float.
     """
     if num_new <= 0 or num_old < 0:
-        raise ValueError(
-            f"adaptive_lambda: need num_old >= 0 and num_new > 0, got {num_old} and {num_new}."
-        )
+        raise ValueError(f"adaptive_lambda: need num_old >= 0 and num_new > 0, got {num_old} and {num_new}.")
     return float(lambda_base) * math.sqrt(num_old / num_new)
 
 
@@ -67,8 +65,7 @@ def less_forget_loss(new_features, old_features):
         a is not None and b is not None and a != b for a, b in zip(new_shape, old_shape)
     ):
         raise ValueError(
-            f"less_forget_loss: new and old features differ in shape: "
-            f"{new_shape} vs {old_shape}."
+            f"less_forget_loss: new and old features differ in shape: {new_shape} vs {old_shape}."
         )
     dot = ops.sum(new_features * old_features, axis=-1)
     # ε goes into each squared norm before multiplying, as PyTorch does; it also keeps the

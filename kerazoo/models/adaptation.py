@@ -77,12 +77,25 @@ class DomainAdapter(Classifier):
     default_normalization = "min_dim"
     entropy_normalization = "log_classes"
 
-    def __init__(self, backbone, num_classes, method="bnm", weight=1.0, warmup_steps=0,
-                 normalization=None, scope="global", head=None, **kwargs):
+    def __init__(
+        self,
+        backbone,
+        num_classes,
+        method="bnm",
+        weight=1.0,
+        warmup_steps=0,
+        normalization=None,
+        scope="global",
+        head=None,
+        **kwargs,
+    ):
         super().__init__(backbone, num_classes, head=head, **kwargs)
         normalization = normalization or self.default_normalization
-        for name, value, allowed in (("method", method, METHODS), ("scope", scope, SCOPES),
-                                     ("normalization", normalization, NORMALIZATIONS)):
+        for name, value, allowed in (
+            ("method", method, METHODS),
+            ("scope", scope, SCOPES),
+            ("normalization", normalization, NORMALIZATIONS),
+        ):
             if value not in allowed:
                 raise ValueError(f"{type(self).__name__}: {name}={value!r}; use one of {allowed}.")
         if warmup_steps < 0 or weight < 0:
@@ -98,8 +111,9 @@ class DomainAdapter(Classifier):
         # Keras builds compiled metrics from the first batch read as (x, y),
         # which a paired batch ((x_s, y_s), x_t) is not: build them for
         # (labels, logits) now.
-        build_compiled_metrics(self, keras.KerasTensor((None,), "int32"),
-                               keras.KerasTensor((None, self.num_classes)))
+        build_compiled_metrics(
+            self, keras.KerasTensor((None,), "int32"), keras.KerasTensor((None, self.num_classes))
+        )
 
     def transfer_term(self, probs):
         """The unweighted term on a batch of target probabilities (this replica's
@@ -140,8 +154,13 @@ class DomainAdapter(Classifier):
 
     def get_config(self):
         config = super().get_config()
-        config.update(method=self.method, weight=self.weight, warmup_steps=self.warmup_steps,
-                      normalization=self.normalization, scope=self.scope)
+        config.update(
+            method=self.method,
+            weight=self.weight,
+            warmup_steps=self.warmup_steps,
+            normalization=self.normalization,
+            scope=self.scope,
+        )
         return config
 
 

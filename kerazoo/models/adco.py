@@ -96,9 +96,21 @@ class AdCo(TrainingModel):
     ```
     """
 
-    def __init__(self, backbone, bank_size=65536, dim=128, hidden_dim=None, temperature=0.12,
-                 bank_temperature=0.02, momentum=0.999, mode="adco", symmetric=False,
-                 shuffle_groups=1, scope="global", **kwargs):
+    def __init__(
+        self,
+        backbone,
+        bank_size=65536,
+        dim=128,
+        hidden_dim=None,
+        temperature=0.12,
+        bank_temperature=0.02,
+        momentum=0.999,
+        mode="adco",
+        symmetric=False,
+        shuffle_groups=1,
+        scope="global",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"AdCo mode={mode!r}: use one of {MODES}.")
@@ -157,7 +169,9 @@ class AdCo(TrainingModel):
 
     def compile(self, optimizer, bank_optimizer=None, **kwargs):
         if self.mode == "adco" and bank_optimizer is None:
-            raise ValueError("AdCo(mode='adco') needs a bank_optimizer (e.g. kerazoo.optimizers.GradientAscent).")
+            raise ValueError(
+                "AdCo(mode='adco') needs a bank_optimizer (e.g. kerazoo.optimizers.GradientAscent)."
+            )
         super().compile(optimizer=optimizer, **kwargs)
         self.bank_optimizer = bank_optimizer
 
@@ -242,10 +256,16 @@ class AdCo(TrainingModel):
         return {
             **super().get_config(),
             "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "bank_size": self.bank_size, "dim": self.dim, "hidden_dim": self.hidden_dim,
-            "temperature": self.temperature, "bank_temperature": self.bank_temperature,
-            "momentum": self.momentum, "mode": self.mode, "symmetric": self.symmetric,
-            "shuffle_groups": self.shuffle_groups, "scope": self.scope,
+            "bank_size": self.bank_size,
+            "dim": self.dim,
+            "hidden_dim": self.hidden_dim,
+            "temperature": self.temperature,
+            "bank_temperature": self.bank_temperature,
+            "momentum": self.momentum,
+            "mode": self.mode,
+            "symmetric": self.symmetric,
+            "shuffle_groups": self.shuffle_groups,
+            "scope": self.scope,
         }
 
     @classmethod

@@ -4,7 +4,6 @@ import keras
 from keras import ops
 
 from kerazoo import optimizers
-from kerazoo.layers.batchformer import BatchFormer
 from kerazoo.losses.balanced_softmax import balanced_softmax_loss
 from kerazoo.models.base import OptimizerGroup, TrainingModel
 
@@ -69,17 +68,24 @@ class BatchFormerClassifier(TrainingModel):
 
     loss_terms = ("ce",)
 
-    def __init__(self, backbone, num_classes, batchformer=None, class_counts=None, loss="ce",
-                 head=None, batchformer_loss_weight=1.0, **kwargs):
+    def __init__(
+        self,
+        backbone,
+        num_classes,
+        batchformer=None,
+        class_counts=None,
+        loss="ce",
+        head=None,
+        batchformer_loss_weight=1.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if loss not in LOSSES:
             raise ValueError(f"BatchFormerClassifier loss must be one of {LOSSES}, got {loss!r}.")
         if loss == "balanced_softmax" and class_counts is None:
             raise ValueError("loss='balanced_softmax' needs class_counts (training images per class).")
         if class_counts is not None and len(class_counts) != num_classes:
-            raise ValueError(
-                f"class_counts has {len(class_counts)} entries for {num_classes} classes."
-            )
+            raise ValueError(f"class_counts has {len(class_counts)} entries for {num_classes} classes.")
         self.backbone = backbone
         self.num_classes = num_classes
         self.batchformer = batchformer
@@ -127,7 +133,8 @@ class BatchFormerClassifier(TrainingModel):
         self.batchformer_optimizer = None
         if self.batchformer is not None:
             self.batchformer_optimizer = optimizers.copy(
-                self.optimizer, f"batchformer_{self.optimizer.name}", batchformer_lr_scale)
+                self.optimizer, f"batchformer_{self.optimizer.name}", batchformer_lr_scale
+            )
 
     def get_compile_config(self):
         config = super().get_compile_config()
@@ -140,8 +147,9 @@ class BatchFormerClassifier(TrainingModel):
             return super().optimizer_groups()
         own = {id(v) for v in self.batchformer.trainable_variables}
         return [
-            OptimizerGroup("model", self.optimizer,
-                           [v for v in self.trainable_variables if id(v) not in own]),
+            OptimizerGroup(
+                "model", self.optimizer, [v for v in self.trainable_variables if id(v) not in own]
+            ),
             OptimizerGroup("batchformer", self.batchformer_optimizer, self.batchformer.trainable_variables),
         ]
 
@@ -173,4 +181,3 @@ class BatchFormerClassifier(TrainingModel):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
-

@@ -56,7 +56,9 @@ class GITClassifier(Classifier):
 
     def get_config(self):
         config = super().get_config()
-        config["augment"] = None if self.augment is None else keras.saving.serialize_keras_object(self.augment)
+        config["augment"] = (
+            None if self.augment is None else keras.saving.serialize_keras_object(self.augment)
+        )
         return config
 
     @classmethod

@@ -140,9 +140,7 @@ class LUCIRModel(TrainingModel):
         labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
         zero = ops.zeros((), "float32")
         losses = {
-            "ce": ops.mean(
-                keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-            ),
+            "ce": ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)),
             "less_forget": zero,
             "margin_ranking": zero,
             "distillation": zero,

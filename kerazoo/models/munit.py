@@ -93,8 +93,9 @@ def style_encoder(image_shape, dim, n_downsample, style_dim):
         dim = dim * 2 if i < 2 else dim
         x = layers.ReLU()(_conv(x, dim, 4, 2, name=f"down{i}"))
     x = layers.GlobalAveragePooling2D()(x)
-    return keras.Model(images, layers.Dense(style_dim, kernel_initializer=_kaiming(), name="style")(x),
-                       name="style_encoder")
+    return keras.Model(
+        images, layers.Dense(style_dim, kernel_initializer=_kaiming(), name="style")(x), name="style_encoder"
+    )
 
 
 def decoder(content_shape, style_dim, dim, n_upsample, n_res, mlp_dim, channels):
@@ -110,8 +111,10 @@ def decoder(content_shape, style_dim, dim, n_upsample, n_res, mlp_dim, channels)
     if content_shape[-1] != dim:  # the bottleneck's way back to the decoder's width
         x = _conv(x, dim, 1, name="unbottleneck")
     for i in range(n_res):
-        block = [params[:, (4 * i + j) * dim:(4 * i + j + 2) * dim] for j in (0, 2)]
-        y = layers.ReLU()(AdaptiveInstanceNorm(name=f"res{i}_adain1")(_conv(x, dim, 3, name=f"res{i}_conv1"), block[0]))
+        block = [params[:, (4 * i + j) * dim : (4 * i + j + 2) * dim] for j in (0, 2)]
+        y = layers.ReLU()(
+            AdaptiveInstanceNorm(name=f"res{i}_adain1")(_conv(x, dim, 3, name=f"res{i}_conv1"), block[0])
+        )
         y = AdaptiveInstanceNorm(name=f"res{i}_adain2")(_conv(y, dim, 3, name=f"res{i}_conv2"), block[1])
         x = layers.Add()([x, y])
     for i in range(n_upsample):
@@ -169,8 +172,18 @@ class MUNITGenerator(keras.Model):
     ```
     """
 
-    def __init__(self, image_shape, dim=64, style_dim=8, n_downsample=2, n_res=4, mlp_dim=256,
-                 content_channels=None, seed=None, **kwargs):
+    def __init__(
+        self,
+        image_shape,
+        dim=64,
+        style_dim=8,
+        n_downsample=2,
+        n_res=4,
+        mlp_dim=256,
+        content_channels=None,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
         self.dim, self.style_dim, self.n_downsample = dim, style_dim, n_downsample
@@ -183,8 +196,15 @@ class MUNITGenerator(keras.Model):
         # encoder, but not below 1x1 (the GAP makes the rest position-free).
         style_down = min(n_downsample + 2, int(np.log2(min(self.image_shape[:2]))))
         self.style_encoder = style_encoder(self.image_shape, dim, style_down, style_dim)
-        self.decoder = decoder(self.content_encoder.output_shape[1:], style_dim, dim * 2**n_downsample,
-                               n_downsample, n_res, mlp_dim, self.image_shape[-1])
+        self.decoder = decoder(
+            self.content_encoder.output_shape[1:],
+            style_dim,
+            dim * 2**n_downsample,
+            n_downsample,
+            n_res,
+            mlp_dim,
+            self.image_shape[-1],
+        )
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.build((None, *self.image_shape))
 
@@ -233,9 +253,14 @@ class MUNITGenerator(keras.Model):
     def get_config(self):
         return {
             **super().get_config(),
-            "image_shape": list(self.image_shape), "dim": self.dim, "style_dim": self.style_dim,
-            "n_downsample": self.n_downsample, "n_res": self.n_res, "mlp_dim": self.mlp_dim,
-            "content_channels": self.content_channels, "seed": self.seed,
+            "image_shape": list(self.image_shape),
+            "dim": self.dim,
+            "style_dim": self.style_dim,
+            "n_downsample": self.n_downsample,
+            "n_res": self.n_res,
+            "mlp_dim": self.mlp_dim,
+            "content_channels": self.content_channels,
+            "seed": self.seed,
         }
 
 
@@ -281,13 +306,24 @@ class MUNIT(TrainingModel):
     loss_terms = ("image_recon", "style_recon", "content_recon", "gen_adv", "disc_adv")
     generator_terms = loss_terms[:4]
 
-    def __init__(self, generator, disc_dim=64, disc_layers=4, image_weight=10.0, style_weight=1.0,
-                 content_weight=1.0, adversarial_weight=1.0, seed=None, **kwargs):
+    def __init__(
+        self,
+        generator,
+        disc_dim=64,
+        disc_layers=4,
+        image_weight=10.0,
+        style_weight=1.0,
+        content_weight=1.0,
+        adversarial_weight=1.0,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.generator = generator
         self.disc_dim, self.disc_layers, self.seed = disc_dim, disc_layers, seed
-        self.term_weights = dict(image=image_weight, style=style_weight, content=content_weight,
-                             adversarial=adversarial_weight)
+        self.term_weights = dict(
+            image=image_weight, style=style_weight, content=content_weight, adversarial=adversarial_weight
+        )
         self.discriminator = discriminator(generator.image_shape, disc_dim, disc_layers)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.build((None, *generator.image_shape))
@@ -330,7 +366,10 @@ class MUNIT(TrainingModel):
 
     def compute_losses(self, data, training):
         images = data[0] if isinstance(data, (tuple, list)) else data
-        return {**self.discriminator_losses(images, training), **self.generator_losses(images, training)}, None
+        return {
+            **self.discriminator_losses(images, training),
+            **self.generator_losses(images, training),
+        }, None
 
     def train_step(self, data):
         images = data[0] if isinstance(data, (tuple, list)) else data
@@ -344,10 +383,15 @@ class MUNIT(TrainingModel):
 
     def optimizer_groups(self):
         return [
-            OptimizerGroup("generator", self.optimizer, self.generator.trainable_variables,
-                           terms=self.generator_terms),
-            OptimizerGroup("discriminator", self.discriminator_optimizer,
-                           self.discriminator.trainable_variables, terms=("disc_adv",)),
+            OptimizerGroup(
+                "generator", self.optimizer, self.generator.trainable_variables, terms=self.generator_terms
+            ),
+            OptimizerGroup(
+                "discriminator",
+                self.discriminator_optimizer,
+                self.discriminator.trainable_variables,
+                terms=("disc_adv",),
+            ),
         ]
 
     def inference_model(self):
@@ -359,9 +403,13 @@ class MUNIT(TrainingModel):
         return {
             **super().get_config(),
             "generator": keras.saving.serialize_keras_object(self.generator),
-            "disc_dim": self.disc_dim, "disc_layers": self.disc_layers,
-            "image_weight": w["image"], "style_weight": w["style"], "content_weight": w["content"],
-            "adversarial_weight": w["adversarial"], "seed": self.seed,
+            "disc_dim": self.disc_dim,
+            "disc_layers": self.disc_layers,
+            "image_weight": w["image"],
+            "style_weight": w["style"],
+            "content_weight": w["content"],
+            "adversarial_weight": w["adversarial"],
+            "seed": self.seed,
         }
 
     @classmethod

@@ -99,9 +99,7 @@ def _coerce(key, value, kind):
                 pass
         elif isinstance(value, bool):
             pass
-        elif isinstance(value, (int, float, str)) and (
-            origin is not int or float(value).is_integer()
-        ):
+        elif isinstance(value, (int, float, str)) and (origin is not int or float(value).is_integer()):
             return origin(value)
     elif origin in (list, tuple):
         if isinstance(value, str):
@@ -132,16 +130,16 @@ def _check_limits(key, value, metadata):
         if isinstance(v, float) and not math.isfinite(v):
             raise ConfigError(f"Config key '{key}' must be a finite number, got {v!r}.")
         if choices is not None and v not in choices:
-            raise ConfigError(
-                f"Config key '{key}' got {v!r}; choose from {', '.join(map(str, choices))}."
-            )
+            raise ConfigError(f"Config key '{key}' got {v!r}; choose from {', '.join(map(str, choices))}.")
         low, high = metadata.get("min"), metadata.get("max")
         if (low is not None and v < low) or (high is not None and v > high):
             bounds = " and ".join(
-                text for text in (
+                text
+                for text in (
                     f">= {low}" if low is not None else "",
                     f"<= {high}" if high is not None else "",
-                ) if text
+                )
+                if text
             )
             raise ConfigError(f"Config key '{key}' must be {bounds}, got {v!r}.")
 
@@ -154,9 +152,7 @@ def resolve(config_cls, files=(), sets=()):
 
     def put(key, value, where):
         if key not in hints:
-            raise ConfigError(
-                f"Unknown config key '{key}' ({where}). Valid keys: {', '.join(valid)}."
-            )
+            raise ConfigError(f"Unknown config key '{key}' ({where}). Valid keys: {', '.join(valid)}.")
         values[key] = _coerce(key, value, hints[key])
 
     for path in files:

@@ -40,8 +40,11 @@ def export_model(path, result, config, data_notes, log, metrics=None):
         "kind": kind,
         "class_names": class_names,
         "input_shape": [None, *result.input_shape],
-        **input_spec(config.dataset, config.image_size,
-                     crop_fraction=EVAL_CROP_FRACTION if is_streamed(config.dataset) else None),
+        **input_spec(
+            config.dataset,
+            config.image_size,
+            crop_fraction=EVAL_CROP_FRACTION if is_streamed(config.dataset) else None,
+        ),
         "training_data": data_notes,
         "metrics": metrics or result.model_metrics,
     }

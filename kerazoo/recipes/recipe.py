@@ -46,8 +46,11 @@ class RunConfig:
         "(docs/own_data.md), plus modifiers -rot/-bg/-dil (one nuisance per image) and -lt "
         "(Zipf long tail), e.g. digits-rot-lt, cifar100 or imagefolder-lt",
     )
-    data_dir: str = option("", "tfds data directory ('' = $KERAZOO_DATA_DIR or ~/tensorflow_datasets); "
-                               "dataset=imagefolder: your image folder; dataset=arrays: your .npz file")
+    data_dir: str = option(
+        "",
+        "tfds data directory ('' = $KERAZOO_DATA_DIR or ~/tensorflow_datasets); "
+        "dataset=imagefolder: your image folder; dataset=arrays: your .npz file",
+    )
     download: bool = option(False, "let tfds download a missing dataset (needs internet)")
     image_size: int = option(0, "resize images to this square size (0 = keep the dataset's size)", min=0)
     seed: int = option(0, "first seed for weights, data order, nuisances and subsets", min=0)
@@ -232,20 +235,37 @@ class Recipe:
             prog=f"python -m kerazoo.recipes.{self.name}",
             description=self.description,
             formatter_class=argparse.RawDescriptionHelpFormatter,
-            epilog="config fields (set with --set key=value or in a TOML file):\n"
-            + describe(self.config),
+            epilog="config fields (set with --set key=value or in a TOML file):\n" + describe(self.config),
         )
-        parser.add_argument("--config", action="append", default=[], metavar="FILE.toml",
-                            help="TOML file of config fields (may repeat; later wins)")
-        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                            help="override one config field (may repeat); lists: a,b or [\"a\", \"b\"]")
-        parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                            help="auto = MirroredStrategy over visible GPUs, else default")
+        parser.add_argument(
+            "--config",
+            action="append",
+            default=[],
+            metavar="FILE.toml",
+            help="TOML file of config fields (may repeat; later wins)",
+        )
+        parser.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help='override one config field (may repeat); lists: a,b or ["a", "b"]',
+        )
+        parser.add_argument(
+            "--strategy",
+            choices=STRATEGIES,
+            default="auto",
+            help="auto = MirroredStrategy over visible GPUs, else default",
+        )
         parser.add_argument("--out", help="run directory (default runs/<recipe>-<utc time>)")
-        parser.add_argument("--overwrite", action="store_true",
-                            help="replace an existing run directory instead of refusing")
-        parser.add_argument("--verbose", action="store_true",
-                            help="print a line per epoch (a terminal shows progress bars anyway)")
+        parser.add_argument(
+            "--overwrite", action="store_true", help="replace an existing run directory instead of refusing"
+        )
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="print a line per epoch (a terminal shows progress bars anyway)",
+        )
         return parser
 
     def main(self, argv=None):
@@ -264,4 +284,3 @@ class Recipe:
         words = argv if argv is not None else sys.argv[1:]
         command = " ".join(["python -m", f"kerazoo.recipes.{self.name}", *words])
         runner.run(self, config, args, command)
-

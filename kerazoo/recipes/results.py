@@ -156,6 +156,7 @@ def effect_table(per_seed, columns, effects, labels=None):
             better = sum((d > 0) if c.higher_is_better else (d < 0) for d in shown)
             text = format_values(diffs, c.scale, c.digits)
             cells.append(f"{'+' if np.mean(diffs) >= 0 else ''}{text} ({better}/{len(diffs)} better)")
-        lines.append(f"| {labels.get(method, method)} − {labels.get(baseline, baseline)} | "
-                     + " | ".join(cells) + " |")
+        lines.append(
+            f"| {labels.get(method, method)} − {labels.get(baseline, baseline)} | " + " | ".join(cells) + " |"
+        )
     return "\n".join(lines) if len(lines) > 2 else ""

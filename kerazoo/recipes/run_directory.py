@@ -40,8 +40,17 @@ class RunDirectory:
         self.verbose = verbose
 
     @classmethod
-    def open(cls, recipe, config, strategy, out=None, overwrite=False, command=None,
-             strategy_flag="auto", verbose=False):
+    def open(
+        cls,
+        recipe,
+        config,
+        strategy,
+        out=None,
+        overwrite=False,
+        command=None,
+        strategy_flag="auto",
+        verbose=False,
+    ):
         """The directory `--out` names (default runs/<recipe>-<utc time>):
         created with config.json, or the unfinished run of the same recipe,
         config and strategy to resume; a finished run only with `overwrite`.
@@ -49,7 +58,7 @@ class RunDirectory:
         Raises:
             RunDirError: naming what the directory holds and the way out.
         """
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
         path = Path(out) if out else Path("runs") / f"{recipe}-{stamp}"
         config_file = path / "config.json"
         wanted = to_dict(config)
@@ -64,8 +73,7 @@ class RunDirectory:
                 shutil.rmtree(path)
             elif (path / "metrics.json").exists():
                 raise RunDirError(
-                    f"{path} holds {held}; pass --overwrite to replace it "
-                    "or choose another --out."
+                    f"{path} holds {held}; pass --overwrite to replace it or choose another --out."
                 )
             elif not config_file.exists():
                 raise RunDirError(

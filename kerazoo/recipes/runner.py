@@ -35,15 +35,15 @@ import tensorflow as tf
 
 import kerazoo
 from kerazoo.atomic import atomic_path, write_text
-from kerazoo.data import DatasetNotFoundError, EpochCounter, make_protocol, parse_protocol_name
-from kerazoo.data import datasets
+from kerazoo.data import DatasetNotFoundError, EpochCounter, datasets, make_protocol, parse_protocol_name
 from kerazoo.models.base import OptimizerGroup, TrainingModel
 from kerazoo.recipes import results as results_lib
 from kerazoo.recipes.callbacks import EpochTestMetrics, HistoryLogger, PeriodicBackup, StopOnNonFiniteLoss
-from kerazoo.recipes.exports import export_model
 from kerazoo.recipes.config import ConfigError, to_dict
+from kerazoo.recipes.exports import export_model
 from kerazoo.recipes.recipe import STRATEGIES, Outcome, RunDirError, TrainingDiverged
 from kerazoo.recipes.run_directory import RunDirectory
+
 
 def dataset_num_classes(config):
     """The class count of `config.dataset`, from tfds metadata (no data loaded)."""
@@ -61,8 +61,16 @@ def run(recipe, config, args, command):
     run = None
     try:
         strategy = make_strategy(args.strategy)
-        run = Run.open(recipe.name, config, strategy, args.out, args.overwrite, command,
-                       strategy_flag=args.strategy, verbose=args.verbose)
+        run = Run.open(
+            recipe.name,
+            config,
+            strategy,
+            args.out,
+            args.overwrite,
+            command,
+            strategy_flag=args.strategy,
+            verbose=args.verbose,
+        )
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
         execute(recipe, config, run)
@@ -141,10 +149,21 @@ class Run:
         self._cache = {}
 
     @classmethod
-    def open(cls, recipe, config, strategy, out=None, overwrite=False, command=None,
-             strategy_flag="auto", verbose=False):
+    def open(
+        cls,
+        recipe,
+        config,
+        strategy,
+        out=None,
+        overwrite=False,
+        command=None,
+        strategy_flag="auto",
+        verbose=False,
+    ):
         """A `Run` in the directory `RunDirectory.open` gives."""
-        directory = RunDirectory.open(recipe, config, strategy, out, overwrite, command, strategy_flag, verbose)
+        directory = RunDirectory.open(
+            recipe, config, strategy, out, overwrite, command, strategy_flag, verbose
+        )
         return cls(directory, recipe, config, strategy)
 
     def log(self, message, console=True):
@@ -180,8 +199,10 @@ class Run:
         )
         kwargs.update(overrides)
         name = name or c.dataset
-        return self.cache(("protocol", name, json.dumps(kwargs, sort_keys=True, default=str)),
-                          lambda: self._make_protocol(name, kwargs))
+        return self.cache(
+            ("protocol", name, json.dumps(kwargs, sort_keys=True, default=str)),
+            lambda: self._make_protocol(name, kwargs),
+        )
 
     def _make_protocol(self, name, kwargs):
         protocol = make_protocol(name, **kwargs)
@@ -197,8 +218,17 @@ class Run:
     def checkpoint_path(self, stage):
         return self.path / "checkpoints" / f"{stage}.weights.h5"
 
-    def fit(self, model, train_data, *, stage, epochs, test_data=None, callbacks=(),
-            divergence_hint="Lower the learning rate, or check the data for NaN."):
+    def fit(
+        self,
+        model,
+        train_data,
+        *,
+        stage,
+        epochs,
+        test_data=None,
+        callbacks=(),
+        divergence_hint="Lower the learning rate, or check the data for NaN.",
+    ):
         """`model.fit` as a resumable stage of the run.
 
         A stage that finished in an earlier invocation is not trained again:
@@ -273,8 +303,10 @@ class Run:
         model (the shipped model's description, when one was exported).
         """
         seconds = time.time() - self.started
-        rows = {seed: {k: v for r in results.values() for k, v in r.rows.items()}
-                for seed, results in per_seed.items()}
+        rows = {
+            seed: {k: v for r in results.values() for k, v in r.rows.items()}
+            for seed, results in per_seed.items()
+        }
         seeds = list(per_seed)
         label = results_lib.spread_label(len(seeds))
         labels = recipe.labels
@@ -292,8 +324,10 @@ class Run:
             "seconds_this_invocation": round(seconds, 1),
             "methods": {k: labels[k] for k in results_lib.per_method(rows)},
             "results": results_lib.per_method(rows),
-            "details": {str(seed): {m: r.details for m, r in results.items() if r.details}
-                        for seed, results in per_seed.items()},
+            "details": {
+                str(seed): {m: r.details for m, r in results.items() if r.details}
+                for seed, results in per_seed.items()
+            },
             "report": outcome.metrics,
             "model": None,
         }
@@ -301,8 +335,14 @@ class Run:
         if self.config.exports != "none" and shipped is not None and shipped.model is not None:
             formats = "model.keras" if self.config.exports == "keras" else "model.keras, SavedModel, ONNX"
             with self.timed(f"export ({formats})"):
-                metrics["model"] = export_model(self.path, shipped, self.config, self.data_notes, self.log,
-                                                shipped.model_metrics or shipped.rows[recipe.shipped])
+                metrics["model"] = export_model(
+                    self.path,
+                    shipped,
+                    self.config,
+                    self.data_notes,
+                    self.log,
+                    shipped.model_metrics or shipped.rows[recipe.shipped],
+                )
         header = (
             f"# {self.recipe} — kerazoo {kerazoo.__version__}\n\n"
             f"- dataset: `{self.config.dataset}`, seeds {seeds}\n"

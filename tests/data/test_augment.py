@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerazoo.data import EpochCounter, train_dataset
-from kerazoo.data import augment
+from kerazoo.data import EpochCounter, augment, train_dataset
 
 KEY = tf.constant([3, 4], tf.int64)
 OTHER_KEY = tf.constant([3, 5], tf.int64)
@@ -46,7 +45,9 @@ def test_shift_is_a_translation_within_the_padding(image):
     for k in range(20):
         out = augment.random_shift(image, tf.constant([0, k], tf.int64), pad=2).numpy()
         matches = [
-            (dy, dx) for dy in range(5) for dx in range(5)
+            (dy, dx)
+            for dy in range(5)
+            for dx in range(5)
             if np.array_equal(out, padded[dy : dy + 12, dx : dx + 12])
         ]
         assert matches, "not a translation by at most 2 pixels"
@@ -57,9 +58,7 @@ def test_shift_is_a_translation_within_the_padding(image):
 def test_rotate_is_a_rotation_about_the_centre(image):
     np.testing.assert_allclose(augment.rotate(image, 0.0), image, atol=1e-6)
     np.testing.assert_allclose(augment.rotate(image, 90.0), np.rot90(image.numpy()), atol=1e-5)
-    np.testing.assert_allclose(
-        augment.random_rotation(image, KEY, max_degrees=0.0), image, atol=1e-6
-    )
+    np.testing.assert_allclose(augment.random_rotation(image, KEY, max_degrees=0.0), image, atol=1e-6)
 
 
 def test_random_rotation_stays_within_its_range(image):
@@ -87,9 +86,7 @@ def test_noise_has_the_requested_standard_deviation(image):
 
 def test_policies_clip_to_the_unit_interval(image):
     bright = tf.ones_like(image)
-    outs = np.stack([
-        augment.POLICIES["views"](bright, tf.constant([0, k], tf.int64)) for k in range(10)
-    ])
+    outs = np.stack([augment.POLICIES["views"](bright, tf.constant([0, k], tf.int64)) for k in range(10)])
     assert outs.min() == 0.0 and outs.max() == 1.0  # noise and intensity > 1 were clipped
 
 
@@ -115,8 +112,7 @@ def test_pipeline_keys_augmentation_by_seed_epoch_and_position_not_batch():
 
     def epoch(batch_size, seed, number):
         counter.on_epoch_begin(number)
-        ds = train_dataset(images, labels, batch_size, seed=seed, epoch_counter=counter,
-                           augment="views")
+        ds = train_dataset(images, labels, batch_size, seed=seed, epoch_counter=counter, augment="views")
         return _flat_epoch(ds)
 
     reference = epoch(4, seed=0, number=2)

@@ -101,11 +101,17 @@ def test_download_hosts_are_those_tfds_would_connect_to(monkeypatch):
 def test_processes_preparing_digits_at_once_in_a_fresh_directory_all_load_it(tmp_path):
     # Seeded like a recipe: tfds names its staging directory with Python's
     # `random`, so unserialised processes shared (and clobbered) one.
-    code = ("import sys, keras; from kerazoo.data import load_arrays; keras.utils.set_random_seed(0); "
-            "print(len(load_arrays('digits', 'train', sys.argv[1])[1]))")
+    code = (
+        "import sys, keras; from kerazoo.data import load_arrays; keras.utils.set_random_seed(0); "
+        "print(len(load_arrays('digits', 'train', sys.argv[1])[1]))"
+    )
     processes = [
-        subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(3)
     ]
     outputs = [p.communicate(timeout=300) for p in processes]
@@ -127,11 +133,19 @@ def test_own_image_folders_and_arrays_load_like_a_tfds_dataset(tmp_path):
     assert datasets.num_classes("imagefolder", str(root)) == 3
 
     x = np.arange(4 * 3 * 3, dtype=np.uint8).reshape(4, 3, 3)
-    np.savez(tmp_path / "mine.npz", x_train=x, y_train=np.array([0, 1, 0, 1]), x_test=x[:2], y_test=np.array([0, 1]))
+    np.savez(
+        tmp_path / "mine.npz",
+        x_train=x,
+        y_train=np.array([0, 1, 0, 1]),
+        x_test=x[:2],
+        y_test=np.array([0, 1]),
+    )
     test_x, test_y, info = load_arrays("arrays", "test", str(tmp_path / "mine.npz"))
     assert test_x.shape == (2, 3, 3, 1) and list(test_y) == [0, 1]
     assert datasets.num_classes("arrays", str(tmp_path / "mine.npz")) == 2
-    with pytest.raises(DatasetNotFoundError, match="dataset=arrays has the splits train, test, not 'validation'"):
+    with pytest.raises(
+        DatasetNotFoundError, match="dataset=arrays has the splits train, test, not 'validation'"
+    ):
         load("arrays", "validation", str(tmp_path / "mine.npz"))
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from kerazoo.data import DatasetNotFoundError
 from helpers.image_folders import write_image_folders
+from kerazoo.data import DatasetNotFoundError
 from kerazoo.data.folders import folder_domain_shift
 
 
@@ -33,5 +33,7 @@ def test_grey_domain_folders_stay_grey(tmp_path):
 
 
 def test_missing_root_says_what_domain_adaptation_reads(tmp_path):
-    with pytest.raises(DatasetNotFoundError, match=r"'.*office' is not a folder; .*root/<domain>/<class>/<image>"):
+    with pytest.raises(
+        DatasetNotFoundError, match=r"'.*office' is not a folder; .*root/<domain>/<class>/<image>"
+    ):
         folder_domain_shift(tmp_path / "office", "amazon", "webcam", image_size=8)

@@ -3,8 +3,8 @@ import shutil
 
 import numpy as np
 import pytest
-from scipy import ndimage
 import tensorflow_datasets as tfds
+from scipy import ndimage
 
 from kerazoo.data import (
     glyphs,
@@ -42,13 +42,16 @@ def _faces_of(split, count):
 def test_splits_sizes_and_faces_are_as_documented():
     assert len(glyphs.CLASSES) == 47 and len(set(glyphs.CLASSES)) == 47
     assert {s: n for s, (n, _, _) in glyphs.SPLITS.items()} == {
-        "train": 500, "test": 50, "fonts_train": 500, "fonts_test": 500
+        "train": 500,
+        "test": 50,
+        "fonts_train": 500,
+        "fonts_test": 500,
     }
     source = {f for f, _ in glyphs.SOURCE_FACES}
     held_out = {f for f, _ in glyphs.HELD_OUT_FACES}
     assert not source & held_out and set(glyphs.FONT_SHA256) == source | held_out
     assert all(f.startswith(("DejaVuSans", "DejaVuSerif", "STIX")) for f in source)
-    assert not any(f.startswith(("DejaVuSansMono")) for f in source)
+    assert not any(f.startswith("DejaVuSansMono") for f in source)
     assert _faces_of("fonts_train", 200) == source
     assert _faces_of("fonts_test", 200) == held_out
 
@@ -69,9 +72,7 @@ def test_class_o_is_never_drawn_from_dejavu_sans_mono(glyphs_dir):
     for split in glyphs.SPLITS:
         ds = tfds.load("glyphs", split=split, data_dir=glyphs_dir)
         ds = ds.filter(lambda example: example["label"] == o)
-        fonts = {
-            f"{glyphs.FACE_NAMES[f]}.ttf" for f in ds.map(lambda e: e["font"]).as_numpy_iterator()
-        }
+        fonts = {f"{glyphs.FACE_NAMES[f]}.ttf" for f in ds.map(lambda e: e["font"]).as_numpy_iterator()}
         assert fonts and not fonts & mono, split
 
 
@@ -124,8 +125,12 @@ def test_changed_or_missing_font_is_refused(tmp_path, monkeypatch):
 
 
 def test_prepared_splits_are_balanced_with_a_zero_background(glyphs_dir):
-    for split, per_class in (("train", 500), ("test", 50), ("fonts_train", _SMALL_FONT_SPLITS),
-                             ("fonts_test", _SMALL_FONT_SPLITS)):
+    for split, per_class in (
+        ("train", 500),
+        ("test", 50),
+        ("fonts_train", _SMALL_FONT_SPLITS),
+        ("fonts_test", _SMALL_FONT_SPLITS),
+    ):
         images, labels, info = load_arrays("glyphs", split, glyphs_dir)
         assert images.shape == (47 * per_class, 28, 28, 1)
         np.testing.assert_array_equal(np.bincount(labels, minlength=47), per_class)

@@ -9,8 +9,9 @@ from kerazoo.data.image_folders import class_names, read_image_folders
 
 
 def test_class_layout_is_split_stratified_with_a_fixed_seed(tmp_path):
-    root = write_image_folders(tmp_path / "pets", domains=(), classes=("cat", "dog", "eel"),
-                               per_class=10, size=6, channels=1)
+    root = write_image_folders(
+        tmp_path / "pets", domains=(), classes=("cat", "dog", "eel"), per_class=10, size=6, channels=1
+    )
     data = read_image_folders(root)
     (train_x, train_y), (test_x, test_y) = data.splits["train"], data.splits["test"]
     assert data.class_names == ["cat", "dog", "eel"] and class_names(root) == data.class_names
@@ -52,15 +53,32 @@ def test_grey_among_colour_images_become_rgb_and_alpha_is_dropped(tmp_path):
         (lambda tmp: tmp / "missing", r"'.*missing' does not exist.*root/<class>/<image>"),
         (lambda tmp: _file(tmp / "x.png"), r"is a file, not a folder.*dataset=arrays"),
         (lambda tmp: tmp, r"no class folders; put each class's images in a folder"),
-        (lambda tmp: _tree(tmp, {"cat": 2}, loose=True), r"'dog' has no .png/.jpg/.jpeg images; add images or remove"),
+        (
+            lambda tmp: _tree(tmp, {"cat": 2}, loose=True),
+            r"'dog' has no .png/.jpg/.jpeg images; add images or remove",
+        ),
         (lambda tmp: _tree(tmp, {"cat": 3}), r"only one class \('cat'\); a classifier needs at least two"),
-        (lambda tmp: _tree(tmp, {"cat": 3, "dog": 1}), r"class 'dog' has only 1 image; .*root/train/<class>/<image>"),
+        (
+            lambda tmp: _tree(tmp, {"cat": 3, "dog": 1}),
+            r"class 'dog' has only 1 image; .*root/train/<class>/<image>",
+        ),
         (lambda tmp: _tree(tmp, {"train/cat": 2, "train/dog": 2}), r"'train' folder but no 'test' folder"),
-        (lambda tmp: _tree(tmp, {"train/cat": 2, "train/dog": 2, "test/cat": 2}),
-         r"class 'dog' has no images in the test split"),
-        (lambda tmp: _tree(tmp, {"a/cat": 2, "a/dog": 2}), r"'a' has no .* images but folders \(cat, dog\).*'train' and 'test'"),
-        (lambda tmp: _tree(tmp, {"cat": 2, "dog": 2}, sizes=True), r"differ in size \(2 sizes, e.g. (cat|dog)/\d.png is (4x4|5x5) and .*set image_size"),
-        (lambda tmp: _tree(tmp, {"cat": 2, "dog": 2}, broken="dog/1.png"), r"cannot be decoded.*Remove or re-save it"),
+        (
+            lambda tmp: _tree(tmp, {"train/cat": 2, "train/dog": 2, "test/cat": 2}),
+            r"class 'dog' has no images in the test split",
+        ),
+        (
+            lambda tmp: _tree(tmp, {"a/cat": 2, "a/dog": 2}),
+            r"'a' has no .* images but folders \(cat, dog\).*'train' and 'test'",
+        ),
+        (
+            lambda tmp: _tree(tmp, {"cat": 2, "dog": 2}, sizes=True),
+            r"differ in size \(2 sizes, e.g. (cat|dog)/\d.png is (4x4|5x5) and .*set image_size",
+        ),
+        (
+            lambda tmp: _tree(tmp, {"cat": 2, "dog": 2}, broken="dog/1.png"),
+            r"cannot be decoded.*Remove or re-save it",
+        ),
     ],
 )
 def test_bad_folders_name_the_problem_and_the_fix(tmp_path, make, message):

@@ -11,8 +11,10 @@ def arrays(**changes):
     """A valid set of arrays (3 classes, grey 5x5), with `changes` applied (None drops a key)."""
     rng = np.random.default_rng(0)
     values = dict(
-        x_train=rng.integers(0, 256, (9, 5, 5), dtype=np.uint8), y_train=np.repeat([0, 1, 2], 3),
-        x_test=rng.integers(0, 256, (3, 5, 5), dtype=np.uint8), y_test=np.array([0, 1, 2]),
+        x_train=rng.integers(0, 256, (9, 5, 5), dtype=np.uint8),
+        y_train=np.repeat([0, 1, 2], 3),
+        x_test=rng.integers(0, 256, (3, 5, 5), dtype=np.uint8),
+        y_test=np.array([0, 1, 2]),
         class_names=np.array(["ant", "bee", "cat"]),
     )
     values.update(changes)
@@ -53,17 +55,32 @@ def test_a_file_of_objects_is_refused_not_unpickled(tmp_path):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        (dict(x_test=None), r"found class_names, x_train, y_test, y_train; missing x_test\. Save them as np.savez"),
+        (
+            dict(x_test=None),
+            r"found class_names, x_train, y_test, y_train; missing x_test\. Save them as np.savez",
+        ),
         (dict(X_train=np.zeros(1)), r"unknown X_train"),
-        (dict(x_train=np.zeros((9, 5, 5))), r"'x_train' has dtype float64; store uint8 .*np.round\(x \* 255\)"),
-        (dict(x_train=np.zeros((9, 5, 5, 2), np.uint8)), r"'x_train' has shape \(9, 5, 5, 2\); expected .*C = 1 or 3"),
+        (
+            dict(x_train=np.zeros((9, 5, 5))),
+            r"'x_train' has dtype float64; store uint8 .*np.round\(x \* 255\)",
+        ),
+        (
+            dict(x_train=np.zeros((9, 5, 5, 2), np.uint8)),
+            r"'x_train' has shape \(9, 5, 5, 2\); expected .*C = 1 or 3",
+        ),
         (dict(y_train=np.zeros(9)), r"'y_train' has dtype float64 .*integer class indices"),
         (dict(y_train=np.zeros(8, int)), r"'y_train' has 8 labels for 9 images"),
         (dict(y_test=np.array([0, 1, -1])), r"'y_test' holds the label -1"),
         (dict(y_test=np.array([0, 1, 3])), r"test labels must lie in 0..2 .*'ant', 'bee', 'cat'\), found 3"),
-        (dict(y_train=np.zeros(9, int), y_test=np.zeros(3, int), class_names=None), r"only one class \('0'\)"),
+        (
+            dict(y_train=np.zeros(9, int), y_test=np.zeros(3, int), class_names=None),
+            r"only one class \('0'\)",
+        ),
         (dict(y_test=np.array([0, 1, 1])), r"class 'cat' has no images in the test split"),
-        (dict(x_test=np.zeros((3, 6, 6), np.uint8)), r"train images are 5x5 .* test images are 6x6 .*set image_size"),
+        (
+            dict(x_test=np.zeros((3, 6, 6), np.uint8)),
+            r"train images are 5x5 .* test images are 6x6 .*set image_size",
+        ),
         (dict(class_names=np.array([1, 2, 3])), r"'class_names' has dtype int64 .*one string per class"),
     ],
 )

@@ -6,11 +6,11 @@ import tensorflow as tf
 
 from kerazoo.data import (
     EpochCounter,
+    augment,
     paired_dataset,
     train_dataset,
     unlabelled_dataset,
 )
-from kerazoo.data import augment
 
 N = 40
 # Image i is filled with i, so every batch shows which examples it holds.
@@ -33,16 +33,20 @@ STREAMS = {
     "class_balanced": lambda c: train_dataset(
         IMAGES, LABELS, 8, seed=7, epoch_counter=c, sampler="class_balanced"
     ),
-    "drs": lambda c: train_dataset(
-        IMAGES, LABELS, 8, seed=7, epoch_counter=c, sampler="drs", drs_epoch=2
-    ),
+    "drs": lambda c: train_dataset(IMAGES, LABELS, 8, seed=7, epoch_counter=c, sampler="drs", drs_epoch=2),
     "crop_flip": lambda c: train_dataset(IMAGES, LABELS, 8, seed=7, epoch_counter=c, augment=True),
     "two_views": lambda c: train_dataset(
         IMAGES, LABELS, 8, seed=7, epoch_counter=c, augment="views", views=2
     ),
     "unlabelled": lambda c: unlabelled_dataset(IMAGES, 8, seed=7, epoch_counter=c),
     "paired": lambda c: paired_dataset(
-        IMAGES, LABELS, UNLABELLED, 8, seed=7, epoch_counter=c, unlabelled_batch_size=5,
+        IMAGES,
+        LABELS,
+        UNLABELLED,
+        8,
+        seed=7,
+        epoch_counter=c,
+        unlabelled_batch_size=5,
         augment="views",
     ),
 }
@@ -90,25 +94,24 @@ def test_two_views_are_of_the_same_image_augmented_independently():
     # Image i is constant at 0.25 + i/32; faint noise keeps it recognisable.
     images = 0.25 + IMAGES[:16] / 32
     noise = augment.chain(functools.partial(augment.gaussian_noise, stddev=0.01))
-    (one, two), labels = next(iter(train_dataset(
-        images, np.arange(16), 16, seed=0, epoch_counter=counter, augment=noise, views=2
-    )))
+    (one, two), labels = next(
+        iter(train_dataset(images, np.arange(16), 16, seed=0, epoch_counter=counter, augment=noise, views=2))
+    )
     assert one.shape == two.shape == (16, 4, 4, 1) and labels.shape == (16,)
     for view in (one, two):
         source = np.round((tf.reduce_mean(view, axis=(1, 2, 3)).numpy() - 0.25) * 32)
         np.testing.assert_array_equal(source, labels)
     assert all(not np.array_equal(a, b) for a, b in zip(one.numpy(), two.numpy()))
-    (u1, u2) = next(iter(unlabelled_dataset(
-        images, 4, seed=0, epoch_counter=counter, augment="views", views=2
-    )))
+    (u1, u2) = next(
+        iter(unlabelled_dataset(images, 4, seed=0, epoch_counter=counter, augment="views", views=2))
+    )
     assert u1.shape == u2.shape == (4, 4, 4, 1)
     assert all(not np.array_equal(a, b) for a, b in zip(u1.numpy(), u2.numpy()))
 
 
 def test_paired_batches_have_both_sizes_and_the_labelled_epoch_length():
     counter = EpochCounter()
-    ds = paired_dataset(IMAGES, LABELS, UNLABELLED, 8, seed=0, epoch_counter=counter,
-                        unlabelled_batch_size=5)
+    ds = paired_dataset(IMAGES, LABELS, UNLABELLED, 8, seed=0, epoch_counter=counter, unlabelled_batch_size=5)
     batches = list(ds)
     assert len(batches) == ds.cardinality() == N // 8
     for (x, y), u in batches:
@@ -118,8 +121,16 @@ def test_paired_batches_have_both_sizes_and_the_labelled_epoch_length():
 
 def test_paired_epoch_length_can_follow_the_unlabelled_array():
     counter = EpochCounter()
-    ds = paired_dataset(IMAGES, LABELS, UNLABELLED, 8, seed=0, epoch_counter=counter,
-                        unlabelled_batch_size=4, epoch_length="unlabelled")
+    ds = paired_dataset(
+        IMAGES,
+        LABELS,
+        UNLABELLED,
+        8,
+        seed=0,
+        epoch_counter=counter,
+        unlabelled_batch_size=4,
+        epoch_length="unlabelled",
+    )
     batches = list(ds)
     assert len(batches) == ds.cardinality() == 13 // 4
     seen = np.concatenate([_ids(u) for _, u in batches])
@@ -136,8 +147,7 @@ def _unlabelled_ids(ds, counter, epochs):
 
 def test_a_shorter_cycled_stream_runs_fresh_passes_across_epochs():
     counter = EpochCounter()
-    ds = paired_dataset(IMAGES, LABELS, UNLABELLED, 8, seed=0, epoch_counter=counter,
-                        unlabelled_batch_size=5)
+    ds = paired_dataset(IMAGES, LABELS, UNLABELLED, 8, seed=0, epoch_counter=counter, unlabelled_batch_size=5)
     stream = _unlabelled_ids(ds, counter, range(3)) - 100  # 3 epochs x 25 images
     passes = stream[: 13 * (len(stream) // 13)].reshape(-1, 13)
     for p in passes:  # each pass shows every image once, across epoch boundaries
@@ -145,8 +155,9 @@ def test_a_shorter_cycled_stream_runs_fresh_passes_across_epochs():
     assert len({tuple(p) for p in passes}) == len(passes)  # never the same order
     # Epoch 1 alone, from a fresh dataset, is the continuation.
     counter.on_epoch_begin(1)
-    fresh = paired_dataset(IMAGES, LABELS, UNLABELLED, 8, seed=0, epoch_counter=counter,
-                           unlabelled_batch_size=5)
+    fresh = paired_dataset(
+        IMAGES, LABELS, UNLABELLED, 8, seed=0, epoch_counter=counter, unlabelled_batch_size=5
+    )
     np.testing.assert_array_equal(np.concatenate([_ids(u) for _, u in fresh]) - 100, stream[25:50])
 
 

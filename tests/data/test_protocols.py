@@ -86,9 +86,7 @@ def test_unlabelled_protocols_expose_no_training_labels():
         target.class_counts()
     # Labels of the unlabelled images appear in no public field.
     hidden = target.evaluation_labels()
-    public = [
-        getattr(target, f.name) for f in dataclasses.fields(target) if not f.name.startswith("_")
-    ]
+    public = [getattr(target, f.name) for f in dataclasses.fields(target) if not f.name.startswith("_")]
     assert not any(isinstance(v, np.ndarray) and np.array_equal(v, hidden) for v in public)
     assert "_unlabelled_labels" not in repr(target)
     with pytest.raises(ValueError, match="no unlabelled images"):
@@ -121,8 +119,11 @@ from helpers.image_folders import write_image_folders  # noqa: E402
 @pytest.fixture
 def own_folders(tmp_path):
     """root/<class>/<image>: 6 classes of 20 grey 8x8 images (16 train, 4 test each)."""
-    return str(write_image_folders(tmp_path / "own", domains=(), classes=tuple("abcdef"), per_class=20,
-                                   size=8, channels=1))
+    return str(
+        write_image_folders(
+            tmp_path / "own", domains=(), classes=tuple("abcdef"), per_class=20, size=8, channels=1
+        )
+    )
 
 
 def test_own_image_folders_take_the_long_tail_and_nuisances(own_folders):
@@ -140,8 +141,13 @@ def test_own_arrays_take_few_labels_and_a_domain_shift(tmp_path):
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), 10)
     path = tmp_path / "mine.npz"
-    np.savez(path, x_train=rng.integers(0, 256, (30, 6, 6, 3), dtype=np.uint8), y_train=labels,
-             x_test=rng.integers(0, 256, (6, 6, 6, 3), dtype=np.uint8), y_test=np.repeat(np.arange(3), 2))
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (30, 6, 6, 3), dtype=np.uint8),
+        y_train=labels,
+        x_test=rng.integers(0, 256, (6, 6, 6, 3), dtype=np.uint8),
+        y_test=np.repeat(np.arange(3), 2),
+    )
     few = make_few_labels("arrays", per_class=2, data_dir=str(path), image_size=4)
     assert few.train_images.shape == (6, 4, 4, 3) and len(few.unlabelled_images) == 24
     source, target = make_domain_shift("arrays", "rot", data_dir=str(path), max_degrees=45)

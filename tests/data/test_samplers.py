@@ -27,8 +27,7 @@ def _assert_near_uniform(labels):
 
 def test_class_balanced_draws_every_class_equally_often_for_an_epoch_of_n():
     counter = EpochCounter()
-    ds = train_dataset(IMAGES, LABELS, 15, seed=0, epoch_counter=counter,
-                       sampler="class_balanced")
+    ds = train_dataset(IMAGES, LABELS, 15, seed=0, epoch_counter=counter, sampler="class_balanced")
     epochs = _labels_per_epoch(ds, counter, range(10))
     assert all(len(e) == len(LABELS) for e in epochs)
     _assert_near_uniform(np.concatenate(epochs))
@@ -38,8 +37,7 @@ def test_class_balanced_draws_every_class_equally_often_for_an_epoch_of_n():
 
 def test_drs_is_instance_balanced_before_its_epoch_and_class_balanced_from_it():
     counter = EpochCounter()
-    ds = train_dataset(IMAGES, LABELS, 15, seed=0, epoch_counter=counter,
-                       sampler="drs", drs_epoch=3)
+    ds = train_dataset(IMAGES, LABELS, 15, seed=0, epoch_counter=counter, sampler="drs", drs_epoch=3)
     before = _labels_per_epoch(ds, counter, range(3))
     for labels in before:  # every example exactly once
         assert np.bincount(labels).tolist() == SIZES
@@ -48,8 +46,9 @@ def test_drs_is_instance_balanced_before_its_epoch_and_class_balanced_from_it():
 
 def test_drs_on_the_labelled_side_of_a_paired_stream():
     counter = EpochCounter()
-    ds = paired_dataset(IMAGES, LABELS, IMAGES[:40], 15, seed=0, epoch_counter=counter,
-                        sampler="drs", drs_epoch=1)
+    ds = paired_dataset(
+        IMAGES, LABELS, IMAGES[:40], 15, seed=0, epoch_counter=counter, sampler="drs", drs_epoch=1
+    )
     counter.on_epoch_begin(0)
     assert np.bincount(np.concatenate([y for (_, y), _ in ds])).tolist() == SIZES
     drawn = []

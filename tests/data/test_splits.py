@@ -43,7 +43,9 @@ def test_holdout_is_stratified_seeded_and_keeps_every_class_in_both_splits():
     np.testing.assert_array_equal(np.bincount(labels[test]), [2, 1, 1])
     np.testing.assert_array_equal(np.bincount(labels[train]), [8, 2, 1])
     np.testing.assert_array_equal(holdout_indices(labels, 0.2, seed=0)[1], test)
-    assert not np.array_equal(holdout_indices(np.repeat([0, 1], 50), 0.2, seed=1)[1],
-                              holdout_indices(np.repeat([0, 1], 50), 0.2, seed=0)[1])
+    assert not np.array_equal(
+        holdout_indices(np.repeat([0, 1], 50), 0.2, seed=1)[1],
+        holdout_indices(np.repeat([0, 1], 50), 0.2, seed=0)[1],
+    )
     with pytest.raises(ValueError, match="Class 1 has 1 example"):
         holdout_indices(np.array([0, 0, 1]), 0.2, seed=0)

@@ -6,8 +6,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from kerazoo.data import DatasetNotFoundError, EpochCounter, StreamedProtocol, make_protocol
-from kerazoo.data import streamed
+from kerazoo.data import DatasetNotFoundError, EpochCounter, StreamedProtocol, make_protocol, streamed
 
 N, TEST, CLASSES, SHARDS = 45, 12, 4, 3
 
@@ -72,10 +71,10 @@ def test_order_is_a_function_of_seed_and_epoch_and_every_example_comes_once(prot
     assert int(ds.cardinality()) == N // 5
     third = _epoch(ds, counter, 3)
     first = _epoch(ds, counter, 0)
-    again = _epoch(protocol.train_dataset(5, seed=3, epoch_counter=counter, shuffle_window=8),
-                   counter, 3)
-    other_seed = _epoch(protocol.train_dataset(5, seed=4, epoch_counter=counter, shuffle_window=8),
-                        counter, 3)
+    again = _epoch(protocol.train_dataset(5, seed=3, epoch_counter=counter, shuffle_window=8), counter, 3)
+    other_seed = _epoch(
+        protocol.train_dataset(5, seed=4, epoch_counter=counter, shuffle_window=8), counter, 3
+    )
     for (x, y), (x2, y2) in zip(third, again):
         np.testing.assert_array_equal(x, x2)
         np.testing.assert_array_equal(y, y2)

@@ -8,8 +8,10 @@ from kerazoo.data.user_data import common_channels, user_data
 
 
 def splits(train_labels=(0, 1, 1), test_labels=(0, 1), shape=(4, 4, 1)):
-    return {"train": (np.zeros((len(train_labels), *shape), np.float32), np.array(train_labels)),
-            "test": (np.zeros((len(test_labels), *shape), np.float32), np.array(test_labels))}
+    return {
+        "train": (np.zeros((len(train_labels), *shape), np.float32), np.array(train_labels)),
+        "test": (np.zeros((len(test_labels), *shape), np.float32), np.array(test_labels)),
+    }
 
 
 def test_info_reads_like_a_tfds_info_and_arrays_cannot_be_changed_in_place():

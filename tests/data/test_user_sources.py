@@ -8,8 +8,11 @@ from kerazoo.data import UserDataError, user_sources
 
 
 def test_data_dir_must_name_the_right_kind_of_path(tmp_path):
-    with pytest.raises(UserDataError, match=r"dataset=imagefolder reads your data from data_dir, which is "
-                                            r"not set; .*--set data_dir=path/to/images"):
+    with pytest.raises(
+        UserDataError,
+        match=r"dataset=imagefolder reads your data from data_dir, which is "
+        r"not set; .*--set data_dir=path/to/images",
+    ):
         user_sources.check_location("imagefolder", "")
     with pytest.raises(UserDataError, match=r"--set data_dir=path/to/file.npz"):
         user_sources.check_location("arrays", None)

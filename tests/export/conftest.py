@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from helpers.export import SHAPE, random_images as images
+from helpers.export import SHAPE
+from helpers.export import random_images as images
 from kerazoo import backbones
 from kerazoo.models import Classifier, FeatureExtractor
 

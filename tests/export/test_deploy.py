@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 import tf2onnx
 
-from helpers.export import SHAPE, random_images as images
+from helpers.export import SHAPE
+from helpers.export import random_images as images
 from kerazoo import backbones
 from kerazoo.export import deploy_model, export_onnx, export_savedmodel, kind_of
 from kerazoo.models import Classifier

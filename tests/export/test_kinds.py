@@ -35,7 +35,9 @@ def test_feature_files_have_no_softmax_and_no_class_names(feature_extractor, tmp
 def test_each_runtime_refuses_the_other_kind(model, feature_extractor, tmp_path):
     export_onnx(model, tmp_path / "classifier.onnx")
     export_onnx(feature_extractor, tmp_path / "features.onnx")
-    with pytest.raises(ValueError, match=r"no output 'probabilities'.*not a classifier export.*OnnxFeatureExtractor"):
+    with pytest.raises(
+        ValueError, match=r"no output 'probabilities'.*not a classifier export.*OnnxFeatureExtractor"
+    ):
         OnnxClassifier(tmp_path / "features.onnx")
     with pytest.raises(ValueError, match=r"no output 'features'.*not a features export"):
         OnnxFeatureExtractor(tmp_path / "classifier.onnx")

@@ -74,7 +74,9 @@ def test_command_line_exports_a_run_directory(tmp_path):
     (run_dir / "metrics.json").write_text(json.dumps({"model": {"class_names": names}}))
     result = subprocess.run(
         [sys.executable, "-m", "kerazoo.export", str(run_dir), "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "[export] loading" in result.stdout
@@ -96,7 +98,9 @@ def test_command_line_errors_exit_2_without_traceback(tmp_path):
     for source, message in cases.items():
         result = subprocess.run(
             [sys.executable, "-m", "kerazoo.export", str(source), "--out", str(tmp_path / "o")],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert result.returncode == 2, result.stderr
         assert message in result.stderr and "Traceback" not in result.stderr, result.stderr

@@ -139,7 +139,10 @@ def test_logits_and_probabilities_by_the_shared_interface(model, classifier):
     # class_names is an array: it names a whole batch of predictions at once.
     predicted = classifier.class_names[classifier.predict(x).argmax(1)]
     assert list(predicted) == [NAMES[i] for i in logits.argmax(1)]
-    with pytest.raises(ValueError, match=r"A classifier model has no output 'features'; choose one of \['logits', 'probabilities'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"A classifier model has no output 'features'; choose one of \['logits', 'probabilities'\]",
+    ):
         classifier.predict(x, output="features")
     with pytest.raises(ValueError, match="read-only"):
         classifier.class_names[0] = "x"

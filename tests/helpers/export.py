@@ -41,9 +41,7 @@ def export_round_trip(model, tmp_path, images, atol=1e-4):
 
     values = np.asarray(inference_model(model)(images, training=False))
     expected = (
-        {"features": values}
-        if kind == "features"
-        else {"logits": values, "probabilities": softmax(values)}
+        {"features": values} if kind == "features" else {"logits": values, "probabilities": softmax(values)}
     )
     assert saved.output_names == tuple(sorted(expected))
     diffs = {}

@@ -4,8 +4,9 @@ import numpy as np
 import tensorflow as tf
 
 
-def write_image_folders(root, domains=("amazon", "webcam"), classes=("bike", "cup", "pen"), per_class=3,
-                        size=None, channels=3):
+def write_image_folders(
+    root, domains=("amazon", "webcam"), classes=("bike", "cup", "pen"), per_class=3, size=None, channels=3
+):
     """root/<domain>/<class>/<i>.png (no domains: root/<class>/<i>.png): each
     class its own grey level (`class_level`), `channels` 1 or 3, `size` x `size` pixels (None:
     varied sizes, 20 to 29 pixels a side)."""

@@ -16,8 +16,8 @@ from keras import ops
 from kerazoo.data import unlabelled_dataset
 from kerazoo.models import OptimizerGroup, TrainingModel
 from kerazoo.optimizers import GradientAscent
-from kerazoo.recipes.recipe import Method, Recipe, RunConfig
 from kerazoo.recipes.config import option
+from kerazoo.recipes.recipe import Method, Recipe, RunConfig
 from kerazoo.recipes.results import Column, MethodResult
 
 SHAPE = (8, 8, 1)
@@ -73,9 +73,9 @@ def build(seed=0):
 
 def state(model):
     """Every weight and every optimizer variable (slots, iterations)."""
-    return [np.asarray(v) for v in (
-        *model.weights, *model.optimizer.variables, *model.bank_optimizer.variables
-    )]
+    return [
+        np.asarray(v) for v in (*model.weights, *model.optimizer.variables, *model.bank_optimizer.variables)
+    ]
 
 
 @dataclasses.dataclass
@@ -92,13 +92,19 @@ def run_method(config, run, method, data):
         model = build(seed)
     run.fit(model, data, stage="two-player", epochs=config.epochs)
     values = [v.ravel().tolist() for v in state(model)]
-    return MethodResult({method: {"bank_norm": float(np.linalg.norm(np.asarray(model.bank)))}},
-                        details={"state": values})
+    return MethodResult(
+        {method: {"bank_norm": float(np.linalg.norm(np.asarray(model.bank)))}}, details={"state": values}
+    )
 
 
 # Its own experiment module: run_method above (`__main__` when run as a script).
-RECIPE = Recipe("two_player", TwoPlayerConfig, {"two-player": Method("two-player", ships=True)},
-                [Column("bank_norm", "bank norm", 1.0, 4)], experiment=__name__)
+RECIPE = Recipe(
+    "two_player",
+    TwoPlayerConfig,
+    {"two-player": Method("two-player", ships=True)},
+    [Column("bank_norm", "bank norm", 1.0, 4)],
+    experiment=__name__,
+)
 
 if __name__ == "__main__":
     RECIPE.main()

@@ -119,7 +119,9 @@ def _on_two_replicas(layer, x):
 def test_replica_scope_attends_within_each_replica():
     layer = built(scope="replica")
     x = features(8)
-    expected = np.concatenate([np.asarray(layer(x[:4], training=True)), np.asarray(layer(x[4:], training=True))])
+    expected = np.concatenate(
+        [np.asarray(layer(x[:4], training=True)), np.asarray(layer(x[4:], training=True))]
+    )
     assert_allclose(_on_two_replicas(layer, x), expected, atol=1e-5)
 
 

@@ -84,9 +84,7 @@ def test_gradients_match_finite_differences(numeric_gradient):
     with tf.GradientTape() as tape:
         tape.watch(x_tensor)
         loss = tf.reduce_sum(upstream * layer(x_tensor))
-    grad_x, grad_new, grad_sigma = tape.gradient(
-        loss, [x_tensor, layer.new_kernel.value, layer.sigma.value]
-    )
+    grad_x, grad_new, grad_sigma = tape.gradient(loss, [x_tensor, layer.new_kernel.value, layer.sigma.value])
 
     def f(x_=x, new_=new, sigma_=1.3):
         return np.sum(upstream * np_logits(x_, np.concatenate([old, new_], axis=1), sigma_))
@@ -150,16 +148,12 @@ def test_freeze_old_false_keeps_old_block_trainable():
 def test_fit_after_add_classes_updates_new_block_only():
     x, y = features(16), np.arange(16) % 4
     model = keras.Sequential([keras.Input((INPUT_DIM,)), CosineLinear(2)])
-    model.compile(
-        keras.optimizers.SGD(0.5), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    )
+    model.compile(keras.optimizers.SGD(0.5), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y % 2, epochs=1, batch_size=8, verbose=0)
     head = model.layers[-1]
     head.add_classes(2)
     # New variables: a fresh optimizer and compile, as LUCIR does every phase.
-    model.compile(
-        keras.optimizers.SGD(0.5), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    )
+    model.compile(keras.optimizers.SGD(0.5), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     old, new, sigma = head.old_kernel.numpy(), head.new_kernel.numpy(), head.sigma.numpy()
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     assert_array_equal(head.old_kernel.numpy(), old)
@@ -208,6 +202,4 @@ def test_shapes_config_and_keras_file_round_trip(tmp_path, after_add_classes):
     # The frozen old block stays frozen in a copy made from the config.
     clone = CosineLinear.from_config(layer.get_config())
     clone.build((None, INPUT_DIM))
-    assert [(w.name, w.trainable) for w in clone.weights] == [
-        (w.name, w.trainable) for w in layer.weights
-    ]
+    assert [(w.name, w.trainable) for w in clone.weights] == [(w.name, w.trainable) for w in layer.weights]

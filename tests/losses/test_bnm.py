@@ -109,8 +109,9 @@ def test_float16_is_cast_to_float32():
 
 
 def test_graph_mode_with_unknown_batch():
-    fn = tf.function(lambda p: (bnm_loss(p), fbnm_loss(p)),
-                     input_signature=[tf.TensorSpec((None, 5), tf.float32)])
+    fn = tf.function(
+        lambda p: (bnm_loss(p), fbnm_loss(p)), input_signature=[tf.TensorSpec((None, 5), tf.float32)]
+    )
     p = _random(7, 5)
     assert_allclose([v.numpy() for v in fn(p)], [bnm_loss(p).numpy(), fbnm_loss(p).numpy()], rtol=1e-6)
 

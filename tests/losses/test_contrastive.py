@@ -9,8 +9,11 @@ from kerazoo.losses import info_nce_loss
 
 def _numpy_info_nce(logits, labels, temperature):
     scaled = logits / temperature
-    log_softmax = scaled - np.log(np.exp(scaled - scaled.max(1, keepdims=True)).sum(1, keepdims=True)) \
+    log_softmax = (
+        scaled
+        - np.log(np.exp(scaled - scaled.max(1, keepdims=True)).sum(1, keepdims=True))
         - scaled.max(1, keepdims=True)
+    )
     return -log_softmax[np.arange(len(labels)), labels].mean()
 
 
@@ -30,4 +33,6 @@ def test_half_precision_logits_at_a_small_temperature_stay_finite_with_a_finite_
         loss = info_nce_loss(logits, [9, 0], temperature=0.02)
     gradient = tape.gradient(loss, logits)
     assert np.isfinite(float(loss)) and np.all(np.isfinite(gradient.numpy()))
-    assert float(loss) == pytest.approx(_numpy_info_nce(logits.numpy().astype("float64"), [9, 0], 0.02), rel=1e-3)
+    assert float(loss) == pytest.approx(
+        _numpy_info_nce(logits.numpy().astype("float64"), [9, 0], 0.02), rel=1e-3
+    )

@@ -17,7 +17,8 @@ def test_reconstruction_is_the_mean_absolute_difference():
 def test_lsgan_losses_match_mao_et_al():
     real, fake = A[..., :1], B[..., :1]
     assert float(lsgan_discriminator_loss(real, fake)) == pytest.approx(
-        (fake**2).mean() + ((real - 1) ** 2).mean(), rel=1e-6)
+        (fake**2).mean() + ((real - 1) ** 2).mean(), rel=1e-6
+    )
     assert float(lsgan_generator_loss(fake)) == pytest.approx(((fake - 1) ** 2).mean(), rel=1e-6)
     # A perfect critic, and a fooled one, score 0.
     assert float(lsgan_discriminator_loss(np.ones(3), np.zeros(3))) == 0.0

@@ -38,8 +38,11 @@ def _compiled(method="bnm", backbone=None, **kwargs):
 
 @pytest.mark.parametrize(
     "method, term",
-    [("bnm", lambda p: bnm_loss(p, "min_dim")), ("fbnm", fbnm_loss),
-     ("entmin", lambda p: entropy_loss(p, "log_classes"))],
+    [
+        ("bnm", lambda p: bnm_loss(p, "min_dim")),
+        ("fbnm", fbnm_loss),
+        ("entmin", lambda p: entropy_loss(p, "log_classes")),
+    ],
 )
 def test_terms_are_source_ce_and_weighted_term_on_target(method, term):
     model = _compiled(method, weight=0.5)
@@ -67,9 +70,11 @@ def test_source_and_target_go_through_separate_forward_passes():
 def test_entmin_divides_by_log_classes_in_domain_adaptation_only():
     probs = keras.ops.softmax(np.random.default_rng(1).normal(size=(6, 4)).astype("float32"))
     assert float(DomainAdapter(_bn_free_backbone(), 4, method="entmin").transfer_term(probs)) == (
-        pytest.approx(float(entropy_loss(probs)) / np.log(4), rel=1e-5))
+        pytest.approx(float(entropy_loss(probs)) / np.log(4), rel=1e-5)
+    )
     assert float(SemiSupervised(_bn_free_backbone(), 4, method="entmin").transfer_term(probs)) == (
-        pytest.approx(float(entropy_loss(probs)), rel=1e-5))
+        pytest.approx(float(entropy_loss(probs)), rel=1e-5)
+    )
 
 
 def test_source_only_has_no_transfer_term_and_labelled_batches_give_ce():
@@ -148,8 +153,9 @@ def test_semi_supervised_defaults_to_the_papers_normalization():
     assert isinstance(restored, SemiSupervised) and restored.normalization == "batch"
 
 
-@pytest.mark.parametrize("kwargs", [{"method": "mcc"}, {"scope": "all"}, {"normalization": "sum"},
-                                    {"weight": -1.0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"method": "mcc"}, {"scope": "all"}, {"normalization": "sum"}, {"weight": -1.0}]
+)
 def test_bad_arguments_are_refused(kwargs):
     with pytest.raises(ValueError):
         DomainAdapter(_bn_free_backbone(), 4, **kwargs)

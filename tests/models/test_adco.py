@@ -25,8 +25,9 @@ def tiny_backbone():
 
 def build(mode="adco", symmetric=False):
     keras.utils.set_random_seed(0)
-    model = AdCo(tiny_backbone(), bank_size=32, dim=4, hidden_dim=8, momentum=0.9, mode=mode,
-                 symmetric=symmetric)
+    model = AdCo(
+        tiny_backbone(), bank_size=32, dim=4, hidden_dim=8, momentum=0.9, mode=mode, symmetric=symmetric
+    )
     model.compile(
         with_weight_decay(keras.optimizers.SGD(0.1, momentum=0.9), 5e-4),
         GradientAscent(keras.optimizers.SGD(LR, momentum=0.9), weight_decay=WD) if mode == "adco" else None,
@@ -45,7 +46,7 @@ def closed_form_bank_gradient(q, k, w):
     l_neg = q @ d_norm
     logits = np.concatenate([q @ k.T, l_neg], axis=1) / TAU_M
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    p = (p / p.sum(axis=1, keepdims=True))[:, len(k):]
+    p = (p / p.sum(axis=1, keepdims=True))[:, len(k) :]
     n = len(q)
     return ((q.T @ p) / n - np.mean(p * l_neg, axis=0) * d_norm) / np.linalg.norm(w, axis=0) / TAU_M
 
@@ -106,10 +107,19 @@ def test_queue_mode_is_moco_writing_the_keys_first_in_first_out():
 @pytest.mark.parametrize("mode, symmetric", [("adco", True), ("queue", False)])
 def test_two_replicas_keep_identical_banks_and_match_one_device(mode, symmetric):
     def state(model):
-        return [np.asarray(v) for v in (model.bank.bank, *model.backbone.weights, *model.key_backbone.weights,
-                                         *(model.bank_optimizer.variables if model.bank_optimizer else ()))]
+        return [
+            np.asarray(v)
+            for v in (
+                model.bank.bank,
+                *model.backbone.weights,
+                *model.key_backbone.weights,
+                *(model.bank_optimizer.variables if model.bank_optimizer else ()),
+            )
+        ]
 
-    one, two = assert_replicas_agree(lambda: build(mode, symmetric), views(), epochs=1, atol=2e-5, state=state)
+    one, two = assert_replicas_agree(
+        lambda: build(mode, symmetric), views(), epochs=1, atol=2e-5, state=state
+    )
     copies = [np.asarray(v) for v in two.bank.bank.value.values]
     assert len(copies) == 2
     np.testing.assert_array_equal(copies[0], copies[1])

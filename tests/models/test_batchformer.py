@@ -67,9 +67,11 @@ def test_the_official_loss_weight_sums_the_codes_three_terms_with_batchformer_on
             assert_allclose(float(losses["ce"]), float(plain["ce"]), rtol=1e-6)
             continue
         n = len(y)
-        terms = [balanced_softmax_loss(labels[:n], logits[:n], COUNTS),
-                 balanced_softmax_loss(labels[n:], logits[n:], COUNTS),
-                 balanced_softmax_loss(labels, logits, COUNTS)]
+        terms = [
+            balanced_softmax_loss(labels[:n], logits[:n], COUNTS),
+            balanced_softmax_loss(labels[n:], logits[n:], COUNTS),
+            balanced_softmax_loss(labels, logits, COUNTS),
+        ]
         assert_allclose(float(losses["ce"]), float(sum(terms)), rtol=1e-5)
         assert_allclose(float(losses["ce"]), 3 * float(plain["ce"]), rtol=1e-5)
 
@@ -140,8 +142,10 @@ def test_keras_file_round_trip_keeps_batchformer_and_its_lr_scale(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. "Skipping variable loading for optimizer"
         restored = keras.saving.load_model(tmp_path / "m.keras")
-    for saved, loaded in ((model.optimizer, restored.optimizer),
-                          (model.batchformer_optimizer, restored.batchformer_optimizer)):
+    for saved, loaded in (
+        (model.optimizer, restored.optimizer),
+        (model.batchformer_optimizer, restored.batchformer_optimizer),
+    ):
         assert len(loaded.variables) == len(saved.variables)
         for a, b in zip(saved.variables, loaded.variables):
             assert_allclose(np.asarray(a), np.asarray(b))

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from helpers.replicas import assert_replicas_agree
 from kerazoo import backbones
 from kerazoo.layers import CosineLinear
-from helpers.replicas import assert_replicas_agree
 from kerazoo.models import Classifier
 
 

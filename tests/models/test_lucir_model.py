@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerazoo import backbones
 from helpers.replicas import assert_replicas_agree
+from kerazoo import backbones
 from kerazoo.incremental import grow_head, snapshot, snapshot_head
 from kerazoo.layers import CosineLinear
 from kerazoo.losses import adaptive_lambda, distillation_loss, less_forget_loss, margin_ranking_loss
@@ -79,6 +79,7 @@ def test_distillation_loss_against_numpy():
     # multiplies by C_old: a per-sample sum, averaged over the batch.
     expected = t * t * np.mean(np.sum(q * (np.log(q) - np.log(p)), axis=1))
     np.testing.assert_allclose(distillation_loss(new, old, t), expected, rtol=1e-5)
+
 
 def test_old_class_weights_and_old_model_stay_frozen():
     model = _incremental_model()

@@ -107,7 +107,9 @@ def test_each_optimizer_follows_its_own_terms_and_the_discriminator_term_never_r
     assert discriminator_group.optimizer is not generator_group.optimizer
     ids = lambda vs: {id(v) for v in vs}  # noqa: E731
     assert ids(generator_group.variables).isdisjoint(ids(discriminator_group.variables))
-    assert len(generator_group.variables) + len(discriminator_group.variables) == len(munit.trainable_variables)
+    assert len(generator_group.variables) + len(discriminator_group.variables) == len(
+        munit.trainable_variables
+    )
     with tf.GradientTape() as tape:
         losses, _ = munit.compute_losses(_images(), training=True)
     gradients = tape.gradient(losses["disc_adv"], munit.generator.trainable_variables)
@@ -138,12 +140,18 @@ def test_translator_and_munit_survive_a_keras_file_round_trip(tmp_path):
     generator.save(tmp_path / "translator.keras")
     loaded = keras.saving.load_model(tmp_path / "translator.keras")
     assert type(loaded) is MUNITGenerator
-    np.testing.assert_allclose(np.asarray(loaded.translate(images, styles)),
-                               np.asarray(generator.translate(images, styles)), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(loaded.translate(images, styles)),
+        np.asarray(generator.translate(images, styles)),
+        atol=1e-6,
+    )
     munit.save(tmp_path / "munit.keras")
     restored = keras.saving.load_model(tmp_path / "munit.keras")
-    np.testing.assert_allclose(np.asarray(restored.generator.reconstruct(images)),
-                               np.asarray(generator.reconstruct(images)), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(restored.generator.reconstruct(images)),
+        np.asarray(generator.reconstruct(images)),
+        atol=1e-6,
+    )
     for name in ("optimizer", "discriminator_optimizer"):
         saved = getattr(munit, name).variables
         np.testing.assert_allclose(getattr(restored, name).variables[-1], saved[-1])

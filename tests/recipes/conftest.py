@@ -3,7 +3,6 @@
 import importlib
 import json
 
-import keras
 import pytest
 import tensorflow as tf
 

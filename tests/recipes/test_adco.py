@@ -30,13 +30,22 @@ def test_the_paper_toml_holds_the_official_hyperparameters(config_class):
     paper = resolve(config_class("adco"), [os.path.join(ROOT, "recipes", "imagenet_adco.toml")])
     assert (paper.backbone, paper.bank_size, paper.epochs, paper.batch_size) == ("resnet50", 65536, 200, 256)
     assert (paper.learning_rate, paper.final_learning_rate, paper.key_momentum) == (0.03, 6e-4, 0.999)
-    assert (paper.temperature, paper.bank_temperature, paper.bank_lr, paper.bank_init) == (0.12, 0.02, 3.0, "keys")
+    assert (paper.temperature, paper.bank_temperature, paper.bank_lr, paper.bank_init) == (
+        0.12,
+        0.02,
+        3.0,
+        "keys",
+    )
 
 
 @pytest.mark.parametrize(
     "sets, message",
-    [(["methods=[]"], "methods"), (["shuffle_groups=3"], "shuffle_groups"),
-     (["bank_size=64"], "bank_size"), (["dataset=digits-lt"], "dataset")],
+    [
+        (["methods=[]"], "methods"),
+        (["shuffle_groups=3"], "shuffle_groups"),
+        (["bank_size=64"], "bank_size"),
+        (["dataset=digits-lt"], "dataset"),
+    ],
 )
 def test_bad_configs_are_refused(config_class, sets, message):
     with pytest.raises(ConfigError, match=message):
@@ -44,9 +53,16 @@ def test_bad_configs_are_refused(config_class, sets, message):
 
 
 @pytest.mark.slow
-def test_toy_run_on_two_replicas_reports_every_encoder_and_ships_features_and_a_probe(two_replica_run, tmp_path):
+def test_toy_run_on_two_replicas_reports_every_encoder_and_ships_features_and_a_probe(
+    two_replica_run, tmp_path
+):
     metrics, out = two_replica_run(
-        "adco", "epochs=2", "batch_size=64", "bank_size=128", "num_seeds=1", "probe_every=1",
+        "adco",
+        "epochs=2",
+        "batch_size=64",
+        "bank_size=128",
+        "num_seeds=1",
+        "probe_every=1",
         "methods=raw,adco,random",
     )
     assert metrics["replicas"] == 2
@@ -73,7 +89,10 @@ def test_toy_run_on_two_replicas_reports_every_encoder_and_ships_features_and_a_
     root = tmp_path / "zoo"
     assert zoo.publish(out, "toy_adco", root=root)["kind"] == "features"
     probe_entry = zoo.publish(out / "probe", "toy_adco_probe", root=root)
-    assert (probe_entry["kind"], probe_entry["run_subdir"]) == ("classifier", "probe")  # what rebuild publishes
+    assert (probe_entry["kind"], probe_entry["run_subdir"]) == (
+        "classifier",
+        "probe",
+    )  # what rebuild publishes
 
 
 @pytest.mark.slow
@@ -82,9 +101,19 @@ def test_imagenet_paper_config_runs_on_tfds_mock_data(tmp_path):
     # validation split), not its accuracy; ResNet-18 for ResNet-50, whose two
     # encoders and ONNX exports alone took ~14 minutes on the shared 2 cores.
     metrics, out = run_config_on_mock_data(
-        "adco", "imagenet_adco.toml", tmp_path,
-        "backbone=resnet18", "image_size=32", "batch_size=8", "bank_size=16", "shuffle_groups=2",
-        "epochs=1", "max_train_images=16", "methods=adco", "knn_k=2", num_examples=16,
+        "adco",
+        "imagenet_adco.toml",
+        tmp_path,
+        "backbone=resnet18",
+        "image_size=32",
+        "batch_size=8",
+        "bank_size=16",
+        "shuffle_groups=2",
+        "epochs=1",
+        "max_train_images=16",
+        "methods=adco",
+        "knn_k=2",
+        num_examples=16,
     )
     assert list(metrics["results"]) == ["adco"]
     assert (out / "logs" / "seed0-adco-ad_init.csv").exists()
@@ -109,15 +138,31 @@ def test_the_zoo_adco_models_reproduce_their_recorded_scores_in_every_format():
     features = np.asarray(zoo.load("digits_adco", "keras")(images, training=False))
     np.testing.assert_allclose(zoo.load("digits_adco", "onnx").predict(images), features, atol=1e-4)
     probabilities = softmax(np.asarray(zoo.load("digits_adco_probe", "keras")(images, training=False)))
-    np.testing.assert_allclose(zoo.load("digits_adco_probe", "onnx").predict(images), probabilities, atol=1e-4)
+    np.testing.assert_allclose(
+        zoo.load("digits_adco_probe", "onnx").predict(images), probabilities, atol=1e-4
+    )
     accuracy = np.mean(probabilities.argmax(axis=1) == labels)
     assert accuracy == pytest.approx(entry["metrics"]["test_accuracy"], abs=0.5 / len(labels))
 
 
 def test_every_stage_probe_and_export_prints_when_it_starts_and_ends(cli, tmp_path):
-    result = cli("kerazoo.recipes.adco", "--set", "methods=raw,adco", "--set", "epochs=2",
-                 "--set", "probe_every=1", "--set", "num_seeds=1", "--set", "max_train_images=256",
-                 "--set", "bank_size=256", "--out", tmp_path / "run")
+    result = cli(
+        "kerazoo.recipes.adco",
+        "--set",
+        "methods=raw,adco",
+        "--set",
+        "epochs=2",
+        "--set",
+        "probe_every=1",
+        "--set",
+        "num_seeds=1",
+        "--set",
+        "max_train_images=256",
+        "--set",
+        "bank_size=256",
+        "--out",
+        tmp_path / "run",
+    )
     assert result.returncode == 0, result.stderr
     lines = [line.split("] ", 1)[1] for line in result.stdout.splitlines() if line.startswith("[")]
     for started, ended in [
@@ -125,11 +170,13 @@ def test_every_stage_probe_and_export_prints_when_it_starts_and_ends(cli, tmp_pa
         ("seed0-raw: linear probe and kNN ...", "seed0-raw: linear probe and kNN: "),
         ("seed0-adco: linear probe and kNN ...", "seed0-adco: linear probe and kNN: "),
         ("export (model.keras, SavedModel, ONNX) ...", "export (model.keras, SavedModel, ONNX): "),
-        ("export of the linear probe as a classifier (probe/) ...",
-         "export of the linear probe as a classifier (probe/): "),
+        (
+            "export of the linear probe as a classifier (probe/) ...",
+            "export of the linear probe as a classifier (probe/): ",
+        ),
     ]:
         assert started in lines, lines
-        assert any(line.startswith(ended) for line in lines[lines.index(started) + 1:]), lines
+        assert any(line.startswith(ended) for line in lines[lines.index(started) + 1 :]), lines
     probes = [line for line in lines if line.startswith("seed0-adco: linear probe after epoch")]
     assert len(probes) == 2, lines
 
@@ -140,9 +187,14 @@ def test_reads_your_own_arrays_through_the_same_loader(tmp_path):
 
     rng = np.random.default_rng(0)
     path = tmp_path / "mine.npz"
-    np.savez(path, x_train=rng.integers(0, 256, (8, 10, 10, 3), dtype=np.uint8), y_train=np.arange(8) % 2,
-             x_test=rng.integers(0, 256, (4, 10, 10, 3), dtype=np.uint8), y_test=np.arange(4) % 2,
-             class_names=np.array(["no", "yes"]))
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (8, 10, 10, 3), dtype=np.uint8),
+        y_train=np.arange(8) % 2,
+        x_test=rng.integers(0, 256, (4, 10, 10, 3), dtype=np.uint8),
+        y_test=np.arange(4) % 2,
+        class_names=np.array(["no", "yes"]),
+    )
     config = resolve(adco.AdCoConfig, sets=["dataset=arrays", f"data_dir={path}", "image_size=6"])
     images, labels, names = experiment._split(config, "train", limit=5)
     assert images.shape == (5, 6, 6, 3) and list(labels) == [0, 1, 0, 1, 0] and names == ["no", "yes"]

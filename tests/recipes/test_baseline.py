@@ -17,8 +17,9 @@ TOY = ["--set", "epochs=2"]
 
 
 def test_help_lists_every_field(cli):
-    from kerazoo.recipes.baseline import BaselineConfig
     import dataclasses
+
+    from kerazoo.recipes.baseline import BaselineConfig
 
     result = cli(RECIPE, "--help")
     assert result.returncode == 0
@@ -43,12 +44,14 @@ def test_two_replica_run_trains_and_exports(two_replica_run):
         rows = list(csv.DictReader(f))
     assert len(rows) == 5 and not any(key.startswith("val_") for key in rows[0])
     assert float(rows[-1]["test_accuracy"]) == pytest.approx(
-        metrics["results"]["erm"]["test_accuracy"][0], abs=0.02)
+        metrics["results"]["erm"]["test_accuracy"][0], abs=0.02
+    )
 
 
 def test_missing_dataset_says_how_to_provide_it(cli, tmp_path):
-    result = cli(RECIPE, "--set", "dataset=cifar100", "--set", f"data_dir={tmp_path}",
-                 "--out", tmp_path / "run")
+    result = cli(
+        RECIPE, "--set", "dataset=cifar100", "--set", f"data_dir={tmp_path}", "--out", tmp_path / "run"
+    )
     assert result.returncode == 2
     assert "cifar100" in result.stderr and "download_and_prepare" in result.stderr
     assert "Traceback" not in result.stderr
@@ -64,8 +67,14 @@ def test_default_run_reaches_95_percent_and_refuses_to_clobber(cli, tmp_path):
     (accuracy,) = metrics["results"]["erm"]["test_accuracy"]
     assert accuracy >= 0.95
     assert metrics["model"]["metrics"]["test_accuracy"] == accuracy
-    for name in ("config.json", "report.md", "training_curves.png", "model.keras",
-                 "logs/seed0.csv", "checkpoints/seed0.weights.h5"):
+    for name in (
+        "config.json",
+        "report.md",
+        "training_curves.png",
+        "model.keras",
+        "logs/seed0.csv",
+        "checkpoints/seed0.weights.h5",
+    ):
         assert (out / name).exists(), name
     assert any((out / "tensorboard").rglob("*tfevents*"))
     # The console: the stage line and the headline table, one seed without a spread.
@@ -99,8 +108,16 @@ def _epochs_logged(logs):
 def test_killed_run_resumes_and_ends_like_an_uninterrupted_run(cli, tmp_path, augment):
     # With augment=crop_flip the resumed epoch must also redraw the same crops and
     # flips: they are keyed by (seed, epoch, position), not by RNG state.
-    args = ["--set", "epochs=4", "--set", "batch_size=8", "--set", f"augment={augment}",
-            "--set", "backup_seconds=0"]
+    args = [
+        "--set",
+        "epochs=4",
+        "--set",
+        "batch_size=8",
+        "--set",
+        f"augment={augment}",
+        "--set",
+        "backup_seconds=0",
+    ]
     # Both runs must find the dataset prepared: preparing it draws from Python's
     # `random`, which Keras' initializers read too (a runner issue of its own).
     from kerazoo.data import load_arrays
@@ -112,7 +129,8 @@ def test_killed_run_resumes_and_ends_like_an_uninterrupted_run(cli, tmp_path, au
     out = tmp_path / "killed"
     process = subprocess.Popen(
         [sys.executable, "-m", RECIPE, *args, "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 300
     while len(_epochs_logged(out / "logs")) < 2:
@@ -132,8 +150,11 @@ def test_killed_run_resumes_and_ends_like_an_uninterrupted_run(cli, tmp_path, au
 
     # Every recorded number is equal, except how long each invocation took.
     a, b = (
-        {k: v for k, v in json.loads((path / "metrics.json").read_text()).items()
-         if not k.startswith("seconds")}
+        {
+            k: v
+            for k, v in json.loads((path / "metrics.json").read_text()).items()
+            if not k.startswith("seconds")
+        }
         for path in (tmp_path / "full", out)
     )
     assert a == b
@@ -150,8 +171,9 @@ def test_trains_and_reports_on_your_own_image_folder_with_a_long_tail(tmp_path, 
     from kerazoo.recipes import baseline
 
     # root/<class>/<image>, images of varied sizes: 20 per class, 16 train / 4 test.
-    root = write_image_folders(tmp_path / "pets", domains=(), classes=("ant", "bee", "cat", "dog"),
-                               per_class=20, channels=1)
+    root = write_image_folders(
+        tmp_path / "pets", domains=(), classes=("ant", "bee", "cat", "dog"), per_class=20, channels=1
+    )
     sets = ["dataset=imagefolder-lt", f"data_dir={root}", "epochs=3", "batch_size=8", "exports=keras"]
     argv = [arg for s in sets for arg in ("--set", s)]
 
@@ -168,7 +190,10 @@ def test_trains_and_reports_on_your_own_image_folder_with_a_long_tail(tmp_path, 
     assert metrics["model"]["input_shape"] == [None, 8, 8, 1]
     report = (tmp_path / "run" / "report.md").read_text()
     # The Zipf long tail (min 5) applied to the training split: one class keeps 16, the tail 5 each.
-    counts = sorted(int(line.split("|")[2]) for line in report.splitlines()
-                    if line.startswith(("| ant |", "| bee |", "| cat |", "| dog |")))
+    counts = sorted(
+        int(line.split("|")[2])
+        for line in report.splitlines()
+        if line.startswith(("| ant |", "| bee |", "| cat |", "| dog |"))
+    )
     assert counts == [5, 5, 5, 16]
     assert f"image folders {root}" in report and "Zipf long tail" in report

@@ -32,22 +32,37 @@ def test_effects_are_called_gains_only_beyond_the_seed_spread():
 
     def seed(ce, bf):
         row = lambda v: {"few": v, "test_accuracy": v}  # noqa: E731
-        return {"ce": MethodResult({"ce": row(ce)}), "ce_batchformer": MethodResult({"ce_batchformer": row(bf)})}
+        return {
+            "ce": MethodResult({"ce": row(ce)}),
+            "ce_batchformer": MethodResult({"ce_batchformer": row(bf)}),
+        }
 
     noisy = effect_verdicts({0: seed(0.5, 0.52), 1: seed(0.5, 0.47)})
-    assert noisy == ["CE + BatchFormer − CE, same seed over 2 seeds: few-shot -0.5 ± 2.5 "
-                     "(within seed noise); overall -0.5 ± 2.5 (within seed noise)."]
+    assert noisy == [
+        "CE + BatchFormer − CE, same seed over 2 seeds: few-shot -0.5 ± 2.5 "
+        "(within seed noise); overall -0.5 ± 2.5 (within seed noise)."
+    ]
     clear = effect_verdicts({0: seed(0.5, 0.56), 1: seed(0.5, 0.55)})
     assert clear[0].count("(a gain)") == 2
 
 
 def test_imagenet_lt_toml_is_the_official_balanced_softmax_config(config_class):
-    paper = resolve(config_class("batchformer"),
-                    [os.path.join(ROOT, "recipes", "imagenet_lt_batchformer.toml")])
+    paper = resolve(
+        config_class("batchformer"), [os.path.join(ROOT, "recipes", "imagenet_lt_batchformer.toml")]
+    )
     assert (paper.dataset, paper.image_size, paper.backbone, paper.augment) == (
-        "imagenet_lt", 224, "resnet50", "crop_flip")
+        "imagenet_lt",
+        224,
+        "resnet50",
+        "crop_flip",
+    )
     assert (paper.batch_size, paper.optimizer, paper.learning_rate, paper.momentum, paper.weight_decay) == (
-        128, "sgd", 0.05, 0.9, 5e-4)
+        128,
+        "sgd",
+        0.05,
+        0.9,
+        5e-4,
+    )
     assert (paper.epochs, paper.passes_per_epoch, paper.batchformer_lr_scale) == (90, 1, 0.1)
     assert (paper.many_shot, paper.few_shot) == (100, 20)
     assert paper.methods == ["balanced_softmax", "balanced_softmax_batchformer"]
@@ -55,8 +70,13 @@ def test_imagenet_lt_toml_is_the_official_balanced_softmax_config(config_class):
 
 @pytest.mark.parametrize(
     "sets, message",
-    [(["few_shot=200"], "few_shot"), (["methods=[]"], "methods"), (["batch_scope=world"], "batch_scope"),
-     (["dataset=imagenet_lt"], "image_size"), (["dataset=imagenet_lt-lt", "image_size=224"], "no modifiers")],
+    [
+        (["few_shot=200"], "few_shot"),
+        (["methods=[]"], "methods"),
+        (["batch_scope=world"], "batch_scope"),
+        (["dataset=imagenet_lt"], "image_size"),
+        (["dataset=imagenet_lt-lt", "image_size=224"], "no modifiers"),
+    ],
 )
 def test_bad_configs_are_refused(config_class, sets, message):
     with pytest.raises(ConfigError, match=message):
@@ -67,7 +87,11 @@ def test_bad_configs_are_refused(config_class, sets, message):
 def test_toy_run_on_two_replicas_reports_shots_effects_and_ships_without_batchformer(two_replica_run):
     # Two methods, one seed (time); the full default run's tables are in the README.
     metrics, out = two_replica_run(
-        "batchformer", "epochs=2", "passes_per_epoch=2", "num_seeds=1", "batch_scope=global",
+        "batchformer",
+        "epochs=2",
+        "passes_per_epoch=2",
+        "num_seeds=1",
+        "batch_scope=global",
         "methods=balanced_softmax,balanced_softmax_batchformer",
     )
     assert metrics["replicas"] == 2 and metrics["seeds"] == [0]
@@ -94,14 +118,20 @@ def test_toy_run_on_two_replicas_reports_shots_effects_and_ships_without_batchfo
 def test_cifar100_lt_protocol_runs_on_tfds_mock_data(tmp_path):
     # The protocol's long tail, ResNet-32 and BatchFormer at d = 64.
     metrics, out = run_config_on_mock_data(
-        "batchformer", "cifar100_lt_batchformer.toml", tmp_path,
-        "epochs=1", "batch_size=16", "methods=balanced_softmax_batchformer", "warmup_steps=2",
+        "batchformer",
+        "cifar100_lt_batchformer.toml",
+        tmp_path,
+        "epochs=1",
+        "batch_size=16",
+        "methods=balanced_softmax_batchformer",
+        "warmup_steps=2",
     )
     assert list(metrics["results"]) == ["balanced_softmax_batchformer"]
     config = json.loads((out / "config.json").read_text())["config"]
     assert (config["dataset"], config["backbone"]) == ("cifar100-lt100", "resnet32")
     assert (config["warmup_learning_rate"], config["batchformer_loss_weight"]) == (0.1, 3.0)
     assert "exponential long tail (imbalance 100" in (out / "report.md").read_text()
+
 
 @pytest.mark.slow
 def test_imagenet_lt_protocol_streams_resnet50_on_tfds_mock_data(tmp_path):
@@ -113,9 +143,16 @@ def test_imagenet_lt_protocol_streams_resnet50_on_tfds_mock_data(tmp_path):
     # Balanced Softmax. Toy lr: 4 steps at 0.05 on noise blow the logits up
     # to ~1e12, beyond what the ONNX parity check can compare.
     metrics, out = run_config_on_mock_data(
-        "batchformer", "imagenet_lt_batchformer.toml", tmp_path,
-        "image_size=32", "epochs=1", "batch_size=16", "learning_rate=0.001", "methods=ce_batchformer",
-        "exports=none", num_examples=64,  # the shipped method (Balanced Softmax + BatchFormer) does not run
+        "batchformer",
+        "imagenet_lt_batchformer.toml",
+        tmp_path,
+        "image_size=32",
+        "epochs=1",
+        "batch_size=16",
+        "learning_rate=0.001",
+        "methods=ce_batchformer",
+        "exports=none",
+        num_examples=64,  # the shipped method (Balanced Softmax + BatchFormer) does not run
     )
     assert list(metrics["results"]) == ["ce_batchformer"]
     assert set(metrics["results"]["ce_batchformer"]) == {"test_accuracy", "many", "medium", "few"}
@@ -123,8 +160,10 @@ def test_imagenet_lt_protocol_streams_resnet50_on_tfds_mock_data(tmp_path):
     assert (config["dataset"], config["backbone"], config["batch_size"]) == ("imagenet_lt", "resnet50", 16)
     assert "imagenet_lt: 64 train / 64 test images from tfds, streamed" in (out / "report.md").read_text()
     assert metrics["model"] is None
-    assert "shorter side resized to 37 (bilinear, antialiased) and the central 32x32 crop" in (
-        metrics["model"]["preprocessing"])
+    assert (
+        "shorter side resized to 37 (bilinear, antialiased) and the central 32x32 crop"
+        in (metrics["model"]["preprocessing"])
+    )
     assert len(metrics["model"]["class_names"]) == 1000
     assert (out / "logs" / "seed0-ce_batchformer.csv").read_text().count("\n") == 2  # header + 1 epoch
     shipped = keras.saving.load_model(out / "model.keras")

@@ -21,8 +21,7 @@ TOML = os.path.join(ROOT, "recipes", "{}")
     [
         (["methods=[]"], "methods"),
         (["dataset=imagefolder", "source_domain=amazon"], "target_domain"),
-        (["dataset=imagefolder", "data_dir=/x", "source_domain=a", "target_domain=b", "task=ssl"],
-         "task=da"),
+        (["dataset=imagefolder", "data_dir=/x", "source_domain=a", "target_domain=b", "task=ssl"], "task=da"),
         (["normalization=sum"], "normalization"),
     ],
 )
@@ -37,8 +36,10 @@ def test_own_image_folders_without_domains_are_shifted_or_few_labelled(tmp_path)
         config = resolve(bnm.BNMConfig, sets=["dataset=imagefolder", f"data_dir={root}", f"task={task}"])
         assert not config.domain_folders
     images, labels, unlabelled, eval_images, eval_labels, target = experiment._data(
-        resolve(bnm.BNMConfig, sets=["dataset=imagefolder", f"data_dir={root}", "task=ssl",
-                                     "labels_per_class=1"]))
+        resolve(
+            bnm.BNMConfig, sets=["dataset=imagefolder", f"data_dir={root}", "task=ssl", "labels_per_class=1"]
+        )
+    )
     assert images.shape == (3, 16, 16, 3) and len(unlabelled) == 6 and len(eval_labels) == 3
 
 
@@ -66,8 +67,20 @@ def test_toy_runs_report_every_method_and_ship_bnm(two_replica_run, tmp_path):
     assert (out / "singular_values.png").exists() and (out / "model.onnx").exists()
 
     # Semi-supervised, one device, in this process.
-    bnm.RECIPE.main(["--set", "task=ssl", "--set", "steps=21", "--set", "num_seeds=1",
-                     "--set", "methods=none,bnm", "--out", str(tmp_path / "ssl")])
+    bnm.RECIPE.main(
+        [
+            "--set",
+            "task=ssl",
+            "--set",
+            "steps=21",
+            "--set",
+            "num_seeds=1",
+            "--set",
+            "methods=none,bnm",
+            "--out",
+            str(tmp_path / "ssl"),
+        ]
+    )
     ssl = json.loads((tmp_path / "ssl" / "metrics.json").read_text())
     assert list(ssl["results"]) == ["none", "bnm"]
     assert "5 labels per class" in (tmp_path / "ssl" / "report.md").read_text()
@@ -77,8 +90,14 @@ def test_toy_runs_report_every_method_and_ship_bnm(two_replica_run, tmp_path):
 def test_paper_protocols_run_on_generated_or_mock_data(tmp_path):
     # CE only: the BNM term and the export are covered by the toy run; this
     # runs each protocol's data, backbone, optimizer and schedule.
-    toy = ["steps=2", "batch_size=4", "unlabelled_batch_size=4", "image_size=32", "methods=none",
-           "exports=none"]
+    toy = [
+        "steps=2",
+        "batch_size=4",
+        "unlabelled_batch_size=4",
+        "image_size=32",
+        "methods=none",
+        "exports=none",
+    ]
     # Office-Home differs from Office-31 only in its domain names, checked
     # by test_office_configs_name_their_domains.
     data = write_image_folders(tmp_path / "office31", domains=("amazon", "webcam"))
@@ -89,18 +108,23 @@ def test_paper_protocols_run_on_generated_or_mock_data(tmp_path):
     assert metrics["details"]["0"]["none"]["eval_shape"] == [9, 3]  # the whole target domain
 
     metrics, _ = run_config_on_mock_data(
-        "bnm", "cifar100_bnm_ssl.toml", tmp_path / "cifar", *toy, "labels_per_class=1",
+        "bnm",
+        "cifar100_bnm_ssl.toml",
+        tmp_path / "cifar",
+        *toy,
+        "labels_per_class=1",
         num_examples=200,  # one epoch of the paired stream: 100 unlabelled / 4 = 25 steps
     )
     assert metrics["details"]["0"]["none"]["eval_shape"][1] == 100
 
 
-@pytest.mark.parametrize("config, domains", [("office31_bnm.toml", ("amazon", "webcam")),
-                                             ("officehome_bnm.toml", ("Art", "Clipart"))])
+@pytest.mark.parametrize(
+    "config, domains",
+    [("office31_bnm.toml", ("amazon", "webcam")), ("officehome_bnm.toml", ("Art", "Clipart"))],
+)
 def test_office_configs_name_their_domains(config, domains, tmp_path):
     office31 = resolve(bnm.BNMConfig, [TOML.format("office31_bnm.toml")], sets=[f"data_dir={tmp_path}"])
     resolved = resolve(bnm.BNMConfig, [TOML.format(config)], sets=[f"data_dir={tmp_path}"])
     assert (resolved.source_domain, resolved.target_domain) == domains
     differing = {k for k, v in vars(resolved).items() if vars(office31)[k] != v}
     assert differing <= {"source_domain", "target_domain"}
-

@@ -16,8 +16,18 @@ from kerazoo.recipes.results import MethodResult
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 METHODS = ("ce_drs", "ce_drs_git", "oracle")
-TINY = ["epochs=2", "drs_epoch=1", "translator_epochs=1", "translator_batch_size=16", "translator_dim=8",
-        "translator_n_res=1", "translator_mlp_dim=16", "disc_dim=8", "disc_layers=2", "num_seeds=1"]
+TINY = [
+    "epochs=2",
+    "drs_epoch=1",
+    "translator_epochs=1",
+    "translator_batch_size=16",
+    "translator_dim=8",
+    "translator_n_res=1",
+    "translator_mlp_dim=16",
+    "disc_dim=8",
+    "disc_layers=2",
+    "num_seeds=1",
+]
 
 
 def test_defaults_and_the_digits_toml_agree(config_class):
@@ -30,8 +40,13 @@ def test_defaults_and_the_digits_toml_agree(config_class):
 
 @pytest.mark.parametrize(
     "sets, message",
-    [(["dataset=digits-rot-lt"], "transform=rot"), (["transform=none"], "oracle"),
-     (["drs_epoch=60"], "drs_epoch"), (["methods=[]"], "methods"), (["rule=soft"], "rule")],
+    [
+        (["dataset=digits-rot-lt"], "transform=rot"),
+        (["transform=none"], "oracle"),
+        (["drs_epoch=60"], "drs_epoch"),
+        (["methods=[]"], "methods"),
+        (["rule=soft"], "rule"),
+    ],
 )
 def test_bad_configs_are_refused(config_class, sets, message):
     with pytest.raises(ConfigError, match=message):
@@ -66,13 +81,19 @@ def test_acceptance_checks_use_same_seed_differences():
     from kerazoo.recipes.git import experiment as git
 
     def seed(base, oracle, git_row):
-        return {m: MethodResult({m: r}) for m, r in (("ce_drs", base), ("oracle", oracle), ("ce_drs_git", git_row))}
+        return {
+            m: MethodResult({m: r})
+            for m, r in (("ce_drs", base), ("oracle", oracle), ("ce_drs_git", git_row))
+        }
 
     row = lambda acc, tail, ekld: {"balanced_accuracy": acc, "tail_accuracy": tail, "tail_ekld": ekld}  # noqa: E731
-    per_seed = {0: seed(row(0.4, 0.3, 1.6), row(0.6, 0.55, 0.7), row(0.41, 0.3, 1.2)),
-                1: seed(row(0.4, 0.3, 1.6), row(0.6, 0.5, 0.6), row(0.39, 0.3, 1.3))}
-    checks = git.acceptance(per_seed, {"variance_ratio": 0.05, "style_reconstruction_error": 0.3},
-                            {"ce_drs": -0.8})
+    per_seed = {
+        0: seed(row(0.4, 0.3, 1.6), row(0.6, 0.55, 0.7), row(0.41, 0.3, 1.2)),
+        1: seed(row(0.4, 0.3, 1.6), row(0.6, 0.5, 0.6), row(0.39, 0.3, 1.3)),
+    }
+    checks = git.acceptance(
+        per_seed, {"variance_ratio": 0.05, "style_reconstruction_error": 0.3}, {"ce_drs": -0.8}
+    )
     passed = {c["check"]: c["pass"] for c in checks}
     assert len(passed) == len(checks) == 6  # every check, none collapsed into another
     assert passed == {
@@ -101,8 +122,13 @@ def test_toy_run_on_two_replicas_saves_a_translator_that_loads_from_file_and_zoo
         assert rows["tail_ekld"][0] >= 0
     per_class = metrics["details"]["0"]["ce_drs"]["per_class_ekld"]
     assert len(per_class) == 10 and all(v >= 0 for v in per_class)
-    assert {"translation_variance", "true_variance", "variance_ratio", "style_reconstruction_error",
-            "training_style_recon_last_epoch"} <= set(metrics["report"]["translator"])
+    assert {
+        "translation_variance",
+        "true_variance",
+        "variance_ratio",
+        "style_reconstruction_error",
+        "training_style_recon_last_epoch",
+    } <= set(metrics["report"]["translator"])
     assert len(metrics["report"]["acceptance"]) == 6
     report = (out / "report.md").read_text()
     assert "## Translator diagnostics" in report and "(translations.png)" in report
@@ -119,15 +145,22 @@ def test_toy_run_on_two_replicas_saves_a_translator_that_loads_from_file_and_zoo
     assert isinstance(from_file, MUNITGenerator) and isinstance(from_zoo, MUNITGenerator)
     x = np.random.default_rng(0).random((2, 16, 16, 1)).astype("float32")
     styles = from_file.random_styles(2, 0)
-    np.testing.assert_allclose(np.asarray(from_zoo.translate(x, styles)),
-                               np.asarray(from_file.translate(x, styles)), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(from_zoo.translate(x, styles)), np.asarray(from_file.translate(x, styles)), atol=1e-6
+    )
 
 
-@pytest.mark.parametrize("translator, message", [
-    ("/nonexistent/translator.keras", "Config key 'translator': no file /nonexistent/translator.keras"),
-    ("digits_gti", "No model named 'digits_gti' in the zoo; available: ["),
-    ("digits_baseline", "zoo model 'digits_baseline' has no translator.keras; zoo models with one: ['digits_git']"),
-])
+@pytest.mark.parametrize(
+    "translator, message",
+    [
+        ("/nonexistent/translator.keras", "Config key 'translator': no file /nonexistent/translator.keras"),
+        ("digits_gti", "No model named 'digits_gti' in the zoo; available: ["),
+        (
+            "digits_baseline",
+            "zoo model 'digits_baseline' has no translator.keras; zoo models with one: ['digits_git']",
+        ),
+    ],
+)
 def test_a_bad_translator_stops_the_run_before_its_directory_exists(cli, tmp_path, translator, message):
     out = tmp_path / "run"
     result = cli("kerazoo.recipes.git", "--set", f"translator={translator}", "--out", out)
@@ -147,7 +180,11 @@ def test_cifar_lt_paper_configs_run_on_tfds_mock_data(tmp_path, name, threshold)
     )
     assert list(metrics["results"]) == ["ce_drs_git"]
     config = json.loads((out / "config.json").read_text())["config"]
-    assert (config["dataset"], config["backbone"], config["threshold"]) == (f"{name}-lt100", "resnet32", threshold)
+    assert (config["dataset"], config["backbone"], config["threshold"]) == (
+        f"{name}-lt100",
+        "resnet32",
+        threshold,
+    )
     assert metrics["results"]["ce_drs_git"]["tail_ekld"] == [None]  # no nuisance, no eKLD
     assert "true_variance" not in metrics["report"]["translator"]
     assert "exponential long tail (imbalance 100" in (out / "report.md").read_text()

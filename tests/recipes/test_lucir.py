@@ -28,7 +28,8 @@ def test_killed_during_phase_2_resumes_to_the_same_numbers(cli, tmp_path):
     out = tmp_path / "killed"
     process = subprocess.Popen(
         [sys.executable, "-m", RECIPE, *TOY, "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     phase2_log = out / "logs" / "seed0-lucir-phase2.csv"
     deadline = time.time() + 600
@@ -63,8 +64,14 @@ def test_the_five_phase_paper_protocol_runs_on_tfds_mock_data(tmp_path):
     # The protocol's class order, phases, ResNet-32, heads and herding at
     # 16x16 (a quarter of the 32x32 cost), one epoch per phase.
     metrics, _ = run_config_on_mock_data(
-        "lucir", "cifar100_lucir_5phases.toml", tmp_path,
-        "epochs=1", "batch_size=16", "image_size=16", "methods=lucir", "flip_means=false",
+        "lucir",
+        "cifar100_lucir_5phases.toml",
+        tmp_path,
+        "epochs=1",
+        "batch_size=16",
+        "image_size=16",
+        "methods=lucir",
+        "flip_means=false",
     )
     details = metrics["details"]["0"]["lucir"]
     assert details["num_classes"] == [50, 60, 70, 80, 90, 100]
@@ -72,7 +79,9 @@ def test_the_five_phase_paper_protocol_runs_on_tfds_mock_data(tmp_path):
     assert len(details["per_phase_accuracy"]["lucir_nme"]) == 6
 
 
-@pytest.mark.parametrize("config, phases", [("cifar100_lucir_5phases.toml", 5), ("cifar100_lucir_10phases.toml", 10)])
+@pytest.mark.parametrize(
+    "config, phases", [("cifar100_lucir_5phases.toml", 5), ("cifar100_lucir_10phases.toml", 10)]
+)
 def test_paper_configs_plan_the_papers_phases(config, phases):
     # The 10-phase config runs the same code as the 5-phase one above, only
     # more phases (11 ResNet-32 phases would cost the suite ~15 minutes).
@@ -103,12 +112,23 @@ def test_class_incremental_phases_on_your_own_image_folders(tmp_path):
     from kerazoo.recipes import lucir
     from kerazoo.recipes.config import ConfigError
 
-    root = write_image_folders(tmp_path / "own", domains=("train", "test"), classes=("a", "b", "c", "d"),
-                               per_class=8, size=8)
+    root = write_image_folders(
+        tmp_path / "own", domains=("train", "test"), classes=("a", "b", "c", "d"), per_class=8, size=8
+    )
     with pytest.raises(ConfigError, match=r"Cannot split 4 classes into 2 base classes and 4 equal phases"):
         resolve(lucir.LUCIRConfig, sets=["dataset=imagefolder", f"data_dir={root}"])
-    sets = ["dataset=imagefolder", f"data_dir={root}", "num_base=2", "num_phases=1", "epochs=2",
-            "exemplars_per_class=2", "batch_size=8", "num_seeds=1", "methods=lucir", "exports=keras"]
+    sets = [
+        "dataset=imagefolder",
+        f"data_dir={root}",
+        "num_base=2",
+        "num_phases=1",
+        "epochs=2",
+        "exemplars_per_class=2",
+        "batch_size=8",
+        "num_seeds=1",
+        "methods=lucir",
+        "exports=keras",
+    ]
     out = tmp_path / "run"
     lucir.RECIPE.main([*[arg for s in sets for arg in ("--set", s)], "--out", str(out)])
     metrics = json.loads((out / "metrics.json").read_text())

@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from kerazoo import backbones
+from kerazoo.data.user_sources import IMAGE_FOLDERS
 from kerazoo.incremental import METHODS as INCREMENTAL_METHODS
 from kerazoo.layers.git_augment import RULES
-from kerazoo.data.user_sources import IMAGE_FOLDERS
 from kerazoo.recipes import bnm, git, lucir
 from kerazoo.recipes.__main__ import recipes
 from kerazoo.recipes.recipe import BACKBONES

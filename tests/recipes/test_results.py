@@ -11,8 +11,10 @@ def test_every_column_heading_carries_its_own_unit():
 
 
 def test_a_tie_as_displayed_is_not_a_win():
-    per_seed = {0: {"A": {"accuracy": 0.50004, "norm": 1.0}, "B": {"accuracy": 0.5, "norm": 1.0}},
-                1: {"A": {"accuracy": 0.52, "norm": 2.0}, "B": {"accuracy": 0.5, "norm": 1.0}}}
+    per_seed = {
+        0: {"A": {"accuracy": 0.50004, "norm": 1.0}, "B": {"accuracy": 0.5, "norm": 1.0}},
+        1: {"A": {"accuracy": 0.52, "norm": 2.0}, "B": {"accuracy": 0.5, "norm": 1.0}},
+    }
     row = effect_table(per_seed, COLUMNS, [("A", "B")]).splitlines()[2]
     assert row == "| A − B | +1.0 ± 1.0 (1/2 better) | +0.50 ± 0.50 (1/2 better) |"
 
@@ -23,5 +25,9 @@ def test_no_effect_table_when_no_pair_ran():
 
 
 def test_count_agrees_in_number():
-    assert [count(1, "epoch"), count(2, "epoch"), count(1, "class", "classes"), count(0, "class", "classes")] == [
-        "1 epoch", "2 epochs", "1 class", "0 classes"]
+    assert [
+        count(1, "epoch"),
+        count(2, "epoch"),
+        count(1, "class", "classes"),
+        count(0, "class", "classes"),
+    ] == ["1 epoch", "2 epochs", "1 class", "0 classes"]

@@ -65,8 +65,9 @@ def test_an_out_that_is_a_file_is_refused(cli, tmp_path):
 
 def _open(out, strategy_flag="auto", **sets):
     config = resolve(BaselineConfig, sets=[f"{k}={v}" for k, v in sets.items()])
-    return runner.Run.open("baseline", config, tf.distribute.get_strategy(), out,
-                           command="test", strategy_flag=strategy_flag)
+    return runner.Run.open(
+        "baseline", config, tf.distribute.get_strategy(), out, command="test", strategy_flag=strategy_flag
+    )
 
 
 def test_resume_refuses_another_config_another_strategy_and_foreign_folders(tmp_path):
@@ -165,8 +166,12 @@ def test_a_fresh_data_directory_gives_the_same_numbers(tmp_path):
     env = {**os.environ, "KERAZOO_DATA_DIR": str(tmp_path / "data")}
     accuracies = []
     for name in ("fresh", "prepared"):
-        subprocess.run([sys.executable, "-m", BASELINE, "--set", "epochs=1", "--out", tmp_path / name],
-                       env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", BASELINE, "--set", "epochs=1", "--out", tmp_path / name],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         metrics = json.loads((tmp_path / name / "metrics.json").read_text())
         accuracies.append(metrics["results"]["erm"]["test_accuracy"])
     assert accuracies[0] == accuracies[1]
@@ -175,8 +180,14 @@ def test_a_fresh_data_directory_gives_the_same_numbers(tmp_path):
 # Your own data (dataset=imagefolder / arrays): every recipe's config takes it, and names a bad data_dir.
 from helpers.image_folders import write_image_folders  # noqa: E402
 
-OWN_DATA = {"baseline": "imagefolder-lt", "lucir": "imagefolder", "bnm": "imagefolder",
-            "batchformer": "imagefolder-lt", "adco": "imagefolder", "git": "imagefolder-lt"}
+OWN_DATA = {
+    "baseline": "imagefolder-lt",
+    "lucir": "imagefolder",
+    "bnm": "imagefolder",
+    "batchformer": "imagefolder-lt",
+    "adco": "imagefolder",
+    "git": "imagefolder-lt",
+}
 
 
 @pytest.mark.parametrize("recipe", sorted(OWN_DATA))
@@ -189,9 +200,14 @@ def test_every_recipe_accepts_your_own_image_folders(recipe, config_class, tmp_p
 @pytest.mark.parametrize(
     "sets, message",
     [
-        (["dataset=imagefolder"], "Config key 'data_dir': dataset=imagefolder reads your data from data_dir, "
-                                  "which is not set"),
-        (["dataset=arrays-lt", "data_dir={tmp}/mine.npz"], "does not exist; dataset=arrays needs an .npz file"),
+        (
+            ["dataset=imagefolder"],
+            "Config key 'data_dir': dataset=imagefolder reads your data from data_dir, which is not set",
+        ),
+        (
+            ["dataset=arrays-lt", "data_dir={tmp}/mine.npz"],
+            "does not exist; dataset=arrays needs an .npz file",
+        ),
         (["dataset=arrays", "data_dir={tmp}"], "is a folder; dataset=arrays needs"),
     ],
 )

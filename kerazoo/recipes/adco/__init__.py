@@ -53,16 +53,22 @@ class AdCoConfig(recipe.RunConfig):
     # ImageNet: its own loader holds the resized splits in memory (max_train_images caps them).
     reads_streamed_datasets = True
 
-    image_size: int = option(16, "resize images to this square size (0 = keep; needed for "
-                                 "datasets whose images differ in size)", min=0)
+    image_size: int = option(
+        16,
+        "resize images to this square size (0 = keep; needed for datasets whose images differ in size)",
+        min=0,
+    )
     eval_split: str = option("test", "tfds split the probes are scored on (imagenet2012: validation)")
     max_train_images: int = option(0, "use the first N training images (0 = all)", min=0)
     backbone: str = option("convnet", "encoder backbone", choices=list(recipe.BACKBONES))
     hidden_dim: int = option(64, "projection MLP hidden size (0 = the backbone's feature size)", min=0)
     dim: int = option(32, "projection output size (the bank's dimension)", min=1)
     bank_size: int = option(1024, "K: negatives in the bank (and the MoCo queue)", min=1)
-    bank_init: str = option("random", "random: standard normal; keys: the official ad_init "
-                                      "(⌈K/B⌉ MoCo steps writing the keys)", choices=["random", "keys"])
+    bank_init: str = option(
+        "random",
+        "random: standard normal; keys: the official ad_init (⌈K/B⌉ MoCo steps writing the keys)",
+        choices=["random", "keys"],
+    )
     temperature: float = option(0.12, "τ of the encoder's loss", min=1e-4)
     bank_temperature: float = option(0.02, "τ_m of the bank's (ascent) loss", min=1e-4)
     bank_lr: float = option(3.0, "bank SGD learning rate (constant)", min=0.0)
@@ -70,22 +76,29 @@ class AdCoConfig(recipe.RunConfig):
     bank_weight_decay: float = option(1e-4, "bank coupled weight decay", min=0.0)
     key_momentum: float = option(0.99, "m of the key encoder's EMA (paper 0.999)", min=0.0, max=1.0)
     symmetric: bool = option(False, "symmetric loss (both views as queries)")
-    batch_scope: str = option("global", "under several replicas, a batch-level term sees the global batch "
-                              "(as one device would) or each replica's own", choices=["global", "replica"])
+    batch_scope: str = option(
+        "global",
+        "under several replicas, a batch-level term sees the global batch "
+        "(as one device would) or each replica's own",
+        choices=["global", "replica"],
+    )
     shuffle_groups: int = option(2, "BatchNorm groups of the key encoder (shuffle-BN on one device)", min=1)
     epochs: int = option(
-        30, "training epochs (the same for every trained encoder; the linear probe "
-        "plateaus by ~30 on digits; docs/adco.md)", min=1)
+        30,
+        "training epochs (the same for every trained encoder; the linear probe "
+        "plateaus by ~30 on digits; docs/adco.md)",
+        min=1,
+    )
     batch_size: int = option(128, "global batch size", min=2)
     learning_rate: float = option(0.06, "encoder SGD learning rate (cosine per step)", min=0.0)
     final_learning_rate: float = option(0.0, "floor of the cosine (official: 6e-4 at lr 0.03)", min=0.0)
     momentum: float = option(0.9, "encoder SGD momentum", min=0.0, max=1.0)
     weight_decay: float = option(5e-4, "encoder coupled weight decay (official 1e-4)", min=0.0)
-    augment: str = option("views", "augmentation policy of the views (kerazoo.data.augment)",
-                          choices=["views", "crop_flip"])
+    augment: str = option(
+        "views", "augmentation policy of the views (kerazoo.data.augment)", choices=["views", "crop_flip"]
+    )
     knn_k: int = option(20, "neighbours of the kNN evaluation", min=1)
-    probe_every: int = option(5, "linear probe on the test split every N epochs (the plot); 0 = never",
-                              min=0)
+    probe_every: int = option(5, "linear probe on the test split every N epochs (the plot); 0 = never", min=0)
     num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
     methods: list[str] = option(list(METHODS), "encoders, same data and seeds", choices=list(METHODS))
 
@@ -97,7 +110,9 @@ class AdCoConfig(recipe.RunConfig):
             raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(METHODS)}.")
         _, nuisance, tail = parse_protocol_name(self.dataset)
         if nuisance or tail:
-            raise ConfigError(f"Config key 'dataset': AdCo runs on a plain dataset without modifiers, not {self.dataset!r}.")
+            raise ConfigError(
+                f"Config key 'dataset': AdCo runs on a plain dataset without modifiers, not {self.dataset!r}."
+            )
         if self.batch_size % self.shuffle_groups:
             raise ConfigError(
                 f"Config keys 'batch_size' ({self.batch_size}) and 'shuffle_groups' "

@@ -19,8 +19,8 @@ from kerazoo.data.user_sources import is_user_source
 from kerazoo.models import AdCo, Classifier
 from kerazoo.optimizers import GradientAscent, with_weight_decay
 from kerazoo.recipes import plots
-from kerazoo.recipes.config import ConfigError
 from kerazoo.recipes.adco import METHODS, RECIPE
+from kerazoo.recipes.config import ConfigError
 from kerazoo.recipes.exports import export_model
 from kerazoo.recipes.recipe import Outcome
 from kerazoo.recipes.results import MethodResult, count, spread_label
@@ -30,8 +30,14 @@ def _split(config, split, limit=0):
     """(images, labels, class names) of a split (tfds, or your own data), resized, in memory."""
     base, _, _ = parse_protocol_name(config.dataset)
     # `load` resizes per image, so images of different sizes (ImageNet, your own folders) batch.
-    ds, info = datasets.load(base, split, config.data_dir or None, download=config.download, with_info=True,
-                             image_size=config.image_size or None)
+    ds, info = datasets.load(
+        base,
+        split,
+        config.data_dir or None,
+        download=config.download,
+        with_info=True,
+        image_size=config.image_size or None,
+    )
     if limit:
         ds = ds.take(limit)
     images, labels = [], []
@@ -48,9 +54,11 @@ def prepare(config, run):
     test = _split(config, config.eval_split)
     base, _, _ = parse_protocol_name(config.dataset)
     origin = f"from {config.data_dir}" if is_user_source(base) else "from tfds"
-    run.data_notes = [f"{base}: {len(train[1])} train / {len(test[1])} {config.eval_split} images {origin}"
-                      + (f", bilinear resize to {config.image_size}x{config.image_size}" if config.image_size else ""),
-                      "training labels used only by the supervised encoder and the probes"]
+    run.data_notes = [
+        f"{base}: {len(train[1])} train / {len(test[1])} {config.eval_split} images {origin}"
+        + (f", bilinear resize to {config.image_size}x{config.image_size}" if config.image_size else ""),
+        "training labels used only by the supervised encoder and the probes",
+    ]
     return (train, test)
 
 
@@ -71,10 +79,16 @@ def build_model(config, mode, image_shape, total_steps):
     """A compiled, built `AdCo` (mode `adco` or `queue`); call inside `strategy.scope()`."""
     model = AdCo(
         backbones.get(config.backbone, input_shape=image_shape),
-        bank_size=config.bank_size, dim=config.dim, hidden_dim=config.hidden_dim or None,
-        temperature=config.temperature, bank_temperature=config.bank_temperature,
-        momentum=config.key_momentum, mode=mode, symmetric=config.symmetric,
-        shuffle_groups=config.shuffle_groups, scope=config.batch_scope,
+        bank_size=config.bank_size,
+        dim=config.dim,
+        hidden_dim=config.hidden_dim or None,
+        temperature=config.temperature,
+        bank_temperature=config.bank_temperature,
+        momentum=config.key_momentum,
+        mode=mode,
+        symmetric=config.symmetric,
+        shuffle_groups=config.shuffle_groups,
+        scope=config.batch_scope,
     )
     bank_optimizer = None
     if mode == "adco":
@@ -82,26 +96,32 @@ def build_model(config, mode, image_shape, total_steps):
             keras.optimizers.SGD(config.bank_lr, momentum=config.bank_momentum),
             weight_decay=config.bank_weight_decay,
         )
-    model.compile(optimizer=with_weight_decay(build_optimizer(config, total_steps), config.weight_decay),
-                  bank_optimizer=bank_optimizer)
+    model.compile(
+        optimizer=with_weight_decay(build_optimizer(config, total_steps), config.weight_decay),
+        bank_optimizer=bank_optimizer,
+    )
     model(np.zeros((1, *image_shape), "float32"))  # fit cannot build from two-view batches
     return model
 
 
 def build_supervised_model(config, image_shape, num_classes, total_steps):
     model = Classifier(backbones.get(config.backbone, input_shape=image_shape), num_classes)
-    model.compile(optimizer=build_optimizer(config, total_steps),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    model.compile(
+        optimizer=build_optimizer(config, total_steps),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
     model(np.zeros((1, *image_shape), "float32"))
     return model
 
 
 def features_of(backbone, images):
     """Pooled features of a frozen backbone (inference mode), as NumPy."""
-    return np.concatenate([
-        keras.ops.convert_to_numpy(backbone(images[i:i + 512], training=False))
-        for i in range(0, len(images), 512)
-    ])
+    return np.concatenate(
+        [
+            keras.ops.convert_to_numpy(backbone(images[i : i + 512], training=False))
+            for i in range(0, len(images), 512)
+        ]
+    )
 
 
 def linear_probe(train_features, train_labels):
@@ -138,20 +158,37 @@ class ProbeCurve(keras.callbacks.Callback):
         (train_x, train_y, _), (test_x, test_y, _) = self.data
         started = time.time()
         scaler, classifier = linear_probe(features_of(self.backbone, train_x), train_y)
-        accuracy = metrics.accuracy(test_y, classifier.predict(scaler.transform(features_of(self.backbone, test_x))))
+        accuracy = metrics.accuracy(
+            test_y, classifier.predict(scaler.transform(features_of(self.backbone, test_x)))
+        )
         self.points = [p for p in self.points if p[0] < epoch + 1] + [[epoch + 1, accuracy]]
         write_text(self.path, json.dumps(self.points))
-        self.log(f"linear probe after epoch {epoch + 1}: {100 * accuracy:.1f} % ({time.time() - started:.0f} s)")
+        self.log(
+            f"linear probe after epoch {epoch + 1}: {100 * accuracy:.1f} % ({time.time() - started:.0f} s)"
+        )
 
 
 def _fit(config, run, model, stream, stage, epochs, backbone, data):
     callbacks = []
     if config.probe_every:
         (run.path / "logs").mkdir(exist_ok=True)
-        callbacks.append(ProbeCurve(backbone, data, config.probe_every, run.path / "logs" / f"{stage}-probe.json",
-                                    log=lambda message: run.log(f"{stage}: {message}")))
-    run.fit(model, stream, stage=stage, epochs=epochs, callbacks=callbacks,
-            divergence_hint="Lower learning_rate or bank_lr, or raise bank_temperature.")
+        callbacks.append(
+            ProbeCurve(
+                backbone,
+                data,
+                config.probe_every,
+                run.path / "logs" / f"{stage}-probe.json",
+                log=lambda message: run.log(f"{stage}: {message}"),
+            )
+        )
+    run.fit(
+        model,
+        stream,
+        stage=stage,
+        epochs=epochs,
+        callbacks=callbacks,
+        divergence_hint="Lower learning_rate or bank_lr, or raise bank_temperature.",
+    )
     return _last_epoch(run.path / "logs" / f"{stage}.csv"), (callbacks[0].points if callbacks else [])
 
 
@@ -170,8 +207,9 @@ def _train_contrastive(config, run, seed, method, data, steps):
     stage = f"seed{seed}-{method}"
 
     def views():
-        return unlabelled_dataset(train[0], config.batch_size, seed, run.epoch_counter,
-                                  augment=config.augment, views=2)
+        return unlabelled_dataset(
+            train[0], config.batch_size, seed, run.epoch_counter, augment=config.augment, views=2
+        )
 
     mode = "adco" if method == "adco" else "queue"
     with run.strategy.scope():
@@ -201,17 +239,31 @@ def run_method(config, run, method, data):
             backbone = backbones.get(config.backbone, input_shape=image_shape)
         elif method == "supervised":
             with run.strategy.scope():
-                supervised = build_supervised_model(config, image_shape, len(class_names), config.epochs * steps)
-            stream = train_dataset(train_x, train_y, config.batch_size, seed, run.epoch_counter,
-                                   augment=config.augment)
-            _, curve = _fit(config, run, supervised, stream, f"seed{seed}-supervised", config.epochs,
-                            supervised.backbone, data)
+                supervised = build_supervised_model(
+                    config, image_shape, len(class_names), config.epochs * steps
+                )
+            stream = train_dataset(
+                train_x, train_y, config.batch_size, seed, run.epoch_counter, augment=config.augment
+            )
+            _, curve = _fit(
+                config,
+                run,
+                supervised,
+                stream,
+                f"seed{seed}-supervised",
+                config.epochs,
+                supervised.backbone,
+                data,
+            )
             backbone = supervised.backbone
         else:
             model, history, curve = _train_contrastive(config, run, seed, method, data, steps)
             backbone = model.backbone
-            row = {"contrastive_accuracy": history["contrastive_accuracy"],
-                   "bank_rank": history["bank_rank"], "bank_loss": history.get("bank")}
+            row = {
+                "contrastive_accuracy": history["contrastive_accuracy"],
+                "bank_rank": history["bank_rank"],
+                "bank_loss": history.get("bank"),
+            }
         features = features_of(backbone, train_x), features_of(backbone, test_x)
     with run.timed(f"seed{seed}-{method}: linear probe and kNN"):
         row.update(evaluate(features[0], train_y, features[1], test_y, config.knn_k))
@@ -245,28 +297,47 @@ def export_probe(config, run, model):
     if path.exists():
         shutil.rmtree(path)
     path.mkdir()
-    notes = run.data_notes + ["linear probe: logistic regression on the standardised pooled "
-                              "features of the train split, folded into the Dense head"]
-    described = export_model(path, MethodResult({}, model=probe, input_shape=train_x.shape[1:],
-                                                sample_images=test_x[:7], class_names=class_names),
-                             config, notes, run.log, metrics={"test_accuracy": accuracy})
+    notes = run.data_notes + [
+        "linear probe: logistic regression on the standardised pooled "
+        "features of the train split, folded into the Dense head"
+    ]
+    described = export_model(
+        path,
+        MethodResult(
+            {}, model=probe, input_shape=train_x.shape[1:], sample_images=test_x[:7], class_names=class_names
+        ),
+        config,
+        notes,
+        run.log,
+        metrics={"test_accuracy": accuracy},
+    )
     shutil.copy2(run.path / "config.json", path / "config.json")
     write_text(path / "report.md", probe_report(accuracy, notes))
     # run_subdir: `zoo.rebuild` re-runs the recipe and publishes this folder of it.
-    write_text(path / "metrics.json",
-               json.dumps({"recipe": run.recipe, "model": described, "run_subdir": "probe"}, indent=2))
+    write_text(
+        path / "metrics.json",
+        json.dumps({"recipe": run.recipe, "model": described, "run_subdir": "probe"}, indent=2),
+    )
     return accuracy
 
 
 def probe_report(accuracy, notes):
     """report.md of `probe/` (the zoo copies it beside the model)."""
-    return "\n".join([
-        "# adco — the AdCo encoder with its linear probe", "",
-        f"Test accuracy {100 * accuracy:.2f} %: the first seed's AdCo backbone (frozen) and a Dense head "
-        "holding the logistic regression fitted on its standardised pooled features of the train split. "
-        "The full comparison (AdCo, MoCo-queue, supervised, random init, raw pixels) is the parent "
-        "run's report.md.", "", "## Data", "", *[f"- {note}" for note in notes], "",
-    ])
+    return "\n".join(
+        [
+            "# adco — the AdCo encoder with its linear probe",
+            "",
+            f"Test accuracy {100 * accuracy:.2f} %: the first seed's AdCo backbone (frozen) and a Dense head "
+            "holding the logistic regression fitted on its standardised pooled features of the train split. "
+            "The full comparison (AdCo, MoCo-queue, supervised, random init, raw pixels) is the parent "
+            "run's report.md.",
+            "",
+            "## Data",
+            "",
+            *[f"- {note}" for note in notes],
+            "",
+        ]
+    )
 
 
 def _probe_weights(classifier, num_classes):
@@ -285,8 +356,11 @@ def _probe_weights(classifier, num_classes):
 def plot_curves(per_seed, path):
     figure, ax = plots.plt.subplots(figsize=(6.5, 4))
     for method in next(iter(per_seed.values())):
-        curves = [results[method].details["probe_curve"] for results in per_seed.values()
-                  if results[method].details["probe_curve"]]
+        curves = [
+            results[method].details["probe_curve"]
+            for results in per_seed.values()
+            if results[method].details["probe_curve"]
+        ]
         if not curves:
             continue
         epochs = [p[0] for p in curves[0]]
@@ -311,8 +385,11 @@ def report(config, run, per_seed):
         with run.timed("export of the linear probe as a classifier (probe/)"):
             accuracy = export_probe(config, run, shipped.model)
         metrics_out["probe_classifier_accuracy"] = accuracy
-        lines += [f"The shipped encoder's linear probe as a classifier (`probe/`): test accuracy "
-                  f"{100 * accuracy:.2f} %.", ""]
+        lines += [
+            f"The shipped encoder's linear probe as a classifier (`probe/`): test accuracy "
+            f"{100 * accuracy:.2f} %.",
+            "",
+        ]
     steps = next(iter(next(iter(per_seed.values())).values())).details["steps"]
     lines += [
         f"Every trained encoder: {count(config.epochs, 'epoch')}, {count(steps, 'step')} of "
@@ -328,5 +405,3 @@ def report(config, run, per_seed):
         *[f"- {note}" for note in run.data_notes],
     ]
     return Outcome("\n".join(lines), metrics=metrics_out)
-
-

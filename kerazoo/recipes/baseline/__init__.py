@@ -26,8 +26,11 @@ class BaselineConfig(recipe.RunConfig):
     learning_rate: float = option(0.05, "peak SGD learning rate (cosine decay to 0)", min=0.0)
     momentum: float = option(0.9, "SGD momentum", min=0.0, max=1.0)
     weight_decay: float = option(5e-4, "weight decay, coupled L2 as PyTorch's SGD", min=0.0)
-    augment: str = option("none", "training augmentation: none, or crop_flip (pad-4 random crop and "
-                          "horizontal flip, CIFAR-style)", choices=["none", "crop_flip"])
+    augment: str = option(
+        "none",
+        "training augmentation: none, or crop_flip (pad-4 random crop and horizontal flip, CIFAR-style)",
+        choices=["none", "crop_flip"],
+    )
 
 
 RECIPE = recipe.Recipe("baseline", BaselineConfig, METHODS, COLUMNS, __doc__)

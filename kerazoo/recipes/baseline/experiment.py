@@ -1,6 +1,5 @@
 """What one seed of the baseline recipe does (imported when a run starts)."""
 
-
 import keras
 import numpy as np
 
@@ -65,7 +64,8 @@ def run_method(config, run, method, data):
     }
     if seed == config.seed:
         plots.plot_history(
-            run.path / "logs" / f"{stage}.csv", run.path / "training_curves.png",
+            run.path / "logs" / f"{stage}.csv",
+            run.path / "training_curves.png",
             f"{METHODS[method].label}, seed {seed}",
         )
     return MethodResult(
@@ -82,7 +82,10 @@ def report(config, run, per_seed):
     protocol = run.protocol()
     counts = protocol.class_counts()
     per_class = np.mean(
-        [[r["erm"].details["per_class_accuracy"][n] for n in protocol.class_names] for r in per_seed.values()],
+        [
+            [r["erm"].details["per_class_accuracy"][n] for n in protocol.class_names]
+            for r in per_seed.values()
+        ],
         axis=0,
     )
     return Outcome(
@@ -105,5 +108,3 @@ def report(config, run, per_seed):
             ]
         )
     )
-
-

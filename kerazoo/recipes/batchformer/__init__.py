@@ -26,8 +26,9 @@ METHODS = {
     "ce": recipe.Method("CE"),
     "ce_batchformer": recipe.Method("CE + BatchFormer", baselines=("ce",)),
     "balanced_softmax": recipe.Method("Balanced Softmax", baselines=("ce",)),
-    "balanced_softmax_batchformer": recipe.Method("Balanced Softmax + BatchFormer",
-                                                  baselines=("balanced_softmax",), ships=True),
+    "balanced_softmax_batchformer": recipe.Method(
+        "Balanced Softmax + BatchFormer", baselines=("balanced_softmax",), ships=True
+    ),
 }
 COLUMNS = [
     Column("test_accuracy", "overall"),
@@ -45,44 +46,70 @@ class BatchFormerConfig(recipe.RunConfig):
     backbone: str = option("convnet", "feature extractor", choices=list(recipe.BACKBONES))
     epochs: int = option(30, "training epochs", min=1)
     passes_per_epoch: int = option(
-        5, "passes over the training set per epoch, each in its own seeded order "
-        "(fewer, longer epochs: Keras' per-epoch cost dominates on tiny data)", min=1)
-    batch_size: int = option(64, "global batch size; BatchFormer attends over it (per replica by default)",
-                             min=2)
-    optimizer: str = option("adam", "adam (constant lr) or sgd (momentum, cosine decay to 0)",
-                            choices=["adam", "sgd"])
-    learning_rate: float = option(1e-3, "learning rate of the backbone and head (sgd: where the "
-                                  "warm-up starts, or the cosine's peak without one)", min=0.0)
-    warmup_steps: int = option(0, "sgd: linear warm-up steps from learning_rate to warmup_learning_rate, "
-                               "then cosine from there (the official CIFAR-100-LT schedule: 800)", min=0)
-    warmup_learning_rate: float = option(0.0, "sgd: the warm-up's end and the cosine's peak "
-                                         "(official CIFAR-100-LT: 0.1)", min=0.0)
+        5,
+        "passes over the training set per epoch, each in its own seeded order "
+        "(fewer, longer epochs: Keras' per-epoch cost dominates on tiny data)",
+        min=1,
+    )
+    batch_size: int = option(
+        64, "global batch size; BatchFormer attends over it (per replica by default)", min=2
+    )
+    optimizer: str = option(
+        "adam", "adam (constant lr) or sgd (momentum, cosine decay to 0)", choices=["adam", "sgd"]
+    )
+    learning_rate: float = option(
+        1e-3,
+        "learning rate of the backbone and head (sgd: where the "
+        "warm-up starts, or the cosine's peak without one)",
+        min=0.0,
+    )
+    warmup_steps: int = option(
+        0,
+        "sgd: linear warm-up steps from learning_rate to warmup_learning_rate, "
+        "then cosine from there (the official CIFAR-100-LT schedule: 800)",
+        min=0,
+    )
+    warmup_learning_rate: float = option(
+        0.0, "sgd: the warm-up's end and the cosine's peak (official CIFAR-100-LT: 0.1)", min=0.0
+    )
     momentum: float = option(0.9, "SGD momentum", min=0.0, max=1.0)
     weight_decay: float = option(0.0, "weight decay, coupled L2 as PyTorch's (both optimizers)", min=0.0)
     batchformer_loss_weight: float = option(
-        1.0, "factor on the loss with BatchFormer: 1 = mean over the 2B rows (the official README's form), "
-        "3 = the official BalancedSoftmax code's three summed terms", min=0.0)
-    augment: str = option("none", "training augmentation: none, or crop_flip (random crop + horizontal "
-                          "flip: pad-4 (CIFAR) in memory, random-resized (ImageNet) when streamed)",
-                          choices=["none", "crop_flip"])
+        1.0,
+        "factor on the loss with BatchFormer: 1 = mean over the 2B rows (the official README's form), "
+        "3 = the official BalancedSoftmax code's three summed terms",
+        min=0.0,
+    )
+    augment: str = option(
+        "none",
+        "training augmentation: none, or crop_flip (random crop + horizontal "
+        "flip: pad-4 (CIFAR) in memory, random-resized (ImageNet) when streamed)",
+        choices=["none", "crop_flip"],
+    )
     num_heads: int = option(4, "BatchFormer attention heads", min=1)
     num_layers: int = option(1, "BatchFormer encoder layers", min=1)
     dropout: float = option(0.5, "BatchFormer dropout (four places, as PyTorch)", min=0.0, max=0.99)
     batchformer_lr_scale: float = option(0.1, "BatchFormer's learning rate / the rest's", min=0.0)
-    batch_scope: str = option("global", "under several replicas, a batch-level term sees the global batch "
-                              "(as one device would) or each replica's own", choices=["global", "replica"])
+    batch_scope: str = option(
+        "global",
+        "under several replicas, a batch-level term sees the global batch "
+        "(as one device would) or each replica's own",
+        choices=["global", "replica"],
+    )
     many_shot: int = option(100, "many-shot: more than this many training images", min=1)
     few_shot: int = option(20, "few-shot: fewer than this many training images", min=1)
     num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
-    methods: list[str] = option(list(METHODS), "methods run on identical data and seeds",
-                                choices=list(METHODS))
+    methods: list[str] = option(
+        list(METHODS), "methods run on identical data and seeds", choices=list(METHODS)
+    )
 
     def validate(self):
         super().validate()
         if not self.methods:
             raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(METHODS)}.")
-        if self.warmup_steps and (self.optimizer != "sgd" or self.warmup_steps < 2
-                                  or not self.warmup_learning_rate):
+        if self.warmup_steps and (
+            self.optimizer != "sgd" or self.warmup_steps < 2 or not self.warmup_learning_rate
+        ):
             raise ConfigError(
                 f"Config key 'warmup_steps' ({self.warmup_steps}): a warm-up needs optimizer=sgd, "
                 "warmup_steps >= 2 and warmup_learning_rate > 0 (the cosine's peak)."

@@ -12,8 +12,8 @@ from kerazoo.layers import BatchFormer
 from kerazoo.models import BatchFormerClassifier
 from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots
-from kerazoo.recipes.config import ConfigError
 from kerazoo.recipes.batchformer import METHODS, RECIPE
+from kerazoo.recipes.config import ConfigError
 from kerazoo.recipes.recipe import Outcome
 from kerazoo.recipes.results import MethodResult, count, spread_label
 from kerazoo.schedules import WarmupCosineDecay
@@ -45,8 +45,9 @@ def build_model(config, protocol, method, steps):
         optimizer = keras.optimizers.Adam(config.learning_rate)
     else:
         if config.warmup_steps:
-            schedule = WarmupCosineDecay(config.learning_rate, config.warmup_learning_rate,
-                                         config.warmup_steps, steps)
+            schedule = WarmupCosineDecay(
+                config.learning_rate, config.warmup_learning_rate, config.warmup_steps, steps
+            )
         else:
             schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)
         optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum)
@@ -64,8 +65,10 @@ def prepare(config, run):
     protocol = run.protocol()
     steps = config.epochs * config.passes_per_epoch * (len(protocol.train_labels) // config.batch_size)
     if config.warmup_steps and config.warmup_steps >= steps:
-        raise ConfigError(f"Config key 'warmup_steps' ({config.warmup_steps}) must be below the run's "
-                          f"{steps} training steps (epochs x passes_per_epoch x batches per pass).")
+        raise ConfigError(
+            f"Config key 'warmup_steps' ({config.warmup_steps}) must be below the run's "
+            f"{steps} training steps (epochs x passes_per_epoch x batches per pass)."
+        )
     return types.SimpleNamespace(protocol=protocol, steps=steps)
 
 
@@ -77,8 +80,9 @@ def run_method(config, run, method, data):
     run.fit(model, train, stage=f"seed{run.seed}-{method}", epochs=config.epochs)
     predictions = np.argmax(model.predict(protocol.eval_dataset(), verbose=0), axis=-1)
     labels = protocol.test_labels
-    shots = metrics.shot_accuracy(labels, predictions, protocol.class_counts(), config.many_shot,
-                                  config.few_shot)
+    shots = metrics.shot_accuracy(
+        labels, predictions, protocol.class_counts(), config.many_shot, config.few_shot
+    )
     row = {
         "test_accuracy": metrics.accuracy(labels, predictions),
         # None, not NaN, for an empty group: the tables then show "–".
@@ -128,7 +132,8 @@ def report(config, run, per_seed):
                 f"({count(groups['many'], 'class', 'classes')}); "
                 f"medium: {config.few_shot} to {config.many_shot} ({groups['medium']}); "
                 f"few-shot: fewer than {config.few_shot} ({groups['few']}). Training images per class: "
-                + ", ".join(f"{n} {c}" for n, c in zip(protocol.class_names, counts)) + ".",
+                + ", ".join(f"{n} {c}" for n, c in zip(protocol.class_names, counts))
+                + ".",
                 "",
                 "![many-, medium- and few-shot accuracy per method](shots.png)",
                 "",
@@ -148,19 +153,27 @@ def effect_verdicts(per_seed):
     seed-to-seed spread of the differences."""
     lines = []
     for method, baseline in RECIPE.effects:
-        rows = [{m: r.rows[m] for m, r in results.items()} for results in per_seed.values()
-                if method in results and baseline in results]
+        rows = [
+            {m: r.rows[m] for m, r in results.items()}
+            for results in per_seed.values()
+            if method in results and baseline in results
+        ]
         if not rows:
             continue
         parts = []
         for key, name in (("few", "few-shot"), ("test_accuracy", "overall")):
             diffs = 100 * np.array([r[method][key] - r[baseline][key] for r in rows], dtype=float)
             spread = diffs.std() if len(diffs) > 1 else float("nan")
-            verdict = "within seed noise" if not abs(diffs.mean()) > spread else (
-                "a gain" if diffs.mean() > 0 else "a loss")
+            verdict = (
+                "within seed noise"
+                if not abs(diffs.mean()) > spread
+                else ("a gain" if diffs.mean() > 0 else "a loss")
+            )
             parts.append(f"{name} {diffs.mean():+.1f} ± {spread:.1f} ({verdict})")
-        lines.append(f"{METHODS[method].label} − {METHODS[baseline].label}, same seed over "
-                     f"{count(len(rows), 'seed')}: " + "; ".join(parts) + ".")
+        lines.append(
+            f"{METHODS[method].label} − {METHODS[baseline].label}, same seed over "
+            f"{count(len(rows), 'seed')}: " + "; ".join(parts) + "."
+        )
     return lines
 
 
@@ -169,19 +182,27 @@ def plot_shots(per_seed, methods, path, dataset):
     figure, ax = plots.plt.subplots(figsize=(8, 3.8))
     width = 0.8 / len(methods)
     for i, method in enumerate(methods):
-        values = np.array(
-            [[results[method].rows[method][s] for s in SHOTS] for results in per_seed.values()], dtype=float
-        ) * 100  # None (an empty group) becomes NaN
+        values = (
+            np.array(
+                [[results[method].rows[method][s] for s in SHOTS] for results in per_seed.values()],
+                dtype=float,
+            )
+            * 100
+        )  # None (an empty group) becomes NaN
         with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
             # An empty group (all NaN) draws no bar instead of warning.
             mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
-        ax.bar(np.arange(len(SHOTS)) + (i - (len(methods) - 1) / 2) * width, mean,
-               width, yerr=std, capsize=3, label=METHODS[method].label)
+        ax.bar(
+            np.arange(len(SHOTS)) + (i - (len(methods) - 1) / 2) * width,
+            mean,
+            width,
+            yerr=std,
+            capsize=3,
+            label=METHODS[method].label,
+        )
     ax.set_xticks(np.arange(len(SHOTS)), [f"{s}-shot" for s in SHOTS])
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"{dataset}: error bars {spread_label(len(per_seed))}")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     plots.save_figure(figure, path)
-
-

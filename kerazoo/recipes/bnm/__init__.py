@@ -51,22 +51,34 @@ FOLDERS = "imagefolder"
 class BNMConfig(recipe.RunConfig):
     task: str = option("da", "da: domain adaptation; ssl: few labels + unlabelled", choices=["da", "ssl"])
     image_size: int = option(16, "resize images to this square size (0 = keep)", min=0)
-    shift: str = option("bg", "da target shift of the dataset's other half (not with domain folders)",
-                        choices=sorted(SHIFTS))
+    shift: str = option(
+        "bg", "da target shift of the dataset's other half (not with domain folders)", choices=sorted(SHIFTS)
+    )
     bg_max_level: int = option(127, "bg shift: background level up to this /255", min=0, max=255)
     rot_max_degrees: float = option(45.0, "rot shift: rotation up to ± this", min=0.0, max=180.0)
-    source_domain: str = option("", f"dataset={FOLDERS}: source folder under data_dir (e.g. amazon) "
-                                    "for domain folders root/<domain>/<class>/<image>; '' = shift one dataset")
+    source_domain: str = option(
+        "",
+        f"dataset={FOLDERS}: source folder under data_dir (e.g. amazon) "
+        "for domain folders root/<domain>/<class>/<image>; '' = shift one dataset",
+    )
     target_domain: str = option("", f"dataset={FOLDERS}: target folder under data_dir (e.g. webcam)")
     labels_per_class: int = option(5, "ssl: labelled training images per class", min=1)
-    methods: list[str] = option(["none", "entmin", "bnm", "fbnm"], "methods, same data and seeds",
-                                choices=sorted(METHODS))
+    methods: list[str] = option(
+        ["none", "entmin", "bnm", "fbnm"], "methods, same data and seeds", choices=sorted(METHODS)
+    )
     weight: float = option(1.0, "λ of the transfer term", min=0.0)
     warmup_steps: int = option(150, "CE-only steps before λ applies", min=0)
-    normalization: str = option("default", "BNM/FBNM divisor: default = min_dim (da) / batch (ssl)",
-                                choices=["default", "min_dim", "batch"])
-    batch_scope: str = option("global", "under several replicas, a batch-level term sees the global batch "
-                              "(as one device would) or each replica's own", choices=["global", "replica"])
+    normalization: str = option(
+        "default",
+        "BNM/FBNM divisor: default = min_dim (da) / batch (ssl)",
+        choices=["default", "min_dim", "batch"],
+    )
+    batch_scope: str = option(
+        "global",
+        "under several replicas, a batch-level term sees the global batch "
+        "(as one device would) or each replica's own",
+        choices=["global", "replica"],
+    )
     steps: int = option(400, "training steps (rounded up to whole epochs of the paired stream)", min=1)
     batch_size: int = option(64, "labelled (source) images per step, global", min=1)
     unlabelled_batch_size: int = option(64, "unlabelled (target) images per step, global", min=1)
@@ -74,12 +86,16 @@ class BNMConfig(recipe.RunConfig):
     synchronized_bn: bool = option(False, "BatchNorm statistics over the global batch")
     optimizer: str = option("adam", "adam, or sgd (momentum, nesterov)", choices=["adam", "sgd"])
     learning_rate: float = option(1e-3, "initial learning rate", min=0.0)
-    lr_schedule: str = option("constant", "constant, or inverse: lr·(1 + 0.001·i)^-0.75",
-                              choices=["constant", "inverse"])
+    lr_schedule: str = option(
+        "constant", "constant, or inverse: lr·(1 + 0.001·i)^-0.75", choices=["constant", "inverse"]
+    )
     momentum: float = option(0.9, "sgd momentum", min=0.0, max=1.0)
     weight_decay: float = option(0.0, "weight decay, coupled L2 as PyTorch's", min=0.0)
-    augment: str = option("none", "augmentation of both streams: none, or crop_flip (pad-4 random crop "
-                          "and horizontal flip)", choices=["none", "crop_flip"])
+    augment: str = option(
+        "none",
+        "augmentation of both streams: none, or crop_flip (pad-4 random crop and horizontal flip)",
+        choices=["none", "crop_flip"],
+    )
     num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
 
     @property
@@ -89,14 +105,21 @@ class BNMConfig(recipe.RunConfig):
 
     def validate(self):
         # The domain-folder mode's own needs first: they name every key it needs, data_dir included.
-        if self.domain_folders and not (self.dataset == FOLDERS and self.task == "da" and self.data_dir
-                                        and self.source_domain and self.target_domain):
+        if self.domain_folders and not (
+            self.dataset == FOLDERS
+            and self.task == "da"
+            and self.data_dir
+            and self.source_domain
+            and self.target_domain
+        ):
             raise ConfigError(
                 f"source_domain/target_domain (domain folders root/<domain>/<class>/<image>) need "
                 f"dataset={FOLDERS}, task=da, data_dir, source_domain and target_domain."
             )
         if self.domain_folders and not self.image_size:
-            raise ConfigError(f"dataset={FOLDERS} with domains needs image_size (folder images differ in size).")
+            raise ConfigError(
+                f"dataset={FOLDERS} with domains needs image_size (folder images differ in size)."
+            )
         super().validate()
         if not self.methods:
             raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(METHODS)}.")

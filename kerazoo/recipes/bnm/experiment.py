@@ -12,8 +12,8 @@ from kerazoo.data.folders import folder_domain_shift
 from kerazoo.models import DomainAdapter, SemiSupervised
 from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots
-from kerazoo.recipes.config import ConfigError
 from kerazoo.recipes.bnm import METHODS, SHIFTS
+from kerazoo.recipes.config import ConfigError
 from kerazoo.recipes.recipe import Outcome
 from kerazoo.recipes.results import MethodResult, count
 from kerazoo.schedules import InverseDecay
@@ -21,20 +21,31 @@ from kerazoo.schedules import InverseDecay
 
 def _data(config):
     """(labelled images, labels, unlabelled images, eval images, eval labels, protocol)."""
-    common = dict(data_dir=config.data_dir or None, seed=config.seed,
-                  image_size=config.image_size or None, download=config.download)
+    common = dict(
+        data_dir=config.data_dir or None,
+        seed=config.seed,
+        image_size=config.image_size or None,
+        download=config.download,
+    )
     if config.task == "ssl":
         p = make_few_labels(config.dataset, config.labels_per_class, **common)
         return p.train_images, p.train_labels, p.unlabelled_images, p.test_images, p.test_labels, p
     if config.domain_folders:
-        source, target = folder_domain_shift(config.data_dir, config.source_domain,
-                                             config.target_domain, config.image_size)
+        source, target = folder_domain_shift(
+            config.data_dir, config.source_domain, config.target_domain, config.image_size
+        )
     else:
         strength = {SHIFTS[config.shift].split("_", 1)[1]: getattr(config, SHIFTS[config.shift])}
         source, target = make_domain_shift(config.dataset, config.shift, **common, **strength)
     target.notes = target.notes + [f"source: {len(source.train_labels)} labelled images"]
-    return (source.train_images, source.train_labels, target.unlabelled_images,
-            target.test_images, target.test_labels, target)
+    return (
+        source.train_images,
+        source.train_labels,
+        target.unlabelled_images,
+        target.test_images,
+        target.test_labels,
+        target,
+    )
 
 
 def build_optimizer(config):
@@ -61,8 +72,9 @@ def build_model(config, method, image_shape, num_classes):
         normalization=None if config.normalization == "default" else config.normalization,
         scope=config.batch_scope,
     )
-    model.compile(optimizer=build_optimizer(config),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    model.compile(
+        optimizer=build_optimizer(config), metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    )
     model(np.zeros((1, *image_shape), "float32"))  # fit cannot build from paired batches
     return model
 
@@ -72,25 +84,46 @@ def prepare(config, run):
     images, labels, unlabelled, eval_images, eval_labels, protocol = _data(config)
     run.data_notes = protocol.notes  # for report.md and the exported model's record
     lead = "labelled" if config.task == "da" else "unlabelled"
-    lead_batches = (len(labels) // config.batch_size if lead == "labelled"
-                    else len(unlabelled) // config.unlabelled_batch_size)
+    lead_batches = (
+        len(labels) // config.batch_size
+        if lead == "labelled"
+        else len(unlabelled) // config.unlabelled_batch_size
+    )
     if lead_batches == 0:
         raise ConfigError(f"Config: the {lead} set is smaller than one batch; lower the batch size.")
     epochs = math.ceil(config.steps / lead_batches)
-    run.log(f"{count(epochs, 'epoch')} x {count(lead_batches, 'step')} = "
-            f"{count(epochs * lead_batches, 'step')} per method", console=False)
-    return types.SimpleNamespace(images=images, labels=labels, unlabelled=unlabelled, eval_images=eval_images,
-                                 eval_labels=eval_labels, protocol=protocol, lead=lead, epochs=epochs,
-                                 steps=epochs * lead_batches)
+    run.log(
+        f"{count(epochs, 'epoch')} x {count(lead_batches, 'step')} = "
+        f"{count(epochs * lead_batches, 'step')} per method",
+        console=False,
+    )
+    return types.SimpleNamespace(
+        images=images,
+        labels=labels,
+        unlabelled=unlabelled,
+        eval_images=eval_images,
+        eval_labels=eval_labels,
+        protocol=protocol,
+        lead=lead,
+        epochs=epochs,
+        steps=epochs * lead_batches,
+    )
 
 
 def run_method(config, run, method, data):
     with run.strategy.scope():
         model = build_model(config, method, data.protocol.image_shape, data.protocol.num_classes)
-    stream = paired_dataset(data.images, data.labels, data.unlabelled, config.batch_size, seed=run.seed,
-                            epoch_counter=run.epoch_counter,
-                            unlabelled_batch_size=config.unlabelled_batch_size,
-                            epoch_length=data.lead, augment=config.augment)
+    stream = paired_dataset(
+        data.images,
+        data.labels,
+        data.unlabelled,
+        config.batch_size,
+        seed=run.seed,
+        epoch_counter=run.epoch_counter,
+        unlabelled_batch_size=config.unlabelled_batch_size,
+        epoch_length=data.lead,
+        augment=config.augment,
+    )
     run.fit(model, stream, stage=f"seed{run.seed}-{method}", epochs=data.epochs)
     logits = model.predict(eval_dataset(data.eval_images, data.eval_labels), verbose=0)
     probs = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
@@ -98,15 +131,19 @@ def run_method(config, run, method, data):
     singular_values = np.linalg.svd(probs, compute_uv=False)
     row = {
         "accuracy": metrics.accuracy(data.eval_labels, predicted),
-        "batch_stats_accuracy": _batch_stats_accuracy(model, data.eval_images, data.eval_labels,
-                                                      config.unlabelled_batch_size),
+        "batch_stats_accuracy": _batch_stats_accuracy(
+            model, data.eval_images, data.eval_labels, config.unlabelled_batch_size
+        ),
         "predicted_classes": int(len(np.unique(predicted))),
         "nuclear_norm": float(singular_values.sum()),
     }
     return MethodResult(
         {method: row},
-        details={"singular_values": singular_values.tolist(), "steps": data.steps,
-                 "eval_shape": list(probs.shape)},
+        details={
+            "singular_values": singular_values.tolist(),
+            "steps": data.steps,
+            "eval_shape": list(probs.shape),
+        },
         model=model,
         input_shape=data.protocol.image_shape,
         sample_images=data.eval_images[:7],
@@ -123,8 +160,12 @@ def _batch_stats_accuracy(model, images, labels, batch_size):
     The model's weights are restored afterwards."""
     weights = model.get_weights()
     try:
-        logits = np.concatenate([np.asarray(model(images[i:i + batch_size], training=True))
-                                 for i in range(0, len(images), batch_size)])
+        logits = np.concatenate(
+            [
+                np.asarray(model(images[i : i + batch_size], training=True))
+                for i in range(0, len(images), batch_size)
+            ]
+        )
     finally:
         model.set_weights(weights)
     return metrics.accuracy(labels, logits.argmax(axis=1))
@@ -133,7 +174,9 @@ def _batch_stats_accuracy(model, images, labels, batch_size):
 def _plot_spectra(per_seed, path, split):
     figure, ax = plots.plt.subplots(figsize=(6.5, 4))
     for method in next(iter(per_seed.values())):
-        values = np.mean([results[method].details["singular_values"] for results in per_seed.values()], axis=0)
+        values = np.mean(
+            [results[method].details["singular_values"] for results in per_seed.values()], axis=0
+        )
         ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=METHODS[method].label)
     ax.set_yscale("log")
     ax.set_xlabel("index (sorted)")
@@ -150,8 +193,11 @@ def report(config, run, per_seed):
     _plot_spectra(per_seed, run.path / "singular_values.png", split)
     details = next(iter(next(iter(per_seed.values())).values())).details
     steps, (rows, classes) = details["steps"], details["eval_shape"]
-    transfer = ("source CE + λ·term on the target batch, separate forward passes" if config.task == "da"
-                else "labelled CE + λ·term on the unlabelled batch, separate forward passes")
+    transfer = (
+        "source CE + λ·term on the target batch, separate forward passes"
+        if config.task == "da"
+        else "labelled CE + λ·term on the unlabelled batch, separate forward passes"
+    )
     lines = [
         f"Task `{config.task}`: {transfer}; λ = {config.weight} after {config.warmup_steps} CE-only "
         f"steps; {count(steps, 'step')} of {config.batch_size} + {config.unlabelled_batch_size} images; "
@@ -170,5 +216,3 @@ def report(config, run, per_seed):
         *[f"- {note}" for note in run.data_notes],
     ]
     return Outcome("\n".join(lines))
-
-

@@ -57,8 +57,11 @@ TRANSLATOR_FILE = "translator.keras"
 @dataclasses.dataclass
 class GITConfig(recipe.RunConfig):
     dataset: str = option("digits-lt", "long-tailed protocol without a nuisance (`transform` adds it)")
-    transform: str = option("bg", "nuisance on every image: bg, dil, rot; none for natural images "
-                            "(then no oracle and no eKLD)", choices=list(TRANSFORMS))
+    transform: str = option(
+        "bg",
+        "nuisance on every image: bg, dil, rot; none for natural images (then no oracle and no eKLD)",
+        choices=list(TRANSFORMS),
+    )
     image_size: int = option(16, "resize images to this square size (0 = keep)", min=0)
     backbone: str = option("convnet", "classifier feature extractor", choices=list(recipe.BACKBONES))
     epochs: int = option(60, "classifier epochs", min=1)
@@ -69,22 +72,39 @@ class GITConfig(recipe.RunConfig):
     momentum: float = option(0.9, "classifier SGD momentum", min=0.0, max=1.0)
     weight_decay: float = option(0.0, "classifier weight decay, coupled L2 as PyTorch's SGD", min=0.0)
     augment: str = option("none", "classifier augmentation of every image", choices=["none", "crop_flip"])
-    threshold: int = option(20, "GIT's class-size threshold K: classes with fewer images are translated", min=1)
-    fraction: float = option(0.5, "share of each batch GIT may replace (the code's gen_frac)", min=0.0, max=1.0)
-    rule: str = option("threshold", "threshold: translate a candidate itself if N < K; ramp: with "
-                       "probability max((K - N)/(K - N_min), 0) (the code's --weighted_gen); "
-                       "independent: the official default, translations of an independent second "
-                       "batch, every class", choices=list(RULES))
+    threshold: int = option(
+        20, "GIT's class-size threshold K: classes with fewer images are translated", min=1
+    )
+    fraction: float = option(
+        0.5, "share of each batch GIT may replace (the code's gen_frac)", min=0.0, max=1.0
+    )
+    rule: str = option(
+        "threshold",
+        "threshold: translate a candidate itself if N < K; ramp: with "
+        "probability max((K - N)/(K - N_min), 0) (the code's --weighted_gen); "
+        "independent: the official default, translations of an independent second "
+        "batch, every class",
+        choices=list(RULES),
+    )
     tail_size: int = option(20, "tail classes have fewer training images than this", min=1)
-    translator: str = option("", "'' trains the translator in this run; else a .keras file or a zoo model name")
-    translator_epochs: int = option(45, "translator passes over the training set (45 on digits-lt: "
-                                    "10,485 steps at batch 1; the official K49 translators: 10,000)", min=1)
+    translator: str = option(
+        "", "'' trains the translator in this run; else a .keras file or a zoo model name"
+    )
+    translator_epochs: int = option(
+        45,
+        "translator passes over the training set (45 on digits-lt: "
+        "10,485 steps at batch 1; the official K49 translators: 10,000)",
+        min=1,
+    )
     translator_batch_size: int = option(1, "translator batch size (MUNIT: 1)", min=1)
     translator_lr: float = option(1e-4, "translator Adam learning rate, beta (0.5, 0.999)", min=0.0)
-    translator_weight_decay: float = option(1e-4, "translator weight decay, coupled L2 as MUNIT's "
-                                            "PyTorch Adam (MUNIT/GIT: 1e-4)", min=0.0)
+    translator_weight_decay: float = option(
+        1e-4, "translator weight decay, coupled L2 as MUNIT's PyTorch Adam (MUNIT/GIT: 1e-4)", min=0.0
+    )
     translator_dim: int = option(16, "width of the translator's first convolution (MUNIT: 64)", min=1)
-    translator_n_res: int = option(2, "residual blocks in the content encoder and the AdaIN decoder (MUNIT: 4)", min=1)
+    translator_n_res: int = option(
+        2, "residual blocks in the content encoder and the AdaIN decoder (MUNIT: 4)", min=1
+    )
     translator_n_downsample: int = option(2, "stride-2 convolutions of the content encoder", min=0)
     translator_mlp_dim: int = option(128, "width of the style MLP (MUNIT: 256)", min=1)
     translator_style_dim: int = option(8, "style code size (MUNIT: 8)", min=1)
@@ -95,7 +115,9 @@ class GITConfig(recipe.RunConfig):
     ekld_transforms: int = option(100, "true nuisances drawn per eKLD image", min=1)
     diagnostic_styles: int = option(8, "styles (and true nuisances) drawn per image for the variance", min=2)
     num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
-    methods: list[str] = option(list(METHODS), "methods run on identical data and seeds", choices=list(METHODS))
+    methods: list[str] = option(
+        list(METHODS), "methods run on identical data and seeds", choices=list(METHODS)
+    )
 
     def validate(self):
         super().validate()
@@ -110,11 +132,14 @@ class GITConfig(recipe.RunConfig):
         if not self.methods:
             raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(METHODS)}.")
         if "oracle" in self.methods and self.transform == "none":
-            raise ConfigError("Config key 'methods': the oracle needs a true nuisance; "
-                              "with transform=none drop 'oracle'.")
+            raise ConfigError(
+                "Config key 'methods': the oracle needs a true nuisance; with transform=none drop 'oracle'."
+            )
         if self.drs_epoch >= self.epochs:
-            raise ConfigError(f"Config key 'drs_epoch' ({self.drs_epoch}) must be below 'epochs' "
-                              f"({self.epochs}): GIT acts in the class-balanced epochs.")
+            raise ConfigError(
+                f"Config key 'drs_epoch' ({self.drs_epoch}) must be below 'epochs' "
+                f"({self.epochs}): GIT acts in the class-balanced epochs."
+            )
         if self.translator:
             translator_file(self.translator)
 
@@ -139,17 +164,24 @@ def translator_file(source, root=None):
 
     if source.endswith(".keras"):
         if not Path(source).is_file():
-            raise ConfigError(f"Config key 'translator': no file {source}; give an existing "
-                              ".keras file or a zoo model name (python -m kerazoo.zoo list).")
+            raise ConfigError(
+                f"Config key 'translator': no file {source}; give an existing "
+                ".keras file or a zoo model name (python -m kerazoo.zoo list)."
+            )
         return Path(source)
     root = zoo.default_root() if root is None else Path(root)
     relative = f"saved_models/{source}/{TRANSLATOR_FILE}"
     try:
         if relative not in zoo.info(source, root)["files"]:
-            with_translator = [name for name in zoo.available(root)
-                               if f"saved_models/{name}/{TRANSLATOR_FILE}" in zoo.info(name, root)["files"]]
-            raise ConfigError(f"Config key 'translator': zoo model {source!r} has no {TRANSLATOR_FILE}; "
-                              f"zoo models with one: {with_translator}.")
+            with_translator = [
+                name
+                for name in zoo.available(root)
+                if f"saved_models/{name}/{TRANSLATOR_FILE}" in zoo.info(name, root)["files"]
+            ]
+            raise ConfigError(
+                f"Config key 'translator': zoo model {source!r} has no {TRANSLATOR_FILE}; "
+                f"zoo models with one: {with_translator}."
+            )
         zoo.verify(source, root)
     except zoo.ZooError as error:
         raise ConfigError(f"Config key 'translator' ({source!r}): {error}") from None

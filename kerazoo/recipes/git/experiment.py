@@ -26,6 +26,8 @@ MIN_VARIANCE_RATIO = 0.10
 # Chance is E|N(0, 1)| = 0.80; at or below this the style leaves a readable
 # trace (the fidelity issue's bar; the digits bg translator reaches 0.64).
 MAX_STYLE_ERROR = 0.75
+
+
 def prepare(config, run):
     """The long tail without (`clean`) and with (`shifted`) the nuisance, same
     images and order (the shifted one is what the classifiers learn from),
@@ -49,8 +51,9 @@ def true_transform(config, salt):
 def _draw_ekld_images(config, clean):
     """The eKLD images (the first `ekld_images` untransformed test images of
     each class) and their `ekld_transforms` true nuisances."""
-    rows = np.concatenate([np.flatnonzero(clean.test_labels == c)[: config.ekld_images]
-                           for c in range(clean.num_classes)])
+    rows = np.concatenate(
+        [np.flatnonzero(clean.test_labels == c)[: config.ekld_images] for c in range(clean.num_classes)]
+    )
     images = clean.test_images[rows]
     transform = true_transform(config, 1)
     return images, clean.test_labels[rows], [transform(images, k) for k in range(config.ekld_transforms)]
@@ -59,9 +62,13 @@ def _draw_ekld_images(config, clean):
 def build_translator(config, image_shape):
     """An untrained, compiled `MUNIT` with the config's sizes; call inside `strategy.scope()`."""
     generator = MUNITGenerator(
-        image_shape, dim=config.translator_dim, style_dim=config.translator_style_dim,
-        n_downsample=config.translator_n_downsample, n_res=config.translator_n_res,
-        mlp_dim=config.translator_mlp_dim, content_channels=config.translator_content_channels or None,
+        image_shape,
+        dim=config.translator_dim,
+        style_dim=config.translator_style_dim,
+        n_downsample=config.translator_n_downsample,
+        n_res=config.translator_n_res,
+        mlp_dim=config.translator_mlp_dim,
+        content_channels=config.translator_content_channels or None,
         seed=config.seed,
     )
     munit = MUNIT(generator, disc_dim=config.disc_dim, disc_layers=config.disc_layers, seed=config.seed)
@@ -88,10 +95,21 @@ def _translator(config, run, shifted):
     run.reseed()
     with run.strategy.scope():
         munit = build_translator(config, shifted.image_shape)
-    data = train_dataset(shifted.train_images, shifted.train_labels, config.translator_batch_size,
-                         seed=config.seed, epoch_counter=run.epoch_counter, sampler="class_balanced")
-    run.fit(munit, data, stage="translator", epochs=config.translator_epochs,
-            divergence_hint="Lower translator_lr.")
+    data = train_dataset(
+        shifted.train_images,
+        shifted.train_labels,
+        config.translator_batch_size,
+        seed=config.seed,
+        epoch_counter=run.epoch_counter,
+        sampler="class_balanced",
+    )
+    run.fit(
+        munit,
+        data,
+        stage="translator",
+        epochs=config.translator_epochs,
+        divergence_hint="Lower translator_lr.",
+    )
     generator = munit.inference_model()
     if not (run.path / TRANSLATOR_FILE).exists():
         with atomic_path(run.path / TRANSLATOR_FILE) as tmp:
@@ -101,11 +119,13 @@ def _translator(config, run, shifted):
 
 def build_model(config, image_shape, num_classes, learning_rate, augment=None, start=None):
     """A compiled, built `GITClassifier`, with the weights of `start` if given."""
-    model = GITClassifier(backbones.get(config.backbone, input_shape=image_shape), num_classes,
-                          augment=augment)
+    model = GITClassifier(
+        backbones.get(config.backbone, input_shape=image_shape), num_classes, augment=augment
+    )
     model.compile(
-        optimizer=with_weight_decay(keras.optimizers.SGD(learning_rate, momentum=config.momentum),
-                                    config.weight_decay),
+        optimizer=with_weight_decay(
+            keras.optimizers.SGD(learning_rate, momentum=config.momentum), config.weight_decay
+        ),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     model(np.zeros((1, *image_shape), "float32"))
@@ -122,9 +142,13 @@ def _train(config, run, seed, protocol, stage, augment=None, policy=None, start=
 
     def stream(stream_seed):
         return train_dataset(
-            protocol.train_images, protocol.train_labels, config.batch_size,
-            seed=stream_seed, epoch_counter=run.epoch_counter,
-            sampler="instance" if first else "class_balanced", augment=policy,
+            protocol.train_images,
+            protocol.train_labels,
+            config.batch_size,
+            seed=stream_seed,
+            epoch_counter=run.epoch_counter,
+            sampler="instance" if first else "class_balanced",
+            augment=policy,
         )
 
     data = stream(2 * seed + (0 if first else 1))
@@ -145,8 +169,12 @@ def evaluate(config, run, model, data):
     and tail/head eKLD (None without a nuisance)."""
     shifted, clean, counts = data.shifted, data.clean, data.counts
     predict = lambda x: np.asarray(model(x, training=False))  # noqa: E731
-    predictions = np.concatenate([predict(shifted.test_images[i:i + 512]).argmax(-1)
-                                  for i in range(0, len(shifted.test_labels), 512)])
+    predictions = np.concatenate(
+        [
+            predict(shifted.test_images[i : i + 512]).argmax(-1)
+            for i in range(0, len(shifted.test_labels), 512)
+        ]
+    )
     per_class = metrics.per_class_accuracy(shifted.test_labels, predictions, shifted.num_classes)
     tail = counts < config.tail_size
     row = {
@@ -158,8 +186,9 @@ def evaluate(config, run, model, data):
     details = {"per_class_accuracy": per_class.tolist()}
     if config.transform != "none":
         images, labels, draws = run.cache("ekld draws", lambda: _draw_ekld_images(config, clean))
-        ekld = metrics.ekld(predict, images, labels, lambda x, k: draws[k], config.ekld_transforms,
-                            shifted.num_classes)
+        ekld = metrics.ekld(
+            predict, images, labels, lambda x, k: draws[k], config.ekld_transforms, shifted.num_classes
+        )
         row["tail_ekld"] = float(np.nanmean(ekld[tail])) if tail.any() else None
         row["head_ekld"] = float(np.nanmean(ekld[~tail])) if (~tail).any() else None
         details["per_class_ekld"] = ekld.tolist()
@@ -171,7 +200,9 @@ def run_method(config, run, method, data):
     if method == "oracle":
         # The GIT code's oracle: the untransformed long tail, the true nuisance
         # drawn for every image in every epoch, the same schedule.
-        oracle = augment_ops.chain(*filter(None, (augment_ops.policy(p) for p in (config.augment, config.transform))))
+        oracle = augment_ops.chain(
+            *filter(None, (augment_ops.policy(p) for p in (config.augment, config.transform)))
+        )
         warm = _train(config, run, seed, clean, f"seed{seed}-oracle_ce", policy=oracle)
         run.reseed()
         model = _train(config, run, seed, clean, f"seed{seed}-oracle", policy=oracle, start=warm)
@@ -180,8 +211,14 @@ def run_method(config, run, method, data):
         warm = _train(config, run, seed, shifted, f"seed{seed}-ce")
         augment = None
         if method == "ce_drs_git":
-            augment = GITAugment(translator(config, run, shifted), data.counts, config.threshold,
-                                 config.fraction, config.rule, seed=seed)
+            augment = GITAugment(
+                translator(config, run, shifted),
+                data.counts,
+                config.threshold,
+                config.fraction,
+                config.rule,
+                seed=seed,
+            )
         run.reseed()
         model = _train(config, run, seed, shifted, f"seed{seed}-{method}", augment, start=warm)
     with run.timed(f"seed{seed}-{method}: evaluation"):
@@ -221,13 +258,15 @@ def translator_diagnostics(config, generator, clean, shifted, counts):
     result = {
         "images": int(len(rows)),
         "translation_variance": variance,
-        "source_mse": float(np.mean([np.mean((translate(images, k) - images) ** 2)
-                                     for k in range(config.diagnostic_styles)])),
+        "source_mse": float(
+            np.mean([np.mean((translate(images, k) - images) ** 2) for k in range(config.diagnostic_styles)])
+        ),
         "style_reconstruction_error": generator.style_reconstruction_error(images),
     }
     if config.transform != "none":
-        true = metrics.draw_variance(true_transform(config, 2), clean.train_images[rows],
-                                     config.diagnostic_styles)
+        true = metrics.draw_variance(
+            true_transform(config, 2), clean.train_images[rows], config.diagnostic_styles
+        )
         result.update(true_variance=true, variance_ratio=variance / true if true > 0 else None)
     return result
 
@@ -254,19 +293,29 @@ def report(config, run, per_seed):
     if config.transform != "none":
         plot_ekld(per_seed, methods, counts, run.path / "ekld_by_class_size.png", config)
         figure_lines.insert(0, "![per-class eKLD against training class size](ekld_by_class_size.png)")
-        extra["ekld_size_correlation"] = {
-            m: _size_correlation(per_seed, m, counts) for m in methods
-        }
+        extra["ekld_size_correlation"] = {m: _size_correlation(per_seed, m, counts) for m in methods}
     extra["acceptance"] = acceptance(per_seed, extra.get("translator"), extra.get("ekld_size_correlation"))
-    lines += ["## Acceptance checks", "", *[f"- {c['check']}: **{'pass' if c['pass'] else 'fail'}** "
-                                            f"({c['measured']})" for c in extra["acceptance"]], ""]
+    lines += [
+        "## Acceptance checks",
+        "",
+        *[
+            f"- {c['check']}: **{'pass' if c['pass'] else 'fail'}** ({c['measured']})"
+            for c in extra["acceptance"]
+        ],
+        "",
+    ]
     lines += figure_lines + [""]
-    lines += ["## Data", "",
-              f"Tail: classes with fewer than {config.tail_size} training images "
-              f"({int((counts < config.tail_size).sum())} of {len(counts)}); GIT translates classes "
-              f"below {config.threshold} ({config.rule} rule). Training images per class: "
-              + ", ".join(f"{n} {c}" for n, c in zip(shifted.class_names, counts)) + ".", "",
-              *[f"- {note}" for note in shifted.notes]]
+    lines += [
+        "## Data",
+        "",
+        f"Tail: classes with fewer than {config.tail_size} training images "
+        f"({int((counts < config.tail_size).sum())} of {len(counts)}); GIT translates classes "
+        f"below {config.threshold} ({config.rule} rule). Training images per class: "
+        + ", ".join(f"{n} {c}" for n, c in zip(shifted.class_names, counts))
+        + ".",
+        "",
+        *[f"- {note}" for note in shifted.notes],
+    ]
     return Outcome("\n".join(lines), metrics=extra)
 
 
@@ -274,19 +323,25 @@ def _diagnostic_lines(d):
     lines = [
         f"- pixel variance across {d['images']} tail-class training images × sampled styles: "
         f"{d['translation_variance']:.5f}"
-        + (f"; the true nuisance's: {d['true_variance']:.5f} (ratio {d['variance_ratio']:.3f})"
-           if d.get("variance_ratio") is not None else ""),
+        + (
+            f"; the true nuisance's: {d['true_variance']:.5f} (ratio {d['variance_ratio']:.3f})"
+            if d.get("variance_ratio") is not None
+            else ""
+        ),
         f"- mean squared difference translation − source: {d['source_mse']:.5f}",
         f"- style-reconstruction error on random styles: {d['style_reconstruction_error']:.3f} "
         "(≈ 0.80 = E|N(0, 1)| when the decoder ignores the style)",
     ]
     if "training_style_recon_last_epoch" in d:
-        lines.append(f"- training style-reconstruction loss, last epoch: "
-                     f"{d['training_style_recon_last_epoch']:.3f}")
+        lines.append(
+            f"- training style-reconstruction loss, last epoch: {d['training_style_recon_last_epoch']:.3f}"
+        )
     learned = learned_variation(d)
-    lines.append(f"- verdict: the translator {'learned' if learned else 'did not learn'} variation "
-                 f"(bar: variance ratio ≥ {MIN_VARIANCE_RATIO} and style-reconstruction error "
-                 f"≤ {MAX_STYLE_ERROR})")
+    lines.append(
+        f"- verdict: the translator {'learned' if learned else 'did not learn'} variation "
+        f"(bar: variance ratio ≥ {MIN_VARIANCE_RATIO} and style-reconstruction error "
+        f"≤ {MAX_STYLE_ERROR})"
+    )
     return lines
 
 
@@ -297,22 +352,30 @@ def learned_variation(diagnostics):
     noise no encoder can invert."""
     d = diagnostics or {}
     ratio = d.get("variance_ratio")
-    return (ratio is not None and ratio >= MIN_VARIANCE_RATIO
-            and d.get("style_reconstruction_error", 1.0) <= MAX_STYLE_ERROR)
+    return (
+        ratio is not None
+        and ratio >= MIN_VARIANCE_RATIO
+        and d.get("style_reconstruction_error", 1.0) <= MAX_STYLE_ERROR
+    )
 
 
 def _same_seed(per_seed, method, baseline, key):
     rows = [{m: r.rows[m] for m, r in results.items()} for results in per_seed.values()]
-    diffs = [r[method][key] - r[baseline][key] for r in rows
-             if method in r and baseline in r and r[method][key] is not None and r[baseline][key] is not None]
+    diffs = [
+        r[method][key] - r[baseline][key]
+        for r in rows
+        if method in r and baseline in r and r[method][key] is not None and r[baseline][key] is not None
+    ]
     return np.array(diffs, dtype=float)
 
 
 def _size_correlation(per_seed, method, counts):
     """Spearman correlation of training class size and the mean per-class
     eKLD over seeds: negative when eKLD rises as classes shrink (Figure 1)."""
-    ekld = np.nanmean([results[method].details["per_class_ekld"] for results in per_seed.values()
-                       if method in results], axis=0)
+    ekld = np.nanmean(
+        [results[method].details["per_class_ekld"] for results in per_seed.values() if method in results],
+        axis=0,
+    )
     rank = lambda v: np.argsort(np.argsort(v, kind="stable"), kind="stable")  # noqa: E731
     return float(np.corrcoef(rank(counts), rank(ekld))[0, 1])
 
@@ -328,26 +391,43 @@ def acceptance(per_seed, diagnostics, correlations):
     ekld = _same_seed(per_seed, oracle, base, "tail_ekld")
     accuracy = _same_seed(per_seed, oracle, base, "tail_accuracy")
     if len(ekld):
-        add("oracle lowers tail eKLD by ≥ 0.5 over CE + DRS", ekld.mean() <= -0.5,
-            f"{ekld.mean():+.3f} ± {ekld.std():.3f}")
-        add("oracle raises tail accuracy by ≥ 0.15 over CE + DRS", accuracy.mean() >= 0.15,
-            f"{accuracy.mean():+.3f} ± {accuracy.std():.3f}")
+        add(
+            "oracle lowers tail eKLD by ≥ 0.5 over CE + DRS",
+            ekld.mean() <= -0.5,
+            f"{ekld.mean():+.3f} ± {ekld.std():.3f}",
+        )
+        add(
+            "oracle raises tail accuracy by ≥ 0.15 over CE + DRS",
+            accuracy.mean() >= 0.15,
+            f"{accuracy.mean():+.3f} ± {accuracy.std():.3f}",
+        )
     if correlations and base in correlations:
-        add("CE + DRS eKLD rises as class size falls (Spearman ρ(size, eKLD) < 0)",
-            correlations[base] < 0, f"ρ = {correlations[base]:+.2f}")
+        add(
+            "CE + DRS eKLD rises as class size falls (Spearman ρ(size, eKLD) < 0)",
+            correlations[base] < 0,
+            f"ρ = {correlations[base]:+.2f}",
+        )
     balanced = _same_seed(per_seed, git, base, "balanced_accuracy")
     if len(balanced):
-        add("GIT does no harm: class-balanced accuracy within 0.05 of CE + DRS",
-            abs(balanced.mean()) <= 0.05 or balanced.mean() > 0, f"{balanced.mean():+.3f} ± {balanced.std():.3f}")
+        add(
+            "GIT does no harm: class-balanced accuracy within 0.05 of CE + DRS",
+            abs(balanced.mean()) <= 0.05 or balanced.mean() > 0,
+            f"{balanced.mean():+.3f} ± {balanced.std():.3f}",
+        )
         tail = _same_seed(per_seed, git, base, "tail_ekld")
         if len(tail):
-            add("GIT does no harm: tail eKLD within 0.15 of CE + DRS", tail.mean() <= 0.15,
-                f"{tail.mean():+.3f} ± {tail.std():.3f}")
+            add(
+                "GIT does no harm: tail eKLD within 0.15 of CE + DRS",
+                tail.mean() <= 0.15,
+                f"{tail.mean():+.3f} ± {tail.std():.3f}",
+            )
             ratio = (diagnostics or {}).get("variance_ratio")
-            add("GIT improvement claimable: tail eKLD drops ≥ 0.15 with translation variance ≥ 10 % "
-                "of the true nuisance's", tail.mean() <= -0.15 and learned_variation(diagnostics),
-                f"eKLD {tail.mean():+.3f}, variance ratio "
-                + ("n/a" if ratio is None else f"{ratio:.3f}"))
+            add(
+                "GIT improvement claimable: tail eKLD drops ≥ 0.15 with translation variance ≥ 10 % "
+                "of the true nuisance's",
+                tail.mean() <= -0.15 and learned_variation(diagnostics),
+                f"eKLD {tail.mean():+.3f}, variance ratio " + ("n/a" if ratio is None else f"{ratio:.3f}"),
+            )
     return checks
 
 
@@ -357,8 +437,14 @@ def plot_ekld(per_seed, methods, counts, path, config):
     figure, ax = plots.plt.subplots(figsize=(6.5, 4))
     for method in methods:
         values = np.array([results[method].details["per_class_ekld"] for results in per_seed.values()])
-        ax.errorbar(counts[order], values.mean(0)[order], yerr=values.std(0)[order], marker="o",
-                    capsize=3, label=METHODS[method].label)
+        ax.errorbar(
+            counts[order],
+            values.mean(0)[order],
+            yerr=values.std(0)[order],
+            marker="o",
+            capsize=3,
+            label=METHODS[method].label,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("training images of the class")
     ax.set_ylabel("eKLD (lower = more invariant)")
@@ -374,20 +460,27 @@ def plot_translations(config, generator, clean, shifted, counts, path, rows=8, s
     tail = np.flatnonzero(counts[shifted.train_labels] < config.threshold)
     picked = (tail if len(tail) else np.arange(len(shifted.train_labels)))[:rows]
     images = shifted.train_images[picked]
-    columns = [images] + [np.asarray(generator.translate(images, generator.random_styles(len(images), k)))
-                          for k in range(styles)]
+    columns = [images] + [
+        np.asarray(generator.translate(images, generator.random_styles(len(images), k)))
+        for k in range(styles)
+    ]
     titles = ["source"] + [f"style {k + 1}" for k in range(styles)]
     if config.transform != "none":
         transform = true_transform(config, 3)
         columns += [transform(clean.train_images[picked], k) for k in range(true_draws)]
         titles += [f"true {config.transform} {k + 1}" for k in range(true_draws)]
-    figure, axes = plots.plt.subplots(len(picked), len(columns), squeeze=False,
-                                      figsize=(1.1 * len(columns), 1.1 * len(picked)))
+    figure, axes = plots.plt.subplots(
+        len(picked), len(columns), squeeze=False, figsize=(1.1 * len(columns), 1.1 * len(picked))
+    )
     for j, column in enumerate(columns):
         for i in range(len(picked)):
             ax = axes[i][j]
-            ax.imshow(np.clip(column[i], 0, 1).squeeze(), cmap="gray" if column.shape[-1] == 1 else None,
-                      vmin=0, vmax=1)
+            ax.imshow(
+                np.clip(column[i], 0, 1).squeeze(),
+                cmap="gray" if column.shape[-1] == 1 else None,
+                vmin=0,
+                vmax=1,
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
@@ -395,5 +488,3 @@ def plot_translations(config, generator, clean, shifted, counts, path, rows=8, s
             if j == 0:
                 ax.set_ylabel(f"class {shifted.class_names[shifted.train_labels[picked[i]]]}", fontsize=7)
     plots.save_figure(figure, path)
-
-

@@ -22,8 +22,9 @@ from kerazoo.recipes.results import Column
 # Each method's settings are `kerazoo.incremental.METHODS[id]`. LUCIR also
 # reports its nearest-mean-of-exemplars classifier (`lucir_nme`).
 METHODS = {
-    "lucir": recipe.Method("LUCIR-CNN", baselines=("icarl", "replay"), ships=True,
-                           rows={"lucir_nme": "LUCIR-NME"}),
+    "lucir": recipe.Method(
+        "LUCIR-CNN", baselines=("icarl", "replay"), ships=True, rows={"lucir_nme": "LUCIR-NME"}
+    ),
     "lucir+cbf": recipe.Method("LUCIR+CBF", baselines=("lucir",)),
     "cn": recipe.Method("cosine+CE (cn)"),
     "cn+lf": recipe.Method("cn+lf"),
@@ -40,8 +41,9 @@ COLUMNS = [
 
 @dataclasses.dataclass
 class LUCIRConfig(recipe.RunConfig):
-    backbone: str = option("convnet", "feature extractor, built with last_relu=False",
-                           choices=list(recipe.BACKBONES))
+    backbone: str = option(
+        "convnet", "feature extractor, built with last_relu=False", choices=list(recipe.BACKBONES)
+    )
     num_base: int = option(2, "classes in the base phase", min=1)
     num_phases: int = option(4, "incremental phases after the base phase (equal class counts)", min=0)
     class_order_seed: int | None = option(
@@ -51,25 +53,32 @@ class LUCIRConfig(recipe.RunConfig):
     epochs: int = option(30, "epochs per phase", min=1)
     batch_size: int = option(32, "global batch size", min=1)
     learning_rate: float = option(0.05, "SGD learning rate at the start of each phase", min=0.0)
-    lr_milestones: list[int] = option([], "epochs where the lr drops x0.1 (empty: cosine decay to 0 per phase)",
-                                      min=1)
+    lr_milestones: list[int] = option(
+        [], "epochs where the lr drops x0.1 (empty: cosine decay to 0 per phase)", min=1
+    )
     momentum: float = option(0.9, "SGD momentum", min=0.0, max=1.0)
-    weight_decay: float = option(5e-4, "coupled L2 on all trainable weights (PyTorch SGD's weight decay)",
-                                 min=0.0)
+    weight_decay: float = option(
+        5e-4, "coupled L2 on all trainable weights (PyTorch SGD's weight decay)", min=0.0
+    )
     lambda_base: float = option(5.0, "less-forget weight base; lambda = base*sqrt(old/new)", min=0.0)
     margin: float = option(0.5, "margin-ranking margin m", min=0.0)
     k: int = option(2, "margin-ranking hard negatives K", min=1)
-    distillation_weight: float = option(0.25, "iCaRL-CNN distillation weight beta (LUCIR code: 0.25)", min=0.0)
+    distillation_weight: float = option(
+        0.25, "iCaRL-CNN distillation weight beta (LUCIR code: 0.25)", min=0.0
+    )
     temperature: float = option(2.0, "iCaRL-CNN distillation temperature T (LUCIR code: 2)", min=1e-6)
-    augment: str = option("none", "training augmentation: none, or crop_flip (pad-4 crop + flip, CIFAR)",
-                          choices=["none", "crop_flip"])
+    augment: str = option(
+        "none",
+        "training augmentation: none, or crop_flip (pad-4 crop + flip, CIFAR)",
+        choices=["none", "crop_flip"],
+    )
     flip_means: bool = option(
-        False, "average NME class means with width-flipped images (the CIFAR code's flip "
-        "reverses the colour channels, an inherited bug; kerazoo flips the width)"
+        False,
+        "average NME class means with width-flipped images (the CIFAR code's flip "
+        "reverses the colour channels, an inherited bug; kerazoo flips the width)",
     )
     cbf_epochs: int = option(20, "class-balanced finetuning epochs (lucir+cbf; LUCIR code: 20)", min=1)
-    cbf_learning_rate: float = option(0.01, "CBF SGD learning rate, x0.1 halfway (LUCIR code: 0.01)",
-                                      min=0.0)
+    cbf_learning_rate: float = option(0.01, "CBF SGD learning rate, x0.1 halfway (LUCIR code: 0.01)", min=0.0)
     cbf_weight_decay: float = option(1e-4, "CBF coupled L2 (LUCIR code: 1e-4)", min=0.0)
     num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
     methods: list[str] = option(

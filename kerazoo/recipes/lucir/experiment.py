@@ -1,6 +1,5 @@
 """What one seed of the lucir recipe does (imported when a run starts)."""
 
-
 import types
 
 import keras
@@ -62,7 +61,9 @@ def run_method(config, run, method, data):
         [len(p) for p in phases],
         Settings.from_config(config),
         seed,
-        build_backbone=lambda: backbones.get(config.backbone, input_shape=protocol.image_shape, last_relu=False),
+        build_backbone=lambda: backbones.get(
+            config.backbone, input_shape=protocol.image_shape, last_relu=False
+        ),
         make_optimizer=build_optimizer(config),
         fit=run.fit,
         strategy=run.strategy,
@@ -78,7 +79,8 @@ def run_method(config, run, method, data):
             "average_incremental_accuracy": metrics.average_incremental_accuracy(accuracies),
             "final_accuracy": accuracies[-1],
             "average_forgetting": metrics.average_forgetting([r.task_accuracy for r in phase_results])
-            if field == "cnn_accuracy" else None,
+            if field == "cnn_accuracy"
+            else None,
         }
     num_classes = [int(sum(len(p) for p in phases[: i + 1])) for i in range(len(phases))]
     return MethodResult(
@@ -105,13 +107,22 @@ def _plot(curves, num_classes, path, num_seeds):
     for offset, (name, values) in zip(offsets, curves.items()):
         values = 100 * np.asarray(values)
         x = np.asarray(num_classes) + offset
-        ax.errorbar(x, values.mean(0), yerr=values.std(0) if num_seeds > 1 else None,
-                    marker="o", capsize=3, label=name)
+        ax.errorbar(
+            x,
+            values.mean(0),
+            yerr=values.std(0) if num_seeds > 1 else None,
+            marker="o",
+            capsize=3,
+            label=name,
+        )
     ax.set_xticks(num_classes)
     ax.set_xlabel("number of classes")
     ax.set_ylabel("accuracy on all seen classes (%)")
-    ax.set_title(f"Class-incremental digits ({spread_label(num_seeds)}"
-                 + (", error bars ± std" if num_seeds > 1 else "") + ")")
+    ax.set_title(
+        f"Class-incremental digits ({spread_label(num_seeds)}"
+        + (", error bars ± std" if num_seeds > 1 else "")
+        + ")"
+    )
     ax.grid(alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
     plots.save_figure(figure, path)
@@ -122,8 +133,11 @@ def report(config, run, per_seed):
     first = next(iter(per_seed.values()))
     num_classes = next(iter(first.values())).details["num_classes"]
     labels = RECIPE.labels
-    curves = {labels[row]: [results[method].details["per_phase_accuracy"][row] for results in per_seed.values()]
-              for method, result in first.items() for row in result.details["per_phase_accuracy"]}
+    curves = {
+        labels[row]: [results[method].details["per_phase_accuracy"][row] for results in per_seed.values()]
+        for method, result in first.items()
+        for row in result.details["per_phase_accuracy"]
+    }
     _plot(curves, num_classes, run.path / "accuracy_curve.png", len(per_seed))
     label = spread_label(len(per_seed))
     phase_table = "\n".join(
@@ -131,13 +145,18 @@ def report(config, run, per_seed):
             "| classes | " + " | ".join(curves) + " |",
             "|---" * (len(curves) + 1) + "|",
             *[
-                f"| {n} | " + " | ".join(format_values([c[i] for c in values]) for values in curves.values()) + " |"
+                f"| {n} | "
+                + " | ".join(format_values([c[i] for c in values]) for values in curves.values())
+                + " |"
                 for i, n in enumerate(num_classes)
             ],
         ]
     )
-    order = ("each seed its own class order" if config.class_order_seed is None
-             else f"class order seed {config.class_order_seed}")
+    order = (
+        "each seed its own class order"
+        if config.class_order_seed is None
+        else f"class order seed {config.class_order_seed}"
+    )
     notes = [
         f"Class-incremental protocol: {count(config.num_base, 'base class', 'base classes')} + "
         f"{count(config.num_phases, 'phase')}, {count(config.exemplars_per_class, 'exemplar')} per class "
@@ -169,5 +188,3 @@ def report(config, run, per_seed):
         *[f"- {note}" for note in protocol.notes],
     ]
     return Outcome("\n".join(notes), table=f"{PHASE_TABLE_TITLE}, {label}\n{phase_table}")
-
-
