@@ -36,6 +36,38 @@ STRATEGIES = ("auto", "mirrored", "multiworker", "default")
 BACKBONES = ("convnet", "resnet18", "resnet32", "resnet50")
 
 
+def backbone_option(help="feature extractor"):
+    """The `backbone` field: a `kerazoo.backbones` name, `convnet` by default."""
+    return option("convnet", help, choices=list(BACKBONES))
+
+
+def augment_option(default="none", help=None, choices=("none", "crop_flip")):
+    """The `augment` field: a `kerazoo.data.augment` policy name."""
+    help = help or "training augmentation: none, or crop_flip (pad-4 random crop and horizontal flip)"
+    return option(default, help, choices=list(choices))
+
+
+def batch_scope_option():
+    """The `batch_scope` field of a recipe with a batch-level term (BNM,
+    BatchFormer, AdCo's keys): one name and one default across them."""
+    return option(
+        "global",
+        "under several replicas, a batch-level term sees the global batch (as one device would) "
+        "or each replica's own",
+        choices=["global", "replica"],
+    )
+
+
+def seeds_option(default=3):
+    """The `num_seeds` field of a recipe comparing methods (3 seeds by default)."""
+    return option(default, "seeds seed, seed+1, ...; each repeats every method", min=1)
+
+
+def methods_option(methods, help="methods run on identical data and seeds", default=None):
+    """The `methods` field: ids of `methods` (default all, in their order)."""
+    return option(list(default or methods), help, choices=list(methods))
+
+
 @dataclasses.dataclass
 class RunConfig:
     """Fields every recipe has."""
@@ -79,6 +111,10 @@ class RunConfig:
         Validation runs before the run directory exists; it may import the
         data layer (and so TensorFlow), which `--help` never reaches.
         """
+        methods = getattr(self, "methods", None)
+        if methods is not None and not methods:
+            choices = next(f for f in dataclasses.fields(self) if f.name == "methods").metadata["choices"]
+            raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(choices)}.")
         from kerazoo.data import DatasetNotFoundError, parse_protocol_name
         from kerazoo.data.streamed import is_streamed
         from kerazoo.data.user_sources import check_location, is_user_source

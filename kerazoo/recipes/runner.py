@@ -65,9 +65,9 @@ def run(recipe, config, args, command):
             recipe.name,
             config,
             strategy,
-            args.out,
-            args.overwrite,
-            command,
+            out=args.out,
+            overwrite=args.overwrite,
+            command=command,
             strategy_flag=args.strategy,
             verbose=args.verbose,
         )
@@ -149,22 +149,9 @@ class Run:
         self._cache = {}
 
     @classmethod
-    def open(
-        cls,
-        recipe,
-        config,
-        strategy,
-        out=None,
-        overwrite=False,
-        command=None,
-        strategy_flag="auto",
-        verbose=False,
-    ):
-        """A `Run` in the directory `RunDirectory.open` gives."""
-        directory = RunDirectory.open(
-            recipe, config, strategy, out, overwrite, command, strategy_flag, verbose
-        )
-        return cls(directory, recipe, config, strategy)
+    def open(cls, recipe, config, strategy, **options):
+        """A `Run` in the directory `RunDirectory.open(recipe, config, strategy, **options)` gives."""
+        return cls(RunDirectory.open(recipe, config, strategy, **options), recipe, config, strategy)
 
     def log(self, message, console=True):
         """See `RunDirectory.log`."""

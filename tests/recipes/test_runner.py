@@ -66,7 +66,7 @@ def test_an_out_that_is_a_file_is_refused(cli, tmp_path):
 def _open(out, strategy_flag="auto", **sets):
     config = resolve(BaselineConfig, sets=[f"{k}={v}" for k, v in sets.items()])
     return runner.Run.open(
-        "baseline", config, tf.distribute.get_strategy(), out, command="test", strategy_flag=strategy_flag
+        "baseline", config, tf.distribute.get_strategy(), out=out, command="test", strategy_flag=strategy_flag
     )
 
 
@@ -90,7 +90,7 @@ def test_resume_refuses_another_config_another_strategy_and_foreign_folders(tmp_
 def test_another_recipes_run_is_named_when_refused_or_overwritten(tmp_path, capsys):
     out = tmp_path / "run"
     lucir_config = resolve(importlib.import_module("kerazoo.recipes.lucir").LUCIRConfig)
-    runner.Run.open("lucir", lucir_config, tf.distribute.get_strategy(), out, command="test")
+    runner.Run.open("lucir", lucir_config, tf.distribute.get_strategy(), out=out, command="test")
     with pytest.raises(runner.RunDirError, match="holds an unfinished 'lucir' run, not a 'baseline' run"):
         _open(out)
     (out / "metrics.json").write_text("{}")
@@ -98,7 +98,7 @@ def test_another_recipes_run_is_named_when_refused_or_overwritten(tmp_path, caps
         _open(out)
     capsys.readouterr()
     config = resolve(BaselineConfig)
-    runner.Run.open("baseline", config, tf.distribute.get_strategy(), out, overwrite=True, command="test")
+    runner.Run.open("baseline", config, tf.distribute.get_strategy(), out=out, overwrite=True, command="test")
     assert f"--overwrite: deleting the finished 'lucir' run in {out}" in capsys.readouterr().out
     assert json.loads((out / "config.json").read_text())["recipe"] == "baseline"
 

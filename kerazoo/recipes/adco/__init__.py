@@ -60,7 +60,7 @@ class AdCoConfig(recipe.RunConfig):
     )
     eval_split: str = option("test", "tfds split the probes are scored on (imagenet2012: validation)")
     max_train_images: int = option(0, "use the first N training images (0 = all)", min=0)
-    backbone: str = option("convnet", "encoder backbone", choices=list(recipe.BACKBONES))
+    backbone: str = recipe.backbone_option("encoder backbone")
     hidden_dim: int = option(64, "projection MLP hidden size (0 = the backbone's feature size)", min=0)
     dim: int = option(32, "projection output size (the bank's dimension)", min=1)
     bank_size: int = option(1024, "K: negatives in the bank (and the MoCo queue)", min=1)
@@ -76,12 +76,7 @@ class AdCoConfig(recipe.RunConfig):
     bank_weight_decay: float = option(1e-4, "bank coupled weight decay", min=0.0)
     key_momentum: float = option(0.99, "m of the key encoder's EMA (paper 0.999)", min=0.0, max=1.0)
     symmetric: bool = option(False, "symmetric loss (both views as queries)")
-    batch_scope: str = option(
-        "global",
-        "under several replicas, a batch-level term sees the global batch "
-        "(as one device would) or each replica's own",
-        choices=["global", "replica"],
-    )
+    batch_scope: str = recipe.batch_scope_option()
     shuffle_groups: int = option(2, "BatchNorm groups of the key encoder (shuffle-BN on one device)", min=1)
     epochs: int = option(
         30,
@@ -94,20 +89,18 @@ class AdCoConfig(recipe.RunConfig):
     final_learning_rate: float = option(0.0, "floor of the cosine (official: 6e-4 at lr 0.03)", min=0.0)
     momentum: float = option(0.9, "encoder SGD momentum", min=0.0, max=1.0)
     weight_decay: float = option(5e-4, "encoder coupled weight decay (official 1e-4)", min=0.0)
-    augment: str = option(
-        "views", "augmentation policy of the views (kerazoo.data.augment)", choices=["views", "crop_flip"]
+    augment: str = recipe.augment_option(
+        "views", "augmentation policy of the views (kerazoo.data.augment)", choices=("views", "crop_flip")
     )
     knn_k: int = option(20, "neighbours of the kNN evaluation", min=1)
     probe_every: int = option(5, "linear probe on the test split every N epochs (the plot); 0 = never", min=0)
-    num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
-    methods: list[str] = option(list(METHODS), "encoders, same data and seeds", choices=list(METHODS))
+    num_seeds: int = recipe.seeds_option()
+    methods: list[str] = recipe.methods_option(METHODS, "encoders, same data and seeds")
 
     def validate(self):
         super().validate()
         from kerazoo.data import parse_protocol_name
 
-        if not self.methods:
-            raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(METHODS)}.")
         _, nuisance, tail = parse_protocol_name(self.dataset)
         if nuisance or tail:
             raise ConfigError(

@@ -19,18 +19,14 @@ COLUMNS = [
 
 @dataclasses.dataclass
 class BaselineConfig(recipe.RunConfig):
-    backbone: str = option("convnet", "feature extractor", choices=list(recipe.BACKBONES))
+    backbone: str = recipe.backbone_option()
     synchronized_bn: bool = option(False, "BatchNorm statistics over the global batch")
     epochs: int = option(30, "training epochs", min=1)
     batch_size: int = option(32, "global batch size (split across replicas)", min=1)
     learning_rate: float = option(0.05, "peak SGD learning rate (cosine decay to 0)", min=0.0)
     momentum: float = option(0.9, "SGD momentum", min=0.0, max=1.0)
     weight_decay: float = option(5e-4, "weight decay, coupled L2 as PyTorch's SGD", min=0.0)
-    augment: str = option(
-        "none",
-        "training augmentation: none, or crop_flip (pad-4 random crop and horizontal flip, CIFAR-style)",
-        choices=["none", "crop_flip"],
-    )
+    augment: str = recipe.augment_option()
 
 
 RECIPE = recipe.Recipe("baseline", BaselineConfig, METHODS, COLUMNS, __doc__)

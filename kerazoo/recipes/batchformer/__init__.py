@@ -43,7 +43,7 @@ class BatchFormerConfig(recipe.RunConfig):
     reads_streamed_datasets = True  # ImageNet-LT, through protocol.train_dataset
 
     dataset: str = option("digits-lt", "protocol (see RunConfig); -lt Zipf 2.0, -lt100 exponential rho=100")
-    backbone: str = option("convnet", "feature extractor", choices=list(recipe.BACKBONES))
+    backbone: str = recipe.backbone_option()
     epochs: int = option(30, "training epochs", min=1)
     passes_per_epoch: int = option(
         5,
@@ -80,33 +80,22 @@ class BatchFormerConfig(recipe.RunConfig):
         "3 = the official BalancedSoftmax code's three summed terms",
         min=0.0,
     )
-    augment: str = option(
-        "none",
-        "training augmentation: none, or crop_flip (random crop + horizontal "
-        "flip: pad-4 (CIFAR) in memory, random-resized (ImageNet) when streamed)",
-        choices=["none", "crop_flip"],
+    augment: str = recipe.augment_option(
+        help="training augmentation: none, or crop_flip (random crop + horizontal "
+        "flip: pad-4 (CIFAR) in memory, random-resized (ImageNet) when streamed)"
     )
     num_heads: int = option(4, "BatchFormer attention heads", min=1)
     num_layers: int = option(1, "BatchFormer encoder layers", min=1)
     dropout: float = option(0.5, "BatchFormer dropout (four places, as PyTorch)", min=0.0, max=0.99)
     batchformer_lr_scale: float = option(0.1, "BatchFormer's learning rate / the rest's", min=0.0)
-    batch_scope: str = option(
-        "global",
-        "under several replicas, a batch-level term sees the global batch "
-        "(as one device would) or each replica's own",
-        choices=["global", "replica"],
-    )
+    batch_scope: str = recipe.batch_scope_option()
     many_shot: int = option(100, "many-shot: more than this many training images", min=1)
     few_shot: int = option(20, "few-shot: fewer than this many training images", min=1)
-    num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
-    methods: list[str] = option(
-        list(METHODS), "methods run on identical data and seeds", choices=list(METHODS)
-    )
+    num_seeds: int = recipe.seeds_option()
+    methods: list[str] = recipe.methods_option(METHODS)
 
     def validate(self):
         super().validate()
-        if not self.methods:
-            raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(METHODS)}.")
         if self.warmup_steps and (
             self.optimizer != "sgd" or self.warmup_steps < 2 or not self.warmup_learning_rate
         ):

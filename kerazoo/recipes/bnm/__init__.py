@@ -63,8 +63,8 @@ class BNMConfig(recipe.RunConfig):
     )
     target_domain: str = option("", f"dataset={FOLDERS}: target folder under data_dir (e.g. webcam)")
     labels_per_class: int = option(5, "ssl: labelled training images per class", min=1)
-    methods: list[str] = option(
-        ["none", "entmin", "bnm", "fbnm"], "methods, same data and seeds", choices=sorted(METHODS)
+    methods: list[str] = recipe.methods_option(
+        METHODS, "methods, same data and seeds", default=["none", "entmin", "bnm", "fbnm"]
     )
     weight: float = option(1.0, "λ of the transfer term", min=0.0)
     warmup_steps: int = option(150, "CE-only steps before λ applies", min=0)
@@ -73,16 +73,11 @@ class BNMConfig(recipe.RunConfig):
         "BNM/FBNM divisor: default = min_dim (da) / batch (ssl)",
         choices=["default", "min_dim", "batch"],
     )
-    batch_scope: str = option(
-        "global",
-        "under several replicas, a batch-level term sees the global batch "
-        "(as one device would) or each replica's own",
-        choices=["global", "replica"],
-    )
+    batch_scope: str = recipe.batch_scope_option()
     steps: int = option(400, "training steps (rounded up to whole epochs of the paired stream)", min=1)
     batch_size: int = option(64, "labelled (source) images per step, global", min=1)
     unlabelled_batch_size: int = option(64, "unlabelled (target) images per step, global", min=1)
-    backbone: str = option("convnet", "feature extractor", choices=list(recipe.BACKBONES))
+    backbone: str = recipe.backbone_option()
     synchronized_bn: bool = option(False, "BatchNorm statistics over the global batch")
     optimizer: str = option("adam", "adam, or sgd (momentum, nesterov)", choices=["adam", "sgd"])
     learning_rate: float = option(1e-3, "initial learning rate", min=0.0)
@@ -91,12 +86,10 @@ class BNMConfig(recipe.RunConfig):
     )
     momentum: float = option(0.9, "sgd momentum", min=0.0, max=1.0)
     weight_decay: float = option(0.0, "weight decay, coupled L2 as PyTorch's", min=0.0)
-    augment: str = option(
-        "none",
-        "augmentation of both streams: none, or crop_flip (pad-4 random crop and horizontal flip)",
-        choices=["none", "crop_flip"],
+    augment: str = recipe.augment_option(
+        help="augmentation of both streams: none, or crop_flip (pad-4 random crop and horizontal flip)"
     )
-    num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
+    num_seeds: int = recipe.seeds_option()
 
     @property
     def domain_folders(self):
@@ -121,8 +114,6 @@ class BNMConfig(recipe.RunConfig):
                 f"dataset={FOLDERS} with domains needs image_size (folder images differ in size)."
             )
         super().validate()
-        if not self.methods:
-            raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(METHODS)}.")
 
 
 RECIPE = recipe.Recipe("bnm", BNMConfig, METHODS, COLUMNS, __doc__)

@@ -63,7 +63,7 @@ class GITConfig(recipe.RunConfig):
         choices=list(TRANSFORMS),
     )
     image_size: int = option(16, "resize images to this square size (0 = keep)", min=0)
-    backbone: str = option("convnet", "classifier feature extractor", choices=list(recipe.BACKBONES))
+    backbone: str = recipe.backbone_option("classifier feature extractor")
     epochs: int = option(60, "classifier epochs", min=1)
     drs_epoch: int = option(45, "first class-balanced (DRS) epoch; the lr drops and GIT starts there", min=0)
     drs_lr_scale: float = option(0.1, "learning rate from drs_epoch on / before", min=0.0)
@@ -71,7 +71,7 @@ class GITConfig(recipe.RunConfig):
     learning_rate: float = option(0.05, "classifier SGD learning rate", min=0.0)
     momentum: float = option(0.9, "classifier SGD momentum", min=0.0, max=1.0)
     weight_decay: float = option(0.0, "classifier weight decay, coupled L2 as PyTorch's SGD", min=0.0)
-    augment: str = option("none", "classifier augmentation of every image", choices=["none", "crop_flip"])
+    augment: str = recipe.augment_option(help="classifier augmentation of every image")
     threshold: int = option(
         20, "GIT's class-size threshold K: classes with fewer images are translated", min=1
     )
@@ -114,10 +114,8 @@ class GITConfig(recipe.RunConfig):
     ekld_images: int = option(40, "untransformed test images per class for eKLD", min=1)
     ekld_transforms: int = option(100, "true nuisances drawn per eKLD image", min=1)
     diagnostic_styles: int = option(8, "styles (and true nuisances) drawn per image for the variance", min=2)
-    num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
-    methods: list[str] = option(
-        list(METHODS), "methods run on identical data and seeds", choices=list(METHODS)
-    )
+    num_seeds: int = recipe.seeds_option()
+    methods: list[str] = recipe.methods_option(METHODS)
 
     def validate(self):
         super().validate()
@@ -129,8 +127,6 @@ class GITConfig(recipe.RunConfig):
                 f"Config key 'dataset': {self.dataset!r} already has the nuisance '-{nuisance}'; "
                 f"give the protocol without it and set transform={nuisance}."
             )
-        if not self.methods:
-            raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(METHODS)}.")
         if "oracle" in self.methods and self.transform == "none":
             raise ConfigError(
                 "Config key 'methods': the oracle needs a true nuisance; with transform=none drop 'oracle'."

@@ -41,9 +41,7 @@ COLUMNS = [
 
 @dataclasses.dataclass
 class LUCIRConfig(recipe.RunConfig):
-    backbone: str = option(
-        "convnet", "feature extractor, built with last_relu=False", choices=list(recipe.BACKBONES)
-    )
+    backbone: str = recipe.backbone_option("feature extractor, built with last_relu=False")
     num_base: int = option(2, "classes in the base phase", min=1)
     num_phases: int = option(4, "incremental phases after the base phase (equal class counts)", min=0)
     class_order_seed: int | None = option(
@@ -67,11 +65,7 @@ class LUCIRConfig(recipe.RunConfig):
         0.25, "iCaRL-CNN distillation weight beta (LUCIR code: 0.25)", min=0.0
     )
     temperature: float = option(2.0, "iCaRL-CNN distillation temperature T (LUCIR code: 2)", min=1e-6)
-    augment: str = option(
-        "none",
-        "training augmentation: none, or crop_flip (pad-4 crop + flip, CIFAR)",
-        choices=["none", "crop_flip"],
-    )
+    augment: str = recipe.augment_option()
     flip_means: bool = option(
         False,
         "average NME class means with width-flipped images (the CIFAR code's flip "
@@ -80,17 +74,13 @@ class LUCIRConfig(recipe.RunConfig):
     cbf_epochs: int = option(20, "class-balanced finetuning epochs (lucir+cbf; LUCIR code: 20)", min=1)
     cbf_learning_rate: float = option(0.01, "CBF SGD learning rate, x0.1 halfway (LUCIR code: 0.01)", min=0.0)
     cbf_weight_decay: float = option(1e-4, "CBF coupled L2 (LUCIR code: 1e-4)", min=0.0)
-    num_seeds: int = option(3, "seeds seed, seed+1, ...; each repeats every method", min=1)
-    methods: list[str] = option(
-        ["lucir", "icarl", "joint"],
-        "methods run on identical data, class order and memory",
-        choices=sorted(METHODS),
+    num_seeds: int = recipe.seeds_option()
+    methods: list[str] = recipe.methods_option(
+        METHODS, "methods run on identical data, class order and memory", default=["lucir", "icarl", "joint"]
     )
 
     def validate(self):
         super().validate()
-        if not self.methods:
-            raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(sorted(METHODS))}.")
         from kerazoo.data.splits import incremental_phases
         from kerazoo.recipes.runner import dataset_num_classes
 
