@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from helpers.layers import check_layer
 from kerazoo.layers import AdaptiveInstanceNorm
 
 
@@ -16,3 +17,10 @@ def test_adain_normalises_each_sample_and_channel_then_applies_the_given_bias_an
     np.testing.assert_allclose(np.asarray(layer(x, params)), expected, atol=1e-4)
     clone = AdaptiveInstanceNorm.from_config(layer.get_config())
     np.testing.assert_allclose(np.asarray(clone(x, params)), expected, atol=1e-4)
+
+
+def test_passes_the_layer_checks(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 5, 5, 3)).astype("float32")
+    params = rng.normal(size=(2, 6)).astype("float32")
+    check_layer(AdaptiveInstanceNorm(), (x, params), (2, 5, 5, 3), tmp_path)

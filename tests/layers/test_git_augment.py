@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from helpers.layers import check_layer
 from kerazoo.layers import GITAugment
 
 
@@ -86,3 +87,13 @@ def test_independent_rule_fills_the_last_slots_with_translations_of_the_second_b
     np.testing.assert_array_equal(np.asarray(out_labels), [0, 0, 1, 2, 0, 2, 1, 0])
     with pytest.raises(ValueError, match="source"):
         augment(images, labels, training=True)
+
+
+def test_passes_the_layer_checks(tmp_path):
+    # At inference GITAugment passes (images, labels) through; in training it
+    # translates, which the tests above check row by row.
+    images, labels = _batch([0, 1, 2, 1])
+    augment = GITAugment(Inverted(), COUNTS, threshold=20, fraction=0.5, rule="threshold", seed=3)
+    out, out_labels = check_layer(augment, (images, labels), ((4, 4, 4, 1), (4,)), tmp_path)
+    np.testing.assert_array_equal(out, images)
+    np.testing.assert_array_equal(out_labels, labels)

@@ -61,7 +61,7 @@ def test_toy_runs_report_every_method_and_ship_bnm(two_replica_run, tmp_path):
         assert all(0 < v <= 60.0 for v in row["nuclear_norm"])  # 360 x 10: at most 60
     spectra = metrics["details"]["0"]["bnm"]["singular_values"]
     assert len(spectra) == 10 and spectra == sorted(spectra, reverse=True)
-    assert metrics["model"]["metrics"]["test_accuracy"] == results["bnm"]["accuracy"][0]
+    assert metrics["model"]["metrics"]["test_accuracy"] == results["bnm"]["test_accuracy"][0]
     report = (out / "report.md").read_text()
     assert "BNM − CE only" in report and "singular_values.png" in report
     assert (out / "singular_values.png").exists() and (out / "model.onnx").exists()

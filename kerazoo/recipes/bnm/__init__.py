@@ -35,7 +35,7 @@ METHODS = {
     "entmin": recipe.Method("EntMin", baselines=("none",)),
 }
 COLUMNS = [
-    Column("accuracy", "target (DA) / test (SSL) accuracy"),
+    Column("test_accuracy", "target (DA) / test (SSL) accuracy"),
     Column("batch_stats_accuracy", "the same with BatchNorm batch statistics"),
     Column("predicted_classes", "predicted classes", scale=1),
     Column("nuclear_norm", "nuclear norm of predictions", scale=1),

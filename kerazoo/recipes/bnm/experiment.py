@@ -130,7 +130,7 @@ def run_method(config, run, method, data):
     predicted = probs.argmax(axis=1)
     singular_values = np.linalg.svd(probs, compute_uv=False)
     row = {
-        "accuracy": metrics.accuracy(data.eval_labels, predicted),
+        "test_accuracy": metrics.accuracy(data.eval_labels, predicted),
         "batch_stats_accuracy": _batch_stats_accuracy(
             model, data.eval_images, data.eval_labels, config.unlabelled_batch_size
         ),
@@ -148,7 +148,7 @@ def run_method(config, run, method, data):
         input_shape=data.protocol.image_shape,
         sample_images=data.eval_images[:7],
         class_names=data.protocol.class_names,
-        model_metrics={"test_accuracy": row["accuracy"]},
+        model_metrics={"test_accuracy": row["test_accuracy"]},
     )
 
 
