@@ -2,7 +2,8 @@
 
 Each recipe is a package: `<name>/__init__.py` declares its config, table
 columns and `RECIPE` without importing TensorFlow (so `--help` and config
-errors answer at once); `<name>/experiment.py` is what one seed does.
+errors answer at once); `<name>/experiment.py` is what one method does on
+one seed.
 `recipe.py` holds the declaration and the command line, `runner.py` the run
 (strategy, run directory, resumable fitting, report, export); `config.py`,
 `results.py` and `plots.py` serve them.

@@ -1,6 +1,7 @@
 """kerazoo.recipes.recipe: declarations that answer `--help` and config
 errors without TensorFlow, and agree with the library they configure."""
 
+import pathlib
 import subprocess
 import sys
 
@@ -54,3 +55,17 @@ def test_a_config_error_exits_before_tensorflow_is_imported():
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
     )
     assert printed == "[]"
+
+
+def test_experiments_leave_the_loop_seeding_and_caching_to_the_runner():
+    root = pathlib.Path(__file__).resolve().parents[2] / "kerazoo" / "recipes"
+    for path in sorted(root.glob("*/experiment.py")):
+        text = path.read_text(encoding="utf-8")
+        for owned_by_the_runner in (
+            "set_random_seed",
+            "lru_cache",
+            "_CACHE",
+            "in config.methods:",
+            "run_seed",
+        ):
+            assert owned_by_the_runner not in text, f"{path.parent.name}: {owned_by_the_runner}"
