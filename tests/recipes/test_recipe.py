@@ -65,7 +65,7 @@ def test_experiments_leave_the_loop_seeding_and_caching_to_the_runner():
             "set_random_seed",
             "lru_cache",
             "_CACHE",
-            "in config.methods:",
+            "for method in config.methods",
             "run_seed",
         ):
             assert owned_by_the_runner not in text, f"{path.parent.name}: {owned_by_the_runner}"
