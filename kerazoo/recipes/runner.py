@@ -105,7 +105,10 @@ def execute(recipe, config, run):
         results = {}
         for method in recipe.methods_of(config):
             run.reseed()
-            results[method] = experiment.run_method(config, run, method, run.data)
+            # In the strategy's scope: every model, optimizer and translator
+            # a method builds is distributed as the strategy says.
+            with run.strategy.scope():
+                results[method] = experiment.run_method(config, run, method, run.data)
             if seed != config.seeds[0] or method != recipe.shipped:
                 results[method].model = None
         per_seed[seed] = results

@@ -76,7 +76,7 @@ def build_optimizer(config, steps):
 
 
 def build_model(config, mode, image_shape, total_steps):
-    """A compiled, built `AdCo` (mode `adco` or `queue`); call inside `strategy.scope()`."""
+    """A compiled, built `AdCo` (mode `adco` or `queue`)."""
     model = AdCo(
         backbones.get(config.backbone, input_shape=image_shape),
         bank_size=config.bank_size,
@@ -212,13 +212,11 @@ def _train_contrastive(config, run, seed, method, data, steps):
         )
 
     mode = "adco" if method == "adco" else "queue"
-    with run.strategy.scope():
-        model = build_model(config, mode, image_shape, total)
+    model = build_model(config, mode, image_shape, total)
     if mode == "adco" and config.bank_init == "keys":
         # The official ad_init: ⌈K/B⌉ MoCo steps of the encoder whose keys fill
         # the bank; then AdCo continues from that encoder with a fresh key copy.
-        with run.strategy.scope():
-            warm = build_model(config, "queue", image_shape, total)
+        warm = build_model(config, "queue", image_shape, total)
         warm_steps = math.ceil(config.bank_size / config.batch_size)
         _fit(config, run, warm, views().take(warm_steps), f"{stage}-ad_init", 1, warm.backbone, data)
         model.start_from(warm)
@@ -238,10 +236,7 @@ def run_method(config, run, method, data):
         if method == "random":
             backbone = backbones.get(config.backbone, input_shape=image_shape)
         elif method == "supervised":
-            with run.strategy.scope():
-                supervised = build_supervised_model(
-                    config, image_shape, len(class_names), config.epochs * steps
-                )
+            supervised = build_supervised_model(config, image_shape, len(class_names), config.epochs * steps)
             stream = train_dataset(
                 train_x, train_y, config.batch_size, seed, run.epoch_counter, augment=config.augment
             )

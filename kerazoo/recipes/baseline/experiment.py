@@ -14,7 +14,7 @@ from kerazoo.recipes.results import MethodResult
 
 
 def build_model(config, protocol):
-    """A compiled `Classifier` for the config; call inside `strategy.scope()`."""
+    """A compiled `Classifier` for the config."""
     steps = config.epochs * (len(protocol.train_labels) // config.batch_size)
     model = Classifier(
         backbones.get(
@@ -50,8 +50,7 @@ def run_method(config, run, method, data):
         augment=config.augment,
     )
     test = eval_dataset(protocol.test_images, protocol.test_labels)
-    with run.strategy.scope():
-        model = build_model(config, protocol)
+    model = build_model(config, protocol)
     stage = f"seed{seed}"
     run.fit(model, train, stage=stage, epochs=config.epochs, test_data=test)
 

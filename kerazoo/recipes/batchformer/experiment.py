@@ -22,7 +22,7 @@ SHOTS = ("many", "medium", "few")
 
 
 def build_model(config, protocol, method, steps):
-    """A compiled, built `BatchFormerClassifier` for one method; call inside `strategy.scope()`."""
+    """A compiled, built `BatchFormerClassifier` for one method."""
     loss = method.removesuffix("_batchformer")
     with_batchformer = method.endswith("_batchformer")
     batchformer = None
@@ -75,8 +75,7 @@ def prepare(config, run):
 def run_method(config, run, method, data):
     protocol = data.protocol
     train = _passes(config, protocol, run.seed, run.epoch_counter)
-    with run.strategy.scope():
-        model = build_model(config, protocol, method, data.steps)
+    model = build_model(config, protocol, method, data.steps)
     run.fit(model, train, stage=f"seed{run.seed}-{method}", epochs=config.epochs)
     predictions = np.argmax(model.predict(protocol.eval_dataset(), verbose=0), axis=-1)
     labels = protocol.test_labels

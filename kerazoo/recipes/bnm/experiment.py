@@ -60,8 +60,7 @@ def build_optimizer(config):
 
 
 def build_model(config, method, image_shape, num_classes):
-    """A compiled, built `DomainAdapter` (da) or `SemiSupervised` (ssl);
-    call inside `strategy.scope()`."""
+    """A compiled, built `DomainAdapter` (da) or `SemiSupervised` (ssl)."""
     model_class = DomainAdapter if config.task == "da" else SemiSupervised
     model = model_class(
         backbones.get(config.backbone, input_shape=image_shape, synchronized=config.synchronized_bn),
@@ -111,8 +110,7 @@ def prepare(config, run):
 
 
 def run_method(config, run, method, data):
-    with run.strategy.scope():
-        model = build_model(config, method, data.protocol.image_shape, data.protocol.num_classes)
+    model = build_model(config, method, data.protocol.image_shape, data.protocol.num_classes)
     stream = paired_dataset(
         data.images,
         data.labels,

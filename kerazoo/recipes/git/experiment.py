@@ -60,7 +60,7 @@ def _draw_ekld_images(config, clean):
 
 
 def build_translator(config, image_shape):
-    """An untrained, compiled `MUNIT` with the config's sizes; call inside `strategy.scope()`."""
+    """An untrained, compiled `MUNIT` with the config's sizes."""
     generator = MUNITGenerator(
         image_shape,
         dim=config.translator_dim,
@@ -93,8 +93,7 @@ def _translator(config, run, shifted):
         return load_translator(config.translator)
     # Its own stage: its initial weights do not depend on which methods ran first.
     run.reseed()
-    with run.strategy.scope():
-        munit = build_translator(config, shifted.image_shape)
+    munit = build_translator(config, shifted.image_shape)
     data = train_dataset(
         shifted.train_images,
         shifted.train_labels,
@@ -156,8 +155,7 @@ def _train(config, run, seed, protocol, stage, augment=None, policy=None, start=
         # The code's second loader: the same sampler in its own seeded order.
         data = tf.data.Dataset.zip(data, stream(1000 + seed))
     rate = config.learning_rate * (1.0 if first else config.drs_lr_scale)
-    with run.strategy.scope():
-        model = build_model(config, protocol.image_shape, protocol.num_classes, rate, augment, start)
+    model = build_model(config, protocol.image_shape, protocol.num_classes, rate, augment, start)
     epochs = config.drs_epoch if first else config.epochs - config.drs_epoch
     if epochs:
         run.fit(model, data, stage=stage, epochs=epochs)
