@@ -28,8 +28,11 @@ def info_nce_loss(logits, labels, temperature):
 
     ```python
     import numpy as np
+    from kerazoo.losses import info_nce_loss
+
     q = k = np.eye(4, dtype="float32")
-    loss = info_nce_loss(q @ k.T, np.arange(4), temperature=0.1)   # ≈ 1.4e-4
+    loss = info_nce_loss(q @ k.T, np.arange(4), temperature=0.1)  # ≈ 1.4e-4
+    print(float(loss))
     ```
 
     References:

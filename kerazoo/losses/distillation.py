@@ -29,8 +29,19 @@ def distillation_loss(logits, old_logits, temperature=2.0):
     Example:
 
     ```python
+    import numpy as np
+    from kerazoo.losses import distillation_loss
+
+    rng = np.random.default_rng(0)
+    old_logits = rng.normal(size=(4, 3)).astype("float32")  # the old model, 3 classes
+    new_logits = rng.normal(size=(4, 5)).astype("float32")  # the new model, 5 classes
     loss = distillation_loss(new_logits, old_logits, temperature=2.0)
+    print(float(loss))
     ```
+
+    References:
+        - [Rebuffi et al., iCaRL: Incremental Classifier and Representation Learning, CVPR
+          2017](https://arxiv.org/abs/1611.07725)
     """
     old_logits = ops.stop_gradient(ops.cast(old_logits, "float32"))
     num_old = old_logits.shape[-1]

@@ -31,6 +31,18 @@ def adaptive_lambda(lambda_base, num_old, num_new):
 
     Returns:
         λ as a Python float.
+
+    Example:
+
+    ```python
+    from kerazoo.losses import adaptive_lambda
+
+    print(adaptive_lambda(5.0, num_old=50, num_new=10))  # 5·√5 ≈ 11.180
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
     if num_new <= 0 or num_old < 0:
         raise ValueError(f"adaptive_lambda: need num_old >= 0 and num_new > 0, got {num_old} and {num_new}.")
@@ -56,6 +68,22 @@ def less_forget_loss(new_features, old_features):
 
     Returns:
         float32 scalar.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.losses import less_forget_loss
+
+    rng = np.random.default_rng(0)
+    old = rng.normal(size=(4, 8)).astype("float32")
+    print(float(less_forget_loss(old, old)))  # 0: same direction
+    print(float(less_forget_loss(-old, old)))  # 2: opposite directions
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
     new_features = ops.cast(new_features, "float32")
     old_features = ops.stop_gradient(ops.cast(old_features, "float32"))
@@ -132,6 +160,23 @@ def margin_ranking_loss(cos_logits, labels, num_old_classes, margin=0.5, k=2, nu
 
     Returns:
         float32 scalar.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.losses import margin_ranking_loss
+
+    rng = np.random.default_rng(0)
+    cosines = np.tanh(rng.normal(size=(6, 5))).astype("float32")  # 3 old + 2 new classes
+    labels = np.array([0, 1, 2, 3, 4, 0])
+    loss = margin_ranking_loss(cosines, labels, num_old_classes=3, margin=0.5, k=2)
+    print(float(loss))
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
     cos_logits = ops.cast(cos_logits, "float32")
     num_classes = cos_logits.shape[-1]
