@@ -25,6 +25,32 @@ class LUCIRLoss:
 
     Weight decay is the optimizer's (`kerazoo.optimizers.with_weight_decay`:
     coupled L2 on every variable it updates, as the code's PyTorch SGD).
+
+    Args:
+        less_forget: bool, LUCIR's less-forget constraint on.
+        margin_ranking: bool, LUCIR's margin-ranking loss on.
+        distillation: float, weight β of knowledge distillation on the old
+            classes' logits (the iCaRL-CNN baseline of the LUCIR code: β = 0.25,
+            T = 2); 0 turns it off.
+        lambda_base: λ_base (5 for CIFAR-100, 10 for ImageNet).
+        margin: margin-ranking margin m.
+        k: number of hard negatives K.
+        temperature: distillation temperature T.
+
+    Example:
+
+    ```python
+    from kerazoo.models import LUCIRLoss
+
+    lucir = LUCIRLoss()  # the paper's loss
+    icarl_cnn = LUCIRLoss(less_forget=False, margin_ranking=False, distillation=0.25)
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
+        - [Rebuffi et al., iCaRL: Incremental Classifier and Representation Learning, CVPR
+          2017](https://arxiv.org/abs/1611.07725)
     """
 
     less_forget: bool = True
@@ -81,11 +107,23 @@ class LUCIRModel(TrainingModel):
     Example:
 
     ```python
-    import keras, kerazoo
-    backbone = kerazoo.backbones.get("convnet", last_relu=False)
-    model = kerazoo.models.LUCIRModel(backbone, kerazoo.layers.CosineLinear(2))
+    import numpy as np
+    import keras
+    import kerazoo
+    from kerazoo.models import LUCIRModel
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(16, 8, 8, 1)).astype("float32")
+    labels = rng.integers(0, 2, size=16)
+    backbone = kerazoo.backbones.get("convnet", last_relu=False, width=8)
+    model = LUCIRModel(backbone, kerazoo.layers.CosineLinear(2))  # the first phase: plain CE
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    model.fit(images, labels, batch_size=8, epochs=1, verbose=0)
     ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
 
     loss_terms = ("ce", "less_forget", "margin_ranking", "distillation")
