@@ -129,8 +129,17 @@ def chain(*ops):
     Example:
 
     ```python
+    import functools
+    import numpy as np
+    from kerazoo.data import EpochCounter, train_dataset
+    from kerazoo.data.augment import chain, random_flip, random_shift
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(16, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 2, size=16)
     shift_flip = chain(functools.partial(random_shift, pad=2), random_flip)
-    train_dataset(x, y, 32, seed=0, epoch_counter=counter, augment=shift_flip)
+    ds = train_dataset(x, y, 8, seed=0, epoch_counter=EpochCounter(), augment=shift_flip)
+    images, labels = next(iter(ds))
     ```
     """
 

@@ -322,11 +322,12 @@ class Glyphs(tfds.core.GeneratorBasedBuilder):
     Example:
 
     ```python
-    import tensorflow_datasets as tfds
-    import kerazoo.data  # registers the builder
-    ds = tfds.load("glyphs", split="fonts_test", as_supervised=True)
-    # or, as every recipe does (prepared on first use, float32 in [0, 1]):
-    images, labels, info = kerazoo.data.load_arrays("glyphs", "test")
+    from kerazoo.data.glyphs import render_example
+
+    # One example of the builder's test split, drawn as the builder draws it
+    # (`tfds.load("glyphs", split="fonts_test")` prepares the whole dataset).
+    image, label, face = render_example("fonts_test", 0)
+    print(image.shape, image.dtype, label, face)  # (28, 28, 1) uint8 0 ...
     ```
     """
 

@@ -23,9 +23,23 @@ clipped to [0, 1]) to an `image_size` square.
 Example:
 
 ```python
+import tempfile
+from pathlib import Path
+import numpy as np
+from PIL import Image
 from kerazoo.data.image_folders import read_image_folders
-data = read_image_folders("~/pets", image_size=32)   # ~/pets/cat/*.jpg, ~/pets/dog/*.jpg
+
+root = Path(tempfile.mkdtemp())
+rng = np.random.default_rng(0)
+for split in ("train", "test"):
+    for name in ("cat", "dog"):
+        (root / split / name).mkdir(parents=True)
+        for i in range(3):
+            pixels = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / split / name / f"{i}.png")
+data = read_image_folders(root, image_size=8)  # root/train/cat/*.png, root/test/dog/*.png, ...
 images, labels = data.splits["train"]
+print(images.shape, labels)
 ```
 """
 

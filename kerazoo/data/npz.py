@@ -19,11 +19,23 @@ grey and RGB splits are made RGB together.
 Example:
 
 ```python
+import tempfile
+from pathlib import Path
 import numpy as np
-np.savez("mine.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-         class_names=np.array(["cat", "dog"]))
 from kerazoo.data.npz import read_npz
-data = read_npz("mine.npz")
+
+rng = np.random.default_rng(0)
+path = Path(tempfile.mkdtemp()) / "mine.npz"
+np.savez(
+    path,
+    x_train=rng.integers(0, 256, (6, 8, 8, 1), dtype=np.uint8),
+    y_train=np.array([0, 1, 0, 1, 0, 1]),
+    x_test=rng.integers(0, 256, (2, 8, 8, 1), dtype=np.uint8),
+    y_test=np.array([0, 1]),
+    class_names=np.array(["cat", "dog"]),
+)
+data = read_npz(path)
+images, labels = data.splits["train"]
 ```
 """
 

@@ -34,9 +34,18 @@ class EpochCounter(keras.callbacks.Callback):
     Example:
 
     ```python
+    import numpy as np
+    import keras
+    from kerazoo.data import EpochCounter, train_dataset
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(16, 4)).astype("float32")
+    y = rng.integers(0, 2, size=16)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     counter = EpochCounter()
-    ds = train_dataset(x, y, batch_size=32, seed=0, epoch_counter=counter)
-    model.fit(ds, epochs=5, callbacks=[counter])
+    ds = train_dataset(x, y, batch_size=8, seed=0, epoch_counter=counter)
+    model.fit(ds, epochs=2, callbacks=[counter], verbose=0)  # a new order each epoch
     ```
     """
 
@@ -195,10 +204,15 @@ def train_dataset(
     Example:
 
     ```python
+    import numpy as np
+    from kerazoo.data import EpochCounter, train_dataset
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(32, 8, 8, 1)).astype("float32")
+    y = np.repeat([0, 1], [28, 4])  # a long tail
     counter = EpochCounter()
-    ds = train_dataset(x, y, 128, seed=0, epoch_counter=counter,
-                       sampler="drs", drs_epoch=45, augment=True)
-    model.fit(ds, epochs=60, callbacks=[counter])
+    ds = train_dataset(x, y, 8, seed=0, epoch_counter=counter, sampler="class_balanced")
+    images, labels = next(iter(ds))  # about half of each class
     ```
     """
     stream = _Stream(images, labels, seed, 0, sampler, drs_epoch, augment, views)
@@ -211,12 +225,15 @@ def unlabelled_dataset(images, batch_size, seed, epoch_counter, augment=False, d
     The arguments mean what they mean in `train_dataset`; the order is a
     fresh permutation every epoch.
 
-    Example (AdCo's two views of every image):
+    Example:
 
     ```python
-    ds = unlabelled_dataset(x, 128, seed=0, epoch_counter=counter,
-                            augment="views", views=2)
-    (query_images, key_images) = next(iter(ds))
+    import numpy as np
+    from kerazoo.data import EpochCounter, unlabelled_dataset
+
+    x = np.random.default_rng(0).uniform(size=(16, 8, 8, 1)).astype("float32")
+    ds = unlabelled_dataset(x, 8, seed=0, epoch_counter=EpochCounter(), augment="views", views=2)
+    query_images, key_images = next(iter(ds))
     ```
     """
     stream = _Stream(images, None, seed, 0, "instance", None, augment, views)
@@ -248,12 +265,18 @@ def paired_dataset(
     Args:
         unlabelled_batch_size: unlabelled images per batch (default `batch_size`).
 
-    Example (BNM: labelled source, unlabelled target, 64 + 64 per step):
+    Example:
 
     ```python
-    ds = paired_dataset(source.train_images, source.train_labels,
-                        target.unlabelled_images, 64, seed=0, epoch_counter=counter)
-    ((x_source, y_source), x_target) = next(iter(ds))
+    import numpy as np
+    from kerazoo.data import EpochCounter, paired_dataset
+
+    rng = np.random.default_rng(0)
+    source = rng.uniform(size=(16, 8, 8, 1)).astype("float32")
+    labels = rng.integers(0, 3, size=16)
+    target = rng.uniform(size=(24, 8, 8, 1)).astype("float32")
+    ds = paired_dataset(source, labels, target, 8, seed=0, epoch_counter=EpochCounter())
+    (x_source, y_source), x_target = next(iter(ds))
     ```
     """
     labelled = (_Stream(images, labels, seed, 0, sampler, drs_epoch, augment, 1), batch_size)

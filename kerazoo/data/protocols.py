@@ -55,10 +55,14 @@ class Protocol:
     Example:
 
     ```python
+    import numpy as np
+    from kerazoo.data import make_few_labels
+    from kerazoo.metrics import accuracy
+
     p = make_few_labels("digits", per_class=5)
-    p.train_images, p.train_labels      # 50 labelled images
-    p.unlabelled_images                 # the other 1,387, no labels
-    accuracy(p.evaluation_labels(), predict(p.unlabelled_images))
+    print(p.train_images.shape, p.unlabelled_images.shape)  # 50 labelled images; the rest unlabelled
+    guess = np.zeros(len(p.unlabelled_images), int)
+    print(accuracy(p.evaluation_labels(), guess))
     ```
     """
 
@@ -245,9 +249,13 @@ def make_domain_shift(name, shift, data_dir=None, seed=0, image_size=None, downl
     Example:
 
     ```python
-    source, target = make_domain_shift("digits", "bg", image_size=16, max_level=127)
-    ds = paired_dataset(source.train_images, source.train_labels,
-                        target.unlabelled_images, 64, seed=0, epoch_counter=counter)
+    from kerazoo.data import EpochCounter, make_domain_shift, paired_dataset
+
+    source, target = make_domain_shift("digits", "bg", max_level=127)
+    ds = paired_dataset(
+        source.train_images, source.train_labels, target.unlabelled_images, 64,
+        seed=0, epoch_counter=EpochCounter(),
+    )
     ```
     """
     if (name, shift) in SPLIT_SHIFTS:
@@ -331,10 +339,13 @@ def make_few_labels(name, per_class, data_dir=None, seed=0, image_size=None, dow
     Example:
 
     ```python
-    p = make_few_labels("digits", per_class=5, image_size=16)
-    ds = paired_dataset(p.train_images, p.train_labels, p.unlabelled_images, 32,
-                        seed=0, epoch_counter=counter, unlabelled_batch_size=128,
-                        epoch_length="unlabelled")
+    from kerazoo.data import EpochCounter, make_few_labels, paired_dataset
+
+    p = make_few_labels("digits", per_class=5)
+    ds = paired_dataset(
+        p.train_images, p.train_labels, p.unlabelled_images, 32, seed=0, epoch_counter=EpochCounter(),
+        unlabelled_batch_size=128, epoch_length="unlabelled",
+    )
     ```
     """
     full = make_protocol(name, data_dir, seed, image_size, download=download)

@@ -111,11 +111,16 @@ class StreamedProtocol:
     Example:
 
     ```python
-    p = StreamedProtocol("imagenet_lt", data_dir=DIR, image_size=224)
-    counter = EpochCounter()
-    model.fit(p.train_dataset(128, seed=0, epoch_counter=counter, augment=True),
-              epochs=90, callbacks=[counter])
-    model.evaluate(p.eval_dataset())
+    import inspect
+    from kerazoo.data.streamed import StreamedProtocol
+
+    # With the dataset prepared in DIR (a large download, not done here):
+    #     p = StreamedProtocol("imagenet_lt", data_dir=DIR, image_size=224)
+    #     counter = EpochCounter()
+    #     model.fit(p.train_dataset(128, seed=0, epoch_counter=counter, augment=True),
+    #               epochs=90, callbacks=[counter])
+    #     model.evaluate(p.eval_dataset())
+    print(inspect.signature(StreamedProtocol.train_dataset))
     ```
     """
 

@@ -76,8 +76,13 @@ def user_data(splits, class_names, description, where):
     Example:
 
     ```python
-    data = user_data({"train": (x, y), "test": (xt, yt)}, ["cat", "dog"],
-                     "from my arrays", "my arrays")
+    import numpy as np
+    from kerazoo.data.user_data import user_data
+
+    rng = np.random.default_rng(0)
+    x, xt = rng.integers(0, 256, (6, 8, 8, 1), dtype=np.uint8), rng.integers(0, 256, (2, 8, 8, 1), dtype=np.uint8)
+    y, yt = np.array([0, 1, 0, 1, 0, 1]), np.array([0, 1])
+    data = user_data({"train": (x, y), "test": (xt, yt)}, ["cat", "dog"], "from my arrays", "my arrays")
     ```
     """
     names = [str(n) for n in class_names]

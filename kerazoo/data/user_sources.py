@@ -18,8 +18,22 @@ the test split separately and a recipe may build several protocols.
 Example:
 
 ```python
+import tempfile
+from pathlib import Path
+import numpy as np
 from kerazoo.data import make_protocol
-p = make_protocol("imagefolder-lt", data_dir="~/pets", image_size=32)
+
+rng = np.random.default_rng(0)
+path = Path(tempfile.mkdtemp()) / "mine.npz"
+np.savez(
+    path,
+    x_train=rng.integers(0, 256, (8, 8, 8, 1), dtype=np.uint8),
+    y_train=np.array([0, 1] * 4),
+    x_test=rng.integers(0, 256, (4, 8, 8, 1), dtype=np.uint8),
+    y_test=np.array([0, 1] * 2),
+)
+p = make_protocol("arrays", data_dir=path)
+print(p.train_images.shape, p.num_classes)
 ```
 """
 
