@@ -62,7 +62,19 @@ def stream_key(seed, counter, *tags):
     order and augmentation draw of a stream is keyed by one, so that it
     depends only on (seed, epoch, position), never on what ran before.
 
-    Example: `stream_key(0, 3, AUGMENT_TAG, 1)` (epoch 3's augmentation of stream 1).
+    Args:
+        seed: the stream's seed.
+        counter: e.g. the epoch.
+        *tags: integers folded in (which stream, `AUGMENT_TAG`, ...).
+
+    Example:
+
+    ```python
+    from kerazoo.data.pipeline import AUGMENT_TAG, stream_key
+
+    key = stream_key(0, 3, AUGMENT_TAG, 1)  # epoch 3's augmentation of stream 1
+    print(key)
+    ```
     """
     key = tf.stack([tf.constant(seed, tf.int64), tf.cast(counter, tf.int64)])
     for tag in tags:
@@ -145,7 +157,24 @@ def epoch_batches(streams, epoch_counter, lead=0, drop_remainder=True):
     streams, and `kerazoo.data.streamed`'s). The result is the endless
     `tf.data.Dataset` `model.fit` reads, its epoch taken from `epoch_counter`.
 
-    Example: `epoch_batches([(stream, 32)], counter)`.
+    Args:
+        streams: [(stream, batch size), ...].
+        epoch_counter: the `EpochCounter` of the `fit` that reads the result.
+        lead: the index of the stream that sets the number of steps.
+        drop_remainder: drop the lead stream's last partial batch.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.data import EpochCounter, paired_dataset
+
+    # paired_dataset is epoch_batches over a labelled and an unlabelled stream:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(16, 4)).astype("float32")
+    ds = paired_dataset(x, np.zeros(16, int), x[:8], 4, seed=0, epoch_counter=EpochCounter())
+    print(len(list(ds.take(4))))  # 4 steps of one epoch
+    ```
     """
     lead_stream, lead_batch = streams[lead]
     n = lead_stream.num_examples
@@ -295,6 +324,19 @@ def paired_dataset(
 def eval_dataset(images, labels, batch_size=256):
     """Batches in order, the last one partial.
 
-    Example: `model.evaluate(eval_dataset(protocol.test_images, protocol.test_labels))`.
+    Args:
+        images: (N, H, W, C) images.
+        labels: (N,) labels.
+        batch_size: the batch size.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.data import eval_dataset
+
+    ds = eval_dataset(np.zeros((10, 8, 8, 1), "float32"), np.zeros(10, int), batch_size=4)
+    print([len(y) for _, y in ds])  # [4, 4, 2]
+    ```
     """
     return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)

@@ -119,7 +119,19 @@ class Protocol:
 
 
 def parse_protocol_name(name):
-    """`"digits-rot-lt"` -> `("digits", "rot", "lt")`; the long tail is None, "lt" or "lt100"."""
+    """`"digits-rot-lt"` -> `("digits", "rot", "lt")`; the long tail is None, "lt" or "lt100".
+
+    Args:
+        name: a protocol name.
+
+    Example:
+
+    ```python
+    from kerazoo.data.protocols import parse_protocol_name
+
+    print(parse_protocol_name("digits-rot-lt"))  # ('digits', 'rot', 'lt')
+    ```
+    """
     base, *modifiers = name.split("-")
     unknown = [m for m in modifiers if m not in MODIFIERS]
     nuisances = [m for m in modifiers if m not in LONG_TAILS]
@@ -172,7 +184,14 @@ def make_protocol(
         lt_exponent, lt_min: the Zipf profile of `-lt` (`-lt100` is exponential, rho = 100).
         download: let tfds download a missing real dataset.
 
-    Example: `make_protocol("digits-rot-lt", seed=1, image_size=16).class_counts()`.
+    Example:
+
+    ```python
+    from kerazoo.data import make_protocol
+
+    p = make_protocol("digits-bg-lt", seed=0)
+    print(p.train_images.shape, p.class_counts())
+    ```
     """
     base, nuisance, long_tail = parse_protocol_name(name)
     if is_streamed(base):
