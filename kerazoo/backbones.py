@@ -4,7 +4,7 @@ Each builder returns a functional `keras.Model` from images to a pooled
 feature vector (no classifier). Shared switches:
 
 - `last_relu`: LUCIR removes the ReLU after the last block so features can
-  be negative (LUCIR code, `modified_resnet_cifar.py`).
+  be negative (the official LUCIR code's CIFAR ResNet).
 - `synchronized`: BatchNorm statistics over the global batch under a
   multi-replica strategy (otherwise each replica normalises by its own).
 - BatchNorm momentum 0.9 and epsilon 1e-5 (PyTorch's defaults): with Keras'

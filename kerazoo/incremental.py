@@ -317,7 +317,7 @@ class Method:
     less_forget, margin_ranking: LUCIR's two losses (old-class weights are
         frozen whenever less_forget is on, as in the code).
     distillation: knowledge distillation on the old classes' logits (the
-        LUCIR code's iCaRL-CNN baseline, `incremental_train_and_eval.py`:
+        LUCIR code's iCaRL-CNN baseline:
         weight and temperature from `Settings`).
     memory: "exemplars" (herding, fixed count per class) or "all" (joint
         training on every image of the seen classes: the upper bound).

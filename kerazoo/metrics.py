@@ -69,7 +69,7 @@ def balanced_accuracy(labels, predictions, num_classes):
 
 def average_incremental_accuracy(phase_accuracies):
     """Mean of the accuracy on all seen classes after each phase, the base
-    phase included (LUCIR's `eval_cumul_acc.py`).
+    phase included (as the official LUCIR code evaluates it).
 
     Args:
         phase_accuracies: the accuracy on all seen classes after each phase.

@@ -140,7 +140,7 @@ class GradientAscent(_GradientTransform):
     The wrapped optimizer receives  −∇L + λ·w  for each variable w, with λ
     the optional `weight_decay` (coupled, as `CoupledWeightDecay`), added
     *after* the sign flip so that it still shrinks w while the loss ascends.
-    AdCo's bank (Hu et al., CVPR 2021, `training/train.py`) is exactly
+    AdCo's bank (Hu et al., CVPR 2021, the official training code) is exactly
     `GradientAscent(SGD(3.0, momentum=0.9), weight_decay=1e-4)` on its loss
     at τ_m = 0.02: the official update v ← 0.9·v + (g + 1e-4·W),
     W ← W − 3·v with g = −∂L/∂W.

@@ -86,8 +86,9 @@ class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 @keras.saving.register_keras_serializable(package="kerazoo")
 class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """The official BalancedSoftmax / BatchFormer schedule (`utils.py`,
-    `CosineAnnealingLRWarmup`, stepped once per iteration): a linear warm-up
+    """Linear warm-up, then cosine decay: the official BalancedSoftmax / BatchFormer schedule.
+
+    The code's `CosineAnnealingLRWarmup`, stepped once per iteration: a linear warm-up
     from `initial_learning_rate` up to `warmup_learning_rate`, then a cosine
     decay from `warmup_learning_rate` to `end_learning_rate`. With W the
     warm-up steps and T the total steps, at step i (0-based)

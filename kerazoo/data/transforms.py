@@ -5,7 +5,7 @@ Each nuisance draws its parameters independently for every image from a
 NumPy `Generator`, so a seed fixes the whole transformed dataset. Images are
 float32 (N, H, W, C) in [0, 1].
 
-Parameters follow the GIT code's `make_kmnist_lt.py`:
+Parameters follow the GIT code's K-MNIST-LT builder:
 - `rot`: rotation by theta ~ U(-max_degrees, max_degrees), bicubic, zero fill
   (K49 uses 180 degrees);
 - `bg`: every background pixel (exactly 0) set to one level per image,

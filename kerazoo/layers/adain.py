@@ -12,7 +12,7 @@ class AdaptiveInstanceNorm(keras.layers.Layer):
 
     with `params = concat([bias, scale], -1)`, shape (B, 2C): the order of
     MUNIT's `assign_adain_params` (the first C numbers are the mean, the next
-    C the standard deviation; `networks.py`). The statistics are those of
+    C the standard deviation, in the official MUNIT code). The statistics are those of
     each sample and channel over H and W, in training and inference alike.
     MUNIT's decoder gets `params` from an MLP of the style code.
 

@@ -14,7 +14,7 @@ class BatchFormer(keras.layers.Layer):
     Input (B, D) features → output (B, D). Each layer is
     `torch.nn.TransformerEncoderLayer(d_model=D, nhead=num_heads,
     dim_feedforward=ffn_dim, dropout)` with PyTorch's defaults, as the
-    official code (the BatchFormer repository's README, BalancedSoftmax encoder_network.py):
+    official code (the BatchFormer README and its BalancedSoftmax encoder network):
 
         h = LayerNorm(x + Dropout(MHA(x, x, x)))         # attention dropout inside MHA too
         y = LayerNorm(h + Dropout(W₂ Dropout(ReLU(W₁ h))))

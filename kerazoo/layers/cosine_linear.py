@@ -14,7 +14,7 @@ def imprint_weights(features_by_class, old_weight_norm):
     w_c = normalize(mean_i normalize(f_i)) · old_weight_norm, where f_i are the features of
     *all* training images of class c (test transform, previous-phase backbone in inference
     mode) and old_weight_norm is the mean L2 norm of the old classes' weight vectors
-    ([LUCIR code] class_incremental_cosine_cifar100.py, "imprint weights"). The norm does not
+    (the official LUCIR code's CIFAR-100 script, "imprint weights"). The norm does not
     change the layer's output (the layer normalises its weights); it matters for SGD and
     weight decay.
 
@@ -63,7 +63,7 @@ class CosineLinear(keras.layers.Layer):
 
     logits[b, c] = σ · ⟨x_b / max(‖x_b‖, ε), w_c / max(‖w_c‖, ε)⟩ with ε = 1e-12 (`F.normalize`)
     and σ one scalar weight initialised to 1.0 (LUCIR paper Eq. 4 calls it η). Class weights
-    start uniform(−1/√in, 1/√in). Source: [LUCIR code] modified_linear.py (`CosineLinear`,
+    start uniform(−1/√in, 1/√in). Source: the official LUCIR code (`CosineLinear`,
     and `SplitCosineLinear` for the grown head).
 
     The weights live in at most two blocks, as the code's SplitCosineLinear (fc1 old, fc2 new):

@@ -12,7 +12,7 @@ class GITAugment(keras.layers.Layer):
     """Replace part of each training batch with translations: GIT's augmentation.
 
     Generative invariance transfer (Zhou et al., ICLR 2022, Algorithm 1;
-    `core/train_baselines.py`): in a batch of B images, the last
+    the official code's baseline training): in a batch of B images, the last
     g = int(fraction · B) positions are candidates (GIT's `gen_frac`, 0.5).
     `call(images, labels, training, source)` returns the `(images, labels)`
     to train on:

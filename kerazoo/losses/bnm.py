@@ -122,7 +122,7 @@ def entropy_loss(probs, normalization=None):
     Bengio 2005; the paper's baseline), to be minimised.
 
     `normalization="log_classes"` divides it by log C, into [0, 1]: the
-    official BNM domain-adaptation code's EntMin (`DA/BNM/train_image.py`,
+    official BNM domain-adaptation code's EntMin (its training script,
     which adds 1e-8 inside the log; here 0 log 0 = 0 exactly). The official
     SSL code and the paper use the plain entropy (None).
 

@@ -9,7 +9,7 @@ def distillation_loss(logits, old_logits, temperature=2.0):
     z_old are the frozen old model's logits over its C_old classes; z the
     current model's logits, of which the first C_old columns (the old
     classes) are compared. This is the LUCIR code's iCaRL-CNN baseline
-    (`incremental_train_and_eval.py`):
+    (its incremental training loop):
     `KLDivLoss()(log_softmax(z[:, :C_old]/T), softmax(z_old/T)) · T² · C_old · β`
     — PyTorch's `KLDivLoss` averages over B·C_old elements, and the factor
     C_old turns that into a per-sample sum; β (0.25 there, T = 2) is the

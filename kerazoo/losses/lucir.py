@@ -2,7 +2,7 @@
 
 Both are batch-level scalars (means over the batch this call sees), not per-sample losses.
 Under a multi-replica strategy the caller divides them by the replica count before gradients
-are summed (DESIGN.md, "Many devices"); Keras does that only for its own compiled losses.
+are summed (docs/architecture.md, "Many devices"); Keras does that only for its own compiled losses.
 """
 
 import math
@@ -18,7 +18,7 @@ _COSINE_EMBEDDING_EPS = 1e-12
 def adaptive_lambda(lambda_base, num_old, num_new):
     """LUCIR's adaptive less-forget weight: λ = λ_base · √(|C_old| / |C_new|).
 
-    This is the code's form ([LUCIR code] class_incremental_cosine_cifar100.py:
+    This is the official code's form (its CIFAR-100 cosine script:
     `lamda_mult = old / new`, `cur_lamda = lamda_base * sqrt(lamda_mult)`), used by every
     re-implementation. The paper's Eq. 7 prints the inverse, √(|C_new| / |C_old|) (issue
     hshustc/CVPR19_Incremental_Learning#4). λ_base is 5 for CIFAR-100 and 10 for ImageNet;
@@ -56,7 +56,7 @@ def less_forget_loss(new_features, old_features):
     f* the frozen old model's feature of the same image; f* is wrapped in `stop_gradient`.
     cos(a, b) = ⟨a, b⟩ / √((‖a‖² + ε)(‖b‖² + ε)), ε = 1e-12, as PyTorch's
     `CosineEmbeddingLoss(margin 0)` with target +1 that [LUCIR code]
-    incremental_train_and_eval_MR_LF.py uses (paper Eq. 6). Applied to every sample in the
+    official code's training loop uses (paper Eq. 6). Applied to every sample in the
     batch. The weight λ is the caller's: `adaptive_lambda(λ_base, |C_old|, |C_new|)`, the
     code's λ_base·√(|C_old|/|C_new|) (the paper's Eq. 7 prints the inverse ratio).
 
@@ -134,7 +134,7 @@ def margin_ranking_loss(cos_logits, labels, num_old_classes, margin=0.5, k=2, nu
         L = Σ_i Σ_{j ∈ top-k(cos_i[num_old:])} max(0, margin − cos_i[y_i] + cos_i[j]) / (N_old · k)
 
     i.e. the ground-truth cosine must beat the k hardest new-class cosines by `margin`.
-    Source: [LUCIR code] incremental_train_and_eval_MR_LF.py (`MarginRankingLoss` over the
+    Source: the official LUCIR code's training loop (`MarginRankingLoss` over the
     gt score repeated k times and the top-k new-class scores), which averages over the
     N_old · k pairs; the paper's Eq. 9 averages over N_old and sums over k, so the code (used
     here) is the paper's value / k. Defaults m = 0.5, K = 2 as in the paper (§4.1).

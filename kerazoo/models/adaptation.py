@@ -20,8 +20,8 @@ class DomainAdapter(Classifier):
 
     Trains on batches `((x_source, y_source), x_target)` (e.g.
     `kerazoo.data.paired_dataset`). Source and target images go through
-    **separate forward passes**, as the official code (`DA/BNM/train_image.py`
-    and `SSL/base.py` call the network once per batch), so in training
+    **separate forward passes**, as the official code (its domain-adaptation
+    and semi-supervised scripts call the network once per batch), so in training
     BatchNorm normalises each domain with its own batch statistics (and its
     running statistics move twice per step, source then target). The loss
     terms:

@@ -23,7 +23,7 @@ class BatchFormerClassifier(TrainingModel):
     L is cross-entropy (`loss="ce"`) or Balanced Softmax (`"balanced_softmax"`:
     CE on logits + log class prior, `kerazoo.losses.balanced_softmax_loss`).
     The loss is the README's single mean over 2B rows by default. The official
-    BalancedSoftmax code (`run_networks.py`, `batch_loss`) adds three terms
+    BalancedSoftmax code (`batch_loss`) adds three terms
     when BatchFormer is on: L on the first B rows, L on the second B rows and
     L on all 2B rows again, i.e. 1.5·(L_pre + L_post) = 3 × the mean over 2B
     rows, while its baseline (no BatchFormer) has the one term.

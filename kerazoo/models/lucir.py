@@ -66,7 +66,7 @@ class LUCIRLoss:
 class LUCIRModel(TrainingModel):
     """Backbone + head trained with LUCIR's loss against a frozen old model.
 
-    Per batch (LUCIR code `incremental_train_and_eval_MR_LF.py`):
+    Per batch (the official LUCIR code's training loop):
 
         L = CE(σ·cos logits over all seen classes)
             + λ · mean(1 − cos(f, f_old))                  (less-forget, if on)

@@ -267,7 +267,7 @@ class MUNITGenerator(keras.Model):
     Images are float32 in [0, 1] outside and [−1, 1] inside (MUNIT's
     Normalize(0.5, 0.5) and tanh). Calling the generator *translates*: it
     keeps each image's content code, draws a style s ~ N(0, I) and decodes
-    (GIT's `train_baselines.py`); `translate(images, styles)` takes given
+    (GIT's baseline training code); `translate(images, styles)` takes given
     styles, `reconstruct` decodes an image with its own style.
 
     Args:
@@ -397,11 +397,11 @@ class MUNITGenerator(keras.Model):
 
 @keras.saving.register_keras_serializable(package="kerazoo")
 class MUNIT(TrainingModel):
-    """MUNIT trained on a single domain (GIT's `train_munit.py`), one generator
+    """MUNIT trained on a single domain (GIT's MUNIT training code), one generator
     and one LSGAN discriminator.
 
     Each training step is the official code's two updates in its order
-    (`train_munit.py`: `trainer.dis_update` then `trainer.gen_update`), each
+    (`trainer.dis_update` then `trainer.gen_update`), each
     with its own forward pass and its own freshly drawn styles. For a batch x
     (images in [0, 1]; labels, if the batch has them, unused), c = content(x):
 
