@@ -25,6 +25,11 @@ def random_shift(image, key, pad):
     Pads by `pad` on every side and crops back to (H, W) at a random offset,
     so `pad=4` is CIFAR's pad-4 random crop.
 
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+        pad: the largest shift, in pixels.
+
     Example:
 
     ```python
@@ -45,6 +50,10 @@ def random_shift(image, key, pad):
 def random_flip(image, key):
     """Mirror left-right with probability 1/2.
 
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+
     Example:
 
     ```python
@@ -62,6 +71,10 @@ def random_flip(image, key):
 
 def rotate(image, degrees):
     """Rotate counter-clockwise by `degrees` about the image centre (bilinear, zero fill).
+
+    Args:
+        image: float32 (H, W, C) image.
+        degrees: the angle, counter-clockwise.
 
     Example:
 
@@ -96,6 +109,11 @@ def rotate(image, degrees):
 def random_rotation(image, key, max_degrees):
     """Rotate by an angle drawn uniformly from [-max_degrees, max_degrees].
 
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+        max_degrees: the largest angle.
+
     Example:
 
     ```python
@@ -115,6 +133,11 @@ def random_rotation(image, key, max_degrees):
 def random_intensity(image, key, low, high):
     """Multiply every pixel by one factor drawn uniformly from [low, high).
 
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+        low, high: the factor's range.
+
     Example:
 
     ```python
@@ -132,6 +155,11 @@ def random_intensity(image, key, low, high):
 
 def gaussian_noise(image, key, stddev):
     """Add independent N(0, stddev²) noise to every pixel.
+
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+        stddev: the noise's standard deviation.
 
     Example:
 
@@ -152,6 +180,11 @@ def random_background(image, key, max_level=99):
     """Set every background pixel (exactly 0) to one level drawn from
     {0, ..., max_level}/255: the `bg` nuisance of `transforms.py` as a
     stateless op (GIT's `change_bg`).
+
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+        max_level: the brightest level, out of 255.
 
     Example:
 
@@ -177,6 +210,11 @@ def random_dilate_erode(image, key, dilate_probability=0.6):
     {2, 3, 4}; otherwise an erosion with k in {1, 2}: the `dil` nuisance of
     `transforms.py` as a stateless op (max pooling, stride 1). It matches
     SciPy's up to the anchor of even kernels and the border of erosions.
+
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+        dilate_probability: the chance of a dilation.
 
     Example:
 

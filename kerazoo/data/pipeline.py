@@ -254,6 +254,11 @@ def unlabelled_dataset(images, batch_size, seed, epoch_counter, augment=False, d
     The arguments mean what they mean in `train_dataset`; the order is a
     fresh permutation every epoch.
 
+    Args:
+        images: (N, H, W, C) images.
+        batch_size, seed, epoch_counter, augment, drop_remainder: as `train_dataset`'s.
+        views: 1 for batches `x`, 2 for `(view1, view2)`.
+
     Example:
 
     ```python

@@ -261,6 +261,13 @@ def make_domain_shift(name, shift, data_dir=None, seed=0, image_size=None, downl
     A shift in `SPLIT_SHIFTS` (`make_domain_shift("glyphs", "fonts")`) is
     a pair of the dataset's own splits instead: see `_split_shift`.
 
+    Args:
+        name: the base protocol, e.g. `"digits"`.
+        shift: the target's nuisance (`"rot"`, `"bg"`, `"dil"`), or a shift
+            of `SPLIT_SHIFTS`.
+        data_dir, seed, image_size, download: as `make_protocol`'s.
+        **shift_kwargs: forwarded to the nuisance (e.g. `max_level=127`).
+
     Returns:
         (source, target): two `Protocol`s. source's test split is the clean
         one, target's the same images shifted.
@@ -354,6 +361,11 @@ def make_few_labels(name, per_class, data_dir=None, seed=0, image_size=None, dow
     """A semi-supervised split of protocol `name`: `per_class` labelled
     training images per class (seeded), the rest as `unlabelled_images`
     (their labels only through `evaluation_labels()`).
+
+    Args:
+        name: a protocol name, e.g. `"digits"`.
+        per_class: labelled images per class.
+        data_dir, seed, image_size, download: as `make_protocol`'s.
 
     Example:
 

@@ -72,6 +72,13 @@ def random_resized_crop(image, key, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3
     """A random crop of `scale` of the area and aspect ratio in `ratio`,
     resized to (size, size); the whole image when 10 draws find no such crop.
 
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+        size: the output's side.
+        scale: the crop's share of the area, (min, max).
+        ratio: the crop's aspect ratio, (min, max).
+
     Example:
 
     ```python
@@ -98,6 +105,10 @@ def random_resized_crop(image, key, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3
 
 def center_crop(image, size):
     """The shorter side resized to size / 0.875, then the central (size, size) crop.
+
+    Args:
+        image: float32 (H, W, C) tensor.
+        size: the output's side.
 
     Example:
 
