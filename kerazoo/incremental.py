@@ -313,18 +313,19 @@ def grow_head(head, num_new, init=None, freeze_old=True):
 class Method:
     """What distinguishes LUCIR, its ablations and the baselines.
 
-    head: "cosine" (CosineLinear, imprinted) or "linear" (Dense).
-    less_forget, margin_ranking: LUCIR's two losses (old-class weights are
-        frozen whenever less_forget is on, as in the code).
-    distillation: knowledge distillation on the old classes' logits (the
-        LUCIR code's iCaRL-CNN baseline:
-        weight and temperature from `Settings`).
-    memory: "exemplars" (herding, fixed count per class) or "all" (joint
-        training on every image of the seen classes: the upper bound).
-    balanced_finetuning: after each incremental phase, finetune the head on
-        the exemplars only (LUCIR's CBF, `--cb_finetune` in its ImageNet
-        script, `ft_flag 2`): backbone, BatchNorm and σ frozen, old and new
-        class weights both trained, same loss.
+    Args:
+        head: "cosine" (CosineLinear, imprinted) or "linear" (Dense).
+        less_forget, margin_ranking: LUCIR's two losses (old-class weights are
+            frozen whenever less_forget is on, as in the code).
+        distillation: knowledge distillation on the old classes' logits (the
+            LUCIR code's iCaRL-CNN baseline:
+            weight and temperature from `Settings`).
+        memory: "exemplars" (herding, fixed count per class) or "all" (joint
+            training on every image of the seen classes: the upper bound).
+        balanced_finetuning: after each incremental phase, finetune the head on
+            the exemplars only (LUCIR's CBF, `--cb_finetune` in its ImageNet
+            script, `ft_flag 2`): backbone, BatchNorm and σ frozen, old and new
+            class weights both trained, same loss.
 
     Example:
 
@@ -366,20 +367,21 @@ METHODS = {
 class Settings:
     """The protocol and loss settings of a class-incremental run.
 
-    exemplars_per_class, epochs, batch_size: memory and training per phase.
-    augment: the training images' augmentation policy (`kerazoo.data.augment`: "none",
-        "crop_flip" for pad-4 crop + flip).
-    flip_means: average NME class means with horizontally flipped images.
-        The LUCIR CIFAR code's "flip" reverses the last axis of HWC arrays,
-        i.e. the colour channels (an inherited bug); kerazoo flips the
-        width, which is what the code means. Wrong for digits either way.
-    lambda_base, margin, k: LUCIR's loss (`LUCIRLoss`).
-    weight_decay: coupled L2 of each phase's optimizer (the code's PyTorch SGD).
-    distillation_weight, temperature: the iCaRL-CNN baseline's distillation
-        (the LUCIR code: β = 0.25, T = 2).
-    cbf_epochs, cbf_learning_rate, cbf_weight_decay: class-balanced
-        finetuning, for methods that use it (the LUCIR code: 20 epochs of
-        SGD with momentum 0.9 from lr 0.01, x0.1 halfway, weight decay 1e-4).
+    Args:
+        exemplars_per_class, epochs, batch_size: memory and training per phase.
+        augment: the training images' augmentation policy (`kerazoo.data.augment`: "none",
+            "crop_flip" for pad-4 crop + flip).
+        flip_means: average NME class means with horizontally flipped images.
+            The LUCIR CIFAR code's "flip" reverses the last axis of HWC arrays,
+            i.e. the colour channels (an inherited bug); kerazoo flips the
+            width, which is what the code means. Wrong for digits either way.
+        lambda_base, margin, k: LUCIR's loss (`LUCIRLoss`).
+        weight_decay: coupled L2 of each phase's optimizer (the code's PyTorch SGD).
+        distillation_weight, temperature: the iCaRL-CNN baseline's distillation
+            (the LUCIR code: β = 0.25, T = 2).
+        cbf_epochs, cbf_learning_rate, cbf_weight_decay: class-balanced
+            finetuning, for methods that use it (the LUCIR code: 20 epochs of
+            SGD with momentum 0.9 from lr 0.01, x0.1 halfway, weight decay 1e-4).
 
     Example:
 

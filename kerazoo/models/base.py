@@ -11,14 +11,15 @@ from keras import ops
 class OptimizerGroup:
     """One optimizer, the variables it updates and the loss terms it follows.
 
-    name: a label for logs and errors.
-    optimizer: a Keras optimizer (built by the runner inside
-        `strategy.scope()` before any checkpoint is restored).
-    variables: the variables this optimizer updates.
-    terms: names of the loss terms whose sum it follows; None = every term.
-
     A group ascends when its optimizer does: wrap it in
     `kerazoo.optimizers.GradientAscent` (AdCo's negatives).
+
+    Args:
+        name: a label for logs and errors.
+        optimizer: a Keras optimizer (built by the runner inside
+            `strategy.scope()` before any checkpoint is restored).
+        variables: the variables this optimizer updates.
+        terms: names of the loss terms whose sum it follows; None = every term.
 
     Example:
 

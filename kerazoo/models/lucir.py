@@ -15,14 +15,6 @@ from kerazoo.models.base import TrainingModel
 class LUCIRLoss:
     """The loss of one incremental phase: which terms are on, and their settings.
 
-    less_forget, margin_ranking: LUCIR's two losses (ablations switch them).
-    distillation: weight β of knowledge distillation on the old classes'
-        logits (the iCaRL-CNN baseline of the LUCIR code: β = 0.25, T = 2);
-        0 turns it off.
-    lambda_base: λ_base (5 for CIFAR-100, 10 for ImageNet).
-    margin, k: margin-ranking margin m and number of hard negatives K.
-    temperature: distillation temperature T.
-
     Weight decay is the optimizer's (`kerazoo.optimizers.with_weight_decay`:
     coupled L2 on every variable it updates, as the code's PyTorch SGD).
 
