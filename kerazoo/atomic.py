@@ -13,6 +13,22 @@ def atomic_path(path):
 
     The temporary name keeps the suffix, so savers that infer the format
     from it (`.weights.h5`, `.keras`, `.png`) still work.
+
+    Args:
+        path: the file to write.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    from kerazoo.atomic import atomic_path
+
+    path = Path(tempfile.mkdtemp()) / "results.json"
+    with atomic_path(path) as tmp:
+        tmp.write_text("{}")  # `path` appears only when the block succeeds
+    print(path.read_text())
+    ```
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,6 +45,24 @@ def atomic_path(path):
 
 
 def write_text(path, text):
+    """Write `text` to `path` atomically (`atomic_path`).
+
+    Args:
+        path: the file to write.
+        text: its content.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    from kerazoo.atomic import write_text
+
+    path = Path(tempfile.mkdtemp()) / "notes.txt"
+    write_text(path, "done")
+    print(path.read_text())
+    ```
+    """
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
@@ -41,6 +75,27 @@ def atomic_dir(path, overwrite=False):
     The yielded path does not exist yet, so writers that create their own
     directory (SavedModel) can use it. An existing `path` is an error
     unless `overwrite`; it is replaced only once the new one is complete.
+
+    Args:
+        path: the directory to write.
+        overwrite: replace an existing `path`.
+
+    Raises:
+        FileExistsError: `path` exists and `overwrite` is false.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    from kerazoo.atomic import atomic_dir
+
+    path = Path(tempfile.mkdtemp()) / "model"
+    with atomic_dir(path) as tmp:
+        tmp.mkdir()
+        (tmp / "weights.txt").write_text("1 2 3")
+    print(sorted(p.name for p in path.iterdir()))  # ['weights.txt']
+    ```
     """
     path = Path(path)
     check_free(path, overwrite)
@@ -66,6 +121,26 @@ def atomic_dir(path, overwrite=False):
 
 
 def check_free(path, overwrite):
-    """Raise `FileExistsError` if `path` exists and `overwrite` is false."""
+    """Raise `FileExistsError` if `path` exists and `overwrite` is false.
+
+    Args:
+        path: a `Path`.
+        overwrite: allow an existing `path`.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    from kerazoo.atomic import check_free
+
+    folder = Path(tempfile.mkdtemp())
+    check_free(folder / "new", overwrite=False)  # fine
+    try:
+        check_free(folder, overwrite=False)
+    except FileExistsError as error:
+        print(error)
+    ```
+    """
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")

@@ -4,7 +4,7 @@ Each builder returns a functional `keras.Model` from images to a pooled
 feature vector (no classifier). Shared switches:
 
 - `last_relu`: LUCIR removes the ReLU after the last block so features can
-  be negative (LUCIR code, `modified_resnet_cifar.py`).
+  be negative (the official LUCIR code's CIFAR ResNet).
 - `synchronized`: BatchNorm statistics over the global batch under a
   multi-replica strategy (otherwise each replica normalises by its own).
 - BatchNorm momentum 0.9 and epsilon 1e-5 (PyTorch's defaults): with Keras'
@@ -15,8 +15,9 @@ Example:
 
 ```python
 import kerazoo
+
 features = kerazoo.backbones.get("resnet32", input_shape=(32, 32, 3), last_relu=False)
-features.output_shape  # (None, 64)
+print(features.output_shape)  # (None, 64)
 ```
 """
 
@@ -30,17 +31,65 @@ _REGISTRY = {}
 
 
 def register(builder):
+    """Add `builder` to the registry under its function name (a decorator).
+
+    Args:
+        builder: a function (input_shape=..., last_relu=..., synchronized=..., ...) -> `keras.Model`.
+
+    Returns:
+        `builder`, unchanged.
+
+    Example:
+
+    ```python
+    import keras
+    import kerazoo
+
+    @kerazoo.backbones.register
+    def tiny(input_shape=(8, 8, 1), last_relu=True, synchronized=False):
+        inputs = keras.Input(input_shape)
+        return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs))
+
+    assert "tiny" in kerazoo.backbones.available()
+    ```
+    """
     _REGISTRY[builder.__name__] = builder
     return builder
 
 
 def available():
-    """Names of the registered backbones."""
+    """Names of the registered backbones.
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    print(kerazoo.backbones.available())  # ['convnet', 'resnet18', 'resnet32', 'resnet50', ...]
+    ```
+    """
     return sorted(_REGISTRY)
 
 
 def get(name, **kwargs):
-    """Build a registered backbone by name."""
+    """Build a registered backbone by name.
+
+    Args:
+        name: a name from `available()`.
+        **kwargs: the builder's arguments (`input_shape`, `last_relu`, ...).
+
+    Returns:
+        A `keras.Model` from images to pooled features.
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    backbone = kerazoo.backbones.get("convnet", input_shape=(8, 8, 1), width=16)
+    print(backbone.output_shape)  # (None, 16)
+    ```
+    """
     if name not in _REGISTRY:
         raise ValueError(f"Unknown backbone '{name}'; available: {available()}.")
     return _REGISTRY[name](**kwargs)
@@ -114,7 +163,27 @@ def _resnet(inputs, x, stages, blocks, last_relu, synchronized, name, block=_bas
 @register
 def resnet32(input_shape=(32, 32, 3), last_relu=True, synchronized=False):
     """CIFAR ResNet-32: 3 stages x 5 basic blocks, 16/32/64 channels, 64-d
-    features, 1x1-conv shortcuts where the shape changes (as LUCIR's code)."""
+    features, 1x1-conv shortcuts where the shape changes (as LUCIR's code).
+
+    Args:
+        input_shape: (H, W, C) of the images.
+        last_relu: whether the last block ends with a ReLU (LUCIR's backbones drop it).
+        synchronized: synchronised BatchNorm across replicas.
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    print(kerazoo.backbones.resnet32(input_shape=(32, 32, 3)).output_shape)  # (None, 64)
+    ```
+
+    References:
+        - [He et al., Deep Residual Learning for Image Recognition, CVPR
+          2016](https://arxiv.org/abs/1512.03385)
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
+    """
     inputs = keras.Input(input_shape, name="images")
     x = _conv_bn(inputs, 16, 3, 1, synchronized, "stem")
     return _resnet(inputs, x, (16, 32, 64), (5, 5, 5), last_relu, synchronized, "resnet32")
@@ -123,7 +192,25 @@ def resnet32(input_shape=(32, 32, 3), last_relu=True, synchronized=False):
 @register
 def resnet18(input_shape=(224, 224, 3), last_relu=True, synchronized=False):
     """ImageNet ResNet-18: 7x7/2 stem and max-pool, 4 stages x 2 basic blocks,
-    64..512 channels, 512-d features."""
+    64..512 channels, 512-d features.
+
+    Args:
+        input_shape: (H, W, C) of the images.
+        last_relu: whether the last block ends with a ReLU (LUCIR's backbones drop it).
+        synchronized: synchronised BatchNorm across replicas.
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    print(kerazoo.backbones.resnet18(input_shape=(32, 32, 3)).output_shape)  # (None, 512)
+    ```
+
+    References:
+        - [He et al., Deep Residual Learning for Image Recognition, CVPR
+          2016](https://arxiv.org/abs/1512.03385)
+    """
     inputs = keras.Input(input_shape, name="images")
     x = _conv_bn(inputs, 64, 7, 2, synchronized, "stem")
     x = layers.MaxPooling2D(3, 2, padding="same", name="stem_pool")(x)
@@ -133,7 +220,25 @@ def resnet18(input_shape=(224, 224, 3), last_relu=True, synchronized=False):
 @register
 def resnet50(input_shape=(224, 224, 3), last_relu=True, synchronized=False):
     """ImageNet ResNet-50: 7x7/2 stem and max-pool, 4 stages of 3/4/6/3
-    bottleneck blocks, 2048-d features (23.5 M parameters, torchvision's)."""
+    bottleneck blocks, 2048-d features (23.5 M parameters, torchvision's).
+
+    Args:
+        input_shape: (H, W, C) of the images.
+        last_relu: whether the last block ends with a ReLU (LUCIR's backbones drop it).
+        synchronized: synchronised BatchNorm across replicas.
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    print(kerazoo.backbones.resnet50(input_shape=(32, 32, 3)).output_shape)  # (None, 2048)
+    ```
+
+    References:
+        - [He et al., Deep Residual Learning for Image Recognition, CVPR
+          2016](https://arxiv.org/abs/1512.03385)
+    """
     inputs = keras.Input(input_shape, name="images")
     x = _conv_bn(inputs, 64, 7, 2, synchronized, "stem")
     x = layers.MaxPooling2D(3, 2, padding="same", name="stem_pool")(x)
@@ -152,7 +257,24 @@ def resnet50(input_shape=(224, 224, 3), last_relu=True, synchronized=False):
 @register
 def convnet(input_shape=(8, 8, 1), last_relu=True, synchronized=False, width=64):
     """Small convnet for digits: conv 32, conv `width` stride 2, conv `width`,
-    each with BatchNorm, then global average pooling (`width`-d features)."""
+    each with BatchNorm, then global average pooling (`width`-d features).
+
+    Args:
+        input_shape: (H, W, C) of the images.
+        last_relu: whether the last block ends with a ReLU (LUCIR's backbones drop it).
+        synchronized: synchronised BatchNorm across replicas.
+        width: channels of the last two convolutions, and of the features.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import kerazoo
+
+    backbone = kerazoo.backbones.convnet(input_shape=(8, 8, 1), width=16)
+    print(backbone(np.zeros((2, 8, 8, 1), "float32")).shape)  # (2, 16)
+    ```
+    """
     inputs = keras.Input(input_shape, name="images")
     x = _conv_bn(inputs, 32, 3, 1, synchronized, "conv1")
     x = _conv_bn(x, width, 3, 2, synchronized, "conv2")

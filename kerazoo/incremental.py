@@ -41,7 +41,29 @@ def _metrics():
 
 
 def labels_in_phase_order(labels, order):
-    """Map dataset labels to their position in the class order."""
+    """Map dataset labels to their position in the class order.
+
+    Args:
+        labels: (N,) dataset labels.
+        order: the class order, a permutation of 0 .. C - 1.
+
+    Returns:
+        (N,) int array: each label's position in `order`.
+
+    Example:
+
+    ```python
+    from kerazoo.incremental import labels_in_phase_order
+
+    print(labels_in_phase_order([2, 0, 2], order=[2, 0, 1]))  # [0 1 0]
+    ```
+
+    References:
+        - [Rebuffi et al., iCaRL: Incremental Classifier and Representation Learning, CVPR
+          2017](https://arxiv.org/abs/1611.07725)
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
+    """
     return np.argsort(order)[np.asarray(labels)].astype(np.int32)
 
 
@@ -51,6 +73,29 @@ def herding(features, m):
 
     w starts at the mean μ; repeatedly pick argmax_i ⟨w, f_i⟩ (a new index
     gets the next rank) and set w ← w + μ − f_i, for at most 1000 iterations.
+
+    Args:
+        features: (n, d) features of one class's images.
+        m: number of exemplars.
+
+    Returns:
+        int array of at most `m` indices into `features`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.incremental import herding
+
+    features = np.random.default_rng(0).normal(size=(30, 8))
+    print(herding(features, 5))  # the five exemplars, best first
+    ```
+
+    References:
+        - [Rebuffi et al., iCaRL: Incremental Classifier and Representation Learning, CVPR
+          2017](https://arxiv.org/abs/1611.07725)
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
     features = l2_normalize_numpy(np.asarray(features, np.float64), axis=1)
     m = min(m, len(features))
@@ -68,17 +113,80 @@ def herding(features, m):
 
 
 def class_means(features):
-    """Mean of each class's L2-normalised features (a list of arrays)."""
+    """Mean of each class's L2-normalised features (a list of arrays).
+
+    Args:
+        features: a list of (n_c, d) arrays, one per class.
+
+    Returns:
+        (num_classes, d) array.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.incremental import class_means
+
+    rng = np.random.default_rng(0)
+    means = class_means([rng.normal(size=(5, 8)), rng.normal(size=(7, 8))])
+    print(means.shape)  # (2, 8)
+    ```
+
+    References:
+        - [Rebuffi et al., iCaRL: Incremental Classifier and Representation Learning, CVPR
+          2017](https://arxiv.org/abs/1611.07725)
+    """
     return np.stack([l2_normalize_numpy(f, axis=1).mean(axis=0) for f in features])
 
 
 def nme_predict(features, class_means):
-    """Nearest class mean: argmax of cosine to the normalised means."""
+    """Nearest class mean: argmax of cosine to the normalised means.
+
+    Args:
+        features: (N, d) features.
+        class_means: (C, d) class means (`class_means`).
+
+    Returns:
+        (N,) predicted classes.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.incremental import nme_predict
+
+    means = np.array([[1.0, 0.0], [0.0, 1.0]])
+    print(nme_predict(np.array([[2.0, 0.1], [0.3, 1.0]]), means))  # [0 1]
+    ```
+
+    References:
+        - [Rebuffi et al., iCaRL: Incremental Classifier and Representation Learning, CVPR
+          2017](https://arxiv.org/abs/1611.07725)
+    """
     return np.argmax(l2_normalize_numpy(features, axis=1) @ l2_normalize_numpy(class_means, axis=1).T, axis=1)
 
 
 def snapshot(backbone):
-    """A frozen copy of `backbone` (same architecture and weights)."""
+    """A frozen copy of `backbone` (same architecture and weights).
+
+    Args:
+        backbone: a functional `keras.Model`.
+
+    Example:
+
+    ```python
+    import kerazoo
+    from kerazoo.incremental import snapshot
+
+    backbone = kerazoo.backbones.get("convnet", width=8)
+    old = snapshot(backbone)
+    assert not old.trainable and len(old.weights) == len(backbone.weights)
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
+    """
     old = keras.models.clone_model(backbone)
     old.set_weights(backbone.get_weights())
     old.trainable = False
@@ -86,7 +194,30 @@ def snapshot(backbone):
 
 
 def snapshot_head(head):
-    """A frozen copy of a head (`CosineLinear` or `Dense`), weights included."""
+    """A frozen copy of a head (`CosineLinear` or `Dense`), weights included.
+
+    Args:
+        head: a built `CosineLinear` or `Dense`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.incremental import snapshot_head
+    from kerazoo.layers import CosineLinear
+
+    head = CosineLinear(3)
+    head(np.zeros((1, 8), "float32"))
+    old = snapshot_head(head)
+    assert np.allclose(old.kernel, head.kernel) and not old.trainable
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
+        - [Rebuffi et al., iCaRL: Incremental Classifier and Representation Learning, CVPR
+          2017](https://arxiv.org/abs/1611.07725)
+    """
     if isinstance(head, CosineLinear):
         copy = copy_cosine_head(head, freeze_old=True)
     else:
@@ -99,7 +230,30 @@ def snapshot_head(head):
 
 def copy_cosine_head(head, freeze_old, learn_sigma=None):
     """A `CosineLinear` equal to `head` with its old block (un)frozen and σ
-    trainable or not (default: as in `head`)."""
+    trainable or not (default: as in `head`).
+
+    Args:
+        head: a built `CosineLinear`.
+        freeze_old: whether the copy's old block is frozen.
+        learn_sigma: whether the copy's σ trains; None keeps `head`'s.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.incremental import copy_cosine_head
+    from kerazoo.layers import CosineLinear
+
+    head = CosineLinear(3)
+    head(np.zeros((1, 8), "float32"))
+    copy = copy_cosine_head(head, freeze_old=False, learn_sigma=False)
+    assert np.allclose(copy.kernel, head.kernel)
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
+    """
     config = {**head.get_config(), "freeze_old": freeze_old}
     if learn_sigma is not None:
         config["learn_sigma"] = learn_sigma
@@ -114,7 +268,33 @@ def copy_cosine_head(head, freeze_old, learn_sigma=None):
 
 
 def grow_head(head, num_new, init=None, freeze_old=True):
-    """A copy of `head` with `num_new` more classes, old weights kept exactly."""
+    """A copy of `head` with `num_new` more classes, old weights kept exactly.
+
+    Args:
+        head: a built `CosineLinear` or `Dense`.
+        num_new: classes to add.
+        init: None, or (num_new, input_dim) initial weights of the new classes
+            (`imprint_weights`).
+        freeze_old: for a `CosineLinear`, freeze the old classes' weights.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.incremental import grow_head
+    from kerazoo.layers import CosineLinear
+
+    head = CosineLinear(2)
+    head(np.zeros((1, 8), "float32"))
+    grown = grow_head(head, 3)
+    print(grown(np.ones((1, 8), "float32")).shape)  # (1, 5)
+    assert np.allclose(np.asarray(grown.kernel)[:, :2], head.kernel)
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
+    """
     if isinstance(head, CosineLinear):
         grown = copy_cosine_head(head, freeze_old)
         grown.add_classes(num_new, init)
@@ -133,18 +313,35 @@ def grow_head(head, num_new, init=None, freeze_old=True):
 class Method:
     """What distinguishes LUCIR, its ablations and the baselines.
 
-    head: "cosine" (CosineLinear, imprinted) or "linear" (Dense).
-    less_forget, margin_ranking: LUCIR's two losses (old-class weights are
-        frozen whenever less_forget is on, as in the code).
-    distillation: knowledge distillation on the old classes' logits (the
-        LUCIR code's iCaRL-CNN baseline, `incremental_train_and_eval.py`:
-        weight and temperature from `Settings`).
-    memory: "exemplars" (herding, fixed count per class) or "all" (joint
-        training on every image of the seen classes: the upper bound).
-    balanced_finetuning: after each incremental phase, finetune the head on
-        the exemplars only (LUCIR's CBF, `--cb_finetune` in its ImageNet
-        script, `ft_flag 2`): backbone, BatchNorm and σ frozen, old and new
-        class weights both trained, same loss.
+    Args:
+        head: "cosine" (CosineLinear, imprinted) or "linear" (Dense).
+        less_forget, margin_ranking: LUCIR's two losses (old-class weights are
+            frozen whenever less_forget is on, as in the code).
+        distillation: knowledge distillation on the old classes' logits (the
+            LUCIR code's iCaRL-CNN baseline:
+            weight and temperature from `Settings`).
+        memory: "exemplars" (herding, fixed count per class) or "all" (joint
+            training on every image of the seen classes: the upper bound).
+        balanced_finetuning: after each incremental phase, finetune the head on
+            the exemplars only (LUCIR's CBF, `--cb_finetune` in its ImageNet
+            script, `ft_flag 2`): backbone, BatchNorm and σ frozen, old and new
+            class weights both trained, same loss.
+
+    Example:
+
+    ```python
+    from kerazoo.incremental import METHODS, Method
+
+    lucir = METHODS["lucir"]
+    cosine_only = Method(less_forget=False, margin_ranking=False)
+    assert cosine_only == METHODS["cn"]
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
+        - [Rebuffi et al., iCaRL: Incremental Classifier and Representation Learning, CVPR
+          2017](https://arxiv.org/abs/1611.07725)
     """
 
     head: str = "cosine"
@@ -170,20 +367,36 @@ METHODS = {
 class Settings:
     """The protocol and loss settings of a class-incremental run.
 
-    exemplars_per_class, epochs, batch_size: memory and training per phase.
-    augment: the training images' augmentation policy (`kerazoo.data.augment`: "none",
-        "crop_flip" for pad-4 crop + flip).
-    flip_means: average NME class means with horizontally flipped images.
-        The LUCIR CIFAR code's "flip" reverses the last axis of HWC arrays,
-        i.e. the colour channels (an inherited bug); kerazoo flips the
-        width, which is what the code means. Wrong for digits either way.
-    lambda_base, margin, k: LUCIR's loss (`LUCIRLoss`).
-    weight_decay: coupled L2 of each phase's optimizer (the code's PyTorch SGD).
-    distillation_weight, temperature: the iCaRL-CNN baseline's distillation
-        (the LUCIR code: β = 0.25, T = 2).
-    cbf_epochs, cbf_learning_rate, cbf_weight_decay: class-balanced
-        finetuning, for methods that use it (the LUCIR code: 20 epochs of
-        SGD with momentum 0.9 from lr 0.01, x0.1 halfway, weight decay 1e-4).
+    Args:
+        exemplars_per_class, epochs, batch_size: memory and training per phase.
+        augment: the training images' augmentation policy (`kerazoo.data.augment`: "none",
+            "crop_flip" for pad-4 crop + flip).
+        flip_means: average NME class means with horizontally flipped images.
+            The LUCIR CIFAR code's "flip" reverses the last axis of HWC arrays,
+            i.e. the colour channels (an inherited bug); kerazoo flips the
+            width, which is what the code means. Wrong for digits either way.
+        lambda_base, margin, k: LUCIR's loss (`LUCIRLoss`).
+        weight_decay: coupled L2 of each phase's optimizer (the code's PyTorch SGD).
+        distillation_weight, temperature: the iCaRL-CNN baseline's distillation
+            (the LUCIR code: β = 0.25, T = 2).
+        cbf_epochs, cbf_learning_rate, cbf_weight_decay: class-balanced
+            finetuning, for methods that use it (the LUCIR code: 20 epochs of
+            SGD with momentum 0.9 from lr 0.01, x0.1 halfway, weight decay 1e-4).
+
+    Example:
+
+    ```python
+    from kerazoo.incremental import METHODS, Settings
+
+    settings = Settings(exemplars_per_class=5, epochs=1, batch_size=8)
+    print(settings.loss(METHODS["icarl"]))  # distillation 0.25, the LUCIR losses off
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
+        - [Rebuffi et al., iCaRL: Incremental Classifier and Representation Learning, CVPR
+          2017](https://arxiv.org/abs/1611.07725)
     """
 
     exemplars_per_class: int = 20
@@ -222,7 +435,31 @@ class Settings:
 @dataclasses.dataclass
 class PhaseResult:
     """Accuracies after one phase. `task_accuracy[j]`: CNN accuracy on the
-    test images of phase j's classes (for forgetting)."""
+    test images of phase j's classes (for forgetting).
+
+    Args:
+        phase: the phase's index (0 is the base phase).
+        num_classes: classes seen so far.
+        cnn_accuracy: accuracy of the model's head on the seen classes.
+        nme_accuracy: nearest-mean-of-exemplars accuracy, or None.
+        task_accuracy: CNN accuracy on the classes of each phase so far.
+
+    Example:
+
+    ```python
+    from kerazoo.incremental import PhaseResult
+    from kerazoo.metrics import average_forgetting
+
+    results = [PhaseResult(0, 2, 0.9, 0.9, [0.9]), PhaseResult(1, 4, 0.7, 0.75, [0.6, 0.8])]
+    print(average_forgetting([r.task_accuracy for r in results]))  # 0.3
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
+        - [Rebuffi et al., iCaRL: Incremental Classifier and Representation Learning, CVPR
+          2017](https://arxiv.org/abs/1611.07725)
+    """
 
     phase: int
     num_classes: int
@@ -248,6 +485,46 @@ class ClassIncremental:
         strategy: `tf.distribute` strategy models are built under.
         epoch_counter: the `EpochCounter` the fit callable drives.
         log: a callable for one-line progress messages.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras
+    import tensorflow as tf
+    import kerazoo
+    from kerazoo.data import EpochCounter
+    from kerazoo.incremental import METHODS, ClassIncremental, Settings
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(32, 8, 8, 1)).astype("float32")
+    labels = np.repeat(np.arange(4), 8)  # already in phase order
+    counter = EpochCounter()
+
+    def fit(model, dataset, stage, epochs):
+        model.fit(dataset, epochs=epochs, callbacks=[counter], verbose=0)
+
+    learner = ClassIncremental(
+        METHODS["lucir"],
+        (images, labels, images, labels),
+        phase_sizes=[2, 2],
+        settings=Settings(exemplars_per_class=3, epochs=1, batch_size=8),
+        seed=0,
+        build_backbone=lambda: kerazoo.backbones.get("convnet", last_relu=False, width=8),
+        make_optimizer=lambda steps: keras.optimizers.SGD(0.05, momentum=0.9),
+        fit=fit,
+        strategy=tf.distribute.get_strategy(),
+        epoch_counter=counter,
+        log=print,
+    )
+    results = learner.run("example")  # one PhaseResult per phase
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
+        - [Rebuffi et al., iCaRL: Incremental Classifier and Representation Learning, CVPR
+          2017](https://arxiv.org/abs/1611.07725)
     """
 
     def __init__(

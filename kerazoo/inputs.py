@@ -13,6 +13,7 @@ Example:
 ```python
 from sklearn.datasets import load_digits
 from kerazoo import inputs
+
 images = inputs.preprocess(load_digits().images, "sklearn_digits")  # (1797, 8, 8, 1)
 inputs.check_images(images, (8, 8, 1))
 ```
@@ -44,7 +45,22 @@ _DIGITS_MAX = 16  # sklearn's digits count 0..16 set pixels per 4x4 block
 
 def raw_format(dataset):
     """The raw format of a dataset or protocol name (`"digits-rot-lt"` ->
-    `"sklearn_digits"`): a key of `PREPROCESSING`."""
+    `"sklearn_digits"`): a key of `PREPROCESSING`.
+
+    Args:
+        dataset: a dataset or protocol name.
+
+    Returns:
+        The raw format's name, a key of `PREPROCESSING`.
+
+    Example:
+
+    ```python
+    from kerazoo import inputs
+
+    print(inputs.raw_format("digits-rot-lt"))  # sklearn_digits
+    ```
+    """
     return _RAW_FORMAT_OF_DATASET.get(dataset.split("-")[0].split(":")[0], "uint8")
 
 
@@ -52,7 +68,24 @@ def input_spec(dataset, image_size=None, crop_fraction=None):
     """The model-input record of a run on `dataset`: its raw format and the
     exact preprocessing text, including the resize to `image_size`, if any:
     the whole image, or with `crop_fraction` the shorter side to
-    image_size / crop_fraction and the central crop (streamed datasets)."""
+    image_size / crop_fraction and the central crop (streamed datasets).
+
+    Args:
+        dataset: a dataset or protocol name.
+        image_size: None, or the side images are resized to.
+        crop_fraction: None, or the share of the shorter side kept by a central crop.
+
+    Returns:
+        A dict with the raw format and the preprocessing text.
+
+    Example:
+
+    ```python
+    from kerazoo import inputs
+
+    print(inputs.input_spec("digits", image_size=16))
+    ```
+    """
     fmt = raw_format(dataset)
     text = PREPROCESSING[fmt]
     if image_size and crop_fraction:
@@ -70,7 +103,23 @@ def input_spec(dataset, image_size=None, crop_fraction=None):
 
 
 def digits_to_uint8(raw):
-    """sklearn's 0..16 digit values as the uint8 0..255 pixels the digits builder stores."""
+    """sklearn's 0..16 digit values as the uint8 0..255 pixels the digits builder stores.
+
+    Args:
+        raw: sklearn digits, values 0..16.
+
+    Returns:
+        uint8 array of the same shape, values 0..255.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo import inputs
+
+    print(inputs.digits_to_uint8(np.array([0.0, 8.0, 16.0])))  # [  0 128 255]
+    ```
+    """
     return np.round(np.asarray(raw, dtype=np.float64) * (255.0 / _DIGITS_MAX)).astype(np.uint8)
 
 
@@ -90,7 +139,9 @@ def preprocess(raw_images, raw_format):
 
     ```python
     from sklearn.datasets import load_digits
-    inputs.preprocess(load_digits().images, "sklearn_digits").shape   # (1797, 8, 8, 1)
+    from kerazoo import inputs
+
+    print(inputs.preprocess(load_digits().images, "sklearn_digits").shape)  # (1797, 8, 8, 1)
     ```
     """
     raw = check_raw(raw_images, raw_format)
@@ -129,9 +180,14 @@ def check_raw(raw_images, raw_format):
 
     ```python
     from sklearn.datasets import load_digits
+    from kerazoo import inputs
+
     raw = load_digits().images
-    inputs.check_raw(raw, "sklearn_digits")          # fine
-    inputs.check_raw(raw / 16, "sklearn_digits")     # ValueError: ... looks already scaled ...
+    inputs.check_raw(raw, "sklearn_digits")  # fine
+    try:
+        inputs.check_raw(raw / 16, "sklearn_digits")
+    except ValueError as error:
+        print(error)  # ... looks already scaled ...
     ```
     """
     if raw_format not in PREPROCESSING:
@@ -243,7 +299,10 @@ def resize_bilinear(images, size):
     Example:
 
     ```python
-    inputs.resize_bilinear(np.zeros((2, 8, 8, 1), np.float32), 16).shape   # (2, 16, 16, 1)
+    import numpy as np
+    from kerazoo import inputs
+
+    print(inputs.resize_bilinear(np.zeros((2, 8, 8, 1), np.float32), 16).shape)  # (2, 16, 16, 1)
     ```
     """
     images = np.asarray(images, dtype=np.float32)
@@ -281,6 +340,19 @@ def check_images(images, image_shape):
         ValueError: wrong shape (e.g. a single image without the batch axis),
             a non-float dtype, non-finite values, or values outside [0, 1];
             the message says how to fix it.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo import inputs
+
+    images = inputs.check_images(np.zeros((2, 8, 8, 1)), (8, 8, 1))  # float32
+    try:
+        inputs.check_images(np.zeros((8, 8, 1)), (8, 8, 1))  # one image, no batch axis
+    except ValueError as error:
+        print(error)
+    ```
     """
     try:
         images = np.asarray(images)

@@ -4,7 +4,24 @@ import numpy as np
 
 
 def per_class_accuracy(labels, predictions, num_classes):
-    """Recall of every class; NaN for a class absent from `labels`."""
+    """Recall of every class; NaN for a class absent from `labels`.
+
+    Args:
+        labels: (N,) true classes.
+        predictions: (N,) predicted classes.
+        num_classes: length of the result.
+
+    Returns:
+        float64 (num_classes,).
+
+    Example:
+
+    ```python
+    from kerazoo.metrics import per_class_accuracy
+
+    print(per_class_accuracy([0, 0, 1, 1], [0, 1, 1, 1], num_classes=3))  # [0.5 1.  nan]
+    ```
+    """
     labels = np.asarray(labels)
     correct = np.asarray(predictions) == labels
     totals = np.bincount(labels, minlength=num_classes)
@@ -14,24 +31,81 @@ def per_class_accuracy(labels, predictions, num_classes):
 
 
 def accuracy(labels, predictions):
+    """Share of `predictions` equal to `labels`.
+
+    Args:
+        labels: (N,) true classes.
+        predictions: (N,) predicted classes.
+
+    Example:
+
+    ```python
+    from kerazoo.metrics import accuracy
+
+    print(accuracy([0, 0, 1, 1], [0, 1, 1, 1]))  # 0.75
+    ```
+    """
     return float(np.mean(np.asarray(predictions) == np.asarray(labels)))
 
 
 def balanced_accuracy(labels, predictions, num_classes):
-    """Mean per-class recall over the classes present in `labels`."""
+    """Mean per-class recall over the classes present in `labels`.
+
+    Args:
+        labels: (N,) true classes.
+        predictions: (N,) predicted classes.
+        num_classes: number of classes.
+
+    Example:
+
+    ```python
+    from kerazoo.metrics import balanced_accuracy
+
+    print(balanced_accuracy([0, 0, 0, 1], [0, 0, 0, 0], num_classes=2))  # 0.5
+    ```
+    """
     return float(np.nanmean(per_class_accuracy(labels, predictions, num_classes)))
 
 
 def average_incremental_accuracy(phase_accuracies):
     """Mean of the accuracy on all seen classes after each phase, the base
-    phase included (LUCIR's `eval_cumul_acc.py`)."""
+    phase included (as the official LUCIR code evaluates it).
+
+    Args:
+        phase_accuracies: the accuracy on all seen classes after each phase.
+
+    Example:
+
+    ```python
+    from kerazoo.metrics import average_incremental_accuracy
+
+    print(average_incremental_accuracy([0.9, 0.7, 0.6]))
+    ```
+
+    References:
+        - [Rebuffi et al., iCaRL: Incremental Classifier and Representation Learning, CVPR
+          2017](https://arxiv.org/abs/1611.07725)
+    """
     return float(np.mean(phase_accuracies))
 
 
 def average_forgetting(task_accuracy):
     """Mean over earlier tasks j of max_{l<T} a[l][j] − a[T][j] at the final
     phase T (Chaudhry et al., 2018). `task_accuracy[i][j]` is the accuracy on
-    task j's classes after phase i (j <= i). 0 with a single phase."""
+    task j's classes after phase i (j <= i). 0 with a single phase.
+
+    Args:
+        task_accuracy: `task_accuracy[l][j]`, the accuracy on task j after phase l
+            (rows of growing length).
+
+    Example:
+
+    ```python
+    from kerazoo.metrics import average_forgetting
+
+    print(average_forgetting([[0.9], [0.7, 0.8], [0.6, 0.7, 0.9]]))  # mean(0.9 - 0.6, 0.8 - 0.7) = 0.2
+    ```
+    """
     final = len(task_accuracy) - 1
     if final == 0:
         return 0.0
@@ -58,7 +132,16 @@ def shot_accuracy(labels, predictions, class_counts, many=100, few=20):
     Returns:
         {"many": float, "medium": float, "few": float}.
 
-    Example: `shot_accuracy(y, y_hat, protocol.class_counts())["few"]`.
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.metrics import shot_accuracy
+
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    predictions = np.array([0, 0, 1, 0, 0, 0])
+    print(shot_accuracy(labels, predictions, class_counts=[500, 50, 5]))  # many 1.0, medium 0.5, few 0.0
+    ```
     """
     counts = np.asarray(class_counts)
     labels = np.asarray(labels)
@@ -96,7 +179,29 @@ def ekld(predict_fn, images, labels, transform_fn, num_transforms, num_classes=N
         float64 (num_classes,): eKLD of every class, NaN for a class absent
         from `labels`.
 
-    Example: `ekld(model.predict_on_batch, x, y, lambda x, k: rotate_all(x, seed=k), 100)`.
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.metrics import ekld
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(6, 4, 4, 1)).astype("float32")
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    weights = rng.normal(size=(16, 2)).astype("float32")
+
+    def predict_fn(x):
+        return x.reshape(len(x), -1) @ weights
+
+    def transform_fn(x, draw):
+        return np.clip(x + np.random.default_rng(draw).normal(0, 0.1, x.shape), 0, 1)
+
+    print(ekld(predict_fn, images, labels, transform_fn, num_transforms=3))  # (2,), one per class
+    ```
+
+    References:
+        - [Zhou et al., Do Deep Networks Transfer Invariances Across Classes?, ICLR
+          2022](https://arxiv.org/abs/2203.09739)
     """
     labels = np.asarray(labels)
     num_classes = int(labels.max()) + 1 if num_classes is None else num_classes
@@ -122,7 +227,27 @@ def draw_variance(transform_fn, images, num_draws):
         images: (N, H, W, C) images.
         num_draws: draws per image (at least 2).
 
-    Example: `draw_variance(lambda x, k: generator.translate(x, seed=k), x, 8)`.
+    Returns:
+        float: the mean pixel variance.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.metrics import draw_variance
+
+    images = np.zeros((2, 4, 4, 1), "float32")
+
+    def noise(x, draw):
+        return x + np.random.default_rng(draw).normal(0, 0.1, x.shape)
+
+    print(draw_variance(noise, images, num_draws=8))  # about 0.01
+    print(draw_variance(lambda x, draw: x, images, num_draws=2))  # 0.0
+    ```
+
+    References:
+        - [Zhou et al., Do Deep Networks Transfer Invariances Across Classes?, ICLR
+          2022](https://arxiv.org/abs/2203.09739)
     """
     if num_draws < 2:
         raise ValueError(f"num_draws={num_draws}: a variance across draws needs at least 2.")

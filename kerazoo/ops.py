@@ -30,7 +30,9 @@ def l2_normalize(x, axis):
     Example:
 
     ```python
-    l2_normalize([[3.0, 4.0]], axis=1)   # [[0.6, 0.8]]
+    from kerazoo.ops import l2_normalize
+
+    print(l2_normalize([[3.0, 4.0]], axis=1))  # [[0.6, 0.8]]
     ```
     """
     x = ops.convert_to_tensor(x)
@@ -41,6 +43,17 @@ def l2_normalize(x, axis):
 def l2_normalize_numpy(x, axis):
     """`l2_normalize` in NumPy, in `x`'s own precision (herding, imprinting).
 
-    Example: `l2_normalize_numpy(np.array([[3.0, 4.0]]), axis=1)` is [[0.6, 0.8]].
+    Args:
+        x: a NumPy array.
+        axis: the axis to normalise along.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.ops import l2_normalize_numpy
+
+    print(l2_normalize_numpy(np.array([[3.0, 4.0], [0.0, 0.0]]), axis=1))  # [[0.6 0.8] [0. 0.]]
+    ```
     """
     return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), EPSILON)

@@ -114,8 +114,15 @@ class CoupledWeightDecay(_GradientTransform):
     Example:
 
     ```python
-    optimizer = kerazoo.optimizers.CoupledWeightDecay(keras.optimizers.SGD(0.1, momentum=0.9), 5e-4)
+    import numpy as np
+    import keras
+    from kerazoo.optimizers import CoupledWeightDecay
+
+    optimizer = CoupledWeightDecay(keras.optimizers.SGD(0.1, momentum=0.9), 5e-4)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    model.fit(rng.normal(size=(8, 4)), rng.integers(0, 3, 8), epochs=1, verbose=0)
     ```
     """
 
@@ -133,7 +140,7 @@ class GradientAscent(_GradientTransform):
     The wrapped optimizer receives  −∇L + λ·w  for each variable w, with λ
     the optional `weight_decay` (coupled, as `CoupledWeightDecay`), added
     *after* the sign flip so that it still shrinks w while the loss ascends.
-    AdCo's bank (Hu et al., CVPR 2021, `training/train.py`) is exactly
+    AdCo's bank (Hu et al., CVPR 2021, the official training code) is exactly
     `GradientAscent(SGD(3.0, momentum=0.9), weight_decay=1e-4)` on its loss
     at τ_m = 0.02: the official update v ← 0.9·v + (g + 1e-4·W),
     W ← W − 3·v with g = −∂L/∂W.
@@ -145,9 +152,13 @@ class GradientAscent(_GradientTransform):
     Example:
 
     ```python
-    bank_optimizer = kerazoo.optimizers.GradientAscent(
-        keras.optimizers.SGD(3.0, momentum=0.9), weight_decay=1e-4)
-    bank_optimizer.apply(gradients_of_the_bank_loss, [bank])   # the loss goes up
+    import keras
+    from kerazoo.optimizers import GradientAscent
+
+    bank = keras.Variable([1.0, 2.0])
+    bank_optimizer = GradientAscent(keras.optimizers.SGD(0.5), weight_decay=0.0)
+    bank_optimizer.apply([keras.ops.ones(2)], [bank])  # the gradient of the bank's loss
+    print(bank.numpy())  # [1.5 2.5]: the loss goes up
     ```
 
     References:
@@ -167,7 +178,23 @@ class GradientAscent(_GradientTransform):
 def with_weight_decay(optimizer, weight_decay):
     """`optimizer` with kerazoo's (coupled) weight decay λ; itself when λ is 0.
 
-    Example: `with_weight_decay(keras.optimizers.SGD(0.05, momentum=0.9), 5e-4)`.
+    Args:
+        optimizer: a Keras optimizer.
+        weight_decay: λ, coupled (added to the gradient); 0 for none.
+
+    Returns:
+        A `CoupledWeightDecay` wrapping `optimizer`, or `optimizer` itself.
+
+    Example:
+
+    ```python
+    import keras
+    from kerazoo.optimizers import with_weight_decay
+
+    sgd = keras.optimizers.SGD(0.05, momentum=0.9)
+    optimizer = with_weight_decay(sgd, 5e-4)
+    assert with_weight_decay(sgd, 0.0) is sgd
+    ```
     """
     return CoupledWeightDecay(optimizer, weight_decay) if weight_decay else optimizer
 
@@ -178,7 +205,23 @@ def copy(optimizer, name, learning_rate_scale=1.0):
     (a schedule is wrapped in `ScaledSchedule`). For a model's second
     optimizer (BatchFormer's 0.1× rate, MUNIT's discriminator).
 
-    Example: `copy(model.optimizer, "batchformer_sgd", learning_rate_scale=0.1)`.
+    Args:
+        optimizer: a Keras optimizer, possibly wrapped by kerazoo.
+        name: the copy's name.
+        learning_rate_scale: factor on the learning rate (or schedule).
+
+    Returns:
+        A new, unbuilt optimizer.
+
+    Example:
+
+    ```python
+    import keras
+    from kerazoo.optimizers import copy, with_weight_decay
+
+    optimizer = with_weight_decay(keras.optimizers.SGD(0.1, momentum=0.9), 5e-4)
+    slow = copy(optimizer, "batchformer_sgd", learning_rate_scale=0.1)
+    ```
     """
     if isinstance(optimizer, _GradientTransform):
         inner = copy(optimizer.inner_optimizer, f"{name}_inner", learning_rate_scale)

@@ -12,11 +12,25 @@ class InverseDecay(keras.optimizers.schedules.LearningRateSchedule):
     The "inv" schedule of the Caffe-era domain-adaptation code that BNM's
     official training uses (gamma 0.001, power 0.75).
 
+    Args:
+        initial_learning_rate: lr(0).
+        gamma: the decay's rate.
+        power: the decay's exponent.
+
     Example:
 
     ```python
-    optimizer = keras.optimizers.SGD(InverseDecay(1e-3), momentum=0.9, nesterov=True)
+    import keras
+    from kerazoo.schedules import InverseDecay
+
+    schedule = InverseDecay(1e-3)
+    print(float(schedule(0)), float(schedule(1000)))  # 0.001, 0.001 * 2 ** -0.75
+    optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
     ```
+
+    References:
+        - [Cui et al., Towards Discriminability and Diversity: Batch Nuclear-norm Maximization under Label
+          Insufficient Situations, CVPR 2020](https://arxiv.org/abs/2003.12237)
     """
 
     def __init__(self, initial_learning_rate, gamma=0.001, power=0.75):
@@ -36,7 +50,23 @@ class InverseDecay(keras.optimizers.schedules.LearningRateSchedule):
 class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """`scale` × another learning-rate schedule (BatchFormer's 0.1× lr).
 
-    Example: `ScaledSchedule(keras.optimizers.schedules.CosineDecay(0.05, 1000), 0.1)`.
+    Args:
+        schedule: a `LearningRateSchedule`.
+        scale: the factor.
+
+    Example:
+
+    ```python
+    import keras
+    from kerazoo.schedules import ScaledSchedule
+
+    schedule = ScaledSchedule(keras.optimizers.schedules.CosineDecay(0.05, 1000), 0.1)
+    print(float(schedule(0)))  # 0.005
+    ```
+
+    References:
+        - [Hou et al., BatchFormer: Learning to Explore Sample Relationships for Robust Representation
+          Learning, CVPR 2022](https://arxiv.org/abs/2203.01522)
     """
 
     def __init__(self, schedule, scale):
@@ -56,8 +86,9 @@ class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 @keras.saving.register_keras_serializable(package="kerazoo")
 class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """The official BalancedSoftmax / BatchFormer schedule (`utils.py`,
-    `CosineAnnealingLRWarmup`, stepped once per iteration): a linear warm-up
+    """Linear warm-up, then cosine decay: the official BalancedSoftmax / BatchFormer schedule.
+
+    The code's `CosineAnnealingLRWarmup`, stepped once per iteration: a linear warm-up
     from `initial_learning_rate` up to `warmup_learning_rate`, then a cosine
     decay from `warmup_learning_rate` to `end_learning_rate`. With W the
     warm-up steps and T the total steps, at step i (0-based)
@@ -78,9 +109,21 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     Example:
 
     ```python
+    import keras
+    from kerazoo.schedules import WarmupCosineDecay
+
     schedule = WarmupCosineDecay(0.05, 0.1, warmup_steps=800, decay_steps=13000)
+    print(float(schedule(800)), float(schedule(13000)))  # 0.1 at the peak, 0.0 at the end
     optimizer = keras.optimizers.SGD(schedule, momentum=0.9)
     ```
+
+    References:
+        - [Loshchilov & Hutter, SGDR: Stochastic Gradient Descent with Warm Restarts, ICLR
+          2017](https://arxiv.org/abs/1608.03983)
+        - [Ren et al., Balanced Meta-Softmax for Long-Tailed Visual Recognition, NeurIPS
+          2020](https://arxiv.org/abs/2007.10740)
+        - [Hou et al., BatchFormer: Learning to Explore Sample Relationships for Robust Representation
+          Learning, CVPR 2022](https://arxiv.org/abs/2203.01522)
     """
 
     def __init__(

@@ -37,9 +37,11 @@ Example:
 ```python
 import kerazoo
 from sklearn.datasets import load_digits
-kerazoo.zoo.available()                          # ['digits_adco', ..., 'digits_lucir']
-images = kerazoo.zoo.preprocess("digits_lucir", load_digits().images)  # raw 0..16, as in training
-model = kerazoo.zoo.load("digits_lucir")         # or format="keras" / "onnx": the same answers
+
+print(kerazoo.zoo.available())  # ['digits_adco', ..., 'digits_lucir']
+raw = load_digits().images[:32]
+images = kerazoo.zoo.preprocess("digits_lucir", raw)  # raw 0..16, as in training
+model = kerazoo.zoo.load("digits_lucir", "keras")  # or "savedmodel" / "onnx": the same answers
 digits = model.class_names[model.predict(images).argmax(1)]  # columns follow LUCIR's class order
 logits = model.predict(images, output="logits")
 ```
@@ -67,17 +69,62 @@ BUNDLED = "_bundled"
 
 
 class ZooError(RuntimeError):
-    """The zoo, a model's entry or a run to publish cannot be used as asked."""
+    """The zoo, a model's entry or a run to publish cannot be used as asked.
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    try:
+        kerazoo.zoo.info("no_such_model")
+    except kerazoo.zoo.ZooError as error:
+        print(error)  # names the available models
+    ```
+    """
 
 
 class ChecksumError(ZooError):
-    """A model file is missing or differs from the sha256 in the manifest."""
+    """A model file is missing or differs from the sha256 in the manifest.
+
+    Example:
+
+    ```python
+    import shutil
+    import tempfile
+    from pathlib import Path
+    import kerazoo
+
+    root = Path(tempfile.mkdtemp())
+    zoo = kerazoo.zoo.default_root() / "saved_models"
+    shutil.copytree(zoo / "digits_baseline", root / "saved_models" / "digits_baseline")
+    shutil.copy(zoo / "manifest.json", root / "saved_models" / "manifest.json")
+    report = root / "saved_models" / "digits_baseline" / "report.md"
+    report.write_text(report.read_text() + "edited")
+    try:
+        kerazoo.zoo.verify("digits_baseline", root=root)
+    except kerazoo.zoo.ChecksumError as error:
+        print(error)  # names report.md
+    ```
+    """
 
 
 def default_root():
     """`$KERAZOO_ZOO_DIR`, else the zoo installed with kerazoo: the package's
     `_bundled/` folder in a wheel, else the repository it runs from (a clone
-    or an editable install)."""
+    or an editable install).
+
+    Returns:
+        A `Path`: the folder holding `saved_models/manifest.json`.
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    print((kerazoo.zoo.default_root() / "saved_models" / "manifest.json").is_file())  # True
+    ```
+    """
     if os.environ.get("KERAZOO_ZOO_DIR"):
         return Path(os.environ["KERAZOO_ZOO_DIR"])
     package = Path(__file__).resolve().parent
@@ -86,12 +133,38 @@ def default_root():
 
 
 def available(root=None):
-    """Names of the models in the zoo, sorted."""
+    """Names of the models in the zoo, sorted.
+
+    Args:
+        root: the zoo's root (default `default_root()`).
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    print(kerazoo.zoo.available())
+    ```
+    """
     return sorted(_read_manifest(_root(root), must_exist=True)["models"])
 
 
 def info(name, root=None):
-    """The manifest entry of model `name` (a dict)."""
+    """The manifest entry of model `name` (a dict).
+
+    Args:
+        name: a model of the zoo.
+        root: the zoo's root (default `default_root()`).
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    entry = kerazoo.zoo.info("digits_baseline")
+    print(entry["method"], entry["dataset"], entry["metrics"])
+    ```
+    """
     models = _read_manifest(_root(root), must_exist=True)["models"]
     if name not in models:
         raise ZooError(f"No model named {name!r} in the zoo; available: {sorted(models)}.")
@@ -99,7 +172,20 @@ def info(name, root=None):
 
 
 def files_of(entry, format):
-    """Paths (relative to the root) of the files `load(..., format)` reads."""
+    """Paths (relative to the root) of the files `load(..., format)` reads.
+
+    Args:
+        entry: a manifest entry (`info(name)`).
+        format: `"savedmodel"`, `"keras"` or `"onnx"`.
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    print(kerazoo.zoo.files_of(kerazoo.zoo.info("digits_baseline"), "keras"))
+    ```
+    """
     if format not in FORMATS:
         raise ValueError(f"Unknown format {format!r}; choose one of {FORMATS}.")
     return sorted(p for p in entry["files"] if _format_of(entry["name"], p) == format)
@@ -111,6 +197,19 @@ def verify(name, root=None, formats=None):
 
     Raises:
         ChecksumError: naming every missing or altered file, and the fix.
+
+    Args:
+        name: a model of the zoo.
+        root: the zoo's root (default `default_root()`).
+        formats: None (every file), or formats whose files to check.
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    kerazoo.zoo.verify("digits_baseline", formats=["keras"])  # silent when every file is intact
+    ```
     """
     root = _root(root)
     _verify(info(name, root), root, formats)
@@ -184,10 +283,12 @@ def load(name, format="savedmodel", root=None, providers=None):
     Example:
 
     ```python
+    import kerazoo
     from sklearn.datasets import load_digits
-    images = kerazoo.zoo.preprocess("digits_lucir", load_digits().images)
-    model = kerazoo.zoo.load("digits_lucir", "onnx")
-    model.class_names[model.predict(images).argmax(1)]   # e.g. array(['0', '1', ...])
+
+    images = kerazoo.zoo.preprocess("digits_baseline", load_digits().images[:16])
+    model = kerazoo.zoo.load("digits_baseline")
+    print(model.class_names[model.predict(images).argmax(1)])  # e.g. ['0' '1' '2' ...]
     ```
     """
     root = _root(root)
@@ -266,9 +367,14 @@ def preprocess(name, raw_images, root=None):
     Example:
 
     ```python
+    import kerazoo
     from sklearn.datasets import load_digits
-    images = kerazoo.zoo.preprocess("digits_lucir", load_digits().images)
-    kerazoo.zoo.preprocess("digits_lucir", load_digits().images / 16)  # ValueError: looks already scaled
+
+    images = kerazoo.zoo.preprocess("digits_baseline", load_digits().images)
+    try:
+        kerazoo.zoo.preprocess("digits_baseline", load_digits().images / 16)
+    except ValueError as error:
+        print(error)  # looks already scaled
     ```
     """
     entry = info(name, root)
@@ -297,6 +403,26 @@ def publish(run_dir, name, root=None, overwrite=False):
 
     Returns:
         The new manifest entry.
+
+    Args:
+        run_dir: the directory of a finished recipe run (`python -m kerazoo.recipes ... --out run_dir`).
+        name: the model's name in the zoo.
+        root: the zoo's root (default `default_root()`).
+        overwrite: replace a model of that name.
+
+    Example:
+
+    ```python
+    import tempfile
+    import kerazoo
+
+    # kerazoo.zoo.publish("runs/lucir", "digits_lucir_v2") after a recipe run; a
+    # directory without a finished run is refused:
+    try:
+        kerazoo.zoo.publish(tempfile.mkdtemp(), "digits_new", root=tempfile.mkdtemp())
+    except (kerazoo.zoo.ZooError, FileNotFoundError) as error:
+        print(error)
+    ```
     """
     root, run_dir = _root(root), Path(run_dir)
     if not name.replace("_", "").isalnum():
@@ -367,6 +493,23 @@ def rebuild(name, root=None):
 
     Returns:
         (old entry, new entry).
+
+    Args:
+        name: a model of the zoo.
+        root: the zoo's root (default `default_root()`).
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    # kerazoo.zoo.rebuild("digits_baseline") re-trains the model (minutes); an
+    # unknown name is refused at once:
+    try:
+        kerazoo.zoo.rebuild("no_such_model")
+    except kerazoo.zoo.ZooError as error:
+        print(error)
+    ```
     """
     root = _root(root)
     old = info(name, root)
@@ -385,7 +528,23 @@ def rebuild(name, root=None):
 
 
 def sha256(path):
-    """Hex sha256 of a file's bytes."""
+    """Hex sha256 of a file's bytes.
+
+    Args:
+        path: a file.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    import kerazoo
+
+    path = Path(tempfile.mkdtemp()) / "empty"
+    path.write_bytes(b"")
+    print(kerazoo.zoo.sha256(path))  # e3b0c442...
+    ```
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -461,6 +620,19 @@ def _recipe_command(command):
 def main(argv=None):
     # --root is accepted before the command and after it (a parent parser of
     # each command; SUPPRESS keeps a value given before from being reset).
+    """The `python -m kerazoo.zoo` command line: list, verify, publish, rebuild.
+
+    Args:
+        argv: the arguments (default `sys.argv[1:]`).
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    kerazoo.zoo.main(["list"])
+    ```
+    """
     root_option = argparse.ArgumentParser(add_help=False)
     root_option.add_argument(
         "--root",

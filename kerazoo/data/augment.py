@@ -25,7 +25,22 @@ def random_shift(image, key, pad):
     Pads by `pad` on every side and crops back to (H, W) at a random offset,
     so `pad=4` is CIFAR's pad-4 random crop.
 
-    Example: `random_shift(image, key, pad=2)`.
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+        pad: the largest shift, in pixels.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from kerazoo.data import augment
+
+    image = tf.constant(np.random.default_rng(0).uniform(size=(8, 8, 1)), tf.float32)
+    key = tf.constant([0, 1])  # a stateless seed
+    print(augment.random_shift(image, key, pad=2).shape)  # (8, 8, 1)
+    ```
     """
     height, width, channels = image.shape
     padded = tf.image.pad_to_bounding_box(image, pad, pad, height + 2 * pad, width + 2 * pad)
@@ -35,7 +50,21 @@ def random_shift(image, key, pad):
 def random_flip(image, key):
     """Mirror left-right with probability 1/2.
 
-    Example: `random_flip(image, key)`.
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from kerazoo.data import augment
+
+    image = tf.constant(np.random.default_rng(0).uniform(size=(8, 8, 1)), tf.float32)
+    key = tf.constant([0, 1])  # a stateless seed
+    flipped = augment.random_flip(image, key)  # mirrored or not
+    ```
     """
     return tf.image.stateless_random_flip_left_right(image, seed=key)
 
@@ -43,7 +72,19 @@ def random_flip(image, key):
 def rotate(image, degrees):
     """Rotate counter-clockwise by `degrees` about the image centre (bilinear, zero fill).
 
-    Example: `rotate(image, 90.0)` equals `np.rot90(image)` on a square image.
+    Args:
+        image: float32 (H, W, C) image.
+        degrees: the angle, counter-clockwise.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.data import augment
+
+    image = np.arange(16, dtype="float32").reshape(4, 4, 1)
+    print(np.allclose(augment.rotate(image, 90.0), np.rot90(image), atol=1e-4))  # True
+    ```
     """
     height, width = image.shape[0], image.shape[1]
     angle = tf.cast(degrees, tf.float32) * (math.pi / 180.0)
@@ -68,7 +109,22 @@ def rotate(image, degrees):
 def random_rotation(image, key, max_degrees):
     """Rotate by an angle drawn uniformly from [-max_degrees, max_degrees].
 
-    Example: `random_rotation(image, key, max_degrees=15.0)`.
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+        max_degrees: the largest angle.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from kerazoo.data import augment
+
+    image = tf.constant(np.random.default_rng(0).uniform(size=(8, 8, 1)), tf.float32)
+    key = tf.constant([0, 1])  # a stateless seed
+    rotated = augment.random_rotation(image, key, max_degrees=15.0)
+    ```
     """
     degrees = tf.random.stateless_uniform([], key, -max_degrees, max_degrees)
     return rotate(image, degrees)
@@ -77,7 +133,22 @@ def random_rotation(image, key, max_degrees):
 def random_intensity(image, key, low, high):
     """Multiply every pixel by one factor drawn uniformly from [low, high).
 
-    Example: `random_intensity(image, key, low=0.7, high=1.3)`.
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+        low, high: the factor's range.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from kerazoo.data import augment
+
+    image = tf.constant(np.random.default_rng(0).uniform(size=(8, 8, 1)), tf.float32)
+    key = tf.constant([0, 1])  # a stateless seed
+    brighter_or_darker = augment.random_intensity(image, key, low=0.7, high=1.3)
+    ```
     """
     return image * tf.random.stateless_uniform([], key, low, high)
 
@@ -85,7 +156,22 @@ def random_intensity(image, key, low, high):
 def gaussian_noise(image, key, stddev):
     """Add independent N(0, stddev²) noise to every pixel.
 
-    Example: `gaussian_noise(image, key, stddev=0.05)`.
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+        stddev: the noise's standard deviation.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from kerazoo.data import augment
+
+    image = tf.constant(np.random.default_rng(0).uniform(size=(8, 8, 1)), tf.float32)
+    key = tf.constant([0, 1])  # a stateless seed
+    noisy = augment.gaussian_noise(image, key, stddev=0.05)
+    ```
     """
     return image + stddev * tf.random.stateless_normal(tf.shape(image), key)
 
@@ -95,7 +181,25 @@ def random_background(image, key, max_level=99):
     {0, ..., max_level}/255: the `bg` nuisance of `transforms.py` as a
     stateless op (GIT's `change_bg`).
 
-    Example: `random_background(image, key)`.
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+        max_level: the brightest level, out of 255.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from kerazoo.data import augment
+
+    image = tf.constant(np.pad(np.ones((4, 4, 1)), ((2, 2), (2, 2), (0, 0))), tf.float32)  # ink on 0
+    out = augment.random_background(image, tf.constant([0, 1]))  # the zeros become one grey level
+    ```
+
+    References:
+        - [Zhou et al., Do Deep Networks Transfer Invariances Across Classes?, ICLR
+          2022](https://arxiv.org/abs/2203.09739)
     """
     level = tf.random.stateless_uniform([], key, 0, max_level + 1, dtype=tf.int32)
     return tf.where(image == 0.0, tf.cast(level, image.dtype) / 255.0, image)
@@ -107,7 +211,26 @@ def random_dilate_erode(image, key, dilate_probability=0.6):
     `transforms.py` as a stateless op (max pooling, stride 1). It matches
     SciPy's up to the anchor of even kernels and the border of erosions.
 
-    Example: `random_dilate_erode(image, key)`.
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+        dilate_probability: the chance of a dilation.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from kerazoo.data import augment
+
+    image = tf.constant(np.random.default_rng(0).uniform(size=(8, 8, 1)), tf.float32)
+    key = tf.constant([0, 1])  # a stateless seed
+    thicker_or_thinner = augment.random_dilate_erode(image, key)
+    ```
+
+    References:
+        - [Zhou et al., Do Deep Networks Transfer Invariances Across Classes?, ICLR
+          2022](https://arxiv.org/abs/2203.09739)
     """
     choose, size = tf.unstack(tf.random.experimental.stateless_split(key, 2))
     dilate = tf.random.stateless_uniform([], choose) < dilate_probability
@@ -129,8 +252,17 @@ def chain(*ops):
     Example:
 
     ```python
+    import functools
+    import numpy as np
+    from kerazoo.data import EpochCounter, train_dataset
+    from kerazoo.data.augment import chain, random_flip, random_shift
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(16, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 2, size=16)
     shift_flip = chain(functools.partial(random_shift, pad=2), random_flip)
-    train_dataset(x, y, 32, seed=0, epoch_counter=counter, augment=shift_flip)
+    ds = train_dataset(x, y, 8, seed=0, epoch_counter=EpochCounter(), augment=shift_flip)
+    images, labels = next(iter(ds))
     ```
     """
 
@@ -166,7 +298,22 @@ def policy(augment):
     `POLICIES[augment]` for a name (True is `"crop_flip"`), or `augment`
     itself if it is callable. Recipes name it with their `augment` field.
 
-    Example: `policy("views")(image, tf.constant([0, 1]))`.
+    Args:
+        augment: a policy name (`"none"`, `"crop_flip"`, `"views"`, ...), True,
+            False, None or a callable.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from kerazoo.data.augment import policy
+
+    image = tf.constant(np.zeros((8, 8, 1)), tf.float32)
+    assert policy("none") is None
+    crop_flip = policy("crop_flip")
+    print(crop_flip(image, tf.constant([0, 1])).shape)  # (8, 8, 1)
+    ```
     """
     if augment is None or augment is False or augment == "none":
         return None

@@ -30,7 +30,16 @@ os.environ.setdefault("NO_GCE_CHECK", "true")
 
 
 def default_data_dir():
-    """`$KERAZOO_DATA_DIR`, else tfds' own default (`~/tensorflow_datasets`)."""
+    """`$KERAZOO_DATA_DIR`, else tfds' own default (`~/tensorflow_datasets`).
+
+    Example:
+
+    ```python
+    from kerazoo.data.datasets import default_data_dir
+
+    print(default_data_dir())
+    ```
+    """
     return os.environ.get("KERAZOO_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
 
 
@@ -227,7 +236,15 @@ def load(name, split, data_dir=None, *, download=False, with_info=False, image_s
         UserDataError: (a `DatasetNotFoundError`) a user source is missing or
             unusable; the message says what to fix.
 
-    Example: `ds = load("imagefolder", "train", "~/pets", image_size=32)`.
+    Example:
+
+    ```python
+    import kerazoo.data
+
+    ds = kerazoo.data.load("digits", "test")  # prepared from sklearn's digits on first use
+    image, label = next(iter(ds))
+    print(image.shape, image.dtype, int(label))  # (8, 8, 1) float32 ...
+    ```
     """
     if user_sources.is_user_source(name):
         images, labels, info = load_arrays(name, split, data_dir, image_size=image_size)
@@ -272,7 +289,17 @@ def load_arrays(name, split, data_dir=None, *, download=False, image_size=None):
     datasets that fit in memory (digits, CIFAR, a user source). Arguments
     as `load`'s.
 
-    Example: `images, labels, info = load_arrays("arrays", "test", "mine.npz")`.
+    Args:
+        name, split, data_dir, download, image_size: as `load`'s.
+
+    Example:
+
+    ```python
+    import kerazoo.data
+
+    images, labels, info = kerazoo.data.load_arrays("digits", "test")
+    print(images.shape, labels[:5])
+    ```
     """
     if user_sources.is_user_source(name):
         data = user_sources.read(name, data_dir, image_size)
@@ -301,6 +328,18 @@ def num_classes(name, data_dir=None):
     Raises:
         DatasetNotFoundError: `name` is not a tfds builder, or a user source
             is missing or unusable.
+
+    Args:
+        name: a tfds name, or a user source.
+        data_dir: the tfds data directory, or the user source's folder or file.
+
+    Example:
+
+    ```python
+    from kerazoo.data.datasets import num_classes
+
+    print(num_classes("digits"))  # 10
+    ```
     """
     if user_sources.is_user_source(name):
         return user_sources.num_classes(name, data_dir)

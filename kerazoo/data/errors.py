@@ -7,7 +7,21 @@ importing the others.
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A dataset is not prepared in the data directory."""
+    """A dataset is not prepared in the data directory.
+
+    Example:
+
+    ```python
+    import tempfile
+    import kerazoo.data
+    from kerazoo.data.errors import DatasetNotFoundError
+
+    try:
+        kerazoo.data.load("cifar100", "test", data_dir=tempfile.mkdtemp())  # not prepared, no download
+    except DatasetNotFoundError as error:
+        print(error)
+    ```
+    """
 
 
 class UserDataError(DatasetNotFoundError):
@@ -19,4 +33,17 @@ class UserDataError(DatasetNotFoundError):
     is a `DatasetNotFoundError`, so every caller that reports a missing
     dataset as a user error (the recipes exit with status 2) reports these
     the same way.
+
+    Example:
+
+    ```python
+    import tempfile
+    import kerazoo.data
+    from kerazoo.data.errors import UserDataError
+
+    try:
+        kerazoo.data.load_arrays("imagefolder", "train", tempfile.mkdtemp())  # an empty folder
+    except UserDataError as error:
+        print(error)  # the problem and the fix
+    ```
     """

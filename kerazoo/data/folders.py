@@ -27,7 +27,31 @@ def folder_domain_shift(root, source, target, image_size):
     standard transductive protocol of the Office benchmarks. Images are
     resized to `image_size` squares, float32 in [0, 1].
 
-    Example: `source, target = folder_domain_shift("~/office31", "amazon", "webcam", 224)`.
+    Args:
+        root: the folder holding one folder per domain, each with class folders.
+        source: the labelled domain's folder name.
+        target: the unlabelled domain's folder name.
+        image_size: the side of the square images.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    import numpy as np
+    from PIL import Image
+    from kerazoo.data.folders import folder_domain_shift
+
+    root = Path(tempfile.mkdtemp())
+    rng = np.random.default_rng(0)
+    for domain in ("amazon", "webcam"):
+        for name in ("mug", "pen"):
+            (root / domain / name).mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(root / domain / name / f"{i}.png")
+    source, target = folder_domain_shift(root, "amazon", "webcam", image_size=8)
+    print(source.train_images.shape, target.unlabelled_images.shape)  # (4, 8, 8, 3) (4, 8, 8, 3)
+    ```
     """
     root = os.path.expanduser(str(root))
     if not os.path.isdir(root):

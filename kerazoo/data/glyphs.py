@@ -122,12 +122,34 @@ _CANVAS = 2 * _RENDER_SIZE
 
 
 class GlyphFontsMismatchError(RuntimeError):
-    """The fonts on this machine are not the ones `glyphs` was made from."""
+    """The fonts on this machine are not the ones `glyphs` was made from.
+
+    Example:
+
+    ```python
+    import tempfile
+    from kerazoo.data.glyphs import GlyphFontsMismatchError, check_fonts
+
+    try:
+        check_fonts(tempfile.mkdtemp())  # a folder without the fonts
+    except GlyphFontsMismatchError as error:
+        print(error)
+    ```
+    """
 
 
 def font_dir():
     """Where the fonts are read: `$KERAZOO_GLYPHS_FONT_DIR`, else matplotlib's
-    bundled `mpl-data/fonts/ttf`."""
+    bundled `mpl-data/fonts/ttf`.
+
+    Example:
+
+    ```python
+    from kerazoo.data.glyphs import font_dir
+
+    print(font_dir())
+    ```
+    """
     if os.environ.get("KERAZOO_GLYPHS_FONT_DIR"):
         return os.environ["KERAZOO_GLYPHS_FONT_DIR"]
     import matplotlib
@@ -137,7 +159,19 @@ def font_dir():
 
 def check_fonts(directory=None):
     """Raise `GlyphFontsMismatchError` unless every font file of `FACES` in
-    `directory` (default `font_dir()`) has the sha256 of `FONT_SHA256`."""
+    `directory` (default `font_dir()`) has the sha256 of `FONT_SHA256`.
+
+    Args:
+        directory: the fonts' folder (default `font_dir()`).
+
+    Example:
+
+    ```python
+    from kerazoo.data.glyphs import check_fonts
+
+    check_fonts()  # silent: this machine's fonts are the ones glyphs was made from
+    ```
+    """
     directory = directory or font_dir()
     for file, _ in FACES:
         path = os.path.join(directory, file)
@@ -196,7 +230,20 @@ def _affine(glyph, degrees, shear):
 
 def faces_for(split, label):
     """The faces `split` draws class `label` from: the split's faces less
-    `EXCLUDED_FACES` of that class."""
+    `EXCLUDED_FACES` of that class.
+
+    Args:
+        split: a split of `glyphs`.
+        label: a class id.
+
+    Example:
+
+    ```python
+    from kerazoo.data.glyphs import faces_for
+
+    print(len(faces_for("fonts_test", 0)))
+    ```
+    """
     excluded = EXCLUDED_FACES.get(CLASSES[label], ())
     return tuple(face for face in SPLITS[split][1] if face[0] not in excluded)
 
@@ -215,6 +262,20 @@ def render_example(split, index, directory=None):
         (image, label, face): uint8 (28, 28, 1) with a background of exactly
         0; the class id (`index % 47`, so any 47 consecutive indices hold
         every class once); the font file it was drawn with.
+
+    Args:
+        split: a split of `glyphs` (e.g. `"fonts_test"`).
+        index: the example's index in the split.
+        directory: the fonts' folder (default `font_dir()`).
+
+    Example:
+
+    ```python
+    from kerazoo.data.glyphs import render_example
+
+    image, label, face = render_example("fonts_test", 47)
+    print(image.shape, label, face)  # (28, 28, 1) 0 ...
+    ```
     """
     from PIL import Image, ImageDraw, ImageFilter
 
@@ -322,11 +383,12 @@ class Glyphs(tfds.core.GeneratorBasedBuilder):
     Example:
 
     ```python
-    import tensorflow_datasets as tfds
-    import kerazoo.data  # registers the builder
-    ds = tfds.load("glyphs", split="fonts_test", as_supervised=True)
-    # or, as every recipe does (prepared on first use, float32 in [0, 1]):
-    images, labels, info = kerazoo.data.load_arrays("glyphs", "test")
+    from kerazoo.data.glyphs import render_example
+
+    # One example of the builder's test split, drawn as the builder draws it
+    # (`tfds.load("glyphs", split="fonts_test")` prepares the whole dataset).
+    image, label, face = render_example("fonts_test", 0)
+    print(image.shape, image.dtype, label, face)  # (28, 28, 1) uint8 0 ...
     ```
     """
 

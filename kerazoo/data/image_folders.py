@@ -23,9 +23,23 @@ clipped to [0, 1]) to an `image_size` square.
 Example:
 
 ```python
+import tempfile
+from pathlib import Path
+import numpy as np
+from PIL import Image
 from kerazoo.data.image_folders import read_image_folders
-data = read_image_folders("~/pets", image_size=32)   # ~/pets/cat/*.jpg, ~/pets/dog/*.jpg
+
+root = Path(tempfile.mkdtemp())
+rng = np.random.default_rng(0)
+for split in ("train", "test"):
+    for name in ("cat", "dog"):
+        (root / split / name).mkdir(parents=True)
+        for i in range(3):
+            pixels = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / split / name / f"{i}.png")
+data = read_image_folders(root, image_size=8)  # root/train/cat/*.png, root/test/dog/*.png, ...
 images, labels = data.splits["train"]
+print(images.shape, labels)
 ```
 """
 
@@ -63,6 +77,28 @@ def read_image_folders(root, image_size=None):
             class with a single image (one-level layout), only one class,
             images of different sizes without `image_size`, an unreadable
             image; the message names the problem and the fix.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    import numpy as np
+    from PIL import Image
+
+    root = Path(tempfile.mkdtemp())  # root/<class>/<image>
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog"):
+        (root / name).mkdir()
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(root / name / f"{i}.png")
+
+    from kerazoo.data.image_folders import read_image_folders
+
+    data = read_image_folders(root)  # no train/test folders: a seeded hold-out
+    images, labels = data.splits["train"]
+    print(images.shape, data.info.features["label"].names)
+    ```
     """
     root = os.path.expanduser(str(root))
     where = f"image folders {root}"
@@ -91,7 +127,28 @@ def class_names(root):
     """The class names of the image folders under `root`, from the folder
     names only (no image is read): for config checks.
 
-    Example: `len(class_names("~/pets"))`.
+    Args:
+        root: the folder holding the class folders or the `train`/`test` folders.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    import numpy as np
+    from PIL import Image
+
+    root = Path(tempfile.mkdtemp())  # root/<class>/<image>
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog"):
+        (root / name).mkdir()
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(root / name / f"{i}.png")
+
+    from kerazoo.data.image_folders import class_names
+
+    print(class_names(root))  # ['cat', 'dog']
+    ```
     """
     root = os.path.expanduser(str(root))
     if layout(root) == "splits":
@@ -101,7 +158,33 @@ def class_names(root):
 
 def image_folder(root):
     """`tfds.folder_dataset.ImageFolder` over `root/<split>/<class>/<image>`,
-    keeping each file's own channels (tfds' default converts every image to RGB)."""
+    keeping each file's own channels (tfds' default converts every image to RGB).
+
+    Args:
+        root: a folder of `<split>/<class>/<image>` files.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    import numpy as np
+    from PIL import Image
+
+    root = Path(tempfile.mkdtemp())
+    (root / "train").mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog"):
+        (root / "train" / name).mkdir()
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(root / "train" / name / f"{i}.png")
+
+    from kerazoo.data.image_folders import image_folder
+
+    builder = image_folder(root)
+    print(builder.info.splits["train"].num_examples)  # 6
+    ```
+    """
     return tfds.folder_dataset.ImageFolder(str(root), shape=(None, None, None))
 
 
@@ -111,7 +194,35 @@ def read_splits(builder, splits, image_size, where, base):
     else all of one size; int64 labels. `base` is the folder that file names
     in messages are shown relative to.
 
-    Example: `read_splits(image_folder("~/office31"), ["amazon", "webcam"], 64, "Office-31", "~/office31")`.
+    Args:
+        builder: an `ImageFolder` builder (`image_folder`).
+        splits: the split names to read.
+        image_size: None, or the side images are resized to.
+        where: how messages name the data.
+        base: the folder file names in messages are relative to.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    import numpy as np
+    from PIL import Image
+
+    root = Path(tempfile.mkdtemp())
+    (root / "train").mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog"):
+        (root / "train" / name).mkdir()
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(root / "train" / name / f"{i}.png")
+
+    from kerazoo.data.image_folders import image_folder, read_splits
+
+    splits = read_splits(image_folder(root), ["train"], 4, "my folders", root)
+    images, labels = splits["train"]
+    print(images.shape, labels)  # (6, 4, 4, 1) ...
+    ```
     """
 
     def prepare(example):
@@ -156,7 +267,31 @@ def read_splits(builder, splits, image_size, where, base):
 
 def layout(root):
     """`"splits"` (root/train, root/test) or `"classes"` (root/<class>), after
-    checking that the folders can hold a dataset; raises `UserDataError` if not."""
+    checking that the folders can hold a dataset; raises `UserDataError` if not.
+
+    Args:
+        root: the data's folder.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    import numpy as np
+    from PIL import Image
+
+    root = Path(tempfile.mkdtemp())  # root/<class>/<image>
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog"):
+        (root / name).mkdir()
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(root / name / f"{i}.png")
+
+    from kerazoo.data.image_folders import layout
+
+    print(layout(root))  # classes
+    ```
+    """
     if not os.path.exists(root):
         raise UserDataError(
             f"data_dir '{root}' does not exist. Point data_dir at the folder holding your "

@@ -18,14 +18,51 @@ import numpy as np
 
 
 def zipf_class_sizes(num_classes, max_size, exponent=2.0, min_size=5):
-    """Per-rank class sizes of a Zipf long tail (rank 1 first)."""
+    """Per-rank class sizes of a Zipf long tail (rank 1 first).
+
+    Args:
+        num_classes: number of classes.
+        max_size: size of the largest class.
+        exponent: the Zipf exponent.
+        min_size: the smallest size.
+
+    Example:
+
+    ```python
+    from kerazoo.data.longtail import zipf_class_sizes
+
+    print(zipf_class_sizes(5, 100))  # [100, 25, 11, 6, 5]
+    ```
+
+    References:
+        - [Cao et al., Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss, NeurIPS
+          2019](https://arxiv.org/abs/1906.07413)
+    """
     ranks = np.arange(1, num_classes + 1, dtype=np.float64)
     sizes = (max_size * ranks**-exponent).astype(np.int64)
     return np.maximum(sizes, min_size)
 
 
 def exponential_class_sizes(num_classes, max_size, imbalance=100.0):
-    """Per-class sizes of an exponential long tail (class 0 first), largest / smallest = imbalance."""
+    """Per-class sizes of an exponential long tail (class 0 first), largest / smallest = imbalance.
+
+    Args:
+        num_classes: number of classes.
+        max_size: size of class 0.
+        imbalance: largest / smallest.
+
+    Example:
+
+    ```python
+    from kerazoo.data.longtail import exponential_class_sizes
+
+    print(exponential_class_sizes(3, 100, imbalance=100.0))  # [100, 10, 1]
+    ```
+
+    References:
+        - [Cao et al., Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss, NeurIPS
+          2019](https://arxiv.org/abs/1906.07413)
+    """
     positions = np.arange(num_classes, dtype=np.float64) / max(num_classes - 1, 1)
     sizes = (max_size * imbalance**-positions).astype(np.int64)
     return np.maximum(sizes, 1)
@@ -38,6 +75,27 @@ def long_tail_indices(labels, exponent=2.0, min_size=5, seed=0, imbalance=None):
     Returns:
         (indices, class_sizes): the kept example indices and a dict
         class -> kept count.
+
+    Args:
+        labels: (N,) class labels.
+        exponent, min_size: of the Zipf tail.
+        seed: which examples are kept.
+        imbalance: None, or the ratio of an exponential tail.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.data.longtail import long_tail_indices
+
+    labels = np.repeat(np.arange(4), 50)
+    indices, sizes = long_tail_indices(labels, imbalance=10.0)
+    print(sizes)
+    ```
+
+    References:
+        - [Cao et al., Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss, NeurIPS
+          2019](https://arxiv.org/abs/1906.07413)
     """
     labels = np.asarray(labels)
     classes = np.unique(labels)

@@ -19,11 +19,23 @@ grey and RGB splits are made RGB together.
 Example:
 
 ```python
+import tempfile
+from pathlib import Path
 import numpy as np
-np.savez("mine.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-         class_names=np.array(["cat", "dog"]))
 from kerazoo.data.npz import read_npz
-data = read_npz("mine.npz")
+
+rng = np.random.default_rng(0)
+path = Path(tempfile.mkdtemp()) / "mine.npz"
+np.savez(
+    path,
+    x_train=rng.integers(0, 256, (6, 8, 8, 1), dtype=np.uint8),
+    y_train=np.array([0, 1, 0, 1, 0, 1]),
+    x_test=rng.integers(0, 256, (2, 8, 8, 1), dtype=np.uint8),
+    y_test=np.array([0, 1]),
+    class_names=np.array(["cat", "dog"]),
+)
+data = read_npz(path)
+images, labels = data.splits["train"]
 ```
 """
 
@@ -54,6 +66,31 @@ def read_npz(path, image_size=None):
             keys, object arrays, images or labels of the wrong dtype or
             shape, labels out of range, a class-name count that does not fit
             the labels; the message names the problem and the fix.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    path = Path(tempfile.mkdtemp()) / "mine.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (6, 8, 8, 1), dtype=np.uint8),
+        y_train=np.array([0, 1, 0, 1, 0, 1]),
+        x_test=rng.integers(0, 256, (2, 8, 8, 1), dtype=np.uint8),
+        y_test=np.array([0, 1]),
+        class_names=np.array(["cat", "dog"]),
+    )
+
+    from kerazoo.data.npz import read_npz
+
+    data = read_npz(path, image_size=16)
+    images, labels = data.splits["test"]
+    print(images.shape, images.dtype)  # (2, 16, 16, 1) float32
+    ```
     """
     path = os.path.expanduser(str(path))
     where = f"arrays {path}"
@@ -86,7 +123,31 @@ def class_names(path):
     """The class names of an `.npz` file, reading only its labels and
     `class_names` (for config checks).
 
-    Example: `len(class_names("mine.npz"))`.
+    Args:
+        path: the `.npz` file.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    path = Path(tempfile.mkdtemp()) / "mine.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (6, 8, 8, 1), dtype=np.uint8),
+        y_train=np.array([0, 1, 0, 1, 0, 1]),
+        x_test=rng.integers(0, 256, (2, 8, 8, 1), dtype=np.uint8),
+        y_test=np.array([0, 1]),
+        class_names=np.array(["cat", "dog"]),
+    )
+
+    from kerazoo.data.npz import class_names
+
+    print(class_names(path))  # ['cat', 'dog']
+    ```
     """
     path = os.path.expanduser(str(path))
     where = f"arrays {path}"

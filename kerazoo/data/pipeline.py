@@ -34,9 +34,18 @@ class EpochCounter(keras.callbacks.Callback):
     Example:
 
     ```python
+    import numpy as np
+    import keras
+    from kerazoo.data import EpochCounter, train_dataset
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(16, 4)).astype("float32")
+    y = rng.integers(0, 2, size=16)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     counter = EpochCounter()
-    ds = train_dataset(x, y, batch_size=32, seed=0, epoch_counter=counter)
-    model.fit(ds, epochs=5, callbacks=[counter])
+    ds = train_dataset(x, y, batch_size=8, seed=0, epoch_counter=counter)
+    model.fit(ds, epochs=2, callbacks=[counter], verbose=0)  # a new order each epoch
     ```
     """
 
@@ -53,7 +62,19 @@ def stream_key(seed, counter, *tags):
     order and augmentation draw of a stream is keyed by one, so that it
     depends only on (seed, epoch, position), never on what ran before.
 
-    Example: `stream_key(0, 3, AUGMENT_TAG, 1)` (epoch 3's augmentation of stream 1).
+    Args:
+        seed: the stream's seed.
+        counter: e.g. the epoch.
+        *tags: integers folded in (which stream, `AUGMENT_TAG`, ...).
+
+    Example:
+
+    ```python
+    from kerazoo.data.pipeline import AUGMENT_TAG, stream_key
+
+    key = stream_key(0, 3, AUGMENT_TAG, 1)  # epoch 3's augmentation of stream 1
+    print(key)
+    ```
     """
     key = tf.stack([tf.constant(seed, tf.int64), tf.cast(counter, tf.int64)])
     for tag in tags:
@@ -136,7 +157,24 @@ def epoch_batches(streams, epoch_counter, lead=0, drop_remainder=True):
     streams, and `kerazoo.data.streamed`'s). The result is the endless
     `tf.data.Dataset` `model.fit` reads, its epoch taken from `epoch_counter`.
 
-    Example: `epoch_batches([(stream, 32)], counter)`.
+    Args:
+        streams: [(stream, batch size), ...].
+        epoch_counter: the `EpochCounter` of the `fit` that reads the result.
+        lead: the index of the stream that sets the number of steps.
+        drop_remainder: drop the lead stream's last partial batch.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.data import EpochCounter, paired_dataset
+
+    # paired_dataset is epoch_batches over a labelled and an unlabelled stream:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(16, 4)).astype("float32")
+    ds = paired_dataset(x, np.zeros(16, int), x[:8], 4, seed=0, epoch_counter=EpochCounter())
+    print(len(list(ds.take(4))))  # 4 steps of one epoch
+    ```
     """
     lead_stream, lead_batch = streams[lead]
     n = lead_stream.num_examples
@@ -195,10 +233,15 @@ def train_dataset(
     Example:
 
     ```python
+    import numpy as np
+    from kerazoo.data import EpochCounter, train_dataset
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(32, 8, 8, 1)).astype("float32")
+    y = np.repeat([0, 1], [28, 4])  # a long tail
     counter = EpochCounter()
-    ds = train_dataset(x, y, 128, seed=0, epoch_counter=counter,
-                       sampler="drs", drs_epoch=45, augment=True)
-    model.fit(ds, epochs=60, callbacks=[counter])
+    ds = train_dataset(x, y, 8, seed=0, epoch_counter=counter, sampler="class_balanced")
+    images, labels = next(iter(ds))  # about half of each class
     ```
     """
     stream = _Stream(images, labels, seed, 0, sampler, drs_epoch, augment, views)
@@ -211,12 +254,20 @@ def unlabelled_dataset(images, batch_size, seed, epoch_counter, augment=False, d
     The arguments mean what they mean in `train_dataset`; the order is a
     fresh permutation every epoch.
 
-    Example (AdCo's two views of every image):
+    Args:
+        images: (N, H, W, C) images.
+        batch_size, seed, epoch_counter, augment, drop_remainder: as `train_dataset`'s.
+        views: 1 for batches `x`, 2 for `(view1, view2)`.
+
+    Example:
 
     ```python
-    ds = unlabelled_dataset(x, 128, seed=0, epoch_counter=counter,
-                            augment="views", views=2)
-    (query_images, key_images) = next(iter(ds))
+    import numpy as np
+    from kerazoo.data import EpochCounter, unlabelled_dataset
+
+    x = np.random.default_rng(0).uniform(size=(16, 8, 8, 1)).astype("float32")
+    ds = unlabelled_dataset(x, 8, seed=0, epoch_counter=EpochCounter(), augment="views", views=2)
+    query_images, key_images = next(iter(ds))
     ```
     """
     stream = _Stream(images, None, seed, 0, "instance", None, augment, views)
@@ -248,12 +299,18 @@ def paired_dataset(
     Args:
         unlabelled_batch_size: unlabelled images per batch (default `batch_size`).
 
-    Example (BNM: labelled source, unlabelled target, 64 + 64 per step):
+    Example:
 
     ```python
-    ds = paired_dataset(source.train_images, source.train_labels,
-                        target.unlabelled_images, 64, seed=0, epoch_counter=counter)
-    ((x_source, y_source), x_target) = next(iter(ds))
+    import numpy as np
+    from kerazoo.data import EpochCounter, paired_dataset
+
+    rng = np.random.default_rng(0)
+    source = rng.uniform(size=(16, 8, 8, 1)).astype("float32")
+    labels = rng.integers(0, 3, size=16)
+    target = rng.uniform(size=(24, 8, 8, 1)).astype("float32")
+    ds = paired_dataset(source, labels, target, 8, seed=0, epoch_counter=EpochCounter())
+    (x_source, y_source), x_target = next(iter(ds))
     ```
     """
     labelled = (_Stream(images, labels, seed, 0, sampler, drs_epoch, augment, 1), batch_size)
@@ -272,6 +329,19 @@ def paired_dataset(
 def eval_dataset(images, labels, batch_size=256):
     """Batches in order, the last one partial.
 
-    Example: `model.evaluate(eval_dataset(protocol.test_images, protocol.test_labels))`.
+    Args:
+        images: (N, H, W, C) images.
+        labels: (N,) labels.
+        batch_size: the batch size.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.data import eval_dataset
+
+    ds = eval_dataset(np.zeros((10, 8, 8, 1), "float32"), np.zeros(10, int), batch_size=4)
+    print([len(y) for _, y in ds])  # [4, 4, 2]
+    ```
     """
     return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)

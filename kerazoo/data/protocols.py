@@ -55,10 +55,14 @@ class Protocol:
     Example:
 
     ```python
+    import numpy as np
+    from kerazoo.data import make_few_labels
+    from kerazoo.metrics import accuracy
+
     p = make_few_labels("digits", per_class=5)
-    p.train_images, p.train_labels      # 50 labelled images
-    p.unlabelled_images                 # the other 1,387, no labels
-    accuracy(p.evaluation_labels(), predict(p.unlabelled_images))
+    print(p.train_images.shape, p.unlabelled_images.shape)  # 50 labelled images; the rest unlabelled
+    guess = np.zeros(len(p.unlabelled_images), int)
+    print(accuracy(p.evaluation_labels(), guess))
     ```
     """
 
@@ -115,7 +119,19 @@ class Protocol:
 
 
 def parse_protocol_name(name):
-    """`"digits-rot-lt"` -> `("digits", "rot", "lt")`; the long tail is None, "lt" or "lt100"."""
+    """`"digits-rot-lt"` -> `("digits", "rot", "lt")`; the long tail is None, "lt" or "lt100".
+
+    Args:
+        name: a protocol name.
+
+    Example:
+
+    ```python
+    from kerazoo.data.protocols import parse_protocol_name
+
+    print(parse_protocol_name("digits-rot-lt"))  # ('digits', 'rot', 'lt')
+    ```
+    """
     base, *modifiers = name.split("-")
     unknown = [m for m in modifiers if m not in MODIFIERS]
     nuisances = [m for m in modifiers if m not in LONG_TAILS]
@@ -168,7 +184,14 @@ def make_protocol(
         lt_exponent, lt_min: the Zipf profile of `-lt` (`-lt100` is exponential, rho = 100).
         download: let tfds download a missing real dataset.
 
-    Example: `make_protocol("digits-rot-lt", seed=1, image_size=16).class_counts()`.
+    Example:
+
+    ```python
+    from kerazoo.data import make_protocol
+
+    p = make_protocol("digits-bg-lt", seed=0)
+    print(p.train_images.shape, p.class_counts())
+    ```
     """
     base, nuisance, long_tail = parse_protocol_name(name)
     if is_streamed(base):
@@ -238,6 +261,13 @@ def make_domain_shift(name, shift, data_dir=None, seed=0, image_size=None, downl
     A shift in `SPLIT_SHIFTS` (`make_domain_shift("glyphs", "fonts")`) is
     a pair of the dataset's own splits instead: see `_split_shift`.
 
+    Args:
+        name: the base protocol, e.g. `"digits"`.
+        shift: the target's nuisance (`"rot"`, `"bg"`, `"dil"`), or a shift
+            of `SPLIT_SHIFTS`.
+        data_dir, seed, image_size, download: as `make_protocol`'s.
+        **shift_kwargs: forwarded to the nuisance (e.g. `max_level=127`).
+
     Returns:
         (source, target): two `Protocol`s. source's test split is the clean
         one, target's the same images shifted.
@@ -245,9 +275,13 @@ def make_domain_shift(name, shift, data_dir=None, seed=0, image_size=None, downl
     Example:
 
     ```python
-    source, target = make_domain_shift("digits", "bg", image_size=16, max_level=127)
-    ds = paired_dataset(source.train_images, source.train_labels,
-                        target.unlabelled_images, 64, seed=0, epoch_counter=counter)
+    from kerazoo.data import EpochCounter, make_domain_shift, paired_dataset
+
+    source, target = make_domain_shift("digits", "bg", max_level=127)
+    ds = paired_dataset(
+        source.train_images, source.train_labels, target.unlabelled_images, 64,
+        seed=0, epoch_counter=EpochCounter(),
+    )
     ```
     """
     if (name, shift) in SPLIT_SHIFTS:
@@ -328,13 +362,21 @@ def make_few_labels(name, per_class, data_dir=None, seed=0, image_size=None, dow
     training images per class (seeded), the rest as `unlabelled_images`
     (their labels only through `evaluation_labels()`).
 
+    Args:
+        name: a protocol name, e.g. `"digits"`.
+        per_class: labelled images per class.
+        data_dir, seed, image_size, download: as `make_protocol`'s.
+
     Example:
 
     ```python
-    p = make_few_labels("digits", per_class=5, image_size=16)
-    ds = paired_dataset(p.train_images, p.train_labels, p.unlabelled_images, 32,
-                        seed=0, epoch_counter=counter, unlabelled_batch_size=128,
-                        epoch_length="unlabelled")
+    from kerazoo.data import EpochCounter, make_few_labels, paired_dataset
+
+    p = make_few_labels("digits", per_class=5)
+    ds = paired_dataset(
+        p.train_images, p.train_labels, p.unlabelled_images, 32, seed=0, epoch_counter=EpochCounter(),
+        unlabelled_batch_size=128, epoch_length="unlabelled",
+    )
     ```
     """
     full = make_protocol(name, data_dir, seed, image_size, download=download)

@@ -25,7 +25,20 @@ SAMPLERS = ("instance", "class_balanced", "drs")
 def instance(num_examples):
     """A fresh permutation of range(num_examples) per key.
 
-    Example: `instance(5)(tf.constant([0, 3]), 0)` -> e.g. [3, 0, 4, 1, 2].
+    Args:
+        num_examples: N.
+
+    Returns:
+        A function (key, epoch) -> int32 (N,) indices.
+
+    Example:
+
+    ```python
+    import tensorflow as tf
+    from kerazoo.data.samplers import instance
+
+    print(instance(5)(tf.constant([0, 3]), 0))  # a permutation of 0..4
+    ```
     """
 
     def draw(key, epoch):
@@ -37,7 +50,20 @@ def instance(num_examples):
 def class_balanced(labels):
     """len(labels) draws with replacement, every class equally likely.
 
-    Example: `class_balanced([0, 0, 0, 1])(key, 0)` draws index 3 half the time.
+    Args:
+        labels: (N,) class labels.
+
+    Returns:
+        A function (key, epoch) -> int32 (N,) indices.
+
+    Example:
+
+    ```python
+    import tensorflow as tf
+    from kerazoo.data.samplers import class_balanced
+
+    print(class_balanced([0, 0, 0, 1])(tf.constant([0, 3]), 0))  # index 3 about half the time
+    ```
     """
     labels = np.asarray(labels)
     weights = 1.0 / np.bincount(labels)[labels]
@@ -56,7 +82,26 @@ def class_balanced(labels):
 def deferred(labels, drs_epoch):
     """Instance-balanced before `drs_epoch`, class-balanced from it on (DRS).
 
-    Example: `deferred(labels, drs_epoch=160)` for a 200-epoch LDAM-DRW schedule.
+    Args:
+        labels: (N,) class labels.
+        drs_epoch: the first class-balanced epoch.
+
+    Returns:
+        A function (key, epoch) -> int32 (N,) indices.
+
+    Example:
+
+    ```python
+    import tensorflow as tf
+    from kerazoo.data.samplers import deferred
+
+    sampler = deferred([0, 0, 0, 1], drs_epoch=2)
+    print(sampler(tf.constant([0, 3]), 0), sampler(tf.constant([0, 3]), 2))
+    ```
+
+    References:
+        - [Cao et al., Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss, NeurIPS
+          2019](https://arxiv.org/abs/1906.07413)
     """
     before, after = instance(len(labels)), class_balanced(labels)
 
@@ -75,7 +120,17 @@ def make_sampler(name, num_examples, labels=None, drs_epoch=None):
         labels: int (N,) class labels; needed by the class-balanced samplers.
         drs_epoch: the first class-balanced epoch of `"drs"` (only there).
 
-    Example: `make_sampler("drs", len(y), y, drs_epoch=45)(key, epoch)`.
+    Example:
+
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from kerazoo.data.samplers import make_sampler
+
+    y = np.array([0, 0, 0, 1])
+    sampler = make_sampler("drs", len(y), y, drs_epoch=45)
+    print(sampler(tf.constant([0, 1]), 45))
+    ```
     """
     if name not in SAMPLERS:
         raise ValueError(f"Unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}.")

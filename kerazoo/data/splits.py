@@ -9,6 +9,22 @@ def class_order(num_classes, seed):
 
     Matches the LUCIR code's `np.random.seed(seed); np.random.shuffle(order)`,
     so seed 1993 gives the usual CIFAR-100 class order.
+
+    Args:
+        num_classes: number of classes.
+        seed: NumPy's legacy seed.
+
+    Example:
+
+    ```python
+    from kerazoo.data.splits import class_order
+
+    print(class_order(10, seed=1993))
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
     order = np.arange(num_classes)
     np.random.RandomState(seed).shuffle(order)
@@ -16,7 +32,25 @@ def class_order(num_classes, seed):
 
 
 def incremental_phases(order, num_base, num_phases):
-    """Split a class order into a base phase and `num_phases` equal phases."""
+    """Split a class order into a base phase and `num_phases` equal phases.
+
+    Args:
+        order: the class order.
+        num_base: classes of the base phase.
+        num_phases: incremental phases after it.
+
+    Example:
+
+    ```python
+    from kerazoo.data.splits import incremental_phases
+
+    print(incremental_phases(list(range(10)), num_base=4, num_phases=3))  # 4 classes, then 3 x 2
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
+    """
     order = np.asarray(order)
     rest = len(order) - num_base
     if num_base < 1 or num_phases < 0 or rest < 0 or (num_phases and rest % num_phases):
@@ -31,7 +65,23 @@ def incremental_phases(order, num_base, num_phases):
 
 
 def few_label_indices(labels, per_class, seed):
-    """`(labelled, unlabelled)` index arrays with `per_class` labels per class."""
+    """`(labelled, unlabelled)` index arrays with `per_class` labels per class.
+
+    Args:
+        labels: (N,) class labels.
+        per_class: labels kept per class.
+        seed: which ones.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.data.splits import few_label_indices
+
+    labelled, unlabelled = few_label_indices(np.repeat([0, 1], 10), per_class=2, seed=0)
+    print(len(labelled), len(unlabelled))  # 4 16
+    ```
+    """
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     labelled = []
@@ -46,7 +96,21 @@ def few_label_indices(labels, per_class, seed):
 
 
 def halves(num_examples, seed):
-    """Two disjoint seeded halves `(first, second)` of range(num_examples)."""
+    """Two disjoint seeded halves `(first, second)` of range(num_examples).
+
+    Args:
+        num_examples: N.
+        seed: the split's seed.
+
+    Example:
+
+    ```python
+    from kerazoo.data.splits import halves
+
+    first, second = halves(10, seed=0)
+    print(sorted([*first, *second]) == list(range(10)))  # True
+    ```
+    """
     perm = np.random.default_rng(seed).permutation(num_examples)
     cut = num_examples // 2
     return np.sort(perm[:cut]), np.sort(perm[cut:])
@@ -59,7 +123,20 @@ def holdout_indices(labels, fraction, seed):
     least one, and at least one for training, so every class is in both
     splits (a class needs two examples).
 
-    Example: `train, test = holdout_indices(labels, 0.2, seed=0)`.
+    Args:
+        labels: (N,) class labels.
+        fraction: the share of each class kept for testing.
+        seed: the split's seed.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.data.splits import holdout_indices
+
+    train, test = holdout_indices(np.repeat([0, 1], 10), 0.2, seed=0)
+    print(len(train), len(test))  # 16 4
+    ```
     """
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)

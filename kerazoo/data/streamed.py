@@ -47,7 +47,19 @@ def _builder_name(name):
 
 
 def is_streamed(base):
-    """Whether the tfds name `base` (`"imagenet_lt"`, `"imagenet_lt:1.0.0"`) is streamed."""
+    """Whether the tfds name `base` (`"imagenet_lt"`, `"imagenet_lt:1.0.0"`) is streamed.
+
+    Args:
+        base: a tfds name, optionally with a version.
+
+    Example:
+
+    ```python
+    from kerazoo.data.streamed import is_streamed
+
+    print(is_streamed("imagenet_lt:1.0.0"), is_streamed("digits"))  # True False
+    ```
+    """
     return _builder_name(base) in STREAMED
 
 
@@ -60,7 +72,23 @@ def random_resized_crop(image, key, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3
     """A random crop of `scale` of the area and aspect ratio in `ratio`,
     resized to (size, size); the whole image when 10 draws find no such crop.
 
-    Example: `random_resized_crop(image, tf.constant([0, 1]), 224)`.
+    Args:
+        image: float32 (H, W, C) tensor in [0, 1].
+        key: a stateless seed, int (2,) tensor.
+        size: the output's side.
+        scale: the crop's share of the area, (min, max).
+        ratio: the crop's aspect ratio, (min, max).
+
+    Example:
+
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from kerazoo.data.streamed import random_resized_crop
+
+    image = tf.constant(np.random.default_rng(0).uniform(size=(32, 24, 3)), tf.float32)
+    print(random_resized_crop(image, tf.constant([0, 1]), 16).shape)  # (16, 16, 3)
+    ```
     """
     begin, extent, _ = tf.image.stateless_sample_distorted_bounding_box(
         tf.shape(image),
@@ -78,7 +106,20 @@ def random_resized_crop(image, key, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3
 def center_crop(image, size):
     """The shorter side resized to size / 0.875, then the central (size, size) crop.
 
-    Example: `center_crop(image, 224)` (resize to 256, crop 224).
+    Args:
+        image: float32 (H, W, C) tensor.
+        size: the output's side.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from kerazoo.data.streamed import center_crop
+
+    image = tf.constant(np.zeros((32, 24, 3)), tf.float32)
+    print(center_crop(image, 14).shape)  # (14, 14, 3): resize to 16, crop 14
+    ```
     """
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = (size / EVAL_CROP_FRACTION) / tf.reduce_min(shape)
@@ -111,11 +152,16 @@ class StreamedProtocol:
     Example:
 
     ```python
-    p = StreamedProtocol("imagenet_lt", data_dir=DIR, image_size=224)
-    counter = EpochCounter()
-    model.fit(p.train_dataset(128, seed=0, epoch_counter=counter, augment=True),
-              epochs=90, callbacks=[counter])
-    model.evaluate(p.eval_dataset())
+    import inspect
+    from kerazoo.data.streamed import StreamedProtocol
+
+    # With the dataset prepared in DIR (a large download, not done here):
+    #     p = StreamedProtocol("imagenet_lt", data_dir=DIR, image_size=224)
+    #     counter = EpochCounter()
+    #     model.fit(p.train_dataset(128, seed=0, epoch_counter=counter, augment=True),
+    #               epochs=90, callbacks=[counter])
+    #     model.evaluate(p.eval_dataset())
+    print(inspect.signature(StreamedProtocol.train_dataset))
     ```
     """
 

@@ -26,6 +26,20 @@ class UserInfo:
     a `ClassLabel` with the class names), so code written for tfds datasets
     (`info.features[info.supervised_keys[1]].names`) reads it unchanged.
     `description` says where the data came from, for the run's notes.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.data.user_data import user_data
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (6, 8, 8, 1), dtype=np.uint8), np.array([0, 1] * 3)
+    data = user_data({"train": (x, y), "test": (x[:2], y[:2])}, ["cat", "dog"], "from my arrays", "my arrays")
+
+    info = data.info  # a UserInfo
+    print(info.features[info.supervised_keys[1]].names, info.description)
+    ```
     """
 
     features: tfds.features.FeaturesDict
@@ -39,7 +53,19 @@ class UserData:
     `(images, labels)`, images float32 (N, H, W, C) in [0, 1] (C = 1 or 3),
     labels int32 (N,) in 0..len(class_names) - 1.
 
-    Example: `images, labels = data.splits["train"]; data.info.features["label"].names`.
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.data.user_data import user_data
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (6, 8, 8, 1), dtype=np.uint8), np.array([0, 1] * 3)
+    data = user_data({"train": (x, y), "test": (x[:2], y[:2])}, ["cat", "dog"], "from my arrays", "my arrays")
+
+    images, labels = data.splits["train"]
+    print(images.dtype, data.info.features["label"].names)  # float32 ['cat', 'dog']
+    ```
     """
 
     splits: dict
@@ -76,8 +102,13 @@ def user_data(splits, class_names, description, where):
     Example:
 
     ```python
-    data = user_data({"train": (x, y), "test": (xt, yt)}, ["cat", "dog"],
-                     "from my arrays", "my arrays")
+    import numpy as np
+    from kerazoo.data.user_data import user_data
+
+    rng = np.random.default_rng(0)
+    x, xt = rng.integers(0, 256, (6, 8, 8, 1), dtype=np.uint8), rng.integers(0, 256, (2, 8, 8, 1), dtype=np.uint8)
+    y, yt = np.array([0, 1, 0, 1, 0, 1]), np.array([0, 1])
+    data = user_data({"train": (x, y), "test": (xt, yt)}, ["cat", "dog"], "from my arrays", "my arrays")
     ```
     """
     names = [str(n) for n in class_names]
@@ -126,7 +157,18 @@ def common_channels(images):
     One rule for every reader, so a folder with a few grey JPEGs among
     colour ones, or grey test arrays beside colour training arrays, loads.
 
-    Example: `grey, colour = common_channels([np.zeros((4, 4, 1)), np.zeros((4, 4, 3))])`.
+    Args:
+        images: a list of arrays (..., C), C = 1 or 3.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.data.user_data import common_channels
+
+    grey, colour = common_channels([np.zeros((4, 4, 1)), np.zeros((4, 4, 3))])
+    print(grey.shape, colour.shape)  # (4, 4, 3) (4, 4, 3)
+    ```
     """
     channels = max(image.shape[-1] for image in images)
     return [np.repeat(image, channels, axis=-1) if image.shape[-1] != channels else image for image in images]

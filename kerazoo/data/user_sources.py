@@ -18,8 +18,22 @@ the test split separately and a recipe may build several protocols.
 Example:
 
 ```python
+import tempfile
+from pathlib import Path
+import numpy as np
 from kerazoo.data import make_protocol
-p = make_protocol("imagefolder-lt", data_dir="~/pets", image_size=32)
+
+rng = np.random.default_rng(0)
+path = Path(tempfile.mkdtemp()) / "mine.npz"
+np.savez(
+    path,
+    x_train=rng.integers(0, 256, (8, 8, 8, 1), dtype=np.uint8),
+    y_train=np.array([0, 1] * 4),
+    x_test=rng.integers(0, 256, (4, 8, 8, 1), dtype=np.uint8),
+    y_test=np.array([0, 1] * 2),
+)
+p = make_protocol("arrays", data_dir=path)
+print(p.train_images.shape, p.num_classes)
 ```
 """
 
@@ -48,7 +62,19 @@ NAMES = tuple(_SOURCES)
 
 
 def is_user_source(name):
-    """Whether a dataset name (without protocol modifiers) is one of `NAMES`."""
+    """Whether a dataset name (without protocol modifiers) is one of `NAMES`.
+
+    Args:
+        name: a dataset name.
+
+    Example:
+
+    ```python
+    from kerazoo.data.user_sources import is_user_source
+
+    print(is_user_source("imagefolder"), is_user_source("digits"))  # True False
+    ```
+    """
     return name in _SOURCES
 
 
@@ -56,7 +82,23 @@ def check_location(name, data_dir):
     """Raise `UserDataError` unless `data_dir` names an existing path for
     user source `name` (a cheap check for configs; reading finds the rest).
 
-    Example: `check_location("imagefolder", "~/pets")`.
+    Args:
+        name: a user source (`"imagefolder"` or `"arrays"`).
+        data_dir: its folder or file.
+
+    Example:
+
+    ```python
+    import tempfile
+    from kerazoo.data.errors import UserDataError
+    from kerazoo.data.user_sources import check_location
+
+    check_location("imagefolder", tempfile.mkdtemp())  # an existing folder: fine
+    try:
+        check_location("arrays", "no/such/file.npz")
+    except UserDataError as error:
+        print(error)
+    ```
     """
     _, _, what = _SOURCES[name]
     if not data_dir:
@@ -81,6 +123,35 @@ def read(name, data_dir, image_size=None):
 
     Raises:
         UserDataError: the data is missing or unusable (the message says how to fix it).
+
+    Args:
+        name: a user source (`"imagefolder"` or `"arrays"`).
+        data_dir: its folder or file.
+        image_size: None, or the side images are resized to.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    path = Path(tempfile.mkdtemp()) / "mine.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (6, 8, 8, 1), dtype=np.uint8),
+        y_train=np.array([0, 1, 0, 1, 0, 1]),
+        x_test=rng.integers(0, 256, (2, 8, 8, 1), dtype=np.uint8),
+        y_test=np.array([0, 1]),
+        class_names=np.array(["cat", "dog"]),
+    )
+
+    from kerazoo.data.user_sources import read
+
+    data = read("arrays", path)
+    print(data.splits["train"][0].shape)  # (6, 8, 8, 1)
+    ```
     """
     check_location(name, data_dir)
     path = os.path.abspath(os.path.expanduser(str(data_dir)))
@@ -88,7 +159,35 @@ def read(name, data_dir, image_size=None):
 
 
 def num_classes(name, data_dir):
-    """The class count of user source `name`, from folder names or labels only."""
+    """The class count of user source `name`, from folder names or labels only.
+
+    Args:
+        name: a user source (`"imagefolder"` or `"arrays"`).
+        data_dir: its folder or file.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    path = Path(tempfile.mkdtemp()) / "mine.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (6, 8, 8, 1), dtype=np.uint8),
+        y_train=np.array([0, 1, 0, 1, 0, 1]),
+        x_test=rng.integers(0, 256, (2, 8, 8, 1), dtype=np.uint8),
+        y_test=np.array([0, 1]),
+        class_names=np.array(["cat", "dog"]),
+    )
+
+    from kerazoo.data.user_sources import num_classes
+
+    print(num_classes("arrays", path))  # 2
+    ```
+    """
     check_location(name, data_dir)
     _, class_names, _ = _SOURCES[name]
     return len(class_names(data_dir))

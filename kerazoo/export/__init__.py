@@ -14,10 +14,21 @@ Every loaded model (`CheckedSavedModel`, `CheckedKerasModel`,
 Example:
 
 ```python
-from kerazoo.export import export_onnx, OnnxClassifier
-export_onnx(model, "digits.onnx")
-clf = OnnxClassifier("digits.onnx")
-clf.class_names[clf.predict(images).argmax(1)]
+import tempfile
+from pathlib import Path
+import numpy as np
+import kerazoo
+
+images = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype("float32")
+model = kerazoo.models.Classifier(kerazoo.backbones.get("convnet", width=8), num_classes=3)
+model(images)  # built
+
+from kerazoo.export import OnnxClassifier, export_onnx
+
+path = Path(tempfile.mkdtemp()) / "digits.onnx"
+export_onnx(model, path, class_names=["a", "b", "c"])
+clf = OnnxClassifier(path)
+print(clf.class_names[clf.predict(images).argmax(1)])
 ```
 """
 

@@ -45,8 +45,17 @@ def deploy_model(model, input_shape=None):
     Example:
 
     ```python
-    deployed = kerazoo.export.deploy_model(model)
-    deployed(images)["probabilities"]  # (N, num_classes); ["features"] for a FeatureExtractor
+    import numpy as np
+    import kerazoo
+
+    images = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype("float32")
+    model = kerazoo.models.Classifier(kerazoo.backbones.get("convnet", width=8), num_classes=3)
+    model(images)  # built
+
+    from kerazoo.export import deploy_model
+
+    deployed = deploy_model(model)
+    print(deployed(images)["probabilities"].shape)  # (4, 3); ["features"] for a FeatureExtractor
     ```
     """
     shipped = inference_model(model)
@@ -80,25 +89,103 @@ def deploy_model(model, input_shape=None):
 
 
 def inference_model(model):
-    """The model that ships: `model.inference_model()` if it has one, else `model`."""
+    """The model that ships: `model.inference_model()` if it has one, else `model`.
+
+    Args:
+        model: a kerazoo model (or any `keras.Model`).
+
+    Example:
+
+    ```python
+    import numpy as np
+    import kerazoo
+
+    images = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype("float32")
+    model = kerazoo.models.Classifier(kerazoo.backbones.get("convnet", width=8), num_classes=3)
+    model(images)  # built
+
+    from kerazoo.export.deploy import inference_model
+
+    assert inference_model(model) is model.inference_model()
+    ```
+    """
     method = getattr(model, "inference_model", None)
     return method() if method is not None else model
 
 
 def kind_of(model):
     """The export kind of `model` (`"classifier"` or `"features"`): that of
-    the model it ships."""
+    the model it ships.
+
+    Args:
+        model: a kerazoo model.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import kerazoo
+
+    images = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype("float32")
+    model = kerazoo.models.Classifier(kerazoo.backbones.get("convnet", width=8), num_classes=3)
+    model(images)  # built
+
+    from kerazoo.export import kind_of
+
+    print(kind_of(model))  # classifier
+    ```
+    """
     return getattr(inference_model(model), "kind", DEFAULT_KIND)
 
 
 def serving_spec(deployed):
-    """The `tf.TensorSpec` of a deployed model's input, batch dimension None."""
+    """The `tf.TensorSpec` of a deployed model's input, batch dimension None.
+
+    Args:
+        deployed: the result of `deploy_model`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import kerazoo
+
+    images = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype("float32")
+    model = kerazoo.models.Classifier(kerazoo.backbones.get("convnet", width=8), num_classes=3)
+    model(images)  # built
+
+    from kerazoo.export import deploy_model
+    from kerazoo.export.deploy import serving_spec
+
+    print(serving_spec(deploy_model(model)))  # TensorSpec(shape=(None, 8, 8, 1), dtype=tf.float32, ...)
+    ```
+    """
     return tf.TensorSpec((None, *deployed.input_shape[1:]), tf.float32, name=INPUT_NAME)
 
 
 def image_shape(model, input_shape=None):
     """The image shape (H, W, C) `model` takes: `input_shape` if given, else
-    the shape it was built with."""
+    the shape it was built with.
+
+    Args:
+        model: a built `keras.Model`.
+        input_shape: None, or the (H, W, C) to use.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import kerazoo
+
+    images = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype("float32")
+    model = kerazoo.models.Classifier(kerazoo.backbones.get("convnet", width=8), num_classes=3)
+    model(images)  # built
+
+    from kerazoo.export.deploy import image_shape
+
+    print(image_shape(model))  # (8, 8, 1)
+    ```
+    """
     if input_shape is not None:
         return tuple(input_shape)
     try:

@@ -19,7 +19,19 @@ PREDICTED = {"classifier": "probabilities", "features": "features"}
 
 
 def outputs_of(kind):
-    """The output names of an export of `kind`, in order."""
+    """The output names of an export of `kind`, in order.
+
+    Args:
+        kind: `"classifier"` or `"features"`.
+
+    Example:
+
+    ```python
+    from kerazoo.export.kinds import outputs_of
+
+    print(outputs_of("classifier"))  # ('logits', 'probabilities')
+    ```
+    """
     if kind not in OUTPUTS:
         raise ValueError(f"Unknown export kind {kind!r}; kerazoo exports {sorted(OUTPUTS)}.")
     return OUTPUTS[kind]
@@ -27,7 +39,19 @@ def outputs_of(kind):
 
 def kind_of_outputs(names):
     """The kind whose outputs are `names` (any order), e.g. a SavedModel's
-    signature outputs; ValueError if no kind has exactly those."""
+    signature outputs; ValueError if no kind has exactly those.
+
+    Args:
+        names: output names.
+
+    Example:
+
+    ```python
+    from kerazoo.export.kinds import kind_of_outputs
+
+    print(kind_of_outputs(["probabilities", "logits"]))  # classifier
+    ```
+    """
     for kind, outputs in OUTPUTS.items():
         if sorted(outputs) == sorted(names):
             return kind

@@ -27,7 +27,8 @@ Example:
 ```python
 import kerazoo
 from sklearn.datasets import load_digits
-images = kerazoo.zoo.preprocess("digits_lucir", load_digits().images)
+
+images = kerazoo.zoo.preprocess("digits_lucir", load_digits().images[:16])
 for format in ("savedmodel", "keras", "onnx"):
     model = kerazoo.zoo.load("digits_lucir", format)
     digits = model.class_names[model.predict(images).argmax(1)]  # the same in every format
@@ -57,6 +58,19 @@ class Predictor:
         input_shape: (None, H, W, C).
         output_size: the number of classes C, or the feature dimension D.
         model: the object underneath.
+
+    Example:
+
+    ```python
+    import kerazoo
+    from kerazoo.export import Predictor
+    from sklearn.datasets import load_digits
+
+    model = kerazoo.zoo.load("digits_baseline", "onnx")
+    assert isinstance(model, Predictor)
+    images = kerazoo.zoo.preprocess("digits_baseline", load_digits().images[:4])
+    print(model.kind, model.output_names, model.predict(images, output="logits").shape)
+    ```
     """
 
     kind = None

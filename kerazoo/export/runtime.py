@@ -116,11 +116,15 @@ class OnnxClassifier(_OnnxModel):
     Example:
 
     ```python
+    import kerazoo
     from kerazoo.export import OnnxClassifier
-    clf = OnnxClassifier("export/digits.onnx")
-    clf.provider                                  # "CPUExecutionProvider"
-    probabilities = clf.predict(images)           # float32 (N, H, W, C) in [0, 1]
-    clf.class_names[probabilities.argmax(1)]      # the class of each image
+    from sklearn.datasets import load_digits
+
+    clf = OnnxClassifier(kerazoo.zoo.default_root() / "export" / "digits_baseline.onnx")
+    print(clf.provider)  # CPUExecutionProvider
+    images = kerazoo.zoo.preprocess("digits_baseline", load_digits().images[:8])
+    probabilities = clf.predict(images)  # float32 (N, H, W, C) in [0, 1]
+    print(clf.class_names[probabilities.argmax(1)])  # the class of each image
     ```
     """
 
@@ -153,9 +157,13 @@ class OnnxFeatureExtractor(_OnnxModel):
     Example:
 
     ```python
+    import kerazoo
     from kerazoo.export import OnnxFeatureExtractor
-    encoder = OnnxFeatureExtractor("export/encoder.onnx")
-    features = encoder.predict(images)            # float32 (N, D)
+    from sklearn.datasets import load_digits
+
+    encoder = OnnxFeatureExtractor(kerazoo.zoo.default_root() / "export" / "digits_adco.onnx")
+    images = kerazoo.zoo.preprocess("digits_adco", load_digits().images[:8])
+    print(encoder.predict(images).shape)  # float32 (N, D)
     ```
     """
 

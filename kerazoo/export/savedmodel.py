@@ -31,9 +31,22 @@ def export_savedmodel(model, path, overwrite=False):
     Example:
 
     ```python
-    kerazoo.export.export_savedmodel(model, "export/digits")
-    serve = tf.saved_model.load("export/digits").signatures["serve"]
-    serve(images=tf.constant(images))["probabilities"]
+    import tempfile
+    from pathlib import Path
+    import tensorflow as tf
+    import numpy as np
+    import kerazoo
+
+    images = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype("float32")
+    model = kerazoo.models.Classifier(kerazoo.backbones.get("convnet", width=8), num_classes=3)
+    model(images)  # built
+
+    from kerazoo.export import export_savedmodel
+
+    path = Path(tempfile.mkdtemp()) / "digits"
+    export_savedmodel(model, path)
+    serve = tf.saved_model.load(str(path)).signatures["serve"]
+    print(serve(images=tf.constant(images))["probabilities"].shape)  # (4, 3)
     ```
     """
     path = Path(path)

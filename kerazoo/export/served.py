@@ -49,10 +49,15 @@ class CheckedSavedModel(Predictor):
     Example:
 
     ```python
+    import kerazoo
     from kerazoo.export import CheckedSavedModel
-    model = CheckedSavedModel("runs/mine/model", class_names=[str(d) for d in range(10)])
-    model.class_names[model.predict(images).argmax(1)]   # the class of each image
-    model.serve(images)["logits"]                        # float32 numpy (N, C)
+    from sklearn.datasets import load_digits
+
+    path = kerazoo.zoo.default_root() / "saved_models" / "digits_baseline" / "model"
+    model = CheckedSavedModel(path, class_names=[str(d) for d in range(10)])
+    images = kerazoo.zoo.preprocess("digits_baseline", load_digits().images[:8])
+    print(model.class_names[model.predict(images).argmax(1)])  # the class of each image
+    print(model.serve(images)["logits"].shape)  # float32 numpy (N, C)
     ```
     """
 
@@ -130,9 +135,14 @@ class CheckedKerasModel(Predictor):
 
     ```python
     import kerazoo
-    clf = kerazoo.zoo.load("digits_lucir", "keras")        # a CheckedKerasModel
-    clf.class_names[clf.predict(images).argmax(1)]         # the class of each image
-    clf.model.fit(more_images, more_labels, epochs=1)      # the keras.Model (compile first)
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    clf = kerazoo.zoo.load("digits_baseline", "keras")  # a CheckedKerasModel
+    images = kerazoo.zoo.preprocess("digits_baseline", digits.images[:16])
+    print(clf.class_names[clf.predict(images).argmax(1)])  # the class of each image
+    clf.model.compile(optimizer="adam")  # the keras.Model, which computes its own loss
+    clf.model.fit(images, digits.target[:16], epochs=1, verbose=0)
     ```
     """
 

@@ -14,7 +14,7 @@ class BatchFormer(keras.layers.Layer):
     Input (B, D) features → output (B, D). Each layer is
     `torch.nn.TransformerEncoderLayer(d_model=D, nhead=num_heads,
     dim_feedforward=ffn_dim, dropout)` with PyTorch's defaults, as the
-    official code (the BatchFormer repository's README, BalancedSoftmax encoder_network.py):
+    official code (the BatchFormer README and its BalancedSoftmax encoder network):
 
         h = LayerNorm(x + Dropout(MHA(x, x, x)))         # attention dropout inside MHA too
         y = LayerNorm(h + Dropout(W₂ Dropout(ReLU(W₁ h))))
@@ -60,10 +60,19 @@ class BatchFormer(keras.layers.Layer):
     Example:
 
     ```python
-    layer = kerazoo.layers.BatchFormer(num_heads=4)
-    mixed = layer(features, training=True)      # (B, D), rows mix across the batch
-    same = layer(features, training=False)      # features, unchanged
+    import numpy as np
+    from kerazoo.layers import BatchFormer
+
+    features = np.random.default_rng(0).normal(size=(8, 16)).astype("float32")
+    layer = BatchFormer(num_heads=4)
+    mixed = layer(features, training=True)  # (8, 16), rows mix across the batch
+    same = layer(features, training=False)  # features, unchanged
+    assert mixed.shape == (8, 16) and np.allclose(same, features)
     ```
+
+    References:
+        - [Hou et al., BatchFormer: Learning to Explore Sample Relationships for Robust Representation
+          Learning, CVPR 2022](https://arxiv.org/abs/2203.01522)
     """
 
     train_only = True

@@ -14,7 +14,7 @@ def imprint_weights(features_by_class, old_weight_norm):
     w_c = normalize(mean_i normalize(f_i)) · old_weight_norm, where f_i are the features of
     *all* training images of class c (test transform, previous-phase backbone in inference
     mode) and old_weight_norm is the mean L2 norm of the old classes' weight vectors
-    ([LUCIR code] class_incremental_cosine_cifar100.py, "imprint weights"). The norm does not
+    (the official LUCIR code's CIFAR-100 script, "imprint weights"). The norm does not
     change the layer's output (the layer normalises its weights); it matters for SGD and
     weight decay.
 
@@ -27,6 +27,23 @@ def imprint_weights(features_by_class, old_weight_norm):
     Returns:
         float32 NumPy array of shape (num_new_classes, input_dim), the layout
         `CosineLinear.add_classes(n, init=...)` expects.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.layers import imprint_weights
+
+    rng = np.random.default_rng(0)
+    new_features = [rng.normal(size=(30, 64)), rng.normal(size=(20, 64))]  # one array per class
+    rows = imprint_weights(new_features, old_weight_norm=2.0)
+    assert rows.shape == (2, 64)
+    assert np.allclose(np.linalg.norm(rows, axis=1), 2.0, atol=1e-5)
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
     rows = []
     for c, features in enumerate(features_by_class):
@@ -46,7 +63,7 @@ class CosineLinear(keras.layers.Layer):
 
     logits[b, c] = σ · ⟨x_b / max(‖x_b‖, ε), w_c / max(‖w_c‖, ε)⟩ with ε = 1e-12 (`F.normalize`)
     and σ one scalar weight initialised to 1.0 (LUCIR paper Eq. 4 calls it η). Class weights
-    start uniform(−1/√in, 1/√in). Source: [LUCIR code] modified_linear.py (`CosineLinear`,
+    start uniform(−1/√in, 1/√in). Source: the official LUCIR code (`CosineLinear`,
     and `SplitCosineLinear` for the grown head).
 
     The weights live in at most two blocks, as the code's SplitCosineLinear (fc1 old, fc2 new):
@@ -77,15 +94,23 @@ class CosineLinear(keras.layers.Layer):
     Example:
 
     ```python
-    import numpy as np, kerazoo
-    head = kerazoo.layers.CosineLinear(5)
-    logits = head(np.random.randn(8, 64).astype("float32"))  # (8, 5), |logits| <= |sigma|
-    new_features = [np.random.randn(30, 64), np.random.randn(20, 64)]  # one array per class
+    import numpy as np
+    from kerazoo.layers import CosineLinear, imprint_weights
+
+    rng = np.random.default_rng(0)
+    head = CosineLinear(5)
+    logits = head(rng.normal(size=(8, 64)).astype("float32"))  # (8, 5), |logits| <= |sigma|
+    new_features = [rng.normal(size=(30, 64)), rng.normal(size=(20, 64))]  # one array per class
     avg_norm = np.linalg.norm(head.kernel, axis=0).mean()
-    head.add_classes(2, init=kerazoo.layers.imprint_weights(new_features, avg_norm))
-    cosines = head(np.random.randn(8, 64).astype("float32"), return_cosine=True)  # (8, 7)
+    head.add_classes(2, init=imprint_weights(new_features, avg_norm))
+    cosines = head(rng.normal(size=(8, 64)).astype("float32"), return_cosine=True)  # (8, 7)
     logits = head.sigma * cosines
+    assert logits.shape == (8, 7)
     ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
 
     def __init__(self, units, learn_sigma=True, old_units=0, freeze_old=True, **kwargs):

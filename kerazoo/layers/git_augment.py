@@ -12,7 +12,7 @@ class GITAugment(keras.layers.Layer):
     """Replace part of each training batch with translations: GIT's augmentation.
 
     Generative invariance transfer (Zhou et al., ICLR 2022, Algorithm 1;
-    `core/train_baselines.py`): in a batch of B images, the last
+    the official code's baseline training): in a batch of B images, the last
     g = int(fraction · B) positions are candidates (GIT's `gen_frac`, 0.5).
     `call(images, labels, training, source)` returns the `(images, labels)`
     to train on:
@@ -45,11 +45,26 @@ class GITAugment(keras.layers.Layer):
     Example:
 
     ```python
-    augment = GITAugment(generator, protocol.class_counts(), threshold=20)
-    images, labels = augment(images, labels, training=True)
-    independent = GITAugment(generator, protocol.class_counts(), threshold=20, rule="independent")
-    images, labels = independent(images, labels, training=True, source=(other_images, other_labels))
+    import numpy as np
+    import keras
+    from kerazoo.layers import GITAugment
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(8, 8, 8, 1)).astype("float32")
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    translator = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Lambda(lambda x: 1.0 - x)])
+    augment = GITAugment(translator, class_counts=[100, 5], threshold=20, seed=0)
+    out_images, out_labels = augment(images, labels, training=True)  # class 1 candidates translated
+    assert out_images.shape == images.shape
+
+    independent = GITAugment(translator, class_counts=[100, 5], threshold=20, rule="independent")
+    source = (images[::-1], labels[::-1])
+    out_images, out_labels = independent(images, labels, training=True, source=source)
     ```
+
+    References:
+        - [Zhou et al., Do Deep Networks Transfer Invariances Across Classes?, ICLR
+          2022](https://arxiv.org/abs/2203.09739)
     """
 
     train_only = True

@@ -40,11 +40,23 @@ class NegativeBank(keras.layers.Layer):
     Example:
 
     ```python
-    bank = kerazoo.layers.NegativeBank(1024, 32)
-    similarities = bank(keras.ops.normalize(queries, axis=-1))   # (B, 1024)
-    bank.write(keys)          # FIFO: overwrite the next len(keys) columns
-    float(bank.effective_rank())
+    import numpy as np
+    import keras
+    from kerazoo.layers import NegativeBank
+
+    rng = np.random.default_rng(0)
+    queries = keras.ops.normalize(rng.normal(size=(4, 32)).astype("float32"), axis=-1)
+    bank = NegativeBank(64, 32)
+    similarities = bank(queries)  # (4, 64) cosines
+    bank.write(queries)  # FIFO: overwrite the next len(keys) columns
+    assert similarities.shape == (4, 64) and 0.0 < float(bank.effective_rank()) <= 32.0
     ```
+
+    References:
+        - [Hu et al., AdCo: Adversarial Contrast for Efficient Learning of Unsupervised Representations from
+          Self-Trained Negative Adversaries, CVPR 2021](https://arxiv.org/abs/2011.08435)
+        - [He et al., Momentum Contrast for Unsupervised Visual Representation Learning, CVPR
+          2020](https://arxiv.org/abs/1911.05722)
     """
 
     def __init__(self, size, dim, initializer=None, **kwargs):
@@ -107,7 +119,28 @@ class NegativeBank(keras.layers.Layer):
 
 def effective_rank(matrix):
     """exp(H(p)) with p_i = σ_i / Σσ the normalised singular values of a
-    (d, n) matrix, from the eigenvalues of its (d, d) Gram matrix."""
+    (d, n) matrix, from the eigenvalues of its (d, d) Gram matrix.
+
+    Args:
+        matrix: a (d, n) matrix or tensor.
+
+    Returns:
+        float32 scalar in [1, min(d, n)].
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.layers.negative_bank import effective_rank
+
+    print(float(effective_rank(np.eye(4))))  # 4.0: four equal singular values
+    print(float(effective_rank(np.ones((4, 3)))))  # 1.0: one direction
+    ```
+
+    References:
+        - [Hu et al., AdCo: Adversarial Contrast for Efficient Learning of Unsupervised Representations from
+          Self-Trained Negative Adversaries, CVPR 2021](https://arxiv.org/abs/2011.08435)
+    """
     # float64: float32 eigenvalue noise (~1e-7·λ_max) becomes ~3e-4·σ_max
     # after the square root, enough to lift the rank of parallel columns.
     matrix = ops.cast(matrix, "float64")

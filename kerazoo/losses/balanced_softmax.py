@@ -27,8 +27,18 @@ def balanced_softmax_loss(labels, logits, class_counts):
     Example:
 
     ```python
-    loss = balanced_softmax_loss(labels, logits, protocol.class_counts())
+    import numpy as np
+    from kerazoo.losses import balanced_softmax_loss
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4, 3)).astype("float32")
+    loss = balanced_softmax_loss(np.array([0, 1, 2, 0]), logits, class_counts=[100, 10, 1])
+    print(float(loss))
     ```
+
+    References:
+        - [Ren et al., Balanced Meta-Softmax for Long-Tailed Visual Recognition, NeurIPS
+          2020](https://arxiv.org/abs/2007.10740)
     """
     counts = np.asarray(class_counts, dtype=np.float64)
     logits = ops.cast(logits, "float32")

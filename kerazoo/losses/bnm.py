@@ -47,12 +47,29 @@ def bnm_loss(probs, normalization="batch"):
     for rank-deficient inputs such as uniform predictions. Only min(B, C)
     classes can be encouraged per batch (see the module docstring).
 
+    Args:
+        probs: (B, C) predicted class probabilities.
+        normalization: `"batch"` (divide by B) or `"min_dim"` (by min(B, C)).
+
+    Returns:
+        A scalar to *minimise* (adding it maximises the nuclear norm).
+
     Example:
 
     ```python
-    probs = keras.ops.softmax(model(target_images))
-    loss = ce + 1.0 * bnm_loss(probs, normalization="min_dim")
+    import numpy as np
+    import keras
+    from kerazoo.losses import bnm_loss
+
+    logits = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    probs = keras.ops.softmax(logits)
+    loss = bnm_loss(probs, normalization="min_dim")  # in [-1, 0]
+    print(float(loss))
     ```
+
+    References:
+        - [Cui et al., Towards Discriminability and Diversity: Batch Nuclear-norm Maximization under Label
+          Insufficient Situations, CVPR 2020](https://arxiv.org/abs/2003.12237)
     """
     probs = _as_matrix(probs)
     singular_values = ops.svd(probs, compute_uv=False)
@@ -68,7 +85,27 @@ def fbnm_loss(probs, normalization="min_dim"):
     columns are orthogonal (one-hot predictions of distinct classes),
     otherwise is larger; its gradient vanishes at uniform predictions.
 
-    Example: `fbnm_loss(keras.ops.softmax(logits))`.
+    Args:
+        probs: (B, C) predicted class probabilities.
+        normalization: `"min_dim"` (divide by min(B, C)) or `"batch"` (by B).
+
+    Returns:
+        A scalar to minimise.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras
+    from kerazoo.losses import bnm_loss, fbnm_loss
+
+    probs = keras.ops.one_hot(np.array([0, 1, 2, 3]), 4)  # orthogonal columns
+    print(float(fbnm_loss(probs)), float(bnm_loss(probs, normalization="min_dim")))  # -1.0 -1.0
+    ```
+
+    References:
+        - [Cui et al., Fast Batch Nuclear-norm Maximization and Minimization for Robust Domain
+          Adaptation](https://arxiv.org/abs/2107.06154)
     """
     probs = _as_matrix(probs)
     norms = ops.sqrt(ops.sum(ops.square(probs), axis=0) + FBNM_EPSILON)
@@ -85,11 +122,32 @@ def entropy_loss(probs, normalization=None):
     Bengio 2005; the paper's baseline), to be minimised.
 
     `normalization="log_classes"` divides it by log C, into [0, 1]: the
-    official BNM domain-adaptation code's EntMin (`DA/BNM/train_image.py`,
+    official BNM domain-adaptation code's EntMin (its training script,
     which adds 1e-8 inside the log; here 0 log 0 = 0 exactly). The official
     SSL code and the paper use the plain entropy (None).
 
-    Example: `entropy_loss([[0.5, 0.5]])` is log 2; with "log_classes", 1.
+    Args:
+        probs: (B, C) predicted class probabilities.
+        normalization: None (plain entropy, nats) or `"log_classes"` (divided by log C).
+
+    Returns:
+        A scalar to minimise.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.losses import entropy_loss
+
+    print(float(entropy_loss([[0.5, 0.5]])))  # log 2 = 0.693...
+    print(float(entropy_loss([[0.5, 0.5]], normalization="log_classes")))  # 1.0
+    ```
+
+    References:
+        - [Grandvalet & Bengio, Semi-supervised Learning by Entropy Minimization, NeurIPS
+          2004](https://papers.nips.cc/paper/2004/hash/96f2b50b5d3613adf9c27049b2a888c7-Abstract.html)
+        - [Cui et al., Towards Discriminability and Diversity: Batch Nuclear-norm Maximization under Label
+          Insufficient Situations, CVPR 2020](https://arxiv.org/abs/2003.12237)
     """
     if normalization not in ENTROPY_NORMALIZATIONS:
         raise ValueError(f"normalization={normalization!r}: use one of {ENTROPY_NORMALIZATIONS}.")

@@ -13,7 +13,7 @@ def info_nce_loss(logits, labels, temperature):
     keys of the batch, then the negatives of a queue or an AdCo bank) and
     `labels[i]` the column of its positive key. AdCo minimises it at τ for
     the encoder and, with the negatives' gradient reversed, at τ_m for the
-    bank (official `adco/AdCo.py`: `CrossEntropyLoss` on `logits / T`).
+    bank (the official AdCo code: `CrossEntropyLoss` on `logits / T`).
     Computed in float32: at τ_m = 0.02 the scaled logits reach ±50.
 
     Args:
@@ -28,8 +28,11 @@ def info_nce_loss(logits, labels, temperature):
 
     ```python
     import numpy as np
+    from kerazoo.losses import info_nce_loss
+
     q = k = np.eye(4, dtype="float32")
-    loss = info_nce_loss(q @ k.T, np.arange(4), temperature=0.1)   # ≈ 1.4e-4
+    loss = info_nce_loss(q @ k.T, np.arange(4), temperature=0.1)  # ≈ 1.4e-4
+    print(float(loss))
     ```
 
     References:

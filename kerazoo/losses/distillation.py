@@ -9,7 +9,7 @@ def distillation_loss(logits, old_logits, temperature=2.0):
     z_old are the frozen old model's logits over its C_old classes; z the
     current model's logits, of which the first C_old columns (the old
     classes) are compared. This is the LUCIR code's iCaRL-CNN baseline
-    (`incremental_train_and_eval.py`):
+    (its incremental training loop):
     `KLDivLoss()(log_softmax(z[:, :C_old]/T), softmax(z_old/T)) · T² · C_old · β`
     — PyTorch's `KLDivLoss` averages over B·C_old elements, and the factor
     C_old turns that into a per-sample sum; β (0.25 there, T = 2) is the
@@ -29,8 +29,19 @@ def distillation_loss(logits, old_logits, temperature=2.0):
     Example:
 
     ```python
+    import numpy as np
+    from kerazoo.losses import distillation_loss
+
+    rng = np.random.default_rng(0)
+    old_logits = rng.normal(size=(4, 3)).astype("float32")  # the old model, 3 classes
+    new_logits = rng.normal(size=(4, 5)).astype("float32")  # the new model, 5 classes
     loss = distillation_loss(new_logits, old_logits, temperature=2.0)
+    print(float(loss))
     ```
+
+    References:
+        - [Rebuffi et al., iCaRL: Incremental Classifier and Representation Learning, CVPR
+          2017](https://arxiv.org/abs/1611.07725)
     """
     old_logits = ops.stop_gradient(ops.cast(old_logits, "float32"))
     num_old = old_logits.shape[-1]

@@ -2,7 +2,7 @@
 
 Both are batch-level scalars (means over the batch this call sees), not per-sample losses.
 Under a multi-replica strategy the caller divides them by the replica count before gradients
-are summed (DESIGN.md, "Many devices"); Keras does that only for its own compiled losses.
+are summed (docs/architecture.md, "Many devices"); Keras does that only for its own compiled losses.
 """
 
 import math
@@ -18,7 +18,7 @@ _COSINE_EMBEDDING_EPS = 1e-12
 def adaptive_lambda(lambda_base, num_old, num_new):
     """LUCIR's adaptive less-forget weight: λ = λ_base · √(|C_old| / |C_new|).
 
-    This is the code's form ([LUCIR code] class_incremental_cosine_cifar100.py:
+    This is the official code's form (its CIFAR-100 cosine script:
     `lamda_mult = old / new`, `cur_lamda = lamda_base * sqrt(lamda_mult)`), used by every
     re-implementation. The paper's Eq. 7 prints the inverse, √(|C_new| / |C_old|) (issue
     hshustc/CVPR19_Incremental_Learning#4). λ_base is 5 for CIFAR-100 and 10 for ImageNet;
@@ -31,6 +31,18 @@ def adaptive_lambda(lambda_base, num_old, num_new):
 
     Returns:
         λ as a Python float.
+
+    Example:
+
+    ```python
+    from kerazoo.losses import adaptive_lambda
+
+    print(adaptive_lambda(5.0, num_old=50, num_new=10))  # 5·√5 ≈ 11.180
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
     if num_new <= 0 or num_old < 0:
         raise ValueError(f"adaptive_lambda: need num_old >= 0 and num_new > 0, got {num_old} and {num_new}.")
@@ -44,7 +56,7 @@ def less_forget_loss(new_features, old_features):
     f* the frozen old model's feature of the same image; f* is wrapped in `stop_gradient`.
     cos(a, b) = ⟨a, b⟩ / √((‖a‖² + ε)(‖b‖² + ε)), ε = 1e-12, as PyTorch's
     `CosineEmbeddingLoss(margin 0)` with target +1 that [LUCIR code]
-    incremental_train_and_eval_MR_LF.py uses (paper Eq. 6). Applied to every sample in the
+    official code's training loop uses (paper Eq. 6). Applied to every sample in the
     batch. The weight λ is the caller's: `adaptive_lambda(λ_base, |C_old|, |C_new|)`, the
     code's λ_base·√(|C_old|/|C_new|) (the paper's Eq. 7 prints the inverse ratio).
 
@@ -56,6 +68,22 @@ def less_forget_loss(new_features, old_features):
 
     Returns:
         float32 scalar.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.losses import less_forget_loss
+
+    rng = np.random.default_rng(0)
+    old = rng.normal(size=(4, 8)).astype("float32")
+    print(float(less_forget_loss(old, old)))  # 0: same direction
+    print(float(less_forget_loss(-old, old)))  # 2: opposite directions
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
     new_features = ops.cast(new_features, "float32")
     old_features = ops.stop_gradient(ops.cast(old_features, "float32"))
@@ -106,7 +134,7 @@ def margin_ranking_loss(cos_logits, labels, num_old_classes, margin=0.5, k=2, nu
         L = Σ_i Σ_{j ∈ top-k(cos_i[num_old:])} max(0, margin − cos_i[y_i] + cos_i[j]) / (N_old · k)
 
     i.e. the ground-truth cosine must beat the k hardest new-class cosines by `margin`.
-    Source: [LUCIR code] incremental_train_and_eval_MR_LF.py (`MarginRankingLoss` over the
+    Source: the official LUCIR code's training loop (`MarginRankingLoss` over the
     gt score repeated k times and the top-k new-class scores), which averages over the
     N_old · k pairs; the paper's Eq. 9 averages over N_old and sums over k, so the code (used
     here) is the paper's value / k. Defaults m = 0.5, K = 2 as in the paper (§4.1).
@@ -132,6 +160,23 @@ def margin_ranking_loss(cos_logits, labels, num_old_classes, margin=0.5, k=2, nu
 
     Returns:
         float32 scalar.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.losses import margin_ranking_loss
+
+    rng = np.random.default_rng(0)
+    cosines = np.tanh(rng.normal(size=(6, 5))).astype("float32")  # 3 old + 2 new classes
+    labels = np.array([0, 1, 2, 3, 4, 0])
+    loss = margin_ranking_loss(cosines, labels, num_old_classes=3, margin=0.5, k=2)
+    print(float(loss))
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
     cos_logits = ops.cast(cos_logits, "float32")
     num_classes = cos_logits.shape[-1]

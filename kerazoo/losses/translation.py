@@ -17,7 +17,9 @@ def reconstruction_loss(reconstructed, target):
     Example:
 
     ```python
-    reconstruction_loss([[0.0, 1.0]], [[0.5, 1.0]])   # 0.25
+    from kerazoo.losses import reconstruction_loss
+
+    print(float(reconstruction_loss([[0.0, 1.0]], [[0.5, 1.0]])))  # 0.25
     ```
 
     References:
@@ -43,7 +45,9 @@ def lsgan_discriminator_loss(real_scores, fake_scores):
     Example:
 
     ```python
-    lsgan_discriminator_loss([1.0, 1.0], [0.0, 0.0])   # 0: a perfect critic
+    from kerazoo.losses import lsgan_discriminator_loss
+
+    print(float(lsgan_discriminator_loss([1.0, 1.0], [0.0, 0.0])))  # 0: a perfect critic
     ```
 
     References:
@@ -68,7 +72,9 @@ def lsgan_generator_loss(fake_scores):
     Example:
 
     ```python
-    lsgan_generator_loss([1.0, 1.0])   # 0: the critic is fooled
+    from kerazoo.losses import lsgan_generator_loss
+
+    print(float(lsgan_generator_loss([1.0, 1.0])))  # 0: the critic is fooled
     ```
 
     References:

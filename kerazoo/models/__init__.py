@@ -10,8 +10,10 @@ Example:
 ```python
 import keras
 import kerazoo.models
+import kerazoo.zoo
 
-model = keras.saving.load_model("saved_models/digits_lucir/digits_lucir.keras")
+path = kerazoo.zoo.default_root() / "saved_models" / "digits_lucir" / "digits_lucir.keras"
+model = keras.saving.load_model(path)
 ```
 """
 

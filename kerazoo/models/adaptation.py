@@ -20,8 +20,8 @@ class DomainAdapter(Classifier):
 
     Trains on batches `((x_source, y_source), x_target)` (e.g.
     `kerazoo.data.paired_dataset`). Source and target images go through
-    **separate forward passes**, as the official code (`DA/BNM/train_image.py`
-    and `SSL/base.py` call the network once per batch), so in training
+    **separate forward passes**, as the official code (its domain-adaptation
+    and semi-supervised scripts call the network once per batch), so in training
     BatchNorm normalises each domain with its own batch statistics (and its
     running statistics move twice per step, source then target). The loss
     terms:
@@ -63,14 +63,30 @@ class DomainAdapter(Classifier):
     Example:
 
     ```python
-    model = DomainAdapter(kerazoo.backbones.get("convnet", input_shape=(16, 16, 1)), 10,
-                          method="bnm", warmup_steps=150)
+    import numpy as np
+    import kerazoo
+    from kerazoo.data import EpochCounter, paired_dataset
+    from kerazoo.models import DomainAdapter
+
+    rng = np.random.default_rng(0)
+    source_images = rng.uniform(size=(32, 8, 8, 1)).astype("float32")
+    labels = rng.integers(0, 3, size=32)
+    target_images = rng.uniform(size=(32, 8, 8, 1)).astype("float32")
+    model = DomainAdapter(kerazoo.backbones.get("convnet", width=8), 3, method="bnm", warmup_steps=2)
     model.compile(optimizer="adam", metrics=["accuracy"])
     model(source_images[:1])  # build before fit: fit cannot build from paired batches
-    counter = kerazoo.data.EpochCounter()
-    stream = paired_dataset(source_images, labels, target_images, 64, seed=0, epoch_counter=counter)
-    model.fit(stream, epochs=30, callbacks=[counter])
+    counter = EpochCounter()
+    stream = paired_dataset(source_images, labels, target_images, 16, seed=0, epoch_counter=counter)
+    model.fit(stream, epochs=1, callbacks=[counter], verbose=0)
     ```
+
+    References:
+        - [Cui et al., Towards Discriminability and Diversity: Batch Nuclear-norm Maximization under Label
+          Insufficient Situations, CVPR 2020](https://arxiv.org/abs/2003.12237)
+        - [Cui et al., Fast Batch Nuclear-norm Maximization and Minimization for Robust Domain
+          Adaptation](https://arxiv.org/abs/2107.06154)
+        - [Grandvalet & Bengio, Semi-supervised Learning by Entropy Minimization, NeurIPS
+          2004](https://papers.nips.cc/paper/2004/hash/96f2b50b5d3613adf9c27049b2a888c7-Abstract.html)
     """
 
     loss_terms = ("ce", "transfer")
@@ -175,12 +191,32 @@ class SemiSupervised(DomainAdapter):
     training. Labelled and unlabelled images go through separate forward
     passes, as in `DomainAdapter`.
 
+    Args:
+        backbone, num_classes, method, weight, warmup_steps, normalization, scope, head:
+            as `DomainAdapter`'s, with `method="bnm"` by default.
+
     Example:
 
     ```python
-    model = SemiSupervised(kerazoo.backbones.get("convnet", input_shape=(16, 16, 1)), 10)
+    import numpy as np
+    import kerazoo
+    from kerazoo.data import EpochCounter, paired_dataset
+    from kerazoo.models import SemiSupervised
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(32, 8, 8, 1)).astype("float32")
+    labels = rng.integers(0, 3, size=32)
+    model = SemiSupervised(kerazoo.backbones.get("convnet", width=8), 3)
     model.compile(optimizer="adam", metrics=["accuracy"])
+    model(images[:1])
+    counter = EpochCounter()
+    stream = paired_dataset(images[:16], labels[:16], images[16:], 8, seed=0, epoch_counter=counter)
+    model.fit(stream, epochs=1, callbacks=[counter], verbose=0)
     ```
+
+    References:
+        - [Cui et al., Towards Discriminability and Diversity: Batch Nuclear-norm Maximization under Label
+          Insufficient Situations, CVPR 2020](https://arxiv.org/abs/2003.12237)
     """
 
     default_normalization = "batch"

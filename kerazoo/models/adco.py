@@ -15,7 +15,33 @@ SCOPES = ("global", "replica")
 
 
 def projection_head(input_dim, hidden_dim, dim, name):
-    """MoCo v2's head, as AdCo's: Dense(hidden) → ReLU → Dense(dim), no BatchNorm."""
+    """MoCo v2's head, as AdCo's: Dense(hidden) → ReLU → Dense(dim), no BatchNorm.
+
+    Args:
+        input_dim: size of the backbone's features.
+        hidden_dim: width of the hidden layer.
+        dim: output size.
+        name: the model's name.
+
+    Returns:
+        A `keras.Model` from (B, input_dim) to (B, dim), not normalised.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.models.adco import projection_head
+
+    head = projection_head(64, 64, 16, name="projection")
+    print(head(np.zeros((2, 64), "float32")).shape)  # (2, 16)
+    ```
+
+    References:
+        - [He et al., Momentum Contrast for Unsupervised Visual Representation Learning, CVPR
+          2020](https://arxiv.org/abs/1911.05722)
+        - [Hu et al., AdCo: Adversarial Contrast for Efficient Learning of Unsupervised Representations from
+          Self-Trained Negative Adversaries, CVPR 2021](https://arxiv.org/abs/2011.08435)
+    """
     head = keras.Sequential(
         [keras.layers.Dense(hidden_dim, activation="relu"), keras.layers.Dense(dim)], name=name
     )
@@ -84,16 +110,32 @@ class AdCo(TrainingModel):
     Example:
 
     ```python
-    model = kerazoo.models.AdCo(kerazoo.backbones.get("convnet", input_shape=(16, 16, 1)),
-                                bank_size=1024, dim=32, momentum=0.99)
+    import numpy as np
+    import keras
+    import kerazoo
+
+    rng = np.random.default_rng(0)
+    view_1 = rng.uniform(size=(16, 8, 8, 1)).astype("float32")
+    view_2 = np.clip(view_1 + rng.normal(0, 0.1, view_1.shape), 0, 1).astype("float32")
+    model = kerazoo.models.AdCo(
+        kerazoo.backbones.get("convnet", width=8), bank_size=32, dim=8, momentum=0.99
+    )
     model.compile(
         optimizer=kerazoo.optimizers.with_weight_decay(keras.optimizers.SGD(0.06, momentum=0.9), 1e-4),
         bank_optimizer=kerazoo.optimizers.GradientAscent(
-            keras.optimizers.SGD(3.0, momentum=0.9), weight_decay=1e-4),
+            keras.optimizers.SGD(3.0, momentum=0.9), weight_decay=1e-4
+        ),
     )
-    model.fit(two_view_batches, epochs=100)
-    encoder = model.inference_model()   # FeatureExtractor of the pooled features
+    model.fit(view_1, view_2, batch_size=8, epochs=1, verbose=0)  # batches of two views
+    encoder = model.inference_model()  # FeatureExtractor of the pooled features
+    print(encoder.predict(view_1, verbose=0).shape)  # (16, 8)
     ```
+
+    References:
+        - [Hu et al., AdCo: Adversarial Contrast for Efficient Learning of Unsupervised Representations from
+          Self-Trained Negative Adversaries, CVPR 2021](https://arxiv.org/abs/2011.08435)
+        - [He et al., Momentum Contrast for Unsupervised Visual Representation Learning, CVPR
+          2020](https://arxiv.org/abs/1911.05722)
     """
 
     def __init__(

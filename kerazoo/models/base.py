@@ -11,14 +11,26 @@ from keras import ops
 class OptimizerGroup:
     """One optimizer, the variables it updates and the loss terms it follows.
 
-    name: a label for logs and errors.
-    optimizer: a Keras optimizer (built by the runner inside
-        `strategy.scope()` before any checkpoint is restored).
-    variables: the variables this optimizer updates.
-    terms: names of the loss terms whose sum it follows; None = every term.
-
     A group ascends when its optimizer does: wrap it in
     `kerazoo.optimizers.GradientAscent` (AdCo's negatives).
+
+    Args:
+        name: a label for logs and errors.
+        optimizer: a Keras optimizer (built by the runner inside
+            `strategy.scope()` before any checkpoint is restored).
+        variables: the variables this optimizer updates.
+        terms: names of the loss terms whose sum it follows; None = every term.
+
+    Example:
+
+    ```python
+    import keras
+    from kerazoo.models import OptimizerGroup
+
+    dense = keras.layers.Dense(2)
+    dense.build((None, 3))
+    group = OptimizerGroup("head", keras.optimizers.SGD(0.1), dense.trainable_variables, terms=("ce",))
+    ```
     """
 
     name: str
@@ -59,6 +71,10 @@ class TrainingModel(keras.Model):
     Example:
 
     ```python
+    import numpy as np
+    import keras
+    from kerazoo.models import TrainingModel
+
     class Regression(TrainingModel):
         loss_terms = ("mse",)
 
@@ -74,8 +90,11 @@ class TrainingModel(keras.Model):
             prediction = self(x, training=training)
             return {"mse": keras.ops.mean((prediction - y) ** 2)}, prediction
 
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 3)).astype("float32")
     model = Regression()
     model.compile(optimizer="sgd")
+    model.fit(x, x.sum(axis=1, keepdims=True), batch_size=8, epochs=1, verbose=0)
     ```
     """
 

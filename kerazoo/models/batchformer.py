@@ -23,7 +23,7 @@ class BatchFormerClassifier(TrainingModel):
     L is cross-entropy (`loss="ce"`) or Balanced Softmax (`"balanced_softmax"`:
     CE on logits + log class prior, `kerazoo.losses.balanced_softmax_loss`).
     The loss is the README's single mean over 2B rows by default. The official
-    BalancedSoftmax code (`run_networks.py`, `batch_loss`) adds three terms
+    BalancedSoftmax code (`batch_loss`) adds three terms
     when BatchFormer is on: L on the first B rows, L on the second B rows and
     L on all 2B rows again, i.e. 1.5·(L_pre + L_post) = 3 × the mean over 2B
     rows, while its baseline (no BatchFormer) has the one term.
@@ -59,11 +59,29 @@ class BatchFormerClassifier(TrainingModel):
     Example:
 
     ```python
+    import numpy as np
+    import keras
+    import kerazoo
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(16, 8, 8, 1)).astype("float32")
+    labels = rng.integers(0, 3, size=16)
     model = kerazoo.models.BatchFormerClassifier(
-        kerazoo.backbones.get("convnet"), 10, kerazoo.layers.BatchFormer(),
-        class_counts=protocol.class_counts(), loss="balanced_softmax")
+        kerazoo.backbones.get("convnet", width=8),
+        3,
+        kerazoo.layers.BatchFormer(num_heads=2),
+        class_counts=[10, 4, 2],
+        loss="balanced_softmax",
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=["accuracy"])
+    model.fit(images, labels, batch_size=8, epochs=1, verbose=0)
     ```
+
+    References:
+        - [Hou et al., BatchFormer: Learning to Explore Sample Relationships for Robust Representation
+          Learning, CVPR 2022](https://arxiv.org/abs/2203.01522)
+        - [Ren et al., Balanced Meta-Softmax for Long-Tailed Visual Recognition, NeurIPS
+          2020](https://arxiv.org/abs/2007.10740)
     """
 
     loss_terms = ("ce",)

@@ -19,8 +19,24 @@ class CheckedPredict:
     Example:
 
     ```python
-    class Encoder(CheckedPredict, keras.Model): ...
-    Encoder().predict(images)  # ValueError naming the fix for uint8, NaN, a missing batch axis...
+    import numpy as np
+    import keras
+    from kerazoo.models.checked_predict import CheckedPredict
+
+    class Encoder(CheckedPredict, keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.pool = keras.layers.GlobalAveragePooling2D()
+
+        def call(self, images):
+            return self.pool(images)
+
+    encoder = Encoder()
+    print(encoder.predict(np.zeros((2, 8, 8, 1), "float32"), verbose=0).shape)  # (2, 1)
+    try:
+        encoder.predict(np.zeros((2, 8, 8, 1), "uint8"))
+    except ValueError as error:
+        print(error)  # names the fix
     ```
     """
 

@@ -31,9 +31,16 @@ class Classifier(CheckedPredict, TrainingModel):
     Example:
 
     ```python
-    import keras, kerazoo
-    model = kerazoo.models.Classifier(kerazoo.backbones.get("convnet"), num_classes=10)
+    import numpy as np
+    import kerazoo
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(16, 8, 8, 1)).astype("float32")
+    labels = rng.integers(0, 10, size=16)
+    model = kerazoo.models.Classifier(kerazoo.backbones.get("convnet", width=8), num_classes=10)
     model.compile(optimizer="adam", metrics=["accuracy"])
+    model.fit(images, labels, batch_size=8, epochs=1, verbose=0)
+    print(model.predict(images[:2], verbose=0).shape)  # (2, 10) logits
     ```
     """
 

@@ -26,12 +26,15 @@ class FeatureExtractor(CheckedPredict, keras.Model):
     Example:
 
     ```python
+    import numpy as np
     import kerazoo
+
+    images = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype("float32")
     extractor = kerazoo.models.FeatureExtractor(
         kerazoo.backbones.get("convnet", input_shape=(8, 8, 1)), normalize=True
     )
-    features = extractor.predict(images)       # (N, 64), unit rows
-    kerazoo.export.export_onnx(extractor, "encoder.onnx")
+    features = extractor.predict(images, verbose=0)  # (4, 64), unit rows
+    print(np.linalg.norm(features, axis=1))
     ```
     """
 

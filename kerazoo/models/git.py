@@ -26,10 +26,24 @@ class GITClassifier(Classifier):
     Example:
 
     ```python
-    model = GITClassifier(backbone, 10, augment=GITAugment(generator, counts, threshold=20))
+    import numpy as np
+    import kerazoo
+    from kerazoo.layers import GITAugment
+    from kerazoo.models import GITClassifier, MUNITGenerator
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(16, 8, 8, 1)).astype("float32")
+    labels = np.repeat([0, 1], 8)
+    generator = MUNITGenerator((8, 8, 1), dim=4, n_downsample=1, n_res=1, mlp_dim=8, seed=0)
+    augment = GITAugment(generator, class_counts=[100, 5], threshold=20, seed=0)
+    model = GITClassifier(kerazoo.backbones.get("convnet", width=8), 2, augment=augment)
     model.compile(optimizer="sgd", metrics=["accuracy"])
-    model.fit(train_dataset(x, y, 32, seed=0, epoch_counter=counter, sampler="class_balanced"))
+    model.fit(images, labels, batch_size=8, epochs=1, verbose=0)
     ```
+
+    References:
+        - [Zhou et al., Do Deep Networks Transfer Invariances Across Classes?, ICLR
+          2022](https://arxiv.org/abs/2203.09739)
     """
 
     def __init__(self, backbone, num_classes, augment=None, head=None, **kwargs):

@@ -15,16 +15,34 @@ from kerazoo.models.base import TrainingModel
 class LUCIRLoss:
     """The loss of one incremental phase: which terms are on, and their settings.
 
-    less_forget, margin_ranking: LUCIR's two losses (ablations switch them).
-    distillation: weight β of knowledge distillation on the old classes'
-        logits (the iCaRL-CNN baseline of the LUCIR code: β = 0.25, T = 2);
-        0 turns it off.
-    lambda_base: λ_base (5 for CIFAR-100, 10 for ImageNet).
-    margin, k: margin-ranking margin m and number of hard negatives K.
-    temperature: distillation temperature T.
-
     Weight decay is the optimizer's (`kerazoo.optimizers.with_weight_decay`:
     coupled L2 on every variable it updates, as the code's PyTorch SGD).
+
+    Args:
+        less_forget: bool, LUCIR's less-forget constraint on.
+        margin_ranking: bool, LUCIR's margin-ranking loss on.
+        distillation: float, weight β of knowledge distillation on the old
+            classes' logits (the iCaRL-CNN baseline of the LUCIR code: β = 0.25,
+            T = 2); 0 turns it off.
+        lambda_base: λ_base (5 for CIFAR-100, 10 for ImageNet).
+        margin: margin-ranking margin m.
+        k: number of hard negatives K.
+        temperature: distillation temperature T.
+
+    Example:
+
+    ```python
+    from kerazoo.models import LUCIRLoss
+
+    lucir = LUCIRLoss()  # the paper's loss
+    icarl_cnn = LUCIRLoss(less_forget=False, margin_ranking=False, distillation=0.25)
+    ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
+        - [Rebuffi et al., iCaRL: Incremental Classifier and Representation Learning, CVPR
+          2017](https://arxiv.org/abs/1611.07725)
     """
 
     less_forget: bool = True
@@ -40,7 +58,7 @@ class LUCIRLoss:
 class LUCIRModel(TrainingModel):
     """Backbone + head trained with LUCIR's loss against a frozen old model.
 
-    Per batch (LUCIR code `incremental_train_and_eval_MR_LF.py`):
+    Per batch (the official LUCIR code's training loop):
 
         L = CE(σ·cos logits over all seen classes)
             + λ · mean(1 − cos(f, f_old))                  (less-forget, if on)
@@ -81,11 +99,23 @@ class LUCIRModel(TrainingModel):
     Example:
 
     ```python
-    import keras, kerazoo
-    backbone = kerazoo.backbones.get("convnet", last_relu=False)
-    model = kerazoo.models.LUCIRModel(backbone, kerazoo.layers.CosineLinear(2))
+    import numpy as np
+    import keras
+    import kerazoo
+    from kerazoo.models import LUCIRModel
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(16, 8, 8, 1)).astype("float32")
+    labels = rng.integers(0, 2, size=16)
+    backbone = kerazoo.backbones.get("convnet", last_relu=False, width=8)
+    model = LUCIRModel(backbone, kerazoo.layers.CosineLinear(2))  # the first phase: plain CE
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    model.fit(images, labels, batch_size=8, epochs=1, verbose=0)
     ```
+
+    References:
+        - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
+          2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
 
     loss_terms = ("ce", "less_forget", "margin_ranking", "distillation")

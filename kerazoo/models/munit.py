@@ -39,7 +39,22 @@ class ReflectionPadding(layers.Layer):
     tells the content encoder the absolute background level, the very
     nuisance the style should carry.
 
-    Example: `ReflectionPadding(3)(x)` before a valid 7x7 convolution.
+    Args:
+        pad: pixels added on each side of H and W.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.models.munit import ReflectionPadding
+
+    x = np.arange(9, dtype="float32").reshape(1, 3, 3, 1)
+    print(ReflectionPadding(1)(x).shape)  # (1, 5, 5, 1)
+    ```
+
+    References:
+        - [Huang et al., Multimodal Unsupervised Image-to-Image Translation, ECCV
+          2018](https://arxiv.org/abs/1804.04732)
     """
 
     def __init__(self, pad, **kwargs):
@@ -68,7 +83,32 @@ def _conv(x, filters, kernel, stride=1, name=None, init=_kaiming):
 
 def content_encoder(image_shape, dim, n_downsample, n_res, content_channels):
     """Conv7 → n_downsample × conv4/2 (IN, ReLU) → n_res residual blocks (IN);
-    an optional 1×1 conv to `content_channels` narrows the content code."""
+    an optional 1×1 conv to `content_channels` narrows the content code.
+
+    Args:
+        image_shape: (H, W, C).
+        dim: width of the first convolution.
+        n_downsample: stride-2 convolutions.
+        n_res: residual blocks.
+        content_channels: None, or the channels of a final 1×1 bottleneck.
+
+    Returns:
+        A `keras.Model` from images in [−1, 1] to content codes.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.models.munit import content_encoder
+
+    encoder = content_encoder((8, 8, 1), dim=4, n_downsample=1, n_res=1, content_channels=None)
+    print(encoder(np.zeros((2, 8, 8, 1), "float32")).shape)  # (2, 4, 4, 8)
+    ```
+
+    References:
+        - [Huang et al., Multimodal Unsupervised Image-to-Image Translation, ECCV
+          2018](https://arxiv.org/abs/1804.04732)
+    """
     images = keras.Input(image_shape, name="images")
     x = layers.ReLU()(_instance_norm("in0")(_conv(images, dim, 7, name="conv0")))
     for i in range(n_downsample):
@@ -86,7 +126,31 @@ def content_encoder(image_shape, dim, n_downsample, n_res, content_channels):
 def style_encoder(image_shape, dim, n_downsample, style_dim):
     """Conv7 → n_downsample × conv4/2 (the first two doubling the width) →
     global average pool → linear to `style_dim`; no normalisation (MUNIT's
-    StyleEncoder, n_downsample 4)."""
+    StyleEncoder, n_downsample 4).
+
+    Args:
+        image_shape: (H, W, C).
+        dim: width of the first convolution.
+        n_downsample: stride-2 convolutions.
+        style_dim: size of the style code.
+
+    Returns:
+        A `keras.Model` from images in [−1, 1] to (B, style_dim) style codes.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.models.munit import style_encoder
+
+    encoder = style_encoder((8, 8, 1), dim=4, n_downsample=2, style_dim=8)
+    print(encoder(np.zeros((2, 8, 8, 1), "float32")).shape)  # (2, 8)
+    ```
+
+    References:
+        - [Huang et al., Multimodal Unsupervised Image-to-Image Translation, ECCV
+          2018](https://arxiv.org/abs/1804.04732)
+    """
     images = keras.Input(image_shape, name="images")
     x = layers.ReLU()(_conv(images, dim, 7, name="conv0"))
     for i in range(n_downsample):
@@ -101,7 +165,37 @@ def style_encoder(image_shape, dim, n_downsample, style_dim):
 def decoder(content_shape, style_dim, dim, n_upsample, n_res, mlp_dim, channels):
     """n_res residual blocks with AdaIN (scale and bias from an MLP of the
     style) → n_upsample × (nearest ×2 → conv5 halving the width → LayerNorm
-    → ReLU) → conv7 → tanh, in [−1, 1]."""
+    → ReLU) → conv7 → tanh, in [−1, 1].
+
+    Args:
+        content_shape: (h, w, c) of the content code.
+        style_dim: size of the style code.
+        dim: channels of the content code the decoder starts from.
+        n_upsample: ×2 upsamplings.
+        n_res: residual blocks with AdaIN.
+        mlp_dim: width of the style MLP.
+        channels: channels of the output images.
+
+    Returns:
+        A `keras.Model` from `[content, style]` to images in [−1, 1].
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.models.munit import decoder
+
+    decode = decoder((4, 4, 8), style_dim=8, dim=8, n_upsample=1, n_res=1, mlp_dim=16, channels=1)
+    images = decode([np.zeros((2, 4, 4, 8), "float32"), np.zeros((2, 8), "float32")])
+    print(images.shape)  # (2, 8, 8, 1)
+    ```
+
+    References:
+        - [Huang et al., Multimodal Unsupervised Image-to-Image Translation, ECCV
+          2018](https://arxiv.org/abs/1804.04732)
+        - [Huang & Belongie, Arbitrary Style Transfer in Real-time with Adaptive Instance Normalization, ICCV
+          2017](https://arxiv.org/abs/1703.06868)
+    """
     content = keras.Input(content_shape, name="content")
     style = keras.Input((style_dim,), name="style")
     h = layers.Dense(mlp_dim, activation="relu", kernel_initializer=_kaiming(), name="mlp1")(style)
@@ -133,7 +227,32 @@ def decoder(content_shape, style_dim, dim, n_upsample, n_res, mlp_dim, channels)
 def discriminator(image_shape, dim, num_layers):
     """LSGAN patch discriminator: num_layers × (conv4/2 → LeakyReLU 0.2),
     doubling the width, then a 1×1 conv to one score per patch (MUNIT's
-    MsImageDis at one scale, as GIT's configs)."""
+    MsImageDis at one scale, as GIT's configs).
+
+    Args:
+        image_shape: (H, W, C).
+        dim: width of the first convolution.
+        num_layers: stride-2 convolutions.
+
+    Returns:
+        A `keras.Model` from images to a map of patch scores.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.models.munit import discriminator
+
+    critic = discriminator((8, 8, 1), dim=4, num_layers=2)
+    print(critic(np.zeros((2, 8, 8, 1), "float32")).shape)  # (2, 2, 2, 1)
+    ```
+
+    References:
+        - [Mao et al., Least Squares Generative Adversarial Networks, ICCV
+          2017](https://arxiv.org/abs/1611.04076)
+        - [Huang et al., Multimodal Unsupervised Image-to-Image Translation, ECCV
+          2018](https://arxiv.org/abs/1804.04732)
+    """
     images = keras.Input(image_shape, name="images")
     x = images
     for i in range(num_layers):
@@ -148,7 +267,7 @@ class MUNITGenerator(keras.Model):
     Images are float32 in [0, 1] outside and [−1, 1] inside (MUNIT's
     Normalize(0.5, 0.5) and tanh). Calling the generator *translates*: it
     keeps each image's content code, draws a style s ~ N(0, I) and decodes
-    (GIT's `train_baselines.py`); `translate(images, styles)` takes given
+    (GIT's baseline training code); `translate(images, styles)` takes given
     styles, `reconstruct` decodes an image with its own style.
 
     Args:
@@ -167,9 +286,21 @@ class MUNITGenerator(keras.Model):
     Example:
 
     ```python
-    generator = MUNITGenerator((16, 16, 1), dim=32)
-    translated = generator(images)            # one random style per image
+    import numpy as np
+    from kerazoo.models import MUNITGenerator
+
+    images = np.random.default_rng(0).uniform(size=(2, 8, 8, 1)).astype("float32")
+    generator = MUNITGenerator((8, 8, 1), dim=4, n_downsample=1, n_res=1, mlp_dim=8, seed=0)
+    translated = generator(images)  # one random style per image
+    same = generator.reconstruct(images)  # each image with its own style
+    assert translated.shape == same.shape == (2, 8, 8, 1)
     ```
+
+    References:
+        - [Huang et al., Multimodal Unsupervised Image-to-Image Translation, ECCV
+          2018](https://arxiv.org/abs/1804.04732)
+        - [Zhou et al., Do Deep Networks Transfer Invariances Across Classes?, ICLR
+          2022](https://arxiv.org/abs/2203.09739)
     """
 
     def __init__(
@@ -266,11 +397,11 @@ class MUNITGenerator(keras.Model):
 
 @keras.saving.register_keras_serializable(package="kerazoo")
 class MUNIT(TrainingModel):
-    """MUNIT trained on a single domain (GIT's `train_munit.py`), one generator
+    """MUNIT trained on a single domain (GIT's MUNIT training code), one generator
     and one LSGAN discriminator.
 
     Each training step is the official code's two updates in its order
-    (`train_munit.py`: `trainer.dis_update` then `trainer.gen_update`), each
+    (`trainer.dis_update` then `trainer.gen_update`), each
     with its own forward pass and its own freshly drawn styles. For a batch x
     (images in [0, 1]; labels, if the batch has them, unused), c = content(x):
 
@@ -293,14 +424,36 @@ class MUNIT(TrainingModel):
     by the replica count by `TrainingModel` (the global-batch mean).
     What ships is `generator` (`inference_model()`).
 
+    Args:
+        generator: a `MUNITGenerator`.
+        disc_dim: width of the discriminator's first convolution.
+        disc_layers: stride-2 convolutions of the discriminator.
+        image_weight, style_weight, content_weight, adversarial_weight: the
+            weights of the terms above.
+        seed: seed of the style draws.
+
     Example:
 
     ```python
-    munit = MUNIT(MUNITGenerator((16, 16, 1), dim=32), disc_dim=32, disc_layers=3)
+    import numpy as np
+    import keras
+    from kerazoo.models import MUNIT, MUNITGenerator
+
+    images = np.random.default_rng(0).uniform(size=(8, 8, 8, 1)).astype("float32")
+    generator = MUNITGenerator((8, 8, 1), dim=4, n_downsample=1, n_res=1, mlp_dim=8, seed=0)
+    munit = MUNIT(generator, disc_dim=4, disc_layers=2, seed=0)
     munit.compile(optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5, beta_2=0.999))
-    munit.fit(images_dataset, epochs=10)
-    munit.generator(images)   # translations
+    munit.fit(images, batch_size=4, epochs=1, verbose=0)
+    translations = munit.generator(images)
     ```
+
+    References:
+        - [Huang et al., Multimodal Unsupervised Image-to-Image Translation, ECCV
+          2018](https://arxiv.org/abs/1804.04732)
+        - [Mao et al., Least Squares Generative Adversarial Networks, ICCV
+          2017](https://arxiv.org/abs/1611.04076)
+        - [Zhou et al., Do Deep Networks Transfer Invariances Across Classes?, ICLR
+          2022](https://arxiv.org/abs/2203.09739)
     """
 
     loss_terms = ("image_recon", "style_recon", "content_recon", "gen_adv", "disc_adv")
