@@ -148,8 +148,8 @@ def test_two_optimizers_resume_exactly_after_sigkill(tmp_path):
     assert "resuming" in resumed.stdout
     epochs = [int(line.split(",")[0]) for line in log.read_text().splitlines()[1:]]
     assert epochs == list(range(6))  # no epoch trained twice, none skipped
-    a = json.loads((full / "metrics.json").read_text())["details"]["0"]["state"]
-    b = json.loads((killed / "metrics.json").read_text())["details"]["0"]["state"]
+    a = json.loads((full / "metrics.json").read_text())["details"]["0"]["two-player"]["state"]
+    b = json.loads((killed / "metrics.json").read_text())["details"]["0"]["two-player"]["state"]
     assert len(a) == len(b) > 4  # weights, bank, both optimizers' slots and counters
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
