@@ -35,13 +35,15 @@ for format in ("savedmodel", "keras", "onnx"):
 ```
 """
 
+import abc
+
 import numpy as np
 
 from kerazoo.export.kinds import PREDICTED, outputs_of
 from kerazoo.inputs import check_images
 
 
-class Predictor:
+class Predictor(abc.ABC):
     """Base of every loaded-model class (see the module docstring).
 
     A subclass sets `kind`, `input_shape`, `output_size` and `model`, calls
@@ -124,8 +126,9 @@ class Predictor:
             return np.zeros((0, self.output_size), np.float32)
         return np.asarray(self._run(images, output), dtype=np.float32)
 
+    @abc.abstractmethod
     def _run(self, images, output):
-        raise NotImplementedError
+        """The raw outputs named `output` for checked, non-empty float32 images."""
 
     def set_class_names(self, class_names):
         """Record `class_names` (None, or one name per output column): the

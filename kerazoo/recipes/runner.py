@@ -306,14 +306,15 @@ class Run:
         if effects:
             tables += ["", f"## Effect of each method against its baseline (same seed, {label})", "", effects]
         saved = json.loads((self.path / "config.json").read_text())
+        per_row = results_lib.per_method(rows)
         metrics = {
             "recipe": self.recipe,
             "seeds": seeds,
             "replicas": self.strategy.num_replicas_in_sync,
             "strategy": saved.get("strategy"),
             "seconds_this_invocation": round(seconds, 1),
-            "methods": {k: labels[k] for k in results_lib.per_method(rows)},
-            "results": results_lib.per_method(rows),
+            "methods": {k: labels[k] for k in per_row},
+            "results": per_row,
             "details": {
                 str(seed): {m: r.details for m, r in results.items() if r.details}
                 for seed, results in per_seed.items()
