@@ -30,7 +30,7 @@ import numpy as np
 
 from kerazoo.data.pipeline import train_dataset
 from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights
-from kerazoo.models.lucir import LUCIRLoss, LUCIRModel
+from kerazoo.models.lucir import LUCIRClassifier, LUCIRLoss
 from kerazoo.ops import l2_normalize_numpy
 from kerazoo.optimizers import with_weight_decay
 
@@ -648,7 +648,7 @@ class ClassIncremental:
             with self.strategy.scope():
                 unfrozen = copy_cosine_head(self.model.head, freeze_old=False, learn_sigma=False)
                 loss = settings.loss(self.method)
-                model = LUCIRModel(
+                model = LUCIRClassifier(
                     backbone, unfrozen, self.model.old_backbone, self.model.old_head, num_old, loss
                 )
                 lr = settings.cbf_learning_rate
@@ -681,7 +681,7 @@ class ClassIncremental:
                     old_head = snapshot_head(self.model.head) if self.method.distillation else None
                 head = self._new_head(phase)
                 loss = self.settings.loss(self.method)
-                model = LUCIRModel(backbone, head, old_backbone, old_head, num_old, loss)
+                model = LUCIRClassifier(backbone, head, old_backbone, old_head, num_old, loss)
                 indices = self._training_indices(phase)
                 steps = epochs * (len(indices) // self.settings.batch_size)
                 optimizer = with_weight_decay(self.make_optimizer(steps), self.settings.weight_decay)

@@ -155,7 +155,7 @@ def margin_ranking_loss(cos_logits, labels, num_old_classes, margin=0.5, k=2, nu
         k: number of hard negatives K.
         num_pairs_total: optional divisor replacing this batch's (old rows × k). Under a
             multi-replica strategy pass the all-reduced count of the global batch (times the
-            replica count, see `LUCIRModel`): the number of old rows differs between replicas,
+            replica count, see `LUCIRClassifier`): the number of old rows differs between replicas,
             so per-replica means would not average to the global-batch mean.
 
     Returns:

@@ -29,7 +29,7 @@ from kerazoo.models.batchformer import BatchFormerClassifier
 from kerazoo.models.classifier import Classifier
 from kerazoo.models.feature_extractor import FeatureExtractor
 from kerazoo.models.git import GITClassifier
-from kerazoo.models.lucir import LUCIRLoss, LUCIRModel
+from kerazoo.models.lucir import LUCIRClassifier, LUCIRLoss
 from kerazoo.models.munit import MUNIT, MUNITGenerator
 
 __all__ = [
@@ -39,8 +39,8 @@ __all__ = [
     "DomainAdapter",
     "FeatureExtractor",
     "GITClassifier",
+    "LUCIRClassifier",
     "LUCIRLoss",
-    "LUCIRModel",
     "MUNIT",
     "MUNITGenerator",
     "OptimizerGroup",

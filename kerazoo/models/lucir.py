@@ -1,4 +1,4 @@
-"""LUCIRModel: one incremental phase of LUCIR (Hou et al., CVPR 2019) and its baselines."""
+"""LUCIRClassifier: one incremental phase of LUCIR (Hou et al., CVPR 2019) and its baselines."""
 
 import dataclasses
 
@@ -55,7 +55,7 @@ class LUCIRLoss:
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
-class LUCIRModel(TrainingModel):
+class LUCIRClassifier(TrainingModel):
     """Backbone + head trained with LUCIR's loss against a frozen old model.
 
     Per batch (the official LUCIR code's training loop):
@@ -102,13 +102,13 @@ class LUCIRModel(TrainingModel):
     import numpy as np
     import keras
     import kerazoo
-    from kerazoo.models import LUCIRModel
+    from kerazoo.models import LUCIRClassifier
 
     rng = np.random.default_rng(0)
     images = rng.uniform(size=(16, 8, 8, 1)).astype("float32")
     labels = rng.integers(0, 2, size=16)
     backbone = kerazoo.backbones.get("convnet", last_relu=False, width=8)
-    model = LUCIRModel(backbone, kerazoo.layers.CosineLinear(2))  # the first phase: plain CE
+    model = LUCIRClassifier(backbone, kerazoo.layers.CosineLinear(2))  # the first phase: plain CE
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     model.fit(images, labels, batch_size=8, epochs=1, verbose=0)
     ```

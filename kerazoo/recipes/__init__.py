@@ -24,4 +24,10 @@ One vocabulary across recipes:
   `views`); `batch_scope`: whether a batch-level term (BNM, BatchFormer,
   AdCo's keys) sees the global batch (default) or each replica's own;
   `weight_decay`: coupled L2, as PyTorch's optimizers.
+- Model classes (`kerazoo.models`) are named for what they train: for a
+  task when any method can use them (`Classifier`, `DomainAdapter`,
+  `SemiSupervised`, `FeatureExtractor`), `<Method>Classifier` when one
+  method trains a classifier (`BatchFormerClassifier`, `GITClassifier`,
+  `LUCIRClassifier`), the paper's own name when the model is the paper's
+  whole system (`AdCo`, `MUNIT`).
 """

@@ -7,7 +7,7 @@ from kerazoo import backbones
 from kerazoo.incremental import grow_head, snapshot, snapshot_head
 from kerazoo.layers import CosineLinear
 from kerazoo.losses import adaptive_lambda, distillation_loss, less_forget_loss, margin_ranking_loss
-from kerazoo.models import Classifier, LUCIRLoss, LUCIRModel
+from kerazoo.models import Classifier, LUCIRClassifier, LUCIRLoss
 
 RNG = np.random.default_rng(0)
 X = RNG.uniform(size=(32, 8, 8, 1)).astype("float32")
@@ -28,10 +28,10 @@ def _bn_free_backbone():
 def _incremental_model(backbone=None, head=None, loss=None):
     backbone = backbone or backbones.get("convnet", last_relu=False)
     head = head or CosineLinear(2)
-    base = LUCIRModel(backbone, head)
+    base = LUCIRClassifier(backbone, head)
     base(X[:1])
     grown = grow_head(head, 2)
-    model = LUCIRModel(backbone, grown, snapshot(backbone), snapshot_head(head), 2, loss)
+    model = LUCIRClassifier(backbone, grown, snapshot(backbone), snapshot_head(head), 2, loss)
     model(X[:1])
     return model
 
