@@ -125,10 +125,13 @@ class GITAugment(keras.layers.Layer):
         # threshold rule (chances 0 or 1) is exact.
         draw = keras.random.uniform((batch,), seed=self.seed_generator)
         replace = ops.logical_and(candidates, draw < chance)
-        # The whole batch is translated (a static shape for every backend);
-        # only the replaced rows are kept.
-        translated = ops.cast(self.translator(images, training=False), images.dtype)
-        return ops.where(replace[:, None, None, None], translated, images), labels
+        # Only the replaced rows go through the translator (a few tail images
+        # per batch): translating the whole batch made the translator most of
+        # a DRS step's cost. The row count varies, so this needs a backend
+        # with dynamic shapes outside XLA (TensorFlow's graphs).
+        rows = ops.where(replace)[0]
+        translated = ops.cast(self.translator(ops.take(images, rows, axis=0), training=False), images.dtype)
+        return ops.scatter_update(images, ops.expand_dims(rows, -1), translated), labels
 
     def compute_output_shape(self, images_shape, labels_shape=None, source_shape=None):
         return images_shape, labels_shape

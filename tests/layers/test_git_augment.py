@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from helpers.layers import check_layer
 from kerazoo.layers import GITAugment
@@ -42,6 +43,30 @@ def test_threshold_rule_replaces_only_eligible_classes_in_the_last_fraction(frac
     replaced = _replaced(augment, images, labels)
     expected = (np.arange(10) >= 10 - candidates) & (labels != 0)
     np.testing.assert_array_equal(replaced, expected)
+
+
+class Counting(Inverted):
+    """Inverted, remembering how many rows it was given."""
+
+    def call(self, images, training=False):
+        self.rows.append(images.shape[0])
+        return super().call(images)
+
+
+@pytest.mark.parametrize("labels", [[0, 0, 1, 2, 0, 2], [1, 1, 1, 0, 0, 0]])
+def test_the_translator_sees_only_the_replaced_rows(labels):
+    images, labels = _batch(labels)
+    translator = Counting()
+    translator.rows = []
+    augment = GITAugment(translator, COUNTS, threshold=20, fraction=0.5)
+    replaced = _replaced(augment, images, labels)
+    assert translator.rows == [replaced.sum()]  # 2 rows, then none
+
+    # In a traced step the row count is dynamic, and may be 0.
+    step = tf.function(lambda x, y: augment(x, y, training=True)[0])
+    np.testing.assert_allclose(
+        step(images, labels), np.where(replaced[:, None, None, None], 1 - images, images)
+    )
 
 
 def test_inference_is_the_identity_and_the_layer_is_train_only():
