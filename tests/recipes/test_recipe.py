@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from kerazoo import backbones
+from kerazoo.data.protocols import SPLIT_SHIFTS
 from kerazoo.data.user_sources import IMAGE_FOLDERS
 from kerazoo.incremental import METHODS as INCREMENTAL_METHODS
 from kerazoo.layers.git_augment import RULES
@@ -23,6 +24,7 @@ def test_spelled_out_choices_agree_with_the_library():
     assert git.RULES == RULES
     assert set(lucir.METHODS) == set(INCREMENTAL_METHODS)
     assert bnm.FOLDERS == IMAGE_FOLDERS
+    assert {(d, s) for s, d in bnm.SPLIT_SHIFTS.items()} == set(SPLIT_SHIFTS)
 
 
 def _python(program):

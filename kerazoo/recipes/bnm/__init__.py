@@ -40,8 +40,13 @@ COLUMNS = [
     Column("predicted_classes", "predicted classes", scale=1),
     Column("nuclear_norm", "nuclear norm of predictions", scale=1),
 ]
-# The config key holding each target shift's strength.
-SHIFTS = {"bg": "bg_max_level", "rot": "rot_max_degrees"}
+# The config key holding each target shift's strength; a shift between
+# two of a dataset's own splits has none.
+SHIFTS = {"bg": "bg_max_level", "rot": "rot_max_degrees", "fonts": None}
+# shift -> the dataset whose splits it pairs: `kerazoo.data.protocols.SPLIT_SHIFTS`,
+# spelled out so that the config needs no TensorFlow (tests/recipes/test_recipe.py
+# checks that the two agree).
+SPLIT_SHIFTS = {"fonts": "glyphs"}
 # `kerazoo.data.user_sources.IMAGE_FOLDERS`, spelled out so that the config
 # needs no TensorFlow (tests/recipes/test_recipe.py checks that the two agree).
 FOLDERS = "imagefolder"
@@ -113,6 +118,12 @@ class BNMConfig(recipe.RunConfig):
             raise ConfigError(
                 f"dataset={FOLDERS} with domains needs image_size (folder images differ in size)."
             )
+        if self.task == "da" and not self.domain_folders and self.shift in SPLIT_SHIFTS:
+            if self.dataset != SPLIT_SHIFTS[self.shift]:
+                raise ConfigError(
+                    f"shift={self.shift} pairs two splits of dataset={SPLIT_SHIFTS[self.shift]}, "
+                    f"not of {self.dataset}; use shift=bg or rot with {self.dataset}."
+                )
         super().validate()
 
 

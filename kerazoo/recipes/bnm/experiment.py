@@ -35,7 +35,8 @@ def _data(config):
             config.data_dir, config.source_domain, config.target_domain, config.image_size
         )
     else:
-        strength = {SHIFTS[config.shift].split("_", 1)[1]: getattr(config, SHIFTS[config.shift])}
+        key = SHIFTS[config.shift]
+        strength = {key.split("_", 1)[1]: getattr(config, key)} if key else {}
         source, target = make_domain_shift(config.dataset, config.shift, **common, **strength)
     target.notes = target.notes + [f"source: {len(source.train_labels)} labelled images"]
     return (
