@@ -61,6 +61,10 @@ class NegativeBank(keras.layers.Layer):
 
     def __init__(self, size, dim, initializer=None, **kwargs):
         super().__init__(**kwargs)
+        if int(size) < 1 or int(dim) < 1:
+            raise ValueError(
+                f"NegativeBank needs at least one negative of at least one dimension; got size={size}, dim={dim}."
+            )
         self.size = int(size)
         self.dim = int(dim)
         self.initializer = keras.initializers.get(

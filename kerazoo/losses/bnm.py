@@ -10,6 +10,8 @@ B classes per batch; keep B >= C (the paper's multi-batch remedy for B < C
 was not released).
 """
 
+import numpy as np
+import tensorflow as tf
 from keras import ops
 
 NORMALIZATIONS = ("batch", "min_dim")
@@ -23,6 +25,15 @@ def _as_matrix(probs):
     probs = ops.cast(ops.convert_to_tensor(probs), "float32")
     if len(probs.shape) != 2:
         raise ValueError(f"Expected (batch, classes) probabilities, got shape {probs.shape}.")
+    if tf.executing_eagerly():  # values are known: catch logits passed for probabilities
+        rows = ops.convert_to_numpy(ops.sum(probs, axis=1))
+        if len(rows) and not (
+            np.allclose(rows, 1.0, atol=1e-3) and ops.convert_to_numpy(ops.min(probs)) >= 0
+        ):
+            raise ValueError(
+                f"Expected probabilities (rows in [0, 1] summing to 1); row sums range over "
+                f"[{rows.min():.3g}, {rows.max():.3g}]. Pass softmax(logits), not logits."
+            )
     return probs
 
 

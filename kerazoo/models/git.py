@@ -48,6 +48,11 @@ class GITClassifier(Classifier):
 
     def __init__(self, backbone, num_classes, augment=None, head=None, **kwargs):
         super().__init__(backbone, num_classes, head=head, **kwargs)
+        if augment is not None and len(augment.class_counts) != num_classes:
+            raise ValueError(
+                f"GITClassifier has {num_classes} classes but its GITAugment has "
+                f"{len(augment.class_counts)} class counts; give one training-image count per class."
+            )
         self.augment = augment
 
     def compute_losses(self, data, training):
