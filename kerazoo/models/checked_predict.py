@@ -9,7 +9,8 @@ from kerazoo.inputs import check_images
 class CheckedPredict:
     """Mixin for image models (before `keras.Model` in the bases): `predict`
     on an array checks it with `kerazoo.inputs.check_images` against the
-    image shape the model was built with, and an empty batch gives an empty
+    image shape the model was built with (before that, its `backbone`'s
+    declared input shape, if it has one), and an empty batch gives an empty
     result of the right shape (Keras' own `predict` crashes on one).
 
     Keras would otherwise cast uint8 pixels, accept 0..255 floats or NaN and
@@ -44,7 +45,10 @@ class CheckedPredict:
         if not (hasattr(x, "__array__") or isinstance(x, list)):
             return super().predict(x, *args, **kwargs)
         built = (self.get_build_config() or {}).get("input_shape")
-        images = check_images(x, built[1:] if built else np.shape(x)[1:])
+        # Before the first call, a functional backbone still declares its input.
+        declared = getattr(getattr(self, "backbone", None), "input_shape", None)
+        shape = built or declared
+        images = check_images(x, shape[1:] if shape else np.shape(x)[1:])
         if len(images):
             return super().predict(images, *args, **kwargs)
         # The output structure and sizes of one image, without its row.

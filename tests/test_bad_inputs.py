@@ -1,0 +1,496 @@
+"""Bad inputs and what the user sees: one row of docs/bad_inputs.md per
+trigger below, and one test per row.
+
+Each trigger makes the mistake for real (a layer called on the wrong rank, a
+tampered zoo file, a typo in a TOML given to the command line) and returns
+the message the user sees: `Type: message` for an exception, the `error:`
+line for a command. The docs table is generated from these triggers
+(`python tests/test_bad_inputs.py` rewrites it), so the two cannot drift
+apart: each row's test compares its message with the table's. Paths under the test's temporary folder read `<tmp>`.
+"""
+
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "bad_inputs.md"
+ROWS = {}  # id -> (where, bad input, trigger(tmp) -> message)
+
+
+def row(row_id, where, bad_input):
+    def register(trigger):
+        ROWS[row_id] = (where, bad_input, trigger)
+        return trigger
+
+    return register
+
+
+def _raised(call):
+    try:
+        call()
+    except Exception as error:  # noqa: BLE001  (the message is the point)
+        return f"{type(error).__name__}: {error}"
+    raise AssertionError("no error was raised")
+
+
+def _command(*args, cwd=None):
+    done = subprocess.run(
+        [sys.executable, "-m", *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
+    assert done.returncode != 0, done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert lines, done.stderr
+    return lines[-1]
+
+
+def _convnet(**kwargs):
+    from kerazoo import backbones
+
+    return backbones.get("convnet", width=8, **kwargs)
+
+
+def _images(n=4, size=8, value=0.5, dtype="float32"):
+    return np.full((n, size, size, 1), value, dtype)
+
+
+def _zoo_copy(tmp, name="digits_baseline"):
+    """A zoo root in `tmp` holding a copy of model `name` (and the manifest)."""
+    manifest = json.loads((ROOT / "saved_models" / "manifest.json").read_text())
+    entry = manifest["models"][name]
+    for relative in entry["files"]:
+        (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / relative, tmp / relative)
+    (tmp / "saved_models" / "manifest.json").write_text(
+        json.dumps({**manifest, "models": {name: entry}}, indent=2)
+    )
+    return tmp
+
+
+# Layers, losses and models -------------------------------------------------
+
+
+@row("batchformer-rank", "`kerazoo.layers.BatchFormer`", "a rank-3 tensor (4, 8, 16)")
+def _(tmp):
+    from kerazoo.layers import BatchFormer
+
+    return _raised(lambda: BatchFormer(num_heads=2)(np.zeros((4, 8, 16), "float32"), training=True))
+
+
+@row("bnm-logits", "`kerazoo.losses.bnm_loss`", "logits instead of probabilities")
+def _(tmp):
+    from kerazoo.losses import bnm_loss
+
+    logits = np.random.default_rng(0).normal(size=(8, 5)).astype("float32")
+    return _raised(lambda: bnm_loss(logits))
+
+
+@row("bnm-rank", "`kerazoo.losses.fbnm_loss`", "a (2, 3, 4) tensor")
+def _(tmp):
+    from kerazoo.losses import fbnm_loss
+
+    return _raised(lambda: fbnm_loss(np.full((2, 3, 4), 0.25, "float32")))
+
+
+@row("bnm-normalization", "`kerazoo.losses.bnm_loss`", "`normalization='mean'`")
+def _(tmp):
+    from kerazoo.losses import bnm_loss
+
+    return _raised(lambda: bnm_loss(np.full((4, 2), 0.5, "float32"), normalization="mean"))
+
+
+@row("negative-bank-empty", "`kerazoo.layers.NegativeBank`", "a bank of size 0")
+def _(tmp):
+    from kerazoo.layers import NegativeBank
+
+    return _raised(lambda: NegativeBank(0, 8))
+
+
+@row("git-augment-counts", "`kerazoo.layers.GITAugment`", "a negative class count")
+def _(tmp):
+    import keras
+
+    from kerazoo.layers import GITAugment
+
+    return _raised(lambda: GITAugment(keras.layers.Identity(), [10, -5], threshold=20))
+
+
+@row("git-augment-rule", "`kerazoo.layers.GITAugment`", "an unknown rule")
+def _(tmp):
+    import keras
+
+    from kerazoo.layers import GITAugment
+
+    return _raised(lambda: GITAugment(keras.layers.Identity(), [10, 5], threshold=20, rule="always"))
+
+
+@row("git-classifier-counts", "`kerazoo.models.GITClassifier`", "class counts of the wrong length")
+def _(tmp):
+    import keras
+
+    from kerazoo.layers import GITAugment
+    from kerazoo.models import GITClassifier
+
+    augment = GITAugment(keras.layers.Identity(), [10, 5], threshold=20)
+    return _raised(lambda: GITClassifier(_convnet(), 3, augment=augment))
+
+
+@row("balanced-softmax-counts", "`kerazoo.losses.balanced_softmax_loss`", "2 class counts for 3 classes")
+def _(tmp):
+    from kerazoo.losses import balanced_softmax_loss
+
+    return _raised(lambda: balanced_softmax_loss(np.array([0, 1]), np.zeros((2, 3), "float32"), [10, 5]))
+
+
+@row(
+    "labels-out-of-range",
+    "`kerazoo.models.Classifier.fit`",
+    "a label 5 for 3 classes (TensorFlow's graph error; the line that names it)",
+)
+def _(tmp):
+    from kerazoo.models import Classifier
+
+    model = Classifier(_convnet(), 3)
+    model.compile(optimizer="sgd")
+    message = _raised(lambda: model.fit(_images(), np.array([0, 1, 5, 2]), verbose=0))
+    return (
+        next(line for line in message.splitlines() if "assertion failed" in line)
+        .split("[Condition")[0]
+        .strip()
+    )
+
+
+@row("predict-nan", "`Classifier.predict`", "an image holding NaN")
+def _(tmp):
+    from kerazoo.models import Classifier
+
+    return _raised(lambda: Classifier(_convnet(), 3).predict(_images(value=np.nan), verbose=0))
+
+
+@row("predict-uint8", "`Classifier.predict`", "uint8 pixels 0..255")
+def _(tmp):
+    from kerazoo.models import Classifier
+
+    return _raised(lambda: Classifier(_convnet(), 3).predict(_images(value=7, dtype="uint8"), verbose=0))
+
+
+@row("predict-shape", "`Classifier.predict`", "9x8 images for an 8x8 model")
+def _(tmp):
+    from kerazoo.models import Classifier
+
+    model = Classifier(_convnet(input_shape=(8, 8, 1)), 3)
+    return _raised(lambda: model.predict(np.zeros((2, 9, 8, 1), "float32"), verbose=0))
+
+
+@row("backbone-unknown", "`kerazoo.backbones.get`", "an unregistered name")
+def _(tmp):
+    from kerazoo import backbones
+
+    return _raised(lambda: backbones.get("vgg16"))
+
+
+# Data ------------------------------------------------------------------------
+
+
+@row("protocol-nuisance", "`kerazoo.data.make_protocol`", "an unknown modifier `digits-blur`")
+def _(tmp):
+    from kerazoo.data import make_protocol
+
+    return _raised(lambda: make_protocol("digits-blur"))
+
+
+@row("dataset-missing", "`kerazoo.data.load_arrays`", "CIFAR-100 not prepared in `data_dir`")
+def _(tmp):
+    from kerazoo.data.datasets import load_arrays
+
+    return _raised(lambda: load_arrays("cifar100", "train", str(tmp)))
+
+
+@row("npz-pickle", "`dataset=arrays`", "an `.npz` holding Python objects")
+def _(tmp):
+    from kerazoo.data import make_protocol
+
+    path = tmp / "mine.npz"
+    x, y = np.zeros((4, 8, 8, 1), "uint8"), np.array([0, 1, 0, 1])
+    np.savez(path, x_train=x, y_train=y, x_test=x, y_test=y, class_names=np.array([{"a": 0}, "b"], object))
+    return _raised(lambda: make_protocol("arrays", data_dir=str(path)))
+
+
+@row("npz-float", "`dataset=arrays`", "float images in [0, 1] instead of uint8 pixels")
+def _(tmp):
+    from kerazoo.data import make_protocol
+
+    path = tmp / "mine.npz"
+    x = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype("float32")
+    y = np.array([0, 1, 0, 1])
+    np.savez(path, x_train=x, y_train=y, x_test=x, y_test=y)
+    return _raised(lambda: make_protocol("arrays", data_dir=str(path)))
+
+
+@row("npz-labels", "`dataset=arrays`", "a label -1 in `y_train`")
+def _(tmp):
+    from kerazoo.data import make_protocol
+
+    path = tmp / "mine.npz"
+    x, y = np.zeros((4, 8, 8, 1), "uint8"), np.array([0, 1, -1, 1])
+    np.savez(path, x_train=x, y_train=y, x_test=x, y_test=np.array([0, 1, 0, 1]))
+    return _raised(lambda: make_protocol("arrays", data_dir=str(path)))
+
+
+@row("imagefolder-empty", "`dataset=imagefolder`", "a folder with no class folders")
+def _(tmp):
+    from kerazoo.data import make_protocol
+
+    (tmp / "images").mkdir()
+    return _raised(lambda: make_protocol("imagefolder", data_dir=str(tmp / "images")))
+
+
+# Configs and the command line ------------------------------------------------
+
+
+@row("config-unknown-key", "`python -m kerazoo.recipes.lucir`", "`--set lr=0.1`")
+def _(tmp):
+    return _command("kerazoo.recipes.lucir", "--set", "lr=0.1", "--out", tmp / "run")
+
+
+@row("config-type", "`python -m kerazoo.recipes.lucir`", "`--set epochs=ten`")
+def _(tmp):
+    return _command("kerazoo.recipes.lucir", "--set", "epochs=ten", "--out", tmp / "run")
+
+
+@row("config-range", "`python -m kerazoo.recipes.batchformer`", "`--set epochs=0`")
+def _(tmp):
+    return _command("kerazoo.recipes.batchformer", "--set", "epochs=0", "--out", tmp / "run")
+
+
+@row("config-choice", "`python -m kerazoo.recipes.bnm`", "`--set backbone=vgg`")
+def _(tmp):
+    return _command("kerazoo.recipes.bnm", "--set", "backbone=vgg", "--out", tmp / "run")
+
+
+@row("toml-typo", "`python -m kerazoo.recipes.git --config`", "a TOML with `epoch = 3` (for `epochs`)")
+def _(tmp):
+    (tmp / "mine.toml").write_text("epoch = 3\n")
+    return _command("kerazoo.recipes.git", "--config", tmp / "mine.toml", "--out", tmp / "run")
+
+
+@row("toml-missing", "`python -m kerazoo.recipes.git --config`", "a TOML file that does not exist")
+def _(tmp):
+    return _command("kerazoo.recipes.git", "--config", tmp / "nope.toml", "--out", tmp / "run")
+
+
+@row("shift-dataset", "`python -m kerazoo.recipes.bnm`", "`--set shift=fonts` on digits")
+def _(tmp):
+    return _command("kerazoo.recipes.bnm", "--set", "shift=fonts", "--out", tmp / "run")
+
+
+@row("translator-missing", "`python -m kerazoo.recipes.git`", "`--set translator=mine.keras`, no such file")
+def _(tmp):
+    return _command("kerazoo.recipes.git", "--set", "translator=mine.keras", "--out", tmp / "run", cwd=tmp)
+
+
+@row("out-other-recipe", "`python -m kerazoo.recipes.bnm`", "`--out` holding a LUCIR run")
+def _(tmp):
+    (tmp / "run").mkdir()
+    (tmp / "run" / "config.json").write_text(json.dumps({"recipe": "lucir", "config": {}}))
+    return _command("kerazoo.recipes.bnm", "--out", tmp / "run")
+
+
+# Export, runtimes and the zoo ------------------------------------------------
+
+
+@row("export-missing", "`python -m kerazoo.export`", "a run directory that does not exist")
+def _(tmp):
+    return _command("kerazoo.export", tmp / "nope", "--out", tmp / "out")
+
+
+@row("onnx-shape", "`OnnxClassifier.predict`", "16x16 images for the 8x8 digits model")
+def _(tmp):
+    from kerazoo.export import OnnxClassifier
+
+    clf = OnnxClassifier(ROOT / "export" / "digits_baseline.onnx")
+    return _raised(lambda: clf.predict(np.zeros((2, 16, 16, 1), "float32")))
+
+
+@row("onnx-range", "`OnnxClassifier.predict`", "pixels 0..255 as float32")
+def _(tmp):
+    from kerazoo.export import OnnxClassifier
+
+    clf = OnnxClassifier(ROOT / "export" / "digits_baseline.onnx")
+    return _raised(lambda: clf.predict(np.full((2, 8, 8, 1), 255.0, "float32")))
+
+
+@row("onnx-single-image", "`OnnxClassifier.predict`", "one (8, 8, 1) image without the batch axis")
+def _(tmp):
+    from kerazoo.export import OnnxClassifier
+
+    clf = OnnxClassifier(ROOT / "export" / "digits_baseline.onnx")
+    return _raised(lambda: clf.predict(np.zeros((8, 8, 1), "float32")))
+
+
+@row("onnx-output", "`OnnxClassifier.predict`", "`output='features'`")
+def _(tmp):
+    from kerazoo.export import OnnxClassifier
+
+    clf = OnnxClassifier(ROOT / "export" / "digits_baseline.onnx")
+    return _raised(lambda: clf.predict(np.zeros((2, 8, 8, 1), "float32"), output="features"))
+
+
+@row("features-runtime-nan", "`OnnxFeatureExtractor.predict`", "an image holding Inf")
+def _(tmp):
+    from kerazoo.export import OnnxFeatureExtractor
+
+    root = _zoo_copy(tmp, "digits_adco")
+    manifest = json.loads((root / "saved_models" / "manifest.json").read_text())
+    extractor = OnnxFeatureExtractor(root / manifest["models"]["digits_adco"]["onnx"]["path"])
+    images = np.zeros((2, 16, 16, 1), "float32")
+    images[0, 0, 0, 0] = np.inf
+    return _raised(lambda: extractor.predict(images))
+
+
+@row("zoo-unknown", "`kerazoo.zoo.load`", "a model name with a typo")
+def _(tmp):
+    import kerazoo.zoo
+
+    return _raised(lambda: kerazoo.zoo.load("digits_baselin", root=_zoo_copy(tmp)))
+
+
+@row("zoo-format", "`kerazoo.zoo.load`", "`format='tflite'`")
+def _(tmp):
+    import kerazoo.zoo
+
+    return _raised(lambda: kerazoo.zoo.load("digits_baseline", format="tflite", root=_zoo_copy(tmp)))
+
+
+@row("zoo-tampered-onnx", "`kerazoo.zoo.load(..., 'onnx')`", "an ONNX file altered after publishing")
+def _(tmp):
+    import kerazoo.zoo
+
+    root = _zoo_copy(tmp)
+    with open(root / "export" / "digits_baseline.onnx", "ab") as file:
+        file.write(b"\0")
+    return _raised(lambda: kerazoo.zoo.load("digits_baseline", "onnx", root=root))
+
+
+@row("zoo-tampered-savedmodel", "`kerazoo.zoo.load`", "a SavedModel's variables altered")
+def _(tmp):
+    import kerazoo.zoo
+
+    root = _zoo_copy(tmp)
+    variables = root / "saved_models" / "digits_baseline" / "model" / "variables" / "variables.index"
+    variables.write_bytes(variables.read_bytes()[:-8])
+    return _raised(lambda: kerazoo.zoo.load("digits_baseline", root=root))
+
+
+@row("zoo-manifest", "`kerazoo.zoo.load`", "a manifest that is not JSON")
+def _(tmp):
+    import kerazoo.zoo
+
+    root = _zoo_copy(tmp)
+    (root / "saved_models" / "manifest.json").write_text("{ not json")
+    return _raised(lambda: kerazoo.zoo.load("digits_baseline", root=root))
+
+
+@row("zoo-preprocess", "`kerazoo.zoo.preprocess`", "images already divided by 16")
+def _(tmp):
+    from sklearn.datasets import load_digits
+
+    import kerazoo.zoo
+
+    return _raised(lambda: kerazoo.zoo.preprocess("digits_baseline", load_digits().images[:4] / 16))
+
+
+@row("keras-unknown-object", "`keras.saving.load_model`", "a `.keras` file naming a class nobody registered")
+def _(tmp):
+    import zipfile
+
+    import keras
+
+    source = ROOT / "saved_models" / "digits_baseline" / "digits_baseline.keras"
+    target = tmp / "mine.keras"
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for item in old.infolist():
+            data = old.read(item.filename)
+            if item.filename == "config.json":
+                data = data.replace(b'"kerazoo>Classifier"', b'"mine>Classifier"')
+            new.writestr(item, data)
+    message = _raised(lambda: keras.saving.load_model(target))
+    return message.split(" Full object config")[0]
+
+
+# The table -------------------------------------------------------------------
+
+
+def _messages(tmp_root):
+    out = {}
+    for row_id in ROWS:
+        (tmp_root / row_id).mkdir()
+        out[row_id] = _message(row_id, tmp_root / row_id)
+    return out
+
+
+def _table(messages):
+    escape = lambda text: text.replace("|", "\\|")  # noqa: E731
+    lines = [
+        "| # | id | where | bad input | what the user sees |",
+        "|---|---|---|---|---|",
+    ]
+    for number, (row_id, (where, bad_input, _)) in enumerate(ROWS.items(), 1):
+        tick = "``" if "`" in messages[row_id] else "`"  # a code span that may hold backticks
+        lines.append(
+            f"| {number} | {row_id} | {where} | {bad_input} | {tick} {escape(messages[row_id])} {tick} |"
+        )
+    return "\n".join(lines)
+
+
+HEADER = """# Bad inputs and the errors they give
+
+Every row is a real mistake made by `tests/test_bad_inputs.py` (one test per
+row), with the message the user sees: `Type: message` for an exception, the
+`error:` line for a command (exit status 2). Paths under the test's
+temporary folder read `<tmp>`. The table is generated from the tests
+(`python tests/test_bad_inputs.py`), and each row's test fails when its
+message differs from the table's.
+
+"""
+
+
+def _documented():
+    """id -> message, from docs/bad_inputs.md's table."""
+    rows = {}
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.replace("\\|", "\0").split("|")[1:-1]]
+        if len(cells) == 5 and cells[0].isdigit():
+            rows[cells[1]] = cells[4].strip("`").strip().replace("\0", "|")
+    return rows
+
+
+def _message(row_id, tmp):
+    return " ".join(ROWS[row_id][2](tmp).replace(str(tmp), "<tmp>").split())
+
+
+def test_the_docs_table_lists_every_row_in_order():
+    assert len(ROWS) >= 30
+    assert list(_documented()) == list(ROWS), (
+        "docs/bad_inputs.md is out of date: run `python tests/test_bad_inputs.py`"
+    )
+
+
+@pytest.mark.parametrize("row_id", list(ROWS))
+def test_bad_input_gives_the_documented_message(row_id, tmp_path):
+    assert _message(row_id, tmp_path) == _documented().get(row_id), (
+        "docs/bad_inputs.md is out of date: run `python tests/test_bad_inputs.py`"
+    )
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        DOC.write_text(HEADER + _table(_messages(pathlib.Path(folder))) + "\n", encoding="utf-8")
+    print(f"wrote {DOC}")
