@@ -319,7 +319,7 @@ def load(name, format="savedmodel", root=None, providers=None):
         import kerazoo.models  # noqa: F401  (registers the classes a .keras file names)
         from kerazoo.export.served import CheckedKerasModel
 
-        keras_model = keras.saving.load_model(root / _model_dir(name) / f"{name}.keras")
+        keras_model = keras.saving.load_model(root / _model_dir(name) / f"{name}.keras", safe_mode=True)
         return _with_classes(CheckedKerasModel(keras_model), name, classes)
     from kerazoo.export.served import CheckedSavedModel
 

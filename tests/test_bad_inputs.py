@@ -309,6 +309,15 @@ def _(tmp):
     return _command("kerazoo.export", tmp / "nope", "--out", tmp / "out")
 
 
+@row("export-code", "`python -m kerazoo.export`", "a `.keras` file whose Lambda layer holds Python code")
+def _(tmp):
+    import keras
+
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Lambda(lambda x: 1.0 - x)])
+    model.save(tmp / "code.keras")
+    return _command("kerazoo.export", tmp / "code.keras", "--out", tmp / "out")
+
+
 @row("onnx-shape", "`OnnxClassifier.predict`", "16x16 images for the 8x8 digits model")
 def _(tmp):
     from kerazoo.export import OnnxClassifier

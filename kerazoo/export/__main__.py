@@ -110,7 +110,7 @@ def _load(source):
         raise _UsageError(f"{where}; pass a run directory or a .keras file.")
     print(f"[export] loading {path}", flush=True)
     try:
-        model = keras.saving.load_model(path)
+        model = keras.saving.load_model(path, safe_mode=True)  # no code from the file runs
     except Exception as error:  # the loader raises many types; all mean "not a model"
         raise _UsageError(f"{path} is not a loadable Keras model ({error})") from None
     if not isinstance(model, keras.Model):

@@ -79,7 +79,7 @@ def build_translator(config, image_shape):
 
 def load_translator(source, root=None):
     """The translator `source` names (see `translator_file`), loaded."""
-    return keras.saving.load_model(translator_file(source, root))
+    return keras.saving.load_model(translator_file(source, root), safe_mode=True)
 
 
 def translator(config, run, shifted):
