@@ -374,7 +374,7 @@ def check_images(images, image_shape):
         e is not None and e != g for e, g in zip(expected, images.shape[1:])
     ):
         raise ValueError(f"images have shape {images.shape}; expected (N, {dims}), a batch of N images.")
-    images = images.astype(np.float32, copy=False)
+    # Checked before the cast to float32, which turns a huge float64 into infinity.
     if images.size:
         if not np.isfinite(images).all():
             raise ValueError("images contain NaN or infinity; pass finite values in [0, 1].")
@@ -384,4 +384,4 @@ def check_images(images, image_shape):
                 f"images must lie in [0, 1] but range over [{low:g}, {high:g}]; scale "
                 "them to [0, 1], e.g. divide 0..255 pixels by 255."
             )
-    return images
+    return images.astype(np.float32, copy=False)

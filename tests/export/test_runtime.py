@@ -11,6 +11,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import tensorflow as tf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from helpers.export import SHAPE
 from kerazoo import backbones
@@ -146,3 +149,33 @@ def test_logits_and_probabilities_by_the_shared_interface(model, classifier):
         classifier.predict(x, output="features")
     with pytest.raises(ValueError, match="read-only"):
         classifier.class_names[0] = "x"
+
+
+@st.composite
+def arrays_a_user_might_pass(draw):
+    """Half of them the model's image shape, the rest any rank 0-5 and small
+    sizes; a float, int or bool dtype; any values (NaN and Inf included), or
+    values in [0, 1]."""
+    if draw(st.booleans()):
+        shape = (draw(st.integers(0, 5)), *SHAPE)
+    else:
+        shape = draw(hnp.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=9))
+    dtype = draw(st.sampled_from([np.float32, np.float64, np.float16, np.uint8, np.int32, np.bool_]))
+    elements = st.floats(0, 1, width=32) if draw(st.booleans()) and dtype == np.float32 else None
+    return draw(hnp.arrays(dtype, shape, elements=elements))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(images=arrays_a_user_might_pass())
+def test_any_array_gives_probabilities_or_a_value_error(classifier, images):
+    """Property: whatever array a user passes, the runtime answers with finite
+    probabilities that sum to 1, or refuses with a ValueError; never
+    another exception, never NaN."""
+    try:
+        probabilities = classifier.predict(images)
+    except ValueError as error:
+        assert str(error)
+        return
+    assert probabilities.shape == (len(images), 10)
+    assert np.all(np.isfinite(probabilities))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
