@@ -47,3 +47,15 @@ def backed_up_epochs(backup_dir):
     Keras writes it to `training_metadata.json` and offers no reader."""
     metadata = backup_dir / "training_metadata.json"
     return json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
+
+
+def backup_files(callback):
+    """The files of a `keras.callbacks.BackupAndRestore`: (weights, metadata,
+    previous weights, previous metadata). Keras keeps their paths in private
+    attributes; the previous pair exists with `double_checkpoint=True`."""
+    return (
+        callback._weights_path,
+        callback._training_metadata_path,
+        callback._prev_weights_path,
+        callback._prev_training_metadata_path,
+    )

@@ -2,6 +2,7 @@
 renames or changes one of these internals fails here."""
 
 import json
+import pathlib
 
 import keras
 import numpy as np
@@ -68,3 +69,15 @@ def test_the_epochs_a_backup_holds_are_read_from_keras_own_file(tmp_path):
     )
     assert internals.backed_up_epochs(backup) == 3
     assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 3
+
+
+def test_backup_files_are_where_keras_writes_them(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path), double_checkpoint=True, delete_checkpoint=False)
+    model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=2, verbose=0, callbacks=[backup])
+    weights, metadata, prev_weights, prev_metadata = map(pathlib.Path, internals.backup_files(backup))
+    assert all(p.is_file() for p in (weights, metadata, prev_weights, prev_metadata))
+    assert (
+        json.loads(metadata.read_text())["epoch"] == 2 and json.loads(prev_metadata.read_text())["epoch"] == 1
+    )

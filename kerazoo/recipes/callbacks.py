@@ -1,15 +1,18 @@
 """The Keras callbacks of a resumable training stage (`Run.fit`): divergence
 stop, per-epoch test metrics, the CSV history and the periodic backup."""
 
+import json
 import math
+import shutil
 import time
 from pathlib import Path
 
 import keras
 
-from kerazoo._keras_internals import backed_up_epochs
-from kerazoo.atomic import write_text
+from kerazoo._keras_internals import backed_up_epochs, backup_files
+from kerazoo.atomic import atomic_path, write_text
 from kerazoo.recipes.recipe import TrainingDiverged
+from kerazoo.zoo import sha256
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -62,8 +65,9 @@ class HistoryLogger(keras.callbacks.CSVLogger):
 
 class PeriodicBackup(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` that saves at an epoch end only once `seconds` have
-    passed since its last save, and keeps the CSV `history` in step with
-    what it restores.
+    passed since its last save, restores only a weights file and epoch that
+    belong together, and keeps the CSV `history` in step with what it
+    restores.
 
     Saving every epoch cost 28 % of the LUCIR digits run, whose epochs take
     a fraction of a second. Any backup resumes exactly, since an epoch's
@@ -71,6 +75,12 @@ class PeriodicBackup(keras.callbacks.BackupAndRestore):
     training to redo. The previous backup is kept (`double_checkpoint`): a
     kill while the weights file is being written leaves it unreadable, and
     the restore then falls back to the one before.
+
+    Keras writes the weights, then the epoch (`training_metadata.json`): a
+    kill between the two would restore new weights with the old epoch, and
+    train that epoch twice. So each save then records the weights' sha256
+    beside the epoch (an atomic rewrite), and a restore uses the newest pair
+    whose record matches its weights; a pair without one is incomplete.
     """
 
     def __init__(self, backup_dir, seconds, history):
@@ -79,6 +89,7 @@ class PeriodicBackup(keras.callbacks.BackupAndRestore):
         self.history = Path(history)
 
     def on_train_begin(self, logs=None):
+        _keep_a_matching_pair(*backup_files(self))
         super().on_train_begin(logs)
         # After the restore (or its fallback) and before CSVLogger opens the file.
         _trim_history(self.history, Path(self.backup_dir))
@@ -87,7 +98,32 @@ class PeriodicBackup(keras.callbacks.BackupAndRestore):
     def on_epoch_end(self, epoch, logs=None):
         if time.monotonic() - self._saved_at >= self.seconds:
             super().on_epoch_end(epoch, logs)
+            weights, metadata, _, _ = backup_files(self)
+            record = json.loads(Path(metadata).read_text())
+            write_text(metadata, json.dumps({**record, "weights_sha256": sha256(weights)}))
             self._saved_at = time.monotonic()
+
+
+def _matches(weights, metadata):
+    """Whether `metadata` is complete and records the sha256 of `weights`."""
+    try:
+        record = json.loads(Path(metadata).read_text())
+    except (OSError, ValueError):
+        return False
+    return Path(weights).exists() and record.get("weights_sha256") == sha256(weights)
+
+
+def _keep_a_matching_pair(weights, metadata, prev_weights, prev_metadata):
+    """Leave the newest backup whose weights and epoch belong together as the
+    current one (the previous pair copied over it), or no backup at all."""
+    if _matches(weights, metadata) or not (Path(weights).exists() or Path(metadata).exists()):
+        return
+    for path in (weights, metadata):
+        Path(path).unlink(missing_ok=True)
+    if _matches(prev_weights, prev_metadata):
+        for source, target in ((prev_weights, weights), (prev_metadata, metadata)):
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
 
 
 def _trim_history(csv_path, backup_dir):

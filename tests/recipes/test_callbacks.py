@@ -1,10 +1,13 @@
 """kerazoo.recipes.callbacks: the periodic backup and the history it keeps in step."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
 
 from kerazoo.recipes.callbacks import PeriodicBackup, _trim_history
+from kerazoo.zoo import sha256
 
 
 @pytest.mark.parametrize("seconds, backed_up", [(0, [True, True, True]), (3600, [False, False, False])])
@@ -31,3 +34,51 @@ def test_a_resumed_history_keeps_the_rows_up_to_the_backup(tmp_path):
     (backup / "training_metadata.json").unlink()  # killed before any backup
     _trim_history(history, backup)
     assert history.read_text() == "epoch,loss\n"
+
+
+class _Killed(Exception):
+    pass
+
+
+def _fit(backup_dir, epochs, kill_after=None):
+    """A deterministic fit of a Dense layer with a PeriodicBackup saving at
+    every epoch end; `kill_after` stops it (no train end) after that epoch."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="mse")
+    x = np.random.default_rng(0).normal(size=(8, 2)).astype("float32")
+
+    def kill(epoch, logs):
+        if epoch == kill_after:
+            raise _Killed
+
+    callbacks = [
+        PeriodicBackup(str(backup_dir), 0, backup_dir.parent / "history.csv"),
+        keras.callbacks.LambdaCallback(on_epoch_end=kill),
+    ]
+    try:
+        model.fit(x, x.sum(1, keepdims=True), epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
+    except _Killed:
+        return None
+    return model.get_weights()
+
+
+def test_a_kill_between_the_weights_and_the_epoch_restores_a_matching_pair(tmp_path):
+    expected = _fit(tmp_path / "a" / "backup", 4)
+    backup = tmp_path / "b" / "backup"
+    _fit(backup, 4, kill_after=2)  # backups after epochs 2 (previous) and 3 (latest)
+    # The window: Keras wrote epoch 3's weights, and was killed before their
+    # epoch, so the metadata file still holds epoch 2's record.
+    metadata = backup / "training_metadata.json"
+    metadata.write_text((backup / "training_metadata.json.bkp").read_text())
+    assert json.loads(metadata.read_text())["epoch"] == 2
+    resumed = _fit(backup, 4)
+    for got, want in zip(resumed, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_a_backup_records_the_sha256_of_its_weights(tmp_path):
+    _fit(tmp_path / "backup", 3, kill_after=0)
+    record = json.loads((tmp_path / "backup" / "training_metadata.json").read_text())
+    assert record["epoch"] == 1
+    assert record["weights_sha256"] == sha256(tmp_path / "backup" / "latest.weights.h5")
