@@ -80,7 +80,7 @@ class PeriodicBackup(keras.callbacks.BackupAndRestore):
     kill between the two would restore new weights with the old epoch, and
     train that epoch twice. So each save then records the weights' sha256
     beside the epoch (an atomic rewrite), and a restore uses the newest pair
-    whose record matches its weights; a pair without one is incomplete.
+    whose record matches its weights.
     """
 
     def __init__(self, backup_dir, seconds, history):
@@ -105,12 +105,15 @@ class PeriodicBackup(keras.callbacks.BackupAndRestore):
 
 
 def _matches(weights, metadata):
-    """Whether `metadata` is complete and records the sha256 of `weights`."""
+    """Whether `metadata` is complete and belongs to `weights`: it records
+    their sha256, or no sha256 at all (Keras wrote it after these weights,
+    and the kill came before the sha256 was added; or an older kerazoo)."""
     try:
         record = json.loads(Path(metadata).read_text())
     except (OSError, ValueError):
         return False
-    return Path(weights).exists() and record.get("weights_sha256") == sha256(weights)
+    recorded = record.get("weights_sha256")
+    return Path(weights).exists() and (recorded is None or recorded == sha256(weights))
 
 
 def _keep_a_matching_pair(weights, metadata, prev_weights, prev_metadata):

@@ -82,3 +82,13 @@ def test_a_backup_records_the_sha256_of_its_weights(tmp_path):
     record = json.loads((tmp_path / "backup" / "training_metadata.json").read_text())
     assert record["epoch"] == 1
     assert record["weights_sha256"] == sha256(tmp_path / "backup" / "latest.weights.h5")
+
+
+def test_a_kill_before_the_first_epoch_record_starts_afresh(tmp_path):
+    expected = _fit(tmp_path / "a" / "backup", 3)
+    backup = tmp_path / "b" / "backup"
+    _fit(backup, 3, kill_after=0)
+    # Killed after Keras wrote the first weights, before their epoch.
+    (backup / "training_metadata.json").unlink()
+    for got, want in zip(_fit(backup, 3), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
