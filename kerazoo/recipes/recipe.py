@@ -29,6 +29,12 @@ import typing
 from kerazoo.recipes.config import ConfigError, describe, option, resolve
 
 STRATEGIES = ("auto", "mirrored", "multiworker", "default")
+# tests/recipes/test_multiworker.py checks that Keras still fails this way.
+MULTIWORKER_UNSUPPORTED = (
+    "--strategy multiworker cannot train yet: Keras 3's Model.fit fails under "
+    "tf.distribute.MultiWorkerMirroredStrategy (keras-team/keras#20585), and every recipe trains "
+    "through fit. Use --strategy mirrored for the devices of one machine."
+)
 
 # `kerazoo.backbones.available()`, spelled out so that a config can offer
 # the choices without importing Keras (tests/recipes/test_recipe.py checks
@@ -312,6 +318,8 @@ class Recipe:
         try:
             config = resolve(self.config, args.config, args.set)
             self.check(config)
+            if args.strategy == "multiworker":
+                raise ConfigError(MULTIWORKER_UNSUPPORTED)
         except ConfigError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
