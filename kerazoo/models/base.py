@@ -105,6 +105,27 @@ class TrainingModel(keras.Model):
         """(dict of scalar loss terms, outputs for compiled metrics or None)."""
         raise TypeError(f"{type(self).__name__} must implement compute_losses(data, training).")
 
+    # Keras saves each layer's weights but not its `SeedGenerator` states
+    # (dropout masks, MUNIT's styles, GITAugment's draws), so a model restored
+    # from a backup would draw other random numbers than the run it resumes.
+    # The model saves them all with its own variables, under their own keys.
+    _SEED_KEY = "seed_state_"
+
+    def _seed_states(self):
+        return [v for v in self.variables if v.path.endswith("seed_generator_state")]
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        for i, state in enumerate(self._seed_states()):
+            store[f"{self._SEED_KEY}{i}"] = state
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        super().load_own_variables({k: store[k] for k in keys if not k.startswith(self._SEED_KEY)})
+        for i, state in enumerate(self._seed_states()):
+            if f"{self._SEED_KEY}{i}" in keys:  # files written before kerazoo saved them have none
+                state.assign(store[f"{self._SEED_KEY}{i}"])
+
     def optimizer_groups(self):
         """The optimizers and what each updates; default: `self.optimizer`
         descending on every term over every trainable variable."""

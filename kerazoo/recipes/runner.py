@@ -255,11 +255,13 @@ class Run:
                 self.epoch_counter,
                 StopOnNonFiniteLoss(stage, divergence_hint),
                 *([EpochTestMetrics(test_data)] if test_data is not None else []),
+                # Before the backup: what they keep of an epoch (AdCo's probe
+                # points) exists once that epoch is backed up and not redone.
+                *callbacks,
                 # Before HistoryLogger: it trims the history the logger appends to.
                 PeriodicBackup(str(self.path / "backup" / stage), self.config.backup_seconds, history),
                 HistoryLogger(str(history), append=True),
                 keras.callbacks.TensorBoard(str(self.path / "tensorboard" / stage), write_graph=False),
-                *callbacks,
             ],
         )
         with atomic_path(checkpoint) as tmp:

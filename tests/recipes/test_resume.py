@@ -1,0 +1,88 @@
+"""Kill-and-resume in the recipes whose own tests do not cover it (the
+baseline's and LUCIR's do): the real process is SIGKILLed inside a training
+stage (GIT: its translator), the same command resumes it, and the run ends
+with the metrics and shipped weights of an uninterrupted run with the same
+seed. Random draws included: dropout masks (BatchFormer), MUNIT's styles
+(GIT's translator) and AdCo's probe points survive the kill."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from helpers.resume import csv_rows, run_killed_then_resumed
+
+COMMON = ["--set", "num_seeds=1", "--set", "backup_seconds=0", "--set", "exports=keras"]
+# recipe -> (tiny settings, the stage to kill, the epochs it must have logged first)
+CASES = {
+    "bnm": (["--set", "steps=60", "--set", "warmup_steps=10", "--set", "methods=none,bnm"], "seed0-bnm", 2),
+    "batchformer": (
+        [
+            "--set",
+            "epochs=4",
+            "--set",
+            "passes_per_epoch=1",
+            "--set",
+            "methods=balanced_softmax,balanced_softmax_batchformer",
+        ],
+        "seed0-balanced_softmax_batchformer",
+        2,
+    ),
+    "adco": (
+        ["--set", "epochs=4", "--set", "probe_every=2", "--set", "methods=adco,random"],
+        "seed0-adco",
+        2,
+    ),
+    "git": (
+        [
+            "--set",
+            "translator_epochs=3",
+            "--set",
+            "translator_batch_size=16",
+            "--set",
+            "epochs=4",
+            "--set",
+            "drs_epoch=2",
+            "--set",
+            "ekld_transforms=2",
+            "--set",
+            "methods=ce_drs,ce_drs_git",
+        ],
+        "translator",
+        1,
+    ),
+}
+
+
+def _weights(path):
+    import kerazoo.models  # noqa: F401  (registers the classes model.keras names)
+
+    return keras.saving.load_model(path).get_weights()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", list(CASES))
+def test_killed_inside_a_stage_resumes_to_the_uninterrupted_numbers(recipe, cli, tmp_path):
+    settings, stage, epochs = CASES[recipe]
+    module = f"kerazoo.recipes.{recipe}"
+    full = cli(module, *COMMON, *settings, "--out", tmp_path / "full")
+    assert full.returncode == 0, full.stderr
+
+    out = tmp_path / "killed"
+    resumed = run_killed_then_resumed(
+        ["-m", module, *COMMON, *settings, "--out", out],
+        lambda: (
+            csv_rows(out / "logs" / f"{stage}.csv") >= epochs
+            and not (out / "checkpoints" / f"{stage}.weights.h5").exists()
+        ),
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{stage}: training" in resumed.stdout  # the cut stage trained on, from its backup
+    a = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    b = json.loads((out / "metrics.json").read_text())
+    assert (a["results"], a["details"]) == (b["results"], b["details"])
+    for x, y in zip(_weights(tmp_path / "full" / "model.keras"), _weights(out / "model.keras")):
+        np.testing.assert_array_equal(x, y)
+    leftovers = [p.name for p in out.rglob("*") if p.name.startswith(".") or ".tmp" in p.name]
+    assert not leftovers, leftovers
