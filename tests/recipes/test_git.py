@@ -157,7 +157,7 @@ def test_toy_run_on_two_replicas_saves_a_translator_that_loads_from_file_and_zoo
         ("digits_gti", "No model named 'digits_gti' in the zoo; available: ["),
         (
             "digits_baseline",
-            "zoo model 'digits_baseline' has no translator.keras; zoo models with one: ['digits_git']",
+            "zoo model 'digits_baseline' has no translator.keras; zoo models with one: ['digits_git', 'glyphs_git']",
         ),
     ],
 )
