@@ -96,7 +96,7 @@ for name in zoo.available():
     info = zoo.info(name)
     images = np.full((2, *info["input"]["shape"][1:]), 0.5, np.float32)
     zoo.verify(name)
-    width = 10 if info["kind"] == "classifier" else None  # features: the encoder's width
+    width = len(info["classes"]) if info["kind"] == "classifier" else None  # features: the encoder's width
     onnx_out = zoo.load(name, "onnx").predict(images)
     served = zoo.load(name).serve(images)[info["outputs"][-1]]
     assert onnx_out.shape == served.shape == (2, width or onnx_out.shape[1]), (name, onnx_out.shape)

@@ -377,10 +377,20 @@ def raw_digits():
     return bunch.images, bunch.target
 
 
+def _raw_input(name, raw_digits):
+    """What a user feeds `zoo.preprocess(name, ...)`: the digits' raw images,
+    or uint8 pixels of the model's input size (the glyphs models)."""
+    spec = zoo.info(name)["input"]
+    if spec["raw_format"] == "sklearn_digits":
+        return raw_digits[0]
+    shape = spec["shape"][1:]
+    return np.random.default_rng(0).integers(0, 256, (64, *shape), dtype=np.uint8)
+
+
 @pytest.mark.parametrize("name", zoo.available())
 def test_every_format_names_the_same_class_by_the_documented_code(name, raw_digits):
     # The README's code, in every format: class_names[predict(x).argmax(1)].
-    raw, _ = raw_digits
+    raw = _raw_input(name, raw_digits)
     entry = zoo.info(name)
     images = zoo.preprocess(name, raw)
     models = {format: zoo.load(name, format) for format in zoo.FORMATS}
@@ -524,10 +534,16 @@ def test_preprocess_resizes_as_training_did_bit_for_bit(name, raw_digits_test, d
 def test_preprocess_needs_no_tensorflow():
     code = """
 import sys
+import numpy as np
 from sklearn.datasets import load_digits
 import kerazoo
 for name in kerazoo.zoo.available():
-    kerazoo.zoo.preprocess(name, load_digits().images)
+    spec = kerazoo.zoo.info(name)["input"]
+    if spec["raw_format"] == "sklearn_digits":
+        raw = load_digits().images
+    else:
+        raw = np.zeros((2, *spec["shape"][1:]), np.uint8)
+    kerazoo.zoo.preprocess(name, raw)
 leaked = [m for m in ("tensorflow", "keras") if m in sys.modules]
 assert not leaked, leaked
 """

@@ -80,9 +80,9 @@ class GITAugment(keras.layers.Layer):
         self.translator = translator
         self.translator.trainable = False
         self.class_counts = [int(c) for c in class_counts]
-        if not self.class_counts or min(self.class_counts) < 1:
+        if not self.class_counts or min(self.class_counts) < 0:
             raise ValueError(
-                f"GITAugment class_counts must be one positive training-image count per class, got {class_counts}."
+                f"GITAugment class_counts must be one training-image count (>= 0) per class, got {class_counts}."
             )
         self.threshold, self.fraction, self.rule, self.seed = threshold, fraction, rule, seed
         self.seed_generator = keras.random.SeedGenerator(seed)
