@@ -4,13 +4,17 @@ The logical devices must be configured before TensorFlow creates its
 devices, hence at import time, before any test module imports TensorFlow.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("NO_GCE_CHECK", "true")
 # Subprocess tests (recipes, CLIs) inherit this and share one prepared digits.
-os.environ.setdefault("KERAZOO_DATA_DIR", tempfile.mkdtemp(prefix="kerazoo-tfds-"))
+if "KERAZOO_DATA_DIR" not in os.environ:
+    os.environ["KERAZOO_DATA_DIR"] = tempfile.mkdtemp(prefix="kerazoo-tfds-")
+    atexit.register(shutil.rmtree, os.environ["KERAZOO_DATA_DIR"], ignore_errors=True)
 
 import tensorflow as tf  # noqa: E402
 

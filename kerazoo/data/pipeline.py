@@ -111,9 +111,9 @@ class _Stream:
             return stream_key(self.seed, p)
         return stream_key(self.seed, p, ORDER_TAG, self.stream)
 
-    def examples(self, epoch, count):
-        """Epoch `epoch`'s `count` examples, augmented with keys split from
-        (seed, epoch), one per position in the epoch."""
+    def batches(self, epoch, count, batch_size, drop_remainder):
+        """Epoch `epoch`'s `count` examples in batches, augmented with keys
+        split from (seed, epoch), one per position in the epoch."""
         n = self.num_examples
         start = epoch * count
 
@@ -130,31 +130,37 @@ class _Stream:
         else:
             indices = tf.data.Dataset.range(start // n, (start + count - 1) // n + 1).flat_map(pass_slice)
         if self.transform is None:
-            # No keys to draw: a plain gather keeps the step cost of a
-            # shuffled from_tensor_slices pipeline.
-            return indices.map(self._example)
+            # A plain gather per batch: per example, tf.data's own cost is
+            # larger than the gather's.
+            return indices.batch(batch_size, drop_remainder=drop_remainder).map(self._gather)
         keys = tf.random.experimental.stateless_split(
             stream_key(self.seed, epoch, AUGMENT_TAG, self.stream), count
         )
+        # Augmented one example at a time, in parallel: faster than a
+        # tf.map_fn over each batch.
         ds = tf.data.Dataset.zip(indices, tf.data.Dataset.from_tensor_slices(keys))
-        return ds.map(self._example, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(self._augmented, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.batch(batch_size, drop_remainder=drop_remainder)
 
-    def _example(self, index, key=None):
+    def _gather(self, index):
         image = tf.gather(self.images, index)
-        if self.transform is not None:
-            view_keys = tf.random.experimental.stateless_split(key, self.views)
-            views = tuple(self.transform(image, view_keys[v]) for v in range(self.views))
-            image = views[0] if self.views == 1 else views
         return image if self.labels is None else (image, tf.gather(self.labels, index))
+
+    def _augmented(self, index, key):
+        image, *label = tf.nest.flatten(self._gather(index))
+        view_keys = tf.random.experimental.stateless_split(key, self.views)
+        views = tuple(self.transform(image, view_keys[v]) for v in range(self.views))
+        image = views[0] if self.views == 1 else views
+        return image if self.labels is None else (image, *label)
 
 
 def epoch_batches(streams, epoch_counter, lead=0, drop_remainder=True):
     """Zip `streams` [(stream, batch size), ...] epoch by epoch; `streams[lead]`
     sets the number of steps, the others are cycled to match.
 
-    A stream has `num_examples` and `examples(epoch, count)`, a
-    `tf.data.Dataset` of epoch `epoch`'s `count` examples (`train_dataset`'s
-    streams, and `kerazoo.data.streamed`'s). The result is the endless
+    A stream has `num_examples` and `batches(epoch, count, batch_size,
+    drop_remainder)`, a `tf.data.Dataset` of epoch `epoch`'s `count` examples
+    in batches (`train_dataset`'s streams, and `kerazoo.data.streamed`'s). The result is the endless
     `tf.data.Dataset` `model.fit` reads, its epoch taken from `epoch_counter`.
 
     Args:
@@ -188,9 +194,7 @@ def epoch_batches(streams, epoch_counter, lead=0, drop_remainder=True):
     def batches_of_epoch(_):
         epoch = epoch_counter.variable.read_value()
         parts = [
-            stream.examples(epoch, n if i == lead else steps * batch).batch(
-                batch, drop_remainder=drop_remainder
-            )
+            stream.batches(epoch, n if i == lead else steps * batch, batch, drop_remainder)
             for i, (stream, batch) in enumerate(streams)
         ]
         return parts[0] if len(parts) == 1 else tf.data.Dataset.zip(tuple(parts))

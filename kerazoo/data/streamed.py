@@ -290,6 +290,9 @@ class _TrainStream:
             np.repeat(np.arange(len(pieces), dtype=np.int64), [n for _, n in pieces])
         )
 
+    def batches(self, epoch, count, batch_size, drop_remainder):
+        return self.examples(epoch, count).batch(batch_size, drop_remainder=drop_remainder)
+
     def examples(self, epoch, count):
         order_key = stream_key(self.seed, epoch)
         choices = tf.random.experimental.stateless_shuffle(self.piece_ids, order_key)

@@ -13,13 +13,10 @@ def _check_labels(labels, num_classes):
     id in [0, num_classes). On a CPU an out-of-range label already fails with
     an opaque message; on a GPU the sparse cross-entropy gives NaN silently."""
     labels = tf.convert_to_tensor(labels)
+    message = f"labels must be class ids in [0, {num_classes})"
     checks = [
-        tf.debugging.assert_non_negative(labels, message=f"labels must be class ids in [0, {num_classes})"),
-        tf.debugging.assert_less(
-            labels,
-            tf.cast(num_classes, labels.dtype),
-            message=f"labels must be class ids in [0, {num_classes})",
-        ),
+        tf.debugging.assert_non_negative(labels, message=message),
+        tf.debugging.assert_less(labels, tf.cast(num_classes, labels.dtype), message=message),
     ]
     with tf.control_dependencies(checks):
         return tf.identity(labels)

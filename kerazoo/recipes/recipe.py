@@ -42,6 +42,16 @@ MULTIWORKER_UNSUPPORTED = (
 BACKBONES = ("convnet", "convnet5", "resnet18", "resnet32", "resnet50")
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def backbone_option(help="feature extractor"):
     """The `backbone` field: a `kerazoo.backbones` name, `convnet` by default."""
     return option("convnet", help, choices=list(BACKBONES))
@@ -99,6 +109,12 @@ class RunConfig:
         "what the shipped model is written as: all (model.keras, SavedModel, ONNX), keras "
         "(model.keras only: sweeps and smoke runs; the zoo publishes only 'all' runs) or none",
         choices=["all", "keras", "none"],
+    )
+    steps_per_execution: int = option(
+        32,
+        "training steps per call of the compiled step function (Keras' compile option): fewer "
+        "Python round trips, the same arithmetic; per-batch callbacks see every N-th batch",
+        min=1,
     )
     backup_seconds: float = option(
         30.0,
@@ -308,6 +324,16 @@ class Recipe:
             action="store_true",
             help="print a line per epoch (a terminal shows progress bars anyway)",
         )
+        parser.add_argument(
+            "--jobs",
+            type=_positive_int,
+            default=1,
+            metavar="N",
+            help="train N (seed, method) pairs at once in N processes on the CPU; the same "
+            "numbers as --jobs 1 (a small model leaves cores idle otherwise)",
+        )
+        # A process that --jobs starts: it joins the run directory --out.
+        parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
         return parser
 
     def main(self, argv=None):

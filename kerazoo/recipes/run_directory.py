@@ -106,6 +106,23 @@ class RunDirectory:
             run.log(f"resuming the run in {path}")
         return run
 
+    @classmethod
+    def join(cls, recipe, config, out, verbose=False):
+        """The directory of a run that another process of the same command
+        opened (`--jobs`): it must hold that recipe and config.
+
+        Raises:
+            RunDirError: when it does not.
+        """
+        path = Path(out)
+        try:
+            saved = json.loads((path / "config.json").read_text())
+        except (OSError, ValueError):
+            raise RunDirError(f"--worker: {path} is not a kerazoo run directory.") from None
+        if saved.get("recipe") != recipe or saved.get("config") != to_dict(config):
+            raise RunDirError(f"--worker: {path} holds another recipe or config than this command's.")
+        return cls(path, False, verbose)
+
     def log(self, message, console=True):
         """Append a line to run.log; print it too unless `console` is False
         (and the run is not verbose)."""

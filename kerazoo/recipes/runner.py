@@ -26,6 +26,7 @@ A finished run directory is never overwritten without `--overwrite`, and a
 run is resumed only with the config and `--strategy` it started with.
 """
 
+import contextlib
 import json
 import sys
 import time
@@ -38,9 +39,16 @@ from kerazoo.atomic import atomic_path, write_text
 from kerazoo.data import DatasetNotFoundError, EpochCounter, datasets, make_protocol, parse_protocol_name
 from kerazoo.models.base import OptimizerGroup, TrainingModel
 from kerazoo.recipes import results as results_lib
-from kerazoo.recipes.callbacks import EpochTestMetrics, HistoryLogger, PeriodicBackup, StopOnNonFiniteLoss
+from kerazoo.recipes.callbacks import (
+    EpochTensorBoard,
+    EpochTestMetrics,
+    HistoryLogger,
+    PeriodicBackup,
+    StopOnNonFiniteLoss,
+)
 from kerazoo.recipes.config import ConfigError, to_dict
 from kerazoo.recipes.exports import export_model
+from kerazoo.recipes.jobs import JobBoard, start_workers
 from kerazoo.recipes.recipe import STRATEGIES, Outcome, RunDirError, TrainingDiverged
 from kerazoo.recipes.run_directory import RunDirectory
 
@@ -57,25 +65,37 @@ def dataset_num_classes(config):
 def run(recipe, config, args, command):
     """Open the run directory `args` ask for, run `recipe` in it and exit
     like `Recipe.main`: 2 with a one-paragraph message on a user error
-    (missing dataset, unusable run dir), 1 when training diverges."""
+    (missing dataset, unusable run dir), 1 when training diverges.
+
+    With `--jobs N` this process starts N - 1 workers (`--worker`: the same
+    command on the same run directory, see `kerazoo.recipes.jobs`) and all
+    of them take (seed, method) pairs until none is left."""
     run = None
     try:
         strategy = make_strategy(args.strategy)
-        run = Run.open(
-            recipe.name,
-            config,
-            strategy,
-            out=args.out,
-            overwrite=args.overwrite,
-            command=command,
-            strategy_flag=args.strategy,
-            verbose=args.verbose,
-        )
+        if args.jobs > 1 and (strategy.num_replicas_in_sync > 1 or tf.config.list_logical_devices("GPU")):
+            raise ConfigError(
+                f"--jobs {args.jobs} runs processes side by side on the CPU cores; with GPUs or a "
+                "multi-replica strategy every process would take every device. Use --jobs 1."
+            )
+        if args.worker:
+            run = Run.join(recipe.name, config, strategy, args.out, args.verbose)
+        else:
+            run = Run.open(
+                recipe.name,
+                config,
+                strategy,
+                out=args.out,
+                overwrite=args.overwrite,
+                command=command,
+                strategy_flag=args.strategy,
+                verbose=args.verbose,
+            )
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
-        execute(recipe, config, run)
+        execute(recipe, config, run, args)
     except (ConfigError, DatasetNotFoundError, RunDirError) as e:
-        if run is not None:
+        if run is not None and not args.worker:
             run.directory.discard_if_empty()
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -84,38 +104,71 @@ def run(recipe, config, args, command):
         sys.exit(1)
 
 
-def execute(recipe, config, run):
+def execute(recipe, config, run, args=None):
     """Run every method of `recipe` on every seed, then write the report,
     metrics and the shipped model.
 
     The loop is the runner's: the experiment's data are prepared once per
-    run, every method starts from the seed's random state (so each sees
-    the same initial weights and batches), and only the first seed's model
-    of the shipping method is exported.
+    run, every (seed, method) pair starts from the seed's random state (so
+    each method sees the same initial weights and batches), and only the
+    first seed's model of the shipping method is exported. With
+    `args.jobs` > 1 the pairs are shared out among processes (the shipped
+    one stays here); a worker (`args.worker`) only takes pairs.
     """
     experiment = recipe.experiment_module
+    jobs, worker = (args.jobs, args.worker) if args is not None else (1, False)
+    pairs = [(seed, method) for seed in config.seeds for method in recipe.methods_of(config)]
+    shipped = (config.seeds[0], recipe.shipped)
+    run.seed = config.seeds[0]
+    run.reseed()
     prepare = getattr(experiment, "prepare", None)
-    per_seed = {}
-    for seed in config.seeds:
-        run.seed = seed
-        run.reseed()
-        started = time.time()
-        if prepare and run.data is None:
-            run.data = prepare(config, run)
-        results = {}
-        for method in recipe.methods_of(config):
-            run.reseed()
-            # In the strategy's scope: every model, optimizer and translator
-            # a method builds is distributed as the strategy says.
-            with run.strategy.scope():
-                results[method] = experiment.run_method(config, run, method, run.data)
-            if seed != config.seeds[0] or method != recipe.shipped:
-                results[method].model = None
-        per_seed[seed] = results
-        run.log(f"seed {seed}: done in {time.time() - started:.0f} s")
+    if prepare:
+        run.data = prepare(config, run)
+    results = {}
+    if jobs == 1 and not worker:
+        for seed in config.seeds:
+            started = time.time()
+            for pair in [p for p in pairs if p[0] == seed]:
+                results[pair] = _run_pair(experiment, config, run, pair, keep_model=pair == shipped)
+            run.log(f"seed {seed}: done in {time.time() - started:.0f} s")
+    else:
+        run.board = JobBoard(run.path / "jobs")
+        if not worker:
+            run.board.reset()
+            workers = start_workers(recipe.name, args, run.path, jobs - 1)
+            run.log(f"--jobs {jobs}: {len(workers)} more process(es) take (seed, method) pairs")
+        for pair in [shipped, *[p for p in pairs if p != shipped]]:
+            if run.board.claim(pair):
+                results[pair] = _run_pair(experiment, config, run, pair, keep_model=pair == shipped)
+                run.board.post(pair, results[pair])
+        if worker:
+            return
+        for worker_process in workers:
+            if worker_process.wait() != 0:
+                run.log(f"a worker exited with code {worker_process.returncode}; its pairs run here")
+        for pair in pairs:
+            if pair not in results:
+                results[pair] = run.board.result(pair) or _run_pair(experiment, config, run, pair, False)
+        run.board.remove()
+    per_seed = {seed: {m: results[(s, m)] for s, m in pairs if s == seed} for seed in config.seeds}
     report = getattr(experiment, "report", None)
     outcome = report(config, run, per_seed) if report else Outcome()
     run.finish(recipe, per_seed, outcome)
+
+
+def _run_pair(experiment, config, run, pair, keep_model):
+    """One method on one seed, from the seed's random state; in the
+    strategy's scope, so every model, optimizer and translator it builds is
+    distributed as the strategy says."""
+    run.seed, method = pair
+    run.reseed()
+    started = time.time()
+    with run.strategy.scope():
+        result = experiment.run_method(config, run, method, run.data)
+    if not keep_model:
+        result.model = None
+    run.log(f"seed{run.seed}-{method}: done in {time.time() - started:.0f} s", console=False)
+    return result
 
 
 def make_strategy(name):
@@ -149,12 +202,18 @@ class Run:
         self.data_notes = []
         self.seed = None  # the seed being run (set by `execute`)
         self.data = None  # what the experiment's `prepare` returned (set by `execute`)
+        self.board = None  # the `JobBoard` of a run with --jobs > 1
         self._cache = {}
 
     @classmethod
     def open(cls, recipe, config, strategy, **options):
         """A `Run` in the directory `RunDirectory.open(recipe, config, strategy, **options)` gives."""
         return cls(RunDirectory.open(recipe, config, strategy, **options), recipe, config, strategy)
+
+    @classmethod
+    def join(cls, recipe, config, strategy, out, verbose=False):
+        """A worker's `Run` (`--worker`): the run directory its parent opened."""
+        return cls(RunDirectory.join(recipe, config, out, verbose), recipe, config, strategy)
 
     def log(self, message, console=True):
         """See `RunDirectory.log`."""
@@ -164,11 +223,11 @@ class Run:
         """See `RunDirectory.timed`."""
         return self.directory.timed(what)
 
-    def reseed(self):
-        """Set every random state (Python, NumPy, TensorFlow, Keras) from the
-        seed being run: where each method and each stage that must not depend
-        on what ran before it starts."""
-        keras.utils.set_random_seed(self.seed)
+    def reseed(self, seed=None):
+        """Set every random state (Python, NumPy, TensorFlow, Keras) from
+        `seed` (default: the seed being run): where each method and each
+        stage that must not depend on what ran before it starts."""
+        keras.utils.set_random_seed(self.seed if seed is None else seed)
 
     def cache(self, key, make):
         """`make()` the first time `key` is asked for in this run, then the
@@ -221,8 +280,9 @@ class Run:
     ):
         """`model.fit` as a resumable stage of the run.
 
-        A stage that finished in an earlier invocation is not trained again:
-        its weights are loaded from `checkpoints/`. An interrupted stage
+        A stage that finished earlier (in an earlier invocation, or in another
+        process of a `--jobs` run) is not trained again: its weights are
+        loaded from `checkpoints/`. An interrupted stage
         resumes from its last finished epoch (`BackupAndRestore`). The model
         must be built and compiled. Every optimizer of the model (see
         `kerazoo.models.TrainingModel.optimizer_groups`) is built here, in
@@ -232,6 +292,11 @@ class Run:
         learning curve; nothing is selected by it, so it is not called
         validation).
         """
+        lock = self.board.stage_lock(stage) if self.board else contextlib.nullcontext()
+        with lock:
+            self._fit(model, train_data, stage, epochs, test_data, callbacks, divergence_hint)
+
+    def _fit(self, model, train_data, stage, epochs, test_data, callbacks, divergence_hint):
         checkpoint = self.checkpoint_path(stage)
         self._build_optimizers(model)
         if checkpoint.exists():
@@ -242,7 +307,10 @@ class Run:
         (self.path / "logs").mkdir(exist_ok=True)
         history = self.path / "logs" / f"{stage}.csv"
         started = time.time()
-        if sys.stdout.isatty():
+        if model.steps_per_execution != self.config.steps_per_execution:
+            model.steps_per_execution = self.config.steps_per_execution
+            model.train_function = None  # traced anew with the loop over steps
+        if sys.stdout.isatty() and self.board is None:
             verbose = 1
         else:
             verbose = 2 if self.directory.verbose else 0
@@ -261,7 +329,7 @@ class Run:
                 # Before HistoryLogger: it trims the history the logger appends to.
                 PeriodicBackup(str(self.path / "backup" / stage), self.config.backup_seconds, history),
                 HistoryLogger(str(history), append=True),
-                keras.callbacks.TensorBoard(str(self.path / "tensorboard" / stage), write_graph=False),
+                EpochTensorBoard(str(self.path / "tensorboard" / stage), write_graph=False),
             ],
         )
         with atomic_path(checkpoint) as tmp:

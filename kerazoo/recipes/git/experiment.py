@@ -91,8 +91,9 @@ def translator(config, run, shifted):
 def _translator(config, run, shifted):
     if config.translator:
         return load_translator(config.translator)
-    # Its own stage: its initial weights do not depend on which methods ran first.
-    run.reseed()
+    # Its own stage, from the run's first seed: its initial weights depend
+    # neither on which methods ran first nor on which seed needs it first.
+    run.reseed(config.seed)
     munit = build_translator(config, shifted.image_shape)
     data = train_dataset(
         shifted.train_images,

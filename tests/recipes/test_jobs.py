@@ -1,0 +1,64 @@
+"""`--jobs N`: (seed, method) pairs shared out among processes give the
+numbers of a single process (`kerazoo/recipes/jobs.py`)."""
+
+import json
+
+import pytest
+
+from kerazoo.recipes.jobs import JobBoard
+from kerazoo.recipes.results import MethodResult
+
+# GIT: its translator is one stage every seed's GIT method needs, and CE +
+# DRS and GIT share each seed's warm-up stage: pairs in two processes wait
+# for each other's stages.
+GIT_TINY = [
+    "epochs=2",
+    "drs_epoch=1",
+    "translator_epochs=1",
+    "translator_batch_size=16",
+    "translator_dim=8",
+    "translator_n_res=1",
+    "translator_mlp_dim=16",
+    "disc_dim=8",
+    "disc_layers=2",
+    "num_seeds=2",
+    "ekld_transforms=3",
+    "diagnostic_styles=2",
+    "exports=keras",
+]
+
+
+def test_a_pair_is_claimed_once_and_its_result_reads_back_exactly(tmp_path):
+    board = JobBoard(tmp_path / "jobs")
+    board.reset()
+    assert board.claim((1, "bnm")) and not board.claim((1, "bnm")) and board.claim((0, "bnm"))
+    rows = {"bnm": {"accuracy": 0.1 + 0.2, "forgetting": None}}
+    board.post((1, "bnm"), MethodResult(rows, details={"curve": [1 / 3, 2 / 3]}))
+    back = board.result((1, "bnm"))
+    assert back.rows == rows and back.details == {"curve": [1 / 3, 2 / 3]} and back.model is None
+    assert board.result((0, "bnm")) is None
+    board.reset()
+    assert board.claim((1, "bnm")), "a new invocation voids the claims of an interrupted one"
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_numbers_of_one(cli, tmp_path):
+    sets = [a for s in GIT_TINY for a in ("--set", s)]
+    one, two = tmp_path / "one", tmp_path / "two"
+    for out, jobs in ((one, 1), (two, 2)):
+        result = cli("kerazoo.recipes.git", *sets, "--out", out, "--jobs", jobs)
+        assert result.returncode == 0, result.stderr[-3000:]
+    first, second = (json.loads((out / "metrics.json").read_text()) for out in (one, two))
+    assert first["results"] == second["results"] and first["details"] == second["details"]
+    log = (two / "run.log").read_text()
+    assert "--jobs 2: 1 more process" in log
+    # Each stage trained once, by whichever process locked it first.
+    assert log.count("translator: training") == 1
+    assert all(log.count(f"seed{s}-ce: training") == 1 for s in (0, 1))
+    assert not (two / "jobs").exists() and (two / "model.keras").exists()
+
+
+def test_jobs_must_be_a_positive_whole_number(cli, tmp_path):
+    result = cli("kerazoo.recipes.baseline", "--jobs", "0", "--out", tmp_path / "run")
+    assert result.returncode == 2 and "--jobs: expected a whole number >= 1, got '0'" in result.stderr
+    assert not (tmp_path / "run").exists()
