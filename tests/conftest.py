@@ -11,6 +11,9 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("NO_GCE_CHECK", "true")
+# One process per recipe run: a worker's start-up costs more than a toy run
+# gains from it (tests/recipes/test_jobs.py asks for --jobs 2 itself).
+os.environ.setdefault("KERAZOO_JOBS", "1")
 # Subprocess tests (recipes, CLIs) inherit this and share one prepared digits.
 if "KERAZOO_DATA_DIR" not in os.environ:
     os.environ["KERAZOO_DATA_DIR"] = tempfile.mkdtemp(prefix="kerazoo-tfds-")

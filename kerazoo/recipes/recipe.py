@@ -23,6 +23,7 @@ directory, fitting, exports) does the rest.
 import argparse
 import dataclasses
 import importlib
+import os
 import sys
 import typing
 
@@ -42,13 +43,15 @@ MULTIWORKER_UNSUPPORTED = (
 BACKBONES = ("convnet", "convnet5", "resnet18", "resnet32", "resnet50")
 
 
-def _positive_int(text):
+def _jobs(text):
+    if text == "auto":
+        return text
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number >= 1, got {text!r}")
     return value
 
 
@@ -326,11 +329,12 @@ class Recipe:
         )
         parser.add_argument(
             "--jobs",
-            type=_positive_int,
-            default=1,
+            type=_jobs,
+            default=os.environ.get("KERAZOO_JOBS", "auto"),
             metavar="N",
-            help="train N (seed, method) pairs at once in N processes on the CPU; the same "
-            "numbers as --jobs 1 (a small model leaves cores idle otherwise)",
+            help="train N (seed, method) pairs at once in N processes on the CPU, with the "
+            "numbers of --jobs 1; auto (default, or $KERAZOO_JOBS): 2 on a machine with 2+ "
+            "cores and no GPU, else 1",
         )
         # A process that --jobs starts: it joins the run directory --out.
         parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -28,6 +28,7 @@ run is resumed only with the config and `--strategy` it started with.
 
 import contextlib
 import json
+import os
 import sys
 import time
 
@@ -73,11 +74,7 @@ def run(recipe, config, args, command):
     run = None
     try:
         strategy = make_strategy(args.strategy)
-        if args.jobs > 1 and (strategy.num_replicas_in_sync > 1 or tf.config.list_logical_devices("GPU")):
-            raise ConfigError(
-                f"--jobs {args.jobs} runs processes side by side on the CPU cores; with GPUs or a "
-                "multi-replica strategy every process would take every device. Use --jobs 1."
-            )
+        args.jobs = number_of_jobs(args.jobs, strategy, len(config.seeds) * len(recipe.methods_of(config)))
         if args.worker:
             run = Run.join(recipe.name, config, strategy, args.out, args.verbose)
         else:
@@ -169,6 +166,21 @@ def _run_pair(experiment, config, run, pair, keep_model):
         result.model = None
     run.log(f"seed{run.seed}-{method}: done in {time.time() - started:.0f} s", console=False)
     return result
+
+
+def number_of_jobs(jobs, strategy, pairs):
+    """The processes `--jobs` asks for: `auto` is 2 on a machine with 2 or
+    more cores, no GPU and a single-replica strategy (a small model keeps
+    about one core busy), else 1; never more than there are pairs."""
+    devices = strategy.num_replicas_in_sync > 1 or tf.config.list_logical_devices("GPU")
+    if jobs == "auto":
+        jobs = 1 if devices else min(2, os.cpu_count() or 1)
+    elif jobs > 1 and devices:
+        raise ConfigError(
+            f"--jobs {jobs} runs processes side by side on the CPU cores; with GPUs or a "
+            "multi-replica strategy every process would take every device. Use --jobs 1."
+        )
+    return max(1, min(jobs, pairs))
 
 
 def make_strategy(name):
