@@ -326,9 +326,14 @@ class Run:
             verbose = 1
         else:
             verbose = 2 if self.directory.verbose else 0
+        steps = int(train_data.cardinality())
         model.fit(
             train_data,
             epochs=epochs,
+            # Known steps: Keras then opens one iterator per epoch, not two
+            # (it opens a spare at each epoch end). Iterators start lazily, so
+            # the spare reads the epoch EpochCounter sets for the next one.
+            steps_per_epoch=steps if steps > 0 else None,
             shuffle=False,  # the dataset shuffles itself, per (seed, epoch)
             verbose=verbose,
             callbacks=[

@@ -100,7 +100,7 @@ def run_method(config, run, method, data):
     )
 
 
-def _plot(curves, num_classes, path, num_seeds):
+def _plot(curves, num_classes, path, num_seeds, dataset):
     figure, ax = plots.plt.subplots(figsize=(7.5, 4))
     # Small horizontal offsets keep the error bars of neighbouring curves apart.
     offsets = np.linspace(-0.15, 0.15, len(curves))
@@ -119,7 +119,7 @@ def _plot(curves, num_classes, path, num_seeds):
     ax.set_xlabel("number of classes")
     ax.set_ylabel("accuracy on all seen classes (%)")
     ax.set_title(
-        f"Class-incremental digits ({spread_label(num_seeds)}"
+        f"Class-incremental {dataset} ({spread_label(num_seeds)}"
         + (", error bars ± std" if num_seeds > 1 else "")
         + ")"
     )
@@ -138,7 +138,7 @@ def report(config, run, per_seed):
         for method, result in first.items()
         for row in result.details["per_phase_accuracy"]
     }
-    _plot(curves, num_classes, run.path / "accuracy_curve.png", len(per_seed))
+    _plot(curves, num_classes, run.path / "accuracy_curve.png", len(per_seed), config.dataset)
     label = spread_label(len(per_seed))
     phase_table = "\n".join(
         [
