@@ -11,6 +11,27 @@ def _config_class(recipe):
     return importlib.import_module(f"kerazoo.recipes.{recipe}").RECIPE.config
 
 
+# The GIT recipe at toy size: a translator that trains in seconds.
+GIT_TOY = [
+    "epochs=2",
+    "drs_epoch=1",
+    "translator_epochs=1",
+    "translator_batch_size=16",
+    "translator_dim=8",
+    "translator_n_res=1",
+    "translator_mlp_dim=16",
+    "disc_dim=8",
+    "disc_layers=2",
+    "num_seeds=1",
+]
+
+
+@pytest.fixture
+def git_toy():
+    """The GIT recipe's toy settings (`key=value` strings), one seed."""
+    return list(GIT_TOY)
+
+
 @pytest.fixture
 def config_class():
     """recipe name -> its config dataclass."""

@@ -16,18 +16,6 @@ from kerazoo.recipes.results import MethodResult
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 METHODS = ("ce_drs", "ce_drs_git", "oracle")
-TINY = [
-    "epochs=2",
-    "drs_epoch=1",
-    "translator_epochs=1",
-    "translator_batch_size=16",
-    "translator_dim=8",
-    "translator_n_res=1",
-    "translator_mlp_dim=16",
-    "disc_dim=8",
-    "disc_layers=2",
-    "num_seeds=1",
-]
 
 
 def test_defaults_and_the_digits_toml_agree(config_class):
@@ -111,11 +99,13 @@ def test_acceptance_checks_use_same_seed_differences():
 
 
 @pytest.mark.slow
-def test_toy_run_on_two_replicas_saves_a_translator_that_loads_from_file_and_zoo(two_replica_run, tmp_path):
+def test_toy_run_on_two_replicas_saves_a_translator_that_loads_from_file_and_zoo(
+    two_replica_run, git_toy, tmp_path
+):
     from kerazoo import zoo
     from kerazoo.recipes.git import experiment as git
 
-    metrics, out = two_replica_run("git", *TINY, "ekld_transforms=3", "diagnostic_styles=2")
+    metrics, out = two_replica_run("git", *git_toy, "ekld_transforms=3", "diagnostic_styles=2")
     assert metrics["replicas"] == 2 and list(metrics["results"]) == list(METHODS)
     for rows in metrics["results"].values():
         assert set(rows) == {"balanced_accuracy", "tail_accuracy", "tail_ekld", "head_ekld"}
@@ -170,9 +160,9 @@ def test_a_bad_translator_stops_the_run_before_its_directory_exists(cli, tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, threshold", [("cifar10", 500), ("cifar100", 100)])
-def test_cifar_lt_paper_configs_run_on_tfds_mock_data(tmp_path, name, threshold):
+def test_cifar_lt_paper_configs_run_on_tfds_mock_data(git_toy, tmp_path, name, threshold):
     # One classifier stage (GIT from the first epoch) and a minimal translator: time.
-    tiny = TINY + ["epochs=1", "drs_epoch=0", "methods=ce_drs_git", "translator_dim=4"]
+    tiny = git_toy + ["epochs=1", "drs_epoch=0", "methods=ce_drs_git", "translator_dim=4"]
     # Small mock data and sizes: the test runs the protocol, ResNet-32, the
     # translator at 32x32 and GIT, not their accuracy.
     metrics, out = run_config_on_mock_data(

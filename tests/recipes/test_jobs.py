@@ -8,25 +8,6 @@ import pytest
 from kerazoo.recipes.jobs import JobBoard
 from kerazoo.recipes.results import MethodResult
 
-# GIT: its translator is one stage every seed's GIT method needs, and CE +
-# DRS and GIT share each seed's warm-up stage: pairs in two processes wait
-# for each other's stages.
-GIT_TINY = [
-    "epochs=2",
-    "drs_epoch=1",
-    "translator_epochs=1",
-    "translator_batch_size=16",
-    "translator_dim=8",
-    "translator_n_res=1",
-    "translator_mlp_dim=16",
-    "disc_dim=8",
-    "disc_layers=2",
-    "num_seeds=2",
-    "ekld_transforms=3",
-    "diagnostic_styles=2",
-    "exports=keras",
-]
-
 
 def test_a_pair_is_claimed_once_and_its_result_reads_back_exactly(tmp_path):
     board = JobBoard(tmp_path / "jobs")
@@ -42,8 +23,12 @@ def test_a_pair_is_claimed_once_and_its_result_reads_back_exactly(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_give_the_numbers_of_one(cli, tmp_path):
-    sets = [a for s in GIT_TINY for a in ("--set", s)]
+def test_two_processes_give_the_numbers_of_one(cli, git_toy, tmp_path):
+    # GIT: its translator is one stage every seed's GIT method needs, and CE +
+    # DRS and GIT share each seed's warm-up stage: pairs in two processes
+    # wait for each other's stages.
+    toy = git_toy + ["num_seeds=2", "ekld_transforms=3", "diagnostic_styles=2", "exports=keras"]
+    sets = [a for s in toy for a in ("--set", s)]
     one, two = tmp_path / "one", tmp_path / "two"
     for out, jobs in ((one, 1), (two, 2)):
         result = cli("kerazoo.recipes.git", *sets, "--out", out, "--jobs", jobs)
