@@ -41,15 +41,23 @@ MUNIT: the digits recipe's translator widths, dim 16, 2 residual blocks,
 2 down-samplings, style MLP 128, discriminator 16 x 3 layers, Adam 1e-4
 with coupled decay 1e-4) and TensorFlow op determinism on, as the recipes
 run (`--no-deterministic` turns it off). The inputs are one random batch
-per model, repeated by `tf.data` (no input-pipeline cost); the weights are
-random: a step's cost does not depend on them.
+per model, repeated by `tf.data` with autotuning off (no input-pipeline
+cost, no tuning thread); the weights are random: a step's cost does not
+depend on them.
 
 Each model runs `--warmup` untimed calls of its train function (the first
 traces it), then the models take turns for `--repeats` rounds, one timed
 call each per round, so that a change in the machine's load hits every row
-alike; a call runs `steps_per_execution` steps and ends with its logs as
+alike; a call runs `steps_per_execution` steps (the same for every row of a
+setting, so the per-call Python cost is too) and ends with its logs as
 NumPy. Reported per row: images/s from the median call, the overhead from
-the medians, pass/fail against the floor.
+the medians, pass/fail against the floor. The JSON also keeps every call's
+time, the first (tracing) call's, the 1-minute load average at the start
+and the end, and `overhead_paired`: the median over rounds of the same
+ratio from calls moments apart, less sensitive to a slow drift in load.
+
+TensorFlow's Grappler prints one harmless line while tracing MUNIT's step
+("remapper failed: ... fanout ... LeakyReluGrad"): it skips one fusion.
 
 Example:
 
@@ -59,9 +67,11 @@ Example:
 
 import argparse
 import dataclasses
+import gc
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -145,7 +155,8 @@ def main():
     start = time.perf_counter()
     report = {
         "machine": _machine(),
-        "versions": {"kerazoo": kerazoo.__version__, "keras": keras.__version__, "tensorflow": tf.__version__},
+        "kerazoo": kerazoo.__version__,
+        "load_average_at_start": _load(),
         "deterministic": args.deterministic,
         "settings": {},
     }
@@ -172,8 +183,12 @@ def main():
         )
         tables.append(f"### {title}\n\n{_markdown(rows)}")
     report["seconds"] = round(time.perf_counter() - start, 1)
+    report["load_average_at_end"] = _load()
     machine = report["machine"]
-    print(f"\n{machine['cpu_model']}, {machine['cpu_count']} CPU cores, TF {tf.__version__}, Keras {keras.__version__}\n")
+    print(
+        f"\n{machine['processor']}, {machine['cpu_count']} CPU cores, TF {machine['tensorflow']}, "
+        f"Keras {machine['keras']}; load average {report['load_average_at_start']} at the start\n"
+    )
     print("\n\n".join(tables))
     print(f"\n{report['seconds']:.0f} s in all")
     write_text(args.out, json.dumps(report, indent=2) + "\n")
@@ -184,7 +199,9 @@ def _parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--setting", choices=[*SETTINGS, "both"], default="both", help="default both")
     parser.add_argument(
-        "--warmup", type=int, help="untimed calls per model (default: resnet32 3, convnet 5; the first traces)"
+        "--warmup",
+        type=int,
+        help="untimed calls per model (default: resnet32 3, convnet 5; the first traces)",
     )
     parser.add_argument("--repeats", type=int, help="timed calls per model (default: resnet32 7, convnet 30)")
     parser.add_argument(
@@ -198,15 +215,32 @@ def _parser():
 
 
 def _machine():
-    cpu = platform.processor() or platform.machine()
+    """The fields of benchmarks/machine.py's `describe()`, without importing it
+    (`python benchmarks/train_step.py` cannot import the `benchmarks` package)."""
+    processor = platform.processor() or "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
+                processor = line.split(":", 1)[1].strip()
                 break
     except OSError:
         pass
-    return {"cpu_model": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform()}
+    return {
+        "processor": processor,
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def _load():
+    """The 1-minute load average (other processes share the cores), or None."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 # Each builder returns (compiled and built model, one batch of its training
@@ -313,7 +347,9 @@ def git(s, rng):
     augment = GITAugment(
         _generator(s), [10] * s.num_classes, threshold=20, fraction=0.5, rule="threshold", seed=0
     )
-    model = GITClassifier(backbones.get(s.backbone, input_shape=s.input_shape), s.num_classes, augment=augment)
+    model = GITClassifier(
+        backbones.get(s.backbone, input_shape=s.input_shape), s.num_classes, augment=augment
+    )
     model.compile(optimizer=_sgd(), metrics=_accuracy(), steps_per_execution=s.steps_per_execution)
     what = f"GITClassifier, {s.batch // 2} of {s.batch} translated"
     return _built(model, s), (_images(rng, s), _labels(rng, s)), s.batch, what
@@ -341,6 +377,14 @@ ROWS = [
 NO_RATIO = {"munit"}  # its step is not a classifier's: images/s only
 
 
+# The same batch over and over needs no tuning: without autotuning, no
+# background thread competes with the steps, and deleting an iterator does
+# not wait seconds for one to stop.
+_QUIET_PIPELINE = tf.data.Options()
+_QUIET_PIPELINE.autotune.enabled = False
+_QUIET_PIPELINE.experimental_optimization.inject_prefetch = False
+
+
 def _call(model, iterator):
     start = time.perf_counter()
     logs = model.train_function(iterator)
@@ -356,26 +400,45 @@ def _measure(s, warmup, repeats):
     for key, label, floor, build in ROWS:
         t0 = time.perf_counter()
         model, batch, images, what = build(s, rng)
-        iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
+        iterator = iter(tf.data.Dataset.from_tensors(batch).repeat().with_options(_QUIET_PIPELINE))
         model.make_train_function()
         first = _call(model, iterator)  # traces
         for _ in range(warmup - 1):
             _call(model, iterator)
-        runs.append(dict(key=key, label=label, floor=floor, model=model, iterator=iterator, images=images,
-                         what=what, first_call_s=first, build_s=time.perf_counter() - t0 - first, calls=[]))
+        runs.append(
+            dict(
+                key=key,
+                label=label,
+                floor=floor,
+                model=model,
+                iterator=iterator,
+                images=images,
+                what=what,
+                first_call_s=first,
+                build_s=time.perf_counter() - t0 - first,
+                calls=[],
+            )
+        )
         print(f"{s.backbone}: {label} built and warm ({time.perf_counter() - t0:.1f} s)", flush=True)
     for _ in range(repeats):
         for run in runs:
             run["calls"].append(_call(run["model"], run["iterator"]))
+    for run in runs:  # free the models now, in one collection (each one takes ~0.5 s)
+        del run["model"], run["iterator"]
+    gc.collect()
     steps = s.steps_per_execution
+    reference = runs[0]
     rows = []
-    plain_rate = None
     for run in runs:
         median = float(np.median(run["calls"]))
         rate = run["images"] * steps / median
-        if plain_rate is None:
-            plain_rate = rate
-        overhead = None if run["key"] in NO_RATIO else plain_rate / rate
+        plain_rate = reference["images"] * steps / float(np.median(reference["calls"]))
+        overhead, paired = None, None
+        if run["key"] not in NO_RATIO:
+            overhead = plain_rate / rate
+            # The same ratio per round (calls moments apart), then the median.
+            per_round = np.array(run["calls"]) / np.array(reference["calls"])
+            paired = float(np.median(per_round * reference["images"] / run["images"]))
         floor = run["floor"]
         rows.append(
             {
@@ -386,6 +449,7 @@ def _measure(s, warmup, repeats):
                 "images_per_s": round(rate, 1),
                 "step_ms": round(1e3 * median / steps, 2),
                 "overhead": None if overhead is None else round(overhead, 3),
+                "overhead_paired": None if paired is None else round(paired, 3),
                 "floor": floor,
                 "passed": None if floor is None or overhead is None else bool(overhead <= floor),
                 "first_call_s": round(run["first_call_s"], 2),
@@ -401,7 +465,11 @@ def _markdown(rows):
         "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
-        overhead = "1.00 (ref)" if r["key"] == "plain" else ("–" if r["overhead"] is None else f"{r['overhead']:.2f}")
+        overhead = (
+            "1.00 (ref)"
+            if r["key"] == "plain"
+            else ("–" if r["overhead"] is None else f"{r['overhead']:.2f}")
+        )
         floor = "–" if r["floor"] is None else f"≤ {r['floor']:.2f}"
         result = "–" if r["passed"] is None else ("pass" if r["passed"] else "**FAIL**")
         lines.append(
