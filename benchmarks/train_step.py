@@ -61,8 +61,9 @@ TensorFlow's Grappler prints one harmless line while tracing MUNIT's step
 
 Example:
 
-    python benchmarks/train_step.py                     # about 4 minutes on 2 cores
-    python benchmarks/train_step.py --setting convnet --repeats 50
+    python -m benchmarks.train_step                     # 5 minutes on 2 cores shared with
+                                                        # other jobs (load average 5-6)
+    python -m benchmarks.train_step --setting convnet --repeats 50
 """
 
 import argparse
@@ -70,8 +71,6 @@ import dataclasses
 import gc
 import json
 import os
-import platform
-import sys
 import time
 from pathlib import Path
 
@@ -84,6 +83,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kerazoo  # noqa: E402
+from benchmarks import machine  # noqa: E402
 from kerazoo import backbones  # noqa: E402
 from kerazoo.atomic import write_text  # noqa: E402
 from kerazoo.incremental import METHODS as INCREMENTAL_METHODS  # noqa: E402
@@ -154,7 +154,7 @@ def main():
     names = list(SETTINGS) if args.setting == "both" else [args.setting]
     start = time.perf_counter()
     report = {
-        "machine": _machine(),
+        "machine": machine.describe(),
         "kerazoo": kerazoo.__version__,
         "load_average_at_start": _load(),
         "deterministic": args.deterministic,
@@ -184,10 +184,10 @@ def main():
         tables.append(f"### {title}\n\n{_markdown(rows)}")
     report["seconds"] = round(time.perf_counter() - start, 1)
     report["load_average_at_end"] = _load()
-    machine = report["machine"]
+    host = report["machine"]
     print(
-        f"\n{machine['processor']}, {machine['cpu_count']} CPU cores, TF {machine['tensorflow']}, "
-        f"Keras {machine['keras']}; load average {report['load_average_at_start']} at the start\n"
+        f"\n{host['processor']}, {host['cpu_count']} CPU cores, TF {host['tensorflow']}, "
+        f"Keras {host['keras']}; load average {report['load_average_at_start']} at the start\n"
     )
     print("\n\n".join(tables))
     print(f"\n{report['seconds']:.0f} s in all")
@@ -212,27 +212,6 @@ def _parser():
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_JSON, help="where to write the results")
     return parser
-
-
-def _machine():
-    """The fields of benchmarks/machine.py's `describe()`, without importing it
-    (`python benchmarks/train_step.py` cannot import the `benchmarks` package)."""
-    processor = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                processor = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "processor": processor,
-        "cpu_count": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "platform": platform.platform(),
-    }
 
 
 def _load():
@@ -415,7 +394,6 @@ def _measure(s, warmup, repeats):
                 images=images,
                 what=what,
                 first_call_s=first,
-                build_s=time.perf_counter() - t0 - first,
                 calls=[],
             )
         )
