@@ -26,6 +26,8 @@ from kerazoo.data import samplers
 # Fold-in tags keeping the order and augmentation draws of one (seed, counter)
 # apart; `kerazoo.data.streamed` draws its augmentation with AUGMENT_TAG too.
 ORDER_TAG, AUGMENT_TAG = 0, 1
+# The last epoch `all_epochs` would reach: never, in practice.
+_ENDLESS = 2**62
 
 
 class EpochCounter(keras.callbacks.Callback):
@@ -191,18 +193,56 @@ def epoch_batches(streams, epoch_counter, lead=0, drop_remainder=True):
         )
     steps = n // lead_batch if drop_remainder else -(-n // lead_batch)
 
-    def batches_of_epoch(_):
-        epoch = epoch_counter.variable.read_value()
+    def batches_of(epoch):
         parts = [
             stream.batches(epoch, n if i == lead else steps * batch, batch, drop_remainder)
             for i, (stream, batch) in enumerate(streams)
         ]
         return parts[0] if len(parts) == 1 else tf.data.Dataset.zip(tuple(parts))
 
-    # flat_map runs once per iterator, i.e. once per epoch of `fit`, reading the
-    # epoch that EpochCounter has just set.
-    ds = tf.data.Dataset.from_tensors(0).flat_map(batches_of_epoch)
-    return ds.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2)
+    def from_counter(_):
+        # Runs at an iterator's first batch (iterators start lazily), i.e.
+        # once `fit` is in the epoch EpochCounter has just set.
+        return tf.data.Dataset.range(epoch_counter.variable.read_value(), _ENDLESS).flat_map(batches_of)
+
+    start = tf.data.Dataset.from_tensors(0)
+    ds = start.flat_map(lambda _: batches_of(epoch_counter.variable.read_value()))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2)
+    ds._kerazoo_all_epochs = start.flat_map(from_counter).prefetch(2)
+    return ds
+
+
+def all_epochs(dataset):
+    """The batches of every epoch from the one the `EpochCounter` holds when
+    iteration starts, in one endless stream; None for a dataset that
+    `epoch_batches` did not make.
+
+    `fit` opens an iterator per epoch of a finite dataset, and opening one
+    costs tens of milliseconds (more than a small model's whole epoch);
+    `model.fit(all_epochs(ds), steps_per_epoch=int(ds.cardinality()), ...)`
+    reads the same batches from one iterator. A call of the training step
+    must not cross an epoch's end (`steps_per_execution` must divide the
+    steps per epoch), or it would read the next epoch's first batches.
+
+    Args:
+        dataset: a dataset from `train_dataset`, `paired_dataset`,
+            `unlabelled_dataset` or a streamed protocol's `train_dataset`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.data import EpochCounter, train_dataset
+    from kerazoo.data.pipeline import all_epochs
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(16, 4)).astype("float32")
+    ds = train_dataset(x, np.zeros(16, int), 4, seed=0, epoch_counter=EpochCounter())
+    stream = iter(all_epochs(ds))
+    first_two_epochs = [next(stream) for _ in range(2 * int(ds.cardinality()))]
+    ```
+    """
+    return getattr(dataset, "_kerazoo_all_epochs", None)
 
 
 def train_dataset(

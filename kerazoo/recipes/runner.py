@@ -37,7 +37,7 @@ import tensorflow as tf
 
 import kerazoo
 from kerazoo.atomic import atomic_path, write_text
-from kerazoo.data import DatasetNotFoundError, EpochCounter, datasets, make_protocol, parse_protocol_name
+from kerazoo.data import DatasetNotFoundError, EpochCounter, datasets, make_protocol, parse_protocol_name, pipeline
 from kerazoo.models.base import OptimizerGroup, TrainingModel
 from kerazoo.recipes import results as results_lib
 from kerazoo.recipes.callbacks import (
@@ -183,6 +183,18 @@ def number_of_jobs(jobs, strategy, pairs):
     return max(1, min(jobs, pairs))
 
 
+def steps_per_call(steps, at_most):
+    """Training steps per call of the compiled step when a whole fit reads
+    one stream (`kerazoo.data.pipeline.all_epochs`): the largest divisor of
+    the epoch's `steps` up to `at_most`, so that no call crosses an epoch's
+    end; None when only small divisors exist (the per-call cost would then
+    outweigh an iterator per epoch) or the steps are unknown."""
+    if steps <= 0:
+        return None
+    best = max(d for d in range(1, min(steps, at_most) + 1) if steps % d == 0)
+    return best if best * 4 >= min(steps, at_most) else None
+
+
 def make_strategy(name):
     """`auto`: MirroredStrategy over the visible GPUs, else the default strategy."""
     if name == "auto":
@@ -319,20 +331,24 @@ class Run:
         (self.path / "logs").mkdir(exist_ok=True)
         history = self.path / "logs" / f"{stage}.csv"
         started = time.time()
-        if model.steps_per_execution != self.config.steps_per_execution:
-            model.steps_per_execution = self.config.steps_per_execution
+        steps = int(train_data.cardinality())
+        stream = pipeline.all_epochs(train_data)
+        per_call = steps_per_call(steps, self.config.steps_per_execution)
+        if stream is None or per_call is None:
+            # Keras opens an iterator per epoch of the finite dataset, and
+            # knowing the steps, one only (it opens a spare at each epoch end;
+            # iterators start lazily, so the spare reads the next epoch).
+            stream, per_call = train_data, self.config.steps_per_execution
+        if model.steps_per_execution != per_call:
+            model.steps_per_execution = per_call
             model.train_function = None  # traced anew with the loop over steps
         if sys.stdout.isatty() and self.board is None:
             verbose = 1
         else:
             verbose = 2 if self.directory.verbose else 0
-        steps = int(train_data.cardinality())
         model.fit(
-            train_data,
+            stream,
             epochs=epochs,
-            # Known steps: Keras then opens one iterator per epoch, not two
-            # (it opens a spare at each epoch end). Iterators start lazily, so
-            # the spare reads the epoch EpochCounter sets for the next one.
             steps_per_epoch=steps if steps > 0 else None,
             shuffle=False,  # the dataset shuffles itself, per (seed, epoch)
             verbose=verbose,
