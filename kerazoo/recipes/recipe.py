@@ -115,8 +115,8 @@ class RunConfig:
     )
     steps_per_execution: int = option(
         32,
-        "training steps per call of the compiled step function (Keras' compile option): fewer "
-        "Python round trips, the same arithmetic; per-batch callbacks see every N-th batch",
+        "most training steps per call of the compiled step (Keras' compile option; the largest "
+        "divisor of an epoch's steps up to this): fewer Python round trips, the same arithmetic",
         min=1,
     )
     backup_seconds: float = option(
