@@ -37,7 +37,14 @@ import tensorflow as tf
 
 import kerazoo
 from kerazoo.atomic import atomic_path, write_text
-from kerazoo.data import DatasetNotFoundError, EpochCounter, datasets, make_protocol, parse_protocol_name, pipeline
+from kerazoo.data import (
+    DatasetNotFoundError,
+    EpochCounter,
+    datasets,
+    make_protocol,
+    parse_protocol_name,
+    pipeline,
+)
 from kerazoo.models.base import OptimizerGroup, TrainingModel
 from kerazoo.recipes import results as results_lib
 from kerazoo.recipes.callbacks import (
