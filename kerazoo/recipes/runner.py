@@ -81,7 +81,13 @@ def run(recipe, config, args, command):
     run = None
     try:
         strategy = make_strategy(args.strategy)
-        args.jobs = number_of_jobs(args.jobs, strategy, len(config.seeds) * len(recipe.methods_of(config)))
+        pairs = len(config.seeds) * len(recipe.methods_of(config)) if recipe.independent_pairs else 1
+        if args.jobs not in ("auto", 1) and not recipe.independent_pairs:
+            raise ConfigError(
+                f"--jobs {args.jobs}: the {recipe.name} recipe's methods share stages whose loaded "
+                "result differs from the trained one in the last digits; use --jobs 1."
+            )
+        args.jobs = number_of_jobs(args.jobs, strategy, pairs)
         if args.worker:
             run = Run.join(recipe.name, config, strategy, args.out, args.verbose)
         else:
