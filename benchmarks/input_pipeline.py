@@ -36,7 +36,6 @@ _cli.quiet_tensorflow()
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import machine  # noqa: E402
-from kerazoo.data import pipeline as pipeline_lib  # noqa: E402
 from kerazoo.recipes import runner  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -89,15 +88,12 @@ def instrument(rows, steps, calls):
 
     def measure(self, model, train_data, kind):
         self._build_optimizers(model)
-        if model.steps_per_execution != self.config.steps_per_execution:
-            model.steps_per_execution = self.config.steps_per_execution
+        stream, epoch_steps, per_call = runner.training_stream(train_data, self.config.steps_per_execution)
+        if model.steps_per_execution != per_call:
+            model.steps_per_execution = per_call
             model.train_function = None
-        stream = pipeline_lib.all_epochs(train_data)
-        if stream is None:  # a finite dataset: one epoch at most
-            stream = train_data
-            steps_read = min(steps, int(train_data.cardinality()) if train_data.cardinality() > 0 else steps)
-        else:
-            steps_read = steps
+        # A finite dataset (no endless stream) holds one epoch at most.
+        steps_read = steps if stream is not train_data or epoch_steps is None else min(steps, epoch_steps)
         pipeline = time_pipeline(stream, steps_read)
         step = time_step(model, train_data, calls)
         rows.append({"stage": kind, "pipeline_images_per_s": pipeline, "step_images_per_s": step})

@@ -81,13 +81,7 @@ def run(recipe, config, args, command):
     run = None
     try:
         strategy = make_strategy(args.strategy)
-        pairs = len(config.seeds) * len(recipe.methods_of(config)) if recipe.independent_pairs else 1
-        if args.jobs not in ("auto", 1) and not recipe.independent_pairs:
-            raise ConfigError(
-                f"--jobs {args.jobs}: the {recipe.name} recipe's methods share stages whose loaded "
-                "result differs from the trained one in the last digits; use --jobs 1."
-            )
-        args.jobs = number_of_jobs(args.jobs, strategy, pairs)
+        args.jobs = number_of_jobs(args.jobs, strategy, recipe, config)
         if args.worker:
             run = Run.join(recipe.name, config, strategy, args.out, args.verbose)
         else:
@@ -181,10 +175,19 @@ def _run_pair(experiment, config, run, pair, keep_model):
     return result
 
 
-def number_of_jobs(jobs, strategy, pairs):
+def number_of_jobs(jobs, strategy, recipe, config):
     """The processes `--jobs` asks for: `auto` is 2 on a machine with 2 or
     more cores, no GPU and a single-replica strategy (a small model keeps
-    about one core busy), else 1; never more than there are pairs."""
+    about one core busy), else 1; never more than there are (seed, method)
+    pairs, and 1 for a recipe whose pairs are not independent."""
+    if not recipe.independent_pairs:
+        if jobs not in ("auto", 1):
+            raise ConfigError(
+                f"--jobs {jobs}: the {recipe.name} recipe's methods share stages whose loaded "
+                "result differs from the trained one in the last digits; use --jobs 1."
+            )
+        return 1
+    pairs = len(config.seeds) * len(recipe.methods_of(config))
     devices = strategy.num_replicas_in_sync > 1 or tf.config.list_logical_devices("GPU")
     if jobs == "auto":
         jobs = 1 if devices else min(2, os.cpu_count() or 1)
@@ -206,6 +209,22 @@ def steps_per_call(steps, at_most):
         return None
     best = max(d for d in range(1, min(steps, at_most) + 1) if steps % d == 0)
     return best if best * 4 >= min(steps, at_most) else None
+
+
+def training_stream(train_data, at_most):
+    """What `Run.fit` hands `model.fit`: (the dataset, steps per epoch or
+    None, steps per call of the compiled step). Every epoch from one
+    iterator (`kerazoo.data.pipeline.all_epochs`) where the epoch's steps
+    divide into calls of a useful size; else `train_data` itself."""
+    steps = int(train_data.cardinality())
+    stream = pipeline.all_epochs(train_data)
+    per_call = steps_per_call(steps, at_most)
+    if stream is None or per_call is None:
+        # Keras opens an iterator per epoch of the finite dataset, and
+        # knowing the steps, one only (it opens a spare at each epoch end;
+        # iterators start lazily, so the spare reads the next epoch).
+        stream, per_call = train_data, at_most
+    return stream, (steps if steps > 0 else None), per_call
 
 
 def make_strategy(name):
@@ -344,14 +363,7 @@ class Run:
         (self.path / "logs").mkdir(exist_ok=True)
         history = self.path / "logs" / f"{stage}.csv"
         started = time.time()
-        steps = int(train_data.cardinality())
-        stream = pipeline.all_epochs(train_data)
-        per_call = steps_per_call(steps, self.config.steps_per_execution)
-        if stream is None or per_call is None:
-            # Keras opens an iterator per epoch of the finite dataset, and
-            # knowing the steps, one only (it opens a spare at each epoch end;
-            # iterators start lazily, so the spare reads the next epoch).
-            stream, per_call = train_data, self.config.steps_per_execution
+        stream, steps, per_call = training_stream(train_data, self.config.steps_per_execution)
         if model.steps_per_execution != per_call:
             model.steps_per_execution = per_call
             model.train_function = None  # traced anew with the loop over steps
@@ -362,7 +374,7 @@ class Run:
         model.fit(
             stream,
             epochs=epochs,
-            steps_per_epoch=steps if steps > 0 else None,
+            steps_per_epoch=steps,
             shuffle=False,  # the dataset shuffles itself, per (seed, epoch)
             verbose=verbose,
             callbacks=[

@@ -46,3 +46,16 @@ def test_jobs_must_be_a_positive_whole_number(cli, tmp_path):
     result = cli("kerazoo.recipes.baseline", "--jobs", "0", "--out", tmp_path / "run")
     assert result.returncode == 2 and "--jobs: expected auto or a whole number >= 1, got '0'" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_auto_takes_two_processes_at_most_one_per_pair_and_one_for_git():
+    import tensorflow as tf
+
+    from kerazoo.recipes import baseline, git
+    from kerazoo.recipes.runner import number_of_jobs
+
+    default = tf.distribute.get_strategy()
+    one_pair = baseline.RECIPE.config(num_seeds=1)
+    assert number_of_jobs(5, default, baseline.RECIPE, one_pair) == 1
+    assert number_of_jobs(5, default, baseline.RECIPE, baseline.RECIPE.config(num_seeds=3)) == 3
+    assert number_of_jobs("auto", default, git.RECIPE, git.RECIPE.config()) == 1
