@@ -251,10 +251,6 @@ class Recipe:
     columns: list
     description: str = ""
     experiment: str = ""
-    # Whether each (seed, method) pair computes the same numbers in any
-    # process (`--jobs`): False where pairs share a stage whose in-memory
-    # result differs from the result loaded from its checkpoint.
-    independent_pairs: bool = True
 
     def __post_init__(self):
         shipping = [i for i, m in self.methods.items() if m.ships]

@@ -179,14 +179,7 @@ def number_of_jobs(jobs, strategy, recipe, config):
     """The processes `--jobs` asks for: `auto` is 2 on a machine with 2 or
     more cores, no GPU and a single-replica strategy (a small model keeps
     about one core busy), else 1; never more than there are (seed, method)
-    pairs, and 1 for a recipe whose pairs are not independent."""
-    if not recipe.independent_pairs:
-        if jobs not in ("auto", 1):
-            raise ConfigError(
-                f"--jobs {jobs}: the {recipe.name} recipe's methods share stages whose loaded "
-                "result differs from the trained one in the last digits; use --jobs 1."
-            )
-        return 1
+    pairs."""
     pairs = len(config.seeds) * len(recipe.methods_of(config))
     devices = strategy.num_replicas_in_sync > 1 or tf.config.list_logical_devices("GPU")
     if jobs == "auto":

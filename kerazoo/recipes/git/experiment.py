@@ -210,8 +210,15 @@ def run_method(config, run, method, data):
         warm = _train(config, run, seed, shifted, f"seed{seed}-ce")
         augment = None
         if method == "ce_drs_git":
+            generator = translator(config, run, shifted)
+            # Every seed's stage in this process shares the translator, whose
+            # style draws advance its SeedGenerator: restart them from the
+            # seed, so that a stage's draws do not depend on the stages this
+            # process ran before it (nor on whether it loaded the translator).
+            state = generator.seed_generator.state
+            state.assign(keras.ops.convert_to_tensor([seed, 0], dtype=state.dtype))
             augment = GITAugment(
-                translator(config, run, shifted),
+                generator,
                 data.counts,
                 config.threshold,
                 config.fraction,
