@@ -16,11 +16,14 @@ from kerazoo.recipes.recipe import TrainingDiverged
 from kerazoo.zoo import sha256
 
 
-class StopOnNonFiniteLoss(keras.callbacks.Callback):
+class StopOnDivergence(keras.callbacks.Callback):
     """Raise `TrainingDiverged` at the end of an epoch whose mean training
-    loss is NaN or infinite, so that no model is written from diverged
-    weights. (Per epoch: reading the loss after every batch would
-    synchronise each step and cost ~15 % on small models.)"""
+    loss, or any other number the model logs, is NaN or infinite, so that no
+    model is written from diverged weights. The other numbers matter where
+    the loss does not see every update: MUNIT's discriminator (`disc_adv`),
+    whose NaN reaches the generator's loss an epoch later. (Per epoch:
+    reading the logs after every batch would synchronise each step and cost
+    ~15 % on small models.)"""
 
     def __init__(self, stage, hint):
         super().__init__()
@@ -28,13 +31,17 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         self.hint = hint
 
     def on_epoch_end(self, epoch, logs=None):
-        loss = float((logs or {}).get("loss", 0.0))
-        if not math.isfinite(loss):
-            raise TrainingDiverged(
-                f"stage '{self.stage}': the training loss became {loss} in epoch "
-                f"{epoch + 1}. {self.hint} No model was written; re-run with a corrected "
-                "config and --overwrite (or another --out)."
-            )
+        logs = dict(logs or {})
+        # The loss first: the message names the number the hint is about.
+        for name in sorted(logs, key=lambda k: k != "loss"):
+            value = float(logs[name])
+            if not math.isfinite(value):
+                what = "training loss" if name == "loss" else f"training metric '{name}'"
+                raise TrainingDiverged(
+                    f"stage '{self.stage}': the {what} became {value} in epoch "
+                    f"{epoch + 1}. {self.hint} No model was written; re-run with a corrected "
+                    "config and --overwrite (or another --out)."
+                )
 
 
 class EpochTestMetrics(keras.callbacks.Callback):

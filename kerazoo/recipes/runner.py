@@ -52,7 +52,7 @@ from kerazoo.recipes.callbacks import (
     EpochTestMetrics,
     HistoryLogger,
     PeriodicBackup,
-    StopOnNonFiniteLoss,
+    StopOnDivergence,
 )
 from kerazoo.recipes.config import ConfigError, to_dict
 from kerazoo.recipes.exports import export_model
@@ -336,7 +336,8 @@ class Run:
         must be built and compiled. Every optimizer of the model (see
         `kerazoo.models.TrainingModel.optimizer_groups`) is built here, in
         the strategy's scope, so that its state is saved and restored too.
-        A NaN or infinite loss stops training with `TrainingDiverged`.
+        A NaN or infinite loss (or other logged number) stops training with
+        `TrainingDiverged`.
         `test_data` is scored after every epoch as `test_<metric>` (the
         learning curve; nothing is selected by it, so it is not called
         validation).
@@ -372,7 +373,7 @@ class Run:
             verbose=verbose,
             callbacks=[
                 self.epoch_counter,
-                StopOnNonFiniteLoss(stage, divergence_hint),
+                StopOnDivergence(stage, divergence_hint),
                 *([EpochTestMetrics(test_data)] if test_data is not None else []),
                 # Before the backup: what they keep of an epoch (AdCo's probe
                 # points) exists once that epoch is backed up and not redone.

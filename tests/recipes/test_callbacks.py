@@ -1,4 +1,5 @@
-"""kerazoo.recipes.callbacks: the periodic backup and the history it keeps in step."""
+"""kerazoo.recipes.callbacks: the periodic backup and the history it keeps in
+step; the divergence stop."""
 
 import json
 
@@ -6,7 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from kerazoo.recipes.callbacks import PeriodicBackup, _trim_history
+from kerazoo.recipes.callbacks import PeriodicBackup, StopOnDivergence, _trim_history
+from kerazoo.recipes.recipe import TrainingDiverged
 from kerazoo.zoo import sha256
 
 
@@ -92,3 +94,18 @@ def test_a_kill_before_the_first_epoch_record_starts_afresh(tmp_path):
     (backup / "training_metadata.json").unlink()
     for got, want in zip(_fit(backup, 3), expected):
         np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "logs, named",
+    [
+        ({"loss": float("nan"), "disc_adv": float("inf")}, "the training loss became nan in epoch 3"),
+        ({"loss": 1.5, "disc_adv": float("inf")}, "the training metric 'disc_adv' became inf in epoch 3"),
+    ],
+)
+def test_any_non_finite_logged_number_stops_the_stage(logs, named):
+    stop = StopOnDivergence("translator", "Lower translator_lr.")
+    stop.on_epoch_end(1, {"loss": 1.5, "disc_adv": 0.25})
+    with pytest.raises(TrainingDiverged, match=named) as raised:
+        stop.on_epoch_end(2, logs)
+    assert "stage 'translator'" in str(raised.value) and "Lower translator_lr." in str(raised.value)
