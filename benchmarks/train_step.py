@@ -364,7 +364,8 @@ _QUIET_PIPELINE.autotune.enabled = False
 _QUIET_PIPELINE.experimental_optimization.inject_prefetch = False
 
 
-def _call(model, iterator):
+def time_call(model, iterator):
+    """Seconds of one call of `model.train_function` on `iterator`, to its logs as NumPy."""
     start = time.perf_counter()
     logs = model.train_function(iterator)
     for value in logs.values():
@@ -381,9 +382,9 @@ def _measure(s, warmup, repeats):
         model, batch, images, what = build(s, rng)
         iterator = iter(tf.data.Dataset.from_tensors(batch).repeat().with_options(_QUIET_PIPELINE))
         model.make_train_function()
-        first = _call(model, iterator)  # traces
+        first = time_call(model, iterator)  # traces
         for _ in range(warmup - 1):
-            _call(model, iterator)
+            time_call(model, iterator)
         runs.append(
             dict(
                 key=key,
@@ -400,7 +401,7 @@ def _measure(s, warmup, repeats):
         print(f"{s.backbone}: {label} built and warm ({time.perf_counter() - t0:.1f} s)", flush=True)
     for _ in range(repeats):
         for run in runs:
-            run["calls"].append(_call(run["model"], run["iterator"]))
+            run["calls"].append(time_call(run["model"], run["iterator"]))
     for run in runs:  # free the models now, in one collection (each one takes ~0.5 s)
         del run["model"], run["iterator"]
     gc.collect()

@@ -2,15 +2,12 @@
 
 import csv
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import keras
 import numpy as np
 import pytest
+
+from helpers.resume import run_killed_then_resumed
 
 RECIPE = "kerazoo.recipes.baseline"
 TOY = ["--set", "epochs=2"]
@@ -127,21 +124,10 @@ def test_killed_run_resumes_and_ends_like_an_uninterrupted_run(cli, tmp_path, au
     assert full.returncode == 0, full.stderr
 
     out = tmp_path / "killed"
-    process = subprocess.Popen(
-        [sys.executable, "-m", RECIPE, *args, "--out", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    # Killed mid-epoch 3 of 4.
+    resumed = run_killed_then_resumed(
+        ["-m", RECIPE, *args, "--out", out], lambda: len(_epochs_logged(out / "logs")) >= 2
     )
-    deadline = time.time() + 300
-    while len(_epochs_logged(out / "logs")) < 2:
-        assert process.poll() is None, "the run ended before it could be killed"
-        assert time.time() < deadline
-        time.sleep(0.02)
-    os.kill(process.pid, signal.SIGKILL)  # mid-epoch 3 of 4
-    process.wait()
-    assert not (out / "metrics.json").exists()
-
-    resumed = cli(RECIPE, *args, "--out", out)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stdout
     epochs = _epochs_logged(out / "logs")

@@ -1,16 +1,12 @@
 """End-to-end runs of the LUCIR recipe."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
 from helpers.recipes import ROOT, run_config_on_mock_data
+from helpers.resume import csv_rows, run_killed_then_resumed
 from kerazoo.data.splits import class_order, incremental_phases
 from kerazoo.export import OnnxClassifier
 from kerazoo.recipes.config import resolve
@@ -26,22 +22,11 @@ def test_killed_during_phase_2_resumes_to_the_same_numbers(cli, tmp_path):
     assert "LUCIR-CNN" in full.stdout
 
     out = tmp_path / "killed"
-    process = subprocess.Popen(
-        [sys.executable, "-m", RECIPE, *TOY, "--out", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    phase2 = out / "checkpoints" / "seed0-lucir-phase2.weights.h5"
+    resumed = run_killed_then_resumed(
+        ["-m", RECIPE, *TOY, "--out", out],
+        lambda: csv_rows(out / "logs" / "seed0-lucir-phase2.csv") >= 1 and not phase2.exists(),
     )
-    phase2_log = out / "logs" / "seed0-lucir-phase2.csv"
-    deadline = time.time() + 600
-    while not (phase2_log.exists() and len(phase2_log.read_text().splitlines()) >= 2):
-        assert process.poll() is None, "the run ended before phase 2 could be interrupted"
-        assert time.time() < deadline
-        time.sleep(0.02)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert not (out / "checkpoints" / "seed0-lucir-phase2.weights.h5").exists()
-
-    resumed = cli(RECIPE, *TOY, "--out", out)
     assert resumed.returncode == 0, resumed.stderr
     log = (out / "run.log").read_text()
     assert "seed0-lucir-phase1: finished earlier" in log
