@@ -33,7 +33,9 @@ INPUT_NAME = "images"
 def deploy_model(model, input_shape=None):
     """Build the inference graph of `model` (see the module docstring).
 
-    The deployed model shares its layers and weights with `model`.
+    The deployed model shares its layers and weights with `model`, except
+    under a mixed precision policy: then it computes in float32, on a copy
+    (`in_float32`).
 
     Args:
         model: a `keras.Model` from images to logits or features (B, N), or
@@ -58,7 +60,7 @@ def deploy_model(model, input_shape=None):
     print(deployed(images)["probabilities"].shape)  # (4, 3); ["features"] for a FeatureExtractor
     ```
     """
-    shipped = inference_model(model)
+    shipped = in_float32(inference_model(model))
     kind = kind_of(model)
     outputs_of(kind)  # an unknown kind fails before any graph is built
     try:
@@ -75,8 +77,7 @@ def deploy_model(model, input_shape=None):
             f"{values!r}. Give {type(model).__name__} an inference_model() method that "
             "returns a model producing them."
         )
-    # A mixed-precision model computes in float16; deployment formats (and
-    # Keras' own ONNX export) expect float32 outputs.
+    # Keras' own ONNX export expects float32 outputs; float32 layers keep them so.
     if kind == "features":
         outputs = {"features": keras.layers.Activation("linear", dtype="float32", name="features")(values)}
     else:
@@ -86,6 +87,52 @@ def deploy_model(model, input_shape=None):
     deployed = keras.Model(images, outputs, name=f"{shipped.name}_deploy")
     _refuse_train_only_layers(deployed, model)
     return deployed
+
+
+def in_float32(model):
+    """`model`, or, if any of its layers computes in another dtype (a mixed
+    precision policy such as `mixed_bfloat16`), a float32 copy with the same
+    weights: rebuilt from its config with every dtype policy set to
+    float32. Deployment formats compute in float32: ONNX Runtime's CPU
+    kernels have no bfloat16 convolution, and parity is checked in float32.
+
+    Args:
+        model: a built `keras.Model` whose class is serializable.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    import kerazoo
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    model = kerazoo.models.Classifier(kerazoo.backbones.get("convnet", width=8), num_classes=3)
+    model(np.zeros((1, 8, 8, 1), "float32"))
+    keras.config.set_dtype_policy("float32")
+
+    from kerazoo.export.deploy import in_float32
+
+    print(in_float32(model).compute_dtype)  # float32
+    ```
+    """
+    if all(layer.compute_dtype == "float32" for layer in [model, *sublayers(model)]):
+        return model
+    config = _float32_policies(keras.saving.serialize_keras_object(model))
+    copy = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _float32_policies(config):
+    """`config` (nested dicts and lists) with every dtype policy made float32."""
+    if isinstance(config, list):
+        return [_float32_policies(c) for c in config]
+    if not isinstance(config, dict):
+        return config
+    if config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+        return {**config, "config": {**config["config"], "name": "float32"}}
+    return {k: _float32_policies(v) for k, v in config.items()}
 
 
 def inference_model(model):

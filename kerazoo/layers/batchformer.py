@@ -111,16 +111,19 @@ class BatchFormer(keras.layers.Layer):
         ffn_dim = self.ffn_dim or dim
         sequence = (1, None, dim)
         self.blocks = []
+        policy = self.dtype_policy  # not the global one, which may differ when this builds
         for i in range(self.num_layers):
             block = {
+                # float32 whatever the policy: the softmax across the batch
+                # is the batch-level term a mixed-precision run keeps exact.
                 "attention": keras.layers.MultiHeadAttention(
-                    self.num_heads, key_dim, dropout=self.dropout, name=f"attention_{i}"
+                    self.num_heads, key_dim, dropout=self.dropout, name=f"attention_{i}", dtype="float32"
                 ),
-                "norm1": keras.layers.LayerNormalization(epsilon=1e-5, name=f"norm1_{i}"),
-                "ffn1": keras.layers.Dense(ffn_dim, activation="relu", name=f"ffn1_{i}"),
-                "ffn2": keras.layers.Dense(dim, name=f"ffn2_{i}"),
-                "norm2": keras.layers.LayerNormalization(epsilon=1e-5, name=f"norm2_{i}"),
-                "dropout": keras.layers.Dropout(self.dropout, name=f"dropout_{i}"),
+                "norm1": keras.layers.LayerNormalization(epsilon=1e-5, name=f"norm1_{i}", dtype=policy),
+                "ffn1": keras.layers.Dense(ffn_dim, activation="relu", name=f"ffn1_{i}", dtype=policy),
+                "ffn2": keras.layers.Dense(dim, name=f"ffn2_{i}", dtype=policy),
+                "norm2": keras.layers.LayerNormalization(epsilon=1e-5, name=f"norm2_{i}", dtype=policy),
+                "dropout": keras.layers.Dropout(self.dropout, name=f"dropout_{i}", dtype=policy),
             }
             block["attention"].build(sequence, sequence)
             block["norm1"].build(sequence)
@@ -138,7 +141,7 @@ class BatchFormer(keras.layers.Layer):
             features, rows = _gather_rows(context, features)
         x = ops.expand_dims(features, 0)  # one sequence whose tokens are the samples
         for block in self.blocks:
-            attended = block["attention"](x, x, x, training=training)
+            attended = ops.cast(block["attention"](x, x, x, training=training), x.dtype)
             x = block["norm1"](x + block["dropout"](attended, training=training))
             hidden = block["dropout"](block["ffn1"](x), training=training)
             x = block["norm2"](x + block["dropout"](block["ffn2"](hidden), training=training))

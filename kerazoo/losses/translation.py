@@ -1,7 +1,14 @@
 """The losses of MUNIT-style image translation (Huang et al., ECCV 2018):
-L1 reconstruction and the least-squares GAN (Mao et al., ICCV 2017)."""
+L1 reconstruction and the least-squares GAN (Mao et al., ICCV 2017).
+
+Each computes in float32, whatever its inputs' dtype: under a mixed
+precision policy the images and scores arrive in float16 or bfloat16."""
 
 from keras import ops
+
+
+def _float32(x):
+    return ops.cast(ops.convert_to_tensor(x), "float32")
 
 
 def reconstruction_loss(reconstructed, target):
@@ -26,7 +33,7 @@ def reconstruction_loss(reconstructed, target):
         - [Huang et al., Multimodal Unsupervised Image-to-Image
           Translation, ECCV 2018](https://arxiv.org/abs/1804.04732)
     """
-    return ops.mean(ops.abs(ops.convert_to_tensor(reconstructed) - ops.convert_to_tensor(target)))
+    return ops.mean(ops.abs(_float32(reconstructed) - _float32(target)))
 
 
 def lsgan_discriminator_loss(real_scores, fake_scores):
@@ -56,7 +63,7 @@ def lsgan_discriminator_loss(real_scores, fake_scores):
         - [Huang et al., Multimodal Unsupervised Image-to-Image
           Translation, ECCV 2018](https://arxiv.org/abs/1804.04732)
     """
-    real, fake = ops.convert_to_tensor(real_scores), ops.convert_to_tensor(fake_scores)
+    real, fake = _float32(real_scores), _float32(fake_scores)
     return ops.mean(fake**2) + ops.mean((real - 1.0) ** 2)
 
 
@@ -81,4 +88,4 @@ def lsgan_generator_loss(fake_scores):
         - [Mao et al., Least Squares Generative Adversarial Networks,
           ICCV 2017](https://arxiv.org/abs/1611.04076)
     """
-    return ops.mean((ops.convert_to_tensor(fake_scores) - 1.0) ** 2)
+    return ops.mean((_float32(fake_scores) - 1.0) ** 2)

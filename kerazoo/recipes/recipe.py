@@ -113,6 +113,13 @@ class RunConfig:
         "(model.keras only: sweeps and smoke runs; the zoo publishes only 'all' runs) or none",
         choices=["all", "keras", "none"],
     )
+    precision: str = option(
+        "float32",
+        "float32, or mixed: layers compute in bfloat16 on float32 weights (Keras' mixed_bfloat16 "
+        "policy; losses and batch-level terms such as BNM's SVD stay float32, and the exports "
+        "compute in float32)",
+        choices=["float32", "mixed"],
+    )
     steps_per_execution: int = option(
         32,
         "most training steps per call of the compiled step (Keras' compile option; the largest "

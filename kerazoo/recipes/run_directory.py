@@ -81,7 +81,11 @@ class RunDirectory:
                     "choose another --out (or --overwrite to replace its contents)."
                 )
             else:
-                _check_resumable(path, json.loads(config_file.read_text()), recipe, wanted, strategy_flag)
+                saved = json.loads(config_file.read_text())
+                # A field added to kerazoo since the run started: it ran with the default.
+                added = {k: v for k, v in to_dict(type(config)()).items() if k not in saved.get("config", {})}
+                saved["config"] = {**added, **saved.get("config", {})}
+                _check_resumable(path, saved, recipe, wanted, strategy_flag)
                 created = False
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path, created, verbose)

@@ -60,6 +60,11 @@ from kerazoo.recipes.jobs import JobBoard, start_workers
 from kerazoo.recipes.recipe import STRATEGIES, Outcome, RunDirError, TrainingDiverged
 from kerazoo.recipes.run_directory import RunDirectory
 
+# `precision` -> the Keras dtype policy models are built under. bfloat16, not
+# float16: float32's exponent range, so no loss scaling, which custom
+# train steps with several optimizers (AdCo, MUNIT) would each need.
+PRECISION_POLICIES = {"float32": "float32", "mixed": "mixed_bfloat16"}
+
 
 def dataset_num_classes(config):
     """The class count of `config.dataset`, from tfds metadata (no data loaded)."""
@@ -97,7 +102,12 @@ def run(recipe, config, args, command):
             )
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
-        execute(recipe, config, run, args)
+        policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(PRECISION_POLICIES[config.precision])
+        try:
+            execute(recipe, config, run, args)
+        finally:
+            keras.config.set_dtype_policy(policy)
     except (ConfigError, DatasetNotFoundError, RunDirError) as e:
         if run is not None and not args.worker:
             run.directory.discard_if_empty()

@@ -183,3 +183,16 @@ def test_trains_and_reports_on_your_own_image_folder_with_a_long_tail(tmp_path, 
     )
     assert counts == [5, 5, 5, 16]
     assert f"image folders {root}" in report and "Zipf long tail" in report
+
+
+def test_mixed_precision_trains_in_bfloat16_and_exports_float32(cli, tmp_path):
+    out = tmp_path / "run"
+    result = cli(RECIPE, *TOY, "--set", "precision=mixed", "--out", out)
+    assert result.returncode == 0, result.stderr
+    import kerazoo.models  # noqa: F401  registers the classes model.keras names
+
+    assert keras.saving.load_model(out / "model.keras").compute_dtype == "bfloat16"
+    from kerazoo.export import OnnxClassifier
+
+    probabilities = OnnxClassifier(out / "model.onnx").predict(np.zeros((2, 8, 8, 1), "float32"))
+    assert probabilities.dtype == np.float32 and np.allclose(probabilities.sum(1), 1, atol=1e-5)

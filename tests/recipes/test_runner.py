@@ -87,6 +87,17 @@ def test_resume_refuses_another_config_another_strategy_and_foreign_folders(tmp_
     assert (foreign / "notes.txt").read_text() == "mine"
 
 
+def test_a_run_started_before_a_field_existed_resumes_if_it_keeps_the_default(tmp_path):
+    out = tmp_path / "run"
+    _open(out, epochs=3)
+    saved = json.loads((out / "config.json").read_text())
+    del saved["config"]["steps_per_execution"]  # as written by a kerazoo without the field
+    (out / "config.json").write_text(json.dumps(saved))
+    _open(out, epochs=3)
+    with pytest.raises(runner.RunDirError, match=r"different config \(steps_per_execution: 32 -> 8\)"):
+        _open(out, epochs=3, steps_per_execution=8)
+
+
 def test_another_recipes_run_is_named_when_refused_or_overwritten(tmp_path, capsys):
     out = tmp_path / "run"
     lucir_config = resolve(importlib.import_module("kerazoo.recipes.lucir").LUCIRConfig)
