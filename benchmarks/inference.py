@@ -18,10 +18,16 @@ The default model is a freshly built Classifier on the CIFAR ResNet-32 at
 32x32x3 with 100 classes. Its weights are random: the cost of a forward
 pass does not depend on them. `--model path.keras` times a trained one.
 
+`--zoo` times every model in the zoo instead (classifiers and feature
+extractors), each as a user loads it: `kerazoo.zoo.load(name, format)` for
+the formats `keras`, `savedmodel` and `onnx` (ONNX Runtime, CPU provider),
+timing their common `predict(images)`, input checks included.
+
 Example:
 
-    python benchmarks/inference.py                      # about 1 minute on 2 cores
-    python benchmarks/inference.py --model runs/x/model.keras --batch-sizes 1,32
+    python -m benchmarks.inference                      # about 1 minute on 2 cores
+    python -m benchmarks.inference --model runs/x/model.keras --batch-sizes 1,32
+    python -m benchmarks.inference --zoo                # every zoo model, about 3 minutes
 """
 
 import argparse
@@ -42,6 +48,7 @@ import onnxruntime as ort  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kerazoo  # noqa: E402
+from benchmarks import machine  # noqa: E402
 from kerazoo import backbones  # noqa: E402
 from kerazoo.atomic import write_text  # noqa: E402
 from kerazoo.export import OnnxClassifier, export_onnx, export_savedmodel  # noqa: E402
@@ -50,8 +57,13 @@ from kerazoo.models import Classifier  # noqa: E402
 DEFAULT_JSON = Path(__file__).parent / "results" / "inference.json"
 
 
+ZOO_FORMATS = {"keras": "Keras", "savedmodel": "SavedModel", "onnx": "ONNX Runtime CPU"}
+
+
 def main():
     args = _parser().parse_args()
+    if args.zoo:
+        return _zoo(args)
     model, description = _model(args.model)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -94,9 +106,46 @@ def main():
     print(f"\nwrote {args.json}")
 
 
+def _zoo(args):
+    from kerazoo import zoo
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for name in zoo.available():
+        entry = zoo.info(name)
+        input_shape = tuple(entry["input"]["shape"][1:])
+        for format, runtime in ZOO_FORMATS.items():
+            providers = ["CPUExecutionProvider"] if format == "onnx" else None
+            model = zoo.load(name, format, providers=providers)
+            for batch in args.batch_sizes:
+                x = rng.uniform(0, 1, (batch, *input_shape)).astype(np.float32)
+                latencies = _time(model.predict, x, args.warmup, args.repeats)
+                rows.append(
+                    {
+                        "model": name,
+                        "kind": entry.get("kind", "classifier"),
+                        **_summary(runtime, batch, latencies),
+                    }
+                )
+            print(f"{name}: {runtime} timed", flush=True)
+    print(f"\nevery zoo model, {os.cpu_count()} CPU cores\n")
+    print(_markdown(rows))
+    report = {
+        "zoo": True,
+        "warmup": args.warmup,
+        "repeats": args.repeats,
+        "machine": machine.describe(),
+        "results": rows,
+    }
+    out = args.json if args.json != DEFAULT_JSON else DEFAULT_JSON.with_name("inference_zoo.json")
+    write_text(out, json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {out}")
+
+
 def _parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="a .keras file (default: random-weight ResNet-32 Classifier)")
+    parser.add_argument("--zoo", action="store_true", help="time every zoo model in its three formats")
     parser.add_argument(
         "--batch-sizes",
         type=lambda s: [int(b) for b in s.split(",")],
@@ -141,9 +190,12 @@ def _summary(name, batch, latencies):
 
 
 def _markdown(rows):
-    lines = ["| runtime | batch | img/s | p50 ms | p99 ms |", "|---|---:|---:|---:|---:|"]
+    named = "model" in rows[0]
+    head = "| model | kind " * named + "| runtime | batch | img/s | p50 ms | p99 ms |"
+    lines = [head, "|---|---" * named + "|---|---:|---:|---:|---:|"]
     lines += [
-        f"| {r['runtime']} | {r['batch']} | {r['images_per_s']:,.0f} "
+        (f"| {r['model']} | {r['kind']} " if named else "")
+        + f"| {r['runtime']} | {r['batch']} | {r['images_per_s']:,.0f} "
         f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
         for r in rows
     ]
