@@ -23,12 +23,17 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import filelock
 
 from kerazoo.atomic import write_text
 from kerazoo.recipes.results import MethodResult
+
+# The environment variable that gives a worker its parent's pid.
+PARENT_PID = "KERAZOO_JOBS_PARENT_PID"
 
 
 class JobBoard:
@@ -100,4 +105,22 @@ def start_workers(recipe, args, path, count):
     command += [a for f in args.config for a in ("--config", f)]
     command += [a for s in args.set for a in ("--set", s)]
     command += ["--strategy", args.strategy] + (["--verbose"] if args.verbose else [])
-    return [subprocess.Popen(command) for _ in range(count)]
+    env = {**os.environ, PARENT_PID: str(os.getpid())}
+    return [subprocess.Popen(command, env=env) for _ in range(count)]
+
+
+def exit_with_parent(poll_seconds=1.0):
+    """In a worker: end this process soon after the process that started it
+    dies (killed, or stopped by an error), instead of training on alone.
+    Whatever it was training resumes from its backup when the run is
+    re-run. A dead parent's children are re-parented, so the parent pid
+    changes: a daemon thread polls it against the pid `start_workers`
+    passed (the parent may die before this process gets here)."""
+    parent = int(os.environ.get(PARENT_PID, os.getppid()))
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

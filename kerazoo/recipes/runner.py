@@ -56,7 +56,7 @@ from kerazoo.recipes.callbacks import (
 )
 from kerazoo.recipes.config import ConfigError, to_dict
 from kerazoo.recipes.exports import export_model
-from kerazoo.recipes.jobs import JobBoard, start_workers
+from kerazoo.recipes.jobs import JobBoard, exit_with_parent, start_workers
 from kerazoo.recipes.recipe import STRATEGIES, Outcome, RunDirError, TrainingDiverged
 from kerazoo.recipes.run_directory import RunDirectory
 
@@ -88,6 +88,7 @@ def run(recipe, config, args, command):
         strategy = make_strategy(args.strategy)
         args.jobs = number_of_jobs(args.jobs, strategy, recipe, config)
         if args.worker:
+            exit_with_parent()
             run = Run.join(recipe.name, config, strategy, args.out, args.verbose)
         else:
             run = Run.open(

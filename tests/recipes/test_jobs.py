@@ -54,3 +54,55 @@ def test_never_more_processes_than_pairs():
     default = tf.distribute.get_strategy()
     assert number_of_jobs(5, default, baseline.RECIPE, baseline.RECIPE.config(num_seeds=1)) == 1
     assert number_of_jobs(5, default, baseline.RECIPE, baseline.RECIPE.config(num_seeds=3)) == 3
+
+
+@pytest.mark.slow
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "kerazoo.recipes.baseline",
+        "--set",
+        "num_seeds=2",
+        "--set",
+        "epochs=200",
+    ]
+    parent = subprocess.Popen([*command, "--jobs", "2", "--out", str(out)])
+    workers = []
+    deadline = time.time() + 300
+    try:
+        while not workers:  # the worker has started
+            assert time.time() < deadline and parent.poll() is None
+            found = subprocess.run(
+                ["pgrep", "-f", "--", f"--out {out} --worker"], capture_output=True, text=True
+            )
+            workers = [int(pid) for pid in found.stdout.split()]
+            time.sleep(0.1)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        deadline = time.time() + 30
+        while any(os.path.exists(f"/proc/{pid}") and "zombie" not in _state(pid) for pid in workers):
+            assert time.time() < deadline, "a worker outlived its parent by 30 s"
+            time.sleep(0.2)
+    finally:
+        parent.kill()
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _state(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(line for line in f if line.startswith("State:")).lower()
+    except (OSError, StopIteration):
+        return "zombie"
