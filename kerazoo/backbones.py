@@ -9,7 +9,9 @@ feature vector (no classifier). Shared switches:
   multi-replica strategy (otherwise each replica normalises by its own).
 - BatchNorm momentum 0.9 and epsilon 1e-5 (PyTorch's defaults): with Keras'
   0.99 the running statistics do not settle in the few hundred steps of the
-  digits protocols and evaluation accuracy collapses.
+  digits protocols and evaluation accuracy collapses. It trains through
+  TensorFlow's fused kernel (`kerazoo.layers.FusedBatchNormalization`, Keras'
+  arithmetic at about 1.3x the step speed on CPU).
 
 Example:
 
@@ -23,6 +25,8 @@ print(features.output_shape)  # (None, 64)
 
 import keras
 from keras import layers
+
+from kerazoo.layers.fused_batch_normalization import FusedBatchNormalization
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
@@ -111,7 +115,7 @@ def _conv_bn(x, filters, kernel, stride, synchronized, name, relu=True):
         kernel_initializer=_kaiming(),
         name=f"{name}_conv",
     )(x)
-    x = layers.BatchNormalization(
+    x = FusedBatchNormalization(
         momentum=BN_MOMENTUM,
         epsilon=BN_EPSILON,
         synchronized=synchronized,

@@ -3,6 +3,7 @@
 from kerazoo.layers.adain import AdaptiveInstanceNorm
 from kerazoo.layers.batchformer import BatchFormer
 from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights
+from kerazoo.layers.fused_batch_normalization import FusedBatchNormalization
 from kerazoo.layers.git_augment import GITAugment
 from kerazoo.layers.negative_bank import NegativeBank
 
@@ -10,6 +11,7 @@ __all__ = [
     "AdaptiveInstanceNorm",
     "BatchFormer",
     "CosineLinear",
+    "FusedBatchNormalization",
     "GITAugment",
     "NegativeBank",
     "imprint_weights",
