@@ -17,6 +17,28 @@ def processor():
     return platform.processor() or "unknown"
 
 
+VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def vector_flags():
+    """Which of the SIMD extensions oneDNN dispatches on this CPU has (from /proc/cpuinfo).
+
+    Example:
+
+    ```python
+    from benchmarks.machine import vector_flags
+
+    print(vector_flags())  # e.g. ['avx2', 'fma', 'avx512f', ...]
+    ```
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return [flag for flag in VECTOR_FLAGS if flag in flags]
+
+
 def describe():
     """CPU model, core count, Python, TensorFlow and Keras versions, platform.
 
