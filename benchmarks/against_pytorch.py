@@ -37,7 +37,7 @@ _cli.quiet_tensorflow()
 import numpy as np  # noqa: E402
 
 from benchmarks import machine  # noqa: E402
-from benchmarks.resnet32_step import measure  # noqa: E402
+from benchmarks.resnet32_step import add_round_arguments, measure  # noqa: E402
 from kerazoo.atomic import write_text  # noqa: E402
 
 FRAMEWORKS = ("keras", "torch")
@@ -109,10 +109,7 @@ def main():
 
 def _parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--rounds", type=int, default=5, help="processes per framework, taking turns (default 5)"
-    )
-    parser.add_argument("--steps", type=int, default=15, help="timed steps per process (default 15)")
+    add_round_arguments(parser, rounds=5, steps=15, what="framework")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--isa", choices=("AVX2", "AVX512_CORE"), help="cap oneDNN's vector extensions")
     parser.add_argument("--out", type=Path, help="default benchmarks/results/against_pytorch[-ISA].json")

@@ -62,7 +62,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import machine  # noqa: E402
-from benchmarks.resnet32_step import measure  # noqa: E402
+from benchmarks.resnet32_step import add_round_arguments, measure  # noqa: E402
 from kerazoo import backbones  # noqa: E402
 from kerazoo.atomic import write_text  # noqa: E402
 
@@ -231,10 +231,7 @@ def main():
 
 def _parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--rounds", type=int, default=3, help="processes per variant, taking turns (default 3)"
-    )
-    parser.add_argument("--steps", type=int, default=12, help="timed steps per process (default 12)")
+    add_round_arguments(parser, rounds=3, steps=12, what="variant")
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--variants", nargs="+", help=f"a subset of {list(VARIANTS)}")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "efficiency.json")

@@ -73,6 +73,14 @@ def measure(*flags, env=None, unset=()):
     return result
 
 
+def add_round_arguments(parser, rounds, steps, what):
+    """`--rounds` and `--steps` for a driver whose settings take turns in fresh processes."""
+    parser.add_argument(
+        "--rounds", type=int, default=rounds, help=f"processes per {what}, taking turns (default {rounds})"
+    )
+    parser.add_argument("--steps", type=int, default=steps, help=f"timed steps per process (default {steps})")
+
+
 def main():
     args = _parser().parse_args()
     if args.data_format is None:
