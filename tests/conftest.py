@@ -65,3 +65,15 @@ def _numeric_gradient(f, x, eps=1e-6):
 def numeric_gradient():
     """The finite-difference gradient the formula tests compare against."""
     return _numeric_gradient
+
+
+@pytest.fixture(scope="session")
+def small_glyphs(tmp_path_factory):
+    """A tfds data directory holding every split of `glyphs` at
+    helpers.glyphs.SMALL_GLYPHS' sizes, built once per session and shared by
+    the xdist workers (tests/data/test_glyphs.py and the benchmark configs'
+    runs in tests/recipes/test_glyphs_benchmarks.py)."""
+    from helpers.glyphs import build_small_glyphs
+    from helpers.shared import shared_directory
+
+    return str(shared_directory(tmp_path_factory, "glyphs-small", build_small_glyphs))

@@ -1,15 +1,14 @@
 """The glyphs benchmark configs (recipes/glyphs_*.toml): each states the
 protocol docs/benchmark.md reports, and each runs end to end, with tiny
-settings, on a real but small `glyphs` build (100 training and 10 test
-images per class; the full runs are not part of the suite)."""
+settings, on a real but small `glyphs` build (tests/conftest.py's
+`small_glyphs`: 100 training and 10 test images per class; the full runs
+are not part of the suite)."""
 
 import json
 import os
 
 import pytest
 
-from kerazoo.data import glyphs
-from kerazoo.data.datasets import load_arrays
 from kerazoo.recipes.config import resolve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -49,16 +48,6 @@ TINY = {
 
 # Run as glyphs_bg_lt100_git.toml, with another nuisance.
 SAME_AS_BG = ["glyphs_dil_lt100_git.toml", "glyphs_rot_lt100_git.toml"]
-
-
-@pytest.fixture(scope="module")
-def small_glyphs(tmp_path_factory):
-    data_dir = str(tmp_path_factory.mktemp("glyphs-small"))
-    sizes = {"train": 100, "test": 10, "fonts_train": 60, "fonts_test": 60}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(glyphs, "SPLITS", {s: (sizes[s], *v[1:]) for s, v in glyphs.SPLITS.items()})
-        load_arrays("glyphs", "test", data_dir)  # prepares every split
-    return data_dir
 
 
 def _recipe(name):
