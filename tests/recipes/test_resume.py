@@ -34,7 +34,16 @@ CASES = {
         2,
     ),
     "adco": (
-        ["--set", "epochs=4", "--set", "probe_every=2", "--set", "methods=adco,random"],
+        [
+            "--set",
+            "epochs=4",
+            "--set",
+            "probe_every=2",
+            "--set",
+            "max_train_images=512",  # 4 steps an epoch; the probes' regressions on 512 images
+            "--set",
+            "methods=adco,random",
+        ],
         "seed0-adco",
         2,
     ),
@@ -44,6 +53,20 @@ CASES = {
             "translator_epochs=3",
             "--set",
             "translator_batch_size=16",
+            # The toy translator of tests/recipes/conftest.py's GIT_TOY: its
+            # style draws are the default one's, in a smaller network.
+            "--set",
+            "translator_dim=8",
+            "--set",
+            "translator_n_res=1",
+            "--set",
+            "translator_mlp_dim=16",
+            "--set",
+            "disc_dim=8",
+            "--set",
+            "disc_layers=2",
+            "--set",
+            "diagnostic_styles=2",
             "--set",
             "epochs=4",
             "--set",
