@@ -63,6 +63,7 @@ def test_toy_run_on_two_replicas_reports_every_encoder_and_ships_features_and_a_
         "bank_size=128",
         "num_seeds=1",
         "probe_every=1",
+        "max_train_images=512",  # the probes' regressions fit on 512 images, not 1,437
         "methods=raw,adco,random",
     )
     assert metrics["replicas"] == 2
