@@ -126,7 +126,7 @@ def test_a_nan_loss_stops_training_and_writes_no_model(cli, tmp_path):
 def test_a_corrected_rerun_after_a_config_error_just_works(cli, tmp_path):
     out = tmp_path / "run"
     assert cli(BASELINE, "--set", "epochs=0", "--out", out).returncode == 2
-    result = cli(BASELINE, "--set", "epochs=1", "--out", out)
+    result = cli(BASELINE, "--set", "epochs=1", "--set", "exports=none", "--out", out)
     assert result.returncode == 0, result.stderr
 
 
@@ -178,7 +178,17 @@ def test_a_fresh_data_directory_gives_the_same_numbers(tmp_path):
     accuracies = []
     for name in ("fresh", "prepared"):
         subprocess.run(
-            [sys.executable, "-m", BASELINE, "--set", "epochs=1", "--out", tmp_path / name],
+            [
+                sys.executable,
+                "-m",
+                BASELINE,
+                "--set",
+                "epochs=1",
+                "--set",
+                "exports=none",
+                "--out",
+                tmp_path / name,
+            ],
             env=env,
             check=True,
             capture_output=True,
