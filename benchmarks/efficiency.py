@@ -47,6 +47,7 @@ Example:
 """
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -136,6 +137,7 @@ def matmul_gflops(framework, size, unset=()):
     return json.loads(done.stdout.strip().splitlines()[-1])["gflops"]
 
 
+@functools.cache
 def step_flops(batch):
     """FLOPs of one ResNet-32 (+ 100-way dense) training step at `batch`, counted as the docstring says.
 

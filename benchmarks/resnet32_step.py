@@ -137,7 +137,9 @@ def _parser():
         help="Keras: the same batch every step (constant), or uint8 images through tf.data "
         "map(scale)+batch+prefetch, with or without cache after the map",
     )
-    parser.add_argument("--precision", choices=("float32", "mixed"), default="float32")
+    parser.add_argument(
+        "--precision", choices=("float32", "mixed"), default="float32", help="as the recipes' `precision`"
+    )
     parser.add_argument(
         "--deterministic",
         action=argparse.BooleanOptionalAction,
@@ -156,12 +158,12 @@ def _keras_step(args):
 
     from kerazoo import backbones
     from kerazoo.models import Classifier
+    from kerazoo.recipes.runner import PRECISION_POLICIES
 
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.config.set_image_data_format(args.data_format)
-    if args.precision == "mixed":
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    keras.config.set_dtype_policy(PRECISION_POLICIES[args.precision])
     keras.utils.set_random_seed(0)
     shape = (32, 32, 3) if args.data_format == "channels_last" else (3, 32, 32)
     backbone = backbones.resnet32(shape)
