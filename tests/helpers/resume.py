@@ -7,25 +7,29 @@ import sys
 import time
 
 
-def run_killed_then_resumed(args, ready, timeout=600, cwd=None):
-    """Start `python ARGS...`, SIGKILL it once `ready()` is true, run the same
-    command again to completion and return that completed process.
+def run_killed_then_resumed(args, *ready, timeout=600, cwd=None):
+    """Start `python ARGS...` and SIGKILL it once `ready[0]()` is true; start
+    the same command again and kill it at `ready[1]()`, and so on; then run
+    the command to completion and return that completed process.
 
-    ready: a callable polled every 20 ms (e.g. "the CSV log has 2 rows").
-    Fails if the first process ends before it could be killed.
+    ready: callables polled every 20 ms (e.g. "the CSV log has 2 rows"), one
+    per kill, in the order the run reaches them. Several kill points in one
+    chain share the uninterrupted run they are compared with.
+    Fails if a process ends before it could be killed.
     """
     command = [sys.executable, *map(str, args)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
-    deadline = time.time() + timeout
-    try:
-        while not ready():
-            assert process.poll() is None, "the run ended before it could be killed"
-            assert time.time() < deadline, "the run never reached the point to kill it"
-            time.sleep(0.02)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.kill()
-        process.wait()
+    for point, is_ready in enumerate(ready):
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
+        deadline = time.time() + timeout
+        try:
+            while not is_ready():
+                assert process.poll() is None, f"the run ended before kill point {point} was reached"
+                assert time.time() < deadline, f"the run never reached kill point {point}"
+                time.sleep(0.02)
+            os.kill(process.pid, signal.SIGKILL)
+        finally:
+            process.kill()
+            process.wait()
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
@@ -34,3 +38,18 @@ def csv_rows(path):
     if not path.exists():
         return 0
     return max(0, len(path.read_text().splitlines()) - 1)
+
+
+def shipped_weights(path):
+    """The weights of the `model.keras` file at `path`."""
+    import keras
+
+    import kerazoo.models  # noqa: F401  (registers the classes model.keras names)
+
+    return keras.saving.load_model(path).get_weights()
+
+
+def leftover_files(out):
+    """Hidden or temporary files under the run directory `out` (an atomic
+    write that was cut leaves one of these)."""
+    return [p.name for p in out.rglob("*") if p.name.startswith(".") or ".tmp" in p.name]

@@ -3,19 +3,18 @@ it, and the run ends with the metrics and shipped weights of an
 uninterrupted run with the same seed, and no partial file left behind.
 
 Killed inside a training stage in the recipes whose own tests do not cover
-it (the baseline's and LUCIR's do; GIT: its translator), random draws
-included: dropout masks (BatchFormer), MUNIT's styles (GIT's translator)
-and AdCo's probe points survive the kill. Killed between stages (LUCIR's
-phases), inside LUCIR's class-balanced finetuning, and while the shipped
-model is being exported."""
+it (GIT: its translator), random draws included: dropout masks
+(BatchFormer), MUNIT's styles (GIT's translator) and AdCo's probe points
+survive the kill. The baseline's (mid-epoch with augmentation, during the
+export) and LUCIR's (inside and between phases, inside class-balanced
+finetuning, during the export) are in their own tests."""
 
 import json
 
-import keras
 import numpy as np
 import pytest
 
-from helpers.resume import csv_rows, run_killed_then_resumed
+from helpers.resume import csv_rows, leftover_files, run_killed_then_resumed, shipped_weights
 
 COMMON = ["--set", "num_seeds=1", "--set", "backup_seconds=0", "--set", "exports=keras"]
 # recipe -> (tiny settings, the stage to kill, the epochs it must have logged first)
@@ -82,32 +81,6 @@ CASES = {
 }
 
 
-# kill point -> (recipe, tiny settings, ready(out): when to kill)
-KILL_POINTS = {
-    "lucir-between-phases": (
-        "lucir",
-        ["--set", "epochs=2", "--set", "methods=lucir"],
-        lambda out: (out / "checkpoints" / "seed0-lucir-phase1.weights.h5").exists(),
-    ),
-    "lucir-inside-cbf": (
-        "lucir",
-        ["--set", "epochs=2", "--set", "cbf_epochs=3", "--set", "methods=lucir+cbf", "--set", "exports=none"],
-        lambda out: csv_rows(out / "logs" / "seed0-lucir+cbf-phase1-cbf.csv") >= 1,
-    ),
-    "baseline-during-export": (
-        "baseline",
-        ["--set", "epochs=2"],
-        lambda out: (out / "model.keras").exists(),
-    ),
-}
-
-
-def _weights(path):
-    import kerazoo.models  # noqa: F401  (registers the classes model.keras names)
-
-    return keras.saving.load_model(path).get_weights()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", list(CASES))
 def test_killed_inside_a_stage_resumes_to_the_uninterrupted_numbers(recipe, cli, tmp_path):
@@ -129,31 +102,6 @@ def test_killed_inside_a_stage_resumes_to_the_uninterrupted_numbers(recipe, cli,
     a = json.loads((tmp_path / "full" / "metrics.json").read_text())
     b = json.loads((out / "metrics.json").read_text())
     assert (a["results"], a["details"]) == (b["results"], b["details"])
-    for x, y in zip(_weights(tmp_path / "full" / "model.keras"), _weights(out / "model.keras")):
+    for x, y in zip(shipped_weights(tmp_path / "full" / "model.keras"), shipped_weights(out / "model.keras")):
         np.testing.assert_array_equal(x, y)
-    leftovers = [p.name for p in out.rglob("*") if p.name.startswith(".") or ".tmp" in p.name]
-    assert not leftovers, leftovers
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("point", list(KILL_POINTS))
-def test_killed_between_stages_or_exporting_resumes_to_the_uninterrupted_run(point, cli, tmp_path):
-    recipe, settings, ready = KILL_POINTS[point]
-    module = f"kerazoo.recipes.{recipe}"
-    common = ["--set", "num_seeds=1", "--set", "backup_seconds=0"]
-    full = cli(module, *common, *settings, "--out", tmp_path / "full")
-    assert full.returncode == 0, full.stderr
-
-    out = tmp_path / "killed"
-    resumed = run_killed_then_resumed(["-m", module, *common, *settings, "--out", out], lambda: ready(out))
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resuming" in resumed.stdout
-    a = json.loads((tmp_path / "full" / "metrics.json").read_text())
-    b = json.loads((out / "metrics.json").read_text())
-    assert (a["results"], a["details"], a["model"]) == (b["results"], b["details"], b["model"])
-    if a["model"] is not None:  # the run ships a model (exports=all)
-        for x, y in zip(_weights(tmp_path / "full" / "model.keras"), _weights(out / "model.keras")):
-            np.testing.assert_array_equal(x, y)
-        assert (out / "model" / "saved_model.pb").is_file() and (out / "model.onnx").is_file()
-    leftovers = [p.name for p in out.rglob("*") if p.name.startswith(".") or ".tmp" in p.name]
-    assert not leftovers, leftovers
+    assert not leftover_files(out), leftover_files(out)
