@@ -40,13 +40,18 @@ def csv_rows(path):
     return max(0, len(path.read_text().splitlines()) - 1)
 
 
-def shipped_weights(path):
-    """The weights of the `model.keras` file at `path`."""
+def assert_same_shipped_weights(a, b):
+    """The `model.keras` files of run directories `a` and `b` hold exactly
+    the same weights."""
     import keras
+    import numpy as np
 
     import kerazoo.models  # noqa: F401  (registers the classes model.keras names)
 
-    return keras.saving.load_model(path).get_weights()
+    weights = [keras.saving.load_model(out / "model.keras").get_weights() for out in (a, b)]
+    assert len(weights[0]) == len(weights[1])
+    for x, y in zip(*weights):
+        np.testing.assert_array_equal(x, y)
 
 
 def leftover_files(out):

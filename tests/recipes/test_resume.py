@@ -7,14 +7,13 @@ it (GIT: its translator), random draws included: dropout masks
 (BatchFormer), MUNIT's styles (GIT's translator) and AdCo's probe points
 survive the kill. The baseline's (mid-epoch with augmentation, during the
 export) and LUCIR's (inside and between phases, inside class-balanced
-finetuning, during the export) are in their own tests."""
+finetuning) are in their own tests."""
 
 import json
 
-import numpy as np
 import pytest
 
-from helpers.resume import csv_rows, leftover_files, run_killed_then_resumed, shipped_weights
+from helpers.resume import assert_same_shipped_weights, csv_rows, leftover_files, run_killed_then_resumed
 
 COMMON = ["--set", "num_seeds=1", "--set", "backup_seconds=0", "--set", "exports=keras"]
 # recipe -> (tiny settings, the stage to kill, the epochs it must have logged first)
@@ -102,6 +101,5 @@ def test_killed_inside_a_stage_resumes_to_the_uninterrupted_numbers(recipe, cli,
     a = json.loads((tmp_path / "full" / "metrics.json").read_text())
     b = json.loads((out / "metrics.json").read_text())
     assert (a["results"], a["details"]) == (b["results"], b["details"])
-    for x, y in zip(shipped_weights(tmp_path / "full" / "model.keras"), shipped_weights(out / "model.keras")):
-        np.testing.assert_array_equal(x, y)
+    assert_same_shipped_weights(tmp_path / "full", out)
     assert not leftover_files(out), leftover_files(out)
