@@ -301,6 +301,26 @@ def _(tmp):
     return _command("kerazoo.recipes.bnm", "--out", tmp / "run")
 
 
+@row(
+    "out-old-checkpoint",
+    "`python -m kerazoo.recipes.baseline`",
+    "`--out` holding an unfinished run whose checkpoint another model wrote (an older kerazoo's)",
+)
+def _(tmp):
+    import keras
+    import tensorflow as tf
+
+    from kerazoo.recipes.baseline import BaselineConfig
+    from kerazoo.recipes.config import resolve
+    from kerazoo.recipes.runner import Run
+
+    run = Run.open("baseline", resolve(BaselineConfig), tf.distribute.get_strategy(), out=tmp / "run")
+    other = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    (run.path / "checkpoints").mkdir()
+    other.save_weights(run.checkpoint_path("seed0"))
+    return _command("kerazoo.recipes.baseline", "--out", tmp / "run")
+
+
 # Export, runtimes and the zoo ------------------------------------------------
 
 

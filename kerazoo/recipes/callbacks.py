@@ -2,6 +2,7 @@
 stop, per-epoch test metrics, the CSV history, TensorBoard and the periodic
 backup."""
 
+import contextlib
 import json
 import math
 import shutil
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import keras
 
+import kerazoo
 from kerazoo._keras_internals import backed_up_epochs, backup_files
 from kerazoo.atomic import atomic_path, write_text
-from kerazoo.recipes.recipe import TrainingDiverged
+from kerazoo.recipes.recipe import RunDirError, TrainingDiverged
 from kerazoo.zoo import sha256
 
 
@@ -110,8 +112,9 @@ class PeriodicBackup(keras.callbacks.BackupAndRestore):
         self.history = Path(history)
 
     def on_train_begin(self, logs=None):
-        _keep_a_matching_pair(*backup_files(self))
-        super().on_train_begin(logs)
+        weights = _keep_a_matching_pair(*backup_files(self))
+        with weights_that_fit(weights):
+            super().on_train_begin(logs)
         # After the restore (or its fallback) and before CSVLogger opens the file.
         _trim_history(self.history, Path(self.backup_dir))
         self._saved_at = time.monotonic()
@@ -137,17 +140,43 @@ def _matches(weights, metadata):
     return Path(weights).exists() and (recorded is None or recorded == sha256(weights))
 
 
+@contextlib.contextmanager
+def weights_that_fit(path):
+    """Turns Keras' error for a weights file that does not fit the model
+    (loaded inside the block) into a `RunDirError` that names the file and
+    the way out.
+
+    A run directory's checkpoints and backups only fit the kerazoo that wrote
+    them: Keras keys a `.weights.h5` file by layer names, which change when a
+    layer does (the fused BatchNorm renamed every BatchNorm's weights), and
+    Keras then says only "expected 4 variables, but received 0".
+    """
+    try:
+        yield
+    except ValueError as error:
+        # Keras' message: a summary line, then the first failing object's error.
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        raise RunDirError(
+            f"{path} does not fit this run's model: it was most likely written by an older "
+            f"kerazoo (this is {kerazoo.__version__}) whose layers were named differently. Start "
+            "the run again: choose another --out, or pass --overwrite to discard this one. "
+            f"(Keras: {lines[min(1, len(lines) - 1)]})"
+        ) from error
+
+
 def _keep_a_matching_pair(weights, metadata, prev_weights, prev_metadata):
     """Leave the newest backup whose weights and epoch belong together as the
-    current one (the previous pair copied over it), or no backup at all."""
+    current one (the previous pair copied over it), or no backup at all.
+    Returns the path of the current weights."""
     if _matches(weights, metadata) or not (Path(weights).exists() or Path(metadata).exists()):
-        return
+        return weights
     for path in (weights, metadata):
         Path(path).unlink(missing_ok=True)
     if _matches(prev_weights, prev_metadata):
         for source, target in ((prev_weights, weights), (prev_metadata, metadata)):
             with atomic_path(target) as tmp:
                 shutil.copyfile(source, tmp)
+    return weights
 
 
 def _trim_history(csv_path, backup_dir):

@@ -53,6 +53,7 @@ from kerazoo.recipes.callbacks import (
     HistoryLogger,
     PeriodicBackup,
     StopOnDivergence,
+    weights_that_fit,
 )
 from kerazoo.recipes.config import ConfigError, to_dict
 from kerazoo.recipes.exports import export_model
@@ -361,7 +362,8 @@ class Run:
         checkpoint = self.checkpoint_path(stage)
         self._build_optimizers(model)
         if checkpoint.exists():
-            model.load_weights(checkpoint)
+            with weights_that_fit(checkpoint):
+                model.load_weights(checkpoint)
             self.log(f"{stage}: finished earlier, weights loaded", console=False)
             return
         self.log(f"{stage}: training {results_lib.count(epochs, 'epoch')} ...")

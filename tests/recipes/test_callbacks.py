@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kerazoo.recipes.callbacks import PeriodicBackup, StopOnDivergence, _trim_history
-from kerazoo.recipes.recipe import TrainingDiverged
+from kerazoo.recipes.recipe import RunDirError, TrainingDiverged
 from kerazoo.zoo import sha256
 
 
@@ -94,6 +94,19 @@ def test_a_kill_before_the_first_epoch_record_starts_afresh(tmp_path):
     (backup / "training_metadata.json").unlink()
     for got, want in zip(_fit(backup, 3), expected):
         np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_a_backup_another_model_wrote_is_refused_by_name(tmp_path):
+    backup = tmp_path / "backup"
+    _fit(backup, 3, kill_after=0)
+    # As an older kerazoo's backup: weights keyed by other layer names.
+    other = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, name="renamed")])
+    weights = backup / "latest.weights.h5"
+    other.save_weights(weights)
+    record = json.loads((backup / "training_metadata.json").read_text())
+    (backup / "training_metadata.json").write_text(json.dumps({**record, "weights_sha256": sha256(weights)}))
+    with pytest.raises(RunDirError, match=r"latest\.weights\.h5 does not fit this run's model.*--overwrite"):
+        _fit(backup, 3)
 
 
 @pytest.mark.parametrize(
