@@ -43,7 +43,7 @@ COLUMNS = [
     Column("linear_probe", "linear probe"),
     Column("knn", "kNN"),
     Column("contrastive_accuracy", "contrastive acc."),
-    Column("bank_loss", "bank loss (τ_m)", scale=1.0, digits=2),
+    Column("bank_loss", "bank loss (τ_m)", scale=1.0, digits=3),  # near 0 when the bank loses
     Column("bank_rank", "bank eff. rank", scale=1.0),
 ]
 
