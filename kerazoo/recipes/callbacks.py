@@ -112,8 +112,9 @@ class PeriodicBackup(keras.callbacks.BackupAndRestore):
         self.history = Path(history)
 
     def on_train_begin(self, logs=None):
-        weights = _keep_a_matching_pair(*backup_files(self))
-        with weights_that_fit(weights):
+        files = backup_files(self)
+        _keep_a_matching_pair(*files)
+        with weights_that_fit(files[0]):
             super().on_train_begin(logs)
         # After the restore (or its fallback) and before CSVLogger opens the file.
         _trim_history(self.history, Path(self.backup_dir))
@@ -166,17 +167,15 @@ def weights_that_fit(path):
 
 def _keep_a_matching_pair(weights, metadata, prev_weights, prev_metadata):
     """Leave the newest backup whose weights and epoch belong together as the
-    current one (the previous pair copied over it), or no backup at all.
-    Returns the path of the current weights."""
+    current one (the previous pair copied over it), or no backup at all."""
     if _matches(weights, metadata) or not (Path(weights).exists() or Path(metadata).exists()):
-        return weights
+        return
     for path in (weights, metadata):
         Path(path).unlink(missing_ok=True)
     if _matches(prev_weights, prev_metadata):
         for source, target in ((prev_weights, weights), (prev_metadata, metadata)):
             with atomic_path(target) as tmp:
                 shutil.copyfile(source, tmp)
-    return weights
 
 
 def _trim_history(csv_path, backup_dir):
