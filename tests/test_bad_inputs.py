@@ -510,6 +510,11 @@ def test_the_docs_table_lists_every_row_in_order():
     )
 
 
+def test_the_readme_counts_the_rows():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"[docs/bad_inputs.md](docs/bad_inputs.md) | {len(ROWS)} mistakes" in readme
+
+
 @pytest.mark.parametrize("row_id", list(ROWS))
 def test_bad_input_gives_the_documented_message(row_id, tmp_path):
     assert _message(row_id, tmp_path) == _documented().get(row_id), (
