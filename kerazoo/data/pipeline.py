@@ -205,10 +205,16 @@ def epoch_batches(streams, epoch_counter, lead=0, drop_remainder=True):
         # once `fit` is in the epoch EpochCounter has just set.
         return tf.data.Dataset.range(epoch_counter.variable.read_value(), _ENDLESS).flat_map(batches_of)
 
+    # No autotuning: its optimisation thread, over an endless stream that
+    # opens a new pipeline every epoch, held up the iterator's deletion at
+    # the end of `fit` by up to 19 s (30 epochs of AdCo on digits), in about
+    # half the runs (benchmarks/input_pipeline.py measures the throughput).
+    options = tf.data.Options()
+    options.autotune.enabled = False
     start = tf.data.Dataset.from_tensors(0)
     ds = start.flat_map(lambda _: batches_of(epoch_counter.variable.read_value()))
-    ds = ds.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2)
-    ds._kerazoo_all_epochs = start.flat_map(from_counter).prefetch(2)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2).with_options(options)
+    ds._kerazoo_all_epochs = start.flat_map(from_counter).prefetch(2).with_options(options)
     return ds
 
 
