@@ -208,7 +208,7 @@ def epoch_batches(streams, epoch_counter, lead=0, drop_remainder=True):
     # No autotuning: its optimisation thread, over an endless stream that
     # opens a new pipeline every epoch, held up the iterator's deletion at
     # the end of `fit` by up to 19 s (30 epochs of AdCo on digits), in about
-    # half the runs (benchmarks/input_pipeline.py measures the throughput).
+    # half the runs.
     options = tf.data.Options()
     options.autotune.enabled = False
     start = tf.data.Dataset.from_tensors(0)
