@@ -153,7 +153,7 @@ def execute(recipe, config, run, args=None):
             run.board.reset()
             workers = start_workers(recipe.name, args, run.path, jobs - 1)
             run.log(f"--jobs {jobs}: {len(workers)} more process(es) take (seed, method) pairs")
-        for pair in [shipped, *[p for p in pairs if p != shipped]]:
+        for pair in claim_order(pairs, shipped):
             if run.board.claim(pair):
                 results[pair] = _run_pair(experiment, config, run, pair, keep_model=pair == shipped)
                 run.board.post(pair, results[pair])
@@ -170,6 +170,28 @@ def execute(recipe, config, run, args=None):
     report = getattr(experiment, "report", None)
     outcome = report(config, run, per_seed) if report else Outcome()
     run.finish(recipe, per_seed, outcome)
+
+
+def claim_order(pairs, shipped):
+    """The order in which each process of a `--jobs` run tries to claim the
+    (seed, method) `pairs`: the shipped pair first (the process that
+    exports keeps it), then the other methods, then the shipped method's
+    other seeds. A shipped method's own shared stage (GIT's translator) is
+    then trained by the first process while the others work through the
+    other methods, instead of claiming a pair that waits on its lock.
+
+    Example:
+
+    ```python
+    from kerazoo.recipes.runner import claim_order
+
+    pairs = [(s, m) for s in (0, 1) for m in ("ce_drs", "ce_drs_git")]
+    print(claim_order(pairs, (0, "ce_drs_git")))
+    # [(0, 'ce_drs_git'), (0, 'ce_drs'), (1, 'ce_drs'), (1, 'ce_drs_git')]
+    ```
+    """
+    rest = [p for p in pairs if p != shipped]
+    return [shipped, *[p for p in rest if p[1] != shipped[1]], *[p for p in rest if p[1] == shipped[1]]]
 
 
 def _run_pair(experiment, config, run, pair, keep_model):

@@ -56,6 +56,19 @@ def test_never_more_processes_than_pairs():
     assert number_of_jobs(5, default, baseline.RECIPE, baseline.RECIPE.config(num_seeds=3)) == 3
 
 
+def test_other_processes_take_other_methods_while_the_shipped_one_trains_its_shared_stage():
+    from kerazoo.recipes.runner import claim_order
+
+    pairs = [(seed, method) for seed in (0, 1, 2) for method in ("ce_drs", "ce_drs_git", "oracle")]
+    order = claim_order(pairs, (0, "ce_drs_git"))
+    assert sorted(order) == sorted(pairs)
+    assert order[0] == (0, "ce_drs_git")
+    # GIT's translator is trained within the shipped pair; the seeds that
+    # need it come after every pair that does not.
+    assert order[-2:] == [(1, "ce_drs_git"), (2, "ce_drs_git")]
+    assert order[1:7] == [(s, m) for s in (0, 1, 2) for m in ("ce_drs", "oracle")]
+
+
 @pytest.mark.slow
 def test_workers_end_when_their_parent_is_killed(tmp_path):
     import os
