@@ -42,8 +42,9 @@ and the ratio to the default. Writes benchmarks/results/efficiency.json.
 
 Example:
 
-    python -m benchmarks.efficiency                 # about 9 minutes on 2 cores
-    python -m benchmarks.efficiency --rounds 1 --variants default "keras BatchNorm"
+    python -m benchmarks.efficiency                 # about 4 minutes on 2 idle cores (one round)
+    python -m benchmarks.efficiency --rounds 3      # the variants take turns 3 times: about 11 minutes
+    python -m benchmarks.efficiency --variants default "keras BatchNorm"
 """
 
 import argparse
@@ -233,7 +234,7 @@ def main():
 
 def _parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_round_arguments(parser, rounds=3, steps=12, what="variant")
+    add_round_arguments(parser, rounds=1, steps=12, what="variant")
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--variants", nargs="+", help=f"a subset of {list(VARIANTS)}")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "efficiency.json")
