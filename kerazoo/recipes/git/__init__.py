@@ -108,7 +108,9 @@ class GITConfig(recipe.RunConfig):
     translator_n_downsample: int = option(2, "stride-2 convolutions of the content encoder", min=0)
     translator_mlp_dim: int = option(128, "width of the style MLP (MUNIT: 256)", min=1)
     translator_style_dim: int = option(8, "style code size (MUNIT: 8)", min=1)
-    translator_content_channels: int = option(0, "channels of a content-code bottleneck (0 = none)", min=0)
+    translator_content_channels: int = option(
+        0, "channels of a 1x1 bottleneck ending the content encoder, not in MUNIT (0 = none, as MUNIT)", min=0
+    )
     disc_dim: int = option(16, "width of the discriminator's first convolution (MUNIT: 64)", min=1)
     disc_layers: int = option(3, "stride-2 layers of the discriminator (MUNIT: 4)", min=1)
     ekld_images: int = option(40, "untransformed test images per class for eKLD", min=1)
