@@ -43,7 +43,7 @@ and the ratio to the default. Writes benchmarks/results/efficiency.json.
 Example:
 
     python -m benchmarks.efficiency                 # about 4 minutes on 2 idle cores (one round)
-    python -m benchmarks.efficiency --rounds 3      # the variants take turns 3 times: about 11 minutes
+    python -m benchmarks.efficiency --rounds 3      # the variants take turns 3 times: three times as long
     python -m benchmarks.efficiency --variants default "keras BatchNorm"
 """
 
