@@ -140,6 +140,15 @@ def _(tmp):
     return _raised(lambda: GITClassifier(_convnet(), 3, augment=augment))
 
 
+@row("munit-one-batch", "`kerazoo.models.MUNIT`", "`domains=2` given one batch, not a pair from two loaders")
+def _(tmp):
+    from kerazoo.models import MUNIT, MUNITGenerator
+
+    generator = MUNITGenerator((8, 8, 1), dim=4, n_downsample=1, n_res=1, mlp_dim=8)
+    munit = MUNIT(generator, disc_dim=4, disc_layers=2, domains=2)
+    return _raised(lambda: munit.compute_losses(_images(), training=True))
+
+
 @row("balanced-softmax-counts", "`kerazoo.losses.balanced_softmax_loss`", "2 class counts for 3 classes")
 def _(tmp):
     from kerazoo.losses import balanced_softmax_loss

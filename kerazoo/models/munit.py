@@ -397,26 +397,39 @@ class MUNITGenerator(keras.Model):
 
 @keras.saving.register_keras_serializable(package="kerazoo")
 class MUNIT(TrainingModel):
-    """MUNIT trained on a single domain (GIT's MUNIT training code), one generator
-    and one LSGAN discriminator.
+    """MUNIT trained on a single domain (GIT's MUNIT training code): with
+    `domains=2`, as the official code, two generators and two LSGAN
+    discriminators; with `domains=1`, one of each at half the cost.
+
+    GIT runs MUNIT's two-domain trainer unchanged with both domains set to
+    the whole training set, drawn by two independent loaders: generator A
+    decodes generator B's content codes with random styles and the reverse,
+    each judged by its own discriminator; only generator A is used
+    afterwards. `domains=1` is kerazoo's shortcut, not the official code:
+    one generator decodes its own content codes (the two-domain trainer
+    with both players tied and one loader).
 
     Each training step is the official code's two updates in its order
     (`trainer.dis_update` then `trainer.gen_update`), each
-    with its own forward pass and its own freshly drawn styles. For a batch x
-    (images in [0, 1]; labels, if the batch has them, unused), c = content(x):
+    with its own forward pass and its own freshly drawn styles. For a
+    domain d with images x, generator G and discriminator D, whose
+    translations decode the content code c' = E'(x') of the other domain's
+    images x' with the other generator's encoder E' (with `domains=1`, x' = x
+    and E' = G's own encoder):
 
-    1. discriminator, with s_1 ~ N(0, I) and x_1 = decode(c, s_1):
+    1. discriminator, with s_1 ~ N(0, I) and x_1 = G.decode(c', s_1):
            disc_adv = 1 · (mean(D(stop_gradient(x_1))²) + mean((D(x) − 1)²))
-    2. generator, against the updated D, with c, s = encode(x),
-       s_2 ~ N(0, I), x_2 = decode(c, s_2), c_2, s_22 = encode(x_2):
-           image_recon   = 10 · L1(decode(c, s), x)
+    2. generator, against the updated D, with c, s = G.encode(x),
+       s_2 ~ N(0, I), x_2 = G.decode(c', s_2), c_2, s_22 = G.encode(x_2):
+           image_recon   = 10 · L1(G.decode(c, s), x)
            style_recon   =  1 · L1(s_22, s_2)
-           content_recon =  1 · L1(c_2, c)
+           content_recon =  1 · L1(c_2, c')
            gen_adv       =  1 · mean((D(x_2) − 1)²)
 
+    Each term is summed over the domains, as the official total
     (weights: GIT's configs; L1 = mean absolute error in MUNIT's [−1, 1]
-    space). `compile(optimizer)` gives the discriminator a copy of the
-    generator's optimizer (GIT: Adam 1e-4, β = (0.5, 0.999), weight decay
+    space). `compile(optimizer)` gives the discriminators a copy of the
+    generators' optimizer (GIT: Adam 1e-4, β = (0.5, 0.999), weight decay
     1e-4 coupled as PyTorch's Adam: `kerazoo.optimizers.with_weight_decay`);
     the runner builds both, so both are checkpointed. `evaluate` reports
     both players' terms from one forward pass.
@@ -425,11 +438,17 @@ class MUNIT(TrainingModel):
     What ships is `generator` (`inference_model()`).
 
     Args:
-        generator: a `MUNITGenerator`.
+        generator: a `MUNITGenerator` (domain A's, the one that ships).
         disc_dim: width of the discriminator's first convolution.
         disc_layers: stride-2 convolutions of the discriminator.
         image_weight, style_weight, content_weight, adversarial_weight: the
             weights of the terms above.
+        domains: 2 (the official trainer: a second generator of
+            `generator`'s configuration, `generator_b`, and a second
+            discriminator; batches are pairs `(batch_a, batch_b)` of two
+            independent loaders, each images or `(images, labels)`) or 1
+            (one generator and one discriminator; batches are images or
+            `(images, labels)`).
         seed: seed of the style draws.
 
     Example:
@@ -437,13 +456,15 @@ class MUNIT(TrainingModel):
     ```python
     import numpy as np
     import keras
+    import tensorflow as tf
     from kerazoo.models import MUNIT, MUNITGenerator
 
     images = np.random.default_rng(0).uniform(size=(8, 8, 8, 1)).astype("float32")
     generator = MUNITGenerator((8, 8, 1), dim=4, n_downsample=1, n_res=1, mlp_dim=8, seed=0)
-    munit = MUNIT(generator, disc_dim=4, disc_layers=2, seed=0)
+    munit = MUNIT(generator, disc_dim=4, disc_layers=2, domains=2, seed=0)
     munit.compile(optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5, beta_2=0.999))
-    munit.fit(images, batch_size=4, epochs=1, verbose=0)
+    loader = lambda seed: tf.data.Dataset.from_tensor_slices(images).shuffle(8, seed=seed).batch(4)
+    munit.fit(tf.data.Dataset.zip(loader(1), loader(2)), epochs=1, verbose=0)
     translations = munit.generator(images)
     ```
 
@@ -468,66 +489,104 @@ class MUNIT(TrainingModel):
         style_weight=1.0,
         content_weight=1.0,
         adversarial_weight=1.0,
+        domains=1,
         seed=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if domains not in (1, 2):
+            raise ValueError(f"MUNIT domains={domains!r}: use 2 (the official trainer) or 1.")
         self.generator = generator
-        self.disc_dim, self.disc_layers, self.seed = disc_dim, disc_layers, seed
+        self.disc_dim, self.disc_layers, self.domains, self.seed = disc_dim, disc_layers, domains, seed
         self.term_weights = dict(
             image=image_weight, style=style_weight, content=content_weight, adversarial=adversarial_weight
         )
         self.discriminator = discriminator(generator.image_shape, disc_dim, disc_layers)
+        if domains == 2:
+            config = {**generator.get_config(), "name": "generator_b"}
+            self.generator_b = MUNITGenerator.from_config(config)
+            self.discriminator_b = discriminator(generator.image_shape, disc_dim, disc_layers)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.build((None, *generator.image_shape))
 
     def build(self, input_shape):
-        # The generator and the discriminator are built when made.
+        # The generators and the discriminators are built when made.
         self.built = True
 
     def call(self, images, training=False):
         return self.generator(images, training=training)
 
+    def _players(self):
+        """(generator, discriminator) per domain."""
+        if self.domains == 1:
+            return [(self.generator, self.discriminator)]
+        return [(self.generator, self.discriminator), (self.generator_b, self.discriminator_b)]
+
+    def _domain_images(self, data):
+        """One batch of images per domain."""
+
+        def images(batch):
+            return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+        if self.domains == 1:
+            return [images(data)]
+        pair = [images(batch) for batch in data] if isinstance(data, (tuple, list)) else []
+        if len(pair) != 2 or any(len(x.shape) != 4 for x in pair):
+            raise ValueError(
+                "MUNIT(domains=2) trains on pairs (batch_a, batch_b) from two loaders, each "
+                "images or (images, labels), e.g. tf.data.Dataset.zip(loader_a, loader_b); "
+                "got one batch."
+            )
+        return pair
+
     def _styles(self, images):
         return keras.random.normal((ops.shape(images)[0], self.generator.style_dim), seed=self.seed_generator)
 
-    def _critic(self, images, training):
+    def _critic(self, discriminator, images, training):
         # MUNIT's discriminator and losses live in [−1, 1].
-        return self.discriminator(images * 2.0 - 1.0, training=training)
+        return discriminator(images * 2.0 - 1.0, training=training)
 
-    def discriminator_losses(self, images, training):
+    def discriminator_losses(self, data, training):
         """`{"disc_adv": ...}` on translations with freshly drawn styles (`dis_update`)."""
-        content, _ = self.generator.encode(images, training=training)
-        fake = ops.stop_gradient(self.generator.decode(content, self._styles(images), training=training))
-        loss = lsgan_discriminator_loss(self._critic(images, training), self._critic(fake, training))
+        images = self._domain_images(data)
+        players = self._players()
+        contents = [g.encode(x, training=training)[0] for (g, _), x in zip(players, images)]
+        loss = 0.0
+        # Domain d's generator decodes the other domain's content codes.
+        for d, ((g, critic), x) in enumerate(zip(players, images)):
+            other = contents[-1 - d]
+            fake = ops.stop_gradient(g.decode(other, self._styles(x), training=training))
+            loss += lsgan_discriminator_loss(
+                self._critic(critic, x, training), self._critic(critic, fake, training)
+            )
         return {"disc_adv": self.term_weights["adversarial"] * loss}
 
-    def generator_losses(self, images, training):
+    def generator_losses(self, data, training):
         """The generator's four terms with freshly drawn styles (`gen_update`)."""
-        w, g = self.term_weights, self.generator
-        content, style = g.encode(images, training=training)
-        styles = self._styles(images)
-        fake = g.decode(content, styles, training=training)
-        fake_content, fake_style = g.encode(fake, training=training)
-        recon = g.decode(content, style, training=training)
-        return {
-            "image_recon": w["image"] * 2.0 * reconstruction_loss(recon, images),
-            "style_recon": w["style"] * reconstruction_loss(fake_style, styles),
-            "content_recon": w["content"] * reconstruction_loss(fake_content, content),
-            "gen_adv": w["adversarial"] * lsgan_generator_loss(self._critic(fake, training)),
-        }
+        w, images, players = self.term_weights, self._domain_images(data), self._players()
+        codes = [g.encode(x, training=training) for (g, _), x in zip(players, images)]
+        terms = dict.fromkeys(self.generator_terms, 0.0)
+        for d, ((g, critic), x) in enumerate(zip(players, images)):
+            (content, style), other = codes[d], codes[-1 - d][0]
+            styles = self._styles(x)
+            fake = g.decode(other, styles, training=training)
+            fake_content, fake_style = g.encode(fake, training=training)
+            recon = g.decode(content, style, training=training)
+            terms["image_recon"] += w["image"] * 2.0 * reconstruction_loss(recon, x)
+            terms["style_recon"] += w["style"] * reconstruction_loss(fake_style, styles)
+            terms["content_recon"] += w["content"] * reconstruction_loss(fake_content, other)
+            terms["gen_adv"] += w["adversarial"] * lsgan_generator_loss(self._critic(critic, fake, training))
+        return terms
 
     def compute_losses(self, data, training):
-        images = data[0] if isinstance(data, (tuple, list)) else data
         return {
-            **self.discriminator_losses(images, training),
-            **self.generator_losses(images, training),
+            **self.discriminator_losses(data, training),
+            **self.generator_losses(data, training),
         }, None
 
     def train_step(self, data):
-        images = data[0] if isinstance(data, (tuple, list)) else data
-        disc, _ = self.optimize(lambda: (self.discriminator_losses(images, True), None), ("discriminator",))
-        gen, _ = self.optimize(lambda: (self.generator_losses(images, True), None), ("generator",))
+        disc, _ = self.optimize(lambda: (self.discriminator_losses(data, True), None), ("discriminator",))
+        gen, _ = self.optimize(lambda: (self.generator_losses(data, True), None), ("generator",))
         return self._track({**gen, **disc}, data, None)
 
     def compile(self, optimizer="rmsprop", **kwargs):
@@ -537,12 +596,15 @@ class MUNIT(TrainingModel):
     def optimizer_groups(self):
         return [
             OptimizerGroup(
-                "generator", self.optimizer, self.generator.trainable_variables, terms=self.generator_terms
+                "generator",
+                self.optimizer,
+                [v for g, _ in self._players() for v in g.trainable_variables],
+                terms=self.generator_terms,
             ),
             OptimizerGroup(
                 "discriminator",
                 self.discriminator_optimizer,
-                self.discriminator.trainable_variables,
+                [v for _, d in self._players() for v in d.trainable_variables],
                 terms=("disc_adv",),
             ),
         ]
@@ -562,6 +624,7 @@ class MUNIT(TrainingModel):
             "style_weight": w["style"],
             "content_weight": w["content"],
             "adversarial_weight": w["adversarial"],
+            "domains": self.domains,
             "seed": self.seed,
         }
 

@@ -11,10 +11,10 @@ from kerazoo import metrics
 from kerazoo.models import MUNIT, MUNITGenerator
 
 
-def _tiny(seed=0):
+def _tiny(seed=0, domains=1):
     keras.utils.set_random_seed(seed)
     generator = MUNITGenerator((8, 8, 1), dim=8, n_res=1, mlp_dim=16, seed=seed)
-    return MUNIT(generator, disc_dim=8, disc_layers=2, seed=seed)
+    return MUNIT(generator, disc_dim=8, disc_layers=2, domains=domains, seed=seed)
 
 
 def _images(n=4):
@@ -156,3 +156,63 @@ def test_translator_and_munit_survive_a_keras_file_round_trip(tmp_path):
         saved = getattr(munit, name).variables
         np.testing.assert_allclose(getattr(restored, name).variables[-1], saved[-1])
         assert int(getattr(restored, name).iterations) == 2
+
+
+def test_two_domains_are_the_official_trainer_each_generator_decoding_the_others_content():
+    # MUNIT_Trainer.gen_update with x_a, x_b from two loaders over the same data:
+    # x_ba = gen_a.decode(c_b, s_a), c_b_recon, s_a_recon = gen_a.encode(x_ba), ...
+    munit = _tiny(domains=2)
+    gen_a, gen_b, dis_a, dis_b = (
+        munit.generator,
+        munit.generator_b,
+        munit.discriminator,
+        munit.discriminator_b,
+    )
+    assert gen_a is not gen_b and dis_a is not dis_b
+    assert not np.allclose(gen_a.weights[0], gen_b.weights[0])  # drawn apart, as torch's init
+    x_a, x_b = _images(2), _images(4)[2:]
+    s_a, s_b = (tf.constant(gen_a.random_styles(2, k)) for k in (1, 2))
+    draws = iter([s_a, s_b])
+    munit._styles = lambda images: next(draws)
+    losses = munit.generator_losses(((x_a, np.zeros(2)), (x_b, np.zeros(2))), training=True)
+    l1 = lambda a, b: float(np.mean(np.abs(np.asarray(a) - np.asarray(b))))  # noqa: E731
+    critic = lambda d, x: np.asarray(d(np.asarray(x) * 2.0 - 1.0))  # noqa: E731
+    (c_a, style_a), (c_b, style_b) = gen_a.encode(x_a, training=True), gen_b.encode(x_b, training=True)
+    x_ba, x_ab = gen_a.decode(c_b, s_a, training=True), gen_b.decode(c_a, s_b, training=True)
+    (c_b_recon, s_a_recon), (c_a_recon, s_b_recon) = gen_a.encode(x_ba, True), gen_b.encode(x_ab, True)
+    x_a_recon, x_b_recon = gen_a.decode(c_a, style_a, True), gen_b.decode(c_b, style_b, True)
+    official = {
+        # MUNIT's [-1, 1] images: the L1 of [0, 1] images doubled, weight 10
+        "image_recon": 10 * 2 * (l1(x_a_recon, x_a) + l1(x_b_recon, x_b)),
+        "style_recon": l1(s_a_recon, s_a) + l1(s_b_recon, s_b),
+        "content_recon": l1(c_b_recon, c_b) + l1(c_a_recon, c_a),
+        "gen_adv": float(np.mean((critic(dis_a, x_ba) - 1) ** 2) + np.mean((critic(dis_b, x_ab) - 1) ** 2)),
+    }
+    for name, value in official.items():
+        assert float(losses[name]) == pytest.approx(value, rel=1e-5), name
+    munit.compile(optimizer=keras.optimizers.Adam(1e-4))
+    generator_group, discriminator_group = munit.optimizer_groups()
+    ids = lambda vs: {id(v) for v in vs}  # noqa: E731
+    assert ids(generator_group.variables) == ids(gen_a.trainable_variables + gen_b.trainable_variables)
+    assert ids(discriminator_group.variables) == ids(dis_a.trainable_variables + dis_b.trainable_variables)
+
+
+def test_two_domains_train_on_pairs_of_batches_and_refuse_one_batch(tmp_path):
+    munit = _tiny(domains=2)
+    munit.compile(optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.999), run_eagerly=True)
+    with pytest.raises(ValueError, match=r"pairs \(batch_a, batch_b\) from two loaders"):
+        munit.fit(_images(), batch_size=4, epochs=1, verbose=0)
+    loader = lambda seed: tf.data.Dataset.from_tensor_slices(_images(8)).shuffle(8, seed=seed).batch(4)  # noqa: E731
+    before = [np.asarray(v) for v in munit.generator_b.trainable_variables]
+    munit.fit(tf.data.Dataset.zip(loader(1), loader(2)), epochs=1, verbose=0)
+    assert not np.allclose(before[0], munit.generator_b.trainable_variables[0])
+    munit.save(tmp_path / "munit.keras")
+    restored = keras.saving.load_model(tmp_path / "munit.keras")
+    assert restored.domains == 2
+    images = _images()
+    for name in ("generator", "generator_b"):
+        np.testing.assert_allclose(
+            np.asarray(getattr(restored, name).reconstruct(images)),
+            np.asarray(getattr(munit, name).reconstruct(images)),
+            atol=1e-6,
+        )

@@ -97,6 +97,13 @@ class GITConfig(recipe.RunConfig):
         min=1,
     )
     translator_batch_size: int = option(1, "translator batch size (MUNIT: 1)", min=1)
+    translator_domains: int = option(
+        1,
+        "2: MUNIT's two-domain trainer as GIT runs it (two generators and two discriminators, "
+        "both domains the training set, two loaders); 1: one of each, half the cost, not the "
+        "official code",
+        choices=[1, 2],
+    )
     translator_lr: float = option(1e-4, "translator Adam learning rate, beta (0.5, 0.999)", min=0.0)
     translator_weight_decay: float = option(
         1e-4, "translator weight decay, coupled L2 as MUNIT's PyTorch Adam (MUNIT/GIT: 1e-4)", min=0.0

@@ -71,7 +71,13 @@ def build_translator(config, image_shape):
         content_channels=config.translator_content_channels or None,
         seed=config.seed,
     )
-    munit = MUNIT(generator, disc_dim=config.disc_dim, disc_layers=config.disc_layers, seed=config.seed)
+    munit = MUNIT(
+        generator,
+        disc_dim=config.disc_dim,
+        disc_layers=config.disc_layers,
+        domains=config.translator_domains,
+        seed=config.seed,
+    )
     adam = keras.optimizers.Adam(config.translator_lr, beta_1=0.5, beta_2=0.999)
     munit.compile(optimizer=with_weight_decay(adam, config.translator_weight_decay))
     return munit
@@ -95,14 +101,21 @@ def _translator(config, run, shifted):
     # neither on which methods ran first nor on which seed needs it first.
     run.reseed(config.seed)
     munit = build_translator(config, shifted.image_shape)
-    data = train_dataset(
-        shifted.train_images,
-        shifted.train_labels,
-        config.translator_batch_size,
-        seed=config.seed,
-        epoch_counter=run.epoch_counter,
-        sampler="class_balanced",
-    )
+
+    def loader(stream_seed):
+        return train_dataset(
+            shifted.train_images,
+            shifted.train_labels,
+            config.translator_batch_size,
+            seed=stream_seed,
+            epoch_counter=run.epoch_counter,
+            sampler="class_balanced",
+        )
+
+    data = loader(config.seed)
+    if config.translator_domains == 2:
+        # The code's loader of domain B: the same sampler in its own seeded order.
+        data = tf.data.Dataset.zip(data, loader(1000 + config.seed))
     run.fit(
         munit,
         data,
