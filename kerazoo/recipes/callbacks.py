@@ -1,6 +1,6 @@
 """The Keras callbacks of a resumable training stage (`Run.fit`): divergence
-stop, per-epoch test metrics, the CSV history, TensorBoard and the periodic
-backup."""
+stop, per-epoch test metrics, progress within long epochs, the CSV history,
+TensorBoard and the periodic backup."""
 
 import contextlib
 import json
@@ -44,6 +44,42 @@ class StopOnDivergence(keras.callbacks.Callback):
                     f"{epoch + 1}. {self.hint} No model was written; re-run with a corrected "
                     "config and --overwrite (or another --out)."
                 )
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """Reports, every `seconds` within an epoch, how far it has got, its
+    rate and when it should end: without a progress bar (a log file, a
+    `--jobs` run) Keras prints nothing until an epoch ends, and one epoch of
+    GIT's glyphs translator takes half an hour.
+
+    Args:
+        stage: the stage's name, for the messages.
+        log: a function taking the message.
+        seconds: the interval; no message for an epoch shorter than it.
+    """
+
+    def __init__(self, stage, log, seconds=60.0):
+        super().__init__()
+        self.stage, self.report, self.seconds = stage, log, seconds
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self.started = self.reported = time.monotonic()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # `batch` is the epoch's first step of this call (steps_per_execution).
+        now = time.monotonic()
+        if batch and now - self.reported >= self.seconds:
+            self.reported = now
+            steps, rate = self.params["steps"], batch / (now - self.started)
+            self.report(
+                f"{self.stage}: epoch {self.epoch + 1}/{self.params['epochs']}, step {batch:,}/{steps:,} "
+                f"({rate:.1f} steps/s; the epoch ends in about {_minutes((steps - batch) / rate)})"
+            )
+
+
+def _minutes(seconds):
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 class EpochTestMetrics(keras.callbacks.Callback):

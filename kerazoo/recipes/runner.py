@@ -48,6 +48,7 @@ from kerazoo.data import (
 from kerazoo.models.base import OptimizerGroup, TrainingModel
 from kerazoo.recipes import results as results_lib
 from kerazoo.recipes.callbacks import (
+    EpochProgress,
     EpochTensorBoard,
     EpochTestMetrics,
     HistoryLogger,
@@ -409,6 +410,8 @@ class Run:
             callbacks=[
                 self.epoch_counter,
                 StopOnDivergence(stage, divergence_hint),
+                # Keras' progress bar already shows it.
+                *([EpochProgress(stage, self.log)] if verbose != 1 else []),
                 *([EpochTestMetrics(test_data)] if test_data is not None else []),
                 # Before the backup: what they keep of an epoch (AdCo's probe
                 # points) exists once that epoch is backed up and not redone.

@@ -1,5 +1,5 @@
 """kerazoo.recipes.callbacks: the periodic backup and the history it keeps in
-step; the divergence stop."""
+step; the divergence stop; progress within an epoch."""
 
 import json
 
@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerazoo.recipes.callbacks import PeriodicBackup, StopOnDivergence, _trim_history
+from kerazoo.recipes.callbacks import EpochProgress, PeriodicBackup, StopOnDivergence, _trim_history
 from kerazoo.recipes.recipe import RunDirError, TrainingDiverged
 from kerazoo.zoo import sha256
 
@@ -122,3 +122,18 @@ def test_any_non_finite_logged_number_stops_the_stage(logs, named):
     with pytest.raises(TrainingDiverged, match=named) as raised:
         stop.on_epoch_end(2, logs)
     assert "stage 'translator'" in str(raised.value) and "Lower translator_lr." in str(raised.value)
+
+
+@pytest.mark.parametrize("seconds, reports", [(0.0, 4), (3600.0, 0)])
+def test_progress_is_reported_within_an_epoch_once_its_interval_has_passed(seconds, reports):
+    messages = []
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", steps_per_execution=2)
+    progress = EpochProgress("translator", messages.append, seconds=seconds)
+    model.fit(np.zeros((20, 2)), np.zeros((20, 1)), batch_size=2, epochs=2, verbose=0, callbacks=[progress])
+    # Calls of 2 steps each: the epochs' steps 2, 4, 6, 8 (not 0, which has no rate yet).
+    assert len(messages) == 2 * reports
+    if reports:
+        assert messages[0].startswith("translator: epoch 1/2, step 2/10 (")
+        assert messages[-1].startswith("translator: epoch 2/2, step 8/10 (")
+        assert messages[-1].endswith(" s)") and "steps/s; the epoch ends in about " in messages[-1]
