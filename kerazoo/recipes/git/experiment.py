@@ -102,20 +102,9 @@ def _translator(config, run, shifted):
     run.reseed(config.seed)
     munit = build_translator(config, shifted.image_shape)
 
-    def loader(stream_seed):
-        return train_dataset(
-            shifted.train_images,
-            shifted.train_labels,
-            config.translator_batch_size,
-            seed=stream_seed,
-            epoch_counter=run.epoch_counter,
-            sampler="class_balanced",
-        )
-
-    data = loader(config.seed)
-    if config.translator_domains == 2:
-        # The code's loader of domain B: the same sampler in its own seeded order.
-        data = tf.data.Dataset.zip(data, loader(1000 + config.seed))
+    # MUNIT's two domains: the code's two loaders over the same data.
+    second = 1000 + config.seed if config.translator_domains == 2 else None
+    data = _stream(run, shifted, config.translator_batch_size, config.seed, "class_balanced", second=second)
     run.fit(
         munit,
         data,
@@ -148,26 +137,43 @@ def build_model(config, image_shape, num_classes, learning_rate, augment=None, s
     return model
 
 
+def _stream(run, protocol, batch_size, seed, sampler, augment=None, second=None):
+    """The training stream of `protocol`; with `second`, zipped with a second
+    loader, as the official code's: the same sampler in the order of seed
+    `second`."""
+
+    def loader(stream_seed):
+        return train_dataset(
+            protocol.train_images,
+            protocol.train_labels,
+            batch_size,
+            seed=stream_seed,
+            epoch_counter=run.epoch_counter,
+            sampler=sampler,
+            augment=augment,
+        )
+
+    if second is None:
+        return loader(seed)
+    return tf.data.Dataset.zip(loader(seed), loader(second))
+
+
 def _train(config, run, seed, protocol, stage, augment=None, policy=None, start=None):
     """The DRS epochs of one method (from `start`, the model after the
     instance-sampled epochs), or with `start=None` those first epochs."""
     first = start is None
 
-    def stream(stream_seed):
-        return train_dataset(
-            protocol.train_images,
-            protocol.train_labels,
-            config.batch_size,
-            seed=stream_seed,
-            epoch_counter=run.epoch_counter,
-            sampler="instance" if first else "class_balanced",
-            augment=policy,
-        )
-
-    data = stream(2 * seed + (0 if first else 1))
-    if augment is not None and augment.rule == "independent":
-        # The code's second loader: the same sampler in its own seeded order.
-        data = tf.data.Dataset.zip(data, stream(1000 + seed))
+    # GIT's "independent" rule translates a second loader's batch.
+    second = 1000 + seed if augment is not None and augment.rule == "independent" else None
+    data = _stream(
+        run,
+        protocol,
+        config.batch_size,
+        2 * seed + (0 if first else 1),
+        "instance" if first else "class_balanced",
+        policy,
+        second,
+    )
     rate = config.learning_rate * (1.0 if first else config.drs_lr_scale)
     model = build_model(config, protocol.image_shape, protocol.num_classes, rate, augment, start)
     epochs = config.drs_epoch if first else config.epochs - config.drs_epoch
