@@ -101,7 +101,7 @@ class GITConfig(recipe.RunConfig):
         1,
         "2: MUNIT's two-domain trainer as GIT runs it (two generators and two discriminators, "
         "both domains the training set, two loaders); 1: one of each, half the cost, not the "
-        "official code",
+        "official code (on digits it varies less and changes the digits less: docs/git.md)",
         choices=[1, 2],
     )
     translator_lr: float = option(1e-4, "translator Adam learning rate, beta (0.5, 0.999)", min=0.0)
