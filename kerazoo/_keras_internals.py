@@ -6,6 +6,8 @@ instead of deep inside a training run.
 
 import json
 
+import tensorflow as tf
+
 
 def build_compiled_metrics(model, y_true, y_pred):
     """Build `model`'s compiled metrics for (y_true, y_pred) `KerasTensor`s.
@@ -59,3 +61,33 @@ def backup_files(callback):
         callback._prev_weights_path,
         callback._prev_training_metadata_path,
     )
+
+
+def reduces_across_workers(strategy):
+    """Whether Keras reduces a step's logs across worker processes (a
+    `MultiWorkerMirroredStrategy` with a cluster in `TF_CONFIG`): there it
+    calls `strategy.reduce("MEAN", log, axis=0)`, which needs each log to
+    have an axis 0. The mode is a private attribute of the strategy."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.extended._in_multi_worker_mode()
+    )
+
+
+def symbolic_build_from_one_replica(model, iterator):
+    """Build `model` (its variables, compiled metrics and optimizer) from the
+    first batch of Keras' epoch `iterator`, as `Model.fit` does before its
+    first step, from one replica's share of that batch.
+
+    Keras 3 builds from the *mean over replicas* of the first batch, a
+    reduction that `tf.distribute.MultiWorkerMirroredStrategy` cannot make
+    of a nested batch (keras-team/keras#20585); the build only needs the
+    shapes, which every replica's share has. `_symbolic_build` and the
+    iterator's `(_, _, iterator)` triples are private to Keras.
+    """
+    strategy = model.distribute_strategy
+    for _, _, batches in iterator:
+        batch = next(batches)
+        break
+    first = tf.nest.map_structure(lambda value: strategy.experimental_local_results(value)[0], batch)
+    with strategy.scope():
+        model._symbolic_build(data_batch=first)

@@ -81,3 +81,11 @@ def test_backup_files_are_where_keras_writes_them(tmp_path):
     assert (
         json.loads(metadata.read_text())["epoch"] == 2 and json.loads(prev_metadata.read_text())["epoch"] == 1
     )
+
+
+def test_only_a_multi_worker_cluster_reduces_logs_across_workers():
+    import tensorflow as tf
+
+    assert not internals.reduces_across_workers(tf.distribute.get_strategy())
+    assert not internals.reduces_across_workers(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    # tests/models/test_base.py trains across two worker processes.

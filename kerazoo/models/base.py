@@ -6,6 +6,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerazoo import _keras_internals as keras_internals
+
 
 @dataclasses.dataclass
 class OptimizerGroup:
@@ -185,9 +187,26 @@ class TrainingModel(keras.Model):
         for name, value in losses.items():
             self._trackers[name].update_state(value)
         targets = self.metric_targets(data, outputs)
-        if targets is not None:
-            return self.compute_metrics(None, targets[0], targets[1])
-        return self.get_metrics_result()
+        if targets is None:
+            logs = self.get_metrics_result()
+        else:
+            logs = self.compute_metrics(None, targets[0], targets[1])
+        if keras_internals.reduces_across_workers(tf.distribute.get_strategy()):
+            # Keras averages each log over the workers' replicas along axis 0,
+            # which a scalar lacks (keras-team/keras#20585): one row each.
+            logs = {
+                name: ops.reshape(value, (1,)) if ops.ndim(value) == 0 else value
+                for name, value in logs.items()
+            }
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras' own build before the first step fails across worker
+        # processes (keras-team/keras#20585); see _keras_internals.
+        if iterator is not None and keras_internals.reduces_across_workers(self.distribute_strategy):
+            keras_internals.symbolic_build_from_one_replica(self, iterator)
+        else:
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def optimize(self, compute, group_names=None):
         """One step of the optimizer groups named `group_names` (None: all)

@@ -1,4 +1,8 @@
-"""TrainingModel: loss terms, several optimizers with signs, replica equality."""
+"""TrainingModel: loss terms, several optimizers with signs, replica equality
+(two devices, and two worker processes)."""
+
+import json
+import sys
 
 import keras
 import numpy as np
@@ -6,6 +10,7 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
+from helpers import multiworker
 from helpers.replicas import assert_replicas_agree
 from helpers.two_player import SHAPE, TwoPlayer, build, state
 from kerazoo.models import TrainingModel
@@ -105,3 +110,33 @@ def test_seed_generator_states_are_saved_and_restored_with_the_weights(tmp_path)
     model(x, training=True)  # draws on
     model.load_weights(tmp_path / "saved.weights.h5")
     np.testing.assert_array_equal(np.asarray(model(x, training=True)), expected)
+
+
+@pytest.mark.slow
+def test_two_worker_processes_train_like_one_process(tmp_path):
+    # MultiWorkerMirroredStrategy over two processes on loopback ports, one
+    # replica each, against this process on the same global batches:
+    # plain cross-entropy, BNM on the all-gathered target batch and
+    # BatchFormer attending over the all-gathered batch (synchronized
+    # BatchNorm in each, so the statistics are the global batch's too).
+    (tmp_path / "initial").mkdir()
+    initial = {}
+    for name in multiworker.CASES:
+        keras.utils.set_random_seed(0)
+        initial[name] = multiworker.build(name).get_weights()
+        multiworker.save_weights(tmp_path / "initial" / f"{name}.npz", initial[name])
+    workers = multiworker.start_workers([sys.executable, multiworker.__file__, str(tmp_path)])
+    done = multiworker.finish(workers)
+    assert all(code == 0 for code, _, _ in done), [err[-3000:] for _, _, err in done]
+    for name in multiworker.CASES:
+        one_weights, one_history = multiworker.train(name, initial[name], tf.distribute.get_strategy())
+        moved = max(float(np.abs(a - b).max()) for a, b in zip(one_weights, initial[name]))
+        assert moved > 1e-3, f"{name}: training did not move the weights"
+        chief, other = (multiworker.load_weights(tmp_path / f"worker{i}" / f"{name}.npz") for i in (0, 1))
+        for a, b, c in zip(chief, other, one_weights):
+            np.testing.assert_array_equal(a, b, err_msg=f"{name}: the workers disagree")
+            np.testing.assert_allclose(a, c, atol=1e-5, err_msg=f"{name}: two workers != one process")
+        history = json.loads((tmp_path / "worker0" / f"{name}.json").read_text())
+        assert history.keys() == one_history.keys()
+        for key in history:
+            np.testing.assert_allclose(history[key], one_history[key], rtol=1e-4, err_msg=f"{name}: {key}")

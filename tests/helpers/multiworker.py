@@ -1,0 +1,175 @@
+"""Two worker processes on 127.0.0.1 under MultiWorkerMirroredStrategy,
+against one process on the same global batches.
+
+`CASES` builds each model the test trains; run as a script, this file is
+one worker: `python multiworker.py DIRECTORY TF_CONFIG`.
+"""
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+EPOCHS = 2
+GLOBAL_BATCH = 16
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def cluster_configs(workers=2):
+    """One TF_CONFIG per worker of a cluster on free loopback ports."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(workers)]}
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(workers)]
+
+
+def start_workers(command, workers=2, env=None):
+    """Start `command + [TF_CONFIG]` once per worker of a loopback cluster
+    (or with TF_CONFIG in the environment when `env` is given)."""
+    processes = []
+    for config in cluster_configs(workers):
+        if env is None:
+            args, environment = [*command, config], None
+        else:
+            args, environment = command, {**os.environ, **env, "TF_CONFIG": config}
+        processes.append(
+            subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+        )
+    return processes
+
+
+def finish(processes, timeout=300):
+    """Wait for every worker; kill all if one hangs (a collective op waits
+    for its peers forever). Returns [(returncode, stdout, stderr)]."""
+    try:
+        outputs = [p.communicate(timeout=timeout) for p in processes]
+    except subprocess.TimeoutExpired:
+        for p in processes:
+            p.kill()
+        outputs = [p.communicate() for p in processes]
+    return [(p.returncode, out, err) for p, (out, err) in zip(processes, outputs)]
+
+
+def _data():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(2 * GLOBAL_BATCH, 8, 8, 1)).astype("float32")
+    y = (np.arange(2 * GLOBAL_BATCH) % 5).astype("int32")
+    target = rng.uniform(size=x.shape).astype("float32") + 0.5
+    return x, y, target
+
+
+def _classifier():
+    import keras
+
+    from kerazoo import backbones
+    from kerazoo.models import Classifier
+
+    model = Classifier(backbones.get("convnet", input_shape=(8, 8, 1), width=8, synchronized=True), 5)
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
+    return model
+
+
+def _bnm():
+    import keras
+
+    from kerazoo import backbones
+    from kerazoo.models import DomainAdapter
+
+    backbone = backbones.get("convnet", input_shape=(8, 8, 1), width=8, synchronized=True)
+    model = DomainAdapter(backbone, 5, method="bnm", weight=5.0, scope="global")
+    model.compile(optimizer=keras.optimizers.SGD(0.1), metrics=["accuracy"])
+    return model
+
+
+def _batchformer():
+    import keras
+
+    from kerazoo import backbones
+    from kerazoo.layers import BatchFormer
+    from kerazoo.models import BatchFormerClassifier
+
+    model = BatchFormerClassifier(
+        backbones.get("convnet", input_shape=(8, 8, 1), width=8, synchronized=True),
+        5,
+        BatchFormer(dropout=0.0, scope="global"),
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.1), metrics=["accuracy"])
+    return model
+
+
+# name -> (compiled model builder, dataset of global batches).
+CASES = {
+    "classifier": (_classifier, lambda x, y, t: ((x, y),)),
+    "bnm_global": (_bnm, lambda x, y, t: (((x, y), t),)),
+    "batchformer_global": (_batchformer, lambda x, y, t: ((x, y),)),
+}
+
+
+def dataset(name):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices(*CASES[name][1](*_data())).batch(
+        GLOBAL_BATCH, drop_remainder=True
+    )
+
+
+def build(name, weights=None):
+    """The compiled, built model of case `name`, with `weights` if given."""
+    model = CASES[name][0]()
+    model(_data()[0][:1])
+    if weights is not None:
+        model.set_weights(weights)
+    return model
+
+
+def train(name, weights, strategy):
+    """Train case `name` from `weights` under `strategy`; return
+    (weights, history)."""
+    with strategy.scope():
+        model = build(name, weights)
+    history = model.fit(dataset(name), epochs=EPOCHS, verbose=0, shuffle=False)
+    return model.get_weights(), {k: [float(v) for v in vs] for k, vs in history.history.items()}
+
+
+def save_weights(path, weights):
+    import numpy as np
+
+    np.savez(path, *weights)
+
+
+def load_weights(path):
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as stored:
+        return [stored[f"arr_{i}"] for i in range(len(stored.files))]
+
+
+def main(directory, tf_config):
+    """Train every case from `directory/initial/` and write the results to
+    `directory/worker<index>/`."""
+    os.environ["TF_CONFIG"] = tf_config
+    import tensorflow as tf
+
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    directory = pathlib.Path(directory)
+    out = directory / f"worker{json.loads(tf_config)['task']['index']}"
+    out.mkdir()
+    for name in CASES:
+        weights, history = train(name, load_weights(directory / "initial" / f"{name}.npz"), strategy)
+        save_weights(out / f"{name}.npz", weights)
+        (out / f"{name}.json").write_text(json.dumps(history))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
