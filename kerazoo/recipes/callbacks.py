@@ -220,5 +220,9 @@ def _trim_history(csv_path, backup_dir):
     if not csv_path.exists():
         return
     kept_epochs = backed_up_epochs(backup_dir)
-    header, *rows = csv_path.read_text().splitlines(keepends=True)
-    write_text(csv_path, "".join([header, *rows[:kept_epochs]]))
+    # newline="": CSVLogger ends its rows with \r\n, which a resumed file keeps.
+    with open(csv_path, newline="") as f:
+        lines = f.read().splitlines(keepends=True)
+    if not lines:  # killed in the first epoch: CSVLogger had opened the file, not written it
+        return
+    write_text(csv_path, "".join(lines[: 1 + kept_epochs]))

@@ -38,6 +38,19 @@ def test_a_resumed_history_keeps_the_rows_up_to_the_backup(tmp_path):
     assert history.read_text() == "epoch,loss\n"
 
 
+def test_a_resumed_history_keeps_csvloggers_line_ends_and_may_be_empty(tmp_path):
+    history = tmp_path / "stage.csv"
+    history.write_bytes(b"epoch,loss\r\n0,1.0\r\n1,0.9\r\n")
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
+    _trim_history(history, backup)
+    assert history.read_bytes() == b"epoch,loss\r\n0,1.0\r\n"
+    history.write_text("")  # killed after CSVLogger opened it, before its first row
+    _trim_history(history, backup)
+    assert history.read_text() == ""
+
+
 class _Killed(Exception):
     pass
 
