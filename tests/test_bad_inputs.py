@@ -310,6 +310,11 @@ def _(tmp):
     return _command("kerazoo.recipes.bnm", "--out", tmp / "run")
 
 
+@row("multiworker-no-out", "`python -m kerazoo.recipes.bnm`", "`--strategy multiworker` without `--out`")
+def _(tmp):
+    return _command("kerazoo.recipes.bnm", "--strategy", "multiworker", cwd=tmp)
+
+
 @row(
     "out-old-checkpoint",
     "`python -m kerazoo.recipes.baseline`",

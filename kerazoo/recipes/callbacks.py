@@ -14,6 +14,7 @@ import keras
 import kerazoo
 from kerazoo._keras_internals import backed_up_epochs, backup_files
 from kerazoo.atomic import atomic_path, write_text
+from kerazoo.recipes import cluster
 from kerazoo.recipes.recipe import RunDirError, TrainingDiverged
 from kerazoo.zoo import sha256
 
@@ -150,6 +151,16 @@ class PeriodicBackup(keras.callbacks.BackupAndRestore):
     def on_train_begin(self, logs=None):
         files = backup_files(self)
         _keep_a_matching_pair(*files)
+        # Each worker of a cluster restores its own backup: workers that
+        # restored different epochs would train apart without an error. Checked
+        # before the restore, whose collective ops only workers with a backup make.
+        epochs = backed_up_epochs(Path(self.backup_dir))
+        cluster.check_every_worker_has(
+            self.model.distribute_strategy,
+            epochs,
+            f"This worker's backup in {self.backup_dir} holds {epochs} epoch(s), another worker's a "
+            "different number (a worker killed while saving keeps its previous backup)",
+        )
         with weights_that_fit(files[0]):
             super().on_train_begin(logs)
         # After the restore (or its fallback) and before CSVLogger opens the file.

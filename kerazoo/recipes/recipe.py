@@ -30,12 +30,6 @@ import typing
 from kerazoo.recipes.config import ConfigError, describe, option, resolve
 
 STRATEGIES = ("auto", "mirrored", "multiworker", "default")
-# tests/recipes/test_multiworker.py checks that Keras still fails this way.
-MULTIWORKER_UNSUPPORTED = (
-    "--strategy multiworker cannot train yet: Keras 3's Model.fit fails under "
-    "tf.distribute.MultiWorkerMirroredStrategy (keras-team/keras#20585), and every recipe trains "
-    "through fit. Use --strategy mirrored for the devices of one machine."
-)
 
 # `kerazoo.backbones.available()`, spelled out so that a config can offer
 # the choices without importing Keras (tests/recipes/test_recipe.py checks
@@ -123,13 +117,15 @@ class RunConfig:
     steps_per_execution: int = option(
         32,
         "most training steps per call of the compiled step (Keras' compile option; the largest "
-        "divisor of an epoch's steps up to this): fewer Python round trips, the same arithmetic",
+        "divisor of an epoch's steps up to this): fewer Python round trips, the same arithmetic; "
+        "1 under --strategy multiworker, where Keras' loop over steps fails",
         min=1,
     )
     backup_seconds: float = option(
         30.0,
         "back up an unfinished stage at the first epoch end after this many seconds "
-        "(0 = every epoch); a killed stage resumes from its last backup",
+        "(0 = every epoch; always every epoch under --strategy multiworker, so that every "
+        "worker holds the same one); a killed stage resumes from its last backup",
         min=0.0,
     )
 
@@ -355,8 +351,12 @@ class Recipe:
         try:
             config = resolve(self.config, args.config, args.set)
             self.check(config)
-            if args.strategy == "multiworker":
-                raise ConfigError(MULTIWORKER_UNSUPPORTED)
+            if args.strategy == "multiworker" and not args.out:
+                raise ConfigError(
+                    "--strategy multiworker needs --out, the same path in every worker's command: "
+                    "the default is named after the time, and a restarted worker finds its backups "
+                    "by it."
+                )
         except ConfigError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)

@@ -29,6 +29,7 @@ run is resumed only with the config and `--strategy` it started with.
 import contextlib
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -46,6 +47,7 @@ from kerazoo.data import (
     pipeline,
 )
 from kerazoo.models.base import OptimizerGroup, TrainingModel
+from kerazoo.recipes import cluster
 from kerazoo.recipes import results as results_lib
 from kerazoo.recipes.callbacks import (
     EpochProgress,
@@ -84,7 +86,10 @@ def run(recipe, config, args, command):
 
     With `--jobs N` this process starts N - 1 workers (`--worker`: the same
     command on the same run directory, see `kerazoo.recipes.jobs`) and all
-    of them take (seed, method) pairs until none is left."""
+    of them take (seed, method) pairs until none is left.
+
+    Under `--strategy multiworker` every worker of the cluster runs this;
+    only the chief writes `--out` (see `kerazoo.recipes.cluster`)."""
     run = None
     try:
         strategy = make_strategy(args.strategy)
@@ -97,7 +102,7 @@ def run(recipe, config, args, command):
                 recipe.name,
                 config,
                 strategy,
-                out=args.out,
+                out=cluster.run_directory(recipe.name, args.out, strategy),
                 overwrite=args.overwrite,
                 command=command,
                 strategy_flag=args.strategy,
@@ -111,6 +116,9 @@ def run(recipe, config, args, command):
             execute(recipe, config, run, args)
         finally:
             keras.config.set_dtype_policy(policy)
+        if not cluster.is_chief(strategy):
+            shutil.rmtree(run.path)
+            print(f"{cluster.describe(strategy)}: the chief's --out holds this run; {run.path} removed")
     except (ConfigError, DatasetNotFoundError, RunDirError) as e:
         if run is not None and not args.worker:
             run.directory.discard_if_empty()
@@ -384,6 +392,12 @@ class Run:
     def _fit(self, model, train_data, stage, epochs, test_data, callbacks, divergence_hint):
         checkpoint = self.checkpoint_path(stage)
         self._build_optimizers(model)
+        cluster.check_every_worker_has(
+            self.strategy,
+            checkpoint.exists(),
+            f"{stage} finished on some workers and not on others ({checkpoint} "
+            f"{'exists' if checkpoint.exists() else 'is missing'} here)",
+        )
         if checkpoint.exists():
             with weights_that_fit(checkpoint):
                 model.load_weights(checkpoint)
@@ -393,7 +407,11 @@ class Run:
         (self.path / "logs").mkdir(exist_ok=True)
         history = self.path / "logs" / f"{stage}.csv"
         started = time.time()
-        stream, steps, per_call = training_stream(train_data, self.config.steps_per_execution)
+        # Keras' loop over several steps per call fails across workers (its
+        # end-of-data check inside the loop: "You must feed a value for
+        # placeholder tensor"), so a cluster runs one step per call.
+        at_most = 1 if cluster.task(self.strategy) else self.config.steps_per_execution
+        stream, steps, per_call = training_stream(train_data, at_most)
         if model.steps_per_execution != per_call:
             model.steps_per_execution = per_call
             model.train_function = None  # traced anew with the loop over steps
@@ -417,7 +435,7 @@ class Run:
                 # points) exists once that epoch is backed up and not redone.
                 *callbacks,
                 # Before HistoryLogger: it trims the history the logger appends to.
-                PeriodicBackup(str(self.path / "backup" / stage), self.config.backup_seconds, history),
+                PeriodicBackup(str(self.path / "backup" / stage), self._backup_seconds(), history),
                 HistoryLogger(str(history), append=True),
                 EpochTensorBoard(str(self.path / "tensorboard" / stage), write_graph=False),
             ],
@@ -427,6 +445,11 @@ class Run:
         if (self.path / "backup").exists() and not any((self.path / "backup").iterdir()):
             (self.path / "backup").rmdir()
         self.log(f"{stage}: {results_lib.count(epochs, 'epoch')} in {time.time() - started:.0f} s")
+
+    def _backup_seconds(self):
+        # Each worker of a cluster keeps its own backup, and all must restore
+        # the same epoch: a clock per worker would save at different epochs.
+        return 0 if cluster.task(self.strategy) else self.config.backup_seconds
 
     def _build_optimizers(self, model):
         # Lets load_weights and BackupAndRestore restore every optimizer's

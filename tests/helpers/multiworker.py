@@ -74,9 +74,11 @@ def _classifier():
 
     from kerazoo import backbones
     from kerazoo.models import Classifier
+    from kerazoo.optimizers import CoupledWeightDecay
 
     model = Classifier(backbones.get("convnet", input_shape=(8, 8, 1), width=8, synchronized=True), 5)
-    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
+    optimizer = CoupledWeightDecay(keras.optimizers.SGD(0.1, momentum=0.9), 5e-2)
+    model.compile(optimizer=optimizer, metrics=["accuracy"])
     return model
 
 

@@ -134,7 +134,10 @@ def test_seeds_loop_reports_mean_and_std(two_replica_run):
     metrics, out = two_replica_run("baseline", "epochs=2", "num_seeds=2")
     assert metrics["seeds"] == [0, 1]
     values = metrics["results"]["erm"]["test_accuracy"]
-    assert len(values) == 2 and values[0] != values[1]
+    assert len(values) == 2
+    # Each seed trained its own model (accuracies alone may coincide: 348 of
+    # 360 on both seeds in one process).
+    assert (out / "logs" / "seed0.csv").read_text() != (out / "logs" / "seed1.csv").read_text()
     report = (out / "report.md").read_text()
     mean, std = 100 * np.mean(values), 100 * np.std(values)
     assert f"{mean:.1f} ± {std:.1f}" in report and "mean ± std over 2 seeds" in report

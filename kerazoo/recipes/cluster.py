@@ -1,0 +1,80 @@
+"""Which worker of a `--strategy multiworker` cluster writes the run directory.
+
+Every worker runs the same command (`TF_CONFIG` says which task it is) and
+trains in lockstep with the others. The chief (the `chief` task, else worker
+0) writes `--out`: logs, checkpoints, backups, report, metrics and exports.
+Every other worker keeps the same files in a scratch directory of its own,
+which the user never sees: out of `--out`, named after it (so a restarted
+worker finds its backups again and resumes with the others), and deleted
+when the run finishes.
+"""
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import tensorflow as tf
+
+from kerazoo._keras_internals import reduces_across_workers
+from kerazoo.recipes.recipe import RunDirError
+
+
+def task(strategy):
+    """(task type, task index) of this process in its cluster, or None
+    outside a multi-worker cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type or not resolver.cluster_spec().as_dict():
+        return None
+    return resolver.task_type, int(resolver.task_id or 0)
+
+
+def describe(strategy):
+    """'worker 1 of 2' (this task in its cluster)."""
+    task_type, index = task(strategy)
+    jobs = strategy.cluster_resolver.cluster_spec().as_dict()
+    return f"{task_type} {index} of {sum(len(addresses) for addresses in jobs.values())}"
+
+
+def is_chief(strategy):
+    """Whether this process writes the run directory: the `chief` task of
+    the cluster, else `worker` 0 (TensorFlow's own rule), or the only process."""
+    this = task(strategy)
+    if this is None:
+        return True
+    jobs = strategy.cluster_resolver.cluster_spec().as_dict()
+    return this == ("chief", 0) if "chief" in jobs else this == ("worker", 0)
+
+
+def run_directory(recipe, out, strategy):
+    """The run directory this process writes: `out` (None: the default) for
+    the chief or the only process; for another worker,
+    `<temp dir>/kerazoo-workers/<recipe>-<hash of out>-<task><index>`.
+    `out` must be given in a cluster (`Recipe.main` checks it): the default
+    is named after the time, so a restarted worker would not find its own.
+    """
+    if is_chief(strategy):
+        return out
+    return scratch_directory(recipe, out, *task(strategy))
+
+
+def scratch_directory(recipe, out, task_type, index):
+    """The scratch run directory of task (`task_type`, `index`) of a cluster
+    run of `recipe` whose chief writes `out`."""
+    digest = hashlib.sha256(os.path.abspath(out).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / "kerazoo-workers" / f"{recipe}-{digest}-{task_type}{index}"
+
+
+def check_every_worker_has(strategy, value, mismatch):
+    """Raise `RunDirError(mismatch + ...)` on every worker of a cluster
+    unless all hold the same integer `value` (no-op outside a cluster).
+    Every worker must call it at the same point: it is a collective op."""
+    if not reduces_across_workers(strategy):
+        return
+    per_replica = strategy.run(lambda: tf.constant([value, value**2], "int64"))
+    total, squares = strategy.reduce("SUM", per_replica, axis=None).numpy()
+    if strategy.num_replicas_in_sync * squares != total**2:  # all equal iff n·Σv² = (Σv)²
+        raise RunDirError(
+            f"{mismatch}: the workers cannot resume together. Start the run again on every worker "
+            "with --overwrite."
+        )
