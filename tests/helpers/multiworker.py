@@ -110,11 +110,29 @@ def _batchformer():
     return model
 
 
+def _adco():
+    import keras
+
+    from kerazoo import backbones
+    from kerazoo.models import AdCo
+    from kerazoo.optimizers import GradientAscent
+
+    backbone = backbones.get("convnet", input_shape=(8, 8, 1), width=8, synchronized=True)
+    model = AdCo(backbone, bank_size=32, dim=4, hidden_dim=8, momentum=0.9, scope="global")
+    model.compile(
+        keras.optimizers.SGD(0.1, momentum=0.9),
+        GradientAscent(keras.optimizers.SGD(3.0, momentum=0.9), weight_decay=1e-4),
+    )
+    return model
+
+
 # name -> (compiled model builder, dataset of global batches).
 CASES = {
     "classifier": (_classifier, lambda x, y, t: ((x, y),)),
     "bnm_global": (_bnm, lambda x, y, t: (((x, y), t),)),
     "batchformer_global": (_batchformer, lambda x, y, t: ((x, y),)),
+    # Two views; the weights include the bank (ascended) and the EMA key encoder.
+    "adco_global": (_adco, lambda x, y, t: ((x, x + 0.1 * (t - 0.5)),)),
 }
 
 
