@@ -6,7 +6,9 @@ trains in lockstep with the others. The chief (the `chief` task, else worker
 Every other worker keeps the same files in a scratch directory of its own,
 which the user never sees: out of `--out`, named after it (so a restarted
 worker finds its backups again and resumes with the others), and deleted
-when the run finishes.
+when the run finishes. The other workers do write them all, exports
+included: every worker must make the same calls in the same order, since
+training, predictions and restores run collective ops that wait for all.
 """
 
 import hashlib
