@@ -77,10 +77,3 @@ def small_glyphs(tmp_path_factory):
     from helpers.shared import shared_directory
 
     return str(shared_directory(tmp_path_factory, "glyphs-small", build_small_glyphs))
-
-
-def pytest_collection_modifyitems(config, items):
-    """The slow end-to-end tests first (a stable sort: the order within each
-    group stays). Two xdist workers then finish on short tests, instead of
-    one worker idling while the other runs a minute-long test started last."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
