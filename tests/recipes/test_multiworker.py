@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from helpers import multiworker
+from helpers.resume import assert_same_shipped_weights
 from kerazoo.recipes import cluster
 
 RECIPE = "kerazoo.recipes.baseline"
@@ -107,8 +108,7 @@ def test_a_killed_worker_restarted_with_the_others_resumes_exactly(two_workers, 
     assert [code for code, _, _ in resumed] == [0, 0], [err[-3000:] for _, _, err in resumed]
     assert "resuming the run" in resumed[0][1]
     uninterrupted, _ = two_workers
-    for a, b in zip(_weights(out), _weights(uninterrupted), strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_same_shipped_weights(out, uninterrupted)
     assert _history(out) == _history(uninterrupted)
     metrics = [json.loads((d / "metrics.json").read_text())["results"] for d in (out, uninterrupted)]
     assert metrics[0] == metrics[1]
