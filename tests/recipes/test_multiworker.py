@@ -86,9 +86,19 @@ def test_two_workers_train_like_one_process(two_workers, cli, tmp_path):
 def test_a_killed_worker_restarted_with_the_others_resumes_exactly(two_workers, tmp_path):
     out = tmp_path / "run"
     workers = _workers(out)
-    metadata = out / "backup" / "seed0" / "training_metadata.json"
+    backups = [
+        out / "backup" / "seed0",
+        cluster.scratch_directory("baseline", out, "worker", 1) / "backup" / "seed0",
+    ]
+
+    def epoch(backup):
+        metadata = backup / "training_metadata.json"
+        return json.loads(metadata.read_text() or "{}").get("epoch", 0) if metadata.exists() else 0
+
+    # Killed once both workers hold the epoch-1 backup: a kill between the
+    # two workers' saves is refused on restart (shown below).
     deadline = time.monotonic() + 300
-    while not (metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 1):
+    while not all(epoch(backup) >= 1 for backup in backups):
         assert time.monotonic() < deadline and workers[0].poll() is None, "no backup of epoch 1"
         time.sleep(0.05)
     workers[1].send_signal(signal.SIGKILL)
@@ -97,7 +107,7 @@ def test_a_killed_worker_restarted_with_the_others_resumes_exactly(two_workers, 
     assert not (out / "metrics.json").exists()
 
     # A worker whose backup holds another epoch than the others' is refused.
-    backup = cluster.scratch_directory("baseline", out, "worker", 1) / "backup" / "seed0"
+    backup = backups[1]
     shutil.move(backup, tmp_path / "kept")
     refused = multiworker.finish(_workers(out))
     assert [code for code, _, _ in refused] == [2, 2], [err[-3000:] for _, _, err in refused]
