@@ -2,6 +2,7 @@
 
 import ast
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -146,6 +147,32 @@ def test_import_kerazoo_imports_neither_tensorflow_nor_keras():
         print(json.dumps(sorted(m for m in ("tensorflow", "keras") if m in sys.modules)))
     """)
     assert out == []
+
+
+CONVOLVE = """
+    import kerazoo
+    import tensorflow as tf
+    x = tf.ones((2, 8, 8, 4))
+    tf.function(lambda x: tf.nn.conv2d(x, tf.ones((3, 3, 4, 4)), 1, "SAME"))(x).numpy()
+"""
+
+
+@pytest.mark.parametrize("user_value, onednn", [(None, True), ("0", False)])
+def test_import_kerazoo_turns_on_onednn_unless_the_user_chose(user_value, onednn):
+    # TensorFlow leaves oneDNN off on CPUs without AVX-512 VNNI/BF16; kerazoo
+    # turns it on before TensorFlow's import, and a user's own value wins.
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if user_value is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = user_value
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(CONVOLVE)],
+        env={**env, "ONEDNN_VERBOSE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert ("exec,cpu,convolution" in done.stdout) == onednn, done.stdout[-3000:]
 
 
 def test_every_serializable_class_is_registered():
