@@ -37,6 +37,9 @@ Three measurements in one run:
 | mixed precision | `mixed_bfloat16` (the recipes' `precision = "mixed"`) |
 | oneDNN capped at AVX2 (with either BatchNorm) | `ONEDNN_MAX_CPU_ISA=AVX2`: an AVX2-only CPU's code paths on an AVX-512 one |
 
+Mixed precision runs only on a CPU with BF16 instructions, the AVX2 caps only
+on an AVX-512 CPU, unless `--variants` names them (`NEEDS`).
+
 Reported per variant: images/s, achieved GFLOP/s, its share of the peak,
 and the ratio to the default. Writes benchmarks/results/efficiency.json.
 
@@ -87,6 +90,16 @@ VARIANTS = {
     "mixed precision": (("--precision", "mixed"), {}),
     "oneDNN capped at AVX2": ((), {"ONEDNN_MAX_CPU_ISA": "AVX2"}),
     "oneDNN capped at AVX2, keras BatchNorm": (("--batchnorm", "keras"), {"ONEDNN_MAX_CPU_ISA": "AVX2"}),
+}
+
+# Variants that tell nothing on a CPU with none of these extensions, and
+# that a run leaves out unless `--variants` names them: bfloat16 without
+# BF16 instructions is emulated (on an AVX2-only EPYC one process took
+# minutes), and capping an AVX2-only CPU at AVX2 is the default again.
+NEEDS = {
+    "mixed precision": ("avx512_bf16", "amx_bf16"),
+    "oneDNN capped at AVX2": ("avx512f",),
+    "oneDNN capped at AVX2, keras BatchNorm": ("avx512f",),
 }
 
 _MATMUL = """
@@ -176,6 +189,12 @@ def main():
         print(f"matmul {size}x{size} float32, {name}: {value:.0f} GFLOP/s", flush=True)
 
     names = args.variants or list(VARIANTS)
+    if not args.variants:
+        flags = set(machine.vector_flags())
+        for name, needs in NEEDS.items():
+            if not flags.intersection(needs):
+                names.remove(name)
+                print(f"skipped {name!r}: this CPU has none of {', '.join(needs)}", flush=True)
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
         raise SystemExit(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
