@@ -56,7 +56,7 @@ __all__ = ["__version__", *_SUBMODULES]
 # TensorFlow turns its oneDNN graph rewrites (oneDNN convolutions, fused
 # BatchNorm) on by default only on CPUs with AVX-512 VNNI or BF16, or AMX;
 # on an AVX2-only CPU it leaves Eigen's convolutions, and the ResNet-32
-# training step ran 1.8x slower (docs/performance.md). TensorFlow reads the
+# training step ran at half the speed (docs/performance.md). TensorFlow reads the
 # variable once, when it is imported, so this only acts if kerazoo comes
 # first; a value the user set wins.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

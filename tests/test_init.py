@@ -15,13 +15,18 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def run_python(body):
-    """Run `body` in a fresh interpreter; return what it printed last, as JSON."""
+def python_process(body, env=None):
+    """Run `body` in a fresh interpreter (with `env`, if given) that must succeed; return it."""
     done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(body)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", textwrap.dedent(body)], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.splitlines()[-1])
+    return done
+
+
+def run_python(body):
+    """Run `body` in a fresh interpreter; return what it printed last, as JSON."""
+    return json.loads(python_process(body).stdout.splitlines()[-1])
 
 
 # Every kind of `.keras` file kerazoo writes: a classifier with a cosine head
@@ -164,14 +169,7 @@ def test_import_kerazoo_turns_on_onednn_unless_the_user_chose(user_value, onednn
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if user_value is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = user_value
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(CONVOLVE)],
-        env={**env, "ONEDNN_VERBOSE": "1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = python_process(CONVOLVE, env={**env, "ONEDNN_VERBOSE": "1"})
     assert ("exec,cpu,convolution" in done.stdout) == onednn, done.stdout[-3000:]
 
 
