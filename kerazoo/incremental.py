@@ -611,19 +611,22 @@ class ClassIncremental:
         seen = self.bounds[phase + 1]
         mask = self.test_y < seen
         images, labels = self.test_x[mask], self.test_y[mask]
-        predictions = np.argmax(self.model.predict(images, batch_size=512, verbose=0), axis=1)
+        exemplars = flipped = []
+        if self.method.memory == "exemplars":
+            exemplars = [self.train_x[self.memory[c]] for c in range(seen)]
+            flipped = [x[:, :, ::-1] for x in exemplars] if self.settings.flip_means else []
+        test_features, *exemplar_features = self.features(self.model.backbone, images, *exemplars, *flipped)
+        # The CNN classifier is the head on these features: one forward pass
+        # for CNN and NME, and no predict function traced for each phase's
+        # new model.
+        predictions = np.argmax(np.asarray(self.model.head(test_features)), axis=1)
         correct = predictions == labels
         task_accuracy = [
             float(np.mean(correct[(labels >= lo) & (labels < hi)]))
             for lo, hi in zip(self.bounds[: phase + 1], self.bounds[1 : phase + 2])
         ]
         nme = None
-        if self.method.memory == "exemplars":
-            exemplars = [self.train_x[self.memory[c]] for c in range(seen)]
-            flipped = [x[:, :, ::-1] for x in exemplars] if self.settings.flip_means else []
-            test_features, *exemplar_features = self.features(
-                self.model.backbone, images, *exemplars, *flipped
-            )
+        if exemplars:
             means = class_means(exemplar_features[:seen])
             if flipped:
                 means = (means + class_means(exemplar_features[seen:])) / 2
