@@ -2,6 +2,7 @@
 that turns a `q` into a `g` is label noise for the classifier GIT trains.
 
     python -m benchmarks.git_class_change RUN_DIR [--judge-epochs 5] [--styles 10]
+        [--style-source prior encoded]
 
 RUN_DIR is a finished or running GIT recipe run on a glyphs protocol that
 holds translator.keras. A judge classifier (the 5-convolution backbone) is
@@ -54,6 +55,14 @@ def main(argv=None):
     parser.add_argument("run_dir", type=pathlib.Path)
     parser.add_argument("--judge-epochs", type=int, default=5)
     parser.add_argument("--styles", type=int, default=10, help="translations per tail image")
+    parser.add_argument(
+        "--style-source",
+        nargs="+",
+        choices=["prior", "encoded"],  # the git recipe's `styles`
+        default=["prior"],
+        help="where the styles come from (each judged in turn): prior, N(0, I) as GIT's code; "
+        "encoded, the styles of training images drawn class-balanced, as a DRS batch holds them",
+    )
     parser.add_argument("--data-dir", default=os.environ.get("KERAZOO_DATA_DIR"))
     args = parser.parse_args(argv)
 
@@ -61,6 +70,7 @@ def main(argv=None):
 
     import kerazoo.models  # noqa: F401  (registers the translator's classes)
     from kerazoo.data import make_protocol, parse_protocol_name
+    from kerazoo.recipes.git.experiment import draw_styles
 
     saved = json.loads((args.run_dir / "config.json").read_text())
     config = saved["config"]
@@ -81,35 +91,39 @@ def main(argv=None):
     rows = np.flatnonzero(counts[shifted.train_labels] < config["threshold"])
     images, labels = shifted.train_images[rows], shifted.train_labels[rows]
     source_error = float(np.mean(predicted(judge, images) != labels))
-    changed = np.zeros((args.styles, len(rows)), bool)
-    for k in range(args.styles):
-        translated = np.asarray(translator.translate(images, translator.random_styles(len(images), 1000 + k)))
-        changed[k] = predicted(judge, translated) != labels
-    per_class = {shifted.class_names[c]: float(changed[:, labels == c].mean()) for c in np.unique(labels)}
-    worst = sorted(per_class.items(), key=lambda item: -item[1])[:8]
-    result = {
-        "run": str(args.run_dir),
-        "protocol": shifted.name,
-        "judge": f"convnet5 on {balanced.name} ({len(balanced.train_labels)} images), "
-        f"{args.judge_epochs} epochs, SGD 0.05 cosine, batch 64",
-        "judge_seconds": round(judge_seconds, 1),
-        "judge_test_accuracy": judge_accuracy,
-        "tail_classes": len(per_class),
-        "tail_images": int(len(rows)),
-        "styles_per_image": args.styles,
-        "source_error": source_error,
-        "class_change_rate": float(changed.mean()),
-        "worst_classes": dict(worst),
-    }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"git_class_change-{args.run_dir.name}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(
-        f"judge: {judge_accuracy:.1%} test accuracy ({judge_seconds:.0f} s); tail images: "
-        f"{len(rows)} in {len(per_class)} classes; judge error on them untranslated: "
-        f"{source_error:.1%}; translations judged another class: {changed.mean():.1%}\n"
-        f"worst classes: {', '.join(f'{c} {r:.0%}' for c, r in worst)}\nwrote {out}"
-    )
+    for source in args.style_source:
+        changed = np.zeros((args.styles, len(rows)), bool)
+        for k in range(args.styles):
+            styles = draw_styles(translator, source, shifted, len(images), 1000 + k)
+            changed[k] = predicted(judge, np.asarray(translator.translate(images, styles))) != labels
+        per_class = {shifted.class_names[c]: float(changed[:, labels == c].mean()) for c in np.unique(labels)}
+        worst = sorted(per_class.items(), key=lambda item: -item[1])[:8]
+        result = {
+            "run": str(args.run_dir),
+            "protocol": shifted.name,
+            "judge": f"convnet5 on {balanced.name} ({len(balanced.train_labels)} images), "
+            f"{args.judge_epochs} epochs, SGD 0.05 cosine, batch 64",
+            "judge_seconds": round(judge_seconds, 1),
+            "judge_test_accuracy": judge_accuracy,
+            "tail_classes": len(per_class),
+            "tail_images": int(len(rows)),
+            "styles_per_image": args.styles,
+            "style_source": source,
+            "source_error": source_error,
+            "class_change_rate": float(changed.mean()),
+            "worst_classes": dict(worst),
+        }
+        RESULTS.mkdir(exist_ok=True)
+        suffix = "" if source == "prior" else f"-{source}"
+        out = RESULTS / f"git_class_change-{args.run_dir.name}{suffix}.json"
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(
+            f"judge: {judge_accuracy:.1%} test accuracy ({judge_seconds:.0f} s); tail images: "
+            f"{len(rows)} in {len(per_class)} classes; judge error on them untranslated: "
+            f"{source_error:.1%}; {source} styles: translations judged another class: "
+            f"{changed.mean():.1%}\nworst classes: {', '.join(f'{c} {r:.0%}' for c, r in worst)}\n"
+            f"wrote {out}"
+        )
 
 
 if __name__ == "__main__":

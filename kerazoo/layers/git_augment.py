@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 RULES = ("threshold", "ramp", "independent")
+STYLES = ("prior", "encoded")
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
@@ -33,6 +34,13 @@ class GITAugment(keras.layers.Layer):
     (`training=False`) the layer returns its input; `train_only = True`, and
     a model's `inference_model()` leaves it out. The translator is frozen.
 
+    Each translation decodes the image's content with a style that is, with
+    `styles="prior"` (GIT's code), drawn from N(0, I) by the translator
+    itself; with `styles="encoded"` (not in GIT's code), encoded from a
+    random image of the same batch (MUNIT's example-guided translation), so
+    that the styles are those of real images: with a class-balanced DRS
+    batch, those of every class.
+
     Args:
         translator: a layer or model mapping images to translations, drawing
             its own randomness (e.g. `kerazoo.models.MUNITGenerator`).
@@ -40,7 +48,9 @@ class GITAugment(keras.layers.Layer):
         threshold: K, the class size from which no image is translated.
         fraction: share of each batch that may be replaced.
         rule: `"independent"`, `"threshold"` or `"ramp"`.
-        seed: seed of the ramp's draws.
+        seed: seed of the ramp's draws and of the style images' draws.
+        styles: `"prior"` or `"encoded"` (a translator with `translate` and
+            `styles_of`, e.g. `kerazoo.models.MUNITGenerator`).
 
     Example:
 
@@ -70,11 +80,28 @@ class GITAugment(keras.layers.Layer):
     train_only = True
 
     def __init__(
-        self, translator, class_counts, threshold, fraction=0.5, rule="threshold", seed=None, **kwargs
+        self,
+        translator,
+        class_counts,
+        threshold,
+        fraction=0.5,
+        rule="threshold",
+        seed=None,
+        styles="prior",
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if rule not in RULES:
             raise ValueError(f"GITAugment rule must be one of {RULES}, got {rule!r}.")
+        if styles not in STYLES:
+            raise ValueError(f"GITAugment styles must be one of {STYLES}, got {styles!r}.")
+        if styles == "encoded" and not (
+            hasattr(translator, "translate") and hasattr(translator, "styles_of")
+        ):
+            raise ValueError(
+                'GITAugment(styles="encoded") needs a translator with translate(images, styles) and '
+                f"styles_of(images), e.g. kerazoo.models.MUNITGenerator; got {type(translator).__name__}."
+            )
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"GITAugment fraction must be in [0, 1], got {fraction}.")
         self.translator = translator
@@ -85,6 +112,7 @@ class GITAugment(keras.layers.Layer):
                 f"GITAugment class_counts must be one training-image count (>= 0) per class, got {class_counts}."
             )
         self.threshold, self.fraction, self.rule, self.seed = threshold, fraction, rule, seed
+        self.styles = styles
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Nothing to build: the translator comes built and the draws' state
         # exists; a model holding the layer is then fully built before its
@@ -115,7 +143,7 @@ class GITAugment(keras.layers.Layer):
                 )
             source_images, source_labels = source
             # Only the g slots that are replaced are translated.
-            translated = ops.cast(self.translator(source_images[:generated], training=False), images.dtype)
+            translated = self._translate(source_images[:generated], images)
             kept = batch - generated
             return (
                 ops.concatenate([images[:kept], translated], axis=0),
@@ -134,8 +162,16 @@ class GITAugment(keras.layers.Layer):
         # a DRS step's cost. The row count varies, so this needs a backend
         # with dynamic shapes outside XLA (TensorFlow's graphs).
         rows = ops.where(replace)[0]
-        translated = ops.cast(self.translator(ops.take(images, rows, axis=0), training=False), images.dtype)
+        translated = self._translate(ops.take(images, rows, axis=0), images)
         return ops.scatter_update(images, ops.expand_dims(rows, -1), translated), labels
+
+    def _translate(self, images, batch):
+        """Translations of `images`, with styles of random images of `batch` if encoded."""
+        if self.styles == "prior":
+            return ops.cast(self.translator(images, training=False), images.dtype)
+        picks = keras.random.randint(ops.shape(images)[:1], 0, ops.shape(batch)[0], seed=self.seed_generator)
+        styles = self.translator.styles_of(ops.take(batch, picks, axis=0))
+        return ops.cast(self.translator.translate(images, styles), images.dtype)
 
     def compute_output_shape(self, images_shape, labels_shape=None, source_shape=None):
         return images_shape, labels_shape
@@ -149,6 +185,7 @@ class GITAugment(keras.layers.Layer):
             "fraction": self.fraction,
             "rule": self.rule,
             "seed": self.seed,
+            "styles": self.styles,
         }
 
     @classmethod

@@ -268,7 +268,8 @@ class MUNITGenerator(keras.Model):
     Normalize(0.5, 0.5) and tanh). Calling the generator *translates*: it
     keeps each image's content code, draws a style s ~ N(0, I) and decodes
     (GIT's baseline training code); `translate(images, styles)` takes given
-    styles, `reconstruct` decodes an image with its own style.
+    styles (e.g. `styles_of(other_images)`), `reconstruct` decodes an image
+    with its own style.
 
     Args:
         image_shape: (H, W, C), H and W divisible by 2**n_downsample.
@@ -293,7 +294,8 @@ class MUNITGenerator(keras.Model):
     generator = MUNITGenerator((8, 8, 1), dim=4, n_downsample=1, n_res=1, mlp_dim=8, seed=0)
     translated = generator(images)  # one random style per image
     same = generator.reconstruct(images)  # each image with its own style
-    assert translated.shape == same.shape == (2, 8, 8, 1)
+    swapped = generator.translate(images, generator.styles_of(images[::-1]))  # the other's style
+    assert translated.shape == same.shape == swapped.shape == (2, 8, 8, 1)
     ```
 
     References:
@@ -351,6 +353,11 @@ class MUNITGenerator(keras.Model):
     def decode(self, content, style, training=False):
         """[0, 1] images from content and style codes."""
         return (self.decoder([content, style], training=training) + 1.0) / 2.0
+
+    def styles_of(self, images):
+        """The (B, style_dim) style codes of [0, 1] images (MUNIT's
+        example-guided translation decodes another image's content with them)."""
+        return self.style_encoder(images * 2.0 - 1.0)
 
     def translate(self, images, styles):
         """`images` decoded with their content and the given (B, style_dim) styles."""

@@ -122,3 +122,37 @@ def test_passes_the_layer_checks(tmp_path):
     out, out_labels = check_layer(augment, (images, labels), ((4, 4, 4, 1), (4,)), tmp_path)
     np.testing.assert_array_equal(out, images)
     np.testing.assert_array_equal(out_labels, labels)
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class Painter(Inverted):
+    """A stand-in example-guided translator: an image's style is its mean
+    pixel, and translating paints the whole image in the given style."""
+
+    def styles_of(self, images):
+        return keras.ops.mean(images, axis=(1, 2, 3))[:, None]
+
+    def translate(self, images, styles):
+        return keras.ops.zeros_like(images) + styles[:, :, None, None]
+
+
+def test_encoded_styles_are_those_of_images_in_the_same_batch():
+    images, labels = _batch([0, 1, 2, 0, 1, 2, 1, 2])
+    augment = GITAugment(Painter(), COUNTS, threshold=20, fraction=0.5, seed=0, styles="encoded")
+    batch_styles = images.mean(axis=(1, 2, 3))
+    for step in (
+        lambda x, y: augment(x, y, training=True)[0],
+        tf.function(lambda x, y: augment(x, y, training=True)[0]),
+    ):
+        out = np.asarray(step(images, labels))
+        replaced = (np.arange(8) >= 4) & (labels != 0)
+        np.testing.assert_array_equal(out[~replaced], images[~replaced])
+        for row in out[replaced]:
+            # one flat image in the style (mean pixel) of one of the batch's images
+            assert np.allclose(row, row.flat[0]) and np.isclose(batch_styles, row.flat[0]).any()
+    clone = GITAugment.from_config(augment.get_config())
+    assert clone.styles == "encoded"
+    with pytest.raises(ValueError, match="styles_of"):
+        GITAugment(Inverted(), COUNTS, threshold=20, styles="encoded")
+    with pytest.raises(ValueError, match="styles must be one of"):
+        GITAugment(Painter(), COUNTS, threshold=20, styles="sampled")

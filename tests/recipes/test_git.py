@@ -64,6 +64,31 @@ def test_translator_diagnostics_see_a_style_blind_translator(config_class):
     assert not git.learned_variation({"variance_ratio": 0.3, "style_reconstruction_error": 0.8})
 
 
+def test_encoded_styles_are_the_styles_of_class_balanced_training_images(config_class):
+    from kerazoo.data import make_protocol
+    from kerazoo.recipes.git import experiment as git
+
+    shifted = make_protocol("digits-bg-lt", image_size=16)
+    generator = MUNITGenerator((16, 16, 1), dim=8, n_res=1, mlp_dim=16, seed=0)
+    styles = git.draw_styles(generator, "encoded", shifted, 500, draw=0)
+    # Every style is one of a training image's, and the draws cover every
+    # class about equally, although the head class has 18x the tail's images.
+    every = np.asarray(generator.styles_of(shifted.train_images))
+    nearest = np.argmin(((styles[:, None] - every[None]) ** 2).sum(-1), axis=1)
+    np.testing.assert_allclose(styles, every[nearest], atol=1e-5)
+    classes = np.bincount(shifted.train_labels[nearest], minlength=10)
+    assert classes.min() > 25 and classes.max() < 80
+    np.testing.assert_array_equal(git.draw_styles(generator, "encoded", shifted, 500, draw=0), styles)
+    np.testing.assert_array_equal(
+        git.draw_styles(generator, "prior", shifted, 4, 0), generator.random_styles(4, 0)
+    )
+    # The diagnostics measure the variation of the styles the config trains with.
+    config = resolve(config_class("git"), sets=["diagnostic_styles=3", "styles=encoded"])
+    clean = make_protocol("digits-lt", image_size=16)
+    counts = shifted.class_counts()
+    assert git.translator_diagnostics(config, generator, clean, shifted, counts)["translation_variance"] > 0
+
+
 def test_acceptance_checks_use_same_seed_differences():
     from kerazoo.recipes.git import experiment as git
 

@@ -11,7 +11,7 @@ from kerazoo import backbones
 from kerazoo.data.protocols import SPLIT_SHIFTS
 from kerazoo.data.user_sources import IMAGE_FOLDERS
 from kerazoo.incremental import METHODS as INCREMENTAL_METHODS
-from kerazoo.layers.git_augment import RULES
+from kerazoo.layers.git_augment import RULES, STYLES
 from kerazoo.recipes import bnm, git, lucir
 from kerazoo.recipes.__main__ import recipes
 from kerazoo.recipes.recipe import BACKBONES
@@ -22,6 +22,7 @@ RECIPES = [name for name, _ in recipes()]
 def test_spelled_out_choices_agree_with_the_library():
     assert BACKBONES == tuple(backbones.available())
     assert git.RULES == RULES
+    assert git.STYLES == STYLES
     assert set(lucir.METHODS) == set(INCREMENTAL_METHODS)
     assert bnm.FOLDERS == IMAGE_FOLDERS
     assert {(d, s) for s, d in bnm.SPLIT_SHIFTS.items()} == set(SPLIT_SHIFTS)

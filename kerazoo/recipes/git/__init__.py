@@ -42,9 +42,10 @@ METHODS = {
     "oracle": recipe.Method("CE + DRS + oracle", baselines=("ce_drs",)),
 }
 TRANSFORMS = ("bg", "dil", "rot", "none")
-# `kerazoo.layers.git_augment.RULES`, spelled out so that the config needs no
-# Keras (tests/recipes/test_recipe.py checks that the two agree).
+# `kerazoo.layers.git_augment.RULES` and `STYLES`, spelled out so that the
+# config needs no Keras (tests/recipes/test_recipe.py checks that they agree).
 RULES = ("threshold", "ramp", "independent")
+STYLES = ("prior", "encoded")
 COLUMNS = [
     Column("balanced_accuracy", "class-balanced accuracy"),
     Column("tail_accuracy", "tail accuracy"),
@@ -85,6 +86,13 @@ class GITConfig(recipe.RunConfig):
         "independent: the official default, translations of an independent second "
         "batch, every class",
         choices=list(RULES),
+    )
+    styles: str = option(
+        "prior",
+        "prior: translate with styles drawn from N(0, I) (GIT's code); encoded: with the styles "
+        "of random images of the same batch (MUNIT's example-guided translation, not GIT's "
+        "code; fewer translations change the class: docs/benchmark.md)",
+        choices=list(STYLES),
     )
     tail_size: int = option(20, "tail classes have fewer training images than this", min=1)
     translator: str = option(

@@ -243,6 +243,7 @@ def run_method(config, run, method, data):
                 config.fraction,
                 config.rule,
                 seed=seed,
+                styles=config.styles,
             )
         run.reseed()
         model = _train(config, run, seed, shifted, f"seed{seed}-{method}", augment, start=warm)
@@ -258,12 +259,26 @@ def run_method(config, run, method, data):
     )
 
 
+def draw_styles(generator, source, shifted, count, draw):
+    """`count` styles as `GITAugment(styles=source)` translates with them:
+    from N(0, I), or encoded from training images drawn class-balanced (a
+    DRS batch's); a NumPy draw seeded by `draw`."""
+    if source == "prior":
+        return generator.random_styles(count, draw)
+    rng = np.random.default_rng(draw)
+    labels = shifted.train_labels
+    classes = rng.choice(np.unique(labels), count)
+    picks = np.array([rng.choice(np.flatnonzero(labels == c)) for c in classes])
+    return np.asarray(generator.styles_of(shifted.train_images[picks]))
+
+
 def translator_diagnostics(config, generator, clean, shifted, counts):
     """Does the translator vary its output at all? On the tail-class training
     images (what GIT translates):
 
     - `translation_variance`: pixel variance across `diagnostic_styles`
-      random styles per image (`metrics.draw_variance`);
+      styles per image (`metrics.draw_variance`), drawn as the config's
+      `styles` (`draw_styles`);
     - `true_variance`: the same for the true nuisance applied to the
       untransformed images, and `variance_ratio` = translation / true;
     - `source_mse`: mean squared difference between an image and its
@@ -277,7 +292,7 @@ def translator_diagnostics(config, generator, clean, shifted, counts):
     images = shifted.train_images[rows]
 
     def translate(x, k):
-        return np.asarray(generator.translate(x, generator.random_styles(len(x), k)))
+        return np.asarray(generator.translate(x, draw_styles(generator, config.styles, shifted, len(x), k)))
 
     variance = metrics.draw_variance(translate, images, config.diagnostic_styles)
     result = {
@@ -481,12 +496,15 @@ def plot_ekld(per_seed, methods, counts, path, config):
 
 def plot_translations(config, generator, clean, shifted, counts, path, rows=8, styles=6, true_draws=3):
     """Tail-class training images (first column), their translations under
-    random styles, and (with a nuisance) true nuisances of the untransformed image."""
+    styles drawn as the config's `styles`, and (with a nuisance) true
+    nuisances of the untransformed image."""
     tail = np.flatnonzero(counts[shifted.train_labels] < config.threshold)
     picked = (tail if len(tail) else np.arange(len(shifted.train_labels)))[:rows]
     images = shifted.train_images[picked]
     columns = [images] + [
-        np.asarray(generator.translate(images, generator.random_styles(len(images), k)))
+        np.asarray(
+            generator.translate(images, draw_styles(generator, config.styles, shifted, len(images), k))
+        )
         for k in range(styles)
     ]
     titles = ["source"] + [f"style {k + 1}" for k in range(styles)]
