@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from kerazoo.recipes.git import STYLES
+
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
 
@@ -58,7 +60,7 @@ def main(argv=None):
     parser.add_argument(
         "--style-source",
         nargs="+",
-        choices=["prior", "encoded"],  # the git recipe's `styles`
+        choices=STYLES,
         default=["prior"],
         help="where the styles come from (each judged in turn): prior, N(0, I) as GIT's code; "
         "encoded, the styles of training images drawn class-balanced, as a DRS batch holds them",
