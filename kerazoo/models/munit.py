@@ -361,7 +361,8 @@ class MUNITGenerator(keras.Model):
 
     def translate(self, images, styles):
         """`images` decoded with their content and the given (B, style_dim) styles."""
-        content, _ = self.encode(images)
+        # The content code only: the images' own styles would be discarded.
+        content = self.content_encoder(images * 2.0 - 1.0)
         return self.decode(content, ops.convert_to_tensor(styles, "float32"))
 
     def reconstruct(self, images):
@@ -370,7 +371,7 @@ class MUNITGenerator(keras.Model):
 
     def call(self, images, training=False):
         styles = keras.random.normal((ops.shape(images)[0], self.style_dim), seed=self.seed_generator)
-        content, _ = self.encode(images, training=training)
+        content = self.content_encoder(images * 2.0 - 1.0, training=training)
         return self.decode(content, styles, training=training)
 
     def random_styles(self, count, draw):
