@@ -46,7 +46,7 @@ from kerazoo.data import (
     parse_protocol_name,
     pipeline,
 )
-from kerazoo.models.base import OptimizerGroup, TrainingModel
+from kerazoo.models.base import TrainingModel
 from kerazoo.recipes import cluster
 from kerazoo.recipes import results as results_lib
 from kerazoo.recipes.callbacks import (
@@ -457,14 +457,11 @@ class Run:
         # and its state silently resets). In scope: a multi-replica strategy
         # mirrors the slot variables, and a second optimizer built lazily
         # inside the step function fails there (keras#23085).
-        if isinstance(model, TrainingModel):
-            groups = model.optimizer_groups()
-        else:
-            groups = [OptimizerGroup("model", model.optimizer, model.trainable_variables)]
         with self.strategy.scope():
-            for group in groups:
-                if group.optimizer is not None and not group.optimizer.built:
-                    group.optimizer.build(group.variables)
+            if isinstance(model, TrainingModel):
+                model.build_optimizers()
+            elif not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
 
     def finish(self, recipe, per_seed, outcome):
         """Write the exports, report.md and metrics.json; print the tables.

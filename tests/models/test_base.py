@@ -54,6 +54,23 @@ def test_metrics_track_every_term_and_the_total():
     )
 
 
+def test_every_optimizer_is_built_before_the_step_is_traced_once():
+    # An optimizer built inside the first call makes TensorFlow trace the
+    # whole step twice.
+    model = build()
+    traces = []
+    compute_losses = model.compute_losses
+
+    def counted(data, training):
+        traces.append(training)
+        return compute_losses(data, training)
+
+    model.compute_losses = counted
+    model.fit(_views(), epochs=2, verbose=0)
+    assert len(traces) == 1
+    assert model.optimizer.built and model.bank_optimizer.built
+
+
 def test_two_optimizers_give_the_same_state_on_one_and_two_replicas():
     assert_replicas_agree(build, _views(), epochs=2, atol=1e-5, state=state)
 
