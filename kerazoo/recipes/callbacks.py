@@ -143,24 +143,33 @@ class PeriodicBackup(keras.callbacks.BackupAndRestore):
     whose record matches its weights.
     """
 
-    def __init__(self, backup_dir, seconds, history):
+    def __init__(self, backup_dir, seconds, history, log=print):
         super().__init__(backup_dir, double_checkpoint=True)
         self.seconds = seconds
         self.history = Path(history)
+        self.log = log
 
     def on_train_begin(self, logs=None):
         files = backup_files(self)
         _keep_a_matching_pair(*files)
-        # Each worker of a cluster restores its own backup: workers that
-        # restored different epochs would train apart without an error. Checked
-        # before the restore, whose collective ops only workers with a backup make.
-        epochs = backed_up_epochs(Path(self.backup_dir))
-        cluster.check_every_worker_has(
-            self.model.distribute_strategy,
-            epochs,
-            f"This worker's backup in {self.backup_dir} holds {epochs} epoch(s), another worker's a "
-            "different number (a worker killed while saving keeps its previous backup)",
+        # Each worker of a cluster restores its own backup, and workers that
+        # restored different epochs would train apart without an error. A kill
+        # between two workers' saves leaves them an epoch apart; every worker
+        # then resumes from the newest epoch all of them hold (the previous
+        # backup, or the stage's start). Agreed before the restore, whose
+        # collective ops only workers with a backup make.
+        held = held_epochs(files)
+        every = cluster.gather_from_workers(
+            self.model.distribute_strategy, [*sorted(held, reverse=True), 0, 0][:3]
         )
+        common = newest_common_epoch(every)
+        newest = max(held)
+        if common < newest:
+            _roll_back(files, common)
+            self.log(
+                f"{Path(self.backup_dir).name}: resuming from epoch {common}, the newest backup every "
+                f"worker holds (this worker's backup held epoch {newest})"
+            )
         with weights_that_fit(files[0]):
             super().on_train_begin(logs)
         # After the restore (or its fallback) and before CSVLogger opens the file.
@@ -210,6 +219,61 @@ def weights_that_fit(path):
             "the run again: choose another --out, or pass --overwrite to discard this one. "
             f"(Keras: {lines[min(1, len(lines) - 1)]})"
         ) from error
+
+
+def held_epochs(files):
+    """The epochs a stage can resume from with the backup `files` (weights,
+    metadata, previous weights, previous metadata): those of the current and
+    previous pairs whose weights and epoch belong together, and 0 (its start).
+
+    Example:
+
+    ```python
+    from kerazoo.recipes.callbacks import held_epochs
+
+    print(held_epochs(["none.h5", "none.json", "none-prev.h5", "none-prev.json"]))  # {0}
+    ```
+    """
+    weights, metadata, prev_weights, prev_metadata = files
+    return {0} | {
+        json.loads(Path(m).read_text())["epoch"]
+        for w, m in ((weights, metadata), (prev_weights, prev_metadata))
+        if Path(m).exists() and _matches(w, m)
+    }
+
+
+def newest_common_epoch(held_by_worker):
+    """The newest epoch every worker's backup can resume from.
+
+    Args:
+        held_by_worker: one sequence of epochs per worker (`held_epochs`,
+            padded with 0).
+
+    Example:
+
+    ```python
+    from kerazoo.recipes.callbacks import newest_common_epoch
+
+    # Killed after the chief saved epoch 3 and before the other worker did.
+    print(newest_common_epoch([[3, 2, 0], [2, 1, 0]]))  # 2
+    ```
+    """
+    return max(set.intersection(*({0, *map(int, held)} for held in held_by_worker)))
+
+
+def _roll_back(files, epoch):
+    """Make the backup pair of `epoch` (one of `held_epochs(files)`, below the
+    newest) the current one; epoch 0 removes the backup."""
+    weights, metadata, prev_weights, prev_metadata = files
+    for path in (weights, metadata):
+        Path(path).unlink(missing_ok=True)
+    if epoch == 0:
+        for path in (prev_weights, prev_metadata):
+            Path(path).unlink(missing_ok=True)
+        return
+    for source, target in ((prev_weights, weights), (prev_metadata, metadata)):
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
 
 
 def _keep_a_matching_pair(weights, metadata, prev_weights, prev_metadata):

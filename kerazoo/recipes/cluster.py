@@ -16,6 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from kerazoo._keras_internals import reduces_across_workers
@@ -65,6 +66,17 @@ def scratch_directory(recipe, out, task_type, index):
     run of `recipe` whose chief writes `out`."""
     digest = hashlib.sha256(os.path.abspath(out).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / "kerazoo-workers" / f"{recipe}-{digest}-{task_type}{index}"
+
+
+def gather_from_workers(strategy, values):
+    """Every replica's `values` (a list of integers of the same length on
+    every worker) as an array with one row per replica; outside a cluster,
+    this process's one row. Every worker must call it at the same point: it
+    is a collective op."""
+    if not reduces_across_workers(strategy):
+        return np.array([values], "int64")
+    per_replica = strategy.run(lambda: tf.constant([values], "int64"))
+    return strategy.gather(per_replica, axis=0).numpy()
 
 
 def check_every_worker_has(strategy, value, mismatch):

@@ -435,7 +435,7 @@ class Run:
                 # points) exists once that epoch is backed up and not redone.
                 *callbacks,
                 # Before HistoryLogger: it trims the history the logger appends to.
-                PeriodicBackup(str(self.path / "backup" / stage), self._backup_seconds(), history),
+                PeriodicBackup(str(self.path / "backup" / stage), self._backup_seconds(), history, self.log),
                 HistoryLogger(str(history), append=True),
                 EpochTensorBoard(str(self.path / "tensorboard" / stage), write_graph=False),
             ],

@@ -7,7 +7,15 @@ import keras
 import numpy as np
 import pytest
 
-from kerazoo.recipes.callbacks import EpochProgress, PeriodicBackup, StopOnDivergence, _trim_history
+from kerazoo.recipes import cluster
+from kerazoo.recipes.callbacks import (
+    EpochProgress,
+    PeriodicBackup,
+    StopOnDivergence,
+    _trim_history,
+    held_epochs,
+    newest_common_epoch,
+)
 from kerazoo.recipes.recipe import RunDirError, TrainingDiverged
 from kerazoo.zoo import sha256
 
@@ -88,6 +96,41 @@ def test_a_kill_between_the_weights_and_the_epoch_restores_a_matching_pair(tmp_p
     metadata.write_text((backup / "training_metadata.json.bkp").read_text())
     assert json.loads(metadata.read_text())["epoch"] == 2
     resumed = _fit(backup, 4)
+    for got, want in zip(resumed, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "held, common",
+    [
+        ([[3, 2, 0], [3, 2, 0]], 3),
+        ([[3, 2, 0], [2, 1, 0]], 2),
+        ([[3, 2, 0], [0, 0, 0]], 0),
+        ([[5, 4, 0], [2, 1, 0]], 0),
+    ],
+)
+def test_workers_agree_on_the_newest_epoch_all_of_them_hold(held, common):
+    assert newest_common_epoch(held) == common
+
+
+@pytest.mark.parametrize("other_worker, resumed_from", [([2, 1, 0], 2), ([0, 0, 0], 0)])
+def test_a_backup_ahead_of_another_workers_goes_back_to_their_common_epoch(
+    tmp_path, monkeypatch, capsys, other_worker, resumed_from
+):
+    # The collective is replaced by this worker's row and another worker's
+    # (one save behind it, or without a backup); the files are real.
+    expected = _fit(tmp_path / "a" / "backup", 4)
+    backup = tmp_path / "b" / "backup"
+    _fit(backup, 4, kill_after=2)  # backups after epochs 2 (previous) and 3 (latest)
+    files = [backup / name for name in ("latest.weights.h5", "training_metadata.json")]
+    files += [path.with_name(path.name + ".bkp") for path in files]
+    assert held_epochs(files) == {0, 2, 3}
+    monkeypatch.setattr(cluster, "gather_from_workers", lambda strategy, values: [values, other_worker])
+    capsys.readouterr()
+    resumed = _fit(backup, 4)
+    assert f"backup: resuming from epoch {resumed_from}, the newest backup every worker holds (this " in (
+        capsys.readouterr().out
+    )
     for got, want in zip(resumed, expected):
         np.testing.assert_allclose(got, want, rtol=1e-6)
 
