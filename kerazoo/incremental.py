@@ -31,7 +31,7 @@ import numpy as np
 from kerazoo.data.pipeline import train_dataset
 from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights
 from kerazoo.models.lucir import LUCIRClassifier, LUCIRLoss
-from kerazoo.ops import l2_normalize_numpy
+from kerazoo.ops import l2_normalize_numpy, outputs_numpy
 from kerazoo.optimizers import with_weight_decay
 
 
@@ -557,10 +557,10 @@ class ClassIncremental:
         self.model = None
 
     def features(self, backbone, *image_arrays):
-        """Features of each array, from one forward pass over all of them:
-        a `predict` call has a fixed cost, and the NME means alone would
-        take two calls per seen class."""
-        features = backbone.predict(np.concatenate(image_arrays), batch_size=512, verbose=0)
+        """Features of each array, from one pass over all of them: each call
+        has a fixed cost, and the NME means alone would take two calls per
+        seen class."""
+        features = outputs_numpy(backbone, np.concatenate(image_arrays))
         return np.split(features, np.cumsum([len(a) for a in image_arrays])[:-1])
 
     def _new_head(self, phase):

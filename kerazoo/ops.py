@@ -2,7 +2,7 @@
 
 `l2_normalize` is PyTorch's `F.normalize` (the methods' official code uses
 it for cosine heads, contrastive keys and negative banks), in `keras.ops`
-and in NumPy.
+and in NumPy; `outputs_numpy` runs a model over an array in inference mode.
 """
 
 import numpy as np
@@ -57,3 +57,37 @@ def l2_normalize_numpy(x, axis):
     ```
     """
     return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), EPSILON)
+
+
+def outputs_numpy(model, images, batch_size=512):
+    """`model`'s outputs on `images` in inference mode, as one NumPy array:
+    the model called eagerly on one batch after another.
+
+    Evaluation code (herding, class means, probes) calls models that change
+    from phase to phase; `model.predict` traces a function for each new
+    model and costs a fixed ~0.2 s a call more (digits convnet, 2 cores),
+    and gives the same numbers.
+
+    Args:
+        model: a Keras model (or layer) with a `training` argument.
+        images: a NumPy array, batch first.
+        batch_size: images per call.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import kerazoo
+    from kerazoo.ops import outputs_numpy
+
+    backbone = kerazoo.backbones.get("convnet", width=8)
+    features = outputs_numpy(backbone, np.zeros((1000, 8, 8, 1), "float32"))
+    print(features.shape)  # (1000, 8)
+    ```
+    """
+    return np.concatenate(
+        [
+            ops.convert_to_numpy(model(images[i : i + batch_size], training=False))
+            for i in range(0, len(images), batch_size)
+        ]
+    )

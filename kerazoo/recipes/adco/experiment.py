@@ -18,6 +18,7 @@ from kerazoo.atomic import write_text
 from kerazoo.data import datasets, parse_protocol_name, train_dataset, unlabelled_dataset
 from kerazoo.data.user_sources import is_user_source
 from kerazoo.models import AdCo, Classifier
+from kerazoo.ops import outputs_numpy
 from kerazoo.optimizers import GradientAscent, with_weight_decay
 from kerazoo.recipes import plots
 from kerazoo.recipes.adco import METHODS, RECIPE
@@ -115,16 +116,6 @@ def build_supervised_model(config, image_shape, num_classes, total_steps):
     return model
 
 
-def features_of(backbone, images):
-    """Pooled features of a frozen backbone (inference mode), as NumPy."""
-    return np.concatenate(
-        [
-            keras.ops.convert_to_numpy(backbone(images[i : i + 512], training=False))
-            for i in range(0, len(images), 512)
-        ]
-    )
-
-
 # One BLAS thread for the probes: next to TensorFlow's busy thread pool, a
 # digits probe with OpenBLAS's two threads took 0.9-2.3 s against 0.04-0.07 s
 # with one; and the result no longer depends on the machine's core count.
@@ -165,9 +156,9 @@ class ProbeCurve(keras.callbacks.Callback):
             return
         (train_x, train_y, _), (test_x, test_y, _) = self.data
         started = time.time()
-        scaler, classifier = linear_probe(features_of(self.backbone, train_x), train_y)
+        scaler, classifier = linear_probe(outputs_numpy(self.backbone, train_x), train_y)
         accuracy = metrics.accuracy(
-            test_y, classifier.predict(scaler.transform(features_of(self.backbone, test_x)))
+            test_y, classifier.predict(scaler.transform(outputs_numpy(self.backbone, test_x)))
         )
         self.points = [p for p in self.points if p[0] < epoch + 1] + [[epoch + 1, accuracy]]
         write_text(self.path, json.dumps(self.points))
@@ -267,7 +258,7 @@ def run_method(config, run, method, data):
                 "bank_rank": history["bank_rank"],
                 "bank_loss": history.get("bank"),
             }
-        features = features_of(backbone, train_x), features_of(backbone, test_x)
+        features = outputs_numpy(backbone, train_x), outputs_numpy(backbone, test_x)
     with run.timed(f"seed{seed}-{method}: linear probe and kNN"):
         row.update(evaluate(features[0], train_y, features[1], test_y, config.knn_k))
     return MethodResult(
@@ -286,7 +277,7 @@ def export_probe(config, run, model):
     `kerazoo.zoo.publish(run_dir / "probe", name)` takes."""
     (train_x, train_y, class_names), (test_x, test_y, _) = run.data
     backbone = model.backbone
-    scaler, classifier = linear_probe(features_of(backbone, train_x), train_y)
+    scaler, classifier = linear_probe(outputs_numpy(backbone, train_x), train_y)
     coef, intercept = _probe_weights(classifier, len(class_names))
     # logits = ((f − μ)/σ)·Wᵀ + b = f·(W/σ)ᵀ + (b − (μ/σ)·Wᵀ)
     kernel = (coef / scaler.scale_).T
