@@ -12,6 +12,8 @@ def test_outputs_are_predicts_numbers_in_inference_mode_across_batches():
     images = np.random.default_rng(0).uniform(size=(70, 8, 8, 1)).astype("float32")
     outputs = outputs_numpy(backbone, images, batch_size=32)  # 32 + 32 + 6
     assert isinstance(outputs, np.ndarray) and outputs.shape == (70, backbone.output_shape[-1])
-    np.testing.assert_allclose(outputs, backbone.predict(images, batch_size=70, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        outputs, backbone.predict(images, batch_size=70, verbose=0), rtol=1e-5, atol=1e-6
+    )
     # BatchNorm with its moving statistics, not the batch's.
     assert not np.allclose(outputs, np.asarray(backbone(images, training=True)), atol=1e-3)
