@@ -73,6 +73,11 @@ class ReflectionPadding(layers.Layer):
         return {**super().get_config(), "pad": self.pad}
 
 
+def _signed(images):
+    # MUNIT's networks take and give images in [−1, 1]; kerazoo's are in [0, 1].
+    return images * 2.0 - 1.0
+
+
 def _conv(x, filters, kernel, stride=1, name=None, init=_kaiming):
     """Reflection-pad by (kernel − 1) // 2, then a valid convolution: H/stride
     out for MUNIT's kernels (7, 5, 3 and 1 at stride 1, 4 at stride 2)."""
@@ -347,7 +352,7 @@ class MUNITGenerator(keras.Model):
 
     def encode(self, images, training=False):
         """(content code, style code) of [0, 1] images."""
-        x = images * 2.0 - 1.0
+        x = _signed(images)
         return self.content_encoder(x, training=training), self.style_encoder(x, training=training)
 
     def decode(self, content, style, training=False):
@@ -357,12 +362,12 @@ class MUNITGenerator(keras.Model):
     def styles_of(self, images):
         """The (B, style_dim) style codes of [0, 1] images (MUNIT's
         example-guided translation decodes another image's content with them)."""
-        return self.style_encoder(images * 2.0 - 1.0)
+        return self.style_encoder(_signed(images))
 
     def translate(self, images, styles):
         """`images` decoded with their content and the given (B, style_dim) styles."""
         # The content code only: the images' own styles would be discarded.
-        content = self.content_encoder(images * 2.0 - 1.0)
+        content = self.content_encoder(_signed(images))
         return self.decode(content, ops.convert_to_tensor(styles, "float32"))
 
     def reconstruct(self, images):
@@ -371,7 +376,7 @@ class MUNITGenerator(keras.Model):
 
     def call(self, images, training=False):
         styles = keras.random.normal((ops.shape(images)[0], self.style_dim), seed=self.seed_generator)
-        content = self.content_encoder(images * 2.0 - 1.0, training=training)
+        content = self.content_encoder(_signed(images), training=training)
         return self.decode(content, styles, training=training)
 
     def random_styles(self, count, draw):
@@ -552,7 +557,7 @@ class MUNIT(TrainingModel):
 
     def _critic(self, discriminator, images, training):
         # MUNIT's discriminator and losses live in [−1, 1].
-        return discriminator(images * 2.0 - 1.0, training=training)
+        return discriminator(_signed(images), training=training)
 
     def discriminator_losses(self, data, training):
         """`{"disc_adv": ...}` on translations with freshly drawn styles (`dis_update`)."""

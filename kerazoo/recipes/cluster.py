@@ -83,11 +83,7 @@ def check_every_worker_has(strategy, value, mismatch):
     """Raise `RunDirError(mismatch + ...)` on every worker of a cluster
     unless all hold the same integer `value` (no-op outside a cluster).
     Every worker must call it at the same point: it is a collective op."""
-    if not reduces_across_workers(strategy):
-        return
-    per_replica = strategy.run(lambda: tf.constant([value, value**2], "int64"))
-    total, squares = strategy.reduce("SUM", per_replica, axis=None).numpy()
-    if strategy.num_replicas_in_sync * squares != total**2:  # all equal iff n·Σv² = (Σv)²
+    if len(set(gather_from_workers(strategy, [int(value)])[:, 0])) > 1:
         raise RunDirError(
             f"{mismatch}: the workers cannot resume together. Start the run again on every worker "
             "with --overwrite."
