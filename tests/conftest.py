@@ -77,3 +77,22 @@ def small_glyphs(tmp_path_factory):
     from helpers.shared import shared_directory
 
     return str(shared_directory(tmp_path_factory, "glyphs-small", build_small_glyphs))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Each xdist worker's share of the tests begins with its share of the
+    slow ones. `--dist worksteal` (pyproject.toml) first splits the tests
+    into one contiguous share per worker, then an idle worker steals the
+    back half of the longest queue: with the end-to-end runs at the front of
+    every share, the workers end together on short tests instead of one
+    waiting for the other's last minute-long run."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    fast = [item for item in items if not item.get_closest_marker("slow")]
+    ordered = []
+    for worker in range(workers):
+        share = slow[worker::workers]
+        take = max(0, len(items) // workers - len(share))
+        ordered += share + fast[:take]
+        fast = fast[take:]
+    items[:] = ordered + fast

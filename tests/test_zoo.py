@@ -313,6 +313,7 @@ def test_a_run_that_wrote_only_model_keras_is_refused_with_the_fix(feature_run, 
     assert not (tmp_path / "zoo").exists()
 
 
+@pytest.mark.slow
 def test_publish_then_rebuild_reproduces_the_model(cli, tmp_path):
     """A tiny baseline run is published, refused a second time, then rebuilt
     from its recorded command: a deterministic recipe gives the same metrics."""

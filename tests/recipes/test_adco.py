@@ -146,6 +146,7 @@ def test_the_zoo_adco_models_reproduce_their_recorded_scores_in_every_format():
     assert accuracy == pytest.approx(entry["metrics"]["test_accuracy"], abs=0.5 / len(labels))
 
 
+@pytest.mark.slow
 def test_every_stage_probe_and_export_prints_when_it_starts_and_ends(cli, tmp_path):
     result = cli(
         "kerazoo.recipes.adco",

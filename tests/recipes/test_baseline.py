@@ -31,6 +31,7 @@ def test_unknown_key_exits_non_zero_naming_valid_keys(cli):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_two_replica_run_trains_and_exports(two_replica_run):
     metrics, out = two_replica_run("baseline", "epochs=5")
     assert metrics["replicas"] == 2
@@ -183,6 +184,7 @@ def test_trains_and_reports_on_your_own_image_folder_with_a_long_tail(tmp_path, 
     assert f"image folders {root}" in report and "Zipf long tail" in report
 
 
+@pytest.mark.slow
 def test_mixed_precision_trains_in_bfloat16_and_exports_float32(cli, tmp_path):
     out = tmp_path / "run"
     result = cli(RECIPE, *TOY, "--set", "precision=mixed", "--out", out)

@@ -130,6 +130,7 @@ def test_a_corrected_rerun_after_a_config_error_just_works(cli, tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_seeds_loop_reports_mean_and_std(two_replica_run):
     metrics, out = two_replica_run("baseline", "epochs=2", "num_seeds=2")
     assert metrics["seeds"] == [0, 1]
