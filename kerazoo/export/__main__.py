@@ -16,11 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-import keras
-
-import kerazoo.models  # noqa: F401  (registers the classes a model.keras names)
-from kerazoo.export.onnx import ParityError, export_onnx
-from kerazoo.export.savedmodel import export_savedmodel
+# TensorFlow's import takes seconds: `--help` and the mistakes of the command
+# line are answered before it (`_export` imports it).
 
 
 class _UsageError(Exception):
@@ -40,7 +37,19 @@ def main(argv=None):
         for target in targets.values():  # before the slow load, not after
             if target.exists() and not args.overwrite:
                 raise _UsageError(f"{target} already exists; pass --overwrite to replace it.")
-        model = _load(Path(args.source))
+        path = _model_file(Path(args.source))
+    except _UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return _export(args, path, targets)
+
+
+def _export(args, path, targets):
+    from kerazoo.export.onnx import ParityError, export_onnx
+    from kerazoo.export.savedmodel import export_savedmodel
+
+    try:
+        model = _load(path)
         class_names = _class_names(Path(args.source))
         if "savedmodel" in targets:
             print(f"[export] SavedModel -> {targets['savedmodel']}", flush=True)
@@ -103,11 +112,20 @@ def _class_names(source):
     return json.loads(metrics.read_text()).get("model", {}).get("class_names")
 
 
-def _load(source):
+def _model_file(source):
+    """The model.keras of a run directory, or the .keras file itself."""
     path = source / "model.keras" if source.is_dir() else source
     if not path.is_file():
         where = f"{source} has no model.keras" if source.is_dir() else f"no such file: {source}"
         raise _UsageError(f"{where}; pass a run directory or a .keras file.")
+    return path
+
+
+def _load(path):
+    import keras
+
+    import kerazoo.models  # noqa: F401  (registers the classes a model.keras names)
+
     print(f"[export] loading {path}", flush=True)
     try:
         model = keras.saving.load_model(path, safe_mode=True)  # no code from the file runs

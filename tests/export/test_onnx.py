@@ -90,17 +90,29 @@ def test_command_line_exports_a_run_directory(tmp_path):
 def test_command_line_errors_exit_2_without_traceback(tmp_path):
     junk = tmp_path / "junk.keras"
     junk.write_text("not a zip")
+    # message, and whether finding the mistake needs TensorFlow (a wrong path
+    # is answered before its import, which takes seconds)
     cases = {
-        tmp_path / "missing.keras": "no such file",
-        tmp_path: "has no model.keras",
-        junk: "is not a loadable Keras model",
+        tmp_path / "missing.keras": ("no such file", False),
+        tmp_path: ("has no model.keras", False),
+        junk: ("is not a loadable Keras model", True),
     }
-    for source, message in cases.items():
+    for source, (message, loads) in cases.items():
         result = subprocess.run(
-            [sys.executable, "-m", "kerazoo.export", str(source), "--out", str(tmp_path / "o")],
+            [
+                sys.executable,
+                "-X",
+                "importtime",
+                "-m",
+                "kerazoo.export",
+                str(source),
+                "--out",
+                str(tmp_path / "o"),
+            ],
             capture_output=True,
             text=True,
             timeout=120,
         )
         assert result.returncode == 2, result.stderr
         assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert bool(re.search(r"\|\s+tensorflow$", result.stderr, re.M)) == loads, message
