@@ -30,6 +30,7 @@ SCOPE_FILES = (
     "inputs",
     "zoo",
     "atomic",
+    "protocol_names",
 )
 # Definitions that implement or follow a published method: they cite it.
 REFERENCED_DIRS = ("layers", "losses", "models")

@@ -12,7 +12,7 @@ followed by modifiers separated by `-`:
 
 So `digits-rot-lt` is the GIT paper's K49-ROT-LT construction on digits.
 Protocols hold whole splits in memory (digits, CIFAR). The names in
-`streamed.STREAMED` (`imagenet_lt`, `imagenet2012`, `imagenet2012_subset`:
+`kerazoo.protocol_names.STREAMED` (`imagenet_lt`, `imagenet2012`, `imagenet2012_subset`:
 too large for memory) give a `streamed.StreamedProtocol` instead, which
 takes no modifiers. Recipes read both kinds through the same methods:
 `train_dataset`, `eval_dataset`, `sample_images`, `class_counts`.
@@ -30,11 +30,9 @@ import numpy as np
 from kerazoo.data import longtail, splits, transforms
 from kerazoo.data.datasets import load_arrays
 from kerazoo.data.pipeline import eval_dataset, train_dataset
-from kerazoo.data.streamed import StreamedProtocol, is_streamed
+from kerazoo.data.streamed import StreamedProtocol
 from kerazoo.data.user_sources import is_user_source
-
-MODIFIERS = ("rot", "bg", "dil", "lt", "lt100")
-LONG_TAILS = ("lt", "lt100")
+from kerazoo.protocol_names import is_streamed, parse_protocol_name
 
 
 @dataclasses.dataclass
@@ -118,38 +116,6 @@ class Protocol:
         return self._unlabelled_labels
 
 
-def parse_protocol_name(name):
-    """`"digits-rot-lt"` -> `("digits", "rot", "lt")`; the long tail is None, "lt" or "lt100".
-
-    Args:
-        name: a protocol name.
-
-    Example:
-
-    ```python
-    from kerazoo.data.protocols import parse_protocol_name
-
-    print(parse_protocol_name("digits-rot-lt"))  # ('digits', 'rot', 'lt')
-    ```
-    """
-    base, *modifiers = name.split("-")
-    unknown = [m for m in modifiers if m not in MODIFIERS]
-    nuisances = [m for m in modifiers if m not in LONG_TAILS]
-    tails = [m for m in modifiers if m in LONG_TAILS]
-    if unknown or len(nuisances) > 1 or len(tails) > 1 or not base:
-        raise ValueError(
-            f"Bad protocol name '{name}': expected a tfds dataset name (or imagefolder / arrays) followed "
-            f"by at most one of -rot/-bg/-dil and optionally -lt or -lt100, e.g. "
-            f"'digits-rot-lt' or 'cifar100-lt100'."
-        )
-    if modifiers and is_streamed(base):
-        raise ValueError(
-            f"Bad protocol name '{name}': '{base}' is streamed from disk and takes no "
-            f"modifiers (they transform whole arrays in memory); use '{base}'."
-        )
-    return base, (nuisances[0] if nuisances else None), (tails[0] if tails else None)
-
-
 def _base_splits(base, data_dir, image_size, download):
     # The one place a dataset name becomes arrays: tfds, or the user's own
     # files (`user_sources`), resized on reading (their images may differ in size).
@@ -173,7 +139,7 @@ def make_protocol(
     download=False,
 ):
     """Build a protocol by name (see the module docstring): a `Protocol` in
-    memory, or a `StreamedProtocol` for the names in `streamed.STREAMED`.
+    memory, or a `StreamedProtocol` for the names in `kerazoo.protocol_names.STREAMED`.
 
     Args:
         name: e.g. `"digits"`, `"digits-lt"`, `"digits-bg-lt"`, `"cifar100"`,

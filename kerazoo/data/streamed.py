@@ -1,7 +1,7 @@
 """Protocols read from tfds as a stream: datasets too large for memory (ImageNet-LT).
 
 `make_protocol` returns a `StreamedProtocol` for the tfds names in
-`STREAMED` (`imagenet_lt`, `imagenet2012`, `imagenet2012_subset`); every
+`kerazoo.protocol_names.STREAMED` (`imagenet_lt`, `imagenet2012`, `imagenet2012_subset`); every
 other name is loaded into arrays (`protocols.Protocol`). The images stay
 encoded on disk and are decoded, cropped and resized per batch; only the
 labels are read into memory (one pass over each split, images not decoded).
@@ -31,36 +31,12 @@ import tensorflow_datasets as tfds
 from kerazoo.data import augment as augment_ops
 from kerazoo.data.datasets import default_data_dir, load
 from kerazoo.data.pipeline import AUGMENT_TAG, epoch_batches, stream_key
+from kerazoo.protocol_names import STREAMED, builder_name
 
-# Streamed tfds names -> the split they are evaluated on (ImageNet-LT's test
-# split is the 50,000 ImageNet validation images; ImageNet has no labelled test split).
-STREAMED = {"imagenet_lt": "test", "imagenet2012": "validation", "imagenet2012_subset": "validation"}
 # Pieces merged per epoch: enough to mix the shards, few enough open files.
 MAX_PIECES = 16
 # Evaluation crop: the shorter side goes to image_size / EVAL_CROP_FRACTION.
 EVAL_CROP_FRACTION = 0.875
-
-
-def _builder_name(name):
-    """`"imagenet_lt:1.0.0"` -> `"imagenet_lt"` (no version or config)."""
-    return name.split(":")[0].split("/")[0]
-
-
-def is_streamed(base):
-    """Whether the tfds name `base` (`"imagenet_lt"`, `"imagenet_lt:1.0.0"`) is streamed.
-
-    Args:
-        base: a tfds name, optionally with a version.
-
-    Example:
-
-    ```python
-    from kerazoo.data.streamed import is_streamed
-
-    print(is_streamed("imagenet_lt:1.0.0"), is_streamed("digits"))  # True False
-    ```
-    """
-    return _builder_name(base) in STREAMED
 
 
 def _resize(image, height, width):
@@ -173,7 +149,7 @@ class StreamedProtocol:
             )
         self.name = name
         self.image_size = image_size
-        self.test_split = test_split or STREAMED.get(_builder_name(name), "test")
+        self.test_split = test_split or STREAMED.get(builder_name(name), "test")
         data_dir = data_dir or default_data_dir()
         # load() prepares the dataset, or raises the missing-dataset error
         # saying how to provide it; the stream itself reads the encoded records.

@@ -42,9 +42,9 @@ import os
 
 from kerazoo.data import image_folders, npz
 from kerazoo.data.errors import UserDataError
+from kerazoo.protocol_names import USER_SOURCES
 
-IMAGE_FOLDERS = "imagefolder"
-ARRAYS = "arrays"
+IMAGE_FOLDERS, ARRAYS = USER_SOURCES
 # name -> (read(path, image_size) -> UserData, class_names(path), what data_dir must be)
 _SOURCES = {
     IMAGE_FOLDERS: (
@@ -58,7 +58,7 @@ _SOURCES = {
         "an .npz file with x_train, y_train, x_test, y_test (optionally class_names)",
     ),
 }
-NAMES = tuple(_SOURCES)
+NAMES = USER_SOURCES
 
 
 def is_user_source(name):

@@ -2,9 +2,10 @@
 parity-checked `model.onnx` of a trained model's `inference_model()`."""
 
 from kerazoo.atomic import atomic_path
-from kerazoo.data.streamed import EVAL_CROP_FRACTION, is_streamed
+from kerazoo.data.streamed import EVAL_CROP_FRACTION
 from kerazoo.export import export_onnx, export_savedmodel, kind_of
 from kerazoo.inputs import input_spec
+from kerazoo.protocol_names import is_streamed
 
 
 def export_model(path, result, config, data_notes, log, metrics=None):

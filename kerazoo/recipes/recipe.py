@@ -136,22 +136,25 @@ class RunConfig:
     def validate(self):
         """Cross-field checks; recipes extend this (call super().validate()).
 
-        Validation runs before the run directory exists; it may import the
-        data layer (and so TensorFlow), which `--help` never reaches.
+        Validation runs before the run directory exists and, where it can,
+        before TensorFlow's import (about 5 s), so that a config error is
+        answered at once: import the data layer (and so TensorFlow) only
+        for checks that need it.
         """
         methods = getattr(self, "methods", None)
         if methods is not None and not methods:
             choices = next(f for f in dataclasses.fields(self) if f.name == "methods").metadata["choices"]
             raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(choices)}.")
-        from kerazoo.data import DatasetNotFoundError, parse_protocol_name
-        from kerazoo.data.streamed import is_streamed
-        from kerazoo.data.user_sources import check_location, is_user_source
+        from kerazoo.protocol_names import USER_SOURCES, is_streamed, parse_protocol_name
 
         try:
             base, _, _ = parse_protocol_name(self.dataset)
         except ValueError as error:
             raise ConfigError(f"Config key 'dataset': {error}") from None
-        if is_user_source(base):
+        if base in USER_SOURCES:
+            from kerazoo.data import DatasetNotFoundError
+            from kerazoo.data.user_sources import check_location
+
             try:
                 check_location(base, self.data_dir)
             except DatasetNotFoundError as error:
@@ -357,7 +360,13 @@ class Recipe:
                     "the default is named after the time, and a restarted worker finds its backups "
                     "by it."
                 )
-        except ConfigError as error:
+            if args.out and not args.worker and args.strategy != "multiworker":
+                # Before TensorFlow's import; a multiworker run's directory
+                # depends on the worker's role, known only after it.
+                from kerazoo.recipes.run_directory import RunDirectory
+
+                RunDirectory.check(self.name, config, args.out, args.overwrite, args.strategy)
+        except (ConfigError, RunDirError) as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
         from kerazoo.recipes import runner

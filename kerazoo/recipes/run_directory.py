@@ -62,31 +62,13 @@ class RunDirectory:
         path = Path(out) if out else Path("runs") / f"{recipe}-{stamp}"
         config_file = path / "config.json"
         wanted = to_dict(config)
-        created = True
-        if path.exists() and not path.is_dir():
-            raise RunDirError(f"--out {path} is a file, not a directory; choose another --out.")
-        if path.exists() and any(path.iterdir()):
+        found = cls.check(recipe, config, path, overwrite, strategy_flag)
+        if found == "replace":
             held = _held_run(path)
-            if overwrite:
-                if held:
-                    print(f"--overwrite: deleting {held} in {path}", flush=True)
-                shutil.rmtree(path)
-            elif (path / "metrics.json").exists():
-                raise RunDirError(
-                    f"{path} holds {held}; pass --overwrite to replace it or choose another --out."
-                )
-            elif not config_file.exists():
-                raise RunDirError(
-                    f"{path} is not empty and is not a kerazoo run directory; "
-                    "choose another --out (or --overwrite to replace its contents)."
-                )
-            else:
-                saved = json.loads(config_file.read_text())
-                # A field added to kerazoo since the run started: it ran with the default.
-                added = {k: v for k, v in to_dict(type(config)()).items() if k not in saved.get("config", {})}
-                saved["config"] = {**added, **saved.get("config", {})}
-                _check_resumable(path, saved, recipe, wanted, strategy_flag)
-                created = False
+            if held:
+                print(f"--overwrite: deleting {held} in {path}", flush=True)
+            shutil.rmtree(path)
+        created = found != "resume"
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path, created, verbose)
         if created:
@@ -109,6 +91,49 @@ class RunDirectory:
         else:
             run.log(f"resuming the run in {path}")
         return run
+
+    @staticmethod
+    def check(recipe, config, out, overwrite=False, strategy_flag="auto"):
+        """What `out` holds for a run of `recipe` with `config`: "new"
+        (absent or empty), "resume" (the unfinished run of the same recipe,
+        config and strategy) or "replace" (anything else, with `overwrite`).
+
+        It only reads `out`, and imports no TensorFlow: a recipe calls it
+        before that import (about 5 s) to answer a bad `--out` at once, and
+        `open` calls it again.
+
+        Raises:
+            RunDirError: naming what the directory holds and the way out.
+
+        Example:
+
+        ```python
+        RunDirectory.check("baseline", config, "runs/mine")  # "new", "resume", or RunDirError
+        ```
+        """
+        path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise RunDirError(f"--out {path} is a file, not a directory; choose another --out.")
+        if not path.exists() or not any(path.iterdir()):
+            return "new"
+        if overwrite:
+            return "replace"
+        if (path / "metrics.json").exists():
+            raise RunDirError(
+                f"{path} holds {_held_run(path)}; pass --overwrite to replace it or choose another --out."
+            )
+        config_file = path / "config.json"
+        if not config_file.exists():
+            raise RunDirError(
+                f"{path} is not empty and is not a kerazoo run directory; "
+                "choose another --out (or --overwrite to replace its contents)."
+            )
+        saved = json.loads(config_file.read_text())
+        # A field added to kerazoo since the run started: it ran with the default.
+        added = {k: v for k, v in to_dict(type(config)()).items() if k not in saved.get("config", {})}
+        saved["config"] = {**added, **saved.get("config", {})}
+        _check_resumable(path, saved, recipe, to_dict(config), strategy_flag)
+        return "resume"
 
     @classmethod
     def join(cls, recipe, config, out, verbose=False):

@@ -9,17 +9,7 @@ from kerazoo.data import (
     make_domain_shift,
     make_few_labels,
     make_protocol,
-    parse_protocol_name,
 )
-
-
-def test_parse_names():
-    assert parse_protocol_name("digits-rot-lt") == ("digits", "rot", "lt")
-    assert parse_protocol_name("cifar100-lt100") == ("cifar100", None, "lt100")
-    assert parse_protocol_name("cifar100") == ("cifar100", None, None)
-    for bad in ("digits-rot-bg", "digits-lt-lt100"):
-        with pytest.raises(ValueError, match="digits-rot-lt"):
-            parse_protocol_name(bad)
 
 
 def test_digits_rot_lt_is_long_tailed_transformed_and_seeded():

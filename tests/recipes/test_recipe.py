@@ -48,16 +48,36 @@ def test_help_imports_no_tensorflow(name):
     assert printed == "[]"
 
 
-def test_a_config_error_exits_before_tensorflow_is_imported():
+# recipe, its arguments ({tmp}: a fresh folder), what the error says, whether
+# answering it needs TensorFlow (LUCIR's phases need the dataset's class
+# count, read from its tfds metadata).
+ERRORS = {
+    "bad value": ("git", ["--set", "epochs=0"], "'epochs' must be >= 1", False),
+    "bad protocol": ("baseline", ["--set", "dataset=digits-xyz"], "Bad protocol name 'digits-xyz'", False),
+    "streamed": ("bnm", ["--set", "dataset=imagenet_lt"], "'imagenet_lt' is too large for memory", False),
+    "translator file": ("git", ["--set", "translator={tmp}/t.keras"], "no file", False),
+    "zoo translator": ("git", ["--set", "translator=digits_baseline"], "has no translator.keras", False),
+    "out is a file": ("baseline", ["--out", "{tmp}/config.json"], "is a file, not a directory", False),
+    "out holds another run": ("bnm", ["--out", "{tmp}"], "not a 'bnm' run", False),
+    "phases": ("lucir", ["--set", "num_base=20"], "Cannot split 10 classes into 20 base classes", True),
+}
+
+
+@pytest.mark.parametrize("case", ERRORS)
+def test_config_and_run_directory_errors_are_answered_before_tensorflow_where_they_can(case, tmp_path):
+    name, args, message, needs_tensorflow = ERRORS[case]
+    (tmp_path / "config.json").write_text('{"recipe": "lucir", "config": {}}')
+    args = [a.format(tmp=tmp_path) for a in args]
     printed = _python(
         "import contextlib, io, sys\n"
-        "from kerazoo.recipes.git import RECIPE\n"
+        f"from kerazoo.recipes.{name} import RECIPE\n"
         "with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.suppress(SystemExit):\n"
-        "    RECIPE.main(['--set', 'epochs=0'])\n"
-        "assert \"'epochs' must be >= 1\" in err.getvalue(), err.getvalue()\n"
-        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+        f"    RECIPE.main({args!r})\n"
+        f"assert {message!r} in err.getvalue(), err.getvalue()\n"
+        "print('tensorflow' in sys.modules)"
     )
-    assert printed == "[]"
+    assert printed == str(needs_tensorflow)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
 
 
 def test_experiments_leave_the_loop_seeding_and_caching_to_the_runner():

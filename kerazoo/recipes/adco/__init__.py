@@ -99,7 +99,7 @@ class AdCoConfig(recipe.RunConfig):
 
     def validate(self):
         super().validate()
-        from kerazoo.data import parse_protocol_name
+        from kerazoo.protocol_names import parse_protocol_name
 
         _, nuisance, tail = parse_protocol_name(self.dataset)
         if nuisance or tail:

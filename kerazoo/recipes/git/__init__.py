@@ -136,7 +136,7 @@ class GITConfig(recipe.RunConfig):
 
     def validate(self):
         super().validate()
-        from kerazoo.data import parse_protocol_name
+        from kerazoo.protocol_names import parse_protocol_name
 
         _, nuisance, long_tail = parse_protocol_name(self.dataset)
         if nuisance:
