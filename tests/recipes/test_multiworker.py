@@ -16,6 +16,7 @@ import pytest
 
 from helpers import multiworker
 from helpers.resume import assert_same_shipped_weights
+from helpers.shared import shared_directory
 from kerazoo.recipes import cluster
 
 RECIPE = "kerazoo.recipes.baseline"
@@ -50,9 +51,15 @@ def _history(out):
 @pytest.fixture(scope="module")
 def two_workers(tmp_path_factory):
     """(run directory, [(returncode, stdout, stderr)] of both workers) of an
-    uninterrupted two-worker run; both workers were given the same --out."""
-    out = tmp_path_factory.mktemp("multiworker") / "run"
-    return out, multiworker.finish(_workers(out))
+    uninterrupted two-worker run; both workers were given the same --out.
+    Run once for every xdist worker that takes one of these tests."""
+
+    def run(path):
+        done = multiworker.finish(_workers(path / "cluster" / "run"))
+        (path / "workers.json").write_text(json.dumps(done))
+
+    path = shared_directory(tmp_path_factory, "multiworker", run)
+    return path / "cluster" / "run", [tuple(d) for d in json.loads((path / "workers.json").read_text())]
 
 
 @pytest.mark.slow
