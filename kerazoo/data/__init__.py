@@ -20,9 +20,9 @@ from kerazoo.data.protocols import (
     make_domain_shift,
     make_few_labels,
     make_protocol,
-    parse_protocol_name,
 )
-from kerazoo.data.streamed import STREAMED, StreamedProtocol
+from kerazoo.data.streamed import StreamedProtocol
+from kerazoo.protocol_names import STREAMED, parse_protocol_name
 
 __all__ = [
     "DatasetNotFoundError",
