@@ -52,7 +52,7 @@ def _history(out):
 def two_workers(tmp_path_factory):
     """(run directory, [(returncode, stdout, stderr)] of both workers) of an
     uninterrupted two-worker run; both workers were given the same --out.
-    Run once for every xdist worker that takes one of these tests."""
+    Run once, shared by every xdist worker that takes one of these tests."""
 
     def run(path):
         done = multiworker.finish(_workers(path / "cluster" / "run"))
