@@ -218,7 +218,7 @@ def load(name, split, data_dir=None, *, download=False, with_info=False, image_s
     Args:
         name: a tfds name (`"digits"`, `"cifar100"`, `"imagenet_lt"`, ...),
             optionally with a version or config (`"cifar100:3.0.2"`); or a
-            user source (`user_sources.NAMES`: `"imagefolder"`, `"arrays"`),
+            user source (`kerazoo.protocol_names.USER_SOURCES`: `"imagefolder"`, `"arrays"`),
             whose splits are `"train"` and `"test"`.
         split: a tfds split string (`"train"`, `"test"`, `"train[:10%]"`).
         data_dir: where prepared datasets live; default `default_data_dir()`.
@@ -322,7 +322,7 @@ def num_classes(name, data_dir=None):
     """The number of classes of a tfds dataset, read from its builder's
     metadata without loading or preparing any data (for config checks).
 
-    For a user source (`user_sources.NAMES`), `data_dir` is its folder or
+    For a user source (`kerazoo.protocol_names.USER_SOURCES`), `data_dir` is its folder or
     file, and only folder names or labels are read.
 
     Raises:

@@ -58,11 +58,11 @@ _SOURCES = {
         "an .npz file with x_train, y_train, x_test, y_test (optionally class_names)",
     ),
 }
-NAMES = USER_SOURCES
 
 
 def is_user_source(name):
-    """Whether a dataset name (without protocol modifiers) is one of `NAMES`.
+    """Whether a dataset name (without protocol modifiers) is a user source
+    (`kerazoo.protocol_names.USER_SOURCES`).
 
     Args:
         name: a dataset name.
