@@ -17,6 +17,24 @@ LONG_TAILS = ("lt", "lt100")
 STREAMED = {"imagenet_lt": "test", "imagenet2012": "validation", "imagenet2012_subset": "validation"}
 
 
+def is_user_source(name):
+    """Whether a dataset name (without protocol modifiers) is one of the
+    user's own sources (`USER_SOURCES`), not a tfds dataset.
+
+    Args:
+        name: a dataset name.
+
+    Example:
+
+    ```python
+    from kerazoo.protocol_names import is_user_source
+
+    print(is_user_source("imagefolder"), is_user_source("digits"))  # True False
+    ```
+    """
+    return name in USER_SOURCES
+
+
 def builder_name(name):
     """A tfds name without its version or config.
 

@@ -24,6 +24,7 @@ import tensorflow_datasets as tfds
 from kerazoo.data import user_sources
 from kerazoo.data.errors import DatasetNotFoundError
 from kerazoo.inputs import digits_to_uint8
+from kerazoo.protocol_names import is_user_source
 
 # tfds otherwise asks the GCE metadata server for credentials on first use.
 os.environ.setdefault("NO_GCE_CHECK", "true")
@@ -246,7 +247,7 @@ def load(name, split, data_dir=None, *, download=False, with_info=False, image_s
     print(image.shape, image.dtype, int(label))  # (8, 8, 1) float32 ...
     ```
     """
-    if user_sources.is_user_source(name):
+    if is_user_source(name):
         images, labels, info = load_arrays(name, split, data_dir, image_size=image_size)
         ds = tf.data.Dataset.from_tensor_slices((images, labels))
         return (ds, info) if with_info else ds
@@ -301,7 +302,7 @@ def load_arrays(name, split, data_dir=None, *, download=False, image_size=None):
     print(images.shape, labels[:5])
     ```
     """
-    if user_sources.is_user_source(name):
+    if is_user_source(name):
         data = user_sources.read(name, data_dir, image_size)
         if split not in data.splits:
             raise DatasetNotFoundError(
@@ -341,7 +342,7 @@ def num_classes(name, data_dir=None):
     print(num_classes("digits"))  # 10
     ```
     """
-    if user_sources.is_user_source(name):
+    if is_user_source(name):
         return user_sources.num_classes(name, data_dir)
     try:
         builder = tfds.builder(name, data_dir=data_dir or default_data_dir())

@@ -31,8 +31,7 @@ from kerazoo.data import longtail, splits, transforms
 from kerazoo.data.datasets import load_arrays
 from kerazoo.data.pipeline import eval_dataset, train_dataset
 from kerazoo.data.streamed import StreamedProtocol
-from kerazoo.data.user_sources import is_user_source
-from kerazoo.protocol_names import is_streamed, parse_protocol_name
+from kerazoo.protocol_names import is_streamed, is_user_source, parse_protocol_name
 
 
 @dataclasses.dataclass

@@ -60,24 +60,6 @@ _SOURCES = {
 }
 
 
-def is_user_source(name):
-    """Whether a dataset name (without protocol modifiers) is a user source
-    (`kerazoo.protocol_names.USER_SOURCES`).
-
-    Args:
-        name: a dataset name.
-
-    Example:
-
-    ```python
-    from kerazoo.data.user_sources import is_user_source
-
-    print(is_user_source("imagefolder"), is_user_source("digits"))  # True False
-    ```
-    """
-    return name in _SOURCES
-
-
 def check_location(name, data_dir):
     """Raise `UserDataError` unless `data_dir` names an existing path for
     user source `name` (a cheap check for configs; reading finds the rest).

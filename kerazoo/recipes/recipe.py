@@ -145,13 +145,13 @@ class RunConfig:
         if methods is not None and not methods:
             choices = next(f for f in dataclasses.fields(self) if f.name == "methods").metadata["choices"]
             raise ConfigError(f"Config key 'methods' is empty; choose from {', '.join(choices)}.")
-        from kerazoo.protocol_names import USER_SOURCES, is_streamed, parse_protocol_name
+        from kerazoo.protocol_names import is_streamed, is_user_source, parse_protocol_name
 
         try:
             base, _, _ = parse_protocol_name(self.dataset)
         except ValueError as error:
             raise ConfigError(f"Config key 'dataset': {error}") from None
-        if base in USER_SOURCES:
+        if is_user_source(base):
             from kerazoo.data import DatasetNotFoundError
             from kerazoo.data.user_sources import check_location
 

@@ -16,10 +16,10 @@ from threadpoolctl import threadpool_limits
 from kerazoo import backbones, metrics
 from kerazoo.atomic import write_text
 from kerazoo.data import datasets, parse_protocol_name, train_dataset, unlabelled_dataset
-from kerazoo.data.user_sources import is_user_source
 from kerazoo.models import AdCo, Classifier
 from kerazoo.ops import outputs_numpy
 from kerazoo.optimizers import GradientAscent, with_weight_decay
+from kerazoo.protocol_names import is_user_source
 from kerazoo.recipes import plots
 from kerazoo.recipes.adco import METHODS, RECIPE
 from kerazoo.recipes.config import ConfigError
