@@ -27,25 +27,19 @@ tf.config.set_logical_device_configuration(
 )
 
 
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
 @pytest.fixture
 def cli():
-    """Run `python -m MODULE ARGS...` in a fresh interpreter; return the
-    completed process (text output)."""
+    """Run `python -m MODULE ARGS...` in a process of its own (forked with
+    TensorFlow imported: `helpers.processes`); return the completed process
+    (text output)."""
+    from helpers import processes
 
     def run(module, *args, timeout=900):
-        return subprocess.run(
-            [sys.executable, "-m", module, *map(str, args)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return processes.run(["-m", module, *args], timeout=timeout)
 
     return run
 

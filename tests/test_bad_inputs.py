@@ -12,11 +12,11 @@ apart: each row's test compares its message with the table's. Paths under the te
 import json
 import pathlib
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+
+from helpers import processes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bad_inputs.md"
@@ -40,9 +40,7 @@ def _raised(call):
 
 
 def _command(*args, cwd=None):
-    done = subprocess.run(
-        [sys.executable, "-m", *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd
-    )
+    done = processes.run(["-m", *args], timeout=300, cwd=cwd)
     assert done.returncode != 0, done.stdout
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert lines, done.stderr

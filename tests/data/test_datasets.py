@@ -1,11 +1,9 @@
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from helpers import processes
 from kerazoo.data import DatasetNotFoundError, load, load_arrays
 
 
@@ -105,17 +103,9 @@ def test_processes_preparing_digits_at_once_in_a_fresh_directory_all_load_it(tmp
         "import sys, keras; from kerazoo.data import load_arrays; keras.utils.set_random_seed(0); "
         "print(len(load_arrays('digits', 'train', sys.argv[1])[1]))"
     )
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", code, str(tmp_path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    outputs = [p.communicate(timeout=300) for p in processes]
-    for process, (stdout, stderr) in zip(processes, outputs):
+    started = [processes.Process(["-c", code, tmp_path]) for _ in range(3)]
+    outputs = [p.communicate(timeout=300) for p in started]
+    for process, (stdout, stderr) in zip(started, outputs):
         assert process.returncode == 0, stderr[-2000:]
         assert stdout.split()[-1] == "1437"
 

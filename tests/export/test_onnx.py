@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 import pytest
 
+from helpers import processes
 from helpers.export import SHAPE
 from kerazoo import backbones
 from kerazoo.export import OnnxClassifier, ParityError, export_onnx
@@ -72,12 +73,7 @@ def test_command_line_exports_a_run_directory(tmp_path):
     model.save(run_dir / "model.keras")
     names = [f"class {i}" for i in range(10)]
     (run_dir / "metrics.json").write_text(json.dumps({"model": {"class_names": names}}))
-    result = subprocess.run(
-        [sys.executable, "-m", "kerazoo.export", str(run_dir), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = processes.run(["-m", "kerazoo.export", run_dir, "--out", out], timeout=300)
     assert result.returncode == 0, result.stderr
     assert "[export] loading" in result.stdout
     assert f"[export] SavedModel -> {out / 'model'}" in result.stdout

@@ -2,7 +2,8 @@
 against one process on the same global batches.
 
 `CASES` builds each model the test trains; run as a script, this file is
-one worker: `python multiworker.py DIRECTORY TF_CONFIG`.
+one worker: `python multiworker.py DIRECTORY TF_CONFIG`. Workers are
+processes of their own, forked with TensorFlow imported (`helpers.processes`).
 """
 
 import json
@@ -11,6 +12,8 @@ import pathlib
 import socket
 import subprocess
 import sys
+
+from helpers import processes
 
 EPOCHS = 2
 GLOBAL_BATCH = 16
@@ -32,31 +35,30 @@ def cluster_configs(workers=2):
     return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(workers)]
 
 
-def start_workers(command, workers=2, env=None):
-    """Start `command + [TF_CONFIG]` once per worker of a loopback cluster
+def start_workers(args, workers=2, env=None):
+    """Start `python ARGS... TF_CONFIG` once per worker of a loopback cluster
     (or with TF_CONFIG in the environment when `env` is given)."""
-    processes = []
+    started = []
     for config in cluster_configs(workers):
         if env is None:
-            args, environment = [*command, config], None
+            command, environment = [*args, config], None
         else:
-            args, environment = command, {**os.environ, **env, "TF_CONFIG": config}
-        processes.append(
-            subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
-        )
-    return processes
+            command, environment = args, {**os.environ, **env, "TF_CONFIG": config}
+        started.append(processes.Process(command, env=environment))
+    return started
 
 
-def finish(processes, timeout=300):
+def finish(workers, timeout=300):
     """Wait for every worker; kill all if one hangs (a collective op waits
     for its peers forever). Returns [(returncode, stdout, stderr)]."""
     try:
-        outputs = [p.communicate(timeout=timeout) for p in processes]
+        for worker in workers:
+            worker.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        for p in processes:
-            p.kill()
-        outputs = [p.communicate() for p in processes]
-    return [(p.returncode, out, err) for p, (out, err) in zip(processes, outputs)]
+        for worker in workers:
+            worker.kill()
+    outputs = [worker.communicate() for worker in workers]
+    return [(worker.returncode, out, err) for worker, (out, err) in zip(workers, outputs)]
 
 
 def _data():

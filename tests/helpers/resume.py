@@ -2,14 +2,14 @@
 
 import os
 import signal
-import subprocess
-import sys
 import time
+
+from helpers import processes
 
 
 def run_killed_then_resumed(args, *ready, timeout=600, cwd=None):
-    """Start `python ARGS...` and SIGKILL it once `ready[0]()` is true; start
-    the same command again and kill it at `ready[1]()`, and so on; then run
+    """Start `python ARGS...` (a process of its own: `helpers.processes`)
+    and SIGKILL it once `ready[0]()` is true; start the same command again and kill it at `ready[1]()`, and so on; then run
     the command to completion and return that completed process.
 
     ready: callables polled every 20 ms (e.g. "the CSV log has 2 rows"), one
@@ -17,9 +17,8 @@ def run_killed_then_resumed(args, *ready, timeout=600, cwd=None):
     chain share the uninterrupted run they are compared with.
     Fails if a process ends before it could be killed.
     """
-    command = [sys.executable, *map(str, args)]
     for point, is_ready in enumerate(ready):
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
+        process = processes.Process(args, cwd=cwd)
         deadline = time.time() + timeout
         try:
             while not is_ready():
@@ -30,7 +29,7 @@ def run_killed_then_resumed(args, *ready, timeout=600, cwd=None):
         finally:
             process.kill()
             process.wait()
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    return processes.run(args, cwd=cwd, timeout=timeout)
 
 
 def csv_rows(path):

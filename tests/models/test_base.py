@@ -2,7 +2,6 @@
 (two devices, and two worker processes)."""
 
 import json
-import sys
 
 import keras
 import numpy as np
@@ -143,7 +142,7 @@ def test_two_worker_processes_train_like_one_process(tmp_path):
         keras.utils.set_random_seed(0)
         initial[name] = multiworker.build(name).get_weights()
         multiworker.save_weights(tmp_path / "initial" / f"{name}.npz", initial[name])
-    workers = multiworker.start_workers([sys.executable, multiworker.__file__, str(tmp_path)])
+    workers = multiworker.start_workers([multiworker.__file__, str(tmp_path)])
     done = multiworker.finish(workers)
     assert all(code == 0 for code, _, _ in done), [err[-3000:] for _, _, err in done]
     for name in multiworker.CASES:

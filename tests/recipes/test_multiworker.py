@@ -7,7 +7,6 @@ import csv
 import json
 import shutil
 import signal
-import sys
 import time
 
 import keras
@@ -29,7 +28,7 @@ SETS = ["epochs=2", "learning_rate=0.0001", "synchronized_bn=true"]
 
 def _command(out, *sets):
     settings = [arg for s in (*SETS, *sets) for arg in ("--set", s)]
-    return [sys.executable, "-m", RECIPE, "--strategy", "multiworker", *settings, "--out", str(out)]
+    return ["-m", RECIPE, "--strategy", "multiworker", *settings, "--out", str(out)]
 
 
 def _workers(out, *sets):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import processes
 from helpers.resume import csv_rows, run_killed_then_resumed
 from kerazoo.recipes import runner
 from kerazoo.recipes.baseline import BaselineConfig
@@ -151,10 +152,7 @@ def test_two_optimizers_resume_exactly_after_sigkill(tmp_path):
     re-run as without the interruption."""
     args = [TWO_PLAYER, "--set", "epochs=6", "--set", "backup_seconds=0"]
     full = tmp_path / "full"
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, *map(str, args), "--out", full], capture_output=True, text=True)
+    done = processes.run([*args, "--out", full])
     assert done.returncode == 0, done.stderr
     killed = tmp_path / "killed"
     log = killed / "logs" / "two-player.csv"
@@ -175,28 +173,14 @@ def test_a_fresh_data_directory_gives_the_same_numbers(tmp_path):
     """Preparing a dataset the first time must not move the random state
     (it once did: 87.5 % on a fresh data dir, 85.8 % on a prepared one)."""
     import os
-    import subprocess
-    import sys
 
     env = {**os.environ, "KERAZOO_DATA_DIR": str(tmp_path / "data")}
     accuracies = []
     for name in ("fresh", "prepared"):
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                BASELINE,
-                "--set",
-                "epochs=1",
-                "--set",
-                "exports=none",
-                "--out",
-                tmp_path / name,
-            ],
-            env=env,
-            check=True,
-            capture_output=True,
+        done = processes.run(
+            ["-m", BASELINE, "--set", "epochs=1", "--set", "exports=none", "--out", tmp_path / name], env=env
         )
+        assert done.returncode == 0, done.stderr
         metrics = json.loads((tmp_path / name / "metrics.json").read_text())
         accuracies.append(metrics["results"]["erm"]["test_accuracy"])
     assert accuracies[0] == accuracies[1]
