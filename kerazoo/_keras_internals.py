@@ -91,3 +91,15 @@ def symbolic_build_from_one_replica(model, iterator):
     first = tf.nest.map_structure(lambda value: strategy.experimental_local_results(value)[0], batch)
     with strategy.scope():
         model._symbolic_build(data_batch=first)
+
+
+def tensorboard_writers(callback):
+    """The summary writers of a `keras.callbacks.TensorBoard`: (train,
+    validation). Keras creates them on first use behind private properties."""
+    return callback._train_writer, callback._val_writer
+
+
+def with_learning_rates(callback, logs):
+    """`logs` with the learning rate(s) of the model's optimizer added, as a
+    `keras.callbacks.TensorBoard` logs them at each epoch's end (private)."""
+    return callback._collect_learning_rate(logs)

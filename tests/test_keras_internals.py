@@ -89,3 +89,13 @@ def test_only_a_multi_worker_cluster_reduces_logs_across_workers():
     assert not internals.reduces_across_workers(tf.distribute.get_strategy())
     assert not internals.reduces_across_workers(tf.distribute.OneDeviceStrategy("/cpu:0"))
     # tests/models/test_base.py trains across two worker processes.
+
+
+def test_tensorboard_has_two_writers_and_adds_the_learning_rate(tmp_path):
+    board = keras.callbacks.TensorBoard(str(tmp_path))
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.25), "mse")
+    board.set_model(model)
+    train, validation = internals.tensorboard_writers(board)
+    assert train is not validation and callable(train.as_default)
+    assert internals.with_learning_rates(board, {"loss": 1.0}) == {"loss": 1.0, "learning_rate": 0.25}

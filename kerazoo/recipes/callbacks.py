@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import keras
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
 
 import kerazoo
-from kerazoo._keras_internals import backed_up_epochs, backup_files
+from kerazoo._keras_internals import backed_up_epochs, backup_files, tensorboard_writers, with_learning_rates
 from kerazoo.atomic import atomic_path, write_text
 from kerazoo.recipes import cluster
 from kerazoo.recipes.recipe import RunDirError, TrainingDiverged
@@ -100,16 +102,48 @@ class EpochTestMetrics(keras.callbacks.Callback):
 
 
 class EpochTensorBoard(keras.callbacks.TensorBoard):
-    """`TensorBoard` that writes epoch summaries only. Keras 3.15's own
-    turns every log into a summary scalar after every batch even with
-    `update_freq="epoch"`, with no writer to receive them: about 2 ms of
-    Python a step, as much as a small model's whole step."""
+    """`TensorBoard` that writes epoch scalars only, each epoch's in one
+    write.
+
+    Keras 3.15's own turns every log into a summary scalar after every
+    batch even with `update_freq="epoch"`, with no writer to receive them:
+    about 2 ms of Python a step, as much as a small model's whole step. At an
+    epoch's end it writes each scalar with its own eager `tf.summary.scalar`,
+    about 1 ms each: 5 % of a LUCIR digits run, whose epochs take tens of
+    milliseconds. The same summaries (tags `epoch_<name>` and the learning
+    rate, as scalar-plugin tensors at step `epoch`) go out in one
+    `write_raw_pb` per writer. No histograms, embeddings or profiles.
+    """
 
     def on_train_batch_begin(self, batch, logs=None):
         pass
 
     def on_train_batch_end(self, batch, logs=None):
         pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        train = with_learning_rates(self, {k: v for k, v in logs.items() if not k.startswith("val_")})
+        validation = {k[len("val_") :]: v for k, v in logs.items() if k.startswith("val_")}
+        for writer, scalars in zip(tensorboard_writers(self), (train, validation)):
+            if scalars:
+                with writer.as_default():
+                    tf.summary.experimental.write_raw_pb(_scalars_summary(scalars), step=epoch)
+
+
+def _scalars_summary(scalars):
+    """A serialized `Summary` of float32 scalars tagged `epoch_<name>`, as
+    `tf.summary.scalar` writes each."""
+    metadata = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+    )
+    values = [
+        summary_pb2.Summary.Value(
+            tag=f"epoch_{name}", metadata=metadata, tensor=tf.make_tensor_proto(float(value), tf.float32)
+        )
+        for name, value in scalars.items()
+    ]
+    return summary_pb2.Summary(value=values).SerializeToString()
 
 
 class HistoryLogger(keras.callbacks.CSVLogger):

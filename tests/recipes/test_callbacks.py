@@ -1,5 +1,6 @@
 """kerazoo.recipes.callbacks: the periodic backup and the history it keeps in
-step; the divergence stop; progress within an epoch."""
+step; the divergence stop; progress within an epoch; TensorBoard's epoch
+scalars."""
 
 import json
 
@@ -10,6 +11,7 @@ import pytest
 from kerazoo.recipes import cluster
 from kerazoo.recipes.callbacks import (
     EpochProgress,
+    EpochTensorBoard,
     PeriodicBackup,
     StopOnDivergence,
     _trim_history,
@@ -193,3 +195,35 @@ def test_progress_is_reported_within_an_epoch_once_its_interval_has_passed(secon
         assert messages[0].startswith("translator: epoch 1/2, step 2/10 (")
         assert messages[-1].startswith("translator: epoch 2/2, step 8/10 (")
         assert messages[-1].endswith(" s)") and "steps/s; the epoch ends in about " in messages[-1]
+
+
+def _scalar_events(directory):
+    """(step, tag, value, serialized metadata) of every summary value in the
+    event files under `directory`."""
+    import tensorflow as tf
+
+    events = []
+    for path in sorted(directory.iterdir()):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                scalar = float(tf.make_ndarray(value.tensor))
+                events.append((event.step, value.tag, scalar, value.metadata.SerializeToString()))
+    return sorted(events)
+
+
+def test_epoch_tensorboard_writes_the_epoch_scalars_keras_tensorboard_writes(tmp_path):
+    # Both watch the same fit: training and validation logs, a decaying rate.
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    rate = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+    model.compile(keras.optimizers.SGD(rate), "mse", metrics=["mae"])
+    x, y = np.linspace(0, 1, 24, dtype="float32").reshape(8, 3), np.ones((8, 2), "float32")
+    boards = [
+        keras.callbacks.TensorBoard(str(tmp_path / "keras"), write_graph=False),
+        EpochTensorBoard(str(tmp_path / "epoch"), write_graph=False),
+    ]
+    model.fit(x, y, batch_size=4, epochs=3, validation_data=(x, y), callbacks=boards, verbose=0)
+    for split, tags in (("train", {"loss", "mae", "learning_rate"}), ("validation", {"loss", "mae"})):
+        expected = _scalar_events(tmp_path / "keras" / split)
+        epochs = [(step, tag) for step, tag, _, _ in expected if tag.startswith("epoch_")]
+        assert sorted(epochs) == sorted((step, f"epoch_{tag}") for step in range(3) for tag in tags)
+        assert _scalar_events(tmp_path / "epoch" / split) == expected
