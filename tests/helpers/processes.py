@@ -3,7 +3,7 @@
 An end-to-end test runs a recipe or a CLI in its own process, and kills
 some of them. A fresh interpreter spends ~8 CPU-seconds importing
 TensorFlow, Keras and tensorflow-datasets before the first line of the
-recipe runs, and the suite starts over a hundred of them. Here each test
+recipe runs, and the suite starts about 80 of them. Here each test
 process is forked from a server (`multiprocessing`'s "forkserver" start
 method) that imported those modules once: the child is a real process
 (its own pid, its own TensorFlow runtime, created after the fork; SIGKILL
