@@ -14,7 +14,9 @@ exception printed to stderr with exit code 1).
 
 Tests of what happens *before* TensorFlow is imported (import order,
 start-up lines on the terminal, early errors, an installed wheel) start a
-fresh interpreter with `subprocess` instead.
+fresh interpreter with `subprocess` instead, and so do tests that change a
+variable TensorFlow reads when imported (`TF_ENABLE_ONEDNN_OPTS`,
+`TF_CPP_MIN_LOG_LEVEL`): a child has the server's.
 """
 
 import atexit
