@@ -9,8 +9,9 @@ from helpers import processes
 
 def run_killed_then_resumed(args, *ready, timeout=600, cwd=None):
     """Start `python ARGS...` (a process of its own: `helpers.processes`)
-    and SIGKILL it once `ready[0]()` is true; start the same command again and kill it at `ready[1]()`, and so on; then run
-    the command to completion and return that completed process.
+    and SIGKILL it once `ready[0]()` is true; start the same command again
+    and kill it at `ready[1]()`, and so on; then run the command to
+    completion and return that completed process.
 
     ready: callables polled every 20 ms (e.g. "the CSV log has 2 rows"), one
     per kill, in the order the run reaches them. Several kill points in one
