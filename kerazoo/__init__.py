@@ -22,6 +22,8 @@ model = keras.saving.load_model("runs/lucir/model.keras")
 
 import importlib
 import os
+import sys
+import warnings
 
 from kerazoo import _cli
 
@@ -53,12 +55,33 @@ def __getattr__(name):
 
 __all__ = ["__version__", *_SUBMODULES]
 
+
+def _warn_if_onednn_is_off():
+    try:
+        from tensorflow.python.util._pywrap_util_port import IsMklEnabled
+    except ImportError:  # a TensorFlow without it: nothing to tell
+        return
+    if not IsMklEnabled():
+        warnings.warn(
+            "TensorFlow was imported before kerazoo and left its oneDNN graph rewrites off on "
+            "this CPU: kerazoo's recipes then compute other numbers than its docs (and its ResNet "
+            "step ran at half the speed on an AVX2-only CPU, docs/performance.md). Import kerazoo "
+            "before TensorFlow, or set TF_ENABLE_ONEDNN_OPTS=1 before importing TensorFlow "
+            "(TF_ENABLE_ONEDNN_OPTS=0 keeps them off without this warning).",
+            stacklevel=3,
+        )
+
+
 # TensorFlow turns its oneDNN graph rewrites (oneDNN convolutions, fused
 # BatchNorm) on by default only on CPUs with AVX-512 VNNI or BF16, or AMX;
 # on an AVX2-only CPU it leaves Eigen's convolutions, and the ResNet-32
 # training step ran at half the speed (docs/performance.md). TensorFlow reads the
 # variable once, when it is imported, so this only acts if kerazoo comes
-# first; a value the user set wins.
+# first; a value the user set wins. Too late, it would change nothing
+# silently: a program that imported TensorFlow first hears why its numbers
+# differ.
+if "TF_ENABLE_ONEDNN_OPTS" not in os.environ and "tensorflow" in sys.modules:
+    _warn_if_onednn_is_off()
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 _cli.setup()

@@ -173,6 +173,32 @@ def test_import_kerazoo_turns_on_onednn_unless_the_user_chose(user_value, onednn
     assert ("exec,cpu,convolution" in done.stdout) == onednn, done.stdout[-3000:]
 
 
+TENSORFLOW_FIRST = """
+    import os, warnings
+    import tensorflow
+    # What TensorFlow decided at its import stays; the variable now reads as
+    # a user who never set it.
+    del os.environ["TF_ENABLE_ONEDNN_OPTS"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        import kerazoo
+    print([str(w.message) for w in caught])
+"""
+
+
+@pytest.mark.parametrize("onednn_at_tensorflow_import, warned", [("0", True), ("1", False)])
+def test_import_kerazoo_after_tensorflow_warns_when_onednn_is_off(onednn_at_tensorflow_import, warned):
+    # On an AVX2-only CPU TensorFlow's own default is oneDNN off; the
+    # variable at TensorFlow's import makes that case here on any CPU.
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn_at_tensorflow_import}
+    done = python_process(TENSORFLOW_FIRST, env=env)
+    messages = ast.literal_eval(done.stdout.splitlines()[-1])
+    onednn = [m for m in messages if "oneDNN" in m]
+    assert bool(onednn) == warned, messages
+    if warned:
+        assert "Import kerazoo before TensorFlow" in onednn[0] and "TF_ENABLE_ONEDNN_OPTS=1" in onednn[0]
+
+
 def test_every_serializable_class_is_registered():
     decorated = re.compile(r"^\s*@(keras\.saving\.)?register_keras_serializable", re.M)
     defining = {
