@@ -12,7 +12,8 @@ trained on the *balanced* training split with the run's nuisance (e.g.
 translates: fewer than the run's `threshold` training images). Reported: the
 judge's test accuracy, its error on the untranslated tail images (the floor
 of what it can tell), and the share of translations it assigns to another
-class, overall and for the worst classes. Writes
+class, overall, among the images it reads right untranslated, and for the
+worst classes. Writes
 benchmarks/results/git_class_change-<run name>.json.
 """
 
@@ -92,7 +93,11 @@ def main(argv=None):
     counts = shifted.class_counts()
     rows = np.flatnonzero(counts[shifted.train_labels] < config["threshold"])
     images, labels = shifted.train_images[rows], shifted.train_labels[rows]
-    source_error = float(np.mean(predicted(judge, images) != labels))
+    # A judge that misreads an untranslated image says nothing of what its
+    # translations change: the rate among the images it reads right is the
+    # translator's alone (it matters where the judge errs often: rotations).
+    read_right = predicted(judge, images) == labels
+    source_error = float(np.mean(~read_right))
     for source in args.style_source:
         changed = np.zeros((args.styles, len(rows)), bool)
         for k in range(args.styles):
@@ -113,6 +118,7 @@ def main(argv=None):
             "style_source": source,
             "source_error": source_error,
             "class_change_rate": float(changed.mean()),
+            "class_change_rate_where_judge_reads_source": float(changed[:, read_right].mean()),
             "worst_classes": dict(worst),
         }
         RESULTS.mkdir(exist_ok=True)
@@ -123,7 +129,7 @@ def main(argv=None):
             f"judge: {judge_accuracy:.1%} test accuracy ({judge_seconds:.0f} s); tail images: "
             f"{len(rows)} in {len(per_class)} classes; judge error on them untranslated: "
             f"{source_error:.1%}; {source} styles: translations judged another class: "
-            f"{changed.mean():.1%}\nworst classes: {', '.join(f'{c} {r:.0%}' for c, r in worst)}\n"
+            f"{changed.mean():.1%} ({changed[:, read_right].mean():.1%} of those of images it reads right untranslated)\nworst classes: {', '.join(f'{c} {r:.0%}' for c, r in worst)}\n"
             f"wrote {out}"
         )
 
