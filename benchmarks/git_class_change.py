@@ -129,7 +129,8 @@ def main(argv=None):
             f"judge: {judge_accuracy:.1%} test accuracy ({judge_seconds:.0f} s); tail images: "
             f"{len(rows)} in {len(per_class)} classes; judge error on them untranslated: "
             f"{source_error:.1%}; {source} styles: translations judged another class: "
-            f"{changed.mean():.1%} ({changed[:, read_right].mean():.1%} of those of images it reads right untranslated)\nworst classes: {', '.join(f'{c} {r:.0%}' for c, r in worst)}\n"
+            f"{changed.mean():.1%} ({changed[:, read_right].mean():.1%} of the images it reads "
+            f"right untranslated)\nworst classes: {', '.join(f'{c} {r:.0%}' for c, r in worst)}\n"
             f"wrote {out}"
         )
 

@@ -57,7 +57,7 @@ __all__ = ["__version__", *_SUBMODULES]
 
 
 def _warn_if_onednn_is_off():
-    try:
+    try:  # private, and the one place TensorFlow tells whether the rewrites are on
         from tensorflow.python.util._pywrap_util_port import IsMklEnabled
     except ImportError:  # a TensorFlow without it: nothing to tell
         return
@@ -77,9 +77,9 @@ def _warn_if_onednn_is_off():
 # on an AVX2-only CPU it leaves Eigen's convolutions, and the ResNet-32
 # training step ran at half the speed (docs/performance.md). TensorFlow reads the
 # variable once, when it is imported, so this only acts if kerazoo comes
-# first; a value the user set wins. Too late, it would change nothing
-# silently: a program that imported TensorFlow first hears why its numbers
-# differ.
+# first; a value the user set wins. Set after TensorFlow's import it changes
+# nothing, so a program that imported TensorFlow first is told why its
+# numbers differ.
 if "TF_ENABLE_ONEDNN_OPTS" not in os.environ and "tensorflow" in sys.modules:
     _warn_if_onednn_is_off()
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
