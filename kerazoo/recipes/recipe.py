@@ -100,7 +100,9 @@ class RunConfig:
     image_size: int = option(0, "resize images to this square size (0 = keep the dataset's size)", min=0)
     seed: int = option(0, "first seed for weights, data order, nuisances and subsets", min=0)
     num_seeds: int = option(1, "seeds seed, seed+1, ...; tables give mean ± std over them", min=1)
-    deterministic: bool = option(True, "enable TensorFlow op determinism (same seed, same numbers)")
+    deterministic: bool = option(
+        True, "enable TensorFlow op determinism (same seed, same numbers on the same host)"
+    )
     exports: str = option(
         "all",
         "what the shipped model is written as: all (model.keras, SavedModel, ONNX), keras "
