@@ -154,7 +154,7 @@ def shot_accuracy(labels, predictions, class_counts, many=100, few=20):
     return result
 
 
-def ekld(predict_fn, images, labels, transform_fn, num_transforms, num_classes=None):
+def ekld(predict_fn, images, labels, transform_fn, num_transforms, num_classes=None, batch_size=4096):
     """Per-class expected KL divergence between predictions on an image and
     on random transforms of *the same* image (GIT's invariance metric).
 
@@ -174,6 +174,10 @@ def ekld(predict_fn, images, labels, transform_fn, num_transforms, num_classes=N
             transform per image, seeded by the draw index (GIT: 100 draws).
         num_transforms: draws per image.
         num_classes: length of the result (default max(labels) + 1).
+        batch_size: images per `predict_fn` call: the draws go in groups of
+            as many as fit (at least one a call), since a call has a fixed
+            cost (100 calls of 400 digits images took 1.8 s eagerly, 10
+            calls of 4,000 0.4 s, with the same outputs).
 
     Returns:
         float64 (num_classes,): eKLD of every class, NaN for a class absent
@@ -207,9 +211,12 @@ def ekld(predict_fn, images, labels, transform_fn, num_transforms, num_classes=N
     num_classes = int(labels.max()) + 1 if num_classes is None else num_classes
     log_p = _log_softmax(predict_fn(images))
     total = np.zeros(len(labels))
-    for draw in range(num_transforms):
-        log_q = _log_softmax(predict_fn(transform_fn(images, draw)))
-        total += np.sum(np.exp(log_p) * (log_p - log_q), axis=-1)
+    per_call = max(1, batch_size // len(labels))
+    for first in range(0, num_transforms, per_call):
+        draws = range(first, min(first + per_call, num_transforms))
+        outputs = predict_fn(np.concatenate([transform_fn(images, draw) for draw in draws]))
+        for log_q in np.split(_log_softmax(outputs), len(draws)):
+            total += np.sum(np.exp(log_p) * (log_p - log_q), axis=-1)
     per_image = total / num_transforms
     counts = np.bincount(labels, minlength=num_classes)
     sums = np.bincount(labels, weights=per_image, minlength=num_classes)

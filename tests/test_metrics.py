@@ -75,6 +75,25 @@ def test_ekld_matches_a_numpy_reference_per_class():
     assert np.isnan(got[1]) and np.all(got[[0, 2, 3]] > 0)
 
 
+def test_ekld_is_the_same_whatever_the_draws_per_call():
+    rng = np.random.default_rng(3)
+    images = rng.random((10, 4, 4, 1))
+    labels = np.repeat([0, 1], 5)
+    model = _linear_model(rng.normal(size=(16, 3)))
+    calls = []
+
+    def predict(x):
+        calls.append(len(x))
+        return model(x)
+
+    one_a_call = metrics.ekld(predict, images, labels, _flip_some, 7, batch_size=1)
+    assert calls == [10] * 8
+    calls.clear()
+    two_a_call = metrics.ekld(predict, images, labels, _flip_some, 7, batch_size=25)
+    assert calls == [10, 20, 20, 20, 10]  # the clean images, then 2 + 2 + 2 + 1 draws
+    np.testing.assert_allclose(two_a_call, one_a_call, rtol=1e-12)
+
+
 def test_draw_variance_is_zero_without_randomness_and_matches_numpy():
     images = np.random.default_rng(2).random((5, 4, 4, 1))
     assert metrics.draw_variance(lambda x, k: x, images, 4) == 0.0

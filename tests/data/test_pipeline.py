@@ -11,6 +11,7 @@ from kerazoo.data import (
     train_dataset,
     unlabelled_dataset,
 )
+from kerazoo.data.pipeline import all_epochs, concatenate_epochs
 
 N = 40
 # Image i is filled with i, so every batch shows which examples it holds.
@@ -179,3 +180,38 @@ def test_bad_stream_arguments_name_the_fix():
         train_dataset(IMAGES, LABELS, 64, seed=0, epoch_counter=counter)
     with pytest.raises(ValueError, match="crop_flip"):
         train_dataset(IMAGES, LABELS, 8, seed=0, epoch_counter=counter, augment="cutout")
+
+
+@pytest.mark.parametrize("stream", sorted(STREAMS))
+def test_all_epochs_reads_the_epochs_in_turn_from_one_iterator(stream):
+    counter = EpochCounter()
+    ds = STREAMS[stream](counter)
+    expected = []
+    for epoch in (2, 3):
+        counter.on_epoch_begin(epoch)
+        expected += _epoch(ds)
+    counter.on_epoch_begin(2)  # the epoch the stream starts from
+    endless = iter(all_epochs(ds))
+    got = [np.concatenate([t.numpy().ravel() for t in tf.nest.flatten(next(endless))]) for _ in expected]
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_concatenated_epochs_read_as_the_passes_concatenated():
+    counter = EpochCounter()
+    passes = [train_dataset(IMAGES, LABELS, 8, seed=s, epoch_counter=counter, augment=True) for s in (3, 4)]
+    epoch = concatenate_epochs(passes)
+    assert int(epoch.cardinality()) == 2 * (N // 8)
+    counter.on_epoch_begin(1)
+    expected = _epoch(passes[0].concatenate(passes[1]))
+    one_epoch = _epoch(epoch)
+    np.testing.assert_array_equal(one_epoch, expected)
+    counter.on_epoch_begin(2)
+    next_epoch = _epoch(passes[0].concatenate(passes[1]))
+    counter.on_epoch_begin(1)
+    endless = iter(all_epochs(epoch))
+    got = [np.concatenate([t.numpy().ravel() for t in tf.nest.flatten(next(endless))]) for _ in range(20)]
+    np.testing.assert_array_equal(got, one_epoch + next_epoch)
+    with pytest.raises(ValueError, match="same EpochCounter"):
+        concatenate_epochs(
+            [passes[0], train_dataset(IMAGES, LABELS, 8, seed=5, epoch_counter=EpochCounter())]
+        )

@@ -285,7 +285,7 @@ def export_probe(config, run, model):
     head = keras.layers.Dense(len(class_names), name="probe")
     probe = Classifier.shipped(backbone, len(class_names), head)
     head.set_weights([kernel.astype("float32"), bias.astype("float32")])
-    predictions = np.argmax(probe.predict(test_x, verbose=0), axis=1)
+    predictions = np.argmax(outputs_numpy(probe, test_x), axis=1)
     accuracy = metrics.accuracy(test_y, predictions)
     path = run.path / "probe"
     if path.exists():

@@ -6,6 +6,7 @@ import numpy as np
 from kerazoo import backbones, metrics
 from kerazoo.data import eval_dataset, train_dataset
 from kerazoo.models import Classifier
+from kerazoo.ops import outputs_numpy
 from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots
 from kerazoo.recipes.baseline import METHODS
@@ -54,7 +55,7 @@ def run_method(config, run, method, data):
     stage = f"seed{seed}"
     run.fit(model, train, stage=stage, epochs=config.epochs, test_data=test)
 
-    predictions = np.argmax(model.predict(test, verbose=0), axis=-1)
+    predictions = np.argmax(outputs_numpy(model, protocol.test_images), axis=-1)
     labels = protocol.test_labels
     per_class = metrics.per_class_accuracy(labels, predictions, protocol.num_classes)
     row = {

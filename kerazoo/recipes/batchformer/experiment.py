@@ -1,6 +1,5 @@
 """What one seed of the batchformer recipe does (imported when a run starts)."""
 
-import functools
 import types
 import warnings
 
@@ -8,8 +7,10 @@ import keras
 import numpy as np
 
 from kerazoo import backbones, metrics
+from kerazoo.data.pipeline import concatenate_epochs
 from kerazoo.layers import BatchFormer
 from kerazoo.models import BatchFormerClassifier
+from kerazoo.ops import outputs_numpy
 from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots
 from kerazoo.recipes.batchformer import METHODS, RECIPE
@@ -77,7 +78,7 @@ def run_method(config, run, method, data):
     train = _passes(config, protocol, run.seed, run.epoch_counter)
     model = build_model(config, protocol, method, data.steps)
     run.fit(model, train, stage=f"seed{run.seed}-{method}", epochs=config.epochs)
-    predictions = np.argmax(model.predict(protocol.eval_dataset(), verbose=0), axis=-1)
+    predictions = np.argmax(outputs_numpy(model, protocol.test_images), axis=-1)
     labels = protocol.test_labels
     shots = metrics.shot_accuracy(
         labels, predictions, protocol.class_counts(), config.many_shot, config.few_shot
@@ -108,7 +109,7 @@ def _passes(config, protocol, seed, epoch_counter):
         )
         for j in range(config.passes_per_epoch)
     ]
-    return functools.reduce(lambda first, second: first.concatenate(second), streams)
+    return concatenate_epochs(streams)
 
 
 def report(config, run, per_seed):

@@ -7,9 +7,10 @@ import keras
 import numpy as np
 
 from kerazoo import backbones, metrics
-from kerazoo.data import eval_dataset, make_domain_shift, make_few_labels, paired_dataset
+from kerazoo.data import make_domain_shift, make_few_labels, paired_dataset
 from kerazoo.data.folders import folder_domain_shift
 from kerazoo.models import DomainAdapter, SemiSupervised
+from kerazoo.ops import outputs_numpy
 from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes import plots
 from kerazoo.recipes.bnm import METHODS, SHIFTS
@@ -124,7 +125,7 @@ def run_method(config, run, method, data):
         augment=config.augment,
     )
     run.fit(model, stream, stage=f"seed{run.seed}-{method}", epochs=data.epochs)
-    logits = model.predict(eval_dataset(data.eval_images, data.eval_labels), verbose=0)
+    logits = outputs_numpy(model, data.eval_images)
     probs = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
     predicted = probs.argmax(axis=1)
     singular_values = np.linalg.svd(probs, compute_uv=False)

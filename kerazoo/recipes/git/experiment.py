@@ -225,11 +225,16 @@ def run_method(config, run, method, data):
         run.reseed()
         model = _train(config, run, seed, clean, f"seed{seed}-oracle", policy=oracle, start=warm)
     else:
+        generator = None
+        if method == "ce_drs_git":
+            # The translator first: it is the run's longest stage, and another
+            # process can train the shared instance-sampled stage meanwhile.
+            generator = translator(config, run, shifted)
+            run.reseed()
         # CE + DRS and GIT share the instance-sampled stage (trained once, then loaded).
         warm = _train(config, run, seed, shifted, f"seed{seed}-ce")
         augment = None
-        if method == "ce_drs_git":
-            generator = translator(config, run, shifted)
+        if generator is not None:
             # Every seed's stage in this process shares the translator, whose
             # style draws advance its SeedGenerator: restart them from the
             # seed, so that a stage's draws do not depend on the stages this
