@@ -485,6 +485,11 @@ class ClassIncremental:
         strategy: `tf.distribute` strategy models are built under.
         epoch_counter: the `EpochCounter` the fit callable drives.
         log: a callable for one-line progress messages.
+        reuse: optional (model, key) -> the model to train in its place, one
+            of the same kind set to `model`'s initial state; `key` is the
+            same for a phase of one method and settings on every seed
+            (`kerazoo.recipes.runner.Run.reuse`, which keeps models so that
+            their training step is traced once).
 
     Example:
 
@@ -541,6 +546,7 @@ class ClassIncremental:
         strategy,
         epoch_counter,
         log=print,
+        reuse=None,
     ):
         self.method = method
         self.train_x, self.train_y, self.test_x, self.test_y = data
@@ -553,6 +559,7 @@ class ClassIncremental:
         self.strategy = strategy
         self.epoch_counter = epoch_counter
         self.log = log
+        self.reuse = reuse or (lambda model, key: model)
         self.memory = {}  # class -> train indices of its exemplars
         self.model = None
 
@@ -661,6 +668,7 @@ class ClassIncremental:
                 )
                 model.compile(optimizer=optimizer, metrics=_metrics())
                 model(self.train_x[:1])
+                model = self.reuse(model, (self.method, self.settings, phase, "cbf"))
             dataset = self._train_data(indices, self.seed * 1000 + 500 + phase, drop_remainder=False)
             self.fit(model, dataset, stage=stage, epochs=settings.cbf_epochs)
         finally:
@@ -690,6 +698,7 @@ class ClassIncremental:
                 optimizer = with_weight_decay(self.make_optimizer(steps), self.settings.weight_decay)
                 model.compile(optimizer=optimizer, metrics=_metrics())
                 model(self.train_x[:1])
+                model = self.reuse(model, (self.method, self.settings, phase))
             self.model = model
             dataset = self._train_data(indices, self.seed * 1000 + phase)
             self.fit(model, dataset, stage=f"{stage_prefix}-phase{phase}", epochs=epochs)

@@ -61,6 +61,7 @@ from kerazoo.recipes.callbacks import (
 from kerazoo.recipes.config import ConfigError, to_dict
 from kerazoo.recipes.exports import export_model
 from kerazoo.recipes.jobs import JobBoard, exit_with_parent, start_workers
+from kerazoo.recipes.model_pool import ModelPool
 from kerazoo.recipes.recipe import STRATEGIES, Outcome, RunDirError, TrainingDiverged
 from kerazoo.recipes.run_directory import RunDirectory
 
@@ -210,8 +211,12 @@ def _run_pair(experiment, config, run, pair, keep_model):
     run.seed, method = pair
     run.reseed()
     started = time.time()
-    with run.strategy.scope():
-        result = experiment.run_method(config, run, method, run.data)
+    pool, run.model_pool = run.model_pool, None if keep_model else run.model_pool
+    try:
+        with run.strategy.scope():
+            result = experiment.run_method(config, run, method, run.data)
+    finally:
+        run.model_pool = pool
     if not keep_model:
         result.model = None
     run.log(f"seed{run.seed}-{method}: done in {time.time() - started:.0f} s", console=False)
@@ -295,6 +300,9 @@ class Run:
         self.seed = None  # the seed being run (set by `execute`)
         self.data = None  # what the experiment's `prepare` returned (set by `execute`)
         self.board = None  # the `JobBoard` of a run with --jobs > 1
+        # The models `reuse` keeps; None while a pair runs whose model is
+        # exported (a later seed would overwrite it).
+        self.model_pool = ModelPool()
         self._cache = {}
 
     @classmethod
@@ -355,6 +363,22 @@ class Run:
         self.data_notes = protocol.notes
         self.log("data: " + "; ".join(protocol.notes), console=False)
         return protocol
+
+    def reuse(self, model, key):
+        """The model to train in place of `model` (built and compiled): one
+        kept from an earlier stage of this process under `key`, set to
+        `model`'s initial state, or `model` itself (then kept). Its training
+        step is then traced once for all the stages of a key instead of once
+        each (`kerazoo.recipes.model_pool.ModelPool`, which says what a key
+        promises). `model` itself while a pair runs whose model is exported.
+        """
+        if self.model_pool is None:
+            return model
+        self._build_optimizers(model)  # their state is copied too
+        kept = self.model_pool.take(key, model)
+        if kept is not model:
+            self.log(f"seed{self.seed}: a kept model trains as {key} (its step traced once)", console=False)
+        return kept
 
     def checkpoint_path(self, stage):
         return self.path / "checkpoints" / f"{stage}.weights.h5"

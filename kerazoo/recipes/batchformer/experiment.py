@@ -76,7 +76,7 @@ def prepare(config, run):
 def run_method(config, run, method, data):
     protocol = data.protocol
     train = _passes(config, protocol, run.seed, run.epoch_counter)
-    model = build_model(config, protocol, method, data.steps)
+    model = run.reuse(build_model(config, protocol, method, data.steps), method)
     run.fit(model, train, stage=f"seed{run.seed}-{method}", epochs=config.epochs)
     predictions = np.argmax(outputs_numpy(model, protocol.test_images), axis=-1)
     labels = protocol.test_labels

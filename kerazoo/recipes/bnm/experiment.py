@@ -112,7 +112,9 @@ def prepare(config, run):
 
 
 def run_method(config, run, method, data):
-    model = build_model(config, method, data.protocol.image_shape, data.protocol.num_classes)
+    model = run.reuse(
+        build_model(config, method, data.protocol.image_shape, data.protocol.num_classes), method
+    )
     stream = paired_dataset(
         data.images,
         data.labels,

@@ -69,6 +69,7 @@ def run_method(config, run, method, data):
         strategy=run.strategy,
         epoch_counter=run.epoch_counter,
         log=lambda message: run.log(message, console=False),
+        reuse=run.reuse,
     )
     phase_results = learner.run(f"seed{seed}-{method}")
     rows, curves = {}, {}
