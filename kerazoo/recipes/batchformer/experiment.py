@@ -78,7 +78,10 @@ def run_method(config, run, method, data):
     train = _passes(config, protocol, run.seed, run.epoch_counter)
     model = run.reuse(build_model(config, protocol, method, data.steps), method)
     run.fit(model, train, stage=f"seed{run.seed}-{method}", epochs=config.epochs)
-    predictions = np.argmax(outputs_numpy(model, protocol.test_images), axis=-1)
+    # The protocol's own batches: a streamed one (ImageNet-LT) holds no test array.
+    predictions = np.concatenate(
+        [np.argmax(outputs_numpy(model, images.numpy()), axis=-1) for images, _ in protocol.eval_dataset()]
+    )
     labels = protocol.test_labels
     shots = metrics.shot_accuracy(
         labels, predictions, protocol.class_counts(), config.many_shot, config.few_shot
