@@ -103,3 +103,15 @@ def with_learning_rates(callback, logs):
     """`logs` with the learning rate(s) of the model's optimizer added, as a
     `keras.callbacks.TensorBoard` logs them at each epoch's end (private)."""
     return callback._collect_learning_rate(logs)
+
+
+def set_keras_seed(seed):
+    """What `keras.utils.set_random_seed` does to Keras' own state: record
+    the seed and drop the global `SeedGenerator` (recreated from the Python
+    generator on next use). Both live in Keras' private global state."""
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)

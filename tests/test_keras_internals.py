@@ -99,3 +99,24 @@ def test_tensorboard_has_two_writers_and_adds_the_learning_rate(tmp_path):
     train, validation = internals.tensorboard_writers(board)
     assert train is not validation and callable(train.as_default)
     assert internals.with_learning_rates(board, {"loss": 1.0}) == {"loss": 1.0, "learning_rate": 0.25}
+
+
+def test_set_keras_seed_with_python_and_numpy_seeds_draws_as_set_random_seed():
+    import random
+
+    def draws():
+        layer = keras.layers.Dense(3)
+        layer.build((None, 2))  # initializers seeded from Python's generator
+        return [np.array(layer.kernel), np.array(keras.random.uniform((4,))), np.random.uniform(size=2)]
+
+    keras.utils.set_random_seed(5)
+    expected = draws()
+    keras.random.uniform((7,))  # moves the global SeedGenerator on
+    random.seed(5)
+    np.random.seed(5)
+    internals.set_keras_seed(5)
+    for got, want in zip(draws(), expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    from keras.src.utils import rng_utils
+
+    assert rng_utils.get_random_seed() == 5

@@ -29,14 +29,17 @@ run is resumed only with the config and `--strategy` it started with.
 import contextlib
 import json
 import os
+import random
 import shutil
 import sys
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 import kerazoo
+from kerazoo._keras_internals import set_keras_seed
 from kerazoo.atomic import atomic_path, write_text
 from kerazoo.data import (
     DatasetNotFoundError,
@@ -304,6 +307,7 @@ class Run:
         # exported (a later seed would overwrite it).
         self.model_pool = ModelPool()
         self._cache = {}
+        tf.random.set_seed(config.seed)
 
     @classmethod
     def open(cls, recipe, config, strategy, **options):
@@ -324,10 +328,22 @@ class Run:
         return self.directory.timed(what)
 
     def reseed(self, seed=None):
-        """Set every random state (Python, NumPy, TensorFlow, Keras) from
-        `seed` (default: the seed being run): where each method and each
-        stage that must not depend on what ran before it starts."""
-        keras.utils.set_random_seed(self.seed if seed is None else seed)
+        """Set every random state kerazoo draws from (Python, NumPy, Keras)
+        from `seed` (default: the seed being run): where each method and
+        each stage that must not depend on what ran before it starts.
+
+        `keras.utils.set_random_seed` would also set TensorFlow's global
+        seed, and that clears TensorFlow's kernel cache: every function
+        already traced is then optimized again by Grappler at its next call
+        (0.2–0.5 s for each stage that trains a kept model, `reuse`).
+        kerazoo's TensorFlow random ops are stateless, keyed by Keras' seed
+        generators and the data's (seed, epoch) keys, and read no global
+        seed; it is set once, from the run's seed, when the `Run` is made.
+        """
+        seed = self.seed if seed is None else seed
+        random.seed(seed)
+        np.random.seed(seed)
+        set_keras_seed(seed)
 
     def cache(self, key, make):
         """`make()` the first time `key` is asked for in this run, then the
