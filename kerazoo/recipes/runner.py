@@ -393,7 +393,9 @@ class Run:
         self._build_optimizers(model)  # their state is copied too
         kept = self.model_pool.take(key, model)
         if kept is not model:
-            self.log(f"seed{self.seed}: a kept model trains as {key} (its step traced once)", console=False)
+            self.log(
+                f"seed{self.seed}: the next stage trains a kept model (its step traced once)", console=False
+            )
         return kept
 
     def checkpoint_path(self, stage):
