@@ -1,5 +1,5 @@
 """Models kept with their traced training steps, for the later stages of
-a process that train the same architecture (`Run.fit(..., reuse=key)`)."""
+a process that train the same architecture (`Run.reuse(model, key)`)."""
 
 import json
 
