@@ -255,7 +255,13 @@ def concatenate_epochs(datasets):
     print(int(epoch.cardinality()))  # 8: two passes of 4 batches
     ```
     """
-    parts = [d._kerazoo_epochs for d in datasets]
+    parts = [getattr(d, "_kerazoo_epochs", None) for d in datasets]
+    if None in parts:
+        raise ValueError(
+            "concatenate_epochs reads datasets made by train_dataset, paired_dataset, "
+            "unlabelled_dataset or a streamed protocol's train_dataset; use Dataset.concatenate "
+            "for others (fit then opens an iterator every epoch)."
+        )
     counters = {id(counter) for _, _, counter in parts}
     if len(counters) != 1:
         raise ValueError("concatenate_epochs: the datasets must read the same EpochCounter.")

@@ -211,6 +211,8 @@ def test_concatenated_epochs_read_as_the_passes_concatenated():
     endless = iter(all_epochs(epoch))
     got = [np.concatenate([t.numpy().ravel() for t in tf.nest.flatten(next(endless))]) for _ in range(20)]
     np.testing.assert_array_equal(got, one_epoch + next_epoch)
+    with pytest.raises(ValueError, match="use Dataset.concatenate"):
+        concatenate_epochs([passes[0], tf.data.Dataset.range(3)])
     with pytest.raises(ValueError, match="same EpochCounter"):
         concatenate_epochs(
             [passes[0], train_dataset(IMAGES, LABELS, 8, seed=5, epoch_counter=EpochCounter())]
