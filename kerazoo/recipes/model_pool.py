@@ -54,16 +54,27 @@ class ModelPool:
     def __init__(self):
         self._models = {}
 
-    def take(self, key, model):
+    def take(self, key, model, keep=True):
         """The model to train in place of `model` (built, compiled, its
         optimizers built): a kept one of the same kind under `key`, set to
-        `model`'s state, or `model` itself, then kept."""
+        `model`'s state, or `model` itself.
+
+        Args:
+            key: the kind of stage (see the class docstring).
+            model: the new model.
+            keep: keep the returned model for later stages. False for a
+                model that must outlive the process's later stages (it is
+                exported): a kept one it replaces leaves the pool.
+        """
         kept = self._models.get(key)
         if kept is None or kept is model or _signature(kept) != _signature(model):
-            self._models[key] = model
+            if keep:
+                self._models[key] = model
             return model
         for target, source in zip(_state(kept), _state(model)):
             target.assign(source)
+        if not keep:
+            del self._models[key]
         return kept
 
 

@@ -140,7 +140,8 @@ def execute(recipe, config, run, args=None):
     The loop is the runner's: the experiment's data are prepared once per
     run, every (seed, method) pair starts from the seed's random state (so
     each method sees the same initial weights and batches), and only the
-    first seed's model of the shipping method is exported. With
+    first seed's model of the shipping method is exported (its pair runs
+    last, or first in each process of a `--jobs` run). With
     `args.jobs` > 1 the pairs are shared out among processes (the shipped
     one stays here); a worker (`args.worker`) only takes pairs.
     """
@@ -155,11 +156,18 @@ def execute(recipe, config, run, args=None):
         run.data = prepare(config, run)
     results = {}
     if jobs == 1 and not worker:
-        for seed in config.seeds:
+        # The shipped pair runs last: its stages can then train the models
+        # the other seeds' stages kept (`Run.reuse`), as nothing runs after
+        # it to overwrite them before the export.
+        left = {seed: sum(p[0] == seed for p in pairs) for seed in config.seeds}
+        seconds = dict.fromkeys(config.seeds, 0.0)
+        for pair in [*(p for p in pairs if p != shipped), shipped]:
             started = time.time()
-            for pair in [p for p in pairs if p[0] == seed]:
-                results[pair] = _run_pair(experiment, config, run, pair, keep_model=pair == shipped)
-            run.log(f"seed {seed}: done in {time.time() - started:.0f} s")
+            results[pair] = _run_pair(experiment, config, run, pair, keep_model=pair == shipped)
+            seconds[pair[0]] += time.time() - started
+            left[pair[0]] -= 1
+            if not left[pair[0]]:
+                run.log(f"seed {pair[0]}: done in {seconds[pair[0]]:.0f} s")
     else:
         run.board = JobBoard(run.path / "jobs")
         if not worker:
@@ -214,12 +222,12 @@ def _run_pair(experiment, config, run, pair, keep_model):
     run.seed, method = pair
     run.reseed()
     started = time.time()
-    pool, run.model_pool = run.model_pool, None if keep_model else run.model_pool
+    run.exporting = keep_model
     try:
         with run.strategy.scope():
             result = experiment.run_method(config, run, method, run.data)
     finally:
-        run.model_pool = pool
+        run.exporting = False
     if not keep_model:
         result.model = None
     run.log(f"seed{run.seed}-{method}: done in {time.time() - started:.0f} s", console=False)
@@ -303,9 +311,8 @@ class Run:
         self.seed = None  # the seed being run (set by `execute`)
         self.data = None  # what the experiment's `prepare` returned (set by `execute`)
         self.board = None  # the `JobBoard` of a run with --jobs > 1
-        # The models `reuse` keeps; None while a pair runs whose model is
-        # exported (a later seed would overwrite it).
-        self.model_pool = ModelPool()
+        self.model_pool = ModelPool()  # the models `reuse` keeps
+        self.exporting = False  # a pair whose model is exported is running
         self._cache = {}
         tf.random.set_seed(config.seed)
 
@@ -386,12 +393,11 @@ class Run:
         `model`'s initial state, or `model` itself (then kept). Its training
         step is then traced once for all the stages of a key instead of once
         each (`kerazoo.recipes.model_pool.ModelPool`, which says what a key
-        promises). `model` itself while a pair runs whose model is exported.
+        promises). While a pair runs whose model is exported, what it trains
+        leaves the pool: no later stage may overwrite it.
         """
-        if self.model_pool is None:
-            return model
         self._build_optimizers(model)  # their state is copied too
-        kept = self.model_pool.take(key, model)
+        kept = self.model_pool.take(key, model, keep=not self.exporting)
         if kept is not model:
             self.log(
                 f"seed{self.seed}: the next stage trains a kept model (its step traced once)", console=False

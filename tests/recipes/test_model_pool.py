@@ -50,3 +50,14 @@ def test_a_model_of_another_shape_or_schedule_is_trained_itself_and_kept():
     wider = _model(3, width=16)
     assert pool.take("clf", wider) is wider
     assert pool.take("other key", _model(4)) is not first
+
+
+def test_a_model_taken_without_keeping_leaves_the_pool():
+    pool = ModelPool()
+    first = pool.take("clf", _model(0))
+    assert pool.take("clf", _model(1), keep=False) is first  # e.g. the exported model
+    second = _model(2)
+    assert pool.take("clf", second) is second, "a later stage must not overwrite the exported model"
+    assert pool.take("clf", _model(3), keep=False) is second
+    fourth = _model(4)
+    assert pool.take("clf", fourth) is fourth

@@ -5,6 +5,7 @@ import importlib
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -143,6 +144,31 @@ def test_seeds_loop_reports_mean_and_std(two_replica_run):
     report = (out / "report.md").read_text()
     mean, std = 100 * np.mean(values), 100 * np.std(values)
     assert f"{mean:.1f} ± {std:.1f}" in report and "mean ± std over 2 seeds" in report
+
+
+def test_the_shipped_pair_runs_last_on_a_kept_model_and_exports_its_own_weights(tmp_path):
+    # One process: seed 1 trains first and keeps its model; the shipped pair
+    # (seed 0) then trains that object. Its export must be seed 0's model,
+    # bit for bit the one a one-seed run exports.
+    recipe = importlib.import_module("kerazoo.recipes.batchformer").RECIPE
+    toy = ["epochs=2", "passes_per_epoch=1", "methods=balanced_softmax_batchformer", "exports=keras"]
+    for seeds in (1, 2):
+        sets = [a for s in (*toy, f"num_seeds={seeds}") for a in ("--set", s)]
+        recipe.main([*sets, "--jobs", "1", "--out", str(tmp_path / f"seeds{seeds}")])
+    log = (tmp_path / "seeds2" / "run.log").read_text()
+    assert log.index("seed1-balanced_softmax_batchformer: training") < log.index(
+        "seed0-balanced_softmax_batchformer: training"
+    )
+    assert "seed0: the next stage trains a kept model" in log
+    one, two = (keras.saving.load_model(tmp_path / f"seeds{n}" / "model.keras") for n in (1, 2))
+    for a, b in zip(one.get_weights(), two.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    first, both = (json.loads((tmp_path / f"seeds{n}" / "metrics.json").read_text()) for n in (1, 2))
+    assert both["model"] == first["model"]
+    assert (
+        both["results"]["balanced_softmax_batchformer"]["test_accuracy"][0]
+        == first["results"]["balanced_softmax_batchformer"]["test_accuracy"][0]
+    )
 
 
 @pytest.mark.slow
