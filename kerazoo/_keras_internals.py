@@ -6,6 +6,7 @@ instead of deep inside a training run.
 
 import json
 
+import keras
 import tensorflow as tf
 
 
@@ -97,6 +98,16 @@ def tensorboard_writers(callback):
     """The summary writers of a `keras.callbacks.TensorBoard`: (train,
     validation). Keras creates them on first use behind private properties."""
     return callback._train_writer, callback._val_writer
+
+
+def learning_rate_schedule(optimizer):
+    """The `LearningRateSchedule` `optimizer` (or the optimizer it wraps,
+    `inner_optimizer`) was made with, or None (the public `learning_rate`
+    is the current rate)."""
+    while hasattr(optimizer, "inner_optimizer"):
+        optimizer = optimizer.inner_optimizer
+    schedule = optimizer._learning_rate
+    return schedule if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule) else None
 
 
 def with_learning_rates(callback, logs):

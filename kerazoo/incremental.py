@@ -33,6 +33,7 @@ from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights
 from kerazoo.models.lucir import LUCIRClassifier, LUCIRLoss
 from kerazoo.ops import l2_normalize_numpy, outputs_numpy
 from kerazoo.optimizers import with_weight_decay
+from kerazoo.schedules import VariableLength
 
 
 def _metrics():
@@ -662,7 +663,9 @@ class ClassIncremental:
                     backbone, unfrozen, self.model.old_backbone, self.model.old_head, num_old, loss
                 )
                 lr = settings.cbf_learning_rate
-                schedule = keras.optimizers.schedules.PiecewiseConstantDecay([steps // 2], [lr, lr * 0.1])
+                schedule = VariableLength(
+                    keras.optimizers.schedules.PiecewiseConstantDecay([steps // 2], [lr, lr * 0.1])
+                )
                 optimizer = with_weight_decay(
                     keras.optimizers.SGD(schedule, momentum=0.9), settings.cbf_weight_decay
                 )

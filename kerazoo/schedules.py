@@ -1,4 +1,7 @@
-"""Learning-rate schedules of the methods' official code that Keras lacks."""
+"""Learning-rate schedules: those of the methods' official code that Keras
+lacks, and `VariableLength`, a Keras schedule whose step counts are state."""
+
+import math
 
 import keras
 import numpy as np
@@ -157,3 +160,104 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
             "decay_steps": self.decay_steps,
             "end_learning_rate": self.end_learning_rate,
         }
+
+
+# The step counts a Keras schedule reads, by schedule class.
+_STEP_COUNTS = {
+    keras.optimizers.schedules.CosineDecay: ("decay_steps",),
+    keras.optimizers.schedules.PiecewiseConstantDecay: ("boundaries",),
+}
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class VariableLength(keras.optimizers.schedules.LearningRateSchedule):
+    """A Keras schedule whose step counts are read from variables.
+
+    A traced training step bakes a schedule's numbers into its graph, so a
+    model that trains stages of other lengths with one traced step (a
+    kept model, `kerazoo.recipes.model_pool`: one LUCIR phase on seeds
+    whose class orders give different numbers of images) needs them as
+    state: here `decay_steps` of `CosineDecay` and `boundaries` of
+    `PiecewiseConstantDecay` are non-trainable int64 variables.
+
+    In a traced step the rates are those of the wrapped schedule to the
+    last bit. Keras' `CosineDecay` divides by `decay_steps`, and TensorFlow's
+    graph optimizer computes a division by a constant as a multiplication
+    by its reciprocal (one ulp apart at some steps, enough to move a
+    LUCIR run's accuracies by tenths of a point); the cosine here
+    multiplies by the reciprocal too (tests/test_schedules.py holds the two
+    to the same bits). Eager calls of Keras' schedule divide.
+
+    Args:
+        schedule: a `keras.optimizers.schedules.CosineDecay` (without
+            warm-up) or `PiecewiseConstantDecay`; left as it is (a copy is
+            wrapped).
+
+    Example:
+
+    ```python
+    import keras
+    from kerazoo.schedules import VariableLength
+
+    schedule = VariableLength(keras.optimizers.schedules.CosineDecay(0.1, 100))
+    print(float(schedule(50)))  # 0.05
+    schedule.variables[0].assign(200)
+    print(float(schedule(50)))  # 0.0853..., as CosineDecay(0.1, 200)
+    ```
+    """
+
+    def __init__(self, schedule):
+        names = _STEP_COUNTS.get(type(schedule))
+        if names is None:
+            raise ValueError(
+                f"VariableLength wraps {' or '.join(c.__name__ for c in _STEP_COUNTS)}; got "
+                f"{type(schedule).__name__}. Pass the schedule itself, not wrapped in another."
+            )
+        if getattr(schedule, "warmup_target", None) is not None:
+            raise ValueError("VariableLength wraps a CosineDecay without warm-up (warmup_target=None).")
+        self.schedule = type(schedule).from_config(schedule.get_config())
+        self.variables = []
+        for name in names:
+            value = getattr(schedule, name)
+            counts = [_count(v) for v in value] if isinstance(value, (list, tuple)) else _count(value)
+            setattr(self.schedule, name, keras.tree.map_structure(self._variable, counts))
+
+    def _variable(self, count):
+        variable = keras.Variable(count, dtype="int64", trainable=False, name="step_count")
+        self.variables.append(variable)
+        return variable
+
+    def __call__(self, step):
+        if not isinstance(self.schedule, keras.optimizers.schedules.CosineDecay):
+            return self.schedule(step)  # its boundaries only compare
+        cosine = self.schedule
+        learning_rate = ops.convert_to_tensor(cosine.initial_learning_rate)
+        dtype = learning_rate.dtype
+        total = ops.cast(cosine.decay_steps, dtype)
+        fraction = ops.multiply(ops.minimum(ops.cast(step, dtype), total), ops.reciprocal(total))
+        decayed = 0.5 * (1.0 + ops.cos(ops.multiply(ops.array(math.pi, dtype=dtype), fraction)))
+        return ops.multiply(learning_rate, (1 - cosine.alpha) * decayed + cosine.alpha)
+
+    @staticmethod
+    def structure(config):
+        """A `VariableLength`'s `get_config()` without its step counts: what
+        a training step traced with the schedule bakes in."""
+        inner = config["schedule"]
+        names = next(n for c, n in _STEP_COUNTS.items() if c.__name__ == inner["class_name"])
+        return {"class": inner["class_name"], **{k: v for k, v in inner["config"].items() if k not in names}}
+
+    def get_config(self):
+        config = self.schedule.get_config()
+        for name in _STEP_COUNTS[type(self.schedule)]:
+            config[name] = keras.tree.map_structure(lambda v: int(ops.convert_to_numpy(v)), config[name])
+        return {"schedule": keras.saving.serialize_keras_object(type(self.schedule).from_config(config))}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.saving.deserialize_keras_object(config["schedule"]))
+
+
+def _count(value):
+    if isinstance(value, bool) or not float(value).is_integer():
+        raise ValueError(f"VariableLength: a step count must be a whole number, got {value!r}.")
+    return int(value)

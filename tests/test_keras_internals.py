@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from kerazoo import _keras_internals as internals
+from kerazoo.optimizers import with_weight_decay
 
 
 def test_compiled_metrics_can_be_built_before_the_first_batch():
@@ -81,6 +82,14 @@ def test_backup_files_are_where_keras_writes_them(tmp_path):
     assert (
         json.loads(metadata.read_text())["epoch"] == 2 and json.loads(prev_metadata.read_text())["epoch"] == 1
     )
+
+
+def test_the_schedule_an_optimizer_was_made_with_is_found_inside_wrappers():
+    schedule = keras.optimizers.schedules.CosineDecay(0.1, 10)
+    assert (
+        internals.learning_rate_schedule(with_weight_decay(keras.optimizers.SGD(schedule), 1e-4)) is schedule
+    )
+    assert internals.learning_rate_schedule(keras.optimizers.SGD(0.1)) is None
 
 
 def test_only_a_multi_worker_cluster_reduces_logs_across_workers():

@@ -1,9 +1,12 @@
-"""The official BNM code's inverse schedule; the official BalancedSoftmax/BatchFormer warm-up cosine."""
+"""The official BNM code's inverse schedule; the official BalancedSoftmax/BatchFormer warm-up cosine;
+Keras schedules whose step counts are variables."""
 
 import keras
 import numpy as np
+import pytest
+import tensorflow as tf
 
-from kerazoo.schedules import InverseDecay, WarmupCosineDecay
+from kerazoo.schedules import InverseDecay, VariableLength, WarmupCosineDecay
 
 
 def test_values_and_serialization():
@@ -36,3 +39,48 @@ def test_warmup_cosine_follows_the_official_cosine_annealing_lr_warmup():
     )  # float32 near the end
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
     assert restored.get_config() == schedule.get_config()
+
+
+COSINE = keras.optimizers.schedules.CosineDecay
+PIECEWISE = keras.optimizers.schedules.PiecewiseConstantDecay
+MAKERS = {
+    "cosine": lambda n: COSINE(0.1, n),
+    "cosine with alpha": lambda n: COSINE(0.05, n, alpha=0.01),
+    "piecewise": lambda n: PIECEWISE([n // 2, n], [0.1, 0.01, 0.001]),
+}
+
+
+def _traced(schedule):
+    # As a training step computes it: traced, through TensorFlow's graph optimizer.
+    rate = tf.function(lambda step: schedule(step), autograph=False)
+    return lambda steps: [float(rate(tf.constant(s, "int64"))) for s in steps]
+
+
+@pytest.mark.parametrize("make", MAKERS.values(), ids=MAKERS)
+def test_variable_length_gives_a_traced_steps_rates_to_the_bit_at_any_length(make):
+    schedule = VariableLength(make(90))
+    rates = _traced(schedule)
+    for length in (90, 37, 211, 1234):
+        for variable, count in zip(schedule.variables, VariableLength(make(length)).variables, strict=True):
+            variable.assign(count)
+        steps = range(0, length + 3)
+        assert rates(steps) == _traced(make(length))(steps), length
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
+    assert restored.get_config() == VariableLength(make(1234)).get_config()
+    structure, other_length = (
+        VariableLength.structure(s.get_config()) for s in (restored, VariableLength(make(7)))
+    )
+    assert structure == other_length and structure["class"] == type(make(7)).__name__
+    assert not {"decay_steps", "boundaries"} & set(structure)
+
+
+def test_variable_length_leaves_the_wrapped_schedule_alone_and_refuses_what_it_cannot_vary():
+    cosine = COSINE(0.1, 100)
+    VariableLength(cosine).variables[0].assign(5)
+    assert cosine.decay_steps == 100
+    with pytest.raises(ValueError, match="wraps CosineDecay or PiecewiseConstantDecay; got InverseDecay"):
+        VariableLength(InverseDecay(0.1))
+    with pytest.raises(ValueError, match="without warm-up"):
+        VariableLength(COSINE(0.0, 100, warmup_target=0.1, warmup_steps=10))
+    with pytest.raises(ValueError, match="a step count must be a whole number, got 2.5"):
+        VariableLength(PIECEWISE([2.5], [0.1, 0.01]))

@@ -3,7 +3,11 @@ a process that train the same architecture (`Run.reuse(model, key)`)."""
 
 import json
 
+import keras
+
+from kerazoo._keras_internals import learning_rate_schedule
 from kerazoo.models import TrainingModel
+from kerazoo.schedules import VariableLength
 
 
 class ModelPool:
@@ -24,8 +28,10 @@ class ModelPool:
     variables (the method's Python settings: loss, number of old classes)
     is the same for every model given under it. What can differ between
     seeds is checked: the variables' shapes, dtypes and trainability and the
-    optimizers' configurations (a learning-rate schedule's number of steps
-    follows the seed's data in LUCIR). When they differ, the new model is
+    optimizers' configurations. A learning-rate schedule's step counts
+    (which follow the seed's data in LUCIR) are part of the configuration,
+    unless the schedule is a `kerazoo.schedules.VariableLength`: then they
+    are state, copied like the variables. When they differ, the new model is
     trained, and kept in place of the old.
 
     Example:
@@ -84,8 +90,17 @@ def _optimizers(model):
     return list({id(o): o for o in found}.values())
 
 
+def _lengths(model):
+    schedules = (learning_rate_schedule(o) for o in _optimizers(model))
+    return [s for s in schedules if isinstance(s, VariableLength)]
+
+
 def _state(model):
-    return [*model.variables, *(v for o in _optimizers(model) for v in o.variables)]
+    return [
+        *model.variables,
+        *(v for o in _optimizers(model) for v in o.variables),
+        *(v for s in _lengths(model) for v in s.variables),
+    ]
 
 
 def _signature(model):
@@ -99,7 +114,12 @@ def _signature(model):
 def _unnamed(config):
     # Keras numbers the names of later optimizers (adam, adam_1, ...).
     if isinstance(config, dict):
+        if config.get("registered_name") == _VARIABLE_LENGTH:
+            return VariableLength.structure(config["config"])  # its step counts are state
         return {k: _unnamed(v) for k, v in config.items() if k != "name"}
     if isinstance(config, (list, tuple)):
         return [_unnamed(v) for v in config]
     return config
+
+
+_VARIABLE_LENGTH = keras.saving.get_registered_name(VariableLength)

@@ -6,15 +6,17 @@ from kerazoo import backbones
 from kerazoo.models import Classifier
 from kerazoo.optimizers import with_weight_decay
 from kerazoo.recipes.model_pool import ModelPool
+from kerazoo.schedules import VariableLength
 
 X = np.random.default_rng(0).uniform(size=(64, 8, 8, 1)).astype("float32")
 Y = np.arange(64) % 4
 
 
-def _model(seed, decay_steps=100, width=8):
+def _model(seed, decay_steps=100, width=8, variable_length=False):
     keras.utils.set_random_seed(seed)
     model = Classifier(backbones.get("convnet", input_shape=(8, 8, 1), width=width), 4)
     schedule = keras.optimizers.schedules.CosineDecay(0.1, decay_steps)
+    schedule = VariableLength(schedule) if variable_length else schedule
     model.compile(optimizer=with_weight_decay(keras.optimizers.SGD(schedule, momentum=0.9), 5e-4))
     model(X[:1])
     model.optimizer.build(model.trainable_variables)
@@ -50,6 +52,20 @@ def test_a_model_of_another_shape_or_schedule_is_trained_itself_and_kept():
     wider = _model(3, width=16)
     assert pool.take("clf", wider) is wider
     assert pool.take("other key", _model(4)) is not first
+
+
+def test_a_schedule_of_another_length_is_state_when_its_steps_are_variables():
+    pool = ModelPool()
+    first = pool.take("clf", _model(0, decay_steps=8, variable_length=True))
+    _train(first, 0)
+    step = first.train_function
+    kept = pool.take("clf", _model(1, decay_steps=5, variable_length=True))
+    assert kept is first
+    # As a new model with the 5-step schedule trains: its rates, not the 8-step one's.
+    fresh = _model(1, decay_steps=5, variable_length=True)
+    for got, expected in zip(_train(kept, 1), _train(fresh, 1), strict=True):
+        np.testing.assert_array_equal(got, expected)
+    assert kept.train_function is step
 
 
 def test_a_model_taken_without_keeping_leaves_the_pool():

@@ -13,6 +13,7 @@ from kerazoo.recipes import plots
 from kerazoo.recipes.lucir import METHODS, RECIPE
 from kerazoo.recipes.recipe import Outcome
 from kerazoo.recipes.results import MethodResult, count, format_values, spread_label
+from kerazoo.schedules import VariableLength
 
 PHASE_TABLE_TITLE = "Accuracy on all seen classes after each phase (%)"
 
@@ -27,7 +28,9 @@ def build_optimizer(config):
             )
         else:
             schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)
-        return keras.optimizers.SGD(schedule, momentum=config.momentum)
+        # A phase's number of steps follows the seed's class order: as
+        # variables, one traced step serves the phase on every seed.
+        return keras.optimizers.SGD(VariableLength(schedule), momentum=config.momentum)
 
     return make
 
