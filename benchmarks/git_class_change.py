@@ -2,7 +2,7 @@
 that turns a `q` into a `g` is label noise for the classifier GIT trains.
 
     python -m benchmarks.git_class_change RUN_DIR [--judge-epochs 5] [--styles 10]
-        [--style-source prior encoded]
+        [--style-source prior encoded own]
 
 RUN_DIR is a finished or running GIT recipe run on a glyphs protocol that
 holds translator.keras. A judge classifier (the 5-convolution backbone) is
@@ -61,10 +61,12 @@ def main(argv=None):
     parser.add_argument(
         "--style-source",
         nargs="+",
-        choices=STYLES,
+        choices=[*STYLES, "own"],
         default=["prior"],
         help="where the styles come from (each judged in turn): prior, N(0, I) as GIT's code; "
-        "encoded, the styles of training images drawn class-balanced, as a DRS batch holds them",
+        "encoded, the styles of training images drawn class-balanced, as a DRS batch holds them; "
+        "own, each image's own style (a reconstruction: what the translator changes with no "
+        "new style)",
     )
     parser.add_argument("--data-dir", default=os.environ.get("KERAZOO_DATA_DIR"))
     args = parser.parse_args(argv)
@@ -99,9 +101,13 @@ def main(argv=None):
     read_right = predicted(judge, images) == labels
     source_error = float(np.mean(~read_right))
     for source in args.style_source:
-        changed = np.zeros((args.styles, len(rows)), bool)
-        for k in range(args.styles):
-            styles = draw_styles(translator, source, shifted, len(images), 1000 + k)
+        draws = 1 if source == "own" else args.styles
+        changed = np.zeros((draws, len(rows)), bool)
+        for k in range(draws):
+            if source == "own":
+                styles = translator.styles_of(images)
+            else:
+                styles = draw_styles(translator, source, shifted, len(images), 1000 + k)
             changed[k] = predicted(judge, np.asarray(translator.translate(images, styles))) != labels
         per_class = {shifted.class_names[c]: float(changed[:, labels == c].mean()) for c in np.unique(labels)}
         worst = sorted(per_class.items(), key=lambda item: -item[1])[:8]
@@ -114,7 +120,7 @@ def main(argv=None):
             "judge_test_accuracy": judge_accuracy,
             "tail_classes": len(per_class),
             "tail_images": int(len(rows)),
-            "styles_per_image": args.styles,
+            "styles_per_image": draws,
             "style_source": source,
             "source_error": source_error,
             "class_change_rate": float(changed.mean()),

@@ -75,7 +75,9 @@ def prepare(config, run):
 
 def run_method(config, run, method, data):
     protocol = data.protocol
-    train = _passes(config, protocol, run.seed, run.epoch_counter)
+    # The seed's batches are every method's: one pipeline (its tf.data
+    # functions traced once) per seed.
+    train = run.cache(("passes", run.seed), lambda: _passes(config, protocol, run.seed, run.epoch_counter))
     model = run.reuse(build_model(config, protocol, method, data.steps), method)
     run.fit(model, train, stage=f"seed{run.seed}-{method}", epochs=config.epochs)
     # The protocol's own batches: a streamed one (ImageNet-LT) holds no test array.

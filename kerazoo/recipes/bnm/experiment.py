@@ -115,16 +115,21 @@ def run_method(config, run, method, data):
     model = run.reuse(
         build_model(config, method, data.protocol.image_shape, data.protocol.num_classes), method
     )
-    stream = paired_dataset(
-        data.images,
-        data.labels,
-        data.unlabelled,
-        config.batch_size,
-        seed=run.seed,
-        epoch_counter=run.epoch_counter,
-        unlabelled_batch_size=config.unlabelled_batch_size,
-        epoch_length=data.lead,
-        augment=config.augment,
+    # The seed's batches are every method's: one pipeline (its tf.data
+    # functions traced once) per seed.
+    stream = run.cache(
+        ("stream", run.seed),
+        lambda: paired_dataset(
+            data.images,
+            data.labels,
+            data.unlabelled,
+            config.batch_size,
+            seed=run.seed,
+            epoch_counter=run.epoch_counter,
+            unlabelled_batch_size=config.unlabelled_batch_size,
+            epoch_length=data.lead,
+            augment=config.augment,
+        ),
     )
     run.fit(model, stream, stage=f"seed{run.seed}-{method}", epochs=data.epochs)
     logits = outputs_numpy(model, data.eval_images)
