@@ -156,12 +156,9 @@ def execute(recipe, config, run, args=None):
         run.data = prepare(config, run)
     results = {}
     if jobs == 1 and not worker:
-        # The shipped pair runs last: its stages can then train the models
-        # the other seeds' stages kept (`Run.reuse`), as nothing runs after
-        # it to overwrite them before the export.
         left = {seed: sum(p[0] == seed for p in pairs) for seed in config.seeds}
         seconds = dict.fromkeys(config.seeds, 0.0)
-        for pair in [*(p for p in pairs if p != shipped), shipped]:
+        for pair in sequential_order(pairs, shipped):
             started = time.time()
             results[pair] = _run_pair(experiment, config, run, pair, keep_model=pair == shipped)
             seconds[pair[0]] += time.time() - started
@@ -191,6 +188,25 @@ def execute(recipe, config, run, args=None):
     report = getattr(experiment, "report", None)
     outcome = report(config, run, per_seed) if report else Outcome()
     run.finish(recipe, per_seed, outcome)
+
+
+def sequential_order(pairs, shipped):
+    """The order in which a one-process run trains the (seed, method)
+    `pairs`: as given, but the shipped pair (when it runs) last. Its stages
+    can then train the models the other seeds' stages kept (`Run.reuse`),
+    and nothing runs after it to overwrite them before the export.
+
+    Example:
+
+    ```python
+    from kerazoo.recipes.runner import sequential_order
+
+    pairs = [(s, m) for s in (0, 1) for m in ("ce", "bnm")]
+    print(sequential_order(pairs, (0, "bnm")))
+    # [(0, 'ce'), (1, 'ce'), (1, 'bnm'), (0, 'bnm')]
+    ```
+    """
+    return [p for p in pairs if p != shipped] + [p for p in pairs if p == shipped]
 
 
 def claim_order(pairs, shipped):

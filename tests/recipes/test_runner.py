@@ -146,6 +146,12 @@ def test_seeds_loop_reports_mean_and_std(two_replica_run):
     assert f"{mean:.1f} ± {std:.1f}" in report and "mean ± std over 2 seeds" in report
 
 
+def test_one_process_trains_the_shipped_pair_last_and_only_if_asked_for():
+    pairs = [(s, m) for s in (0, 1) for m in ("ce", "bnm")]
+    assert runner.sequential_order(pairs, (0, "bnm")) == [(0, "ce"), (1, "ce"), (1, "bnm"), (0, "bnm")]
+    assert runner.sequential_order(pairs, (0, "fbnm")) == pairs  # methods without the shipped one
+
+
 def test_the_shipped_pair_runs_last_on_a_kept_model_and_exports_its_own_weights(tmp_path):
     # One process: seed 1 trains first and keeps its model; the shipped pair
     # (seed 0) then trains that object. Its export must be seed 0's model,
