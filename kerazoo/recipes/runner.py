@@ -141,7 +141,7 @@ def execute(recipe, config, run, args=None):
     run, every (seed, method) pair starts from the seed's random state (so
     each method sees the same initial weights and batches), and only the
     first seed's model of the shipping method is exported (its pair runs
-    last, or first in each process of a `--jobs` run). With
+    last, `sequential_order`; first in a `--jobs` run, `claim_order`). With
     `args.jobs` > 1 the pairs are shared out among processes (the shipped
     one stays here); a worker (`args.worker`) only takes pairs.
     """
