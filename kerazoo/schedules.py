@@ -184,7 +184,7 @@ class VariableLength(keras.optimizers.schedules.LearningRateSchedule):
     last bit. Keras' `CosineDecay` divides by `decay_steps`, and TensorFlow's
     graph optimizer computes a division by a constant as a multiplication
     by its reciprocal (one ulp apart at some steps, enough to move a
-    LUCIR run's accuracies by tenths of a point); the cosine here
+    LUCIR run's accuracies by up to two points); the cosine here
     multiplies by the reciprocal too (tests/test_schedules.py holds the two
     to the same bits). Eager calls of Keras' schedule divide.
 
@@ -218,12 +218,10 @@ class VariableLength(keras.optimizers.schedules.LearningRateSchedule):
         self.schedule = type(schedule).from_config(schedule.get_config())
         self.variables = []
         for name in names:
-            value = getattr(schedule, name)
-            counts = [_count(v) for v in value] if isinstance(value, (list, tuple)) else _count(value)
-            setattr(self.schedule, name, keras.tree.map_structure(self._variable, counts))
+            setattr(self.schedule, name, keras.tree.map_structure(self._variable, getattr(schedule, name)))
 
     def _variable(self, count):
-        variable = keras.Variable(count, dtype="int64", trainable=False, name="step_count")
+        variable = keras.Variable(_count(count), dtype="int64", trainable=False, name="step_count")
         self.variables.append(variable)
         return variable
 
