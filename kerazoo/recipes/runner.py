@@ -156,14 +156,14 @@ def execute(recipe, config, run, args=None):
         run.data = prepare(config, run)
     results = {}
     if jobs == 1 and not worker:
-        left = {seed: sum(p[0] == seed for p in pairs) for seed in config.seeds}
+        order = sequential_order(pairs, shipped)
+        last = {pair[0]: pair for pair in order}  # each seed's last pair
         seconds = dict.fromkeys(config.seeds, 0.0)
-        for pair in sequential_order(pairs, shipped):
+        for pair in order:
             started = time.time()
             results[pair] = _run_pair(experiment, config, run, pair, keep_model=pair == shipped)
             seconds[pair[0]] += time.time() - started
-            left[pair[0]] -= 1
-            if not left[pair[0]]:
+            if pair == last[pair[0]]:
                 run.log(f"seed {pair[0]}: done in {seconds[pair[0]]:.0f} s")
     else:
         run.board = JobBoard(run.path / "jobs")
