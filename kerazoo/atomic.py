@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -144,3 +145,47 @@ def check_free(path, overwrite):
     """
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
+
+
+def remove_interrupted_writes(folder):
+    """Delete what `atomic_path` and `atomic_dir` writes in `folder` (and
+    below) left when their process was killed: hidden temporaries named
+    `.<name>.<8 random characters><name's suffixes>` (and `atomic_dir`'s
+    `.<name>.old.<8 random characters>`). Nothing else is touched. Call it
+    only where no other process is writing (a run directory being
+    resumed).
+
+    Args:
+        folder: a `Path`.
+
+    Returns:
+        The paths removed.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    from kerazoo.atomic import remove_interrupted_writes
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / ".model.k3j_x9ab").mkdir()  # as a killed atomic_dir("model") leaves it
+    (folder / ".keep").touch()
+    print([p.name for p in remove_interrupted_writes(folder)])  # ['.model.k3j_x9ab']
+    ```
+    """
+    found = {p for p in Path(folder).rglob(".*") if _is_temporary(p.name)}
+    removed = sorted(p for p in found if found.isdisjoint(p.parents))
+    for path in removed:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return removed
+
+
+def _is_temporary(name):
+    # tempfile's random part is 8 characters of [a-z0-9_]; atomic_path keeps
+    # the target's suffixes after it (format inference).
+    found = re.fullmatch(r"\.(.+?)\.(old\.)?[a-z0-9_]{8}(.*)", name)
+    return bool(found) and found[3] == "".join(Path(found[1]).suffixes)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import kerazoo
-from kerazoo.atomic import write_text
+from kerazoo.atomic import remove_interrupted_writes, write_text
 from kerazoo.recipes.config import to_dict
 from kerazoo.recipes.recipe import RunDirError
 
@@ -90,6 +90,8 @@ class RunDirectory:
             run.log(f"new run in {path}")
         else:
             run.log(f"resuming the run in {path}")
+            for leftover in remove_interrupted_writes(path):
+                run.log(f"removed {leftover.relative_to(path)}: a write the interruption cut", console=False)
         return run
 
     @staticmethod
