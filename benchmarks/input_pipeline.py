@@ -88,12 +88,13 @@ def instrument(rows, steps, calls):
 
     def measure(self, model, train_data, kind):
         self._build_optimizers(model)
-        stream, epoch_steps, per_call = runner.training_stream(train_data, self.config.steps_per_execution)
-        if model.steps_per_execution != per_call:
-            model.steps_per_execution = per_call
-            model.train_function = None
+        stream, epoch_steps, per_call, endless = runner.training_stream(
+            train_data, self.config.steps_per_execution
+        )
+        # Keras' own step loop, traced here (Run.fit then traces its StepLoop).
+        model.steps_per_execution, model.train_function = per_call, None
         # A finite dataset (no endless stream) holds one epoch at most.
-        steps_read = steps if stream is not train_data or epoch_steps is None else min(steps, epoch_steps)
+        steps_read = steps if endless or epoch_steps is None else min(steps, epoch_steps)
         pipeline = time_pipeline(stream, steps_read)
         step = time_step(model, train_data, calls)
         rows.append({"stage": kind, "pipeline_images_per_s": pipeline, "step_images_per_s": step})

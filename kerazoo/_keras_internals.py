@@ -126,3 +126,12 @@ def set_keras_seed(seed):
 
     global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
     global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+
+
+def reduce_step_outputs(outputs, strategy):
+    """A training step's outputs from `strategy.run` reduced to one value
+    each, as Keras' own training loop reduces them (`reduction="auto"`;
+    private to Keras' TensorFlow trainer)."""
+    from keras.src.backend.tensorflow.trainer import reduce_per_replica
+
+    return reduce_per_replica(outputs, strategy, reduction="auto")

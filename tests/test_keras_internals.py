@@ -129,3 +129,19 @@ def test_set_keras_seed_with_python_and_numpy_seeds_draws_as_set_random_seed():
     from keras.src.utils import rng_utils
 
     assert rng_utils.get_random_seed() == 5
+
+
+def test_step_outputs_of_two_replicas_reduce_to_one_value_each():
+    import tensorflow as tf
+
+    strategy = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])  # conftest's logical devices
+
+    @tf.function
+    def step():
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        return internals.reduce_step_outputs(
+            strategy.run(lambda: {"loss": tf.cast(replica, "float32")}), strategy
+        )
+
+    # Keras' "auto" reduction of a training step's logs: the first replica's value.
+    assert step()["loss"].numpy() == 0.0

@@ -118,8 +118,8 @@ class RunConfig:
     )
     steps_per_execution: int = option(
         32,
-        "most training steps per call of the compiled step (Keras' compile option; the largest "
-        "divisor of an epoch's steps up to this): fewer Python round trips, the same arithmetic; "
+        "most training steps per call of the compiled step (Keras' compile option; an epoch's last "
+        "call takes the steps left): fewer Python round trips, the same arithmetic; "
         "1 under --strategy multiworker, where Keras' loop over steps fails",
         min=1,
     )

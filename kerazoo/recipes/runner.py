@@ -67,6 +67,7 @@ from kerazoo.recipes.jobs import JobBoard, exit_with_parent, start_workers
 from kerazoo.recipes.model_pool import ModelPool
 from kerazoo.recipes.recipe import STRATEGIES, Outcome, RunDirError, TrainingDiverged
 from kerazoo.recipes.run_directory import RunDirectory
+from kerazoo.recipes.step_loop import StepLoop
 
 # `precision` -> the Keras dtype policy models are built under. bfloat16, not
 # float16: float32's exponent range, so no loss scaling, which custom
@@ -267,32 +268,21 @@ def number_of_jobs(jobs, strategy, recipe, config):
     return max(1, min(jobs, pairs))
 
 
-def steps_per_call(steps, at_most):
-    """Training steps per call of the compiled step when a whole fit reads
-    one stream (`kerazoo.data.pipeline.all_epochs`): the largest divisor of
-    the epoch's `steps` up to `at_most`, so that no call crosses an epoch's
-    end; None when only small divisors exist (the per-call cost would then
-    outweigh an iterator per epoch) or the steps are unknown."""
-    if steps <= 0:
-        return None
-    best = max(d for d in range(1, min(steps, at_most) + 1) if steps % d == 0)
-    return best if best * 4 >= min(steps, at_most) else None
-
-
 def training_stream(train_data, at_most):
     """What `Run.fit` hands `model.fit`: (the dataset, steps per epoch or
-    None, steps per call of the compiled step). Every epoch from one
-    iterator (`kerazoo.data.pipeline.all_epochs`) where the epoch's steps
-    divide into calls of a useful size; else `train_data` itself."""
+    None, steps per call of the compiled step, whether the dataset is one
+    endless stream of every epoch). The stream
+    (`kerazoo.data.pipeline.all_epochs`) where `train_data` has one and a
+    known number of steps per epoch, read by a `StepLoop` whose calls stop
+    at each epoch's end; else `train_data` itself."""
     steps = int(train_data.cardinality())
     stream = pipeline.all_epochs(train_data)
-    per_call = steps_per_call(steps, at_most)
-    if stream is None or per_call is None:
+    if stream is None or steps <= 0:
         # Keras opens an iterator per epoch of the finite dataset, and
         # knowing the steps, one only (it opens a spare at each epoch end;
         # iterators start lazily, so the spare reads the next epoch).
-        stream, per_call = train_data, at_most
-    return stream, (steps if steps > 0 else None), per_call
+        return train_data, (steps if steps > 0 else None), at_most, False
+    return stream, steps, min(steps, at_most), True
 
 
 def make_strategy(name):
@@ -475,10 +465,14 @@ class Run:
         # end-of-data check inside the loop: "You must feed a value for
         # placeholder tensor"), so a cluster runs one step per call.
         at_most = 1 if cluster.task(self.strategy) else self.config.steps_per_execution
-        stream, steps, per_call = training_stream(train_data, at_most)
-        if model.steps_per_execution != per_call:
-            model.steps_per_execution = per_call
-            model.train_function = None  # traced anew with the loop over steps
+        stream, steps, per_call, endless = training_stream(train_data, at_most)
+        if endless:
+            if not isinstance(model.train_function, StepLoop):
+                model.train_function = StepLoop(model)
+            model.train_function.start(steps, per_call)
+        elif model.steps_per_execution != per_call or isinstance(model.train_function, StepLoop):
+            model.train_function = None  # Keras' own, traced with its loop over steps
+        model.steps_per_execution = per_call  # how Keras' epoch counts the calls
         if sys.stdout.isatty() and self.board is None:
             verbose = 1
         else:
