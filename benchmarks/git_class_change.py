@@ -68,6 +68,11 @@ def main(argv=None):
         "own, each image's own style (a reconstruction: what the translator changes with no "
         "new style)",
     )
+    parser.add_argument(
+        "--style-scale",
+        type=float,
+        help="factor on the styles (default: the run's style_scale, 1 for runs without one)",
+    )
     parser.add_argument("--data-dir", default=os.environ.get("KERAZOO_DATA_DIR"))
     args = parser.parse_args(argv)
 
@@ -86,6 +91,7 @@ def main(argv=None):
     )
     balanced = make_protocol(f"{base}-{transform}", args.data_dir, seed, image_size)
     translator = keras.saving.load_model(args.run_dir / "translator.keras")
+    scale = config.get("style_scale", 1.0) if args.style_scale is None else args.style_scale
 
     start = time.perf_counter()
     judge = train_judge(balanced, args.judge_epochs, seed)
@@ -107,7 +113,7 @@ def main(argv=None):
             if source == "own":
                 styles = translator.styles_of(images)
             else:
-                styles = draw_styles(translator, source, shifted, len(images), 1000 + k)
+                styles = draw_styles(translator, source, shifted, len(images), 1000 + k, scale)
             changed[k] = predicted(judge, np.asarray(translator.translate(images, styles))) != labels
         per_class = {shifted.class_names[c]: float(changed[:, labels == c].mean()) for c in np.unique(labels)}
         worst = sorted(per_class.items(), key=lambda item: -item[1])[:8]
@@ -122,13 +128,16 @@ def main(argv=None):
             "tail_images": int(len(rows)),
             "styles_per_image": draws,
             "style_source": source,
+            "style_scale": None if source == "own" else scale,
             "source_error": source_error,
             "class_change_rate": float(changed.mean()),
             "class_change_rate_where_judge_reads_source": float(changed[:, read_right].mean()),
             "worst_classes": dict(worst),
         }
         RESULTS.mkdir(exist_ok=True)
-        suffix = "" if source == "prior" else f"-{source}"
+        suffix = ("" if source == "prior" else f"-{source}") + (
+            "" if source == "own" or scale == 1 else f"-x{scale:g}"
+        )
         out = RESULTS / f"git_class_change-{args.run_dir.name}{suffix}.json"
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(

@@ -39,7 +39,10 @@ class GITAugment(keras.layers.Layer):
     itself; with `styles="encoded"` (not in GIT's code), encoded from a
     random image of the same batch (MUNIT's example-guided translation), so
     that the styles are those of real images: with a class-balanced DRS
-    batch, those of every class.
+    batch, those of every class. `style_scale` < 1 (not in GIT's code)
+    multiplies the styles, as the truncation trick of style-based GANs
+    does: translations nearer the style space's centre vary less and change
+    the character less often (docs/benchmark.md measures both).
 
     Args:
         translator: a layer or model mapping images to translations, drawing
@@ -51,6 +54,8 @@ class GITAugment(keras.layers.Layer):
         seed: seed of the ramp's draws and of the style images' draws.
         styles: `"prior"` or `"encoded"` (a translator with `translate` and
             `styles_of`, e.g. `kerazoo.models.MUNITGenerator`).
+        style_scale: factor on every style (1: as drawn or encoded; other
+            values need a `kerazoo.models.MUNITGenerator`-like translator).
 
     Example:
 
@@ -88,6 +93,7 @@ class GITAugment(keras.layers.Layer):
         rule="threshold",
         seed=None,
         styles="prior",
+        style_scale=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -102,6 +108,16 @@ class GITAugment(keras.layers.Layer):
                 'GITAugment(styles="encoded") needs a translator with translate(images, styles) and '
                 f"styles_of(images), e.g. kerazoo.models.MUNITGenerator; got {type(translator).__name__}."
             )
+        if style_scale < 0:
+            raise ValueError(f"GITAugment style_scale must be >= 0, got {style_scale}.")
+        if style_scale != 1.0 and not all(
+            hasattr(translator, a) for a in ("translate", "style_dim", "seed_generator")
+        ):
+            raise ValueError(
+                "GITAugment(style_scale != 1) needs a translator with translate(images, styles), "
+                f"style_dim and seed_generator, e.g. kerazoo.models.MUNITGenerator; got "
+                f"{type(translator).__name__}."
+            )
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"GITAugment fraction must be in [0, 1], got {fraction}.")
         self.translator = translator
@@ -112,7 +128,7 @@ class GITAugment(keras.layers.Layer):
                 f"GITAugment class_counts must be one training-image count (>= 0) per class, got {class_counts}."
             )
         self.threshold, self.fraction, self.rule, self.seed = threshold, fraction, rule, seed
-        self.styles = styles
+        self.styles, self.style_scale = styles, float(style_scale)
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Nothing to build: the translator comes built and the draws' state
         # exists; a model holding the layer is then fully built before its
@@ -167,11 +183,18 @@ class GITAugment(keras.layers.Layer):
 
     def _translate(self, images, batch):
         """Translations of `images`, with styles of random images of `batch` if encoded."""
-        if self.styles == "prior":
+        if self.styles == "prior" and self.style_scale == 1.0:
             return ops.cast(self.translator(images, training=False), images.dtype)
-        picks = keras.random.randint(ops.shape(images)[:1], 0, ops.shape(batch)[0], seed=self.seed_generator)
-        styles = self.translator.styles_of(ops.take(batch, picks, axis=0))
-        return ops.cast(self.translator.translate(images, styles), images.dtype)
+        if self.styles == "prior":
+            # The translator's own draws, as its call makes them.
+            shape = (ops.shape(images)[0], self.translator.style_dim)
+            styles = keras.random.normal(shape, seed=self.translator.seed_generator)
+        else:
+            picks = keras.random.randint(
+                ops.shape(images)[:1], 0, ops.shape(batch)[0], seed=self.seed_generator
+            )
+            styles = self.translator.styles_of(ops.take(batch, picks, axis=0))
+        return ops.cast(self.translator.translate(images, self.style_scale * styles), images.dtype)
 
     def compute_output_shape(self, images_shape, labels_shape=None, source_shape=None):
         return images_shape, labels_shape
@@ -186,6 +209,7 @@ class GITAugment(keras.layers.Layer):
             "rule": self.rule,
             "seed": self.seed,
             "styles": self.styles,
+            "style_scale": self.style_scale,
         }
 
     @classmethod

@@ -156,3 +156,36 @@ def test_encoded_styles_are_those_of_images_in_the_same_batch():
         GITAugment(Inverted(), COUNTS, threshold=20, styles="encoded")
     with pytest.raises(ValueError, match="styles must be one of"):
         GITAugment(Painter(), COUNTS, threshold=20, styles="sampled")
+
+
+def test_a_style_scale_multiplies_the_translators_own_style_draws():
+    from kerazoo.models import MUNITGenerator
+
+    images = np.random.default_rng(0).uniform(size=(8, 8, 8, 1)).astype("float32")
+    labels = np.array([0, 1, 2, 0, 1, 2, 1, 2], "int32")
+    replaced = (np.arange(8) >= 4) & (labels != 0)  # threshold rule: rows 4, 5, 6, 7
+    generator = MUNITGenerator((8, 8, 1), dim=4, n_downsample=1, n_res=1, mlp_dim=8, seed=0)
+    state = generator.seed_generator.state
+    start = np.asarray(state)
+
+    def draws():
+        state.assign(start)
+        return keras.random.normal((int(replaced.sum()), generator.style_dim), seed=generator.seed_generator)
+
+    augment = GITAugment(generator, COUNTS, threshold=20, seed=0, style_scale=0.3)
+    state.assign(start)
+    out = np.asarray(augment(images, labels, training=True)[0])
+    expected = np.asarray(generator.translate(images[replaced], 0.3 * np.asarray(draws())))
+    np.testing.assert_allclose(out[replaced], expected, atol=1e-6)
+    np.testing.assert_array_equal(out[~replaced], images[~replaced])
+    # At scale 1 the same draws are the generator's own call (GIT's code).
+    styles = draws()
+    state.assign(start)
+    np.testing.assert_allclose(
+        generator(images[replaced]), generator.translate(images[replaced], styles), atol=1e-6
+    )
+    assert GITAugment.from_config(augment.get_config()).style_scale == 0.3
+    with pytest.raises(ValueError, match="style_scale != 1"):
+        GITAugment(Inverted(), COUNTS, threshold=20, style_scale=0.5)
+    with pytest.raises(ValueError, match=">= 0"):
+        GITAugment(generator, COUNTS, threshold=20, style_scale=-1.0)

@@ -94,6 +94,12 @@ class GITConfig(recipe.RunConfig):
         "code; fewer translations change the class: docs/benchmark.md)",
         choices=list(STYLES),
     )
+    style_scale: float = option(
+        1.0,
+        "multiply the translation styles by this (< 1: the truncation trick, not in GIT's code: "
+        "translations vary less and change the character less often; docs/benchmark.md)",
+        min=0.0,
+    )
     tail_size: int = option(20, "tail classes have fewer training images than this", min=1)
     translator: str = option(
         "", "'' trains the translator in this run; else a .keras file or a zoo model name"

@@ -249,6 +249,7 @@ def run_method(config, run, method, data):
                 config.rule,
                 seed=seed,
                 styles=config.styles,
+                style_scale=config.style_scale,
             )
         run.reseed()
         model = _train(config, run, seed, shifted, f"seed{seed}-{method}", augment, start=warm)
@@ -264,17 +265,18 @@ def run_method(config, run, method, data):
     )
 
 
-def draw_styles(generator, source, shifted, count, draw):
-    """`count` styles as `GITAugment(styles=source)` translates with them:
-    from N(0, I), or encoded from training images drawn class-balanced (a
-    DRS batch's); a NumPy draw seeded by `draw`."""
+def draw_styles(generator, source, shifted, count, draw, scale=1.0):
+    """`count` styles as `GITAugment(styles=source, style_scale=scale)`
+    translates with them: from N(0, I), or encoded from training images
+    drawn class-balanced (a DRS batch's), times `scale`; a NumPy draw
+    seeded by `draw`."""
     if source == "prior":
-        return generator.random_styles(count, draw)
+        return scale * generator.random_styles(count, draw)
     rng = np.random.default_rng(draw)
     labels = shifted.train_labels
     classes = rng.choice(np.unique(labels), count)
     picks = np.array([rng.choice(np.flatnonzero(labels == c)) for c in classes])
-    return np.asarray(generator.styles_of(shifted.train_images[picks]))
+    return scale * np.asarray(generator.styles_of(shifted.train_images[picks]))
 
 
 def translator_diagnostics(config, generator, clean, shifted, counts):
@@ -283,7 +285,7 @@ def translator_diagnostics(config, generator, clean, shifted, counts):
 
     - `translation_variance`: pixel variance across `diagnostic_styles`
       styles per image (`metrics.draw_variance`), drawn as the config's
-      `styles` (`draw_styles`);
+      `styles` and `style_scale` (`draw_styles`);
     - `true_variance`: the same for the true nuisance applied to the
       untransformed images, and `variance_ratio` = translation / true;
     - `source_mse`: mean squared difference between an image and its
@@ -297,7 +299,8 @@ def translator_diagnostics(config, generator, clean, shifted, counts):
     images = shifted.train_images[rows]
 
     def translate(x, k):
-        return np.asarray(generator.translate(x, draw_styles(generator, config.styles, shifted, len(x), k)))
+        styles = draw_styles(generator, config.styles, shifted, len(x), k, config.style_scale)
+        return np.asarray(generator.translate(x, styles))
 
     variance = metrics.draw_variance(translate, images, config.diagnostic_styles)
     result = {
@@ -508,7 +511,9 @@ def plot_translations(config, generator, clean, shifted, counts, path, rows=8, s
     images = shifted.train_images[picked]
     columns = [images] + [
         np.asarray(
-            generator.translate(images, draw_styles(generator, config.styles, shifted, len(images), k))
+            generator.translate(
+                images, draw_styles(generator, config.styles, shifted, len(images), k, config.style_scale)
+            )
         )
         for k in range(styles)
     ]
