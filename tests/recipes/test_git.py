@@ -86,7 +86,17 @@ def test_encoded_styles_are_the_styles_of_class_balanced_training_images(config_
     config = resolve(config_class("git"), sets=["diagnostic_styles=3", "styles=encoded"])
     clean = make_protocol("digits-lt", image_size=16)
     counts = shifted.class_counts()
-    assert git.translator_diagnostics(config, generator, clean, shifted, counts)["translation_variance"] > 0
+    variance = git.translator_diagnostics(config, generator, clean, shifted, counts)["translation_variance"]
+    assert variance > 0
+    # ... and their scale: styles x 0.5 change the output less.
+    np.testing.assert_array_equal(
+        git.draw_styles(generator, "encoded", shifted, 500, draw=0, scale=0.5), 0.5 * styles
+    )
+    scaled = resolve(config_class("git"), sets=["diagnostic_styles=3", "styles=encoded", "style_scale=0.5"])
+    assert (
+        git.translator_diagnostics(scaled, generator, clean, shifted, counts)["translation_variance"]
+        < variance
+    )
 
 
 def test_acceptance_checks_use_same_seed_differences():
