@@ -2,9 +2,9 @@
 
 Runs one recipe (its defaults, or `--set`/`--config` as on its command line)
 in this process with `--jobs 1`, timing every call of each stage's compiled
-training step (`model.train_function`: up to `steps_per_execution`
-batches a call, an epoch's last call the rest) from the Keras batch hooks. Reported, as seconds and shares of the
-wall time:
+training step (`model.train_function`: up to `steps_per_execution` batches
+a call, an epoch's last call the rest) from the Keras batch hooks.
+Reported, as seconds and shares of the wall time:
 
 - **training steps**: the step calls, less each stage's first call beyond
   its median call (that excess is tracing);
