@@ -96,7 +96,13 @@ class EpochTestMetrics(keras.callbacks.Callback):
         self.data = data
 
     def on_epoch_end(self, epoch, logs=None):
-        scores = self.model.evaluate(self.data, verbose=0, return_dict=True)
+        # One batch a call: Keras' loop over several checks for the data's
+        # end inside its graph, which fails across the workers of a cluster.
+        per_call, self.model.steps_per_execution = self.model.steps_per_execution, 1
+        try:
+            scores = self.model.evaluate(self.data, verbose=0, return_dict=True)
+        finally:
+            self.model.steps_per_execution = per_call
         if logs is not None:
             logs.update({f"test_{name}": value for name, value in scores.items()})
 

@@ -120,7 +120,8 @@ class RunConfig:
         32,
         "most training steps per call of the compiled step (Keras' compile option; an epoch's last "
         "call takes the steps left): fewer Python round trips, the same arithmetic; "
-        "1 under --strategy multiworker, where Keras' loop over steps fails",
+        "1 under --strategy multiworker for a dataset of unknown length, where Keras' own loop "
+        "over steps fails",
         min=1,
     )
     backup_seconds: float = option(

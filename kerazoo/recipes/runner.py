@@ -461,11 +461,12 @@ class Run:
         (self.path / "logs").mkdir(exist_ok=True)
         history = self.path / "logs" / f"{stage}.csv"
         started = time.time()
-        # Keras' loop over several steps per call fails across workers (its
-        # end-of-data check inside the loop: "You must feed a value for
-        # placeholder tensor"), so a cluster runs one step per call.
-        at_most = 1 if cluster.task(self.strategy) else self.config.steps_per_execution
-        stream, steps, per_call, endless = training_stream(train_data, at_most)
+        stream, steps, per_call, endless = training_stream(train_data, self.config.steps_per_execution)
+        if cluster.task(self.strategy) and not endless:
+            # Keras' loop over several steps per call fails across workers (its
+            # end-of-data check inside the loop: "You must feed a value for
+            # placeholder tensor"); a StepLoop has no such check.
+            per_call = 1
         if endless:
             if not isinstance(model.train_function, StepLoop):
                 model.train_function = StepLoop(model)
@@ -473,6 +474,7 @@ class Run:
         elif model.steps_per_execution != per_call or isinstance(model.train_function, StepLoop):
             model.train_function = None  # Keras' own, traced with its loop over steps
         model.steps_per_execution = per_call  # how Keras' epoch counts the calls
+        self.log(f"{stage}: {steps or 'unknown'} steps an epoch, at most {per_call} a call", console=False)
         if sys.stdout.isatty() and self.board is None:
             verbose = 1
         else:

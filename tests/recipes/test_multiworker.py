@@ -70,6 +70,8 @@ def test_the_chief_writes_the_run_and_the_other_worker_nothing(two_workers):
         p.name for p in out.iterdir()
     }
     assert json.loads((out / "metrics.json").read_text())["replicas"] == 2
+    # Both workers run a StepLoop's calls of several steps, as one process does.
+    assert "seed0: 44 steps an epoch, at most 32 a call" in (out / "run.log").read_text()
     scratch = cluster.scratch_directory("baseline", out, "worker", 1)
     assert f"worker 1 of 2: the chief's --out holds this run; {scratch} removed" in done[1][1]
     assert not scratch.exists()
