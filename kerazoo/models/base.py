@@ -230,6 +230,7 @@ class TrainingModel(keras.Model):
         on the terms `compute()` returns as `(losses, outputs)`; returns them.
 
         `train_step` makes one such step of every group from one forward pass.
+        Every update starts after the whole backward pass.
         A model whose official code updates its players one after the other,
         each with its own forward pass (MUNIT: the discriminator, then the
         generator), overrides `train_step` with one call per player.
@@ -242,8 +243,11 @@ class TrainingModel(keras.Model):
             # variables on first call.
             groups = [g for g in self.optimizer_groups() if group_names is None or g.name in group_names]
             objectives = [_sum_terms(losses, group) / replicas for group in groups]
-        for group, objective in zip(groups, objectives):
-            group.optimizer.apply(tape.gradient(objective, group.variables), group.variables)
+        gradients = _after_backward(
+            [tape.gradient(o, group.variables) for o, group in zip(objectives, groups)]
+        )
+        for group, grads in zip(groups, gradients):
+            group.optimizer.apply(grads, group.variables)
         del tape
         return losses, outputs
 
@@ -255,6 +259,23 @@ class TrainingModel(keras.Model):
         losses, outputs = self.compute_losses(data, training=False)
         losses = {name: ops.cast(value, "float32") for name, value in losses.items()}
         return self._track(losses, data, outputs)
+
+
+def _after_backward(gradients):
+    """`gradients` (lists of tensors or None), each released only once all
+    of them are computed, so that the updates start after the whole
+    backward pass (PyTorch's `loss.backward()`, then `optimizer.step()`).
+
+    Released one by one, each variable's update started as soon as its own
+    gradient was ready, while the backward pass went on, and about one run
+    in five of GIT's translator stage took another path from the first
+    epoch (docs/recipes.md, "Same seed, same numbers").
+    """
+    ready = [g for g in tf.nest.flatten(gradients, expand_composites=True) if g is not None]
+    if not ready or tf.executing_eagerly():
+        return gradients
+    with tf.control_dependencies([tf.group(*ready)]):
+        return [[None if g is None else tf.identity(g) for g in grads] for grads in gradients]
 
 
 def _sum_terms(losses, group):
