@@ -314,6 +314,22 @@ def _(tmp):
 
 
 @row(
+    "batch-size-replicas",
+    "`python -m kerazoo.recipes.git` on two replicas (`--strategy multiworker`, two workers)",
+    "`translator_batch_size = 1` (the default: MUNIT's batch)",
+)
+def _(tmp):
+    import tensorflow as tf
+
+    from kerazoo.recipes.config import resolve
+    from kerazoo.recipes.git import GITConfig
+    from kerazoo.recipes.runner import check_batch_sizes
+
+    two_replicas = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    return _raised(lambda: check_batch_sizes(resolve(GITConfig), two_replicas))
+
+
+@row(
     "out-old-checkpoint",
     "`python -m kerazoo.recipes.baseline`",
     "`--out` holding an unfinished run whose checkpoint another model wrote (an older kerazoo's)",

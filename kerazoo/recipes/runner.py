@@ -99,6 +99,7 @@ def run(recipe, config, args, command):
     try:
         strategy = make_strategy(args.strategy)
         args.jobs = number_of_jobs(args.jobs, strategy, recipe, config)
+        check_batch_sizes(config, strategy)
         if args.worker:
             exit_with_parent()
             run = Run.join(recipe.name, config, strategy, args.out, args.verbose)
@@ -266,6 +267,22 @@ def number_of_jobs(jobs, strategy, recipe, config):
             "multi-replica strategy every process would take every device. Use --jobs 1."
         )
     return max(1, min(jobs, pairs))
+
+
+def check_batch_sizes(config, strategy):
+    """Refuse a global batch size (a config key ending in `batch_size`)
+    that the strategy's replicas cannot share equally: each replica's loss
+    terms are means over its own share, which average to the global batch's
+    only for equal shares, and a replica with no image fails (GIT's
+    translator at batch 1 on two workers stopped in a padding op)."""
+    replicas = strategy.num_replicas_in_sync
+    for key, value in to_dict(config).items():
+        if key.endswith("batch_size") and isinstance(value, int) and value % replicas:
+            raise ConfigError(
+                f"Config key '{key}' = {value} does not split into {replicas} equal shares, one "
+                f"per replica of this strategy; use a multiple of {replicas}, e.g. "
+                f"--set {key}={-(-value // replicas) * replicas}."
+            )
 
 
 def training_stream(train_data, at_most):
