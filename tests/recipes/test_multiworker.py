@@ -1,7 +1,8 @@
 """`--strategy multiworker`: a recipe on two worker processes over loopback
 ports, as on two hosts (one TF_CONFIG each, the same command): the chief
 writes the run, the other worker nothing the user sees, the two train like
-one process, and a worker killed mid-run resumes with the others."""
+one process, a worker killed mid-run resumes with the others, and GIT's
+stages train on a cluster."""
 
 import csv
 import json
@@ -129,3 +130,29 @@ def test_a_killed_worker_restarted_with_the_others_resumes_exactly(two_workers, 
     assert _history(out) == _history(uninterrupted)
     metrics = [json.loads((d / "metrics.json").read_text())["results"] for d in (out, uninterrupted)]
     assert metrics[0] == metrics[1]
+
+
+@pytest.mark.slow
+def test_git_trains_on_two_workers(tmp_path):
+    # GIT's own stages on a cluster: MUNIT's two updates a step (at a batch
+    # of 2, one image a worker: its batch of 1 is refused there), then the
+    # DRS epochs that translate a varying number of tail slots a batch.
+    sets = [
+        "num_seeds=1",
+        "translator_epochs=1",
+        "translator_batch_size=2",
+        "epochs=2",
+        "drs_epoch=1",
+        "methods=ce_drs_git",
+        "ekld_images=10",
+        "ekld_transforms=10",
+    ]
+    settings = [arg for s in sets for arg in ("--set", s)]
+    out = tmp_path / "run"
+    command = ["-m", "kerazoo.recipes.git", "--strategy", "multiworker", *settings, "--out", str(out)]
+    done = multiworker.finish(multiworker.start_workers(command, env={}))
+    assert [code for code, _, _ in done] == [0, 0], "\n".join(err[-2000:] for _, _, err in done)
+    with open(out / "logs" / "translator.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 1
+    results = json.loads((out / "metrics.json").read_text())["results"]["ce_drs_git"]
+    assert all(np.isfinite(values).all() for values in results.values())
