@@ -27,14 +27,14 @@ RECIPE = "kerazoo.recipes.baseline"
 SETS = ["epochs=2", "learning_rate=0.0001", "synchronized_bn=true"]
 
 
-def _command(out, *sets):
-    settings = [arg for s in (*SETS, *sets) for arg in ("--set", s)]
-    return ["-m", RECIPE, "--strategy", "multiworker", *settings, "--out", str(out)]
+def _command(out, *sets, recipe=RECIPE, base=SETS):
+    settings = [arg for s in (*base, *sets) for arg in ("--set", s)]
+    return ["-m", recipe, "--strategy", "multiworker", *settings, "--out", str(out)]
 
 
-def _workers(out, *sets):
+def _workers(out, *sets, **command):
     # TF_CONFIG in the environment, as a cluster manager sets it per host.
-    return multiworker.start_workers(_command(out, *sets), env={})
+    return multiworker.start_workers(_command(out, *sets, **command), env={})
 
 
 def _weights(out):
@@ -137,7 +137,7 @@ def test_git_trains_on_two_workers(tmp_path):
     # GIT's own stages on a cluster: MUNIT's two updates a step (at a batch
     # of 2, one image a worker: its batch of 1 is refused there), then the
     # DRS epochs that translate a varying number of tail slots a batch.
-    sets = [
+    git_sets = [
         "num_seeds=1",
         "translator_epochs=1",
         "translator_batch_size=2",
@@ -147,10 +147,8 @@ def test_git_trains_on_two_workers(tmp_path):
         "ekld_images=10",
         "ekld_transforms=10",
     ]
-    settings = [arg for s in sets for arg in ("--set", s)]
     out = tmp_path / "run"
-    command = ["-m", "kerazoo.recipes.git", "--strategy", "multiworker", *settings, "--out", str(out)]
-    done = multiworker.finish(multiworker.start_workers(command, env={}))
+    done = multiworker.finish(_workers(out, recipe="kerazoo.recipes.git", base=git_sets))
     assert [code for code, _, _ in done] == [0, 0], "\n".join(err[-2000:] for _, _, err in done)
     with open(out / "logs" / "translator.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 1
