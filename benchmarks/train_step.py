@@ -56,6 +56,11 @@ time, the first (tracing) call's, the 1-minute load average at the start
 and the end, and `overhead_paired`: the median over rounds of the same
 ratio from calls moments apart, less sensitive to a slow drift in load.
 
+`--parts batchformer` times BatchFormer's step with one piece taken away
+per row (its dropouts; all but one attention head; the whole transformer
+layer, leaving the shared head on 2B rows and the second optimizer) against
+the same plain step, to show where its overhead goes.
+
 TensorFlow's Grappler prints one harmless line while tracing MUNIT's step
 ("remapper failed: ... fanout ... LeakyReluGrad"): it skips one fusion.
 
@@ -64,6 +69,7 @@ Example:
     python -m benchmarks.train_step                     # 5 minutes on 2 cores shared with
                                                         # other jobs (load average 5-6)
     python -m benchmarks.train_step --setting convnet --repeats 50
+    python -m benchmarks.train_step --parts batchformer  # where BatchFormer's overhead goes
 """
 
 import argparse
@@ -158,6 +164,7 @@ def main():
         "kerazoo": kerazoo.__version__,
         "load_average_at_start": _load(),
         "deterministic": args.deterministic,
+        "parts": args.parts,
         "settings": {},
     }
     tables = []
@@ -165,7 +172,7 @@ def main():
         setting = SETTINGS[name]
         warmup = setting.warmup if args.warmup is None else args.warmup
         repeats = setting.repeats if args.repeats is None else args.repeats
-        rows = _measure(setting, warmup, repeats)
+        rows = _measure(setting, warmup, repeats, PARTS[args.parts] if args.parts else ROWS)
         report["settings"][name] = {
             "backbone": setting.backbone,
             "input_shape": list(setting.input_shape),
@@ -191,8 +198,11 @@ def main():
     )
     print("\n\n".join(tables))
     print(f"\n{report['seconds']:.0f} s in all")
-    write_text(args.out, json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out = args.out or (
+        DEFAULT_JSON.with_name(f"train_step-{args.parts}.json") if args.parts else DEFAULT_JSON
+    )
+    write_text(out, json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 def _parser():
@@ -210,7 +220,16 @@ def _parser():
         default=True,
         help="TensorFlow op determinism, as the recipes (default on)",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_JSON, help="where to write the results")
+    parser.add_argument(
+        "--parts",
+        choices=list(PARTS),
+        help="instead of every method: one method's step with its pieces taken away one at a time",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where to write the results (default results/train_step.json, results/train_step-PARTS.json)",
+    )
     return parser
 
 
@@ -266,20 +285,34 @@ def _domain_adapter(method):
     return build
 
 
-def batchformer(s, rng):
-    model = BatchFormerClassifier(
-        backbones.get(s.backbone, input_shape=s.input_shape),
-        s.num_classes,
-        BatchFormer(num_heads=4, dropout=0.5, num_layers=1),
-        loss="ce",
-    )
-    model.compile(
-        optimizer=_sgd(),
-        batchformer_lr_scale=0.1,
-        metrics=_accuracy(),
-        steps_per_execution=s.steps_per_execution,
-    )
-    return _built(model, s), (_images(rng, s), _labels(rng, s)), s.batch, "BatchFormerClassifier, CE"
+def _batchformer(layer, what="BatchFormerClassifier, CE"):
+    """A BatchFormerClassifier step whose batch-axis layer is `layer()`."""
+
+    def build(s, rng):
+        model = BatchFormerClassifier(
+            backbones.get(s.backbone, input_shape=s.input_shape), s.num_classes, layer(), loss="ce"
+        )
+        model.compile(
+            optimizer=_sgd(),
+            batchformer_lr_scale=0.1,
+            metrics=_accuracy(),
+            steps_per_execution=s.steps_per_execution,
+        )
+        return _built(model, s), (_images(rng, s), _labels(rng, s)), s.batch, what
+
+    return build
+
+
+class _OneWeight(keras.layers.Layer):
+    """A stand-in for BatchFormer that only scales the features by one
+    trainable scalar: what is left is the rest of BatchFormer's step (the
+    shared head and loss on 2B rows, the second optimizer)."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(), initializer="ones")
+
+    def call(self, features, training=False):
+        return features * self.scale if training else features
 
 
 def lucir(s, rng):
@@ -346,7 +379,7 @@ ROWS = [
     ("plain", "plain CE", None, plain),
     ("bnm", "BNM", 1.05, _domain_adapter("bnm")),
     ("fbnm", "FBNM", 1.05, _domain_adapter("fbnm")),
-    ("batchformer", "BatchFormer", 1.10, batchformer),
+    ("batchformer", "BatchFormer", 1.10, _batchformer(lambda: BatchFormer(num_heads=4, dropout=0.5))),
     ("lucir", "LUCIR (phase > 0)", 1.40, lucir),
     ("adco", "AdCo", 1.40, _adco(symmetric=False)),
     ("adco_symmetric", "AdCo symmetric", 2.80, _adco(symmetric=True)),
@@ -354,6 +387,37 @@ ROWS = [
     ("munit", "MUNIT translator", None, munit),
 ]
 NO_RATIO = {"munit"}  # its step is not a classifier's: images/s only
+
+# `--parts NAME`: where one method's overhead goes, each row taking away a
+# piece of its step (overheads against the same plain step).
+PARTS = {
+    "batchformer": [
+        ROWS[0],
+        ROWS[3],
+        (
+            "batchformer_no_dropout",
+            "BatchFormer, dropout 0",
+            None,
+            _batchformer(lambda: BatchFormer(num_heads=4, dropout=0.0), "its 4 dropouts off"),
+        ),
+        (
+            "batchformer_one_head",
+            "BatchFormer, 1 head",
+            None,
+            _batchformer(
+                lambda: BatchFormer(num_heads=1, dropout=0.5), "one attention head of the full width"
+            ),
+        ),
+        (
+            "batchformer_head_only",
+            "BatchFormer's head and optimizer only",
+            None,
+            _batchformer(
+                lambda: _OneWeight(name="one_weight"), "one scalar weight instead of the transformer layer"
+            ),
+        ),
+    ],
+}
 
 
 # The same batch over and over needs no tuning: without autotuning, no
@@ -373,11 +437,11 @@ def time_call(model, iterator):
     return time.perf_counter() - start
 
 
-def _measure(s, warmup, repeats):
+def _measure(s, warmup, repeats, rows=ROWS):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     runs = []
-    for key, label, floor, build in ROWS:
+    for key, label, floor, build in rows:
         t0 = time.perf_counter()
         model, batch, images, what = build(s, rng)
         iterator = iter(tf.data.Dataset.from_tensors(batch).repeat().with_options(_QUIET_PIPELINE))
