@@ -390,10 +390,11 @@ NO_RATIO = {"munit"}  # its step is not a classifier's: images/s only
 
 # `--parts NAME`: where one method's overhead goes, each row taking away a
 # piece of its step (overheads against the same plain step).
+_ROW = {row[0]: row for row in ROWS}
 PARTS = {
     "batchformer": [
-        ROWS[0],
-        ROWS[3],
+        _ROW["plain"],
+        _ROW["batchformer"],
         (
             "batchformer_no_dropout",
             "BatchFormer, dropout 0",
