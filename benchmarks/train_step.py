@@ -66,8 +66,8 @@ TensorFlow's Grappler prints one harmless line while tracing MUNIT's step
 
 Example:
 
-    python -m benchmarks.train_step                     # 5 minutes on 2 cores shared with
-                                                        # other jobs (load average 5-6)
+    python -m benchmarks.train_step                     # 90 s on 2 idle cores; 5 min on
+                                                        # cores shared with other jobs
     python -m benchmarks.train_step --setting convnet --repeats 50
     python -m benchmarks.train_step --parts batchformer  # where BatchFormer's overhead goes
 """
