@@ -62,7 +62,8 @@ layer, leaving the shared head on 2B rows and the second optimizer) against
 the same plain step, to show where its overhead goes.
 
 TensorFlow's Grappler prints one harmless line while tracing MUNIT's step
-("remapper failed: ... fanout ... LeakyReluGrad"): it skips one fusion.
+("remapper failed: ... fanout ... LeakyReluGrad"; `kerazoo._cli` says why):
+the step then runs without the remapper's rewrites, as fast as with them.
 
 Example:
 

@@ -19,6 +19,20 @@ HARMLESS = (
     "binary is newer  than this binary. Unknown attributes will be ignored. "
     "NodeDef: {{node ParallelMapDatasetV2/_14}}"
 )
+# The line Grappler logs once when a MUNIT translator's step is traced.
+HARMLESS_REMAPPER = (
+    "E0000 00:00:1796521270.925909   23587 meta_optimizer.cc:967] remapper failed: "
+    "INVALID_ARGUMENT: Mutation::Apply error: fanout 'while/body/_1/while/cond/then/_1947/"
+    "while/cond/StatefulPartitionedCall/gradient_tape/discriminator_9/leaky_re_lu_1/LeakyRelu/"
+    "LeakyReluGrad' exist for missing node 'while/body/_1/while/cond/then/_1947/while/cond/"
+    "StatefulPartitionedCall/discriminator_9/conv0_1/BiasAdd'."
+)
+# The remapper failing on another pattern is news: it is passed on.
+OTHER_REMAPPER_ERROR = (
+    "E0000 00:00:1796521270.925909   23587 meta_optimizer.cc:967] remapper failed: "
+    "INVALID_ARGUMENT: Mutation::Apply error: fanout 'gradient_tape/model/Relu/ReluGrad' "
+    "exist for missing node 'model/conv/BiasAdd'."
+)
 REAL_ERROR = (
     "E0000 00:00:1795393460.000001    3986 cuda_dnn.cc:522] Loaded runtime CuDNN "
     "library: 8.1.0 but source was compiled with: 8.9.4."
@@ -33,10 +47,12 @@ def run_with_filter(body):
     return done.stderr, done.returncode
 
 
-def test_filter_drops_only_the_harmless_line():
+def test_filter_drops_only_the_harmless_lines():
     stderr, code = run_with_filter(f"""
         os.write(2, b"before\\n")
         os.write(2, {HARMLESS!r}.encode() + b"\\n")
+        os.write(2, {HARMLESS_REMAPPER!r}.encode() + b"\\n")
+        os.write(2, {OTHER_REMAPPER_ERROR!r}.encode() + b"\\n")
         os.write(2, {REAL_ERROR!r}.encode() + b"\\n")
         os.write(2, b"\\r 50%|#####     |")  # a progress bar, no newline
         os.write(2, b"\\r100%|##########|\\n")
@@ -44,7 +60,11 @@ def test_filter_drops_only_the_harmless_line():
     """)
     assert code == 1
     assert stderr == (
-        b"before\n" + REAL_ERROR.encode() + b"\n\r 50%|#####     |\r100%|##########|\nerror: the end\n"
+        b"before\n"
+        + OTHER_REMAPPER_ERROR.encode()
+        + b"\n"
+        + REAL_ERROR.encode()
+        + b"\n\r 50%|#####     |\r100%|##########|\nerror: the end\n"
     )
 
 
@@ -84,25 +104,37 @@ def test_cli_module_names_only_kerazoo_modules(monkeypatch):
 
 
 @pytest.mark.slow
-def test_recipe_run_prints_no_tensorflow_error_lines(tmp_path):
-    # A toy LUCIR run: op determinism (the default) and Keras' predict on
-    # NumPy arrays make TensorFlow log the harmless line after each phase.
+@pytest.mark.parametrize(
+    "recipe, settings",
+    [
+        # Op determinism (the default) and Keras' predict on NumPy arrays make
+        # TensorFlow log the threadpool line after each phase.
+        ("lucir", ["epochs=1", "num_seeds=1", "num_phases=1", "methods=lucir"]),
+        # Tracing the translator's step makes Grappler log the remapper line.
+        (
+            "git",
+            [
+                "translator_epochs=1",
+                "epochs=1",
+                "drs_epoch=0",
+                "num_seeds=1",
+                "methods=ce_drs_git",
+                "ekld_images=2",
+                "ekld_transforms=2",
+            ],
+        ),
+    ],
+)
+def test_recipe_run_prints_no_tensorflow_error_lines(tmp_path, recipe, settings):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run(
         [
             sys.executable,
             "-m",
-            "kerazoo.recipes.lucir",
+            f"kerazoo.recipes.{recipe}",
             "--out",
             tmp_path / "run",
-            "--set",
-            "epochs=1",
-            "--set",
-            "num_seeds=1",
-            "--set",
-            "num_phases=1",
-            "--set",
-            "methods=lucir",
+            *[arg for setting in settings for arg in ("--set", setting)],
         ],
         capture_output=True,
         text=True,
