@@ -3,6 +3,7 @@ paper config on tfds mock data."""
 
 import json
 import os
+import types
 
 import keras
 import numpy as np
@@ -13,6 +14,7 @@ from helpers.recipes import run_config_on_mock_data
 from kerazoo import zoo
 from kerazoo.export import OnnxClassifier
 from kerazoo.models import Classifier, FeatureExtractor
+from kerazoo.recipes.adco.experiment import plot_curves
 from kerazoo.recipes.config import ConfigError, resolve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -94,6 +96,19 @@ def test_toy_run_on_two_replicas_reports_every_encoder_and_ships_features_and_a_
         "classifier",
         "probe",
     )  # what rebuild publishes
+
+
+def test_probe_curve_plots_the_probes_that_ran_and_nothing_when_none_did(tmp_path):
+    def seeds(curve):
+        result = types.SimpleNamespace(details={"probe_curve": curve})
+        return {0: {"adco": result, "random": result}, 1: {"adco": result, "random": result}}
+
+    # Shorter than probe_every: no point to draw, no empty plot (nor matplotlib's
+    # "No artists with labels" warning).
+    assert not plot_curves(seeds([]), tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
+    assert plot_curves(seeds([(5, 0.5), (10, 0.7)]), tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").stat().st_size > 0
 
 
 @pytest.mark.slow

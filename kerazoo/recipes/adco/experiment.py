@@ -348,30 +348,36 @@ def _probe_weights(classifier, num_classes):
 
 
 def plot_curves(per_seed, path):
-    figure, ax = plots.plt.subplots(figsize=(6.5, 4))
+    """Plot each method's probe accuracy over training (mean over seeds) to
+    `path`; return False, plotting nothing, when no probe ran (a run shorter
+    than `probe_every` epochs)."""
+    series = []
     for method in next(iter(per_seed.values())):
         curves = [
             results[method].details["probe_curve"]
             for results in per_seed.values()
             if results[method].details["probe_curve"]
         ]
-        if not curves:
-            continue
-        epochs = [p[0] for p in curves[0]]
-        values = 100 * np.mean([[p[1] for p in c] for c in curves], axis=0)
-        ax.plot(epochs, values, marker="o", label=METHODS[method].label)
+        if curves:
+            values = 100 * np.mean([[p[1] for p in c] for c in curves], axis=0)
+            series.append(([p[0] for p in curves[0]], values, METHODS[method].label))
+    if not series:
+        return False
+    figure, ax = plots.plt.subplots(figsize=(6.5, 4))
+    for epochs, values, label in series:
+        ax.plot(epochs, values, marker="o", label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel("linear probe test accuracy (%)")
     ax.set_title(f"Linear probe over training ({spread_label(len(per_seed)).replace(' ± std', '')})")
     ax.grid(alpha=0.3)
     ax.legend()
     plots.save_figure(figure, path)
+    return True
 
 
 def report(config, run, per_seed):
     lines = []
-    if config.probe_every:
-        plot_curves(per_seed, run.path / "probe_curve.png")
+    if config.probe_every and plot_curves(per_seed, run.path / "probe_curve.png"):
         lines += ["![linear probe accuracy over training](probe_curve.png)", ""]
     metrics_out = {}
     shipped = per_seed[config.seeds[0]].get(RECIPE.shipped)
