@@ -1,5 +1,7 @@
 """BatchFormer: a transformer encoder whose sequence is the mini-batch (Hou et al., CVPR 2022)."""
 
+import math
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -34,6 +36,14 @@ class BatchFormer(keras.layers.Layer):
     with the labels duplicated, so that the head works without it at test
     time) belongs to `kerazoo.models.BatchFormerClassifier`, which uses this
     layer. Put the layer in your own model only with such a shared head.
+
+    Initialisation is PyTorch's for that layer: the attention's query, key
+    and value kernels Glorot-uniform over PyTorch's stacked (3E, D)
+    `in_proj_weight` (E = num_heads × key_dim), its output kernel and both
+    FFN kernels uniform in ±1/√fan_in (`nn.Linear`'s default), the FFN
+    biases too, the attention biases 0. (Keras' defaults, Glorot-uniform
+    kernels and zero biases, draw kernels 1.4-1.7× as large at the default
+    widths.)
 
     Parameters per layer at the default widths (key_dim = D / num_heads,
     ffn_dim = D): 4D² + 4D (query, key, value, output projections) + 2D² + 2D
@@ -109,6 +119,7 @@ class BatchFormer(keras.layers.Layer):
             )
         key_dim = self.key_dim or dim // self.num_heads
         ffn_dim = self.ffn_dim or dim
+        embed = self.num_heads * key_dim
         sequence = (1, None, dim)
         self.blocks = []
         policy = self.dtype_policy  # not the global one, which may differ when this builds
@@ -117,15 +128,24 @@ class BatchFormer(keras.layers.Layer):
                 # float32 whatever the policy: the softmax across the batch
                 # is the batch-level term a mixed-precision run keeps exact.
                 "attention": keras.layers.MultiHeadAttention(
-                    self.num_heads, key_dim, dropout=self.dropout, name=f"attention_{i}", dtype="float32"
+                    self.num_heads,
+                    key_dim,
+                    dropout=self.dropout,
+                    # xavier_uniform_ of the (3E, D) in_proj_weight: fans D and 3E.
+                    kernel_initializer=_uniform(math.sqrt(6.0 / (dim + 3 * embed))),
+                    name=f"attention_{i}",
+                    dtype="float32",
                 ),
                 "norm1": keras.layers.LayerNormalization(epsilon=1e-5, name=f"norm1_{i}", dtype=policy),
-                "ffn1": keras.layers.Dense(ffn_dim, activation="relu", name=f"ffn1_{i}", dtype=policy),
-                "ffn2": keras.layers.Dense(dim, name=f"ffn2_{i}", dtype=policy),
+                "ffn1": _torch_linear(ffn_dim, dim, activation="relu", name=f"ffn1_{i}", dtype=policy),
+                "ffn2": _torch_linear(dim, ffn_dim, name=f"ffn2_{i}", dtype=policy),
                 "norm2": keras.layers.LayerNormalization(epsilon=1e-5, name=f"norm2_{i}", dtype=policy),
                 "dropout": keras.layers.Dropout(self.dropout, name=f"dropout_{i}", dtype=policy),
             }
             block["attention"].build(sequence, sequence)
+            # out_proj keeps nn.Linear's kernel draw (its bias is zeroed, as Keras').
+            output = block["attention"].output_dense.kernel
+            output.assign(_uniform(1.0 / math.sqrt(embed))(output.shape, output.dtype))
             block["norm1"].build(sequence)
             block["ffn1"].build(sequence)
             block["ffn2"].build((1, None, ffn_dim))
@@ -164,6 +184,20 @@ class BatchFormer(keras.layers.Layer):
             }
         )
         return config
+
+
+def _uniform(bound):
+    # A new unseeded initializer per call: each draws its own values.
+    return keras.initializers.RandomUniform(-bound, bound)
+
+
+def _torch_linear(units, fan_in, **kwargs):
+    """A Dense initialised as PyTorch's `nn.Linear`: kernel and bias uniform
+    in ±1/√fan_in (`kaiming_uniform_(a=√5)` and its bias rule)."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return keras.layers.Dense(
+        units, kernel_initializer=_uniform(bound), bias_initializer=_uniform(bound), **kwargs
+    )
 
 
 def _gather_rows(context, features):

@@ -1,6 +1,7 @@
 """BatchFormer: attention runs over the batch, identity at inference, permutation
 equivariance, parameter count, serialization, and both scopes on two replicas."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -95,6 +96,43 @@ def test_parameters_per_layer_are_six_d_squared_plus_ten_d(dim, heads):
         layer = BatchFormer(num_heads=heads, num_layers=layers)
         layer.build((None, dim))
         assert layer.count_params() == layers * (6 * dim**2 + 10 * dim)
+
+
+@pytest.mark.parametrize("dim, heads, key_dim, ffn_dim", [(256, 4, None, None), (128, 2, 32, 384)])
+def test_initialisation_is_pytorchs_encoder_layer(dim, heads, key_dim, ffn_dim):
+    # nn.TransformerEncoderLayer: MHA's (3E, D) in_proj_weight xavier_uniform_
+    # with zero bias, out_proj nn.Linear's kernel with zero bias, linear1/2
+    # nn.Linear's kernel and bias: uniform in ±1/√fan_in.
+    keras.utils.set_random_seed(0)
+    layer = BatchFormer(num_heads=heads, key_dim=key_dim, ffn_dim=ffn_dim)
+    layer.build((None, dim))
+    embed = heads * (key_dim or dim // heads)
+    ffn = ffn_dim or dim
+    in_proj = np.sqrt(6 / (dim + 3 * embed))
+    bounds = {
+        "query/kernel": in_proj,
+        "key/kernel": in_proj,
+        "value/kernel": in_proj,
+        "attention_output/kernel": 1 / np.sqrt(embed),
+        "ffn1_0/kernel": 1 / np.sqrt(dim),
+        "ffn1_0/bias": 1 / np.sqrt(dim),
+        "ffn2_0/kernel": 1 / np.sqrt(ffn),
+        "ffn2_0/bias": 1 / np.sqrt(ffn),
+    }
+    values = {}
+    for weight in layer.weights:
+        value = np.asarray(weight).ravel()
+        name = "/".join(weight.path.split("/")[-2:])
+        if name in bounds:
+            bound = bounds[name]
+            assert np.abs(value).max() <= bound, name
+            # Uniform in ±bound: std bound/√3, to 10 % with ≥ 128 draws.
+            assert abs(value.std() / (bound / np.sqrt(3)) - 1) < 0.1, name
+            values[name] = value
+        elif "attention" in name:
+            assert_array_equal(value, 0)  # the four projection biases
+    assert len(values) == len(bounds)
+    assert not np.array_equal(values["query/kernel"], values["key/kernel"])  # separate draws
 
 
 def test_non_default_widths_change_the_count():
