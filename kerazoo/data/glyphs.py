@@ -7,7 +7,10 @@ The fonts are checked against the sha256 recorded in `FONT_SHA256` before any
 image is drawn: other fonts would silently give other data.
 """
 
+import concurrent.futures
+import contextlib
 import functools
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -437,19 +440,48 @@ class Glyphs(tfds.core.GeneratorBasedBuilder):
         ]
         # Workers only draw (PIL, NumPy, SciPy); examples depend on their
         # index alone, so the process count never changes the data.
-        with multiprocessing.get_context(_START_METHOD).Pool(self.PROCESSES) as pool:
-            for rows in pool.imap(_render_range, chunks):
-                for index, image, label, file in rows:
-                    yield (
-                        index,
-                        {
-                            "image": image,
-                            "label": label,
-                            "font": file[: -len(".ttf")],
-                        },
-                    )
+        context = multiprocessing.get_context(_START_METHOD)
+        with concurrent.futures.ProcessPoolExecutor(self.PROCESSES, mp_context=context) as pool:
+            with _garbage_left_behind():
+                results = pool.map(_render_range, chunks)  # forks every worker now
+            try:
+                for rows in results:
+                    for index, image, label, file in rows:
+                        yield (
+                            index,
+                            {
+                                "image": image,
+                                "label": label,
+                                "font": file[: -len(".ttf")],
+                            },
+                        )
+            except concurrent.futures.process.BrokenProcessPool as error:
+                raise RuntimeError(
+                    "A process drawing the glyphs dataset died (killed, or out of memory?); "
+                    "run the command again: the build starts over."
+                ) from error
 
 
 # fork starts workers in milliseconds; spawn (where fork is missing) would
 # re-import TensorFlow in each of them.
 _START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+@contextlib.contextmanager
+def _garbage_left_behind():
+    """Fork inside this block: the workers never collect the parent's objects.
+
+    A forked worker inherits the parent's heap, garbage not yet collected
+    included. When a collection in the worker freed a TensorFlow object (a
+    traced function, whose `__del__` calls into the runtime, which does not
+    survive a fork), the worker crashed with a segfault, and
+    `multiprocessing.Pool` then waited forever for its results (seen in a
+    test run). So: collect here, where TensorFlow is whole, and freeze the
+    rest out of every later collection in the workers (`gc.freeze`).
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

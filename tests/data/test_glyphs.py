@@ -1,5 +1,7 @@
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -112,6 +114,52 @@ def test_changed_or_missing_font_is_refused(tmp_path, monkeypatch):
     with pytest.raises(GlyphFontsMismatchError):
         tfds.builder("glyphs", data_dir=str(data_dir)).download_and_prepare()
     assert not list(data_dir.glob("glyphs/*/*.tfrecord*"))
+
+
+# A build of a few images per class, in a fresh interpreter: the worker
+# (module-level, so that the forked workers find it) is replaced first.
+_BUILD_WITH_WORKER = """
+import gc, os, sys
+from kerazoo.data import glyphs
+from kerazoo.data.datasets import load_arrays
+
+glyphs.SPLITS = {{split: (2, *rest) for split, (_, *rest) in glyphs.SPLITS.items()}}
+render_range = glyphs._render_range
+
+
+def worker(chunk):
+{body}
+
+
+glyphs._render_range = worker
+load_arrays("glyphs", "test", sys.argv[1])
+print("built")
+"""
+
+
+def _build_with_worker(tmp_path, body):
+    program = _BUILD_WITH_WORKER.format(body=body)
+    return subprocess.run(
+        [sys.executable, "-c", program, str(tmp_path / "tfds")], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_dead_worker_fails_the_build_with_a_clear_error_not_a_hang(tmp_path):
+    done = _build_with_worker(tmp_path, "    os._exit(3)  # as a segfault or the OOM killer would")
+    assert done.returncode != 0
+    assert "A process drawing the glyphs dataset died" in done.stderr
+    assert not list((tmp_path / "tfds").glob("glyphs/*/*.tfrecord*"))
+
+
+def test_workers_never_collect_the_parents_objects(tmp_path):
+    # Garbage TensorFlow left in the parent crashed a forked worker that
+    # collected it; the workers start with the parent's heap frozen.
+    done = _build_with_worker(
+        tmp_path,
+        "    assert gc.get_freeze_count() > 0, 'parent heap not frozen'\n    return render_range(chunk)",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "built" in done.stdout
 
 
 def test_prepared_splits_are_balanced_with_a_zero_background(small_glyphs):
