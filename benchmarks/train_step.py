@@ -439,11 +439,11 @@ def time_call(model, iterator):
     return time.perf_counter() - start
 
 
-def _measure(s, warmup, repeats, rows=ROWS):
+def _measure(s, warmup, repeats, builders=ROWS):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     runs = []
-    for key, label, floor, build in rows:
+    for key, label, floor, build in builders:
         t0 = time.perf_counter()
         model, batch, images, what = build(s, rng)
         iterator = iter(tf.data.Dataset.from_tensors(batch).repeat().with_options(_QUIET_PIPELINE))

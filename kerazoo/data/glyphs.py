@@ -442,7 +442,7 @@ class Glyphs(tfds.core.GeneratorBasedBuilder):
         # index alone, so the process count never changes the data.
         context = multiprocessing.get_context(_START_METHOD)
         with concurrent.futures.ProcessPoolExecutor(self.PROCESSES, mp_context=context) as pool:
-            with _garbage_left_behind():
+            with _fork_with_parent_heap_frozen():
                 results = pool.map(_render_range, chunks)  # forks every worker now
             try:
                 for rows in results:
@@ -468,7 +468,7 @@ _START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else
 
 
 @contextlib.contextmanager
-def _garbage_left_behind():
+def _fork_with_parent_heap_frozen():
     """Fork inside this block: the workers never collect the parent's objects.
 
     A forked worker inherits the parent's heap, garbage not yet collected
