@@ -26,6 +26,7 @@ print(features.output_shape)  # (None, 64)
 import keras
 from keras import layers
 
+from kerazoo.initializers import kaiming_normal
 from kerazoo.layers.fused_batch_normalization import FusedBatchNormalization
 
 BN_MOMENTUM = 0.9
@@ -99,12 +100,6 @@ def get(name, **kwargs):
     return _REGISTRY[name](**kwargs)
 
 
-def _kaiming():
-    # PyTorch's kaiming_normal_(mode="fan_out", nonlinearity="relu"), as the
-    # LUCIR and torchvision ResNets use.
-    return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
-
-
 def _conv_bn(x, filters, kernel, stride, synchronized, name, relu=True):
     x = layers.Conv2D(
         filters,
@@ -112,7 +107,8 @@ def _conv_bn(x, filters, kernel, stride, synchronized, name, relu=True):
         strides=stride,
         padding="same",
         use_bias=False,
-        kernel_initializer=_kaiming(),
+        # PyTorch's kaiming_normal_(mode="fan_out"), as the LUCIR and torchvision ResNets.
+        kernel_initializer=kaiming_normal("fan_out"),
         name=f"{name}_conv",
     )(x)
     x = FusedBatchNormalization(

@@ -28,8 +28,10 @@ import dataclasses
 import keras
 import numpy as np
 
+from kerazoo import initializers
 from kerazoo.data.pipeline import train_dataset
 from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights
+from kerazoo.models.classifier import feature_size
 from kerazoo.models.lucir import LUCIRClassifier, LUCIRLoss
 from kerazoo.ops import l2_normalize_numpy, outputs_numpy
 from kerazoo.optimizers import with_weight_decay
@@ -271,6 +273,9 @@ def copy_cosine_head(head, freeze_old, learn_sigma=None):
 def grow_head(head, num_new, init=None, freeze_old=True):
     """A copy of `head` with `num_new` more classes, old weights kept exactly.
 
+    A `Dense` grows as in LUCIR's iCaRL code: a new `Dense` initialised as
+    PyTorch's `nn.Linear`, with the old classes' columns copied in.
+
     Args:
         head: a built `CosineLinear` or `Dense`.
         num_new: classes to add.
@@ -301,7 +306,8 @@ def grow_head(head, num_new, init=None, freeze_old=True):
         grown.add_classes(num_new, init)
         return grown
     kernel, bias = head.get_weights()
-    grown = keras.layers.Dense(kernel.shape[1] + num_new, name=head.name)
+    # LUCIR's iCaRL code: a new nn.Linear, the old classes' rows copied in.
+    grown = initializers.dense(kernel.shape[1] + num_new, kernel.shape[0], name=head.name)
     grown.build((None, kernel.shape[0]))
     new_kernel, new_bias = grown.get_weights()
     new_kernel[:, : kernel.shape[1]] = kernel
@@ -571,10 +577,13 @@ class ClassIncremental:
         features = outputs_numpy(backbone, np.concatenate(image_arrays))
         return np.split(features, np.cumsum([len(a) for a in image_arrays])[:-1])
 
-    def _new_head(self, phase):
+    def _new_head(self, phase, backbone):
         num_old, seen = self.bounds[phase], self.bounds[phase + 1]
         if phase == 0:
-            return CosineLinear(seen) if self.method.head == "cosine" else keras.layers.Dense(seen)
+            if self.method.head == "cosine":
+                return CosineLinear(seen)
+            # LUCIR's iCaRL code keeps the ResNet's nn.Linear as PyTorch initialises it.
+            return initializers.dense(seen, feature_size(backbone))
         init = None
         head = self.model.head
         if isinstance(head, CosineLinear):
@@ -693,7 +702,7 @@ class ClassIncremental:
                     # Only distillation reads the old head; copying it draws
                     # initial weights, which would shift later random draws.
                     old_head = snapshot_head(self.model.head) if self.method.distillation else None
-                head = self._new_head(phase)
+                head = self._new_head(phase, backbone)
                 loss = self.settings.loss(self.method)
                 model = LUCIRClassifier(backbone, head, old_backbone, old_head, num_old, loss)
                 indices = self._training_indices(phase)

@@ -44,7 +44,7 @@ REFERENCED = {
 GENERIC = {
     "kerazoo.models.base": {"OptimizerGroup", "TrainingModel"},
     "kerazoo.models.checked_predict": {"CheckedPredict"},
-    "kerazoo.models.classifier": {"Classifier"},
+    "kerazoo.models.classifier": {"Classifier", "feature_size"},
     "kerazoo.models.feature_extractor": {"FeatureExtractor"},
 }
 BLOCK = re.compile(r"^[ \t]*```python\n(.*?)^[ \t]*```", re.M | re.S)

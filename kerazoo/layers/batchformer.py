@@ -6,6 +6,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerazoo import initializers
+
 SCOPES = ("replica", "global")
 
 
@@ -132,20 +134,20 @@ class BatchFormer(keras.layers.Layer):
                     key_dim,
                     dropout=self.dropout,
                     # xavier_uniform_ of the (3E, D) in_proj_weight: fans D and 3E.
-                    kernel_initializer=_uniform(math.sqrt(6.0 / (dim + 3 * embed))),
+                    kernel_initializer=initializers.uniform(math.sqrt(6.0 / (dim + 3 * embed))),
                     name=f"attention_{i}",
                     dtype="float32",
                 ),
                 "norm1": keras.layers.LayerNormalization(epsilon=1e-5, name=f"norm1_{i}", dtype=policy),
-                "ffn1": _torch_linear(ffn_dim, dim, activation="relu", name=f"ffn1_{i}", dtype=policy),
-                "ffn2": _torch_linear(dim, ffn_dim, name=f"ffn2_{i}", dtype=policy),
+                "ffn1": initializers.dense(ffn_dim, dim, activation="relu", name=f"ffn1_{i}", dtype=policy),
+                "ffn2": initializers.dense(dim, ffn_dim, name=f"ffn2_{i}", dtype=policy),
                 "norm2": keras.layers.LayerNormalization(epsilon=1e-5, name=f"norm2_{i}", dtype=policy),
                 "dropout": keras.layers.Dropout(self.dropout, name=f"dropout_{i}", dtype=policy),
             }
             block["attention"].build(sequence, sequence)
             # out_proj keeps nn.Linear's kernel draw (its bias is zeroed, as Keras').
             output = block["attention"].output_dense.kernel
-            output.assign(_uniform(1.0 / math.sqrt(embed))(output.shape, output.dtype))
+            output.assign(initializers.uniform(1.0 / math.sqrt(embed))(output.shape, output.dtype))
             block["norm1"].build(sequence)
             block["ffn1"].build(sequence)
             block["ffn2"].build((1, None, ffn_dim))
@@ -184,20 +186,6 @@ class BatchFormer(keras.layers.Layer):
             }
         )
         return config
-
-
-def _uniform(bound):
-    # A new unseeded initializer per call: each draws its own values.
-    return keras.initializers.RandomUniform(-bound, bound)
-
-
-def _torch_linear(units, fan_in, **kwargs):
-    """A Dense initialised as PyTorch's `nn.Linear`: kernel and bias uniform
-    in ±1/√fan_in (`kaiming_uniform_(a=√5)` and its bias rule)."""
-    bound = 1.0 / math.sqrt(fan_in)
-    return keras.layers.Dense(
-        units, kernel_initializer=_uniform(bound), bias_initializer=_uniform(bound), **kwargs
-    )
 
 
 def _gather_rows(context, features):

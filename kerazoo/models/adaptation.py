@@ -6,9 +6,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerazoo import initializers
 from kerazoo._keras_internals import build_compiled_metrics
 from kerazoo.losses.bnm import NORMALIZATIONS, bnm_loss, entropy_loss, fbnm_loss
-from kerazoo.models.classifier import Classifier
+from kerazoo.models.classifier import Classifier, feature_size
 
 METHODS = ("bnm", "fbnm", "entmin", "none")
 SCOPES = ("global", "replica")
@@ -52,7 +53,9 @@ class DomainAdapter(Classifier):
     What ships (`inference_model()`) is a plain `Classifier`.
 
     Args:
-        backbone: images -> features; num_classes; head: as `Classifier`.
+        backbone: images -> features; num_classes; head: as `Classifier`;
+            the default head is initialised as in BNM's domain-adaptation
+            code (kernel `kaiming_normal_`, bias 0).
         method: `"bnm"`, `"fbnm"`, `"entmin"` or `"none"` (source only).
         weight: λ (official DA code: 1).
         warmup_steps: optimizer steps of CE only before λ applies.
@@ -122,6 +125,15 @@ class DomainAdapter(Classifier):
         self.normalization = normalization
         self.scope = scope
 
+    def default_head(self):
+        return initializers.dense(
+            self.num_classes,
+            feature_size(self.backbone),
+            kernel_initializer=initializers.kaiming_normal(),
+            bias_initializer="zeros",
+            name="head",
+        )
+
     def compile(self, *args, **kwargs):
         super().compile(*args, **kwargs)
         # Keras builds compiled metrics from the first batch read as (x, y),
@@ -189,7 +201,8 @@ class SemiSupervised(DomainAdapter):
     −‖A‖_* / B (`normalization="batch"`), and the plain mean entropy for
     `method="entmin"` (the EntMin baseline); `"none"` is labelled-only
     training. Labelled and unlabelled images go through separate forward
-    passes, as in `DomainAdapter`.
+    passes, as in `DomainAdapter`. The default head is initialised as in
+    the official SSL code (MixMatch's `libml`: Glorot-normal kernel, bias 0).
 
     Args:
         backbone, num_classes, method, weight, warmup_steps, normalization, scope, head:
@@ -221,3 +234,8 @@ class SemiSupervised(DomainAdapter):
 
     default_normalization = "batch"
     entropy_normalization = None
+
+    def default_head(self):
+        return keras.layers.Dense(
+            self.num_classes, kernel_initializer=keras.initializers.GlorotNormal(), name="head"
+        )

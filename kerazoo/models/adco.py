@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerazoo import initializers
 from kerazoo.layers.negative_bank import NegativeBank
 from kerazoo.losses.contrastive import info_nce_loss
 from kerazoo.models.base import OptimizerGroup, TrainingModel
@@ -16,6 +17,10 @@ SCOPES = ("global", "replica")
 
 def projection_head(input_dim, hidden_dim, dim, name):
     """MoCo v2's head, as AdCo's: Dense(hidden) → ReLU → Dense(dim), no BatchNorm.
+
+    Both layers are initialised as PyTorch's `nn.Linear`, which AdCo's code
+    keeps (torchvision's ResNet re-initialises only its convolutions and
+    BatchNorms).
 
     Args:
         input_dim: size of the backbone's features.
@@ -43,7 +48,8 @@ def projection_head(input_dim, hidden_dim, dim, name):
           Self-Trained Negative Adversaries, CVPR 2021](https://arxiv.org/abs/2011.08435)
     """
     head = keras.Sequential(
-        [keras.layers.Dense(hidden_dim, activation="relu"), keras.layers.Dense(dim)], name=name
+        [initializers.dense(hidden_dim, input_dim, activation="relu"), initializers.dense(dim, hidden_dim)],
+        name=name,
     )
     head.build((None, input_dim))
     return head

@@ -3,9 +3,10 @@
 import keras
 from keras import ops
 
-from kerazoo import optimizers
+from kerazoo import initializers, optimizers
 from kerazoo.losses.balanced_softmax import balanced_softmax_loss
 from kerazoo.models.base import OptimizerGroup, TrainingModel
+from kerazoo.models.classifier import feature_size
 
 LOSSES = ("ce", "balanced_softmax")
 
@@ -54,7 +55,8 @@ class BatchFormerClassifier(TrainingModel):
         batchformer_loss_weight: factor on the training loss when BatchFormer
             is on (1: the README's mean over 2B rows; 3: the official code's
             three terms). Unused without BatchFormer and in evaluation.
-        head: the shared head; default `Dense(num_classes)`.
+        head: the shared head; default a `Dense(num_classes)` initialised as
+            the Balanced Softmax code's classifier (PyTorch's `nn.Linear`).
 
     Example:
 
@@ -110,7 +112,9 @@ class BatchFormerClassifier(TrainingModel):
         self.class_counts = None if class_counts is None else [int(c) for c in class_counts]
         self.loss_name = loss
         self.batchformer_loss_weight = float(batchformer_loss_weight)
-        self.head = head if head is not None else keras.layers.Dense(num_classes, name="head")
+        if head is None:
+            head = initializers.dense(num_classes, feature_size(backbone), name="head")
+        self.head = head
 
     def build(self, input_shape):
         # BatchFormer and the head are built here, not on a first training

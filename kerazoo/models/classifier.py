@@ -22,6 +22,35 @@ def _check_labels(labels, num_classes):
         return tf.identity(labels)
 
 
+def feature_size(backbone):
+    """The size of `backbone`'s feature vector, which a new PyTorch-initialised
+    head needs (`nn.Linear`'s ranges depend on its input size).
+
+    Args:
+        backbone: a built `keras.Model` from images to (B, D) features.
+
+    Returns:
+        D, an int; a `ValueError` that says what to do if the backbone is not built.
+
+    Example:
+
+    ```python
+    import kerazoo
+    from kerazoo.models.classifier import feature_size
+
+    print(feature_size(kerazoo.backbones.get("convnet", width=16)))  # 16
+    ```
+    """
+    try:
+        return int(backbone.output_shape[-1])
+    except (AttributeError, ValueError) as error:
+        raise ValueError(
+            f"head=None needs the feature size of the backbone {backbone.name!r}, which is not "
+            "built: pass a functional keras.Model (as kerazoo.backbones.get gives), call the "
+            "backbone once on a batch, or pass head=."
+        ) from error
+
+
 @keras.saving.register_keras_serializable(package="kerazoo")
 class Classifier(CheckedPredict, TrainingModel):
     """A backbone followed by a head producing logits.
@@ -41,7 +70,9 @@ class Classifier(CheckedPredict, TrainingModel):
         backbone: a `keras.Model` from images to feature vectors.
         num_classes: number of classes (the head's output size).
         head: a layer from features to `num_classes` logits, e.g. a trained
-            `kerazoo.layers.CosineLinear`; default a new `Dense(num_classes)`.
+            `kerazoo.layers.CosineLinear`; default `default_head()`: a new
+            Keras `Dense(num_classes)` here (Glorot-uniform kernel, zero
+            bias), initialised as its official code in a method's model.
 
     Example:
 
@@ -66,7 +97,12 @@ class Classifier(CheckedPredict, TrainingModel):
         super().__init__(**kwargs)
         self.backbone = backbone
         self.num_classes = num_classes
-        self.head = head if head is not None else keras.layers.Dense(num_classes, name="head")
+        self.head = head if head is not None else self.default_head()
+
+    def default_head(self):
+        """The head of a new model (`head=None`): Keras' `Dense(num_classes)`.
+        A method's model overrides it with the head its official code builds."""
+        return keras.layers.Dense(self.num_classes, name="head")
 
     def call(self, images, training=False):
         return self.head(self.backbone(images, training=training))

@@ -2,7 +2,8 @@
 
 import keras
 
-from kerazoo.models.classifier import Classifier
+from kerazoo import initializers
+from kerazoo.models.classifier import Classifier, feature_size
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
@@ -20,7 +21,9 @@ class GITClassifier(Classifier):
     multi-replica strategy each replica augments its own part of the batch.
 
     Args:
-        backbone, num_classes, head: as `Classifier`.
+        backbone, num_classes, head: as `Classifier`; the default head is
+            initialised as the official code's (the LDAM-DRW ResNet's
+            `nn.Linear`: kernel `kaiming_normal_`, bias `nn.Linear`'s).
         augment: a `GITAugment`, or None (then this is a plain `Classifier`).
 
     Example:
@@ -54,6 +57,14 @@ class GITClassifier(Classifier):
                 f"{len(augment.class_counts)} class counts; give one training-image count per class."
             )
         self.augment = augment
+
+    def default_head(self):
+        return initializers.dense(
+            self.num_classes,
+            feature_size(self.backbone),
+            kernel_initializer=initializers.kaiming_normal(),
+            name="head",
+        )
 
     def compute_losses(self, data, training):
         if isinstance(data[0], (tuple, list)):

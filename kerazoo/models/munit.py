@@ -5,21 +5,10 @@ import numpy as np
 from keras import layers, ops
 
 from kerazoo import optimizers
+from kerazoo.initializers import kaiming_normal
 from kerazoo.layers.adain import AdaptiveInstanceNorm
 from kerazoo.losses.translation import lsgan_discriminator_loss, lsgan_generator_loss, reconstruction_loss
 from kerazoo.models.base import OptimizerGroup, TrainingModel
-
-
-def _kaiming():
-    """MUNIT's `weights_init('kaiming')` (utils.py, applied by trainer.py to
-    the generator): PyTorch's kaiming_normal_(a=0, mode='fan_in') on every
-    convolution *and linear layer*, an untruncated normal of variance
-    2/fan_in, biases 0. Keras' default Glorot on the style MLP made the AdaIN
-    parameters 15-35x too small at the start: the decoder learned to ignore
-    the style. A new instance per layer: an unseeded Keras initializer fixes
-    its seed when made, so a shared one would give same-shaped layers the
-    same weights, and one made at import a seed `set_random_seed` cannot reach."""
-    return keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")
 
 
 def _gaussian():
@@ -78,9 +67,11 @@ def _signed(images):
     return images * 2.0 - 1.0
 
 
-def _conv(x, filters, kernel, stride=1, name=None, init=_kaiming):
+def _conv(x, filters, kernel, stride=1, name=None, init=kaiming_normal):
     """Reflection-pad by (kernel − 1) // 2, then a valid convolution: H/stride
-    out for MUNIT's kernels (7, 5, 3 and 1 at stride 1, 4 at stride 2)."""
+    out for MUNIT's kernels (7, 5, 3 and 1 at stride 1, 4 at stride 2).
+    `init`: MUNIT's `weights_init('kaiming')` (utils.py, applied by trainer.py
+    to the generator) for the generator, `_gaussian` for the discriminator."""
     if kernel > 1:
         x = ReflectionPadding((kernel - 1) // 2, name=None if name is None else f"{name}_pad")(x)
     return layers.Conv2D(filters, kernel, stride, padding="valid", kernel_initializer=init(), name=name)(x)
@@ -163,7 +154,9 @@ def style_encoder(image_shape, dim, n_downsample, style_dim):
         x = layers.ReLU()(_conv(x, dim, 4, 2, name=f"down{i}"))
     x = layers.GlobalAveragePooling2D()(x)
     return keras.Model(
-        images, layers.Dense(style_dim, kernel_initializer=_kaiming(), name="style")(x), name="style_encoder"
+        images,
+        layers.Dense(style_dim, kernel_initializer=kaiming_normal(), name="style")(x),
+        name="style_encoder",
     )
 
 
@@ -203,9 +196,12 @@ def decoder(content_shape, style_dim, dim, n_upsample, n_res, mlp_dim, channels)
     """
     content = keras.Input(content_shape, name="content")
     style = keras.Input((style_dim,), name="style")
-    h = layers.Dense(mlp_dim, activation="relu", kernel_initializer=_kaiming(), name="mlp1")(style)
-    h = layers.Dense(mlp_dim, activation="relu", kernel_initializer=_kaiming(), name="mlp2")(h)
-    params = layers.Dense(n_res * 2 * 2 * dim, kernel_initializer=_kaiming(), name="adain_params")(h)
+    # Kaiming like the convolutions, as MUNIT's weights_init: Keras' default
+    # Glorot made the AdaIN parameters 15-35x too small at the start, and the
+    # decoder learned to ignore the style.
+    h = layers.Dense(mlp_dim, activation="relu", kernel_initializer=kaiming_normal(), name="mlp1")(style)
+    h = layers.Dense(mlp_dim, activation="relu", kernel_initializer=kaiming_normal(), name="mlp2")(h)
+    params = layers.Dense(n_res * 2 * 2 * dim, kernel_initializer=kaiming_normal(), name="adain_params")(h)
     x = content
     if content_shape[-1] != dim:  # the bottleneck's way back to the decoder's width
         x = _conv(x, dim, 1, name="unbottleneck")
