@@ -1,8 +1,8 @@
 """kerazoo: a Keras 3 model zoo for learning when labels are scarce or skewed.
 
 Subpackages: `layers`, `losses`, `models`, `data`, `recipes`, `export`, and
-the modules `backbones`, `incremental`, `inputs`, `metrics`, `ops`, `optimizers`,
-`schedules`, `zoo`. They are imported on first use, so `import kerazoo`
+the modules `backbones`, `incremental`, `initializers`, `inputs`, `metrics`,
+`ops`, `optimizers`, `schedules`, `zoo`. They are imported on first use, so `import kerazoo`
 stays cheap: it imports neither TensorFlow nor Keras, and the ONNX runtimes
 (`kerazoo.export.OnnxClassifier`) never do.
 
@@ -34,6 +34,7 @@ _SUBMODULES = (
     "data",
     "export",
     "incremental",
+    "initializers",
     "inputs",
     "layers",
     "losses",
