@@ -8,7 +8,7 @@ kernels, zero biases) are none of them. Which code uses which:
 |---|---|---|
 | ResNet convolutions (LUCIR, torchvision) | `kaiming_normal_(mode="fan_out")` | `kaiming_normal("fan_out")` |
 | MUNIT convolutions and linear layers | `kaiming_normal_(mode="fan_in")`, bias 0 | `kaiming_normal()` |
-| BNM's classifier (DA code) | `kaiming_normal_`, bias 0 | `dense(..., kernel_initializer=kaiming_normal(), bias_initializer="zeros")` |
+| BNM's classifier (DA code) | `kaiming_normal_`, bias 0 | Keras' `Dense(kernel_initializer=kaiming_normal())` |
 | GIT's classifier (the LDAM ResNet) | `kaiming_normal_`, the bias left as `nn.Linear`'s | `dense(..., kernel_initializer=kaiming_normal())` |
 | BNM's SSL classifier (MixMatch's `libml`, TF1) | `glorot_normal_initializer`, bias 0 | Keras' `GlorotNormal` (the same truncated normal) |
 | Balanced Softmax's (BatchFormer's) classifier, AdCo's projection head, LUCIR's iCaRL baseline, BatchFormer's feed-forward layers | `nn.Linear`'s own | `dense(...)` |

@@ -9,7 +9,7 @@ from keras import ops
 from kerazoo import initializers
 from kerazoo._keras_internals import build_compiled_metrics
 from kerazoo.losses.bnm import NORMALIZATIONS, bnm_loss, entropy_loss, fbnm_loss
-from kerazoo.models.classifier import Classifier, feature_size
+from kerazoo.models.classifier import Classifier
 
 METHODS = ("bnm", "fbnm", "entmin", "none")
 SCOPES = ("global", "replica")
@@ -126,12 +126,9 @@ class DomainAdapter(Classifier):
         self.scope = scope
 
     def default_head(self):
-        return initializers.dense(
-            self.num_classes,
-            feature_size(self.backbone),
-            kernel_initializer=initializers.kaiming_normal(),
-            bias_initializer="zeros",
-            name="head",
+        # Keras' zero bias is the code's; only the kernel's rule differs.
+        return keras.layers.Dense(
+            self.num_classes, kernel_initializer=initializers.kaiming_normal(), name="head"
         )
 
     def compile(self, *args, **kwargs):
