@@ -134,7 +134,7 @@ def test_acceptance_checks_use_same_seed_differences():
 
 @pytest.mark.slow
 def test_toy_run_on_two_replicas_saves_a_translator_that_loads_from_file_and_zoo(
-    two_replica_run, git_toy, tmp_path
+    two_replica_run, git_toy, cli, tmp_path
 ):
     from kerazoo import zoo
     from kerazoo.recipes.git import experiment as git
@@ -171,6 +171,20 @@ def test_toy_run_on_two_replicas_saves_a_translator_that_loads_from_file_and_zoo
     styles = from_file.random_styles(2, 0)
     np.testing.assert_allclose(
         np.asarray(from_zoo.translate(x, styles)), np.asarray(from_file.translate(x, styles)), atol=1e-6
+    )
+    # A run that loads it keeps a copy (what `zoo publish` ships with its
+    # classifier) and reports the loaded file's sizes, not the config's.
+    reuse = tmp_path / "reuse"
+    args = [f"--set={s}" for s in [*git_toy, "methods=ce_drs_git", "exports=keras", "translator_dim=16"]]
+    result = cli("kerazoo.recipes.git", *args, f"--set=translator={out / 'translator.keras'}", "--out", reuse)
+    assert result.returncode == 0, result.stderr
+    assert (reuse / "translator.keras").read_bytes() == (out / "translator.keras").read_bytes()
+    report = (reuse / "report.md").read_text()
+    assert f"- translator: loaded from `{out / 'translator.keras'}`" in report
+    assert "its sizes: dim 8, style_dim 8, n_downsample 2, n_res 1, mlp_dim 16" in report
+    assert (
+        "- translator: trained in this run (translator.keras); its sizes: dim 8,"
+        in (out / "report.md").read_text()
     )
 
 

@@ -102,7 +102,9 @@ class GITConfig(recipe.RunConfig):
     )
     tail_size: int = option(20, "tail classes have fewer training images than this", min=1)
     translator: str = option(
-        "", "'' trains the translator in this run; else a .keras file or a zoo model name"
+        "",
+        "'' trains the translator in this run; else a .keras file or a zoo model name, "
+        "copied into the run directory (the translator_* keys then do not apply)",
     )
     translator_epochs: int = option(
         45,

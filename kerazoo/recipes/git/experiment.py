@@ -1,6 +1,7 @@
 """What one seed of the git recipe does (imported when a run starts)."""
 
 import csv
+import shutil
 import types
 
 import keras
@@ -90,13 +91,16 @@ def load_translator(source, root=None):
 
 def translator(config, run, shifted):
     """The run's translator: trained (once per run; a resumed run loads the
-    finished stage) and saved as translator.keras, or loaded."""
+    finished stage) or loaded, and kept as the run directory's
+    translator.keras, which `zoo publish` ships beside the classifier."""
     return run.cache("translator", lambda: _translator(config, run, shifted))
 
 
 def _translator(config, run, shifted):
     if config.translator:
-        return load_translator(config.translator)
+        source = translator_file(config.translator)
+        _keep(run, lambda tmp: shutil.copyfile(source, tmp))
+        return load_translator(str(source))
     # Its own stage, from the run's first seed: its initial weights depend
     # neither on which methods ran first nor on which seed needs it first.
     run.reseed(config.seed)
@@ -113,10 +117,15 @@ def _translator(config, run, shifted):
         divergence_hint="Lower translator_lr.",
     )
     generator = munit.inference_model()
+    _keep(run, generator.save)
+    return generator
+
+
+def _keep(run, write):
+    # Once: a resumed run already has it.
     if not (run.path / TRANSLATOR_FILE).exists():
         with atomic_path(run.path / TRANSLATOR_FILE) as tmp:
-            generator.save(tmp)
-    return generator
+            write(tmp)
 
 
 def build_model(config, image_shape, num_classes, learning_rate, augment=None, start=None):
@@ -279,6 +288,20 @@ def draw_styles(generator, source, shifted, count, draw, scale=1.0):
     return scale * np.asarray(generator.styles_of(shifted.train_images[picks]))
 
 
+def translator_origin(config, generator):
+    """Where the run's translator came from (`source`: '' when trained in this
+    run, else the `translator` it was loaded from) and its sizes, read from the
+    generator: a loaded file's sizes are its own, not the config's
+    translator_* keys."""
+    sizes = generator.get_config()
+    return {
+        "source": config.translator,
+        "sizes": {
+            k: sizes[k] for k in ("dim", "style_dim", "n_downsample", "n_res", "mlp_dim", "content_channels")
+        },
+    }
+
+
 def translator_diagnostics(config, generator, clean, shifted, counts):
     """Does the translator vary its output at all? On the tail-class training
     images (what GIT translates):
@@ -327,7 +350,8 @@ def report(config, run, per_seed):
     if "ce_drs_git" in config.methods:
         generator = translator(config, run, shifted)
         with run.timed("translator diagnostics and translations.png"):
-            diagnostics = translator_diagnostics(config, generator, clean, shifted, counts)
+            diagnostics = translator_origin(config, generator)
+            diagnostics.update(translator_diagnostics(config, generator, clean, shifted, counts))
             plot_translations(config, generator, clean, shifted, counts, run.path / "translations.png")
         history = run.path / "logs" / "translator.csv"
         if history.exists():
@@ -368,7 +392,14 @@ def report(config, run, per_seed):
 
 
 def _diagnostic_lines(d):
+    sizes = ", ".join(f"{k} {v}" for k, v in d["sizes"].items())
+    origin = (
+        f"loaded from `{d['source']}` (kept as {TRANSLATOR_FILE}; the config's translator_* keys do not apply)"
+        if d["source"]
+        else f"trained in this run ({TRANSLATOR_FILE})"
+    )
     lines = [
+        f"- translator: {origin}; its sizes: {sizes}",
         f"- pixel variance across {d['images']} tail-class training images × sampled styles: "
         f"{d['translation_variance']:.5f}"
         + (
