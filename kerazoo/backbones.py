@@ -1,4 +1,5 @@
-"""Feature extractors, by name: `resnet32` (CIFAR), `resnet18`, `resnet50`, `convnet` (digits).
+"""Feature extractors, by name: `resnet32` and `ldam_resnet32` (CIFAR),
+`resnet18`, `resnet50`, `convnet` (digits), `convnet5` (28x28 characters).
 
 Each builder returns a functional `keras.Model` from images to a pooled
 feature vector (no classifier). Shared switches:
@@ -7,6 +8,10 @@ feature vector (no classifier). Shared switches:
   be negative (the official LUCIR code's CIFAR ResNet).
 - `synchronized`: BatchNorm statistics over the global batch under a
   multi-replica strategy (otherwise each replica normalises by its own).
+- The ResNets pad their strided convolutions and max-pool as PyTorch does,
+  equally on both sides (TensorFlow's "same" pads only the bottom and right):
+  the official codes are PyTorch, and a strided 3x3 convolution then stays
+  centred on the pixels its block's shortcut keeps.
 - BatchNorm momentum 0.9 and epsilon 1e-5 (PyTorch's defaults): with Keras'
   0.99 the running statistics do not settle in the few hundred steps of the
   digits protocols and evaluation accuracy collapses. It trains through
@@ -23,11 +28,14 @@ print(features.output_shape)  # (None, 64)
 ```
 """
 
+import functools
+
 import keras
 from keras import layers
 
 from kerazoo.initializers import kaiming_normal
 from kerazoo.layers.fused_batch_normalization import FusedBatchNormalization
+from kerazoo.layers.zero_padded_shortcut import ZeroPaddedShortcut
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
@@ -100,15 +108,23 @@ def get(name, **kwargs):
     return _REGISTRY[name](**kwargs)
 
 
-def _conv_bn(x, filters, kernel, stride, synchronized, name, relu=True):
+def _conv_bn(x, filters, kernel, stride, synchronized, name, relu=True, fan="fan_out", torch_padding=False):
+    padding = "same"
+    if torch_padding and stride > 1 and kernel > 1:
+        # PyTorch's padding=(k-1)//2 on both sides. TensorFlow's "same" pads a
+        # strided convolution at the bottom and right only, centring it one
+        # pixel off the shortcut's x[::2] and PyTorch's own centres.
+        x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_pad")(x)
+        padding = "valid"
     x = layers.Conv2D(
         filters,
         kernel,
         strides=stride,
-        padding="same",
+        padding=padding,
         use_bias=False,
-        # PyTorch's kaiming_normal_(mode="fan_out"), as the LUCIR and torchvision ResNets.
-        kernel_initializer=kaiming_normal("fan_out"),
+        # PyTorch's kaiming_normal_: mode="fan_out" in the LUCIR and torchvision
+        # ResNets, its default "fan_in" in LDAM-DRW's.
+        kernel_initializer=kaiming_normal(fan),
         name=f"{name}_conv",
     )(x)
     x = FusedBatchNormalization(
@@ -120,12 +136,19 @@ def _conv_bn(x, filters, kernel, stride, synchronized, name, relu=True):
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
-def _basic_block(x, filters, stride, synchronized, name, relu=True):
+# The ResNets' convolutions: PyTorch's padding (the official codes are PyTorch).
+_torch_conv_bn = functools.partial(_conv_bn, torch_padding=True)
+
+
+def _basic_block(x, filters, stride, synchronized, name, relu=True, conv=_torch_conv_bn, zero_pad=False):
     shortcut = x
-    y = _conv_bn(x, filters, 3, stride, synchronized, f"{name}_1")
-    y = _conv_bn(y, filters, 3, 1, synchronized, f"{name}_2", relu=False)
+    y = conv(x, filters, 3, stride, synchronized, f"{name}_1")
+    y = conv(y, filters, 3, 1, synchronized, f"{name}_2", relu=False)
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = _conv_bn(x, filters, 1, stride, synchronized, f"{name}_down", relu=False)
+        if zero_pad:
+            shortcut = ZeroPaddedShortcut(filters, stride, name=f"{name}_down")(x)
+        else:
+            shortcut = conv(x, filters, 1, stride, synchronized, f"{name}_down", relu=False)
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     return layers.ReLU(name=f"{name}_out")(y) if relu else y
 
@@ -134,11 +157,11 @@ def _bottleneck_block(x, filters, stride, synchronized, name, relu=True):
     # torchvision's ResNet-50 ("v1.5"): the stride sits on the 3x3 conv; the
     # block widens to 4x filters.
     shortcut = x
-    y = _conv_bn(x, filters, 1, 1, synchronized, f"{name}_1")
-    y = _conv_bn(y, filters, 3, stride, synchronized, f"{name}_2")
-    y = _conv_bn(y, 4 * filters, 1, 1, synchronized, f"{name}_3", relu=False)
+    y = _torch_conv_bn(x, filters, 1, 1, synchronized, f"{name}_1")
+    y = _torch_conv_bn(y, filters, 3, stride, synchronized, f"{name}_2")
+    y = _torch_conv_bn(y, 4 * filters, 1, 1, synchronized, f"{name}_3", relu=False)
     if stride != 1 or x.shape[-1] != 4 * filters:
-        shortcut = _conv_bn(x, 4 * filters, 1, stride, synchronized, f"{name}_down", relu=False)
+        shortcut = _torch_conv_bn(x, 4 * filters, 1, stride, synchronized, f"{name}_down", relu=False)
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     return layers.ReLU(name=f"{name}_out")(y) if relu else y
 
@@ -185,8 +208,53 @@ def resnet32(input_shape=(32, 32, 3), last_relu=True, synchronized=False):
           2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
     inputs = keras.Input(input_shape, name="images")
-    x = _conv_bn(inputs, 16, 3, 1, synchronized, "stem")
+    x = _torch_conv_bn(inputs, 16, 3, 1, synchronized, "stem")
     return _resnet(inputs, x, (16, 32, 64), (5, 5, 5), last_relu, synchronized, "resnet32")
+
+
+@register
+def ldam_resnet32(input_shape=(32, 32, 3), last_relu=True, synchronized=False):
+    """CIFAR ResNet-32 of the long-tail codes (LDAM-DRW's `resnet_cifar.py`,
+    copied by GIT's `core/models/cifar_resnet.py` and by the BatchFormer
+    long-tail code's `ResNet32Feature.py`): `resnet32`'s layout, but
+    parameter-free shortcuts where the shape changes (every second pixel,
+    channels zero-padded: He et al.'s option A, `ZeroPaddedShortcut`) and
+    convolutions drawn by PyTorch's default `kaiming_normal_` (fan_in);
+    463,504 trainable parameters, the code's count without its 650-weight
+    head (`resnet32`: 466,256).
+
+    Args:
+        input_shape: (H, W, C) of the images.
+        last_relu: whether the last block ends with a ReLU (the code's does).
+        synchronized: synchronised BatchNorm across replicas.
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    backbone = kerazoo.backbones.ldam_resnet32(input_shape=(32, 32, 3))
+    print(backbone.output_shape, backbone.count_params())  # (None, 64) 465776 (with BatchNorm's statistics)
+    ```
+
+    References:
+        - [He et al., Deep Residual Learning for Image Recognition, CVPR
+          2016](https://arxiv.org/abs/1512.03385)
+        - [Cao et al., Learning Imbalanced Datasets with Label-Distribution-Aware
+          Margin Loss, NeurIPS 2019](https://arxiv.org/abs/1906.07413)
+    """
+    conv = functools.partial(_torch_conv_bn, fan="fan_in")
+    block = functools.partial(_basic_block, conv=conv, zero_pad=True)
+    inputs = keras.Input(input_shape, name="images")
+    x = conv(inputs, 16, 3, 1, synchronized, "stem")
+    return _resnet(inputs, x, (16, 32, 64), (5, 5, 5), last_relu, synchronized, "ldam_resnet32", block=block)
+
+
+def _imagenet_stem(inputs, synchronized):
+    x = _torch_conv_bn(inputs, 64, 7, 2, synchronized, "stem")
+    # PyTorch's MaxPool2d(3, 2, padding=1): after the ReLU, zeros pad as −∞ would.
+    x = layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
+    return layers.MaxPooling2D(3, 2, name="stem_pool")(x)
 
 
 @register
@@ -212,8 +280,7 @@ def resnet18(input_shape=(224, 224, 3), last_relu=True, synchronized=False):
           2016](https://arxiv.org/abs/1512.03385)
     """
     inputs = keras.Input(input_shape, name="images")
-    x = _conv_bn(inputs, 64, 7, 2, synchronized, "stem")
-    x = layers.MaxPooling2D(3, 2, padding="same", name="stem_pool")(x)
+    x = _imagenet_stem(inputs, synchronized)
     return _resnet(inputs, x, (64, 128, 256, 512), (2, 2, 2, 2), last_relu, synchronized, "resnet18")
 
 
@@ -240,8 +307,7 @@ def resnet50(input_shape=(224, 224, 3), last_relu=True, synchronized=False):
           2016](https://arxiv.org/abs/1512.03385)
     """
     inputs = keras.Input(input_shape, name="images")
-    x = _conv_bn(inputs, 64, 7, 2, synchronized, "stem")
-    x = layers.MaxPooling2D(3, 2, padding="same", name="stem_pool")(x)
+    x = _imagenet_stem(inputs, synchronized)
     return _resnet(
         inputs,
         x,

@@ -2,7 +2,9 @@ import keras
 import numpy as np
 import pytest
 
+from helpers.initializers import assert_normal
 from kerazoo import backbones
+from kerazoo.layers import ZeroPaddedShortcut
 
 
 def _batch_norms(model):
@@ -25,6 +27,50 @@ def test_resnet32_has_the_cifar_size():
         if layer.__class__.__name__ == "Conv2D" and layer.kernel_size == (3, 3)
     ]
     assert len(convs) == 1 + 3 * 5 * 2
+
+
+def test_ldam_resnet32_is_the_long_tail_codes_network():
+    model = backbones.get("ldam_resnet32")
+    assert model.output_shape == (None, 64)
+    # LDAM-DRW's resnet32: 464,154 parameters with its 64 x 10 + 10 head.
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == 464_154 - 650
+    shortcuts = [layer for layer in model.layers if isinstance(layer, ZeroPaddedShortcut)]
+    assert [(s.name, s.filters) for s in shortcuts] == [
+        ("stage2_block1_down", 32),
+        ("stage3_block1_down", 64),
+    ]
+    assert not [layer for layer in model.layers if getattr(layer, "kernel_size", None) == (1, 1)]
+
+
+@pytest.mark.parametrize("name, fan", [("ldam_resnet32", "fan_in"), ("resnet32", "fan_out")])
+def test_resnet32_convolutions_are_drawn_with_the_codes_kaiming_fan(name, fan):
+    keras.utils.set_random_seed(0)
+    kernel = np.asarray(backbones.get(name).get_layer("stage3_block2_1_conv").kernel)  # 3 x 3 x 64 x 64
+    assert_normal(kernel, np.sqrt(2 / (3 * 3 * 64)))  # fan_in = fan_out here
+    kernel = np.asarray(backbones.get(name).get_layer("stage3_block1_1_conv").kernel)  # 3 x 3 x 32 x 64
+    assert_normal(kernel, np.sqrt(2 / (3 * 3 * (32 if fan == "fan_in" else 64))))
+
+
+def _strided_response(model, block, shortcut_of):
+    """Where an impulse at input pixel (4, 6) lands in a stride-2 block's
+    first convolution (an all-ones kernel) and in its shortcut."""
+    x = np.zeros((1, 16, 16, model.get_layer(f"{block}_1_conv").kernel.shape[2]), "float32")
+    x[0, 4, 6, :] = 1.0
+    conv = model.get_layer(f"{block}_1_conv")
+    conv.kernel.assign(np.ones(conv.kernel.shape, "float32"))
+    y = np.asarray(conv(model.get_layer(f"{block}_1_pad")(x)))
+    return set(zip(*np.nonzero(y[0, ..., 0]))), set(zip(*np.nonzero(np.asarray(shortcut_of(x))[0].any(-1))))
+
+
+@pytest.mark.parametrize("name", ["ldam_resnet32", "resnet32"])
+def test_strided_convolutions_pad_as_pytorch_and_stay_centred_on_the_shortcut(name):
+    model = backbones.get(name)
+    shortcut = model.get_layer("stage2_block1_down" if name == "ldam_resnet32" else "stage2_block1_down_conv")
+    conv_hits, shortcut_hits = _strided_response(model, "stage2_block1", shortcut)
+    # PyTorch's padding=1: output i sees input rows 2i-1..2i+1, centred on 2i,
+    # the row the shortcut keeps; "same" (rows 2i..2i+2) would give (1, 2) to (2, 3).
+    assert conv_hits == {(2, 3)}
+    assert shortcut_hits == {(2, 3)}
 
 
 def test_resnet18_shape():

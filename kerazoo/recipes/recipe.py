@@ -34,7 +34,7 @@ STRATEGIES = ("auto", "mirrored", "multiworker", "default")
 # `kerazoo.backbones.available()`, spelled out so that a config can offer
 # the choices without importing Keras (tests/recipes/test_recipe.py checks
 # that the two agree).
-BACKBONES = ("convnet", "convnet5", "resnet18", "resnet32", "resnet50")
+BACKBONES = ("convnet", "convnet5", "ldam_resnet32", "resnet18", "resnet32", "resnet50")
 
 
 def _jobs(text):

@@ -209,7 +209,11 @@ def test_a_bad_translator_stops_the_run_before_its_directory_exists(cli, tmp_pat
 @pytest.mark.parametrize("name, threshold", [("cifar10", 500), ("cifar100", 100)])
 def test_cifar_lt_paper_configs_state_the_papers_protocol(config_class, name, threshold):
     config = resolve(config_class("git"), [os.path.join(ROOT, "recipes", f"{name}_lt_git.toml")])
-    assert (config.dataset, config.backbone, config.threshold) == (f"{name}-lt100", "resnet32", threshold)
+    assert (config.dataset, config.backbone, config.threshold) == (
+        f"{name}-lt100",
+        "ldam_resnet32",
+        threshold,
+    )
     assert config.translator_domains == 2  # MUNIT's two-domain trainer, as GIT runs it
 
 

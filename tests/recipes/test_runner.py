@@ -26,7 +26,7 @@ BASELINE = "kerazoo.recipes.baseline"
         ("epochs=0", "'epochs' must be >= 1"),
         ("batch_size=0", "'batch_size' must be >= 1"),
         ("image_size=-5", "'image_size' must be >= 0"),
-        ("backbone=vgg16", "choose from convnet, convnet5, resnet18, resnet32"),
+        ("backbone=vgg16", "choose from convnet, convnet5, ldam_resnet32, resnet18, resnet32"),
         ("dataset=digits-xyz", "Bad protocol name 'digits-xyz'"),
         ("learning_rate=nan", "'learning_rate' must be a finite number"),
         ("learning_rate=-0.1", "'learning_rate' must be >= 0.0"),
