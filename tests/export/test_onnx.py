@@ -112,3 +112,14 @@ def test_command_line_errors_exit_2_without_traceback(tmp_path):
         assert result.returncode == 2, result.stderr
         assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
         assert bool(re.search(r"\|\s+tensorflow$", result.stderr, re.M)) == loads, message
+
+
+@pytest.mark.parametrize("name", ["resnet32", "ldam_resnet32"])
+def test_the_cifar_resnets_convert_with_parity(tmp_path, name):
+    # Their explicit PyTorch padding and ldam_resnet32's ZeroPaddedShortcut
+    # (a strided slice and a channel pad) in ONNX.
+    model = Classifier(backbones.get(name, input_shape=(16, 16, 3)), 10)
+    model(np.zeros((1, 16, 16, 3), "float32"))
+    images = np.random.default_rng(0).uniform(size=(7, 16, 16, 3)).astype("float32")
+    diffs = export_onnx(model, tmp_path / "model.onnx", sample_images=images)
+    assert set(diffs) == {1, 7} and max(diffs.values()) <= 1e-4
