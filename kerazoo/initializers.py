@@ -7,6 +7,7 @@ kernels, zero biases) are none of them. Which code uses which:
 | where | official code | here |
 |---|---|---|
 | ResNet convolutions (LUCIR, torchvision) | `kaiming_normal_(mode="fan_out")` | `kaiming_normal("fan_out")` |
+| ResNet-32 convolutions of the long-tail codes (LDAM-DRW's, in GIT and BatchFormer: `ldam_resnet32`) | `kaiming_normal_` (fan_in) | `kaiming_normal()` |
 | MUNIT convolutions and linear layers | `kaiming_normal_(mode="fan_in")`, bias 0 | `kaiming_normal()` |
 | BNM's classifier (DA code) | `kaiming_normal_`, bias 0 | Keras' `Dense(kernel_initializer=kaiming_normal())` |
 | GIT's classifier (the LDAM ResNet) | `kaiming_normal_`, the bias left as `nn.Linear`'s | `dense(..., kernel_initializer=kaiming_normal())` |
