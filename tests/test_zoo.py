@@ -4,6 +4,7 @@ format, preprocessing from raw data, tampering, publish and rebuild."""
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -316,8 +317,12 @@ def test_a_run_that_wrote_only_model_keras_is_refused_with_the_fix(feature_run, 
 @pytest.mark.slow
 def test_publish_then_rebuild_reproduces_the_model(cli, tmp_path):
     """A tiny baseline run is published, refused a second time, then rebuilt
-    from its recorded command: a deterministic recipe gives the same metrics."""
-    run = cli("kerazoo.recipes.baseline", "--set", "epochs=1", "--out", tmp_path / "run")
+    from its recorded command: a deterministic recipe gives the same metrics.
+    The config's path has spaces: the command is recorded as a shell reads it."""
+    config = tmp_path / "my configs" / "one epoch.toml"
+    config.parent.mkdir()
+    config.write_text("epochs = 1\n")
+    run = cli("kerazoo.recipes.baseline", "--config", config, "--out", tmp_path / "run")
     assert run.returncode == 0, run.stderr
     root = tmp_path / "zoo"
     entry = zoo.publish(tmp_path / "run", "tiny", root)
@@ -325,6 +330,7 @@ def test_publish_then_rebuild_reproduces_the_model(cli, tmp_path):
     assert entry["metrics"] == metrics["model"]["metrics"]
     assert entry["classes"] == [str(i) for i in range(10)]
     assert entry["kind"] == "classifier" and entry["outputs"] == ["logits", "probabilities"]
+    assert shlex.split(entry["command"])[3:5] == ["--config", str(config)]
     assert list(zoo.load("tiny", "onnx", root=root).class_names) == entry["classes"]
     with pytest.raises(zoo.ZooError, match="already has 'tiny'"):
         zoo.publish(tmp_path / "run", "tiny", root)

@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import importlib
 import os
+import shlex
 import sys
 import typing
 
@@ -375,5 +376,7 @@ class Recipe:
         from kerazoo.recipes import runner
 
         words = argv if argv is not None else sys.argv[1:]
-        command = " ".join(["python -m", f"kerazoo.recipes.{self.name}", *words])
+        # Quoted as a shell needs it: the report's command pastes into one,
+        # and `zoo rebuild` splits it back into these very arguments.
+        command = shlex.join(["python", "-m", f"kerazoo.recipes.{self.name}", *map(str, words)])
         runner.run(self, config, args, command)
