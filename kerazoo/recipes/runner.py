@@ -214,8 +214,8 @@ def sequential_order(pairs, shipped):
 def claim_order(pairs, shipped):
     """The order in which each process of a `--jobs` run tries to claim the
     (seed, method) `pairs`: the shipped pair first (the process that
-    exports keeps it), then the other methods, then the shipped method's
-    other seeds. A shipped method's own shared stage (GIT's translator) is
+    exports keeps it; only when the run's methods include it), then the
+    other methods, then the shipped method's other seeds. A shipped method's own shared stage (GIT's translator) is
     then trained by the first process while the others work through the
     other methods, instead of claiming a pair that waits on its lock.
 
@@ -230,7 +230,8 @@ def claim_order(pairs, shipped):
     ```
     """
     rest = [p for p in pairs if p != shipped]
-    return [shipped, *[p for p in rest if p[1] != shipped[1]], *[p for p in rest if p[1] == shipped[1]]]
+    first = [shipped] if shipped in pairs else []
+    return [*first, *[p for p in rest if p[1] != shipped[1]], *[p for p in rest if p[1] == shipped[1]]]
 
 
 def _run_pair(experiment, config, run, pair, keep_model):

@@ -69,6 +69,15 @@ def test_other_processes_take_other_methods_while_the_shipped_one_trains_its_sha
     assert order[1:7] == [(s, m) for s in (0, 1, 2) for m in ("ce_drs", "oracle")]
 
 
+def test_a_run_without_the_shipped_method_does_not_train_it():
+    # `--set methods=random --set exports=none` on AdCo trained AdCo's seed 0
+    # as well (10 minutes on glyphs) and threw the result away.
+    from kerazoo.recipes.runner import claim_order
+
+    pairs = [(seed, "random") for seed in (0, 1, 2)]
+    assert claim_order(pairs, (0, "adco")) == pairs
+
+
 @pytest.mark.slow
 def test_workers_end_when_their_parent_is_killed(tmp_path):
     import os
