@@ -1,9 +1,10 @@
-"""The Keras internals kerazoo relies on where Keras has no public API, in
-one place. tests/test_keras_internals.py exercises each on real Keras
+"""The Keras (and TensorFlow) internals kerazoo relies on where they have no
+public API, in one place. tests/test_keras_internals.py exercises each on real Keras
 objects, so that a Keras release that changes one fails there, loudly,
 instead of deep inside a training run.
 """
 
+import contextlib
 import json
 
 import keras
@@ -135,3 +136,23 @@ def reduce_step_outputs(outputs, strategy):
     from keras.src.backend.tensorflow.trainer import reduce_per_replica
 
     return reduce_per_replica(outputs, strategy, reduction="auto")
+
+
+@contextlib.contextmanager
+def op_determinism(enabled):
+    """TensorFlow op determinism on inside the block when `enabled`, and as
+    it was before once the block ends. TensorFlow's public API can only turn
+    it on (`tf.config.experimental.enable_op_determinism`); left on, it makes
+    later unseeded random ops in the process raise, e.g. the shuffle of
+    Keras' `fit` on NumPy arrays. Turning it off needs TensorFlow's private
+    config module."""
+    from tensorflow.python.framework import config as tf_config
+
+    before = tf_config.is_op_determinism_enabled()
+    if enabled:
+        tf_config.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not before:
+            tf_config.disable_op_determinism()

@@ -145,3 +145,14 @@ def test_step_outputs_of_two_replicas_reduce_to_one_value_each():
 
     # Keras' "auto" reduction of a training step's logs: the first replica's value.
     assert step()["loss"].numpy() == 0.0
+
+
+def test_op_determinism_is_on_inside_the_block_and_as_before_after_it():
+    from tensorflow.python.framework import config as tf_config
+
+    assert not tf_config.is_op_determinism_enabled()
+    with internals.op_determinism(True):
+        assert tf_config.is_op_determinism_enabled()
+    assert not tf_config.is_op_determinism_enabled()
+    with internals.op_determinism(False):
+        assert not tf_config.is_op_determinism_enabled()

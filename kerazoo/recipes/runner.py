@@ -39,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 import kerazoo
-from kerazoo._keras_internals import set_keras_seed
+from kerazoo._keras_internals import op_determinism, set_keras_seed
 from kerazoo.atomic import atomic_path, write_text
 from kerazoo.data import (
     DatasetNotFoundError,
@@ -114,12 +114,13 @@ def run(recipe, config, args, command):
                 strategy_flag=args.strategy,
                 verbose=args.verbose,
             )
-        if config.deterministic:
-            tf.config.experimental.enable_op_determinism()
+        # Both process-wide: restored after the run, for code that runs a
+        # recipe in-process and then trains something else.
         policy = keras.config.dtype_policy()
         keras.config.set_dtype_policy(PRECISION_POLICIES[config.precision])
         try:
-            execute(recipe, config, run, args)
+            with op_determinism(config.deterministic):
+                execute(recipe, config, run, args)
         finally:
             keras.config.set_dtype_policy(policy)
         if not cluster.is_chief(strategy):

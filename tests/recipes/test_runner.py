@@ -255,3 +255,18 @@ def test_every_recipe_accepts_your_own_image_folders(recipe, config_class, tmp_p
 def test_a_bad_data_dir_for_your_own_data_is_a_config_error(sets, message, tmp_path):
     with pytest.raises(runner.ConfigError, match=message):
         resolve(BaselineConfig, sets=[s.format(tmp=tmp_path) for s in sets])
+
+
+def test_a_run_in_this_process_leaves_op_determinism_as_it_was(tmp_path):
+    from tensorflow.python.framework import config as tf_config
+
+    from kerazoo.recipes import baseline
+
+    assert not tf_config.is_op_determinism_enabled()
+    baseline.RECIPE.main(["--set", "epochs=1", "--set", "exports=none", "--out", str(tmp_path / "run")])
+    assert not tf_config.is_op_determinism_enabled()
+    # What it broke when left on: Keras' fit shuffles NumPy arrays with an
+    # unseeded random op, which raises under op determinism.
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=1, verbose=0)
