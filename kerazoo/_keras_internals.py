@@ -142,10 +142,10 @@ def reduce_step_outputs(outputs, strategy):
 def op_determinism(enabled):
     """TensorFlow op determinism on inside the block when `enabled`, and as
     it was before once the block ends. TensorFlow's public API can only turn
-    it on (`tf.config.experimental.enable_op_determinism`); left on, it makes
-    later unseeded random ops in the process raise, e.g. the shuffle of
-    Keras' `fit` on NumPy arrays. Turning it off needs TensorFlow's private
-    config module."""
+    it on (`tf.config.experimental.enable_op_determinism`), for the rest of
+    the process: ops without a deterministic kernel then raise, and so do
+    random ops while no seed is set. Turning it off needs TensorFlow's
+    private config module."""
     from tensorflow.python.framework import config as tf_config
 
     before = tf_config.is_op_determinism_enabled()
