@@ -1,6 +1,6 @@
 """The Keras (and TensorFlow) internals kerazoo relies on where they have no
-public API, in one place. tests/test_keras_internals.py exercises each on real Keras
-objects, so that a Keras release that changes one fails there, loudly,
+public API, in one place. tests/test_keras_internals.py exercises each on
+real objects, so that a release that changes one fails there, loudly,
 instead of deep inside a training run.
 """
 

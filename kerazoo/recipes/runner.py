@@ -216,9 +216,10 @@ def claim_order(pairs, shipped):
     """The order in which each process of a `--jobs` run tries to claim the
     (seed, method) `pairs`: the shipped pair first (the process that
     exports keeps it; only when the run's methods include it), then the
-    other methods, then the shipped method's other seeds. A shipped method's own shared stage (GIT's translator) is
-    then trained by the first process while the others work through the
-    other methods, instead of claiming a pair that waits on its lock.
+    other methods, then the shipped method's other seeds. A shipped
+    method's own shared stage (GIT's translator) is then trained by the
+    first process while the others work through the other methods, instead
+    of claiming a pair that waits on its lock.
 
     Example:
 
