@@ -232,7 +232,7 @@ def claim_order(pairs, shipped):
     ```
     """
     rest = [p for p in pairs if p != shipped]
-    first = [shipped] if shipped in pairs else []
+    first = [p for p in pairs if p == shipped]  # as sequential_order: only when it runs
     return [*first, *[p for p in rest if p[1] != shipped[1]], *[p for p in rest if p[1] == shipped[1]]]
 
 
