@@ -117,7 +117,10 @@ def _model_file(source):
     path = source / "model.keras" if source.is_dir() else source
     if not path.is_file():
         where = f"{source} has no model.keras" if source.is_dir() else f"no such file: {source}"
-        raise _UsageError(f"{where}; pass a run directory or a .keras file.")
+        # A zoo model's folder names its file after the model.
+        others = sorted(p.name for p in source.glob("*.keras")) if source.is_dir() else []
+        hint = f" (it holds {', '.join(others)}: pass that file)" if others else ""
+        raise _UsageError(f"{where}{hint}; pass a run directory or a .keras file.")
     return path
 
 

@@ -73,9 +73,11 @@ def deploy_model(model, input_shape=None):
     values = shipped(images, training=False)
     if not isinstance(values, keras.KerasTensor) or len(values.shape) != 2:
         raise ValueError(
-            f"deploy_model needs outputs of shape (batch, N) from {shipped.name}; got "
-            f"{values!r}. Give {type(model).__name__} an inference_model() method that "
-            "returns a model producing them."
+            f"{type(shipped).__name__} {shipped.name!r} outputs shape {tuple(values.shape)}, not "
+            "the (batch, N) logits or features kerazoo deploys: SavedModel and ONNX exports are "
+            "of classifiers and feature extractors (a GIT translator is used from Keras, "
+            "`MUNITGenerator.translate`). A model of your own that trains with more than it "
+            "predicts with: give it an inference_model() method returning the part that ships."
         )
     # Keras' own ONNX export expects float32 outputs; float32 layers keep them so.
     if kind == "features":

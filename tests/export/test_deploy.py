@@ -132,6 +132,17 @@ def test_train_only_layer_without_inference_model_is_refused():
         deploy_model(model)
 
 
+def test_a_model_that_outputs_images_is_refused_with_what_deploys():
+    # The zoo's GIT translator, what a user may pass to `python -m kerazoo.export`.
+    from kerazoo import zoo
+
+    translator = keras.saving.load_model(
+        zoo.default_root() / "saved_models" / "digits_git" / "translator.keras"
+    )
+    with pytest.raises(ValueError, match=r"outputs shape \(None, 16, 16, 1\), not the \(batch, N\)"):
+        deploy_model(translator)
+
+
 def test_feature_extractor_graph_has_one_features_output_and_no_softmax(feature_extractor):
     deployed = deploy_model(feature_extractor)
 

@@ -86,11 +86,16 @@ def test_command_line_exports_a_run_directory(tmp_path):
 def test_command_line_errors_exit_2_without_traceback(tmp_path):
     junk = tmp_path / "junk.keras"
     junk.write_text("not a zip")
+    zoo_folder = tmp_path / "my_model"  # as saved_models/<name>/ holds <name>.keras
+    zoo_folder.mkdir()
+    (zoo_folder / "my_model.keras").write_text("")
+    (tmp_path / "empty").mkdir()
     # message, and whether finding the mistake needs TensorFlow (a wrong path
     # is answered before its import, which takes seconds)
     cases = {
         tmp_path / "missing.keras": ("no such file", False),
-        tmp_path: ("has no model.keras", False),
+        tmp_path / "empty": ("has no model.keras; pass a run directory", False),
+        zoo_folder: ("has no model.keras (it holds my_model.keras: pass that file)", False),
         junk: ("is not a loadable Keras model", True),
     }
     for source, (message, loads) in cases.items():
