@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 
+from helpers.recipes import GIT_TOY_TRANSLATOR
 from kerazoo import _cli
 
 # The line TensorFlow 2.21 logs (rate-limited, every 5 s) while a recipe runs.
@@ -110,11 +111,15 @@ def test_cli_module_names_only_kerazoo_modules(monkeypatch):
         # Op determinism (the default) and Keras' predict on NumPy arrays make
         # TensorFlow log the threadpool line after each phase.
         ("lucir", ["epochs=1", "num_seeds=1", "num_phases=1", "methods=lucir"]),
-        # Tracing the translator's step makes Grappler log the remapper line.
+        # Tracing the translator's step makes Grappler log the remapper line
+        # (the toy translator's too, checked with TF_CPP_MIN_LOG_LEVEL=0).
         (
             "git",
             [
                 "translator_epochs=1",
+                "translator_batch_size=16",
+                *GIT_TOY_TRANSLATOR,
+                "diagnostic_styles=2",
                 "epochs=1",
                 "drs_epoch=0",
                 "num_seeds=1",

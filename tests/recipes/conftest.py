@@ -6,6 +6,8 @@ import json
 import pytest
 import tensorflow as tf
 
+from helpers.recipes import GIT_TOY_TRANSLATOR
+
 
 def _config_class(recipe):
     return importlib.import_module(f"kerazoo.recipes.{recipe}").RECIPE.config
@@ -17,11 +19,7 @@ GIT_TOY = [
     "drs_epoch=1",
     "translator_epochs=1",
     "translator_batch_size=16",
-    "translator_dim=8",
-    "translator_n_res=1",
-    "translator_mlp_dim=16",
-    "disc_dim=8",
-    "disc_layers=2",
+    *GIT_TOY_TRANSLATOR,
     "num_seeds=1",
 ]
 

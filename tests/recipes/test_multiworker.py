@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from helpers import multiworker
+from helpers.recipes import GIT_TOY_TRANSLATOR
 from helpers.resume import assert_same_shipped_weights
 from helpers.shared import shared_directory
 from kerazoo.recipes import cluster
@@ -141,6 +142,7 @@ def test_git_trains_on_two_workers(tmp_path):
         "num_seeds=1",
         "translator_epochs=1",
         "translator_batch_size=2",
+        *GIT_TOY_TRANSLATOR,
         "epochs=2",
         "drs_epoch=1",
         "methods=ce_drs_git",

@@ -13,6 +13,7 @@ import json
 
 import pytest
 
+from helpers.recipes import GIT_TOY_TRANSLATOR
 from helpers.resume import assert_same_shipped_weights, csv_rows, leftover_files, run_killed_then_resumed
 
 COMMON = ["--set", "num_seeds=1", "--set", "backup_seconds=0", "--set", "exports=keras"]
@@ -51,18 +52,7 @@ CASES = {
             "translator_epochs=3",
             "--set",
             "translator_batch_size=16",
-            # The toy translator of tests/recipes/conftest.py's GIT_TOY: its
-            # style draws are the default one's, in a smaller network.
-            "--set",
-            "translator_dim=8",
-            "--set",
-            "translator_n_res=1",
-            "--set",
-            "translator_mlp_dim=16",
-            "--set",
-            "disc_dim=8",
-            "--set",
-            "disc_layers=2",
+            *(arg for setting in GIT_TOY_TRANSLATOR for arg in ("--set", setting)),
             "--set",
             "diagnostic_styles=2",
             "--set",
