@@ -366,6 +366,18 @@ def _(tmp):
     return _command("kerazoo.export", tmp / "code.keras", "--out", tmp / "out")
 
 
+@row("export-zoo-folder", "`python -m kerazoo.export`", "a zoo model's folder (it holds `<name>.keras`)")
+def _(tmp):
+    shutil.copytree(ROOT / "saved_models" / "digits_baseline", tmp / "digits_baseline")
+    return _command("kerazoo.export", tmp / "digits_baseline", "--out", tmp / "out")
+
+
+@row("export-translator", "`python -m kerazoo.export`", "a GIT translator (`translator.keras`)")
+def _(tmp):
+    translator = ROOT / "saved_models" / "digits_git" / "translator.keras"
+    return _command("kerazoo.export", translator, "--out", tmp / "out")
+
+
 @row("onnx-shape", "`OnnxClassifier.predict`", "16x16 images for the 8x8 digits model")
 def _(tmp):
     from kerazoo.export import OnnxClassifier

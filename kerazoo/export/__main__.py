@@ -119,8 +119,12 @@ def _model_file(source):
         where = f"{source} has no model.keras" if source.is_dir() else f"no such file: {source}"
         # A zoo model's folder names its file after the model.
         others = sorted(p.name for p in source.glob("*.keras")) if source.is_dir() else []
-        hint = f" (it holds {', '.join(others)}: pass that file)" if others else ""
-        raise _UsageError(f"{where}{hint}; pass a run directory or a .keras file.")
+        fix = (
+            f"it holds {', '.join(others)}: pass that file"
+            if others
+            else "pass a run directory or a .keras file"
+        )
+        raise _UsageError(f"{where}; {fix}.")
     return path
 
 

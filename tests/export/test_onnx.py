@@ -95,7 +95,7 @@ def test_command_line_errors_exit_2_without_traceback(tmp_path):
     cases = {
         tmp_path / "missing.keras": ("no such file", False),
         tmp_path / "empty": ("has no model.keras; pass a run directory", False),
-        zoo_folder: ("has no model.keras (it holds my_model.keras: pass that file)", False),
+        zoo_folder: ("has no model.keras; it holds my_model.keras: pass that file.", False),
         junk: ("is not a loadable Keras model", True),
     }
     for source, (message, loads) in cases.items():
