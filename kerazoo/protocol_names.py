@@ -104,3 +104,23 @@ def parse_protocol_name(name):
             f"modifiers (they transform whole arrays in memory); use '{base}'."
         )
     return base, (nuisances[0] if nuisances else None), (tails[0] if tails else None)
+
+
+def with_nuisance(name, nuisance):
+    """Protocol `name` with `nuisance` in place of its own, if any (GIT's
+    config gives the long tail and the nuisance apart).
+
+    Args:
+        name: a protocol name.
+        nuisance: `"rot"`, `"bg"` or `"dil"`; `None` or `"none"` removes it.
+
+    Example:
+
+    ```python
+    from kerazoo.protocol_names import with_nuisance
+
+    print(with_nuisance("glyphs-lt100", "bg"))  # glyphs-bg-lt100
+    ```
+    """
+    base, _, long_tail = parse_protocol_name(name)
+    return "-".join(filter(None, [base, None if nuisance == "none" else nuisance, long_tail]))

@@ -61,6 +61,7 @@ from pathlib import Path
 from kerazoo import inputs
 from kerazoo.atomic import atomic_dir, atomic_path, write_text
 from kerazoo.export.kinds import DEFAULT_KIND, outputs_of
+from kerazoo.protocol_names import with_nuisance
 
 FORMATS = ("savedmodel", "keras", "onnx")
 MANIFEST = Path("saved_models") / "manifest.json"
@@ -664,7 +665,9 @@ def main(argv=None):
                 entry = info(name, root)
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in entry["metrics"].items() if isinstance(v, float))
                 outputs = f"{len(entry['classes'])} classes" if entry["classes"] else "features"
-                print(f"{name}: {entry['method']} on {entry['dataset']}, {outputs}; {shown}")
+                # GIT's config gives the nuisance apart from the protocol.
+                dataset = with_nuisance(entry["dataset"], entry["config"].get("transform"))
+                print(f"{name}: {entry['method']} on {dataset}, {outputs}; {shown}")
         elif args.command == "verify":
             broken = []
             for name in args.names or available(root):

@@ -155,6 +155,8 @@ def test_recipe_run_prints_no_tensorflow_error_lines(tmp_path, recipe, settings)
     [
         ("kerazoo", [], "Recipes: python -m kerazoo.recipes.<name>"),
         ("kerazoo.zoo", ["list"], "digits_lucir: lucir on digits, 10 classes"),
+        # GIT's protocol with the nuisance of its config (`transform=bg`).
+        ("kerazoo.zoo", ["list"], "digits_git: git on digits-bg-lt, 10 classes"),
         ("kerazoo.recipes", [], "lucir "),
     ],
 )

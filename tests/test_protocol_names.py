@@ -1,6 +1,6 @@
 import pytest
 
-from kerazoo.protocol_names import builder_name, is_streamed, parse_protocol_name
+from kerazoo.protocol_names import builder_name, is_streamed, parse_protocol_name, with_nuisance
 
 
 def test_parse_names():
@@ -18,3 +18,9 @@ def test_streamed_names_take_a_version_and_no_modifiers():
     assert parse_protocol_name("imagenet_lt") == ("imagenet_lt", None, None)
     with pytest.raises(ValueError, match="streamed from disk and takes no modifiers"):
         parse_protocol_name("imagenet_lt-lt")
+
+
+def test_with_nuisance_puts_it_between_the_dataset_and_the_long_tail():
+    assert with_nuisance("glyphs-lt100", "bg") == "glyphs-bg-lt100"
+    assert with_nuisance("digits-rot-lt", "dil") == "digits-dil-lt"  # replaces its own
+    assert with_nuisance("digits-bg", "none") == with_nuisance("digits-bg", None) == "digits"

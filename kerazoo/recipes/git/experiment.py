@@ -11,11 +11,12 @@ import tensorflow as tf
 from kerazoo import backbones, metrics
 from kerazoo.atomic import atomic_path
 from kerazoo.data import augment as augment_ops
-from kerazoo.data import parse_protocol_name, train_dataset
+from kerazoo.data import train_dataset
 from kerazoo.data.transforms import apply_nuisance
 from kerazoo.layers.git_augment import GITAugment
 from kerazoo.models import MUNIT, GITClassifier, MUNITGenerator
 from kerazoo.optimizers import with_weight_decay
+from kerazoo.protocol_names import with_nuisance
 from kerazoo.recipes import plots
 from kerazoo.recipes.git import METHODS, TRANSLATOR_FILE, translator_file
 from kerazoo.recipes.recipe import Outcome
@@ -35,8 +36,7 @@ def prepare(config, run):
     and its class sizes."""
     clean = shifted = run.protocol()
     if config.transform != "none":
-        base, _, long_tail = parse_protocol_name(config.dataset)
-        name = "-".join(filter(None, [base, config.transform, long_tail]))
+        name = with_nuisance(config.dataset, config.transform)
         shifted = run.protocol(name=name)
         if not np.array_equal(shifted.train_indices, clean.train_indices):
             raise RuntimeError(f"{name} and {config.dataset} hold different training images.")
