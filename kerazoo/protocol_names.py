@@ -124,3 +124,24 @@ def with_nuisance(name, nuisance):
     """
     base, _, long_tail = parse_protocol_name(name)
     return "-".join(filter(None, [base, None if nuisance == "none" else nuisance, long_tail]))
+
+
+def evaluation_split(name):
+    """The split protocol `name`'s models are tested on, in words: its
+    dataset's test split with the protocol's nuisance, without its long
+    tail (test splits stay balanced).
+
+    Args:
+        name: a protocol name.
+
+    Example:
+
+    ```python
+    from kerazoo.protocol_names import evaluation_split
+
+    print(evaluation_split("glyphs-bg-lt100"))  # the glyphs-bg test split
+    print(evaluation_split("imagenet_lt"))  # the imagenet_lt test split
+    ```
+    """
+    base, nuisance, _ = parse_protocol_name(name)
+    return f"the {'-'.join(filter(None, [base, nuisance]))} {STREAMED.get(builder_name(base), 'test')} split"

@@ -13,7 +13,7 @@ wheel, or `$KERAZOO_ZOO_DIR`):
 A manifest entry records what the model is (method, dataset, kind:
 `classifier` or `features`, classes in output order, input shape and the
 exact preprocessing from raw data), how good it is (its test
-metrics and ONNX parity), how it was made (the exact command, its resolved
+metrics, what they were measured on, and ONNX parity), how it was made (the exact command, its resolved
 config, the kerazoo version) and the sha256 of every file. `load` checks the
 files it reads against those sums first and names any file that differs;
 what it returns answers alike in every format (`kerazoo.export.Predictor`:
@@ -472,6 +472,8 @@ def publish(run_dir, name, root=None, overwrite=False):
         },
         "outputs": list(outputs_of(kind)),
         "metrics": model["metrics"],
+        # Runs made before the record had it lack it; `list` then names no split.
+        "evaluated_on": model.get("evaluated_on"),
         "command": config["command"],
         # A model published from a folder inside its run (AdCo's probe/).
         **({"run_subdir": metrics["run_subdir"]} if metrics.get("run_subdir") else {}),
@@ -667,7 +669,8 @@ def main(argv=None):
                 outputs = f"{len(entry['classes'])} classes" if entry["classes"] else "features"
                 # GIT's config gives the nuisance apart from the protocol.
                 dataset = with_nuisance(entry["dataset"], entry["config"].get("transform"))
-                print(f"{name}: {entry['method']} on {dataset}, {outputs}; {shown}")
+                where = f" on {entry['evaluated_on']}" if entry.get("evaluated_on") else ""
+                print(f"{name}: {entry['method']} on {dataset}, {outputs}; {shown}{where}")
         elif args.command == "verify":
             broken = []
             for name in args.names or available(root):

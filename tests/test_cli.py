@@ -157,6 +157,8 @@ def test_recipe_run_prints_no_tensorflow_error_lines(tmp_path, recipe, settings)
         ("kerazoo.zoo", ["list"], "digits_lucir: lucir on digits, 10 classes"),
         # GIT's protocol with the nuisance of its config (`transform=bg`).
         ("kerazoo.zoo", ["list"], "digits_git: git on digits-bg-lt, 10 classes"),
+        # Where the metrics were measured: BNM's on its target domain.
+        ("kerazoo.zoo", ["list"], "test_accuracy 0.9833 on the digits-bg target domain"),
         ("kerazoo.recipes", [], "lucir "),
     ],
 )

@@ -1,6 +1,12 @@
 import pytest
 
-from kerazoo.protocol_names import builder_name, is_streamed, parse_protocol_name, with_nuisance
+from kerazoo.protocol_names import (
+    builder_name,
+    evaluation_split,
+    is_streamed,
+    parse_protocol_name,
+    with_nuisance,
+)
 
 
 def test_parse_names():
@@ -24,3 +30,9 @@ def test_with_nuisance_puts_it_between_the_dataset_and_the_long_tail():
     assert with_nuisance("glyphs-lt100", "bg") == "glyphs-bg-lt100"
     assert with_nuisance("digits-rot-lt", "dil") == "digits-dil-lt"  # replaces its own
     assert with_nuisance("digits-bg", "none") == with_nuisance("digits-bg", None) == "digits"
+
+
+def test_evaluation_split_keeps_the_nuisance_and_drops_the_long_tail():
+    assert evaluation_split("glyphs-bg-lt100") == "the glyphs-bg test split"
+    assert evaluation_split("cifar100-lt") == "the cifar100 test split"
+    assert evaluation_split("imagenet2012") == "the imagenet2012 validation split"  # no labelled test split

@@ -221,6 +221,7 @@ def feature_run(digits_test, tmp_path_factory):
         **inputs.input_spec("digits"),
         "training_data": ["digits: 32 test images, one training-mode call"],
         "metrics": {"knn_accuracy": 0.5},
+        "evaluated_on": "the digits test split",
         "onnx_parity_max_abs_diff": {str(b): d for b, d in parity.items()},
     }
     (run / "config.json").write_text(json.dumps(config))
@@ -257,7 +258,10 @@ def test_a_feature_extractor_publishes_and_loads_in_every_format(feature_run, tm
         onnx.predict((images * 255).astype("uint8"))
 
     listed = cli("kerazoo.zoo", "--root", root, "list")
-    assert "digits_features: adco on digits, features; knn_accuracy 0.5000" in listed.stdout, listed.stderr
+    assert (
+        "digits_features: adco on digits, features; knn_accuracy 0.5000 on the digits test split"
+        in listed.stdout
+    ), listed.stderr
 
 
 @pytest.mark.parametrize("format", zoo.FORMATS)

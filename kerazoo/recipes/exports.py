@@ -13,7 +13,7 @@ def export_model(path, result, config, data_notes, log, metrics=None):
     (overwriting the files of an earlier, unfinished invocation;
     `config.exports == "keras"` writes only model.keras) and return its
     description for metrics.json (kind, class names, input, preprocessing,
-    training data, `metrics`, ONNX parity).
+    training data, `metrics` and what they were measured on, ONNX parity).
 
     Args:
         path: the run directory (a `pathlib.Path`).
@@ -48,6 +48,7 @@ def export_model(path, result, config, data_notes, log, metrics=None):
         ),
         "training_data": data_notes,
         "metrics": metrics or result.model_metrics,
+        "evaluated_on": config.evaluated_on,
     }
     if config.exports == "keras":
         return description

@@ -179,6 +179,16 @@ class RunConfig:
     def seeds(self):
         return [self.seed + i for i in range(self.num_seeds)]
 
+    @property
+    def evaluated_on(self):
+        """What the shipped model's metrics are measured on, in words, for
+        its record (`python -m kerazoo.zoo list` prints it): by default
+        `protocol_names.evaluation_split`; a recipe whose metrics come from
+        elsewhere (BNM's target domain) says so."""
+        from kerazoo.protocol_names import evaluation_split
+
+        return evaluation_split(self.dataset)
+
 
 class RunDirError(RuntimeError):
     """The run directory cannot be used as asked."""

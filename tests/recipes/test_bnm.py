@@ -49,6 +49,26 @@ def test_digits_configs_resolve(name):
     assert config.methods == ["none", "entmin", "bnm", "fbnm"]
 
 
+@pytest.mark.parametrize(
+    "sets, evaluated_on",
+    [
+        ([], "the digits-bg target domain"),
+        (["shift=rot"], "the digits-rot target domain"),
+        (["dataset=glyphs", "shift=fonts"], "the target domain of the glyphs fonts split"),
+        (["task=ssl", "dataset=digits-rot"], "the digits-rot test split"),
+    ],
+)
+def test_the_model_record_says_its_accuracy_is_the_target_domains(sets, evaluated_on):
+    # `python -m kerazoo.zoo list` prints it after the metrics.
+    assert resolve(bnm.BNMConfig, sets=sets).evaluated_on == evaluated_on
+
+
+def test_domain_folders_are_evaluated_on_the_target_folder(tmp_path):
+    root = write_image_folders(tmp_path, domains=("amazon", "webcam"), per_class=1, size=6)
+    sets = ["dataset=imagefolder", f"data_dir={root}", "source_domain=amazon", "target_domain=webcam"]
+    assert resolve(bnm.BNMConfig, sets=[*sets, "image_size=8"]).evaluated_on == "the webcam target domain"
+
+
 @pytest.mark.slow
 def test_toy_runs_report_every_method_and_ship_bnm(two_replica_run, tmp_path):
     # Domain adaptation under a MirroredStrategy over two logical CPUs.
@@ -62,6 +82,7 @@ def test_toy_runs_report_every_method_and_ship_bnm(two_replica_run, tmp_path):
     spectra = metrics["details"]["0"]["bnm"]["singular_values"]
     assert len(spectra) == 10 and spectra == sorted(spectra, reverse=True)
     assert metrics["model"]["metrics"]["test_accuracy"] == results["bnm"]["test_accuracy"][0]
+    assert metrics["model"]["evaluated_on"] == "the digits-bg target domain"
     report = (out / "report.md").read_text()
     assert "BNM − CE only" in report and "singular_values.png" in report
     assert (out / "singular_values.png").exists() and (out / "model.onnx").exists()

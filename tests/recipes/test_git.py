@@ -162,6 +162,7 @@ def test_toy_run_on_two_replicas_saves_a_translator_that_loads_from_file_and_zoo
     assert type(shipped) is Classifier
     assert not any(isinstance(layer, GITAugment) for layer in shipped._flatten_layers())
     assert metrics["model"]["metrics"] == {k: v[0] for k, v in metrics["results"]["ce_drs_git"].items()}
+    assert metrics["model"]["evaluated_on"] == "the digits-bg test split"
     # What `translator=FILE` and, once the run is in a zoo, `translator=NAME` load.
     zoo.publish(out, "toy_git", root=tmp_path / "zoo")
     from_file = git.load_translator(str(out / "translator.keras"))

@@ -101,6 +101,16 @@ class BNMConfig(recipe.RunConfig):
         """Whether the source and target are two domain folders (else a shift of one dataset)."""
         return bool(self.source_domain or self.target_domain)
 
+    @property
+    def evaluated_on(self):
+        if self.task == "ssl":
+            return super().evaluated_on
+        if self.domain_folders:
+            return f"the {self.target_domain} target domain"
+        if self.shift in SPLIT_SHIFTS:
+            return f"the target domain of the {self.dataset} {self.shift} split"
+        return f"the {self.dataset}-{self.shift} target domain"
+
     def validate(self):
         # The domain-folder mode's own needs first: they name every key it needs, data_dir included.
         if self.domain_folders and not (

@@ -142,6 +142,12 @@ class GITConfig(recipe.RunConfig):
     num_seeds: int = recipe.seeds_option()
     methods: list[str] = recipe.methods_option(METHODS)
 
+    @property
+    def evaluated_on(self):
+        from kerazoo.protocol_names import evaluation_split, with_nuisance
+
+        return evaluation_split(with_nuisance(self.dataset, self.transform))
+
     def validate(self):
         super().validate()
         from kerazoo.protocol_names import parse_protocol_name
