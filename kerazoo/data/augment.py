@@ -286,6 +286,9 @@ POLICIES = {
         functools.partial(random_intensity, low=0.7, high=1.3),
         functools.partial(gaussian_noise, stddev=0.05),
     ),
+    # GIT's MUNIT training loaders (K49 and CIFAR): the translator, which
+    # never sees labels, is trained on mirrored images too.
+    "flip": random_flip,
     # The GIT oracle's true nuisances (`transforms.NUISANCES`), applied on the fly.
     "rot": functools.partial(random_rotation, max_degrees=180.0),
     "bg": random_background,

@@ -64,6 +64,30 @@ def test_translator_diagnostics_see_a_style_blind_translator(config_class):
     assert not git.learned_variation({"variance_ratio": 0.3, "style_reconstruction_error": 0.8})
 
 
+@pytest.mark.parametrize("domains", [1, 2])
+def test_the_translator_trains_on_randomly_mirrored_images_as_gits_munit_loaders(config_class, domains):
+    import types
+
+    from kerazoo.data import make_protocol
+    from kerazoo.data.pipeline import EpochCounter
+    from kerazoo.recipes.git import experiment as git
+
+    shifted = make_protocol("digits-bg-lt", image_size=16)
+    run = types.SimpleNamespace(epoch_counter=EpochCounter())
+
+    def first_batches(augment):
+        sets = [f"translator_augment={augment}", f"translator_domains={domains}", "translator_batch_size=64"]
+        batch = next(iter(git.translator_stream(resolve(config_class("git"), sets=sets), run, shifted)))
+        # (images, labels), or one such pair for each of MUNIT's two domains.
+        return [np.asarray(images) for images, _ in (batch if domains == 2 else [batch])]
+
+    for plain, augmented in zip(first_batches("none"), first_batches("flip")):
+        mirrored = np.all(augmented == plain[:, :, ::-1], axis=(1, 2, 3))
+        kept = np.all(augmented == plain, axis=(1, 2, 3))
+        assert np.all(mirrored | kept)  # the same images, each mirrored or not
+        assert 16 < (mirrored & ~kept).sum() < 48  # about half of 64
+
+
 def test_encoded_styles_are_the_styles_of_class_balanced_training_images(config_class):
     from kerazoo.data import make_protocol
     from kerazoo.recipes.git import experiment as git

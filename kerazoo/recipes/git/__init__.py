@@ -120,6 +120,12 @@ class GITConfig(recipe.RunConfig):
         "official code (on digits it varies less and changes the digits less: docs/git.md)",
         choices=[1, 2],
     )
+    translator_augment: str = option(
+        "flip",
+        "augmentation of the translator's training images: flip (a random horizontal flip, as "
+        "GIT's MUNIT loaders for K49 and CIFAR) or none (the classifier's images are not flipped)",
+        choices=["flip", "none"],
+    )
     translator_lr: float = option(1e-4, "translator Adam learning rate, beta (0.5, 0.999)", min=0.0)
     translator_weight_decay: float = option(
         1e-4, "translator weight decay, coupled L2 as MUNIT's PyTorch Adam (MUNIT/GIT: 1e-4)", min=0.0

@@ -106,12 +106,9 @@ def _translator(config, run, shifted):
     run.reseed(config.seed)
     munit = build_translator(config, shifted.image_shape)
 
-    # MUNIT's two domains: the code's two loaders over the same data.
-    second = 1000 + config.seed if config.translator_domains == 2 else None
-    data = _stream(run, shifted, config.translator_batch_size, config.seed, "class_balanced", second=second)
     run.fit(
         munit,
-        data,
+        translator_stream(config, run, shifted),
         stage="translator",
         epochs=config.translator_epochs,
         divergence_hint="Lower translator_lr.",
@@ -119,6 +116,22 @@ def _translator(config, run, shifted):
     generator = munit.inference_model()
     _keep(run, generator.save)
     return generator
+
+
+def translator_stream(config, run, shifted):
+    """The translator's training batches: class-balanced, augmented by
+    `config.translator_augment`; for MUNIT's two domains, the code's two
+    loaders over the same data, zipped."""
+    second = 1000 + config.seed if config.translator_domains == 2 else None
+    return _stream(
+        run,
+        shifted,
+        config.translator_batch_size,
+        config.seed,
+        "class_balanced",
+        augment=augment_ops.policy(config.translator_augment),
+        second=second,
+    )
 
 
 def _keep(run, write):
