@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from kerazoo import initializers
+from kerazoo.data.errors import DataSizeError
 from kerazoo.data.pipeline import train_dataset
 from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights
 from kerazoo.models.classifier import feature_size
@@ -598,6 +599,24 @@ class ClassIncremental:
             )
         return grow_head(head, seen - num_old, init, freeze_old=self.method.less_forget)
 
+    def _check_batches_fit(self):
+        # Before the first phase trains: a phase (a long tail's few-image
+        # classes) smaller than one batch would otherwise stop the run midway.
+        counts = np.bincount(self.train_y, minlength=self.bounds[-1])
+        kept = np.minimum(counts, self.settings.exemplars_per_class)  # herding's share
+        for phase in range(len(self.bounds) - 1):
+            num_old, seen = self.bounds[phase], self.bounds[phase + 1]
+            size = (
+                counts[:seen].sum()
+                if self.method.memory == "all"
+                else (counts[num_old:seen].sum() + kept[:num_old].sum())
+            )
+            if size < self.settings.batch_size:
+                raise DataSizeError(
+                    f"Phase {phase} would train on {size} images (its new classes' and the exemplars), "
+                    f"fewer than batch_size={self.settings.batch_size}; lower batch_size."
+                )
+
     def _training_indices(self, phase):
         num_old, seen = self.bounds[phase], self.bounds[phase + 1]
         if self.method.memory == "all":
@@ -689,6 +708,7 @@ class ClassIncremental:
 
     def run(self, stage_prefix):
         """Train and evaluate every phase; returns a list of `PhaseResult`."""
+        self._check_batches_fit()
         results = []
         epochs = self.settings.epochs
         for phase in range(len(self.bounds) - 1):

@@ -7,7 +7,7 @@ of datasets too large for memory (`streamed`)."""
 
 from kerazoo.data import glyphs as _glyphs  # noqa: F401  (registers the `glyphs` tfds builder)
 from kerazoo.data.datasets import DatasetNotFoundError, load, load_arrays
-from kerazoo.data.errors import UserDataError
+from kerazoo.data.errors import DataSizeError, UserDataError
 from kerazoo.data.pipeline import (
     EpochCounter,
     eval_dataset,
@@ -25,6 +25,7 @@ from kerazoo.data.streamed import StreamedProtocol
 from kerazoo.protocol_names import STREAMED, parse_protocol_name
 
 __all__ = [
+    "DataSizeError",
     "DatasetNotFoundError",
     "EpochCounter",
     "Protocol",

@@ -1,4 +1,5 @@
-"""The errors of `kerazoo.data`: a dataset that is missing or unusable.
+"""The errors of `kerazoo.data`: a dataset that is missing, unusable or too
+small for what was asked of it.
 
 They live apart from the loaders so that every reader (tfds, the user's
 image folders, the user's .npz files) raises the same kinds without
@@ -45,5 +46,27 @@ class UserDataError(DatasetNotFoundError):
         kerazoo.data.load_arrays("imagefolder", "train", tempfile.mkdtemp())  # an empty folder
     except UserDataError as error:
         print(error)  # the problem and the fix
+    ```
+    """
+
+
+class DataSizeError(ValueError):
+    """The data are too small for what was asked of them: a batch larger
+    than the training set, more labels per class than a class has.
+
+    The message names the sizes and the setting to lower. The recipes report
+    it as a config error (exit status 2, before any training).
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.data import DataSizeError, EpochCounter, train_dataset
+
+    x = np.zeros((10, 4), "float32")
+    try:
+        train_dataset(x, np.zeros(10, int), 32, seed=0, epoch_counter=EpochCounter())
+    except DataSizeError as error:
+        print(error)  # batch_size=32 is larger than the training set (10 examples); lower batch_size.
     ```
     """

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from kerazoo.data import augment as augment_ops
 from kerazoo.data import samplers
+from kerazoo.data.errors import DataSizeError
 
 # Fold-in tags keeping the order and augmentation draws of one (seed, counter)
 # apart; `kerazoo.data.streamed` draws its augmentation with AUGMENT_TAG too.
@@ -199,9 +200,8 @@ def epoch_batches(streams, epoch_counter, lead=0, drop_remainder=True):
     lead_stream, lead_batch = streams[lead]
     n = lead_stream.num_examples
     if n < lead_batch and drop_remainder:
-        raise ValueError(
-            f"batch_size={lead_batch} is larger than the training set ({n} examples); "
-            "use a smaller batch size (or drop_remainder=False)."
+        raise DataSizeError(
+            f"batch_size={lead_batch} is larger than the training set ({n} examples); lower batch_size."
         )
     steps = n // lead_batch if drop_remainder else -(-n // lead_batch)
 

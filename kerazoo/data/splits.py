@@ -3,6 +3,8 @@ source/target halves for domain adaptation."""
 
 import numpy as np
 
+from kerazoo.data.errors import DataSizeError
+
 
 def class_order(num_classes, seed):
     """A seeded permutation of the classes.
@@ -88,7 +90,10 @@ def few_label_indices(labels, per_class, seed):
     for cls in np.unique(labels):
         members = np.flatnonzero(labels == cls)
         if per_class > len(members):
-            raise ValueError(f"Class {cls} has {len(members)} images, fewer than per_class={per_class}.")
+            raise DataSizeError(
+                f"Class {cls} has {len(members)} training images, fewer than the {per_class} to label "
+                "per class; lower labels_per_class."
+            )
         labelled.append(rng.choice(members, size=per_class, replace=False))
     labelled = np.sort(np.concatenate(labelled))
     unlabelled = np.setdiff1d(np.arange(len(labels)), labelled)

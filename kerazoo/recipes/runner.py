@@ -43,6 +43,7 @@ from kerazoo._keras_internals import op_determinism, set_keras_seed
 from kerazoo.atomic import atomic_path, write_text
 from kerazoo.data import (
     DatasetNotFoundError,
+    DataSizeError,
     EpochCounter,
     datasets,
     make_protocol,
@@ -126,7 +127,7 @@ def run(recipe, config, args, command):
         if not cluster.is_chief(strategy):
             shutil.rmtree(run.path)
             print(f"{cluster.describe(strategy)}: the chief's --out holds this run; {run.path} removed")
-    except (ConfigError, DatasetNotFoundError, RunDirError) as e:
+    except (ConfigError, DatasetNotFoundError, DataSizeError, RunDirError) as e:
         if run is not None and not args.worker:
             run.directory.discard_if_empty()
         print(f"error: {e}", file=sys.stderr)
