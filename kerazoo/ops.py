@@ -60,8 +60,9 @@ def l2_normalize_numpy(x, axis):
 
 
 def outputs_numpy(model, images, batch_size=512):
-    """`model`'s outputs on `images` in inference mode, as one NumPy array:
-    the model called eagerly on one batch after another.
+    """`model`'s outputs on `images` in inference mode, as one NumPy array
+    (float32 when the model computes in bfloat16 or float16): the model
+    called eagerly on one batch after another.
 
     Evaluation code (herding, class means, probes) calls models that change
     from phase to phase; `model.predict` traces a function for each new
@@ -85,9 +86,12 @@ def outputs_numpy(model, images, batch_size=512):
     print(features.shape)  # (1000, 8)
     ```
     """
-    return np.concatenate(
+    outputs = np.concatenate(
         [
             ops.convert_to_numpy(model(images[i : i + batch_size], training=False))
             for i in range(0, len(images), batch_size)
         ]
     )
+    # Under mixed precision the outputs are bfloat16 (or float16), which
+    # NumPy-side evaluation (scikit-learn's probes and kNN) cannot take.
+    return outputs.astype("float32") if outputs.dtype.name in ("bfloat16", "float16") else outputs

@@ -17,3 +17,20 @@ def test_outputs_are_predicts_numbers_in_inference_mode_across_batches():
     )
     # BatchNorm with its moving statistics, not the batch's.
     assert not np.allclose(outputs, np.asarray(backbone(images, training=True)), atol=1e-3)
+
+
+def test_a_mixed_precision_models_outputs_come_as_float32_for_numpy_code():
+    import keras
+    from sklearn.neighbors import KNeighborsClassifier
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        backbone = kerazoo.backbones.get("convnet", width=8)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    images = np.random.default_rng(0).uniform(size=(6, 8, 8, 1)).astype("float32")
+    assert keras.backend.standardize_dtype(backbone(images).dtype) == "bfloat16"
+    features = outputs_numpy(backbone, images)
+    assert features.dtype == np.float32
+    KNeighborsClassifier(1).fit(features, np.arange(6))  # refuses bfloat16 arrays
