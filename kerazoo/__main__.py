@@ -28,9 +28,8 @@ def main(argv=None):
     if not models:
         print(f"  none found ({missing})")
     width = max((len(name) for name, _ in models), default=0)
-    for name, entry in models:
-        outputs = f"{len(entry['classes'])} classes" if entry["classes"] else "features"
-        print(f"  {name:<{width}}  {entry['method']} on {entry['dataset']}, {outputs}")
+    for name, _ in models:
+        print(f"  {name:<{width}}  {zoo.summary(name)}")
     print("\nExport a trained run: python -m kerazoo.export RUN_DIR --out DIR  (SavedModel + ONNX)")
 
 

@@ -172,6 +172,30 @@ def info(name, root=None):
     return models[name]
 
 
+def summary(name, root=None):
+    """One line on model `name`: its method, the protocol it was trained on
+    (GIT's with the nuisance its config gives apart) and its outputs.
+
+    Args:
+        name: a model of the zoo.
+        root: the zoo's root (default `default_root()`).
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    print(kerazoo.zoo.summary("digits_git"))  # git on digits-bg-lt, 10 classes
+    ```
+    """
+    entry = info(name, root)
+    dataset, nuisance = entry["dataset"], entry["config"].get("transform")
+    if nuisance:
+        dataset = with_nuisance(dataset, nuisance)
+    outputs = f"{len(entry['classes'])} classes" if entry["classes"] else "features"
+    return f"{entry['method']} on {dataset}, {outputs}"
+
+
 def files_of(entry, format):
     """Paths (relative to the root) of the files `load(..., format)` reads.
 
@@ -292,6 +316,8 @@ def load(name, format="savedmodel", root=None, providers=None):
     print(model.class_names[model.predict(images).argmax(1)])  # e.g. ['0' '1' '2' ...]
     ```
     """
+    if providers is not None and format != "onnx":
+        raise ValueError(f"providers= chooses ONNX Runtime's providers, for format='onnx'; not {format!r}.")
     root = _root(root)
     entry = info(name, root)
     _verify(entry, root, formats=(format,))
@@ -666,11 +692,8 @@ def main(argv=None):
             for name in available(root):
                 entry = info(name, root)
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in entry["metrics"].items() if isinstance(v, float))
-                outputs = f"{len(entry['classes'])} classes" if entry["classes"] else "features"
-                # GIT's config gives the nuisance apart from the protocol.
-                dataset = with_nuisance(entry["dataset"], entry["config"].get("transform"))
                 where = f" on {entry['evaluated_on']}" if entry.get("evaluated_on") else ""
-                print(f"{name}: {entry['method']} on {dataset}, {outputs}; {shown}{where}")
+                print(f"{name}: {summary(name, root)}; {shown}{where}")
         elif args.command == "verify":
             broken = []
             for name in args.names or available(root):

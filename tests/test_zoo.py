@@ -616,3 +616,21 @@ def test_root_may_follow_the_command(cli, feature_run, tmp_path):
     assert zoo.available(root) == ["digits_features"]
     listed = cli("kerazoo.zoo", "--root", root, "list")
     assert listed.stdout.startswith("digits_features: adco on digits"), listed.stderr
+
+
+def test_summary_names_the_protocol_with_its_nuisance(tmp_path):
+    # A model trained on digits-rot-lt keeps its nuisance; GIT's comes from
+    # its config's transform (its dataset has none).
+    manifest = json.loads((zoo.default_root() / "saved_models" / "manifest.json").read_text())
+    rotated = manifest["models"]["digits_batchformer"]
+    rotated["dataset"] = rotated["config"]["dataset"] = "digits-rot-lt"
+    (tmp_path / "saved_models").mkdir()
+    (tmp_path / "saved_models" / "manifest.json").write_text(json.dumps(manifest))
+    assert zoo.summary("digits_batchformer", tmp_path) == "batchformer on digits-rot-lt, 10 classes"
+    assert zoo.summary("digits_git", tmp_path) == "git on digits-bg-lt, 10 classes"
+    assert zoo.summary("digits_adco", tmp_path) == "adco on digits, features"
+
+
+def test_providers_apply_to_the_onnx_format_only():
+    with pytest.raises(ValueError, match="providers= chooses ONNX Runtime's providers, for format='onnx'"):
+        zoo.load("digits_baseline", "keras", providers=["CPUExecutionProvider"])

@@ -42,14 +42,14 @@ class _OnnxModel(Predictor):
             requested = [CUDA, CPU] if CUDA in ort.get_available_providers() else [CPU]
             self._session = _quiet_session(path, options, requested)
         else:
-            requested = list(providers)
+            requested = _checked_providers(providers)
             self._session = ort.InferenceSession(str(path), options, providers=requested)
         self.provider = self._session.get_providers()[0]
         if providers is not None and _provider_name(requested[0]) != self.provider:
             warnings.warn(
                 f"{_provider_name(requested[0])} was requested but ONNX Runtime fell back to "
-                f"{self.provider} (its log above says why; onnxruntime {ort.__version__} "
-                "lists but may be unable to start CUDA).",
+                f"{self.provider} (its log above says why; onnxruntime {ort.__version__} lists "
+                f"{ort.get_available_providers()} on this machine, which it may be unable to start).",
                 stacklevel=2,
             )
 
@@ -173,6 +173,23 @@ class OnnxFeatureExtractor(_OnnxModel):
 
 # The runtime class of each export kind (kerazoo.export.kinds).
 RUNTIMES = {cls.kind: cls for cls in (OnnxClassifier, OnnxFeatureExtractor)}
+
+
+def _checked_providers(providers):
+    # ONNX Runtime would take a string as a list of one-letter providers.
+    if isinstance(providers, str) or not providers:
+        raise ValueError(
+            f"providers must be a non-empty list of ONNX Runtime execution providers in order of "
+            f"preference, e.g. ['{CUDA}', '{CPU}']; got {providers!r}."
+        )
+    providers = list(providers)
+    unknown = [_provider_name(p) for p in providers if _provider_name(p) not in ort.get_all_providers()]
+    if unknown:
+        raise ValueError(
+            f"Unknown ONNX Runtime provider(s) {unknown}; this onnxruntime {ort.__version__} "
+            f"has {ort.get_available_providers()}."
+        )
+    return providers
 
 
 def _provider_name(provider):

@@ -93,6 +93,19 @@ def test_explicit_cuda_falls_back_to_cpu_with_a_warning(onnx_path):
     )
 
 
+@pytest.mark.parametrize(
+    "providers, message",
+    [
+        ("CPUExecutionProvider", "non-empty list .* got 'CPUExecutionProvider'"),  # not split into letters
+        ([], r"non-empty list .* got \[\]"),
+        (["CPUExecutionProvder"], r"Unknown ONNX Runtime provider\(s\) \['CPUExecutionProvder'\]"),
+    ],
+)
+def test_bad_providers_are_refused(onnx_path, providers, message):
+    with pytest.raises(ValueError, match=message):
+        OnnxClassifier(onnx_path, providers=providers)
+
+
 def test_empty_batch_gives_empty_probabilities(classifier):
     probabilities = classifier.predict(np.zeros((0, *SHAPE), "float32"))
     assert probabilities.shape == (0, 10) and probabilities.dtype == np.float32
