@@ -8,7 +8,8 @@ import pytest
 from helpers.recipes import ROOT, run_config_on_mock_data
 from helpers.resume import csv_rows, leftover_files, run_killed_then_resumed
 from kerazoo.data.splits import class_order, incremental_phases
-from kerazoo.recipes.config import resolve
+from kerazoo.recipes import lucir
+from kerazoo.recipes.config import ConfigError, resolve
 
 RECIPE = "kerazoo.recipes.lucir"
 TOY = ["--set", "epochs=4", "--set", "num_seeds=1", "--set", "methods=lucir"]
@@ -126,3 +127,11 @@ def test_class_incremental_phases_on_your_own_image_folders(tmp_path):
     assert len(metrics["details"]["0"]["lucir"]["per_phase_accuracy"]["lucir"]) == 2  # base + one phase
     # The shipped model's columns are the user's classes in seed 0's class order.
     assert metrics["model"]["class_names"] == [["a", "b", "c", "d"][i] for i in class_order(4, 0)]
+
+
+@pytest.mark.parametrize("milestones", ["40,20", "20,20", "30", "0"])
+def test_milestones_must_increase_below_the_epochs(milestones):
+    # Keras' piecewise schedule takes unsorted boundaries without a word.
+    with pytest.raises(ConfigError, match="lr_milestones"):
+        resolve(lucir.LUCIRConfig, sets=["epochs=30", f"lr_milestones={milestones}"])
+    assert resolve(lucir.LUCIRConfig, sets=["epochs=30", "lr_milestones=10,20"]).lr_milestones == [10, 20]

@@ -81,6 +81,12 @@ class LUCIRConfig(recipe.RunConfig):
 
     def validate(self):
         super().validate()
+        milestones = self.lr_milestones
+        if milestones != sorted(set(milestones)) or (milestones and milestones[-1] >= self.epochs):
+            raise ConfigError(
+                f"Config key 'lr_milestones': {milestones} must be increasing epochs below "
+                f"epochs={self.epochs}, e.g. [80, 120] for 160 epochs."
+            )
         from kerazoo.data.splits import incremental_phases
         from kerazoo.recipes.runner import dataset_num_classes
 
