@@ -30,6 +30,8 @@ recipes/cifar10_lt_git.toml, recipes/cifar100_lt_git.toml.
 """
 
 import dataclasses
+import json
+import zipfile
 from pathlib import Path
 
 from kerazoo.recipes import recipe
@@ -201,6 +203,7 @@ def translator_file(source, root=None):
                 f"Config key 'translator': no file {source}; give an existing "
                 ".keras file or a zoo model name (python -m kerazoo.zoo list)."
             )
+        translator_image_shape(source)  # refuses a file that is no translator
         return Path(source)
     root = zoo.default_root() if root is None else Path(root)
     relative = f"saved_models/{source}/{TRANSLATOR_FILE}"
@@ -219,6 +222,35 @@ def translator_file(source, root=None):
     except zoo.ZooError as error:
         raise ConfigError(f"Config key 'translator' ({source!r}): {error}") from None
     return root / relative
+
+
+def translator_image_shape(path):
+    """The image shape a saved translator (a `.keras` file) translates, read
+    from the file's config without TensorFlow.
+
+    Raises:
+        ConfigError: the file is not a saved kerazoo `MUNITGenerator` (a
+            classifier, a corrupt file).
+
+    Example:
+
+    ```python
+    translator_image_shape("saved_models/digits_git/translator.keras")  # (16, 16, 1)
+    ```
+    """
+    try:
+        with zipfile.ZipFile(path) as saved:
+            config = json.loads(saved.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise ConfigError(
+            f"Config key 'translator': {path} is not a readable .keras file ({error})."
+        ) from None
+    if config.get("registered_name") != "kerazoo>MUNITGenerator":
+        raise ConfigError(
+            f"Config key 'translator': {path} holds a {config.get('class_name')}, not a GIT "
+            f"translator (a kerazoo MUNITGenerator, the {TRANSLATOR_FILE} of a GIT run)."
+        )
+    return tuple(config["config"]["image_shape"])
 
 
 # A seed's GIT method in a second process loads the translator another one

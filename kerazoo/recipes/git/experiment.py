@@ -18,7 +18,8 @@ from kerazoo.models import MUNIT, GITClassifier, MUNITGenerator
 from kerazoo.optimizers import with_weight_decay
 from kerazoo.protocol_names import with_nuisance
 from kerazoo.recipes import plots
-from kerazoo.recipes.git import METHODS, TRANSLATOR_FILE, translator_file
+from kerazoo.recipes.config import ConfigError
+from kerazoo.recipes.git import METHODS, TRANSLATOR_FILE, translator_file, translator_image_shape
 from kerazoo.recipes.recipe import Outcome
 from kerazoo.recipes.results import MethodResult, spread_label
 
@@ -41,6 +42,15 @@ def prepare(config, run):
         if not np.array_equal(shifted.train_indices, clean.train_indices):
             raise RuntimeError(f"{name} and {config.dataset} hold different training images.")
     run.data_notes = shifted.notes  # what the shipped classifier was trained on
+    if config.translator:
+        # Before any classifier trains on another process (`--jobs`).
+        shape = translator_image_shape(translator_file(config.translator))
+        if shape != tuple(shifted.image_shape):
+            raise ConfigError(
+                f"Config key 'translator': {config.translator} translates images of shape {shape}, "
+                f"this run's are {tuple(shifted.image_shape)}; use a translator trained on this "
+                "protocol (or set image_size to match)."
+            )
     return types.SimpleNamespace(clean=clean, shifted=shifted, counts=shifted.class_counts())
 
 
