@@ -155,6 +155,12 @@ class RunConfig:
             base, _, _ = parse_protocol_name(self.dataset)
         except ValueError as error:
             raise ConfigError(f"Config key 'dataset': {error}") from None
+        if self.dataset != self.dataset.lower():
+            # tfds would read 'Digits' as digits, but the zoo's records and
+            # kerazoo's own names (imagefolder, the streamed ones) go by case.
+            raise ConfigError(
+                f"Config key 'dataset': names are lower case; use {self.dataset.lower()!r}, not {self.dataset!r}."
+            )
         if is_user_source(base):
             from kerazoo.data import DatasetNotFoundError
             from kerazoo.data.user_sources import check_location

@@ -54,6 +54,7 @@ def test_help_imports_no_tensorflow(name):
 ERRORS = {
     "bad value": ("git", ["--set", "epochs=0"], "'epochs' must be >= 1", False),
     "bad protocol": ("baseline", ["--set", "dataset=digits-xyz"], "Bad protocol name 'digits-xyz'", False),
+    "upper case": ("baseline", ["--set", "dataset=Digits-rot"], "lower case; use 'digits-rot'", False),
     "streamed": ("bnm", ["--set", "dataset=imagenet_lt"], "'imagenet_lt' is too large for memory", False),
     "translator file": ("git", ["--set", "translator={tmp}/t.keras"], "no file", False),
     "zoo translator": ("git", ["--set", "translator=digits_baseline"], "has no translator.keras", False),
