@@ -2,10 +2,12 @@
 
 `l2_normalize` is PyTorch's `F.normalize` (the methods' official code uses
 it for cosine heads, contrastive keys and negative banks), in `keras.ops`
-and in NumPy; `outputs_numpy` runs a model over an array in inference mode.
+and in NumPy; `outputs_numpy` runs a model over an array in inference mode;
+`check_class_ids` checks the labels a loss is given.
 """
 
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 # F.normalize's eps: a vector's norm is clamped to at least this before dividing.
@@ -95,3 +97,59 @@ def outputs_numpy(model, images, batch_size=512):
     # Under mixed precision the outputs are bfloat16 (or float16), which
     # NumPy-side evaluation (scikit-learn's probes and kNN) cannot take.
     return outputs.astype("float32") if outputs.dtype.name in ("bfloat16", "float16") else outputs
+
+
+def check_class_ids(labels, num_classes, where="labels"):
+    """`labels` as a (B,) int32 tensor of class ids, checked to lie in
+    [0, num_classes): at once when their values are known (eagerly), else
+    by a check that runs in the graph (on a CPU an out-of-range label would
+    fail with an opaque gather error, on a GPU give NaN silently; XLA drops
+    the check).
+
+    Args:
+        labels: (B,) or (B, 1) integer class ids.
+        num_classes: C.
+        where: who asks, for the message (e.g. `"balanced_softmax_loss: labels"`).
+
+    Returns:
+        the labels, (B,) int32.
+
+    Raises:
+        ValueError: one-hot or probability rows instead of ids, or ids out
+            of range (when known).
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerazoo.ops import check_class_ids
+
+    print(check_class_ids(np.array([[2], [0]]), 3).numpy())  # [2 0]
+    try:
+        check_class_ids(np.eye(3), 3)
+    except ValueError as error:
+        print(error)  # labels are class ids of shape (B,), not ...
+    ```
+    """
+    labels = tf.convert_to_tensor(labels)
+    if labels.shape.rank is not None and (
+        labels.shape.rank > 2 or (labels.shape.rank == 2 and labels.shape[-1] != 1)
+    ):
+        raise ValueError(
+            f"{where} are class ids of shape (B,), not rows of shape {labels.shape} "
+            "(one-hot or probabilities); pass argmax(labels, axis=-1)."
+        )
+    labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+    message = f"{where} must be class ids in [0, {num_classes})"
+    known = tf.get_static_value(labels)
+    if known is not None:
+        bad = known[(known < 0) | (known >= num_classes)]
+        if bad.size:
+            raise ValueError(f"{message}; got {sorted(set(bad.tolist()))}.")
+        return labels
+    checks = [
+        tf.debugging.assert_non_negative(labels, message=message),
+        tf.debugging.assert_less(labels, tf.constant(num_classes, tf.int32), message=message),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(labels)

@@ -47,6 +47,7 @@ class AdaptiveInstanceNorm(keras.layers.Layer):
         self.epsilon = epsilon
 
     def call(self, x, params):
+        _check_shapes(x.shape, params.shape)
         channels = ops.shape(x)[-1]
         bias = params[:, None, None, :channels]
         scale = params[:, None, None, channels:]
@@ -58,3 +59,22 @@ class AdaptiveInstanceNorm(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
+
+
+def _check_shapes(x_shape, params_shape):
+    # Broadcasting would otherwise turn a wrong shape into a wrong output.
+    channels = x_shape[-1]
+    if len(x_shape) != 4 or len(params_shape) != 2:
+        raise ValueError(
+            f"AdaptiveInstanceNorm takes images (B, H, W, C) and params (B, 2C); got {tuple(x_shape)} "
+            f"and {tuple(params_shape)}."
+        )
+    if channels is not None and params_shape[-1] is not None and params_shape[-1] != 2 * channels:
+        raise ValueError(
+            f"AdaptiveInstanceNorm: params have {params_shape[-1]} columns; images with {channels} "
+            f"channels need {2 * channels} (a bias then a scale per channel)."
+        )
+    if None not in (x_shape[0], params_shape[0]) and x_shape[0] != params_shape[0]:
+        raise ValueError(
+            f"AdaptiveInstanceNorm: {params_shape[0]} rows of params for a batch of {x_shape[0]} images."
+        )

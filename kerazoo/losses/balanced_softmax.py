@@ -3,6 +3,8 @@
 import numpy as np
 from keras import ops
 
+from kerazoo.ops import check_class_ids
+
 
 def balanced_softmax_loss(labels, logits, class_counts):
     """Mean over the batch of CE(y, z + log n), n the training images per class.
@@ -17,7 +19,7 @@ def balanced_softmax_loss(labels, logits, class_counts):
     (`TrainingModel` does).
 
     Args:
-        labels: (B,) integer class ids.
+        labels: (B,) integer class ids in [0, C).
         logits: (B, C) logits.
         class_counts: C positive training-image counts (list, array or tensor).
 
@@ -53,6 +55,10 @@ def balanced_softmax_loss(labels, logits, class_counts):
             f"(counts {counts.tolist()}); log 0 would rule a class out."
         )
     shifted = logits + ops.convert_to_tensor(np.log(counts), "float32")
-    labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+    labels = check_class_ids(labels, counts.shape[0], "balanced_softmax_loss: labels")
+    if labels.shape[0] is not None and logits.shape[0] is not None and labels.shape[0] != logits.shape[0]:
+        raise ValueError(
+            f"balanced_softmax_loss: {labels.shape[0]} labels for {logits.shape[0]} rows of logits."
+        )
     log_probs = ops.log_softmax(shifted, axis=-1)
     return -ops.mean(ops.take_along_axis(log_probs, labels[:, None], axis=1))

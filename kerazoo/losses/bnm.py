@@ -25,6 +25,10 @@ def _as_matrix(probs):
     probs = ops.cast(ops.convert_to_tensor(probs), "float32")
     if len(probs.shape) != 2:
         raise ValueError(f"Expected (batch, classes) probabilities, got shape {probs.shape}.")
+    if 0 in probs.shape:
+        raise ValueError(
+            f"Expected (batch, classes) probabilities, got an empty batch of shape {probs.shape}."
+        )
     if tf.executing_eagerly():  # values are known: catch logits passed for probabilities
         rows = ops.convert_to_numpy(ops.sum(probs, axis=1))
         if len(rows) and not (
@@ -163,6 +167,8 @@ def entropy_loss(probs, normalization=None):
     if normalization not in ENTROPY_NORMALIZATIONS:
         raise ValueError(f"normalization={normalization!r}: use one of {ENTROPY_NORMALIZATIONS}.")
     probs = _as_matrix(probs)
+    if normalization == "log_classes" and probs.shape[1] == 1:
+        raise ValueError("normalization='log_classes' needs two or more classes (log 1 = 0).")
     # 0 log 0 = 0 with a finite gradient, no epsilon needed: the log never
     # sees a zero (where it would, it sees 1 and the product is 0 anyway).
     p_log_p = probs * ops.log(ops.where(probs > 0, probs, 1.0))

@@ -42,6 +42,8 @@ def info_nce_loss(logits, labels, temperature):
           Unsupervised Representations from Self-Trained Negative
           Adversaries, CVPR 2021](https://arxiv.org/abs/2011.08435)
     """
+    if isinstance(temperature, (int, float)) and temperature <= 0:
+        raise ValueError(f"info_nce_loss: temperature must be > 0, got {temperature}.")
     logits = ops.cast(logits, "float32")
     labels = ops.convert_to_tensor(labels)
     return ops.mean(

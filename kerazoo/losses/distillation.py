@@ -21,7 +21,7 @@ def distillation_loss(logits, old_logits, temperature=2.0):
     Args:
         logits: (B, C) current logits, C >= C_old.
         old_logits: (B, C_old) logits of the frozen old model.
-        temperature: T.
+        temperature: T > 0.
 
     Returns:
         float32 scalar.
@@ -43,8 +43,15 @@ def distillation_loss(logits, old_logits, temperature=2.0):
         - [Rebuffi et al., iCaRL: Incremental Classifier and Representation Learning, CVPR
           2017](https://arxiv.org/abs/1611.07725)
     """
+    if temperature <= 0:
+        raise ValueError(f"distillation_loss: temperature must be > 0, got {temperature}.")
     old_logits = ops.stop_gradient(ops.cast(old_logits, "float32"))
     num_old = old_logits.shape[-1]
+    if logits.shape[-1] is not None and num_old is not None and logits.shape[-1] < num_old:
+        raise ValueError(
+            f"distillation_loss: logits have {logits.shape[-1]} classes, fewer than the old "
+            f"model's {num_old}; pass (new logits, old logits) in that order."
+        )
     logits = ops.cast(logits, "float32")[:, :num_old]
     target = ops.softmax(old_logits / temperature, axis=-1)
     log_target = ops.log_softmax(old_logits / temperature, axis=-1)

@@ -7,9 +7,9 @@ are summed (docs/architecture.md, "Many devices"); Keras does that only for its 
 
 import math
 
-import numpy as np
-import tensorflow as tf
 from keras import ops
+
+from kerazoo.ops import check_class_ids
 
 # torch.nn.functional.cosine_embedding_loss adds this to each squared norm.
 _COSINE_EMBEDDING_EPS = 1e-12
@@ -105,26 +105,6 @@ def less_forget_loss(new_features, old_features):
     return ops.mean(1.0 - dot / denominator)
 
 
-def _check_labels(labels, num_classes):
-    """Raise (eagerly) or assert (in a graph) that 0 <= labels < num_classes."""
-    message = f"margin_ranking_loss: labels must be in [0, {num_classes}) (the seen classes)"
-    static = tf.get_static_value(labels)
-    if static is not None:
-        static = np.asarray(static)
-        bad = static[(static < 0) | (static >= num_classes)]
-        if bad.size:
-            raise ValueError(f"{message}; got {sorted(set(bad.tolist()))}.")
-        return labels
-    # Inside tf.function the values are unknown until run time. XLA compiles Assert to a
-    # no-op, so under jit_compile an out-of-range label only zeroes its positive score.
-    checks = [
-        tf.debugging.assert_non_negative(labels, message=message),
-        tf.debugging.assert_less(labels, tf.constant(num_classes, labels.dtype), message=message),
-    ]
-    with tf.control_dependencies(checks):
-        return tf.identity(labels)
-
-
 def margin_ranking_loss(cos_logits, labels, num_old_classes, margin=0.5, k=2, num_pairs_total=None):
     """LUCIR's inter-class separation: margin ranking of old-class samples against new classes.
 
@@ -191,7 +171,7 @@ def margin_ranking_loss(cos_logits, labels, num_old_classes, margin=0.5, k=2, nu
         raise ValueError(f"margin_ranking_loss: k must be >= 1, got {k}.")
     k = min(k, num_classes - num_old_classes)
 
-    labels = _check_labels(ops.reshape(ops.cast(labels, "int32"), (-1,)), num_classes)
+    labels = check_class_ids(labels, num_classes, "margin_ranking_loss: labels (the seen classes)")
     positive = ops.sum(cos_logits * ops.one_hot(labels, num_classes), axis=-1)  # (B,)
     hard_negatives, _ = ops.top_k(cos_logits[:, num_old_classes:], k=k)  # (B, k)
     hinge = ops.relu(margin - positive[:, None] + hard_negatives)

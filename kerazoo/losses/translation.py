@@ -33,7 +33,15 @@ def reconstruction_loss(reconstructed, target):
         - [Huang et al., Multimodal Unsupervised Image-to-Image
           Translation, ECCV 2018](https://arxiv.org/abs/1804.04732)
     """
-    return ops.mean(ops.abs(_float32(reconstructed) - _float32(target)))
+    reconstructed, target = _float32(reconstructed), _float32(target)
+    if len(reconstructed.shape) != len(target.shape) or any(
+        a is not None and b is not None and a != b for a, b in zip(reconstructed.shape, target.shape)
+    ):
+        raise ValueError(
+            f"reconstruction_loss: shapes {reconstructed.shape} and {target.shape} differ; the "
+            "reconstruction and its target must have the same shape (no broadcasting)."
+        )
+    return ops.mean(ops.abs(reconstructed - target))
 
 
 def lsgan_discriminator_loss(real_scores, fake_scores):

@@ -1,25 +1,11 @@
 """Classifier: a backbone and a head, the ERM baseline and the deployable form of every method."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from kerazoo.models.base import TrainingModel
 from kerazoo.models.checked_predict import CheckedPredict
-
-
-def _check_labels(labels, num_classes):
-    """`labels`, after a check that runs in the graph: every label is a class
-    id in [0, num_classes). On a CPU an out-of-range label already fails with
-    an opaque message; on a GPU the sparse cross-entropy gives NaN silently."""
-    labels = tf.convert_to_tensor(labels)
-    message = f"labels must be class ids in [0, {num_classes})"
-    checks = [
-        tf.debugging.assert_non_negative(labels, message=message),
-        tf.debugging.assert_less(labels, tf.cast(num_classes, labels.dtype), message=message),
-    ]
-    with tf.control_dependencies(checks):
-        return tf.identity(labels)
+from kerazoo.ops import check_class_ids
 
 
 def feature_size(backbone):
@@ -109,7 +95,7 @@ class Classifier(CheckedPredict, TrainingModel):
 
     def compute_losses(self, data, training):
         images, labels = data[0], data[1]
-        labels = _check_labels(labels, self.num_classes)
+        labels = check_class_ids(labels, self.num_classes)
         logits = self(images, training=training)
         ce = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
         return {"ce": ops.mean(ce)}, logits

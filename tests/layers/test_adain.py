@@ -1,6 +1,7 @@
 """AdaptiveInstanceNorm against NumPy, and its config round trip."""
 
 import numpy as np
+import pytest
 
 from helpers.layers import check_layer
 from kerazoo.layers import AdaptiveInstanceNorm
@@ -24,3 +25,17 @@ def test_passes_the_layer_checks(tmp_path):
     x = rng.normal(size=(2, 5, 5, 3)).astype("float32")
     params = rng.normal(size=(2, 6)).astype("float32")
     check_layer(AdaptiveInstanceNorm(), (x, params), (2, 5, 5, 3), tmp_path)
+
+
+@pytest.mark.parametrize(
+    "x_shape, params_shape, message",
+    [
+        ((2, 4, 3), (2, 6), r"takes images \(B, H, W, C\)"),  # broadcast to (2, 2, 4, 3) before
+        ((2, 4, 4, 3), (2, 3), "params have 3 columns; images with 3 channels need 6"),
+        ((2, 4, 4, 3), (1, 6), "1 rows of params for a batch of 2 images"),
+    ],
+)
+def test_shapes_that_would_broadcast_are_refused(x_shape, params_shape, message):
+    x, params = np.zeros(x_shape, "float32"), np.zeros(params_shape, "float32")
+    with pytest.raises(ValueError, match=message):
+        AdaptiveInstanceNorm()(x, params)

@@ -55,3 +55,17 @@ def test_gradient_matches_finite_differences(numeric_gradient):
 def test_bad_counts_are_refused(counts, message):
     with pytest.raises(ValueError, match=message):
         balanced_softmax_loss([0], np.zeros((1, 3), "float32"), counts)
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (np.eye(3)[[0, 1, 2, 0]], r"class ids of shape \(B,\), not rows of shape \(4, 3\) .*argmax"),
+        (np.array([0, 1, 3, 0]), r"must be class ids in \[0, 3\); got \[3\]"),
+        (np.array([0, 1, 2]), "3 labels for 4 rows of logits"),
+    ],
+)
+def test_labels_that_are_not_one_class_id_per_row_are_refused(labels, message):
+    logits = np.zeros((4, 3), "float32")
+    with pytest.raises(ValueError, match=message):
+        balanced_softmax_loss(labels, logits, class_counts=[100, 10, 1])

@@ -121,3 +121,11 @@ def test_bad_input_and_normalization():
         bnm_loss(_random(3, 3), "sum")
     with pytest.raises(ValueError, match="batch, classes"):
         fbnm_loss(np.ones(3, np.float32))
+
+
+def test_an_empty_batch_and_one_class_entropy_are_refused():
+    for loss in (bnm_loss, fbnm_loss, entropy_loss):
+        with pytest.raises(ValueError, match="empty batch"):
+            loss(np.zeros((0, 3), "float32"))
+    with pytest.raises(ValueError, match="two or more classes"):
+        entropy_loss(np.ones((4, 1), "float32"), normalization="log_classes")

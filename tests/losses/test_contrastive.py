@@ -36,3 +36,9 @@ def test_half_precision_logits_at_a_small_temperature_stay_finite_with_a_finite_
     assert float(loss) == pytest.approx(
         _numpy_info_nce(logits.numpy().astype("float64"), [9, 0], 0.02), rel=1e-3
     )
+
+
+@pytest.mark.parametrize("temperature", [0, -0.1])
+def test_a_temperature_that_is_not_positive_is_refused(temperature):
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        info_nce_loss(np.eye(2, dtype="float32"), np.arange(2), temperature)

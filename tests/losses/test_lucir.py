@@ -183,7 +183,7 @@ def test_margin_ranking_accepts_column_labels():
 def test_margin_ranking_rejects_unseen_labels(bad_label):
     cos = random_cosines(4, 7, seed=7).astype(np.float32)
     labels = np.array([0, 1, bad_label, 6])
-    with pytest.raises(ValueError, match=r"labels must be in \[0, 7\)"):
+    with pytest.raises(ValueError, match=r"labels \(the seen classes\) must be class ids in \[0, 7\)"):
         margin_ranking_loss(cos, labels, 4)
 
 
@@ -204,5 +204,5 @@ def test_margin_ranking_in_graph_matches_eager_and_asserts_labels():
     assert_allclose(float(xla_loss(cos, labels)), eager, rtol=1e-6)
     assert float(graph_loss(cos, np.array([5, 6, 8, 7, 5, 6, 8, 7, 5, 6], np.int32))) == 0.0
     labels[3] = 9
-    with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be in"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="must be class ids in"):
         graph_loss(cos, labels)

@@ -23,3 +23,10 @@ def test_lsgan_losses_match_mao_et_al():
     # A perfect critic, and a fooled one, score 0.
     assert float(lsgan_discriminator_loss(np.ones(3), np.zeros(3))) == 0.0
     assert float(lsgan_generator_loss(np.ones(3))) == 0.0
+
+
+@pytest.mark.parametrize("shapes", [((2, 4, 4, 1), (2, 4, 4, 3)), ((2, 4, 4, 3), (4, 4, 3))])
+def test_reconstruction_loss_refuses_shapes_that_would_broadcast(shapes):
+    a, b = (np.zeros(s, "float32") for s in shapes)
+    with pytest.raises(ValueError, match="must have the same shape"):
+        reconstruction_loss(a, b)
