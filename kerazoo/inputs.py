@@ -381,7 +381,7 @@ def check_images(images, image_shape):
         low, high = float(images.min()), float(images.max())
         if low < 0.0 or high > 1.0:
             raise ValueError(
-                f"images must lie in [0, 1] but range over [{low:g}, {high:g}]; scale "
+                f"images must lie in [0, 1] but range over [{low:.9g}, {high:.9g}]; scale "
                 "them to [0, 1], e.g. divide 0..255 pixels by 255."
             )
     return images.astype(np.float32, copy=False)

@@ -128,6 +128,25 @@ def default_root():
     """
     if os.environ.get("KERAZOO_ZOO_DIR"):
         return Path(os.environ["KERAZOO_ZOO_DIR"])
+    return installed_root()
+
+
+def installed_root():
+    """What kerazoo was installed with: the package's `_bundled/` folder in
+    a wheel, else the repository it runs from. It holds the shipped zoo
+    (`saved_models/`, `export/`) and the recipe configs (`recipes/*.toml`).
+
+    Returns:
+        A `Path`.
+
+    Example:
+
+    ```python
+    import kerazoo
+
+    print(sorted(p.name for p in (kerazoo.zoo.installed_root() / "recipes").glob("digits_*.toml"))[:2])
+    ```
+    """
     package = Path(__file__).resolve().parent
     bundled = package / BUNDLED
     return bundled if bundled.is_dir() else package.parent

@@ -68,3 +68,10 @@ def test_raw_uint8_images_are_checked():
         inputs.preprocess(pixels[0], "uint8")
     with pytest.raises(ValueError, match="Unknown raw format 'png'"):
         inputs.preprocess(pixels, "png")
+
+
+def test_an_image_just_above_one_is_named_with_the_digits_that_show_it():
+    images = np.full((1, 4, 4, 1), 0.5, "float32")
+    images[0, 0, 0, 0] = np.nextafter(np.float32(1), np.float32(2))  # 1.0000001
+    with pytest.raises(ValueError, match=r"range over \[0.5, 1.00000012\]"):
+        inputs.check_images(images, (4, 4, 1))

@@ -17,6 +17,7 @@ import math
 import tomllib
 import types
 import typing
+from pathlib import Path
 
 
 class ConfigError(ValueError):
@@ -160,7 +161,7 @@ def resolve(config_cls, files=(), sets=()):
             with open(path, "rb") as f:
                 table = tomllib.load(f)
         except FileNotFoundError:
-            raise ConfigError(f"Config file not found: {path}") from None
+            raise ConfigError(f"Config file not found: {path}{_installed_hint(path)}") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"Config file {path} is not valid TOML: {e}") from None
         for key, value in table.items():
@@ -187,3 +188,14 @@ def validate(config):
 
 def to_dict(config):
     return dataclasses.asdict(config)
+
+
+def _installed_hint(path):
+    # `--config recipes/x.toml` from the README works in a clone's root;
+    # elsewhere the configs are those installed with kerazoo.
+    from kerazoo.zoo import installed_root
+
+    shipped = installed_root() / "recipes" / Path(path).name
+    if shipped.is_file() and not Path(path).is_absolute():
+        return f" (relative to {Path.cwd()}); kerazoo's own is {shipped}"
+    return ""

@@ -89,3 +89,15 @@ def test_lists_optional_values_and_cross_field_checks():
     with pytest.raises(ConfigError, match="mode 'b' needs epochs >= 2"):
         resolve(Bounded, sets=["mode=b", "epochs=1"])
     assert "[one of a, b]" in describe(Bounded) and "[>= 1]" in describe(Bounded)
+
+
+def test_a_shipped_config_named_from_elsewhere_points_to_the_installed_one(tmp_path, monkeypatch):
+    from kerazoo.recipes.baseline import BaselineConfig
+    from kerazoo.zoo import installed_root
+
+    monkeypatch.chdir(tmp_path)  # README's `--config recipes/...` outside a clone's root
+    shipped = installed_root() / "recipes" / "digits_baseline.toml"
+    with pytest.raises(ConfigError, match=f"relative to {tmp_path}\\); kerazoo's own is {shipped}"):
+        resolve(BaselineConfig, ["recipes/digits_baseline.toml"])
+    with pytest.raises(ConfigError, match=r"Config file not found: recipes/mine.toml$"):
+        resolve(BaselineConfig, ["recipes/mine.toml"])
