@@ -46,6 +46,7 @@ print(images.shape, labels)
 import contextlib
 import os
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -188,6 +189,19 @@ def image_folder(root):
     return tfds.folder_dataset.ImageFolder(str(root), shape=(None, None, None))
 
 
+def _undecodable(base, most=5):
+    # Only after tf.data failed, which names no file: decode each in turn.
+    bad = []
+    for path in sorted(p for p in base.rglob("*") if p.suffix.lower() in EXTENSIONS):
+        try:
+            tf.io.decode_image(tf.io.read_file(str(path)), expand_animations=False)
+        except tf.errors.InvalidArgumentError:
+            bad.append(str(path.relative_to(base)))
+            if len(bad) == most:
+                break
+    return bad
+
+
 def read_splits(builder, splits, image_size, where, base):
     """{split: (images, labels)} of an `ImageFolder` builder: float32 images
     in [0, 1] with common channels, resized to `image_size` squares if given,
@@ -242,8 +256,12 @@ def read_splits(builder, splits, image_size, where, base):
         try:
             read[split] = list(zip(*ds.as_numpy_iterator())) or [(), (), ()]
         except tf.errors.InvalidArgumentError as error:
+            bad = _undecodable(Path(base))
+            named = (
+                f"{', '.join(bad)} cannot be decoded" if bad else f"an image in '{split}' cannot be decoded"
+            )
             raise UserDataError(
-                f"{where}: an image in '{split}' cannot be decoded ({error.message.splitlines()[0]}); "
+                f"{where}: {named} ({error.message.splitlines()[0]}); "
                 f"every {'/'.join(EXTENSIONS)} file must be a readable image. Remove or re-save it."
             ) from None
     images = common_channels([image for split in splits for image in read[split][0]])

@@ -77,7 +77,7 @@ def test_grey_among_colour_images_become_rgb_and_alpha_is_dropped(tmp_path):
         ),
         (
             lambda tmp: _tree(tmp, {"cat": 2, "dog": 2}, broken="dog/1.png"),
-            r"cannot be decoded.*Remove or re-save it",
+            r"dog/1.png cannot be decoded.*Remove or re-save it",
         ),
     ],
 )
