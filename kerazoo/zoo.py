@@ -479,7 +479,9 @@ def publish(run_dir, name, root=None, overwrite=False):
     if "onnx_parity_max_abs_diff" not in metrics["model"]:
         raise ZooError(
             f"{run_dir} wrote only model.keras (exports=keras); re-run it with "
-            "--set exports=all to get the SavedModel and ONNX files the zoo ships."
+            "--set exports=all to get the SavedModel and ONNX files the zoo ships (files "
+            "exported later with python -m kerazoo.export serve as they are, but the zoo takes "
+            "a run's own exports, whose ONNX parity its metrics.json records)."
         )
     manifest = _read_manifest(root, must_exist=False)
     if name in manifest["models"] and not overwrite:

@@ -34,6 +34,8 @@ def main(argv=None):
     if args.onnx or both:
         targets["onnx"] = out / "model.onnx"
     try:
+        if not args.atol > 0:  # before anything is written
+            raise _UsageError(f"--atol must be > 0, got {args.atol:g}.")
         for target in targets.values():  # before the slow load, not after
             if target.exists() and not args.overwrite:
                 raise _UsageError(f"{target} already exists; pass --overwrite to replace it.")

@@ -128,3 +128,13 @@ def test_the_cifar_resnets_convert_with_parity(tmp_path, name):
     images = np.random.default_rng(0).uniform(size=(7, 16, 16, 3)).astype("float32")
     diffs = export_onnx(model, tmp_path / "model.onnx", sample_images=images)
     assert set(diffs) == {1, 7} and max(diffs.values()) <= 1e-4
+
+
+def test_a_tolerance_that_is_not_positive_is_refused_before_anything_is_written(tmp_path, capsys):
+    from kerazoo.export.__main__ import main
+
+    source = tmp_path / "model.keras"
+    source.write_text("")
+    assert main([str(source), "--out", str(tmp_path / "o"), "--atol", "-1"]) == 2
+    assert "--atol must be > 0, got -1" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
