@@ -301,6 +301,54 @@ def _(tmp):
     return _command("kerazoo.recipes.git", "--set", "translator=mine.keras", "--out", tmp / "run", cwd=tmp)
 
 
+@row(
+    "translator-not-a-translator",
+    "`python -m kerazoo.recipes.git`",
+    "`--set translator=` a classifier's .keras",
+)
+def _(tmp):
+    shutil.copyfile(ROOT / "saved_models" / "digits_baseline" / "digits_baseline.keras", tmp / "mine.keras")
+    return _command("kerazoo.recipes.git", "--set", "translator=mine.keras", "--out", tmp / "run", cwd=tmp)
+
+
+@row(
+    "translator-size",
+    "`python -m kerazoo.recipes.git`",
+    "`--set translator=glyphs_git` (28×28) on 16×16 digits",
+)
+def _(tmp):
+    message = _command("kerazoo.recipes.git", "--set", "translator=glyphs_git", "--out", tmp / "run")
+    assert not (tmp / "run").exists()  # refused before any classifier trains
+    return message
+
+
+@row(
+    "phase-smaller-than-batch", "`python -m kerazoo.recipes.lucir`", "`--set dataset=digits-lt` (a long tail)"
+)
+def _(tmp):
+    message = _command("kerazoo.recipes.lucir", "--set", "dataset=digits-lt", "--out", tmp / "run")
+    assert not (tmp / "run").exists()  # refused before any training
+    return message
+
+
+@row(
+    "batch-larger-than-data", "`python -m kerazoo.recipes.batchformer`", "`--set batch_size=256` on digits-lt"
+)
+def _(tmp):
+    sets = ["--set", "dataset=digits-lt", "--set", "batch_size=256"]
+    message = _command("kerazoo.recipes.batchformer", *sets, "--out", tmp / "run")
+    assert not (tmp / "run").exists()
+    return message
+
+
+@row("labels-per-class", "`python -m kerazoo.recipes.bnm`", "`--set task=ssl --set labels_per_class=500`")
+def _(tmp):
+    sets = ["--set", "task=ssl", "--set", "labels_per_class=500"]
+    message = _command("kerazoo.recipes.bnm", *sets, "--out", tmp / "run")
+    assert not (tmp / "run").exists()
+    return message
+
+
 @row("out-other-recipe", "`python -m kerazoo.recipes.bnm`", "`--out` holding a LUCIR run")
 def _(tmp):
     (tmp / "run").mkdir()
