@@ -33,6 +33,7 @@ import random
 import shutil
 import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -103,6 +104,8 @@ def run(recipe, config, args, command):
         check_batch_sizes(config, strategy)
         if args.worker:
             exit_with_parent()
+            if not Path(args.out).exists():
+                return  # the parent refused the run and removed its directory
             run = Run.join(recipe.name, config, strategy, args.out, args.verbose)
         else:
             run = Run.open(

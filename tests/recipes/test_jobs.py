@@ -128,3 +128,11 @@ def _state(pid):
             return next(line for line in f if line.startswith("State:")).lower()
     except (OSError, StopIteration):
         return "zombie"
+
+
+def test_a_worker_whose_run_was_refused_and_removed_ends_quietly(cli, tmp_path):
+    # The parent starts its workers once the data are prepared; a pair can
+    # still be refused after that (a batch larger than the data), and the
+    # parent then removes the empty run directory before a worker opens it.
+    result = cli("kerazoo.recipes.baseline", "--worker", "--out", tmp_path / "removed")
+    assert result.returncode == 0 and "error" not in result.stderr, result.stderr

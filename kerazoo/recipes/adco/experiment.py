@@ -61,6 +61,7 @@ def prepare(config, run):
         + (f", bilinear resize to {config.image_size}x{config.image_size}" if config.image_size else ""),
         "training labels used only by the supervised encoder and the probes",
     ]
+    _steps(config, train)  # a batch larger than the data: refused before any process trains
     return (train, test)
 
 
