@@ -45,6 +45,21 @@ def sublayers(layer):
     return list(layer._flatten_layers(include_self=False, recursive=True))
 
 
+def forget_restored_epoch(model):
+    """Make `model`'s next `fit` start at epoch 0 again. `BackupAndRestore`
+    restores a killed fit by setting the model's private `_initial_epoch`,
+    which Keras never resets: every later `fit` of that model object would
+    skip as many epochs (a kept model, `Run.reuse`, training the next
+    seed's stage after a resumed one)."""
+    model._initial_epoch = None
+
+
+def restored_epoch(model):
+    """The epoch `BackupAndRestore` restored `model`'s fit to (0 or None when
+    it started afresh)."""
+    return model._initial_epoch
+
+
 def backed_up_epochs(backup_dir):
     """How many epochs the `keras.callbacks.BackupAndRestore` backup in
     `backup_dir` holds (0 without one): the epoch a resumed fit starts at.

@@ -6,6 +6,7 @@ import pathlib
 
 import keras
 import numpy as np
+import pytest
 
 from kerazoo import _keras_internals as internals
 from kerazoo.optimizers import with_weight_decay
@@ -156,3 +157,24 @@ def test_op_determinism_is_on_inside_the_block_and_as_before_after_it():
     assert not tf_config.is_op_determinism_enabled()
     with internals.op_determinism(False):
         assert not tf_config.is_op_determinism_enabled()
+
+
+def test_a_restored_fit_leaves_its_epoch_on_the_model_until_forgotten(tmp_path):
+    x, y = np.zeros((8, 2), "float32"), np.zeros((8, 1), "float32")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+
+    class Killed(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise RuntimeError("killed")
+
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "a"))
+    with pytest.raises(RuntimeError):
+        model.fit(x, y, epochs=5, verbose=0, callbacks=[backup, Killed()])
+    assert model.fit(x, y, epochs=5, verbose=0, callbacks=[backup]).epoch == [3, 4]
+    assert internals.restored_epoch(model) == 3
+    fresh = keras.callbacks.BackupAndRestore(str(tmp_path / "b"))
+    assert model.fit(x, y, epochs=5, verbose=0, callbacks=[fresh]).epoch == [3, 4]  # Keras' leftover
+    internals.forget_restored_epoch(model)
+    assert model.fit(x, y, epochs=5, verbose=0, callbacks=[fresh]).epoch == [0, 1, 2, 3, 4]

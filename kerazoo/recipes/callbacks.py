@@ -14,7 +14,13 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 import kerazoo
-from kerazoo._keras_internals import backed_up_epochs, backup_files, tensorboard_writers, with_learning_rates
+from kerazoo._keras_internals import (
+    backed_up_epochs,
+    backup_files,
+    restored_epoch,
+    tensorboard_writers,
+    with_learning_rates,
+)
 from kerazoo.atomic import atomic_path, write_text
 from kerazoo.recipes import cluster
 from kerazoo.recipes.recipe import RunDirError, TrainingDiverged
@@ -212,6 +218,9 @@ class PeriodicBackup(keras.callbacks.BackupAndRestore):
             )
         with weights_that_fit(files[0]):
             super().on_train_begin(logs)
+        resumed = restored_epoch(self.model)
+        if resumed:
+            self.log(f"{Path(self.backup_dir).name}: resumed from its backup after epoch {resumed}")
         # After the restore (or its fallback) and before CSVLogger opens the file.
         _trim_history(self.history, Path(self.backup_dir))
         self._saved_at = time.monotonic()

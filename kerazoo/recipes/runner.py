@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 import kerazoo
-from kerazoo._keras_internals import op_determinism, set_keras_seed
+from kerazoo._keras_internals import forget_restored_epoch, op_determinism, set_keras_seed
 from kerazoo.atomic import atomic_path, write_text
 from kerazoo.data import (
     DatasetNotFoundError,
@@ -503,6 +503,7 @@ class Run:
             verbose = 1
         else:
             verbose = 2 if self.directory.verbose else 0
+        forget_restored_epoch(model)  # a kept model's last stage may have resumed
         model.fit(
             stream,
             epochs=epochs,

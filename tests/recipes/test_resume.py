@@ -93,3 +93,26 @@ def test_killed_inside_a_stage_resumes_to_the_uninterrupted_numbers(recipe, cli,
     assert (a["results"], a["details"]) == (b["results"], b["details"])
     assert_same_shipped_weights(tmp_path / "full", out)
     assert not leftover_files(out), leftover_files(out)
+
+
+@pytest.mark.slow
+def test_a_kept_model_trains_the_next_seeds_stage_in_full_after_a_resumed_one(cli, tmp_path):
+    # One process trains seed 0's stage, is killed inside it, resumes it
+    # from its backup, and then trains seed 1's stage on the same kept model
+    # (Run.reuse): Keras' restore had left the resumed epoch on that model,
+    # and seed 1's fit skipped as many epochs.
+    settings = ["--set", "epochs=4", "--set", "passes_per_epoch=1", "--set", "methods=balanced_softmax"]
+    args = ["--set", "num_seeds=2", "--set", "backup_seconds=0", "--set", "exports=none", "--jobs", "1"]
+    module = "kerazoo.recipes.batchformer"
+    full = cli(module, *args, *settings, "--out", tmp_path / "full")
+    assert full.returncode == 0, full.stderr
+    out = tmp_path / "killed"
+    resumed = run_killed_then_resumed(
+        ["-m", module, *args, *settings, "--out", out],
+        lambda: csv_rows(out / "logs" / "seed0-balanced_softmax.csv") >= 2,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "seed0-balanced_softmax: resumed from its backup after epoch" in resumed.stdout
+    assert csv_rows(out / "logs" / "seed1-balanced_softmax.csv") == 4
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (tmp_path / "full", out))
+    assert (a["results"], a["details"]) == (b["results"], b["details"])
