@@ -47,6 +47,14 @@ def _command(*args, cwd=None):
     return lines[-1]
 
 
+def _refused_without_a_run_directory(tmp, module, *args):
+    """The `error:` line of `python -m module args --out tmp/run`, which must
+    leave no run directory behind."""
+    message = _command(module, *args, "--out", tmp / "run")
+    assert not (tmp / "run").exists()
+    return message
+
+
 def _convnet(**kwargs):
     from kerazoo import backbones
 
@@ -317,18 +325,15 @@ def _(tmp):
     "`--set translator=glyphs_git` (28×28) on 16×16 digits",
 )
 def _(tmp):
-    message = _command("kerazoo.recipes.git", "--set", "translator=glyphs_git", "--out", tmp / "run")
-    assert not (tmp / "run").exists()  # refused before any classifier trains
-    return message
+    # Refused before any classifier trains.
+    return _refused_without_a_run_directory(tmp, "kerazoo.recipes.git", "--set", "translator=glyphs_git")
 
 
 @row(
     "phase-smaller-than-batch", "`python -m kerazoo.recipes.lucir`", "`--set dataset=digits-lt` (a long tail)"
 )
 def _(tmp):
-    message = _command("kerazoo.recipes.lucir", "--set", "dataset=digits-lt", "--out", tmp / "run")
-    assert not (tmp / "run").exists()  # refused before any training
-    return message
+    return _refused_without_a_run_directory(tmp, "kerazoo.recipes.lucir", "--set", "dataset=digits-lt")
 
 
 @row(
@@ -336,17 +341,13 @@ def _(tmp):
 )
 def _(tmp):
     sets = ["--set", "dataset=digits-lt", "--set", "batch_size=256"]
-    message = _command("kerazoo.recipes.batchformer", *sets, "--out", tmp / "run")
-    assert not (tmp / "run").exists()
-    return message
+    return _refused_without_a_run_directory(tmp, "kerazoo.recipes.batchformer", *sets)
 
 
 @row("labels-per-class", "`python -m kerazoo.recipes.bnm`", "`--set task=ssl --set labels_per_class=500`")
 def _(tmp):
     sets = ["--set", "task=ssl", "--set", "labels_per_class=500"]
-    message = _command("kerazoo.recipes.bnm", *sets, "--out", tmp / "run")
-    assert not (tmp / "run").exists()
-    return message
+    return _refused_without_a_run_directory(tmp, "kerazoo.recipes.bnm", *sets)
 
 
 @row("out-other-recipe", "`python -m kerazoo.recipes.bnm`", "`--out` holding a LUCIR run")
