@@ -176,7 +176,7 @@ def test_bad_stream_arguments_name_the_fix():
         unlabelled_dataset(IMAGES, 8, seed=0, epoch_counter=counter, views=2)
     with pytest.raises(ValueError, match="'labelled' or 'unlabelled'"):
         paired_dataset(IMAGES, LABELS, UNLABELLED, 8, 0, counter, epoch_length="target")
-    with pytest.raises(ValueError, match="smaller batch size"):
+    with pytest.raises(ValueError, match="lower batch_size"):
         train_dataset(IMAGES, LABELS, 64, seed=0, epoch_counter=counter)
     with pytest.raises(ValueError, match="crop_flip"):
         train_dataset(IMAGES, LABELS, 8, seed=0, epoch_counter=counter, augment="cutout")

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import onnx
 import pytest
@@ -123,11 +124,16 @@ def test_command_line_errors_exit_2_without_traceback(tmp_path):
 def test_the_cifar_resnets_convert_with_parity(tmp_path, name):
     # Their explicit PyTorch padding and ldam_resnet32's ZeroPaddedShortcut
     # (a strided slice and a channel pad) in ONNX.
+    keras.utils.set_random_seed(0)
     model = Classifier(backbones.get(name, input_shape=(16, 16, 3)), 10)
-    model(np.zeros((1, 16, 16, 3), "float32"))
     images = np.random.default_rng(0).uniform(size=(7, 16, 16, 3)).astype("float32")
-    diffs = export_onnx(model, tmp_path / "model.onnx", sample_images=images)
-    assert set(diffs) == {1, 7} and max(diffs.values()) <= 1e-4
+    # Untrained, ldam_resnet32's logits reach the hundreds (its fan-in
+    # Kaiming weights, BatchNorm at its initial statistics), and float32
+    # rounding grows with them: 1.1e-4 at 1e-4's atol for some draws. A
+    # wrong conversion errs by the logits' own size.
+    atol = max(1e-4, 1e-6 * float(np.abs(model(images)).max()))
+    diffs = export_onnx(model, tmp_path / "model.onnx", sample_images=images, atol=atol)
+    assert set(diffs) == {1, 7} and max(diffs.values()) <= atol
 
 
 def test_a_tolerance_that_is_not_positive_is_refused_before_anything_is_written(tmp_path, capsys):

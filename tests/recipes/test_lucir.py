@@ -129,8 +129,8 @@ def test_class_incremental_phases_on_your_own_image_folders(tmp_path):
     assert metrics["model"]["class_names"] == [["a", "b", "c", "d"][i] for i in class_order(4, 0)]
 
 
-@pytest.mark.parametrize("milestones", ["40,20", "20,20", "30", "0"])
-def test_milestones_must_increase_below_the_epochs(milestones):
+@pytest.mark.parametrize("milestones", ["40,20", "20,20", "0"])
+def test_milestones_must_increase(milestones):
     # Keras' piecewise schedule takes unsorted boundaries without a word.
     with pytest.raises(ConfigError, match="lr_milestones"):
         resolve(lucir.LUCIRConfig, sets=["epochs=30", f"lr_milestones={milestones}"])
