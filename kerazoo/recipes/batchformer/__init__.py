@@ -52,7 +52,7 @@ class BatchFormerConfig(recipe.RunConfig):
         min=1,
     )
     batch_size: int = option(
-        64, "global batch size; BatchFormer attends over it (per replica by default)", min=2
+        64, "global batch size; BatchFormer attends over all of it by default (batch_scope)", min=2
     )
     optimizer: str = option(
         "adam", "adam (constant lr) or sgd (momentum, cosine decay to 0)", choices=["adam", "sgd"]

@@ -253,7 +253,4 @@ def translator_image_shape(path):
     return tuple(config["config"]["image_shape"])
 
 
-# A seed's GIT method in a second process loads the translator another one
-# trained, and its tail eKLD then differed by 5e-6 (2.34e-4 against 2.39e-4) from a single
-# process's (a toy run, seed 1): GIT runs in one process until that is found.
 RECIPE = recipe.Recipe("git", GITConfig, METHODS, COLUMNS, __doc__)

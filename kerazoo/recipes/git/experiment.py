@@ -110,7 +110,7 @@ def _translator(config, run, shifted):
     if config.translator:
         source = translator_file(config.translator)
         _keep(run, lambda tmp: shutil.copyfile(source, tmp))
-        return load_translator(str(source))
+        return keras.saving.load_model(source, safe_mode=True)
     # Its own stage, from the run's first seed: its initial weights depend
     # neither on which methods ran first nor on which seed needs it first.
     run.reseed(config.seed)
@@ -344,17 +344,19 @@ def translator_diagnostics(config, generator, clean, shifted, counts):
         rows = np.arange(len(shifted.train_labels))
     images = shifted.train_images[rows]
 
-    def translate(x, k):
-        styles = draw_styles(generator, config.styles, shifted, len(x), k, config.style_scale)
-        return np.asarray(generator.translate(x, styles))
-
-    variance = metrics.draw_variance(translate, images, config.diagnostic_styles)
+    translations = [
+        np.asarray(
+            generator.translate(
+                images, draw_styles(generator, config.styles, shifted, len(images), k, config.style_scale)
+            )
+        )
+        for k in range(config.diagnostic_styles)
+    ]
+    variance = metrics.draw_variance(lambda x, k: translations[k], images, config.diagnostic_styles)
     result = {
         "images": int(len(rows)),
         "translation_variance": variance,
-        "source_mse": float(
-            np.mean([np.mean((translate(images, k) - images) ** 2) for k in range(config.diagnostic_styles)])
-        ),
+        "source_mse": float(np.mean([np.mean((t - images) ** 2) for t in translations])),
         "style_reconstruction_error": generator.style_reconstruction_error(images),
     }
     if config.transform != "none":
