@@ -42,16 +42,20 @@ def prepare(config, run):
         if not np.array_equal(shifted.train_indices, clean.train_indices):
             raise RuntimeError(f"{name} and {config.dataset} hold different training images.")
     run.data_notes = shifted.notes  # what the shipped classifier was trained on
+    translator_path = None
     if config.translator:
         # Before any classifier trains on another process (`--jobs`).
-        shape = translator_image_shape(translator_file(config.translator))
+        translator_path = translator_file(config.translator)  # checksum-verified once, here
+        shape = translator_image_shape(translator_path)
         if shape != tuple(shifted.image_shape):
             raise ConfigError(
                 f"Config key 'translator': {config.translator} translates images of shape {shape}, "
                 f"this run's are {tuple(shifted.image_shape)}; use a translator trained on this "
                 "protocol (or set image_size to match)."
             )
-    return types.SimpleNamespace(clean=clean, shifted=shifted, counts=shifted.class_counts())
+    return types.SimpleNamespace(
+        clean=clean, shifted=shifted, counts=shifted.class_counts(), translator_path=translator_path
+    )
 
 
 def true_transform(config, salt):
@@ -99,26 +103,25 @@ def load_translator(source, root=None):
     return keras.saving.load_model(translator_file(source, root), safe_mode=True)
 
 
-def translator(config, run, shifted):
+def translator(config, run, data):
     """The run's translator: trained (once per run; a resumed run loads the
     finished stage) or loaded, and kept as the run directory's
     translator.keras, which `zoo publish` ships beside the classifier."""
-    return run.cache("translator", lambda: _translator(config, run, shifted))
+    return run.cache("translator", lambda: _translator(config, run, data))
 
 
-def _translator(config, run, shifted):
-    if config.translator:
-        source = translator_file(config.translator)
-        _keep(run, lambda tmp: shutil.copyfile(source, tmp))
-        return keras.saving.load_model(source, safe_mode=True)
+def _translator(config, run, data):
+    if data.translator_path:  # `prepare` resolved and verified it
+        _keep(run, lambda tmp: shutil.copyfile(data.translator_path, tmp))
+        return keras.saving.load_model(data.translator_path, safe_mode=True)
     # Its own stage, from the run's first seed: its initial weights depend
     # neither on which methods ran first nor on which seed needs it first.
     run.reseed(config.seed)
-    munit = build_translator(config, shifted.image_shape)
+    munit = build_translator(config, data.shifted.image_shape)
 
     run.fit(
         munit,
-        translator_stream(config, run, shifted),
+        translator_stream(config, run, data.shifted),
         stage="translator",
         epochs=config.translator_epochs,
         divergence_hint="Lower translator_lr.",
@@ -261,7 +264,7 @@ def run_method(config, run, method, data):
         if method == "ce_drs_git":
             # The translator first: it is the run's longest stage, and another
             # process can train the shared instance-sampled stage meanwhile.
-            generator = translator(config, run, shifted)
+            generator = translator(config, run, data)
             run.reseed()
         # CE + DRS and GIT share the instance-sampled stage (trained once, then loaded).
         warm = _train(config, run, seed, shifted, f"seed{seed}-ce")
@@ -373,7 +376,7 @@ def report(config, run, per_seed):
     lines, extra = [], {}
     figure_lines = []
     if "ce_drs_git" in config.methods:
-        generator = translator(config, run, shifted)
+        generator = translator(config, run, run.data)
         with run.timed("translator diagnostics and translations.png"):
             diagnostics = translator_origin(config, generator)
             diagnostics.update(translator_diagnostics(config, generator, clean, shifted, counts))
