@@ -21,14 +21,14 @@ def main(argv=None):
     for name, summary in found:
         print(f"  {name:<{width}}  {summary}")
     try:
-        models = [(name, zoo.info(name)) for name in zoo.available()]
+        models = zoo.available()
     except zoo.ZooError as error:
         models, missing = [], str(error)
     print("\nPretrained models: python -m kerazoo.zoo list | verify | publish | rebuild")
     if not models:
         print(f"  none found ({missing})")
-    width = max((len(name) for name, _ in models), default=0)
-    for name, _ in models:
+    width = max((len(name) for name in models), default=0)
+    for name in models:
         print(f"  {name:<{width}}  {zoo.summary(name)}")
     print("\nExport a trained run: python -m kerazoo.export RUN_DIR --out DIR  (SavedModel + ONNX)")
 

@@ -207,7 +207,10 @@ def summary(name, root=None):
     print(kerazoo.zoo.summary("digits_git"))  # git on digits-bg-lt, 10 classes
     ```
     """
-    entry = info(name, root)
+    return _summary(info(name, root))
+
+
+def _summary(entry):
     dataset, nuisance = entry["dataset"], entry["config"].get("transform")
     if nuisance:
         dataset = with_nuisance(dataset, nuisance)
@@ -714,7 +717,7 @@ def main(argv=None):
                 entry = info(name, root)
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in entry["metrics"].items() if isinstance(v, float))
                 where = f" on {entry['evaluated_on']}" if entry.get("evaluated_on") else ""
-                print(f"{name}: {summary(name, root)}; {shown}{where}")
+                print(f"{name}: {_summary(entry)}; {shown}{where}")
         elif args.command == "verify":
             broken = []
             for name in args.names or available(root):
