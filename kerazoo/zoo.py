@@ -525,6 +525,7 @@ def publish(run_dir, name, root=None, overwrite=False):
         # Runs made before the record had it lack it; `list` then names no split.
         "evaluated_on": model.get("evaluated_on"),
         "command": config["command"],
+        **_working_directory(config, root),
         # A model published from a folder inside its run (AdCo's probe/).
         **({"run_subdir": metrics["run_subdir"]} if metrics.get("run_subdir") else {}),
         "config": config["config"],
@@ -540,9 +541,12 @@ def publish(run_dir, name, root=None, overwrite=False):
 def rebuild(name, root=None):
     """Re-run the command that made model `name` and publish the result in its place.
 
-    The run directory is a temporary one (`--out` of the recorded command is
-    replaced); it is deleted after publishing, and kept if the run fails
-    so that re-running the printed command resumes it.
+    The command runs in the directory it was first run in (the entry's
+    `working_directory`: relative to the root when inside it; the root itself
+    for models published before it was recorded), so that its relative
+    paths name the same files. The run directory is a temporary one (`--out`
+    of the recorded command is replaced); it is deleted after publishing,
+    and kept if the run fails so that re-running the printed command resumes it.
 
     Returns:
         (old entry, new entry).
@@ -567,13 +571,20 @@ def rebuild(name, root=None):
     root = _root(root)
     old = info(name, root)
     module, args = _recipe_command(old["command"])
+    cwd = root / old.get("working_directory", ".")
+    if not cwd.is_dir():
+        raise ZooError(
+            f"{name!r} was made in {cwd}, which does not exist here, and the relative paths of "
+            f"its command (`{old['command']}`) and config files are relative to it; create it with "
+            "the files they name, or run the command and `zoo publish` the run yourself."
+        )
     run_dir = Path(tempfile.mkdtemp(prefix=f"kerazoo-rebuild-{name}-"))
     command = [sys.executable, "-m", module, *args, "--out", str(run_dir)]
-    print(f"[zoo] rebuilding {name}: {shlex.join(command)}", flush=True)
-    if subprocess.run(command, cwd=root).returncode != 0:
+    print(f"[zoo] rebuilding {name} in {cwd}: {shlex.join(command)}", flush=True)
+    if subprocess.run(command, cwd=cwd).returncode != 0:
         raise ZooError(
             f"The command that made {name!r} failed; its run directory {run_dir} is kept "
-            f"(re-run `{shlex.join(command)}` to resume it)."
+            f"(re-run `{shlex.join(command)}` in {cwd} to resume it)."
         )
     new = publish(run_dir / old.get("run_subdir", ""), name, root, overwrite=True)
     shutil.rmtree(run_dir)
@@ -654,6 +665,18 @@ def _read_json(path, fix):
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ZooError(f"{path} is not valid JSON ({error}), e.g. truncated; {fix}.") from None
+
+
+def _working_directory(config, root):
+    """The manifest's `working_directory` of a run: relative to the zoo's root
+    when inside it, so that a clone's models rebuild wherever the clone is;
+    absolute otherwise. Runs made before config.json recorded it have none,
+    and rebuild in the root (where the shipped models were made)."""
+    made_in = config.get("working_directory")
+    if made_in is None:
+        return {}
+    path, root = Path(made_in).resolve(), Path(root).resolve()
+    return {"working_directory": (path.relative_to(root) if path.is_relative_to(root) else path).as_posix()}
 
 
 def _recipe_command(command):

@@ -33,13 +33,13 @@ import pytest  # noqa: E402
 
 @pytest.fixture
 def cli():
-    """Run `python -m MODULE ARGS...` in a process of its own (forked with
-    TensorFlow imported: `helpers.processes`); return the completed process
-    (text output)."""
+    """Run `python -m MODULE ARGS...` (in `cwd`, default this one) in a process
+    of its own (forked with TensorFlow imported: `helpers.processes`); return
+    the completed process (text output)."""
     from helpers import processes
 
-    def run(module, *args, timeout=900):
-        return processes.run(["-m", module, *args], timeout=timeout)
+    def run(module, *args, cwd=None, timeout=900):
+        return processes.run(["-m", module, *args], cwd=cwd, timeout=timeout)
 
     return run
 

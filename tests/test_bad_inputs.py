@@ -514,6 +514,17 @@ def _(tmp):
     return _raised(lambda: kerazoo.zoo.load("digits_baseline", root=root))
 
 
+@row("zoo-rebuild-elsewhere", "`kerazoo.zoo.rebuild`", "a model made in a directory this machine lacks")
+def _(tmp):
+    import kerazoo.zoo
+
+    root = _zoo_copy(tmp)
+    manifest = json.loads((root / "saved_models" / "manifest.json").read_text())
+    manifest["models"]["digits_baseline"]["working_directory"] = "/home/someone/experiments"
+    (root / "saved_models" / "manifest.json").write_text(json.dumps(manifest))
+    return _raised(lambda: kerazoo.zoo.rebuild("digits_baseline", root=root))
+
+
 @row("zoo-preprocess", "`kerazoo.zoo.preprocess`", "images already divided by 16")
 def _(tmp):
     from sklearn.datasets import load_digits

@@ -322,29 +322,47 @@ def test_a_run_that_wrote_only_model_keras_is_refused_with_the_fix(feature_run, 
 def test_publish_then_rebuild_reproduces_the_model(cli, tmp_path):
     """A tiny baseline run is published, refused a second time, then rebuilt
     from its recorded command: a deterministic recipe gives the same metrics.
-    The config's path has spaces: the command is recorded as a shell reads it."""
-    config = tmp_path / "my configs" / "one epoch.toml"
-    config.parent.mkdir()
-    config.write_text("epochs = 1\n")
-    run = cli("kerazoo.recipes.baseline", "--config", config, "--out", tmp_path / "run")
+    The command names its config by a relative path with spaces: it is
+    recorded as a shell reads it and rebuilt in the directory it ran in."""
+    work = tmp_path / "work"
+    (work / "my configs").mkdir(parents=True)
+    (work / "my configs" / "one epoch.toml").write_text("epochs = 1\n")
+    run = cli("kerazoo.recipes.baseline", "--config", "my configs/one epoch.toml", "--out", "run", cwd=work)
     assert run.returncode == 0, run.stderr
     root = tmp_path / "zoo"
-    entry = zoo.publish(tmp_path / "run", "tiny", root)
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    entry = zoo.publish(work / "run", "tiny", root)
+    metrics = json.loads((work / "run" / "metrics.json").read_text())
     assert entry["metrics"] == metrics["model"]["metrics"]
     assert entry["classes"] == [str(i) for i in range(10)]
     assert entry["kind"] == "classifier" and entry["outputs"] == ["logits", "probabilities"]
-    assert shlex.split(entry["command"])[3:5] == ["--config", str(config)]
+    assert shlex.split(entry["command"])[3:5] == ["--config", "my configs/one epoch.toml"]
+    assert entry["working_directory"] == work.resolve().as_posix()
     assert list(zoo.load("tiny", "onnx", root=root).class_names) == entry["classes"]
     with pytest.raises(zoo.ZooError, match="already has 'tiny'"):
-        zoo.publish(tmp_path / "run", "tiny", root)
+        zoo.publish(work / "run", "tiny", root)
 
     rebuilt = cli("kerazoo.zoo", "--root", root, "rebuild", "tiny")
     assert rebuilt.returncode == 0, rebuilt.stderr
     new = zoo.info("tiny", root)
     assert new["metrics"] == entry["metrics"]
-    assert "--out" in new["command"] and str(tmp_path / "run") not in new["command"]
+    assert "--out" in new["command"] and "run" not in shlex.split(new["command"])
+    assert new["working_directory"] == entry["working_directory"]
     zoo.verify("tiny", root)
+
+
+def test_a_run_made_inside_the_zoo_records_where_relative_to_it_and_a_missing_one_is_named(
+    feature_run, tmp_path
+):
+    run = tmp_path / "run"
+    shutil.copytree(feature_run[0], run)
+    root = tmp_path / "zoo"
+    config = json.loads((run / "config.json").read_text())
+    config["working_directory"] = str(root / "experiments")
+    (run / "config.json").write_text(json.dumps(config))
+    assert zoo.publish(run, "inside", root)["working_directory"] == "experiments"
+    # The check comes before anything runs: no recipe starts.
+    with pytest.raises(zoo.ZooError, match=r"made in .*experiments, which does not exist here"):
+        zoo.rebuild("inside", root)
 
 
 def test_verify_covers_the_report_too_but_loading_needs_only_its_own_files(zoo_copy):

@@ -79,6 +79,9 @@ class RunDirectory:
                         "recipe": recipe,
                         "config": wanted,
                         "command": command,
+                        # Relative paths in the command (or in a --config
+                        # file) mean this directory: `zoo rebuild` runs there.
+                        "working_directory": str(Path.cwd()),
                         "strategy": strategy_flag,
                         "strategy_class": type(strategy).__name__,
                         "replicas": strategy.num_replicas_in_sync,
