@@ -581,12 +581,19 @@ def rebuild(name, root=None):
     run_dir = Path(tempfile.mkdtemp(prefix=f"kerazoo-rebuild-{name}-"))
     command = [sys.executable, "-m", module, *args, "--out", str(run_dir)]
     print(f"[zoo] rebuilding {name} in {cwd}: {shlex.join(command)}", flush=True)
-    if subprocess.run(command, cwd=cwd).returncode != 0:
+    new_dir = run_dir / old.get("run_subdir", "")
+    publish_command = f"python -m kerazoo.zoo publish {shlex.quote(str(new_dir))} {name} --overwrite --root {shlex.quote(str(root))}"
+    resume = f"re-run `{shlex.join(command)}` in {cwd} to resume it, then `{publish_command}`"
+    try:
+        failed = subprocess.run(command, cwd=cwd).returncode != 0
+    except KeyboardInterrupt:
+        print(f"[zoo] interrupted: the run directory {run_dir} is kept ({resume}).", file=sys.stderr)
+        raise
+    if failed:
         raise ZooError(
-            f"The command that made {name!r} failed; its run directory {run_dir} is kept "
-            f"(re-run `{shlex.join(command)}` in {cwd} to resume it)."
+            f"The command that made {name!r} failed; its run directory {run_dir} is kept ({resume})."
         )
-    new = publish(run_dir / old.get("run_subdir", ""), name, root, overwrite=True)
+    new = publish(new_dir, name, root, overwrite=True)
     shutil.rmtree(run_dir)
     return old, new
 
@@ -766,6 +773,8 @@ def main(argv=None):
     except ZooError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 

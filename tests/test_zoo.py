@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -365,6 +366,21 @@ def test_a_run_made_inside_the_zoo_records_where_relative_to_it_and_a_missing_on
         zoo.rebuild("inside", root)
 
 
+def test_a_failed_rebuild_keeps_its_run_directory_and_says_how_to_finish(feature_run, tmp_path):
+    root = tmp_path / "zoo"
+    zoo.publish(feature_run[0], "features", root)
+    manifest_path = root / "saved_models" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["models"]["features"]["command"] = "python -m kerazoo.recipes.adco --set nonsense=1"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(zoo.ZooError, match="failed; its run directory") as error:
+        zoo.rebuild("features", root)
+    kept = re.search(r"run directory (\S+) is kept", str(error.value)).group(1)
+    assert Path(kept).is_dir()
+    assert f"python -m kerazoo.zoo publish {kept} features --overwrite --root {root}" in str(error.value)
+    shutil.rmtree(kept)
+
+
 def test_verify_covers_the_report_too_but_loading_needs_only_its_own_files(zoo_copy):
     report = zoo_copy / "saved_models" / "digits_baseline" / "report.md"
     report.write_text(report.read_text() + "edited\n")
@@ -563,6 +579,7 @@ def test_preprocess_resizes_as_training_did_bit_for_bit(name, raw_digits_test, d
 def test_preprocess_needs_no_tensorflow():
     code = """
 import sys
+from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_digits
 import kerazoo

@@ -369,7 +369,7 @@ class Recipe:
     def main(self, argv=None):
         """Parse the command line and run; exit 2 with a one-paragraph
         message on a user error (bad config, missing dataset, unusable run
-        dir), 1 when training diverges."""
+        dir), 1 when training diverges, 130 on Ctrl-C."""
         args = self.parser().parse_args(argv)
         try:
             config = resolve(self.config, args.config, args.set)

@@ -89,7 +89,8 @@ def dataset_num_classes(config):
 def run(recipe, config, args, command):
     """Open the run directory `args` ask for, run `recipe` in it and exit
     like `Recipe.main`: 2 with a one-paragraph message on a user error
-    (missing dataset, unusable run dir), 1 when training diverges.
+    (missing dataset, unusable run dir), 1 when training diverges, 130
+    on Ctrl-C (SIGINT) with the way to resume instead of a traceback.
 
     With `--jobs N` this process starts N - 1 workers (`--worker`: the same
     command on the same run directory, see `kerazoo.recipes.jobs`) and all
@@ -138,6 +139,14 @@ def run(recipe, config, args, command):
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        # A terminal's Ctrl-C reaches the workers of `--jobs` too: the
+        # parent speaks for them. What was saved (finished stages, the last
+        # backup) stays, as after a kill.
+        if not args.worker:
+            where = f" the run in {run.path}" if run is not None else ""
+            print(f"\ninterrupted: re-run the same command to resume{where}.", file=sys.stderr)
+        sys.exit(130)
 
 
 def execute(recipe, config, run, args=None):

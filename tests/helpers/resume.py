@@ -20,17 +20,23 @@ def run_killed_then_resumed(args, *ready, timeout=600, cwd=None):
     """
     for point, is_ready in enumerate(ready):
         process = processes.Process(args, cwd=cwd)
-        deadline = time.time() + timeout
         try:
-            while not is_ready():
-                assert process.poll() is None, f"the run ended before kill point {point} was reached"
-                assert time.time() < deadline, f"the run never reached kill point {point}"
-                time.sleep(0.02)
+            wait_until(is_ready, process, timeout, f"kill point {point}")
             os.kill(process.pid, signal.SIGKILL)
         finally:
             process.kill()
             process.wait()
     return processes.run(args, cwd=cwd, timeout=timeout)
+
+
+def wait_until(is_ready, process, timeout=600, what="the point waited for"):
+    """Poll `is_ready()` every 20 ms until true; fail if `process` ends or
+    `timeout` seconds pass first."""
+    deadline = time.time() + timeout
+    while not is_ready():
+        assert process.poll() is None, f"the run ended before {what} was reached"
+        assert time.time() < deadline, f"the run never reached {what}"
+        time.sleep(0.02)
 
 
 def csv_rows(path):

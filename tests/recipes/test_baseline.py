@@ -2,12 +2,14 @@
 
 import csv
 import json
+import signal
 
 import keras
 import numpy as np
 import pytest
 
-from helpers.resume import assert_same_shipped_weights, leftover_files, run_killed_then_resumed
+from helpers import processes
+from helpers.resume import assert_same_shipped_weights, leftover_files, run_killed_then_resumed, wait_until
 
 RECIPE = "kerazoo.recipes.baseline"
 TOY = ["--set", "epochs=2"]
@@ -102,7 +104,7 @@ def _epochs_logged(logs):
 
 
 @pytest.mark.slow
-def test_killed_mid_epoch_and_while_exporting_resumes_to_an_uninterrupted_run(cli, tmp_path):
+def test_interrupted_killed_mid_epoch_and_while_exporting_resumes_to_an_uninterrupted_run(cli, tmp_path):
     # The resumed epoch must also redraw the same crops and flips: they are
     # keyed by (seed, epoch, position), not by RNG state.
     args = [
@@ -124,7 +126,14 @@ def test_killed_mid_epoch_and_while_exporting_resumes_to_an_uninterrupted_run(cl
     assert full.returncode == 0, full.stderr
 
     out = tmp_path / "killed"
-    # Killed mid-epoch 3 of 4, then once model.keras is written and the
+    # Ctrl-C (SIGINT) mid-epoch 2 of 4 stops it with the way to resume, not a traceback.
+    interrupted = processes.Process(["-m", RECIPE, *args, "--out", out])
+    wait_until(lambda: len(_epochs_logged(out / "logs")) >= 1, interrupted)
+    interrupted.send_signal(signal.SIGINT)
+    _, stderr = interrupted.communicate(timeout=120)
+    assert interrupted.returncode == 130, stderr
+    assert stderr.strip() == f"interrupted: re-run the same command to resume the run in {out}."
+    # Then killed mid-epoch 3, and once model.keras is written and the
     # SavedModel and ONNX files are not yet.
     resumed = run_killed_then_resumed(
         ["-m", RECIPE, *args, "--out", out],
