@@ -357,6 +357,14 @@ def _(tmp):
     return _command("kerazoo.recipes.bnm", "--out", tmp / "run")
 
 
+@row("out-overwrite-folder", "`python -m kerazoo.recipes.baseline`", "`--out . --overwrite` in a folder of your files")
+def _(tmp):
+    (tmp / "notes.txt").write_text("mine")
+    message = _command("kerazoo.recipes.baseline", "--out", ".", "--overwrite", cwd=tmp)
+    assert (tmp / "notes.txt").read_text() == "mine"
+    return message
+
+
 @row("multiworker-no-out", "`python -m kerazoo.recipes.bnm`", "`--strategy multiworker` without `--out`")
 def _(tmp):
     return _command("kerazoo.recipes.bnm", "--strategy", "multiworker", cwd=tmp)

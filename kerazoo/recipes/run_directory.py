@@ -64,9 +64,7 @@ class RunDirectory:
         wanted = to_dict(config)
         found = cls.check(recipe, config, path, overwrite, strategy_flag)
         if found == "replace":
-            held = _held_run(path)
-            if held:
-                print(f"--overwrite: deleting {held} in {path}", flush=True)
+            print(f"--overwrite: deleting {_held_run(path)} in {path}", flush=True)
             shutil.rmtree(path)
         created = found != "resume"
         path.mkdir(parents=True, exist_ok=True)
@@ -101,7 +99,9 @@ class RunDirectory:
     def check(recipe, config, out, overwrite=False, strategy_flag="auto"):
         """What `out` holds for a run of `recipe` with `config`: "new"
         (absent or empty), "resume" (the unfinished run of the same recipe,
-        config and strategy) or "replace" (anything else, with `overwrite`).
+        config and strategy) or "replace" (any other kerazoo run, with
+        `overwrite`). A folder that holds no run is never replaced, nor one
+        that holds the current directory.
 
         It only reads `out`, and imports no TensorFlow: a recipe calls it
         before that import (about 5 s) to answer a bad `--out` at once, and
@@ -121,19 +121,24 @@ class RunDirectory:
             raise RunDirError(f"--out {path} is a file, not a directory; choose another --out.")
         if not path.exists() or not any(path.iterdir()):
             return "new"
+        held = _held_run(path)
+        if not held:
+            # --overwrite deletes runs only: never the files of a folder
+            # named by mistake (`--out .`, `--out ~/data`).
+            raise RunDirError(
+                f"{path} is not empty and is not a kerazoo run directory (it has no run's config.json); "
+                "choose another --out (a new or empty folder, or a run to resume or --overwrite)."
+            )
         if overwrite:
+            if Path.cwd().resolve().is_relative_to(path.resolve()):
+                raise RunDirError(
+                    f"--out {path} holds {held} and the current directory; --overwrite would delete the "
+                    "folder you are in: run the command from outside it."
+                )
             return "replace"
         if (path / "metrics.json").exists():
-            raise RunDirError(
-                f"{path} holds {_held_run(path)}; pass --overwrite to replace it or choose another --out."
-            )
-        config_file = path / "config.json"
-        if not config_file.exists():
-            raise RunDirError(
-                f"{path} is not empty and is not a kerazoo run directory; "
-                "choose another --out (or --overwrite to replace its contents)."
-            )
-        saved = json.loads(config_file.read_text())
+            raise RunDirError(f"{path} holds {held}; pass --overwrite to replace it or choose another --out.")
+        saved = json.loads((path / "config.json").read_text())
         # A field added to kerazoo since the run started: it ran with the default.
         added = {k: v for k, v in to_dict(type(config)()).items() if k not in saved.get("config", {})}
         saved["config"] = {**added, **saved.get("config", {})}
@@ -198,6 +203,8 @@ def _held_run(path):
         saved = json.loads((path / "config.json").read_text())
     except (OSError, ValueError):
         return ""
+    if not isinstance(saved, dict) or not {"recipe", "config"} <= saved.keys():
+        return ""  # another program's config.json
     state = "finished" if (path / "metrics.json").exists() else "unfinished"
     return f"the {state} '{saved.get('recipe')}' run"
 

@@ -15,6 +15,7 @@ from helpers.resume import csv_rows, run_killed_then_resumed
 from kerazoo.recipes import runner
 from kerazoo.recipes.baseline import BaselineConfig
 from kerazoo.recipes.config import resolve
+from kerazoo.recipes.run_directory import RunDirectory
 
 TWO_PLAYER = Path(__file__).parents[1] / "helpers" / "two_player.py"
 BASELINE = "kerazoo.recipes.baseline"
@@ -84,9 +85,23 @@ def test_resume_refuses_another_config_another_strategy_and_foreign_folders(tmp_
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
-    with pytest.raises(runner.RunDirError, match="not a kerazoo run directory"):
-        _open(foreign)
+    (foreign / "config.json").write_text('{"another": "program"}')
+    for overwrite in (False, True):  # --overwrite replaces runs only
+        with pytest.raises(runner.RunDirError, match="not a kerazoo run directory"):
+            RunDirectory.check("baseline", resolve(BaselineConfig), foreign, overwrite)
     assert (foreign / "notes.txt").read_text() == "mine"
+
+
+def test_overwrite_never_deletes_the_current_directory(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    _open(out)
+    (out / "metrics.json").write_text("{}")
+    (out / "mine").mkdir()
+    for cwd, named in ((out, "."), (out / "mine", ".."), (out / "mine", out)):
+        monkeypatch.chdir(cwd)
+        with pytest.raises(runner.RunDirError, match="would delete the folder you are in"):
+            RunDirectory.check("baseline", resolve(BaselineConfig), named, overwrite=True)
+    assert (out / "config.json").is_file()
 
 
 def test_a_run_started_before_a_field_existed_resumes_if_it_keeps_the_default(tmp_path):
