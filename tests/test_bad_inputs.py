@@ -357,7 +357,11 @@ def _(tmp):
     return _command("kerazoo.recipes.bnm", "--out", tmp / "run")
 
 
-@row("out-overwrite-folder", "`python -m kerazoo.recipes.baseline`", "`--out . --overwrite` in a folder of your files")
+@row(
+    "out-overwrite-folder",
+    "`python -m kerazoo.recipes.baseline`",
+    "`--out . --overwrite` in a folder of your files",
+)
 def _(tmp):
     (tmp / "notes.txt").write_text("mine")
     message = _command("kerazoo.recipes.baseline", "--out", ".", "--overwrite", cwd=tmp)

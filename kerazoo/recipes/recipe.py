@@ -372,6 +372,17 @@ class Recipe:
         dir), 1 when training diverges, 130 on Ctrl-C."""
         args = self.parser().parse_args(argv)
         try:
+            self._main(args, argv)
+        except KeyboardInterrupt:
+            # Before the run directory opened (TensorFlow's import, data
+            # preparation): nothing to resume. A terminal's Ctrl-C reaches
+            # the workers of `--jobs` too; the parent speaks for them.
+            if not args.worker:
+                print("\ninterrupted.", file=sys.stderr)
+            sys.exit(130)
+
+    def _main(self, args, argv):
+        try:
             config = resolve(self.config, args.config, args.set)
             self.check(config)
             if args.strategy == "multiworker" and not args.out:

@@ -140,12 +140,13 @@ def run(recipe, config, args, command):
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
+        if run is None:
+            raise  # nothing to resume yet: `Recipe.main` says so
         # A terminal's Ctrl-C reaches the workers of `--jobs` too: the
         # parent speaks for them. What was saved (finished stages, the last
         # backup) stays, as after a kill.
         if not args.worker:
-            where = f" the run in {run.path}" if run is not None else ""
-            print(f"\ninterrupted: re-run the same command to resume{where}.", file=sys.stderr)
+            print(f"\ninterrupted: re-run the same command to resume the run in {run.path}.", file=sys.stderr)
         sys.exit(130)
 
 
