@@ -257,6 +257,27 @@ def _(tmp):
     return _raised(lambda: make_protocol("arrays", data_dir=str(path)))
 
 
+@row("npz-npy", "`dataset=arrays`", "an `.npy` file (one array, `np.save`)")
+def _(tmp):
+    from kerazoo.data import make_protocol
+
+    np.save(tmp / "mine.npy", np.zeros((4, 8, 8, 1), "uint8"))
+    return _raised(lambda: make_protocol("arrays", data_dir=str(tmp / "mine.npy")))
+
+
+@row(
+    "lt-small-classes",
+    "`python -m kerazoo.recipes.baseline`",
+    "`dataset=imagefolder-lt` with 3 images a class",
+)
+def _(tmp):
+    from helpers.image_folders import write_image_folders
+
+    write_image_folders(tmp / "images", domains=(), per_class=3, size=12)
+    sets = ["--set", "dataset=imagefolder-lt", "--set", f"data_dir={tmp / 'images'}"]
+    return _refused_without_a_run_directory(tmp, "kerazoo.recipes.baseline", *sets)
+
+
 @row("imagefolder-empty", "`dataset=imagefolder`", "a folder with no class folders")
 def _(tmp):
     from kerazoo.data import make_protocol

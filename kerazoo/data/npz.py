@@ -171,11 +171,17 @@ def _open(path):
             "(for image folders use dataset=imagefolder)."
         )
     try:
-        return np.load(path, allow_pickle=False)
+        archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile) as error:
         raise UserDataError(
             f"data_dir '{path}' is not a readable .npz file ({error}); save it with {SAVE_HINT}."
         ) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # np.save's one array
+        raise UserDataError(
+            f"data_dir '{path}' holds one array ({archive.shape}, saved by np.save), not the .npz "
+            f"archive of named arrays dataset=arrays reads; save them with {SAVE_HINT}."
+        )
+    return archive
 
 
 def _array(archive, key, where):

@@ -29,6 +29,7 @@ import numpy as np
 
 from kerazoo.data import longtail, splits, transforms
 from kerazoo.data.datasets import load_arrays
+from kerazoo.data.errors import DataSizeError
 from kerazoo.data.pipeline import eval_dataset, train_dataset
 from kerazoo.data.streamed import StreamedProtocol
 from kerazoo.protocol_names import is_streamed, is_user_source, parse_protocol_name
@@ -172,6 +173,14 @@ def make_protocol(
     keep = np.arange(len(train_y))
     if long_tail:
         imbalance = 100.0 if long_tail == "lt100" else None
+        smallest = np.bincount(train_y, minlength=num_classes).min()
+        if imbalance is None and smallest < lt_min:
+            raise DataSizeError(
+                f"'{name}': its Zipf long tail keeps at least {lt_min} training images of every class, "
+                f"and the smallest class of '{base}' has {smallest}; give every class at least {lt_min} "
+                f"training images, or use '{name}100' (an exponential tail that "
+                f"keeps at least one)."
+            )
         keep, sizes = longtail.long_tail_indices(train_y, lt_exponent, lt_min, seed, imbalance)
         train_x, train_y = train_x[keep], train_y[keep]
         profile = (
