@@ -723,7 +723,10 @@ def main(argv=None):
         help="zoo root (default $KERAZOO_ZOO_DIR, else the zoo installed with kerazoo)",
     )
     parser = argparse.ArgumentParser(
-        prog="python -m kerazoo.zoo", description=__doc__.split("\n")[0], parents=[root_option]
+        prog="python -m kerazoo.zoo",
+        description="The pretrained models of a zoo root: list, verify, publish and rebuild them (load "
+        "them in Python with kerazoo.zoo.load).",
+        parents=[root_option],
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", parents=[root_option], help="the models, their method, dataset and metrics")
@@ -765,7 +768,10 @@ def main(argv=None):
                 return 2
         elif args.command == "publish":
             entry = publish(args.run_dir, args.name, root, args.overwrite)
-            print(f"published {args.name}: {len(entry['files'])} files, metrics {entry['metrics']}")
+            where = root / _model_dir(args.name)
+            print(
+                f"published {args.name} in {where}: {len(entry['files'])} files, metrics {entry['metrics']}"
+            )
         else:
             old, new = rebuild(args.name, root)
             for key, value in new["metrics"].items():

@@ -648,6 +648,9 @@ def test_root_may_follow_the_command(cli, feature_run, tmp_path):
     root = tmp_path / "zoo"
     published = cli("kerazoo.zoo", "publish", run, "digits_features", "--root", root)
     assert published.returncode == 0, published.stderr
+    assert published.stdout.startswith(
+        f"published digits_features in {root / 'saved_models' / 'digits_features'}:"
+    )
     assert zoo.available(root) == ["digits_features"]
     listed = cli("kerazoo.zoo", "--root", root, "list")
     assert listed.stdout.startswith("digits_features: adco on digits"), listed.stderr

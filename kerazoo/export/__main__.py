@@ -121,11 +121,17 @@ def _model_file(source):
         where = f"{source} has no model.keras" if source.is_dir() else f"no such file: {source}"
         # A zoo model's folder names its file after the model.
         others = sorted(p.name for p in source.glob("*.keras")) if source.is_dir() else []
-        fix = (
-            f"it holds {', '.join(others)}: pass that file"
-            if others
-            else "pass a run directory or a .keras file"
-        )
+        if others:
+            fix = f"it holds {', '.join(others)}: pass that file"
+        elif (source / "metrics.json").is_file():
+            fix = (
+                "the run saved no model (`exports=none`, or its shipping method was not among its "
+                "methods): re-run it with --set exports=keras or exports=all"
+            )
+        elif (source / "config.json").is_file():
+            fix = "the run is unfinished: re-run its command to finish it, which exports its model"
+        else:
+            fix = "pass a run directory or a .keras file"
         raise _UsageError(f"{where}; {fix}.")
     return path
 

@@ -91,12 +91,16 @@ def test_command_line_errors_exit_2_without_traceback(tmp_path):
     zoo_folder.mkdir()
     (zoo_folder / "my_model.keras").write_text("")
     (tmp_path / "empty").mkdir()
+    (tmp_path / "no_model").mkdir()  # a finished run made with exports=none
+    for name in ("config.json", "metrics.json"):
+        (tmp_path / "no_model" / name).write_text("{}")
     # message, and whether finding the mistake needs TensorFlow (a wrong path
     # is answered before its import, which takes seconds)
     cases = {
         tmp_path / "missing.keras": ("no such file", False),
         tmp_path / "empty": ("has no model.keras; pass a run directory", False),
         zoo_folder: ("has no model.keras; it holds my_model.keras: pass that file.", False),
+        tmp_path / "no_model": ("has no model.keras; the run saved no model (`exports=none`", False),
         junk: ("is not a loadable Keras model", True),
     }
     for source, (message, loads) in cases.items():
