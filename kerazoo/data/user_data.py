@@ -112,6 +112,15 @@ def user_data(splits, class_names, description, where):
     ```
     """
     names = [str(n) for n in class_names]
+    for split in SPLITS:  # before the class count: a label without a name is the likelier mistake
+        labels = np.asarray(splits[split][1])
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
+            bad = labels[(labels < 0) | (labels >= len(names))]
+            raise UserDataError(
+                f"{where}: {split} labels must lie in 0..{len(names) - 1} (one per class, "
+                f"{len(names)} class{'es' * (len(names) != 1)}: {_names_text(names)}), found {int(bad[0])}. Renumber the "
+                "labels, or give one class name per label."
+            )
     if len(names) < 2:
         raise UserDataError(
             f"{where}: only one class ({names[0] if names else 'none'!r}); a classifier "
@@ -128,13 +137,6 @@ def user_data(splits, class_names, description, where):
     for split in SPLITS:
         images, labels = splits[split]
         labels = np.asarray(labels)
-        if len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
-            bad = labels[(labels < 0) | (labels >= len(names))]
-            raise UserDataError(
-                f"{where}: {split} labels must lie in 0..{len(names) - 1} (one per class, "
-                f"{len(names)} classes: {_names_text(names)}), found {int(bad[0])}. Renumber the "
-                "labels, or give one class name per label."
-            )
         counts = np.bincount(labels, minlength=len(names))
         empty = [names[i] for i in np.flatnonzero(counts == 0)]
         if empty:

@@ -30,6 +30,11 @@ def test_each_problem_has_its_message():
         user_data(splits((0, 0), (0,)), ["cat"], "", "my data")
     with pytest.raises(UserDataError, match=r"train labels must lie in 0..1 .*found 2"):
         user_data(splits((0, 1, 2)), ["cat", "dog"], "", "my data")
+    # One name for two labels: the label without a name is the mistake, not the class count.
+    with pytest.raises(
+        UserDataError, match=r"labels must lie in 0..0 \(one per class, 1 class: 'cat'\), found 1"
+    ):
+        user_data(splits((0, 1)), ["cat"], "", "my data")
     with pytest.raises(UserDataError, match=r"class 'dog' has no images in the train split"):
         user_data(splits((0, 0)), ["cat", "dog"], "", "my data")
     mixed = splits()
