@@ -112,14 +112,15 @@ def _coerce(key, value, kind):
 
 
 def _parse_list(text):
-    """A TOML array (`[1, 2]`, `["a"]`) or comma-separated items (`a,b`, `1, 2`)."""
+    """A TOML array (`[1, 2]`, `["a"]`) or comma-separated items (`a,b`,
+    `1, 2`, `[a, b]`: the brackets a shell user types without TOML's quotes)."""
     text = text.strip()
-    if text.startswith("["):
+    if text.startswith("[") and text.endswith("]"):
         try:
             return tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
-            return text
-    return [item.strip() for item in text.split(",") if item.strip()]
+            text = text[1:-1]
+    return [item.strip().strip("'\"") for item in text.split(",") if item.strip()]
 
 
 def _check_limits(key, value, metadata):

@@ -83,6 +83,7 @@ def test_lists_optional_values_and_cross_field_checks():
     assert resolve(Bounded, sets=["methods=a,c"]).methods == ["a", "c"]
     assert resolve(Bounded, sets=["methods=b"]).methods == ["b"]
     assert resolve(Bounded, sets=['methods=["b", "c"]']).methods == ["b", "c"]
+    assert resolve(Bounded, sets=["methods=[b, c]"]).methods == ["b", "c"]  # a shell's quotes gone
     assert resolve(Bounded).order_seed is None
     assert resolve(Bounded, sets=["order_seed=1993"]).order_seed == 1993
     assert resolve(Bounded, sets=["order_seed=1993", "order_seed=none"]).order_seed is None
