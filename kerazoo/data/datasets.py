@@ -107,6 +107,15 @@ _OFFLINE_BUILDERS = {"digits", "glyphs"}
 
 
 def _missing_dataset_message(name, data_dir, cause, download=False):
+    module = _user_builder_module(name)
+    if module:
+        # Its data come from the user's own code (docs/data.md), not a
+        # download: tfds' instructions below would not fit.
+        return (
+            f"Dataset '{name}' is not prepared in {data_dir} ({cause}). It is your own builder "
+            f"(module {module}): prepare it with --set download=true, or in Python: import {module}; "
+            f"tfds.builder('{name}', data_dir='{data_dir}').download_and_prepare()."
+        )
     return (
         f"Dataset '{name}' is not prepared in {data_dir} ({cause}).\n"
         "This machine may have no internet, so kerazoo never downloads "
@@ -120,6 +129,15 @@ def _missing_dataset_message(name, data_dir, cause, download=False):
         "(or set KERAZOO_DATA_DIR=DIR)"
         + (".\n" if download else ";\n  or allow the download here with --set download=true.")
     )
+
+
+def _user_builder_module(name):
+    """The module of builder `name` when it is neither tfds' nor kerazoo's, else None."""
+    try:
+        module = tfds.builder_cls(name.split(":")[0]).__module__
+    except Exception:  # unknown or unloadable: tfds' message covers it
+        return None
+    return None if module.split(".")[0] in ("tensorflow_datasets", "kerazoo") else module
 
 
 # Seconds a download host gets to accept a connection before we call this

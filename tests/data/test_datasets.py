@@ -45,6 +45,37 @@ def test_missing_real_dataset_says_where_and_how(tmp_path):
     assert "download_and_prepare" in message and "data_dir" in message
 
 
+class KerazooTestShapes(tfds.core.GeneratorBasedBuilder):
+    """A user's own builder (registered as "kerazoo_test_shapes" by its definition)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        features = {
+            "image": tfds.features.Image(shape=(4, 4, 1)),
+            "label": tfds.features.ClassLabel(num_classes=2),
+        }
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict(features), supervised_keys=("image", "label")
+        )
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+        for i in range(4):
+            yield i, {"image": np.full((4, 4, 1), 60 * i, np.uint8), "label": i % 2}
+
+
+def test_a_users_own_builder_not_prepared_is_answered_with_its_module_and_download_true(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as error:
+        load("kerazoo_test_shapes", "train", data_dir=str(tmp_path))
+    message = str(error.value)
+    assert f"It is your own builder (module {__name__}): prepare it with --set download=true" in message
+    assert "internet" not in message
+    assert len(load("kerazoo_test_shapes", "train", data_dir=str(tmp_path), download=True)) == 4
+
+
 def test_unknown_dataset_name_is_a_clear_error():
     with pytest.raises(DatasetNotFoundError, match="not a tensorflow-datasets builder"):
         load("no_such_dataset_xyz", "train")
