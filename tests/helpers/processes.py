@@ -23,6 +23,7 @@ import atexit
 import multiprocessing
 import os
 import runpy
+import signal
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,9 @@ def _main(args, environment, cwd, stdout, stderr):
     os.environ.clear()
     os.environ.update(environment)
     os.chdir(cwd)
+    # Ctrl-C as in a terminal: a suite started in the background by a
+    # non-interactive shell (CI) inherits SIGINT ignored, and so would this child.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # kerazoo quiets TensorFlow's start-up lines when imported by a program
     # run as `python -m kerazoo…`, which it tells from sys.orig_argv; the
     # server imported it before this child had its arguments.
