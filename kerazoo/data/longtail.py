@@ -16,6 +16,8 @@ so CIFAR-100-LT with rho = 100 has [500, 477, ..., 5] (10,847 images).
 
 import numpy as np
 
+from kerazoo.data.errors import DataSizeError
+
 
 def zipf_class_sizes(num_classes, max_size, exponent=2.0, min_size=5):
     """Per-rank class sizes of a Zipf long tail (rank 1 first).
@@ -101,7 +103,7 @@ def long_tail_indices(labels, exponent=2.0, min_size=5, seed=0, imbalance=None):
     classes = np.unique(labels)
     counts = np.array([(labels == c).sum() for c in classes])
     if imbalance is None and min_size > counts.min():
-        raise ValueError(f"min_size={min_size} exceeds the smallest class ({counts.min()} images).")
+        raise DataSizeError(f"min_size={min_size} exceeds the smallest class ({counts.min()} images).")
     rng = np.random.default_rng(seed)
     if imbalance is None:
         ranked = rng.permutation(classes)

@@ -173,15 +173,14 @@ def make_protocol(
     keep = np.arange(len(train_y))
     if long_tail:
         imbalance = 100.0 if long_tail == "lt100" else None
-        smallest = np.bincount(train_y, minlength=num_classes).min()
-        if imbalance is None and smallest < lt_min:
+        try:
+            keep, sizes = longtail.long_tail_indices(train_y, lt_exponent, lt_min, seed, imbalance)
+        except DataSizeError as error:
             raise DataSizeError(
-                f"'{name}': its Zipf long tail keeps at least {lt_min} training images of every class, "
-                f"and the smallest class of '{base}' has {smallest}; give every class at least {lt_min} "
-                f"training images, or use '{name}100' (an exponential tail that "
-                f"keeps at least one)."
-            )
-        keep, sizes = longtail.long_tail_indices(train_y, lt_exponent, lt_min, seed, imbalance)
+                f"'{name}': its Zipf long tail keeps at least {lt_min} training images of every class "
+                f"of '{base}' ({str(error).rstrip('.')}); give every class at least {lt_min} training images, or use "
+                f"'{name}100' (an exponential tail that keeps at least one)."
+            ) from None
         train_x, train_y = train_x[keep], train_y[keep]
         profile = (
             f"Zipf long tail (exponent {lt_exponent}, min {lt_min})"
