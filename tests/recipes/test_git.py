@@ -163,7 +163,7 @@ def test_toy_run_on_two_replicas_saves_a_translator_that_loads_from_file_and_zoo
     from kerazoo import zoo
     from kerazoo.recipes.git import experiment as git
 
-    metrics, out = two_replica_run("git", *git_toy, "ekld_transforms=3", "diagnostic_styles=2")
+    metrics, out = two_replica_run("git", *git_toy, "ekld_transforms=3")
     assert metrics["replicas"] == 2 and list(metrics["results"]) == list(METHODS)
     for rows in metrics["results"].values():
         assert set(rows) == {"balanced_accuracy", "tail_accuracy", "tail_ekld", "head_ekld"}

@@ -27,7 +27,7 @@ def test_two_processes_give_the_numbers_of_one(cli, git_toy, tmp_path):
     # GIT: the worker (which starts second) takes seed 1, and its GIT stage
     # runs on the translator the first process trained, loaded from file,
     # where one process runs it after seed 0's on the same translator object.
-    toy = [*git_toy, "num_seeds=2", "methods=ce_drs_git", "ekld_transforms=2", "exports=keras"]
+    toy = [*git_toy, "num_seeds=2", "methods=ce_drs_git", "exports=keras"]
     sets = [a for s in toy for a in ("--set", s)]
     one, two = tmp_path / "one", tmp_path / "two"
     for out, jobs in ((one, 1), (two, 2)):

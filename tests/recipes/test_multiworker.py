@@ -148,6 +148,7 @@ def test_git_trains_on_two_workers(tmp_path):
         "methods=ce_drs_git",
         "ekld_images=10",
         "ekld_transforms=10",
+        "diagnostic_styles=2",
     ]
     out = tmp_path / "run"
     done = multiworker.finish(_workers(out, recipe="kerazoo.recipes.git", base=git_sets))
