@@ -39,6 +39,19 @@ def optimizer_variables_to_update(optimizer):
     return optimizer._trainable_variables
 
 
+def freeze(layer):
+    """Make `layer`, its sublayers and their variables non-trainable.
+
+    `layer.trainable = False` is skipped on Keras' TensorFlow backend when
+    `layer.trainable` already reads False (its `__setattr__` drops the
+    assignment of a value the attribute already holds), and a subclassed
+    model deserialized with `trainable=False` reads False while the
+    sublayers its `__init__` made are trainable: the assignment would leave
+    them so. Calling the property's setter always reaches them.
+    """
+    keras.layers.Layer.trainable.fset(layer, False)
+
+
 def sublayers(layer):
     """Every layer inside `layer`, recursively, including those of plain
     (non-Model) layers, which `Model.layers` does not reach."""

@@ -57,6 +57,28 @@ def test_sublayers_reach_inside_plain_layers():
     assert "attention" in names and len(names) > len(model.layers)
 
 
+@keras.saving.register_keras_serializable(package="tests")
+class Parts(keras.Model):
+    """A subclassed model that makes its part in `__init__`, as MUNITGenerator does."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.part = keras.layers.Dense(2)
+        self.part.build((None, 3))
+
+    def call(self, x):
+        return self.part(x)
+
+
+def test_freeze_reaches_the_parts_of_a_model_made_frozen():
+    made_frozen = Parts(trainable=False)  # as `from_config` makes a model saved frozen
+    made_frozen.trainable = False
+    assert made_frozen.part.trainable and made_frozen.part.trainable_weights, "Keras skips the assignment"
+    internals.freeze(made_frozen)
+    assert not made_frozen.part.trainable and not made_frozen.part.trainable_weights
+    assert not any(v.trainable for v in made_frozen.weights)
+
+
 def test_the_epochs_a_backup_holds_are_read_from_keras_own_file(tmp_path):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")

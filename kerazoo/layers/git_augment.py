@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerazoo._keras_internals import freeze
+
 RULES = ("threshold", "ramp", "independent")
 STYLES = ("prior", "encoded")
 
@@ -121,7 +123,9 @@ class GITAugment(keras.layers.Layer):
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"GITAugment fraction must be in [0, 1], got {fraction}.")
         self.translator = translator
-        self.translator.trainable = False
+        # A translator loaded with the layer was saved frozen, and a plain
+        # `trainable = False` would not reach its parts (see `freeze`).
+        freeze(self.translator)
         self.class_counts = [int(c) for c in class_counts]
         if not self.class_counts or min(self.class_counts) < 0:
             raise ValueError(

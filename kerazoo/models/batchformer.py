@@ -115,6 +115,10 @@ class BatchFormerClassifier(TrainingModel):
         if head is None:
             head = initializers.dense(num_classes, feature_size(backbone), name="head")
         self.head = head
+        # Built now (the backbone is): the training step calls the parts, not
+        # the model, so a model trained by `fit` alone was never marked built,
+        # and saved so it lost its optimizers' state on loading.
+        self.build(backbone.input_shape)
 
     def build(self, input_shape):
         # BatchFormer and the head are built here, not on a first training

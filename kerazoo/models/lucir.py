@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerazoo._keras_internals import freeze
 from kerazoo.losses.distillation import distillation_loss
 from kerazoo.losses.lucir import adaptive_lambda, less_forget_loss, margin_ranking_loss
 from kerazoo.models.base import TrainingModel
@@ -137,9 +138,18 @@ class LUCIRClassifier(TrainingModel):
         self.old_head = old_head
         for frozen in (old_backbone, old_head):
             if frozen is not None:
-                frozen.trainable = False
+                freeze(frozen)
         self.num_old_classes = num_old_classes
         self.loss_settings = LUCIRLoss(**loss) if isinstance(loss, dict) else (loss or LUCIRLoss())
+        # Built now (the backbone is): the training step calls the parts, not
+        # the model, so a model trained by `fit` alone was never marked built,
+        # and saved so it lost its optimizer's state on loading.
+        self.build(backbone.input_shape)
+
+    def build(self, input_shape):
+        # The old model comes built; the head may not be.
+        if not self.head.built:
+            self.head.build(self.backbone.compute_output_shape(input_shape))
 
     @property
     def incremental(self):

@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -116,6 +118,21 @@ def test_keras_round_trip(tmp_path):
     assert restored.num_old_classes == 2 and restored.old_backbone is not None
     assert restored.loss_settings == model.loss_settings
     np.testing.assert_allclose(restored(X), expected, atol=1e-6)
+
+
+def test_a_model_trained_by_fit_alone_saves_and_loads_its_optimizer_state(tmp_path):
+    # The step calls the backbone and head, not the model: trained by `fit`
+    # without a call first, it was saved unbuilt and its optimizer's state was
+    # skipped on loading.
+    model = LUCIRClassifier(backbones.get("convnet", last_relu=False, width=8), CosineLinear(4))
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0)
+    model.save(tmp_path / "lucir.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # "Skipping variable loading for optimizer"
+        restored = keras.saving.load_model(tmp_path / "lucir.keras")
+    for saved, loaded in zip(model.optimizer.variables, restored.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(saved), np.asarray(loaded))
 
 
 def test_inference_model_is_the_backbone_and_head_only():
