@@ -9,6 +9,7 @@ import argparse
 
 import kerazoo
 from kerazoo import zoo
+from kerazoo._cli import exit_with
 from kerazoo.recipes.__main__ import recipes
 
 
@@ -34,4 +35,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    exit_with(main)

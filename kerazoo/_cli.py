@@ -206,6 +206,20 @@ def _stderr_to_tempfile():
             os.close(saved)
 
 
+def exit_with(main):
+    """`sys.exit(main())`, quietly when the reader of a pipe stops early
+    (`python -m kerazoo.zoo list | head -1`), as a shell tool ends."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python's documented recipe: stdout to devnull, or the interpreter's
+        # last flush at exit raises again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
+    sys.exit(code)
+
+
 def _has_nvidia_device():
     return any(os.path.exists(f"/dev/nvidia{i}") for i in range(8)) or os.path.exists("/dev/dxg")
 

@@ -662,6 +662,8 @@ def _read_manifest(root, must_exist):
 
 def _read_run_json(run_dir, name):
     path = run_dir / name
+    if not run_dir.is_dir():
+        raise ZooError(f"No run directory {run_dir}: give the --out directory of a finished recipe run.")
     if not path.is_file():
         raise ZooError(f"{run_dir} is not a finished recipe run ({name} is missing).")
     return _read_json(path, "finish the run by re-running its command with the same --out")
@@ -772,6 +774,13 @@ def main(argv=None):
             print(
                 f"published {args.name} in {where}: {len(entry['files'])} files, metrics {entry['metrics']}"
             )
+            if root.resolve() == (Path(__file__).resolve().parent / BUNDLED).resolve():
+                print(
+                    f"note: this zoo is inside the installed kerazoo package; reinstalling or upgrading "
+                    f"kerazoo removes {args.name}. To keep a zoo of your own, publish with --root DIR "
+                    "(or set KERAZOO_ZOO_DIR=DIR).",
+                    file=sys.stderr,
+                )
         else:
             old, new = rebuild(args.name, root)
             for key, value in new["metrics"].items():
@@ -785,4 +794,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from kerazoo._cli import exit_with
+
+    exit_with(main)

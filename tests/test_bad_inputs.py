@@ -10,6 +10,7 @@ apart: each row's test compares its message with the table's. Paths under the te
 """
 
 import json
+import os
 import pathlib
 import shutil
 
@@ -39,8 +40,10 @@ def _raised(call):
     raise AssertionError("no error was raised")
 
 
-def _command(*args, cwd=None):
-    done = processes.run(["-m", *args], timeout=300, cwd=cwd)
+def _command(*args, cwd=None, env=None):
+    done = processes.run(
+        ["-m", *args], timeout=300, cwd=cwd, env=None if env is None else {**os.environ, **env}
+    )
     assert done.returncode != 0, done.stdout
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert lines, done.stderr
@@ -320,6 +323,17 @@ def _(tmp):
     return _command("kerazoo.recipes.git", "--config", tmp / "nope.toml", "--out", tmp / "run")
 
 
+@row("toml-directory", "`python -m kerazoo.recipes.git --config`", "a directory")
+def _(tmp):
+    return _command("kerazoo.recipes.git", "--config", tmp, "--out", tmp / "run")
+
+
+@row("toml-not-text", "`python -m kerazoo.recipes.git --config`", "a file saved as UTF-16")
+def _(tmp):
+    (tmp / "mine.toml").write_text("epochs = 3\n", encoding="utf-16")
+    return _command("kerazoo.recipes.git", "--config", tmp / "mine.toml", "--out", tmp / "run")
+
+
 @row("shift-dataset", "`python -m kerazoo.recipes.bnm`", "`--set shift=fonts` on digits")
 def _(tmp):
     return _command("kerazoo.recipes.bnm", "--set", "shift=fonts", "--out", tmp / "run")
@@ -328,6 +342,17 @@ def _(tmp):
 @row("translator-missing", "`python -m kerazoo.recipes.git`", "`--set translator=mine.keras`, no such file")
 def _(tmp):
     return _command("kerazoo.recipes.git", "--set", "translator=mine.keras", "--out", tmp / "run", cwd=tmp)
+
+
+@row(
+    "translator-directory",
+    "`python -m kerazoo.recipes.git`",
+    "`--set translator=RUN_DIR`, a GIT run's folder",
+)
+def _(tmp):
+    (tmp / "git-run").mkdir()
+    (tmp / "git-run" / "translator.keras").write_bytes(b"")
+    return _command("kerazoo.recipes.git", "--set", "translator=git-run/", "--out", tmp / "run", cwd=tmp)
 
 
 @row(
@@ -393,6 +418,42 @@ def _(tmp):
 @row("multiworker-no-out", "`python -m kerazoo.recipes.bnm`", "`--strategy multiworker` without `--out`")
 def _(tmp):
     return _command("kerazoo.recipes.bnm", "--strategy", "multiworker", cwd=tmp)
+
+
+@row(
+    "multiworker-tf-config",
+    "`python -m kerazoo.recipes.bnm --strategy multiworker`",
+    "`TF_CONFIG` that is not JSON",
+)
+def _(tmp):
+    return _command(
+        "kerazoo.recipes.bnm",
+        "--strategy",
+        "multiworker",
+        "--out",
+        tmp / "run",
+        env={"TF_CONFIG": "worker 0"},
+    )
+
+
+@row(
+    "multiworker-task-index",
+    "`python -m kerazoo.recipes.bnm --strategy multiworker`",
+    "`TF_CONFIG` naming task 2 of a two-worker cluster",
+)
+def _(tmp):
+    tf_config = {
+        "cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+        "task": {"type": "worker", "index": 2},
+    }
+    return _command(
+        "kerazoo.recipes.bnm",
+        "--strategy",
+        "multiworker",
+        "--out",
+        tmp / "run",
+        env={"TF_CONFIG": json.dumps(tf_config)},
+    )
 
 
 @row(
@@ -545,6 +606,11 @@ def _(tmp):
     root = _zoo_copy(tmp)
     (root / "saved_models" / "manifest.json").write_text("{ not json")
     return _raised(lambda: kerazoo.zoo.load("digits_baseline", root=root))
+
+
+@row("zoo-publish-missing", "`python -m kerazoo.zoo publish`", "a run directory that does not exist")
+def _(tmp):
+    return _command("kerazoo.zoo", "publish", tmp / "runs" / "nope", "mine", "--root", tmp / "zoo")
 
 
 @row("zoo-rebuild-elsewhere", "`kerazoo.zoo.rebuild`", "a model made in a directory this machine lacks")

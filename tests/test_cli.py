@@ -180,6 +180,19 @@ def test_discovery_commands_import_no_tensorflow(module, args, expected):
     assert expected in eval(printed) and imported == "[]"
 
 
+@pytest.mark.parametrize("command", [["kerazoo"], ["kerazoo.zoo", "list"]])
+def test_a_listing_piped_into_a_reader_that_stops_ends_quietly(command):
+    # As `python -m kerazoo.zoo list | head -1`: the reader is gone before
+    # the first line, and Python's BrokenPipeError traceback used to follow.
+    read, write = os.pipe()
+    os.close(read)
+    done = subprocess.run(
+        [sys.executable, "-m", *command], stdout=write, stderr=subprocess.PIPE, text=True, timeout=120
+    )
+    os.close(write)
+    assert done.returncode == 1 and done.stderr == "", done.stderr
+
+
 def test_tensorflow_start_up_lines_are_dropped_by_the_filter():
     stderr, code = run_with_filter("""
         import tensorflow as tf

@@ -163,8 +163,14 @@ def resolve(config_cls, files=(), sets=()):
                 table = tomllib.load(f)
         except FileNotFoundError:
             raise ConfigError(f"Config file not found: {path}{_installed_hint(path)}") from None
+        except IsADirectoryError:
+            raise ConfigError(f"Config file {path} is a directory; give a .toml file.") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"Config file {path} is not valid TOML: {e}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"Config file {path} is not UTF-8 text (TOML files are); give a .toml file, or save this one as UTF-8."
+            ) from None
         for key, value in table.items():
             put(key, value, f"in {path}")
     for item in sets:

@@ -327,10 +327,33 @@ def make_strategy(name):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
+        _check_tf_config(os.environ.get("TF_CONFIG"))
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "default":
         return tf.distribute.get_strategy()
     raise ConfigError(f"Unknown strategy '{name}'; choose one of {STRATEGIES}.")
+
+
+def _check_tf_config(text):
+    """A clear error for a TF_CONFIG that TensorFlow would answer with a
+    traceback: not JSON, or a task that is not in its cluster."""
+    if not text:
+        return  # TensorFlow's own message: one process, no cluster
+    try:
+        tf_config = json.loads(text)
+        tasks = tf_config["cluster"][tf_config["task"]["type"]]
+        index = int(tf_config["task"]["index"])
+    except (ValueError, TypeError, KeyError) as error:
+        raise ConfigError(
+            f"TF_CONFIG is not a cluster description TensorFlow can read ({type(error).__name__}: {error}); "
+            'it must be JSON like {"cluster": {"worker": ["host1:port", "host2:port"]}, '
+            '"task": {"type": "worker", "index": 0}} (docs/recipes.md, "Several machines").'
+        ) from None
+    if not 0 <= index < len(tasks):
+        raise ConfigError(
+            f"TF_CONFIG's task index {index} is not one of its cluster's {len(tasks)} "
+            f"'{tf_config['task']['type']}' tasks (0 to {len(tasks) - 1}); give each process its own index."
+        )
 
 
 class Run:

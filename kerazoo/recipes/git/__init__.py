@@ -205,6 +205,17 @@ def translator_file(source, root=None):
             )
         translator_image_shape(source)  # refuses a file that is no translator
         return Path(source)
+    if "/" in source and Path(source).is_dir():  # a bare name is a zoo model's
+        inside = Path(source) / TRANSLATOR_FILE
+        raise ConfigError(
+            f"Config key 'translator': {source} is a directory; give the translator file"
+            + (
+                f" inside it: translator={inside}"
+                if inside.is_file()
+                else " (a .keras file) or a zoo model name"
+            )
+            + "."
+        )
     root = zoo.default_root() if root is None else Path(root)
     relative = f"saved_models/{source}/{TRANSLATOR_FILE}"
     try:
