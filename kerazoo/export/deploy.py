@@ -247,6 +247,11 @@ def image_shape(model, input_shape=None):
             f"{model.name} has never been called, so its input shape is unknown: call "
             "it once on a batch of images, or pass input_shape=(H, W, C)."
         )
+    if isinstance(shape, list) or any(isinstance(s, (tuple, list)) for s in shape):
+        raise ValueError(
+            f"{model.name} takes {len(shape)} inputs {[tuple(s) for s in shape]}; kerazoo exports "
+            "models of one input, a batch of images (classifiers and feature extractors)."
+        )
     return tuple(shape[1:])
 
 
@@ -255,6 +260,8 @@ def _refuse_train_only_layers(deployed, model):
     if found:
         raise ValueError(
             f"The inference graph of {model.name} still contains train-only layer(s) "
-            f"{found}. Give {type(model).__name__} an inference_model() method that "
-            "returns the model to ship without them."
+            f"{found}. Export a model without them: a subclass gives it from an inference_model() "
+            "method (as kerazoo's models do); a functional model can be rebuilt from the same layers "
+            "without them, e.g. keras.Model(inputs, head(backbone(inputs))) (they are the identity at "
+            "inference, so nothing changes)."
         )

@@ -30,8 +30,9 @@ class BatchFormer(keras.layers.Layer):
     silently turn the layer into a per-sample MLP.)
 
     With `training=False` the layer returns its input unchanged: BatchFormer
-    only trains the backbone and head, and `train_only = True` keeps it out
-    of every exported graph.
+    only trains the backbone and head, and `train_only = True` makes the
+    exporter refuse a graph that still holds it (ship the model without it,
+    as `BatchFormerClassifier.inference_model()` does).
 
     The layer alone is not the method: the paper's *shared classifier*
     (one head applied to the features both before and after BatchFormer,

@@ -132,6 +132,15 @@ def test_train_only_layer_without_inference_model_is_refused():
         deploy_model(model)
 
 
+def test_a_model_of_two_inputs_is_refused_with_what_deploys():
+    first, second = keras.Input((6,)), keras.Input((4,))
+    model = keras.Model([first, second], keras.layers.Dense(3)(keras.layers.Concatenate()([first, second])))
+    with pytest.raises(
+        ValueError, match=r"takes 2 inputs \[\(None, 6\), \(None, 4\)\]; kerazoo exports models of one"
+    ):
+        deploy_model(model)
+
+
 def test_a_model_that_outputs_images_is_refused_with_what_deploys():
     # The zoo's GIT translator, what a user may pass to `python -m kerazoo.export`.
     from kerazoo import zoo
