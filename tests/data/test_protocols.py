@@ -1,4 +1,5 @@
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -142,3 +143,21 @@ def test_own_arrays_take_few_labels_and_a_domain_shift(tmp_path):
     assert few.train_images.shape == (6, 4, 4, 3) and len(few.unlabelled_images) == 24
     source, target = make_domain_shift("arrays", "rot", data_dir=str(path), max_degrees=45)
     assert len(source.train_labels) + len(target.unlabelled_images) == 30
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"image_size": -5}, "image_size must be a whole number of pixels"),
+        ({"image_size": 16.5}, "image_size must be a whole number of pixels"),
+        ({"seed": "a"}, "seed must be a whole number >= 0, got 'a'"),
+        ({"name": "digits "}, "Protocol name 'digits ': give the name as a string without spaces"),
+    ],
+)
+def test_arguments_tensorflow_would_refuse_in_its_own_words_are_refused_in_ours(kwargs, message):
+    # image_size=-5 gave TensorFlow's "Dimension -5 must be >= 0" from inside
+    # the resize; "digits " tfds' multi-line builder-name error.
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make_protocol(**{"name": "digits", **kwargs})
+    with pytest.raises(ValueError, match="per_class must be a whole number >= 1"):
+        make_few_labels("digits", 0)
