@@ -415,6 +415,26 @@ def _(tmp):
     return message
 
 
+@row(
+    "out-overwrite-user-files",
+    "`python -m kerazoo.recipes.baseline`",
+    "`--overwrite` on a finished run you added a file to",
+)
+def _(tmp):
+    import tensorflow as tf
+
+    from kerazoo.recipes.baseline import BaselineConfig
+    from kerazoo.recipes.config import resolve
+    from kerazoo.recipes.runner import Run
+
+    run = Run.open("baseline", resolve(BaselineConfig), tf.distribute.get_strategy(), out=tmp / "run")
+    (run.path / "metrics.json").write_text("{}")
+    (run.path / "my_analysis.txt").write_text("mine")
+    message = _command("kerazoo.recipes.baseline", "--out", tmp / "run", "--overwrite")
+    assert (run.path / "my_analysis.txt").read_text() == "mine"
+    return message
+
+
 @row("multiworker-no-out", "`python -m kerazoo.recipes.bnm`", "`--strategy multiworker` without `--out`")
 def _(tmp):
     return _command("kerazoo.recipes.bnm", "--strategy", "multiworker", cwd=tmp)

@@ -135,6 +135,12 @@ class RunDirectory:
                     f"--out {path} holds {held} and the current directory; --overwrite would delete the "
                     "folder you are in: run the command from outside it."
                 )
+            foreign = sorted(p.name for p in path.iterdir() if not _written_by_runs(p.name))
+            if foreign:
+                raise RunDirError(
+                    f"--out {path} holds {held} and also {', '.join(foreign)}, which no run writes; "
+                    "--overwrite would delete them: move them out of it first, or choose another --out."
+                )
             return "replace"
         if (path / "metrics.json").exists():
             raise RunDirError(f"{path} holds {held}; pass --overwrite to replace it or choose another --out.")
@@ -195,6 +201,31 @@ class RunDirectory:
         trained = (self.path / "checkpoints").exists() or (self.path / "backup").exists()
         if self.created and not trained:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+# What a recipe run writes at the top of its directory (besides plots,
+# *.png, and the hidden temporaries of atomic writes): --overwrite deletes
+# these, and refuses to delete anything else the user put there.
+RUN_ENTRIES = {
+    "config.json",
+    "metrics.json",
+    "run.log",
+    "report.md",
+    "logs",
+    "tensorboard",
+    "checkpoints",
+    "backup",
+    "jobs",
+    "model",
+    "model.keras",
+    "model.onnx",
+    "translator.keras",
+    "probe",
+}
+
+
+def _written_by_runs(name):
+    return name in RUN_ENTRIES or name.endswith(".png") or name.startswith(".")
 
 
 def _held_run(path):

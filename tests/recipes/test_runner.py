@@ -104,6 +104,21 @@ def test_overwrite_never_deletes_the_current_directory(tmp_path, monkeypatch):
     assert (out / "config.json").is_file()
 
 
+def test_overwrite_never_deletes_what_the_user_put_in_a_run(tmp_path):
+    out = tmp_path / "run"
+    _open(out)
+    for written in ("metrics.json", "report.md", "shots.png", ".model.keras.tmp-1"):
+        (out / written).write_text("{}")
+    (out / "my_analysis.txt").write_text("mine")
+    (out / "export").mkdir()
+    with pytest.raises(runner.RunDirError, match=r"and also export, my_analysis.txt, which no run writes"):
+        RunDirectory.check("baseline", resolve(BaselineConfig), out, overwrite=True)
+    assert (out / "my_analysis.txt").read_text() == "mine"
+    (out / "my_analysis.txt").unlink()
+    (out / "export").rmdir()
+    assert RunDirectory.check("baseline", resolve(BaselineConfig), out, overwrite=True) == "replace"
+
+
 def test_a_run_started_before_a_field_existed_resumes_if_it_keeps_the_default(tmp_path):
     out = tmp_path / "run"
     _open(out, epochs=3)
