@@ -187,7 +187,10 @@ def info(name, root=None):
     """
     models = _read_manifest(_root(root), must_exist=True)["models"]
     if name not in models:
-        raise ZooError(f"No model named {name!r} in the zoo; available: {sorted(models)}.")
+        raise ZooError(
+            f"No model named {name!r} in the zoo; available: {sorted(models)}. A model published to "
+            "another zoo loads with root=DIR (--root DIR; or KERAZOO_ZOO_DIR=DIR)."
+        )
     return models[name]
 
 

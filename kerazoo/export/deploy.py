@@ -247,7 +247,7 @@ def image_shape(model, input_shape=None):
             f"{model.name} has never been called, so its input shape is unknown: call "
             "it once on a batch of images, or pass input_shape=(H, W, C)."
         )
-    if isinstance(shape, list) or any(isinstance(s, (tuple, list)) for s in shape):
+    if any(isinstance(s, (tuple, list)) for s in shape):  # one shape per input
         raise ValueError(
             f"{model.name} takes {len(shape)} inputs {[tuple(s) for s in shape]}; kerazoo exports "
             "models of one input, a batch of images (classifiers and feature extractors)."
