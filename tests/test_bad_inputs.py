@@ -446,13 +446,13 @@ def _(tmp):
     "`TF_CONFIG` that is not JSON",
 )
 def _(tmp):
+    return _multiworker_run(tmp, "worker 0")
+
+
+def _multiworker_run(tmp, tf_config):
+    """The error line of a BNM run on a cluster that TF_CONFIG describes."""
     return _command(
-        "kerazoo.recipes.bnm",
-        "--strategy",
-        "multiworker",
-        "--out",
-        tmp / "run",
-        env={"TF_CONFIG": "worker 0"},
+        "kerazoo.recipes.bnm", "--strategy", "multiworker", "--out", tmp / "run", env={"TF_CONFIG": tf_config}
     )
 
 
@@ -466,14 +466,7 @@ def _(tmp):
         "cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
         "task": {"type": "worker", "index": 2},
     }
-    return _command(
-        "kerazoo.recipes.bnm",
-        "--strategy",
-        "multiworker",
-        "--out",
-        tmp / "run",
-        env={"TF_CONFIG": json.dumps(tf_config)},
-    )
+    return _multiworker_run(tmp, json.dumps(tf_config))
 
 
 @row(
