@@ -777,7 +777,8 @@ def main(argv=None):
             print(
                 f"published {args.name} in {where}: {len(entry['files'])} files, metrics {entry['metrics']}"
             )
-            if root.resolve() == (Path(__file__).resolve().parent / BUNDLED).resolve():
+            installed = installed_root()
+            if installed.name == BUNDLED and root.resolve() == installed.resolve():
                 print(
                     f"note: this zoo is inside the installed kerazoo package; reinstalling or upgrading "
                     f"kerazoo removes {args.name}. To keep a zoo of your own, publish with --root DIR "
