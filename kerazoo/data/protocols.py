@@ -129,17 +129,20 @@ def _base_splits(base, data_dir, image_size, download):
     return train_x, train_y, test_x, test_y, label.num_classes, list(label.names), notes
 
 
+def _whole(value, minimum):
+    """Whether `value` is an int (NumPy's too, not a bool) >= `minimum`."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
+
+
 def _check_arguments(name, seed, image_size):
     """The errors TensorFlow or tfds would give in their own words, in ours."""
     if not isinstance(name, str) or name != name.strip():
         raise ValueError(
             f"Protocol name {name!r}: give the name as a string without spaces, e.g. 'digits-lt'."
         )
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not _whole(seed, 0):
         raise ValueError(f"seed must be a whole number >= 0, got {seed!r}.")
-    if image_size is not None and (
-        isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 0
-    ):
+    if image_size is not None and not _whole(image_size, 0):
         raise ValueError(
             f"image_size must be a whole number of pixels (or None: keep the size), got {image_size!r}."
         )
@@ -369,7 +372,7 @@ def make_few_labels(name, per_class, data_dir=None, seed=0, image_size=None, dow
     )
     ```
     """
-    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
+    if not _whole(per_class, 1):
         raise ValueError(
             f"per_class must be a whole number >= 1 of labelled images per class, got {per_class!r}."
         )
