@@ -3,7 +3,8 @@
 `l2_normalize` is PyTorch's `F.normalize` (the methods' official code uses
 it for cosine heads, contrastive keys and negative banks), in `keras.ops`
 and in NumPy; `outputs_numpy` runs a model over an array in inference mode;
-`check_class_ids` checks the labels a loss is given.
+`check_class_ids` checks the labels a loss is given; `gather_replica_rows`
+gathers a batch across replicas and says where this replica's rows are.
 """
 
 import numpy as np
@@ -116,7 +117,7 @@ def check_class_ids(labels, num_classes, where="labels"):
 
     Raises:
         ValueError: one-hot or probability rows instead of ids, or ids out
-            of range (when known).
+            of range or fractional (when known; 1.7 would be truncated to 1).
 
     Example:
 
@@ -139,6 +140,11 @@ def check_class_ids(labels, num_classes, where="labels"):
             f"{where} are class ids of shape (B,), not rows of shape {labels.shape} "
             "(one-hot or probabilities); pass argmax(labels, axis=-1)."
         )
+    known = tf.get_static_value(labels)
+    if labels.dtype.is_floating and known is not None and not np.all(np.equal(np.mod(known, 1), 0)):
+        raise ValueError(
+            f"{where} are class ids, whole numbers; got fractions such as {known[np.mod(known, 1) != 0][0]}."
+        )
     labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
     message = f"{where} must be class ids in [0, {num_classes})"
     known = tf.get_static_value(labels)
@@ -153,3 +159,38 @@ def check_class_ids(labels, num_classes, where="labels"):
     ]
     with tf.control_dependencies(checks):
         return tf.identity(labels)
+
+
+def gather_replica_rows(context, x):
+    """(the global batch `x` gathered across replicas in replica order,
+    [start, end) of this replica's rows in it).
+
+    Per-replica batches may differ in size (a last partial batch split
+    2 + 1), so the offsets come from the gathered sizes, not from
+    replica id × B: with the latter, AdCo's positives were other rows'
+    keys on such a batch.
+
+    Args:
+        context: the replica context (`tf.distribute.get_replica_context()`).
+        x: this replica's rows, (B_r, ...).
+
+    Returns:
+        (gathered, (start, end)), with `gathered[start:end]` this replica's `x`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from kerazoo.ops import gather_replica_rows
+
+    context = tf.distribute.get_replica_context()  # the default: one replica
+    gathered, (start, end) = gather_replica_rows(context, np.zeros((3, 2), "float32"))
+    print(gathered.shape, int(start), int(end))  # (3, 2) 0 3
+    ```
+    """
+    size = ops.shape(x)[0:1]
+    sizes = context.all_gather(ops.cast(size, "int32"), axis=0)
+    replica = context.replica_id_in_sync_group
+    start = ops.sum(sizes[:replica])
+    return context.all_gather(x, axis=0), (start, start + sizes[replica])

@@ -37,6 +37,11 @@ class InverseDecay(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate, gamma=0.001, power=0.75):
+        if gamma < 0 or power < 0:
+            raise ValueError(
+                f"InverseDecay needs gamma >= 0 and power >= 0 (a decay), got gamma={gamma}, power={power}; "
+                "a negative gamma makes 1 + gamma * step negative, and its power NaN."
+            )
         self.initial_learning_rate = initial_learning_rate
         self.gamma = gamma
         self.power = power
@@ -100,7 +105,9 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         i >= W:  lr = end + (peak − end) · (1 + cos(π (i − W) / (T − W))) / 2
 
     (the code's `(last_epoch − 1)`: step 1 is at `base`, step 0 slightly
-    below it). CIFAR-100-LT: base 0.05, peak 0.1, W 800, T 13,000.
+    below it), but never below 0: from `base` 0 the code's step 0 would be
+    negative, a step uphill (kerazoo's deviation; no effect when
+    base ≥ peak / W). CIFAR-100-LT: base 0.05, peak 0.1, W 800, T 13,000.
 
     Args:
         initial_learning_rate: `base`, where the warm-up starts.
@@ -147,7 +154,7 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         step = ops.cast(step, "float32")
         base, peak, end = self.initial_learning_rate, self.warmup_learning_rate, self.end_learning_rate
         warm, total = float(self.warmup_steps), float(self.decay_steps)
-        rising = base + (peak - base) * (step - 1.0) / (warm - 1.0)
+        rising = ops.maximum(base + (peak - base) * (step - 1.0) / (warm - 1.0), 0.0)
         progress = ops.minimum((step - warm) / (total - warm), 1.0)
         falling = end + (peak - end) * (1.0 + ops.cos(np.pi * progress)) / 2.0
         return ops.where(step < warm, rising, falling)

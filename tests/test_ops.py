@@ -2,6 +2,7 @@
 by their docstring examples and the layers that use them)."""
 
 import numpy as np
+import pytest
 
 import kerazoo
 from kerazoo.ops import outputs_numpy
@@ -34,3 +35,11 @@ def test_a_mixed_precision_models_outputs_come_as_float32_for_numpy_code():
     features = outputs_numpy(backbone, images)
     assert features.dtype == np.float32
     KNeighborsClassifier(1).fit(features, np.arange(6))  # refuses bfloat16 arrays
+
+
+def test_fractional_class_ids_are_refused_not_truncated():
+    from kerazoo.ops import check_class_ids
+
+    assert check_class_ids(np.array([1.0, 2.0]), 3).numpy().tolist() == [1, 2]
+    with pytest.raises(ValueError, match="whole numbers; got fractions such as 1.7"):
+        check_class_ids(np.array([0.0, 1.7]), 3)

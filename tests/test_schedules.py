@@ -41,6 +41,13 @@ def test_warmup_cosine_follows_the_official_cosine_annealing_lr_warmup():
     assert restored.get_config() == schedule.get_config()
 
 
+def test_warmup_from_zero_never_goes_below_zero():
+    # The official formula's step 0 lies below base: from base 0, an ascent step.
+    schedule = WarmupCosineDecay(0.0, 0.1, warmup_steps=10, decay_steps=100)
+    assert [float(schedule(s)) for s in (0, 1)] == [0.0, 0.0]
+    np.testing.assert_allclose(float(schedule(2)), 0.1 / 9, rtol=1e-6)
+
+
 COSINE = keras.optimizers.schedules.CosineDecay
 PIECEWISE = keras.optimizers.schedules.PiecewiseConstantDecay
 MAKERS = {
@@ -84,3 +91,8 @@ def test_variable_length_leaves_the_wrapped_schedule_alone_and_refuses_what_it_c
         VariableLength(COSINE(0.0, 100, warmup_target=0.1, warmup_steps=10))
     with pytest.raises(ValueError, match="a step count must be a whole number, got 2.5"):
         VariableLength(PIECEWISE([2.5], [0.1, 0.01]))
+
+
+def test_inverse_decay_refuses_a_negative_gamma():
+    with pytest.raises(ValueError, match="InverseDecay needs gamma >= 0 and power >= 0"):
+        InverseDecay(0.01, gamma=-0.01)

@@ -1,6 +1,8 @@
 """The InfoNCE loss of MoCo and AdCo (He et al., CVPR 2020; Hu et al., CVPR 2021)."""
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import ops
 
 
@@ -42,8 +44,9 @@ def info_nce_loss(logits, labels, temperature):
           Unsupervised Representations from Self-Trained Negative
           Adversaries, CVPR 2021](https://arxiv.org/abs/2011.08435)
     """
-    if isinstance(temperature, (int, float)) and temperature <= 0:
-        raise ValueError(f"info_nce_loss: temperature must be > 0, got {temperature}.")
+    known = tf.get_static_value(temperature)  # a number, NumPy scalar or eager tensor
+    if known is not None and not np.all(np.asarray(known) > 0):
+        raise ValueError(f"info_nce_loss: temperature must be > 0, got {known}.")
     logits = ops.cast(logits, "float32")
     labels = ops.convert_to_tensor(labels)
     return ops.mean(

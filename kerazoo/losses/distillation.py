@@ -45,7 +45,8 @@ def distillation_loss(logits, old_logits, temperature=2.0):
     """
     if temperature <= 0:
         raise ValueError(f"distillation_loss: temperature must be > 0, got {temperature}.")
-    old_logits = ops.stop_gradient(ops.cast(old_logits, "float32"))
+    logits = ops.convert_to_tensor(logits)
+    old_logits = ops.stop_gradient(ops.cast(ops.convert_to_tensor(old_logits), "float32"))
     num_old = old_logits.shape[-1]
     if logits.shape[-1] is not None and num_old is not None and logits.shape[-1] < num_old:
         raise ValueError(

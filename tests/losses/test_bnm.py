@@ -108,6 +108,18 @@ def test_float16_is_cast_to_float32():
         assert_allclose(value.numpy(), loss(p).numpy(), rtol=2e-3)
 
 
+@pytest.mark.parametrize("dtype", [tf.bfloat16, tf.float16])
+@pytest.mark.parametrize("classes", [10, 1000])
+def test_a_half_precision_softmax_is_taken_for_probabilities(dtype, classes):
+    # A mixed policy's softmax rows round to sums of 0.998 and below;
+    # logits are still refused.
+    logits = tf.cast(np.random.default_rng(0).normal(size=(64, classes)) * 3, dtype)
+    for loss in (bnm_loss, fbnm_loss, entropy_loss):
+        assert np.isfinite(float(loss(tf.nn.softmax(logits))))
+        with pytest.raises(ValueError, match="Pass softmax"):
+            loss(logits)
+
+
 def test_graph_mode_with_unknown_batch():
     fn = tf.function(
         lambda p: (bnm_loss(p), fbnm_loss(p)), input_signature=[tf.TensorSpec((None, 5), tf.float32)]
