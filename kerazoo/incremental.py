@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from kerazoo import initializers
+from kerazoo._checks import is_whole
 from kerazoo.data.errors import DataSizeError
 from kerazoo.data.pipeline import train_dataset
 from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights
@@ -68,7 +69,17 @@ def labels_in_phase_order(labels, order):
         - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
           2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
-    return np.argsort(order)[np.asarray(labels)].astype(np.int32)
+    order = np.asarray(order)
+    if order.ndim != 1 or sorted(order.tolist()) != list(range(len(order))):
+        raise ValueError(
+            f"order must be a permutation of 0 .. C - 1 (each class once), got {order.tolist()}."
+        )
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= len(order)):
+        raise ValueError(
+            f"labels must lie in 0 .. {len(order) - 1}, the classes of order; got {labels.min()}..{labels.max()}."
+        )
+    return np.argsort(order)[labels].astype(np.int32)
 
 
 def herding(features, m):
@@ -476,6 +487,39 @@ class PhaseResult:
     task_accuracy: list
 
 
+def _checked_phase_sizes(phase_sizes):
+    sizes = list(phase_sizes)
+    if not sizes or not all(is_whole(n, 1) for n in sizes):
+        raise ValueError(f"phase_sizes must be whole numbers of classes (>= 1) per phase, got {phase_sizes}.")
+    return [int(n) for n in sizes]
+
+
+def _check_phase_labels(train_labels, test_labels, num_classes, phase_sizes):
+    """Labels must be the class ids 0..num_classes-1 in phase order, each
+    with training images: otherwise a phase silently learnt the wrong
+    classes (labels 1..4 gave 0 % in every phase) or failed deep inside."""
+    fix = (
+        "map them with labels_in_phase_order(labels, order), and give phase_sizes that add up to the classes"
+    )
+    for split, labels in (("train", train_labels), ("test", test_labels)):
+        labels = np.asarray(labels)
+        if labels.size and (labels.ndim != 1 or labels.dtype.kind not in "iu"):
+            raise ValueError(
+                f"{split} labels must be integer class ids of shape (N,), got {labels.dtype} {labels.shape}."
+            )
+        outside = sorted({int(c) for c in np.unique(labels) if not 0 <= c < num_classes})
+        if outside:
+            raise ValueError(
+                f"{split} labels {outside[:10]} lie outside the {num_classes} classes of phase_sizes "
+                f"{list(phase_sizes)} (ids 0..{num_classes - 1}); {fix}."
+            )
+    missing = sorted(set(range(num_classes)) - {int(c) for c in np.unique(train_labels)})
+    if missing:
+        raise ValueError(
+            f"classes {missing[:10]} of phase_sizes {list(phase_sizes)} have no training images; {fix}."
+        )
+
+
 class ClassIncremental:
     """Runs the phases of one method on one seed.
 
@@ -558,7 +602,8 @@ class ClassIncremental:
     ):
         self.method = method
         self.train_x, self.train_y, self.test_x, self.test_y = data
-        self.bounds = [int(b) for b in np.cumsum([0, *phase_sizes])]
+        self.bounds = [int(b) for b in np.cumsum([0, *_checked_phase_sizes(phase_sizes)])]
+        _check_phase_labels(self.train_y, self.test_y, self.bounds[-1], phase_sizes)
         self.settings = settings
         self.seed = seed
         self.build_backbone = build_backbone

@@ -63,6 +63,45 @@ def test_a_cosine_head_copy_computes_the_same_logits_whatever_is_frozen(freeze_o
 def test_labels_follow_the_class_order():
     order = np.array([3, 0, 2, 1])
     assert labels_in_phase_order([3, 0, 2, 1, 3], order).tolist() == [0, 1, 2, 3, 0]
+    with pytest.raises(ValueError, match="order must be a permutation"):
+        labels_in_phase_order([0, 1], [0, 0, 1])
+    with pytest.raises(ValueError, match=r"labels must lie in 0 \.\. 3"):
+        labels_in_phase_order([4], order)
+
+
+@pytest.mark.parametrize(
+    "labels, phase_sizes, message",
+    [
+        (np.repeat(np.arange(1, 5), 2), [2, 1, 1], r"train labels \[4\] lie outside the 4 classes"),
+        (np.repeat(np.arange(4), 2), [2, 1], r"train labels \[3\] lie outside the 3 classes"),
+        (
+            np.repeat(np.arange(4), 2),
+            [2, 2, 2],
+            r"classes \[4, 5\] of phase_sizes \[2, 2, 2\] have no training",
+        ),
+        (np.repeat(np.arange(4), 2).astype(float), [2, 2], r"must be integer class ids"),
+        (np.repeat(np.arange(4), 2), [2, 0, 2], r"phase_sizes must be whole numbers of classes \(>= 1\)"),
+    ],
+    ids=["labels 1..4", "a class left out", "a phase without images", "float labels", "an empty phase"],
+)
+def test_labels_that_do_not_fit_the_phases_are_refused(labels, phase_sizes, message):
+    # Before: 0 % in every phase, a class silently dropped, or an error deep inside.
+    from kerazoo.incremental import METHODS, ClassIncremental, Settings
+
+    x = np.zeros((len(labels), 8, 8, 1), "float32")
+    with pytest.raises(ValueError, match=message):
+        ClassIncremental(
+            METHODS["lucir"],
+            (x, labels, x, labels),
+            phase_sizes,
+            Settings(),
+            seed=0,
+            build_backbone=None,
+            make_optimizer=None,
+            fit=None,
+            strategy=None,
+            epoch_counter=None,
+        )
 
 
 def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class():

@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 from kerazoo import initializers
+from kerazoo.ops import gather_replica_rows
 
 SCOPES = ("replica", "global")
 
@@ -161,7 +162,7 @@ class BatchFormer(keras.layers.Layer):
         context = tf.distribute.get_replica_context()
         gather = self.scope == "global" and context is not None and context.num_replicas_in_sync > 1
         if gather:
-            features, rows = _gather_rows(context, features)
+            features, rows = gather_replica_rows(context, features)
         x = ops.expand_dims(features, 0)  # one sequence whose tokens are the samples
         for block in self.blocks:
             attended = ops.cast(block["attention"](x, x, x, training=training), x.dtype)
@@ -187,17 +188,3 @@ class BatchFormer(keras.layers.Layer):
             }
         )
         return config
-
-
-def _gather_rows(context, features):
-    """(the global batch, replica order; [start, end) of this replica's rows in it).
-
-    Per-replica batches may differ in size (a last partial batch), so the
-    offsets come from the gathered sizes, not from replica_id × B.
-    """
-    size = ops.shape(features)[0:1]
-    sizes = context.all_gather(ops.cast(size, "int32"), axis=0)
-    replica = context.replica_id_in_sync_group
-    start = ops.sum(sizes[:replica])
-    gathered = context.all_gather(features, axis=0)
-    return gathered, (start, start + sizes[replica])

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerazoo._checks import is_whole
 from kerazoo._keras_internals import unlock_state, untrack_variable
 from kerazoo.ops import l2_normalize, l2_normalize_numpy
 
@@ -115,8 +116,8 @@ class CosineLinear(keras.layers.Layer):
 
     def __init__(self, units, learn_sigma=True, old_units=0, freeze_old=True, **kwargs):
         super().__init__(**kwargs)
-        if units < 1:
-            raise ValueError(f"CosineLinear: units must be >= 1, got {units}.")
+        if not is_whole(units, 1):
+            raise ValueError(f"CosineLinear: units must be a whole number >= 1, got {units!r}.")
         if not 0 <= old_units < units:
             raise ValueError(f"CosineLinear: old_units must be in [0, units={units}), got {old_units}.")
         self.units = int(units)

@@ -1,10 +1,13 @@
 """GITAugment: GIT's tail-class augmentation with a trained translator, training only."""
 
+import numbers
+
 import keras
 import numpy as np
 from keras import ops
 
 from kerazoo._keras_internals import freeze
+from kerazoo.serialization import deserialized
 
 RULES = ("threshold", "ramp", "independent")
 STYLES = ("prior", "encoded")
@@ -112,6 +115,11 @@ class GITAugment(keras.layers.Layer):
             )
         if style_scale < 0:
             raise ValueError(f"GITAugment style_scale must be >= 0, got {style_scale}.")
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or threshold < 0:
+            raise ValueError(
+                f"GITAugment threshold must be a class size >= 0 (the paper's K: classes with fewer "
+                f"training images are augmented), got {threshold!r}."
+            )
         if style_scale != 1.0 and not all(
             hasattr(translator, a) for a in ("translate", "style_dim", "seed_generator")
         ):
@@ -163,7 +171,7 @@ class GITAugment(keras.layers.Layer):
                 )
             source_images, source_labels = source
             # Only the g slots that are replaced are translated.
-            translated = self._translate(source_images[:generated], images)
+            translated = self._translate_rows(source_images[:generated], images)
             kept = batch - generated
             return (
                 ops.concatenate([images[:kept], translated], axis=0),
@@ -182,8 +190,15 @@ class GITAugment(keras.layers.Layer):
         # a DRS step's cost. The row count varies, so this needs a backend
         # with dynamic shapes outside XLA (TensorFlow's graphs).
         rows = ops.where(replace)[0]
-        translated = self._translate(ops.take(images, rows, axis=0), images)
+        translated = self._translate_rows(ops.take(images, rows, axis=0), images)
         return ops.scatter_update(images, ops.expand_dims(rows, -1), translated), labels
+
+    def _translate_rows(self, images, batch):
+        """`_translate(images, batch)`, or `images` when there are none: a
+        batch without a replaced row (no tail image among its candidates, a
+        batch of one, fraction 0) would otherwise reach the translator's
+        reflection padding, which fails on an empty batch."""
+        return ops.cond(ops.shape(images)[0] > 0, lambda: self._translate(images, batch), lambda: images)
 
     def _translate(self, images, batch):
         """Translations of `images`, with styles of random images of `batch` if encoded."""
@@ -218,5 +233,4 @@ class GITAugment(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        config["translator"] = keras.saving.deserialize_keras_object(config["translator"])
-        return cls(**config)
+        return cls(**deserialized(config, "translator"))

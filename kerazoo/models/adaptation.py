@@ -9,6 +9,7 @@ from keras import ops
 from kerazoo import initializers
 from kerazoo._keras_internals import build_compiled_metrics
 from kerazoo.losses.bnm import NORMALIZATIONS, bnm_loss, entropy_loss, fbnm_loss
+from kerazoo.losses.cross_entropy import cross_entropy_loss
 from kerazoo.models.classifier import Classifier
 
 METHODS = ("bnm", "fbnm", "entmin", "none")
@@ -158,8 +159,7 @@ class DomainAdapter(Classifier):
             return super().compute_losses(data, training)
         (source, labels), target = first, second
         source_logits = self(source, training=training)
-        ce = keras.losses.sparse_categorical_crossentropy(labels, source_logits, from_logits=True)
-        losses = {"ce": ops.mean(ce)}
+        losses = {"ce": cross_entropy_loss(labels, source_logits)}
         if self.method != "none":
             # The term is computed during warm-up too (weight 0): a Python
             # branch on the step would retrace, a tf.cond would not save much.

@@ -5,11 +5,13 @@ import tensorflow as tf
 from keras import ops
 
 from kerazoo import initializers
+from kerazoo._checks import is_whole
 from kerazoo.layers.negative_bank import NegativeBank
 from kerazoo.losses.contrastive import info_nce_loss
 from kerazoo.models.base import OptimizerGroup, TrainingModel
 from kerazoo.models.feature_extractor import FeatureExtractor
-from kerazoo.ops import l2_normalize
+from kerazoo.ops import gather_replica_rows, l2_normalize
+from kerazoo.serialization import deserialized
 
 MODES = ("adco", "queue")
 SCOPES = ("global", "replica")
@@ -98,7 +100,8 @@ class AdCo(TrainingModel):
     normalize(W)).
 
     Args:
-        backbone: a `keras.Model` from images to pooled features (B, D).
+        backbone: a functional `keras.Model` (its `output_shape` is read; the key encoder
+            is its `clone_model`) from images to pooled features (B, D).
         bank_size: K negatives.
         dim: projection output size.
         hidden_dim: projection hidden size (default D).
@@ -164,6 +167,19 @@ class AdCo(TrainingModel):
             raise ValueError(f"AdCo mode={mode!r}: use one of {MODES}.")
         if scope not in SCOPES:
             raise ValueError(f"AdCo scope={scope!r}: use one of {SCOPES}.")
+        for name, value, valid, rule in (
+            ("temperature", temperature, temperature > 0, "> 0"),
+            ("bank_temperature", bank_temperature, bank_temperature > 0, "> 0"),
+            ("momentum", momentum, 0 <= momentum <= 1, "in [0, 1]"),
+            (
+                "shuffle_groups",
+                shuffle_groups,
+                is_whole(shuffle_groups, 1),
+                "a whole number >= 1",
+            ),
+        ):
+            if not valid:
+                raise ValueError(f"AdCo {name}={value!r}: it must be {rule}.")
         self.scope = scope
         self.backbone = backbone
         features = backbone.output_shape[-1]
@@ -227,7 +243,8 @@ class AdCo(TrainingModel):
         # The bank's optimizer too, so that a loaded model compiles (and
         # restores both optimizers' state).
         config = super().get_compile_config()
-        if config is not None and self.bank_optimizer is not None:
+        # Keras gives {} for a model never compiled, which has no bank optimizer.
+        if config and self.bank_optimizer is not None:
             config["bank_optimizer"] = keras.saving.serialize_keras_object(self.bank_optimizer)
         return config
 
@@ -262,6 +279,11 @@ class AdCo(TrainingModel):
         return info_nce_loss(logits, labels, self.temperature), bank, accuracy
 
     def compute_losses(self, data, training):
+        if not isinstance(data, (tuple, list)) or (len(data) < 2 and not isinstance(data[0], (tuple, list))):
+            raise ValueError(
+                "AdCo trains on two augmented views of each image: batches (view_1, view_2), e.g. "
+                "fit(tf.data.Dataset.zip(views_1, views_2)) or fit(x=views_1, y=views_2); got one batch of images."
+            )
         views = tuple(data[0]) if isinstance(data[0], (tuple, list)) else tuple(data[:2])
         if training:
             for key, query in self._pairs():
@@ -275,8 +297,7 @@ class AdCo(TrainingModel):
             n = ops.shape(k)[0]
             k_all, offset = k, 0
             if self.scope == "global" and context is not None and context.num_replicas_in_sync > 1:
-                k_all = context.all_gather(k, axis=0)
-                offset = context.replica_id_in_sync_group * n
+                k_all, (offset, _) = gather_replica_rows(context, k)
             labels = offset + ops.arange(n, dtype="int32")
             results.append(self._contrast(q, k_all, labels))
             written = k_all if written is None else written
@@ -286,11 +307,11 @@ class AdCo(TrainingModel):
         }
         if self.mode == "adco":
             losses["bank"] = scale * sum(r[1] for r in results)
-        if training:
-            self.accuracy_tracker.update_state(scale * sum(r[2] for r in results))
-            self.rank_tracker.update_state(self.bank.effective_rank())
-            if self.mode == "queue":
-                self.bank.write(written)
+        # Evaluated too: `evaluate` reported these as 0.0 when only training updated them.
+        self.accuracy_tracker.update_state(scale * sum(r[2] for r in results))
+        self.rank_tracker.update_state(self.bank.effective_rank())
+        if training and self.mode == "queue":
+            self.bank.write(written)
         return losses, None
 
     def inference_model(self):
@@ -318,5 +339,4 @@ class AdCo(TrainingModel):
 
     @classmethod
     def from_config(cls, config):
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return cls(**deserialized(config, "backbone"))

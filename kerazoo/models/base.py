@@ -149,6 +149,15 @@ class TrainingModel(keras.Model):
                 f"{type(self).__name__} computes its own loss terms (compute_losses); "
                 "compile it with an optimizer and metrics only, without `loss`."
             )
+        if self.dtype_policy.name == "mixed_float16":
+            # Keras would wrap the optimizer in a LossScaleOptimizer, which
+            # unscales gradients that `optimize` never scaled: the updates
+            # came out 32,768 times too small, silently.
+            raise ValueError(
+                f"{type(self).__name__} does not train under 'mixed_float16': its steps do not scale "
+                "the loss, which float16's gradients need. Use 'mixed_bfloat16' (float32's exponent "
+                "range, no loss scaling; the recipes' --set precision=mixed) or 'float32'."
+            )
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
         trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", *self.loss_terms)}
         # Untracked, like Keras' own compile-time metrics: a model is often
@@ -194,6 +203,16 @@ class TrainingModel(keras.Model):
     def _track(self, losses, data, outputs):
         if not hasattr(self, "_trackers"):
             raise RuntimeError(f"Compile {type(self).__name__} before training or evaluating it.")
+        # (train_on_batch passes (x, y, None).)
+        if isinstance(data, (tuple, list)) and len(data) > 2 and any(d is not None for d in data[2:]):
+            # Keras appends sample weights as a third element, which every
+            # compute_losses ignored: the weights changed nothing, silently.
+            raise ValueError(
+                f"{type(self).__name__} got sample weights (batches of {len(data)} elements); its loss terms take "
+                "(inputs, targets) and no sample weights, so fit's sample_weight= and class_weight= "
+                "(and a dataset yielding (x, y, weights)) would change nothing. For skewed classes use "
+                "a loss that weighs them (e.g. kerazoo.losses.balanced_softmax_loss) or resample the data."
+            )
         undeclared = sorted(set(losses) - set(self.loss_terms))
         if undeclared:
             raise KeyError(

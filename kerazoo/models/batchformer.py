@@ -5,8 +5,11 @@ from keras import ops
 
 from kerazoo import initializers, optimizers
 from kerazoo.losses.balanced_softmax import balanced_softmax_loss
+from kerazoo.losses.cross_entropy import cross_entropy_loss
 from kerazoo.models.base import OptimizerGroup, TrainingModel
 from kerazoo.models.classifier import feature_size
+from kerazoo.ops import check_class_ids
+from kerazoo.serialization import deserialized
 
 LOSSES = ("ce", "balanced_softmax")
 
@@ -47,7 +50,8 @@ class BatchFormerClassifier(TrainingModel):
     replica's batch or the global batch as its `scope` says.
 
     Args:
-        backbone: a `keras.Model` from images to (B, D) features.
+        backbone: a functional `keras.Model` (its `input_shape` is read) from images to
+            (B, D) features, e.g. `kerazoo.backbones.get(...)`.
         num_classes: number of classes.
         batchformer: a `kerazoo.layers.BatchFormer`, or None for the baseline.
         class_counts: training images per class (needed for Balanced Softmax).
@@ -135,7 +139,7 @@ class BatchFormerClassifier(TrainingModel):
 
     def compute_losses(self, data, training):
         images, labels = data[0], data[1]
-        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+        labels = check_class_ids(labels, self.num_classes)
         features = self.backbone(images, training=training)
         weight = 1.0
         if training and self.batchformer is not None:
@@ -146,7 +150,7 @@ class BatchFormerClassifier(TrainingModel):
         if self.loss_name == "balanced_softmax":
             loss = balanced_softmax_loss(labels, logits, self.class_counts)
         else:
-            loss = ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+            loss = cross_entropy_loss(labels, logits)
         return {"ce": weight * loss}, (labels, logits)
 
     def metric_targets(self, data, outputs):
@@ -164,7 +168,7 @@ class BatchFormerClassifier(TrainingModel):
 
     def get_compile_config(self):
         config = super().get_compile_config()
-        if config is not None:
+        if config:  # Keras gives {} for a model never compiled, which has no scale yet
             config["batchformer_lr_scale"] = self.batchformer_lr_scale
         return config
 
@@ -203,7 +207,4 @@ class BatchFormerClassifier(TrainingModel):
 
     @classmethod
     def from_config(cls, config):
-        for key in ("backbone", "batchformer", "head"):
-            if config.get(key) is not None:
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return cls(**deserialized(config, "backbone", "batchformer", "head"))

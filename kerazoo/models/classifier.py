@@ -3,9 +3,11 @@
 import keras
 from keras import ops
 
+from kerazoo.losses.cross_entropy import cross_entropy_loss
 from kerazoo.models.base import TrainingModel
 from kerazoo.models.checked_predict import CheckedPredict
 from kerazoo.ops import check_class_ids
+from kerazoo.serialization import deserialized
 
 
 def feature_size(backbone):
@@ -52,6 +54,10 @@ class Classifier(CheckedPredict, TrainingModel):
     device on the same batch (BatchNorm aside: use a backbone built with
     `synchronized=True` for that equality).
 
+    `predict` is for images: float32 (N, H, W, C) in [0, 1], finite, checked
+    first (`kerazoo.inputs.check_images`; standardized pixels or 0..255
+    values are refused, not scored). `model(x)` and `fit` take any input.
+
     Args:
         backbone: a `keras.Model` from images to feature vectors.
         num_classes: number of classes (the head's output size).
@@ -97,8 +103,7 @@ class Classifier(CheckedPredict, TrainingModel):
         images, labels = data[0], data[1]
         labels = check_class_ids(labels, self.num_classes)
         logits = self(images, training=training)
-        ce = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-        return {"ce": ops.mean(ce)}, logits
+        return {"ce": cross_entropy_loss(labels, logits)}, logits
 
     def inference_model(self):
         """What ships: this backbone and head (see `kerazoo.export`)."""
@@ -126,7 +131,4 @@ class Classifier(CheckedPredict, TrainingModel):
 
     @classmethod
     def from_config(cls, config):
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        if config.get("head") is not None:
-            config["head"] = keras.saving.deserialize_keras_object(config["head"])
-        return cls(**config)
+        return cls(**deserialized(config, "backbone", "head"))

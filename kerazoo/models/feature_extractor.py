@@ -3,6 +3,7 @@
 import keras
 
 from kerazoo.models.checked_predict import CheckedPredict
+from kerazoo.serialization import deserialized
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
@@ -68,9 +69,4 @@ class FeatureExtractor(CheckedPredict, keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        # deserialize_keras_object(None) is None: no projection stays none.
-        layers = {
-            name: keras.saving.deserialize_keras_object(config.pop(name))
-            for name in ("backbone", "projection")
-        }
-        return cls(**layers, **config)
+        return cls(**deserialized(config, "backbone", "projection"))

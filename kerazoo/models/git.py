@@ -4,6 +4,7 @@ import keras
 
 from kerazoo import initializers
 from kerazoo.models.classifier import Classifier, feature_size
+from kerazoo.serialization import deserialized
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
@@ -93,6 +94,4 @@ class GITClassifier(Classifier):
 
     @classmethod
     def from_config(cls, config):
-        if config.get("augment") is not None:
-            config["augment"] = keras.saving.deserialize_keras_object(config["augment"])
-        return super().from_config(config)
+        return super().from_config(deserialized(config, "augment"))

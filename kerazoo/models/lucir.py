@@ -7,9 +7,13 @@ import tensorflow as tf
 from keras import ops
 
 from kerazoo._keras_internals import freeze
+from kerazoo.layers.cosine_linear import CosineLinear
+from kerazoo.losses.cross_entropy import cross_entropy_loss
 from kerazoo.losses.distillation import distillation_loss
 from kerazoo.losses.lucir import adaptive_lambda, less_forget_loss, margin_ranking_loss
 from kerazoo.models.base import TrainingModel
+from kerazoo.ops import check_class_ids
+from kerazoo.serialization import deserialized
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +92,8 @@ class LUCIRClassifier(TrainingModel):
     collective; use per-replica BatchNorm (the default) with margin ranking.
 
     Args:
-        backbone: features model (LUCIR uses `last_relu=False`).
+        backbone: a functional features model (its `input_shape` is read; LUCIR uses
+            `last_relu=False`).
         head: `CosineLinear` (or any features -> logits layer).
         old_backbone: frozen features model of the previous phase, or None
             (base phase).
@@ -141,6 +146,7 @@ class LUCIRClassifier(TrainingModel):
                 freeze(frozen)
         self.num_old_classes = num_old_classes
         self.loss_settings = LUCIRLoss(**loss) if isinstance(loss, dict) else (loss or LUCIRLoss())
+        self._check_parts()
         # Built now (the backbone is): the training step calls the parts, not
         # the model, so a model trained by `fit` alone was never marked built,
         # and saved so it lost its optimizer's state on loading.
@@ -150,6 +156,27 @@ class LUCIRClassifier(TrainingModel):
         # The old model comes built; the head may not be.
         if not self.head.built:
             self.head.build(self.backbone.compute_output_shape(input_shape))
+
+    def _check_parts(self):
+        # Each was found only at fit (a TypeError, "'NoneType' object is not
+        # callable"), or not at all: plain cross-entropy, silently.
+        settings = self.loss_settings
+        if self.num_old_classes > 0 and self.old_backbone is None:
+            raise ValueError(
+                f"num_old_classes={self.num_old_classes} needs the previous phase's frozen old_backbone "
+                "(and its old_head for distillation); without it the phase would train plain "
+                "cross-entropy. For the first phase leave num_old_classes at 0."
+            )
+        if self.incremental and settings.distillation and self.old_head is None:
+            raise ValueError(
+                f"LUCIRLoss(distillation={settings.distillation}) distils the old head's logits: "
+                "pass old_head, or set distillation=0."
+            )
+        if self.incremental and settings.margin_ranking and not isinstance(self.head, CosineLinear):
+            raise ValueError(
+                f"margin ranking ranks cosine scores, so it needs a CosineLinear head, not a "
+                f"{type(self.head).__name__}; use CosineLinear, or LUCIRLoss(margin_ranking=False)."
+            )
 
     @property
     def incremental(self):
@@ -177,10 +204,10 @@ class LUCIRClassifier(TrainingModel):
         settings = self.loss_settings
         features = self.backbone(images, training=training)
         logits = self.head(features)
-        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+        labels = check_class_ids(labels, self.head.units)
         zero = ops.zeros((), "float32")
         losses = {
-            "ce": ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)),
+            "ce": cross_entropy_loss(labels, logits),
             "less_forget": zero,
             "margin_ranking": zero,
             "distillation": zero,
@@ -243,7 +270,4 @@ class LUCIRClassifier(TrainingModel):
 
     @classmethod
     def from_config(cls, config):
-        for key in ("backbone", "head", "old_backbone", "old_head"):
-            if config.get(key) is not None:
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return cls(**deserialized(config, "backbone", "head", "old_backbone", "old_head"))

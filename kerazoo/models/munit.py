@@ -9,6 +9,7 @@ from kerazoo.initializers import kaiming_normal
 from kerazoo.layers.adain import AdaptiveInstanceNorm
 from kerazoo.losses.translation import lsgan_discriminator_loss, lsgan_generator_loss, reconstruction_loss
 from kerazoo.models.base import OptimizerGroup, TrainingModel
+from kerazoo.serialization import deserialized
 
 
 def _gaussian():
@@ -639,5 +640,4 @@ class MUNIT(TrainingModel):
 
     @classmethod
     def from_config(cls, config):
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        return cls(**config)
+        return cls(**deserialized(config, "generator"))

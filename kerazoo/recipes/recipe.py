@@ -90,7 +90,7 @@ class RunConfig:
         "digits",
         "protocol: a tfds dataset name, or imagefolder / arrays for your own data in data_dir "
         "(docs/own_data.md), plus modifiers -rot/-bg/-dil (one nuisance per image) and -lt "
-        "(Zipf long tail), e.g. digits-rot-lt, cifar100 or imagefolder-lt",
+        "(Zipf long tail) or -lt100 (exponential, rho 100), e.g. digits-rot-lt, cifar100 or imagefolder-lt",
     )
     data_dir: str = option(
         "",

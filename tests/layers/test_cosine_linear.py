@@ -203,3 +203,10 @@ def test_shapes_config_and_keras_file_round_trip(tmp_path, after_add_classes):
     clone = CosineLinear.from_config(layer.get_config())
     clone.build((None, INPUT_DIM))
     assert [(w.name, w.trainable) for w in clone.weights] == [(w.name, w.trainable) for w in layer.weights]
+
+
+@pytest.mark.parametrize("units", [2.5, "5", 0, True])
+def test_units_that_are_not_a_whole_class_count_are_refused(units):
+    # 2.5 became 2 units silently; "5" failed comparing str with int.
+    with pytest.raises(ValueError, match="units must be a whole number >= 1"):
+        CosineLinear(units)

@@ -60,13 +60,41 @@ def test_the_translator_sees_only_the_replaced_rows(labels):
     translator.rows = []
     augment = GITAugment(translator, COUNTS, threshold=20, fraction=0.5)
     replaced = _replaced(augment, images, labels)
-    assert translator.rows == [replaced.sum()]  # 2 rows, then none
+    assert translator.rows == ([replaced.sum()] if replaced.any() else [])  # 2 rows; not called for none
 
     # In a traced step the row count is dynamic, and may be 0.
     step = tf.function(lambda x, y: augment(x, y, training=True)[0])
     np.testing.assert_allclose(
         step(images, labels), np.where(replaced[:, None, None, None], 1 - images, images)
     )
+
+
+@pytest.mark.parametrize(
+    "rule, labels, fraction",
+    [("threshold", [1, 1, 0, 0], 0.5), ("threshold", [1], 0.5), ("ramp", [1, 2, 1, 2], 0.0)],
+    ids=["no tail candidate", "batch of one", "fraction 0"],
+)
+def test_a_batch_with_nothing_to_translate_is_returned_as_it_is(rule, labels, fraction):
+    # A MUNIT translator's reflection padding fails on an empty batch.
+    from kerazoo.models import MUNITGenerator
+
+    translator = MUNITGenerator((4, 4, 1), dim=2, n_downsample=1, n_res=1, mlp_dim=4, seed=0)
+    augment = GITAugment(translator, COUNTS, threshold=20, fraction=fraction, rule=rule, seed=0)
+    images, labels = _batch(labels)
+    step = tf.function(lambda x, y: augment(x, y, training=True)[0])
+    for out in (augment(images, labels, training=True)[0], step(images, labels)):
+        np.testing.assert_array_equal(np.asarray(out), images)
+    source = _batch([2])
+    independent = GITAugment(translator, COUNTS, threshold=20, fraction=0.5, rule="independent", seed=0)
+    out, _ = independent(images[:1], labels[:1], training=True, source=source)
+    np.testing.assert_array_equal(np.asarray(out), images[:1])
+
+
+@pytest.mark.parametrize("threshold", [None, -1, "20"])
+def test_a_threshold_that_is_not_a_class_size_is_refused(threshold):
+    with pytest.raises(ValueError, match="threshold must be a class size >= 0"):
+        GITAugment(Inverted(), COUNTS, threshold=threshold)
+    GITAugment(Inverted(), COUNTS, threshold=np.int64(20))  # from a NumPy computation: fine
 
 
 def test_inference_is_the_identity_and_the_layer_is_train_only():

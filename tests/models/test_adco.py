@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers.replicas import assert_replicas_agree
+from helpers.replicas import assert_replicas_agree, two_cpu_strategy
 from kerazoo.models import AdCo, FeatureExtractor
 from kerazoo.optimizers import GradientAscent, with_weight_decay
 
@@ -125,6 +125,36 @@ def test_two_replicas_keep_identical_banks_and_match_one_device(mode, symmetric)
     np.testing.assert_array_equal(copies[0], copies[1])
 
 
+def test_uneven_replica_batches_keep_each_querys_own_key_as_its_positive():
+    # Two identical views and frozen, identical encoders: each query's own
+    # key is its nearest, so every positive is found. The last batch of 3
+    # splits 2 + 1; the second replica's positive is row 2 of the gathered
+    # keys, not replica id x 1 (which found 3 of 4 before).
+    keras.utils.set_random_seed(0)
+    with two_cpu_strategy().scope():
+        model = AdCo(tiny_backbone(), bank_size=32, dim=4, hidden_dim=8, momentum=0.9)
+        model.compile(keras.optimizers.SGD(0.0), GradientAscent(keras.optimizers.SGD(0.0)))
+    same = tf.data.Dataset.from_tensor_slices((IMAGES[:15], IMAGES[:15])).batch(6)
+    history = model.fit(same, epochs=1, verbose=0)
+    assert history.history["contrastive_accuracy"] == [1.0]
+
+
+def test_a_model_never_compiled_saves_loads_and_clones(tmp_path):
+    model = AdCo(tiny_backbone(), bank_size=32, dim=4, hidden_dim=8)
+    model(IMAGES[:1])
+    model.save(tmp_path / "m.keras")  # read the bank optimizer only compile sets
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(np.asarray(loaded.bank.bank), np.asarray(model.bank.bank))
+    assert not keras.models.clone_model(model).compiled
+
+
+def test_evaluate_reports_the_contrastive_accuracy_and_the_banks_rank():
+    # Both were 0.0 in evaluation: only training updated them.
+    model = build()
+    scores = model.evaluate(views(), verbose=0, return_dict=True)
+    assert scores["contrastive_accuracy"] > 0.5 and scores["bank_rank"] > 1.0
+
+
 def test_a_saved_model_loads_with_both_optimizers_and_ships_its_backbone(tmp_path):
     model = build()
     model.fit(views(), epochs=1, verbose=0)
@@ -155,3 +185,16 @@ def test_a_bank_optimizer_is_required_and_modes_are_checked():
         AdCo(tiny_backbone(), bank_size=8, dim=4).compile(keras.optimizers.SGD(0.1))
     with pytest.raises(ValueError, match="mode"):
         AdCo(tiny_backbone(), bank_size=8, dim=4, mode="swav")
+    for bad, rule in (
+        ({"temperature": 0.0}, "temperature=0.0: it must be > 0"),
+        ({"momentum": 1.5}, r"momentum=1.5: it must be in \[0, 1\]"),
+        ({"shuffle_groups": 0}, "shuffle_groups=0: it must be a whole number >= 1"),
+    ):
+        with pytest.raises(ValueError, match=rule):
+            AdCo(tiny_backbone(), bank_size=8, dim=4, **bad)
+
+
+def test_one_view_is_refused_with_how_to_give_two():
+    model = build()
+    with pytest.raises(ValueError, match=r"two augmented views of each image: batches \(view_1, view_2\)"):
+        model.fit(IMAGES, epochs=1, batch_size=8, verbose=0)

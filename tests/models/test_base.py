@@ -115,6 +115,37 @@ def test_compiling_with_a_loss_is_refused():
         model.compile("sgd", "sgd", loss="mse")
 
 
+def _classifier():
+    from kerazoo.models import Classifier
+
+    model = Classifier(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]), num_classes=3)
+    model.compile(optimizer="sgd")
+    return model
+
+
+@pytest.mark.parametrize("weights", ["sample_weight", "class_weight"])
+def test_sample_and_class_weights_are_refused_not_ignored(weights):
+    # Every compute_losses reads (inputs, targets): weights changed nothing.
+    x, y = np.ones((8, 4), "float32"), np.arange(8) % 3
+    given = (
+        {"sample_weight": np.ones(8)}
+        if weights == "sample_weight"
+        else {"class_weight": {0: 5.0, 1: 1.0, 2: 1.0}}
+    )
+    with pytest.raises(ValueError, match=r"no sample weights, so fit's sample_weight= and class_weight="):
+        _classifier().fit(x, y, verbose=0, **given)
+
+
+def test_mixed_float16_is_refused_at_compile():
+    # Keras' LossScaleOptimizer would unscale gradients never scaled.
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        with pytest.raises(ValueError, match=r"does not train under 'mixed_float16'.*Use 'mixed_bfloat16'"):
+            _classifier()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def test_an_undeclared_term_is_named():
     class Sloppy(TrainingModel):
         loss_terms = ("a",)

@@ -158,6 +158,17 @@ def test_keras_file_round_trip_keeps_batchformer_and_its_lr_scale(called, tmp_pa
     assert_allclose(np.asarray(restored(x)), np.asarray(model(x)), atol=1e-6)
 
 
+def test_a_model_never_compiled_saves_loads_and_clones(tmp_path):
+    model = BatchFormerClassifier(
+        backbones.get("convnet", input_shape=(8, 8, 1), width=16), len(COUNTS), BatchFormer()
+    )
+    x = random_images(4)
+    model.save(tmp_path / "m.keras")  # read the scale only compile sets
+    for copy in (keras.saving.load_model(tmp_path / "m.keras"), keras.models.clone_model(model)):
+        assert isinstance(copy.batchformer, BatchFormer) and not copy.compiled
+    assert_allclose(np.asarray(keras.saving.load_model(tmp_path / "m.keras")(x)), np.asarray(model(x)))
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

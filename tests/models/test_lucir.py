@@ -2,6 +2,7 @@ import warnings
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from helpers.replicas import assert_replicas_agree
@@ -135,8 +136,36 @@ def test_a_model_trained_by_fit_alone_saves_and_loads_its_optimizer_state(tmp_pa
         np.testing.assert_array_equal(np.asarray(saved), np.asarray(loaded))
 
 
+def test_parts_that_do_not_fit_the_loss_are_refused_when_built():
+
+    backbone = backbones.get("convnet", last_relu=False, width=8)
+    old = snapshot(backbone)
+    with pytest.raises(ValueError, match="num_old_classes=2 needs the previous phase's frozen old_backbone"):
+        LUCIRClassifier(backbone, CosineLinear(4), num_old_classes=2)
+    with pytest.raises(ValueError, match=r"distillation=0.25\) distils the old head's logits: pass old_head"):
+        LUCIRClassifier(backbone, CosineLinear(4), old, None, 2, LUCIRLoss(distillation=0.25))
+    with pytest.raises(ValueError, match="needs a CosineLinear head, not a Dense"):
+        LUCIRClassifier(backbone, keras.layers.Dense(4), old, None, 2)
+    # iCaRL's Dense head with distillation and no margin ranking is fine.
+    LUCIRClassifier(
+        backbone,
+        keras.layers.Dense(4),
+        old,
+        keras.layers.Dense(2),
+        2,
+        LUCIRLoss(less_forget=False, margin_ranking=False, distillation=0.25),
+    )
+
+
 def test_inference_model_is_the_backbone_and_head_only():
     model = _incremental_model()
     shipped = model.inference_model()
     assert isinstance(shipped, Classifier) and shipped.head is model.head
     np.testing.assert_allclose(shipped(X), model(X), atol=1e-6)
+
+
+def test_a_label_outside_the_head_is_named():
+    model = LUCIRClassifier(backbones.get("convnet", last_relu=False, width=8), CosineLinear(4))
+    model.compile(optimizer="sgd")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"labels must be class ids in \[0, 4\)"):
+        model.fit(X[:4], np.array([0, 1, 7, 2]), verbose=0)

@@ -131,7 +131,7 @@ def test_cifar100_lt_protocol_runs_on_tfds_mock_data(tmp_path):
     config = json.loads((out / "config.json").read_text())["config"]
     assert (config["dataset"], config["backbone"]) == ("cifar100-lt100", "ldam_resnet32")
     assert (config["warmup_learning_rate"], config["batchformer_loss_weight"]) == (0.1, 3.0)
-    assert "exponential long tail (imbalance 100" in (out / "report.md").read_text()
+    assert "exponential long tail (rho 100" in (out / "report.md").read_text()
 
 
 @pytest.mark.slow

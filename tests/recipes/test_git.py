@@ -256,4 +256,4 @@ def test_the_cifar_lt_paper_config_runs_on_tfds_mock_data(git_toy, tmp_path):
     assert list(metrics["results"]) == ["ce_drs_git"]
     assert metrics["results"]["ce_drs_git"]["tail_ekld"] == [None]  # no nuisance, no eKLD
     assert "true_variance" not in metrics["report"]["translator"]
-    assert "exponential long tail (imbalance 100" in (out / "report.md").read_text()
+    assert "exponential long tail (rho 100" in (out / "report.md").read_text()
