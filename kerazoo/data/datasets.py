@@ -49,7 +49,7 @@ class Digits(tfds.core.GeneratorBasedBuilder):
 
     1,797 grey images, 10 classes. Pixel values 0..16 are stored as uint8
     0..255. The split is a stratified 80/20 split with a fixed seed (0), part
-    of the builder's version: train 1,437 images, test 360 (36 per class).
+    of the builder's version: train 1,437 images, test 360 (35 to 37 per class).
     Nothing is downloaded.
 
     Example:

@@ -69,9 +69,19 @@ def folder_domain_shift(root, source, target, image_size):
     arrays = read_splits(builder, [source, target], image_size, f"image folders {root}", root)
     (xs, ys), (xt, yt) = arrays[source], arrays[target]
     ys, yt = ys.astype(np.int32), yt.astype(np.int32)
+    # tfds takes the classes of both domains; a class the source lacks would
+    # be trained and scored with no labelled image.
+    unlabelled = [names[c] for c in range(len(names)) if not np.any(ys == c)]
+    if unlabelled:
+        raise UserDataError(
+            f"image folders {root}: the source domain '{source}' has no images of class(es) "
+            f"{unlabelled[:10]}, which '{target}' has; give every class labelled source images, "
+            "or remove it from the target."
+        )
+    size = f"resized to {image_size}x{image_size}" if image_size else "at their own size"
     notes = [
         f"image folders {root}: {source} ({len(ys)} images) -> {target} ({len(yt)} images), "
-        f"{len(names)} classes, resized to {image_size}x{image_size}"
+        f"{len(names)} classes, {size}"
     ]
     source_protocol = Protocol(
         f"{source}-source", xs, ys, xs, ys, len(names), names, notes, train_indices=np.arange(len(ys))

@@ -250,19 +250,37 @@ def read_splits(builder, splits, image_size, where, base):
 
     read = {}
     for split in splits:
+        if split not in builder.info.splits or not builder.info.splits[split].num_examples:
+            # tfds would build its file list from an empty float array and
+            # fail deep inside with "ReadFile ... type float32".
+            raise UserDataError(
+                f"{where}: the '{split}' folder holds no {'/'.join(EXTENSIONS)} images in its class "
+                f"folders; images must lie directly in {split}/<class>/ (folders nested deeper, such "
+                f"as {split}/<class>/images/, are not read): move them up, or point data_dir at the "
+                "folder that holds the class folders."
+            )
         ds = builder.as_dataset(split=split, shuffle_files=False).map(
             prepare, num_parallel_calls=tf.data.AUTOTUNE
         )
         try:
-            read[split] = list(zip(*ds.as_numpy_iterator())) or [(), (), ()]
+            read[split] = list(zip(*ds.as_numpy_iterator()))
         except tf.errors.InvalidArgumentError as error:
             bad = _undecodable(Path(base))
             named = (
                 f"{', '.join(bad)} cannot be decoded" if bad else f"an image in '{split}' cannot be decoded"
             )
+            # TensorFlow's own words, without its graph-node and iterator prefixes.
+            reason = error.message.splitlines()[0].rsplit(": ", 1)[-1]
+            apple = bad and all(Path(name).name.startswith("._") for name in bad)
+            fix = (
+                f"they are macOS metadata files (from a zip or a USB disk): delete them, e.g. "
+                f"find {base} -name '._*' -delete."
+                if apple
+                else "Remove or re-save it."
+            )
             raise UserDataError(
-                f"{where}: {named} ({error.message.splitlines()[0]}); "
-                f"every {'/'.join(EXTENSIONS)} file must be a readable image. Remove or re-save it."
+                f"{where}: {named} ({reason}); every {'/'.join(EXTENSIONS)} file must be a readable "
+                f"image. {fix}"
             ) from None
     images = common_channels([image for split in splits for image in read[split][0]])
     if not image_size:
@@ -321,6 +339,7 @@ def layout(root):
             "(for a .npz file use dataset=arrays)."
         )
     folders = _subfolders(root)
+    _refuse_system_folders(root, folders)
     given = [s for s in SPLITS if s in folders]
     if given:
         missing = [s for s in SPLITS if s not in folders]
@@ -331,6 +350,7 @@ def layout(root):
                 f"every class folder directly in {root} to have 20 % per class held out for testing."
             )
         for split in SPLITS:
+            _refuse_system_folders(os.path.join(root, split), _subfolders(os.path.join(root, split)))
             if not _subfolders(os.path.join(root, split)):
                 raise UserDataError(
                     f"image folders {root}: '{split}' holds no class folders; expected "
@@ -397,6 +417,17 @@ def _one_split_view(root):
     with tempfile.TemporaryDirectory(prefix="kerazoo-imagefolder-") as view:
         os.symlink(os.path.abspath(root), os.path.join(view, "all"), target_is_directory=True)
         yield view
+
+
+def _refuse_system_folders(path, folders):
+    # Read as classes: a Jupyter checkpoint folder silently became class
+    # '.ipynb_checkpoints'; macOS's __MACOSX got advice about train/test.
+    found = [f for f in folders if f.startswith(".") or f == "__MACOSX"]
+    if found:
+        raise UserDataError(
+            f"image folders {path}: {', '.join(repr(f) for f in found)} would be read as a class, but "
+            "looks like a system folder (hidden, or macOS's __MACOSX from a zip file); delete it."
+        )
 
 
 def _subfolders(path):

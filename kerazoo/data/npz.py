@@ -227,7 +227,17 @@ def _labels(y, key, count, where):
 
 def _class_names(given, labels, where):
     if given is None:
-        return [str(i) for i in range(max(int(y.max()) + 1 if len(y) else 0 for y in labels))]
+        largest = max(int(y.max()) if len(y) else -1 for y in labels)
+        present = len(np.unique(np.concatenate([np.asarray(y).ravel() for y in labels])))
+        # A stray huge id would otherwise allocate a name per missing class
+        # (10**9 exhausted the memory without a message).
+        if largest >= max(1000, 10 * present):
+            raise UserDataError(
+                f"{where}: labels reach {largest} but only {present} distinct classes occur; labels "
+                "are class ids 0..C-1. Renumber them (np.unique(y, return_inverse=True)) or give "
+                "class_names."
+            )
+        return [str(i) for i in range(largest + 1)]
     if given.ndim != 1 or given.dtype.kind not in "US":
         raise UserDataError(
             f"{where}: 'class_names' has dtype {given.dtype} and shape {given.shape}; expected "

@@ -22,6 +22,7 @@ import functools
 import keras
 import tensorflow as tf
 
+from kerazoo._checks import is_whole
 from kerazoo.data import augment as augment_ops
 from kerazoo.data import samplers
 from kerazoo.data.errors import DataSizeError
@@ -106,6 +107,19 @@ class _Stream:
 
     def __init__(self, images, labels, seed, stream, sampler, drs_epoch, augment, views):
         self.num_examples = len(images)
+        if not is_whole(seed, 0):
+            raise ValueError(f"seed must be a whole number >= 0, got {seed!r}.")
+        if not tf.as_dtype(getattr(images, "dtype", "float32")).is_floating:
+            # uint8 pixels went through unscaled, or failed deep in augmentation.
+            raise ValueError(
+                f"images are {tf.as_dtype(images.dtype).name}; the pipelines take float images in "
+                "[0, 1]: pass pixels / 255 (as make_protocol's arrays are)."
+            )
+        if labels is not None and len(labels) != self.num_examples:
+            # An extra label was dropped silently; a missing one failed mid-epoch.
+            raise ValueError(
+                f"{len(labels)} labels for {self.num_examples} images; give one label per image."
+            )
         self.draw = samplers.make_sampler(sampler, self.num_examples, labels, drs_epoch)
         self.transform = augment_ops.policy(augment)
         if views < 1 or (views > 1 and self.transform is None):
@@ -197,6 +211,9 @@ def epoch_batches(streams, epoch_counter, lead=0, drop_remainder=True):
     print(len(list(ds.take(4))))  # 4 steps of one epoch
     ```
     """
+    for _, batch_size in streams:
+        if not is_whole(batch_size, 1):
+            raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}.")
     lead_stream, lead_batch = streams[lead]
     n = lead_stream.num_examples
     if n < lead_batch and drop_remainder:

@@ -27,6 +27,7 @@ import dataclasses
 
 import numpy as np
 
+from kerazoo._checks import is_whole
 from kerazoo.data import longtail, splits, transforms
 from kerazoo.data.datasets import load_arrays
 from kerazoo.data.errors import DataSizeError
@@ -83,6 +84,8 @@ class Protocol:
 
     def class_counts(self, split="train"):
         """Images per class of the labelled `"train"` or the `"test"` split."""
+        if split not in ("train", "test"):
+            raise ValueError(f"class_counts(split={split!r}): use 'train' or 'test'.")
         labels = self.train_labels if split == "train" else self.test_labels
         if labels is None:
             raise ValueError(
@@ -129,22 +132,22 @@ def _base_splits(base, data_dir, image_size, download):
     return train_x, train_y, test_x, test_y, label.num_classes, list(label.names), notes
 
 
-def _whole(value, minimum):
-    """Whether `value` is an int (NumPy's too, not a bool) >= `minimum`."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
-
-
-def _check_arguments(name, seed, image_size):
+def _check_arguments(name, seed, image_size, lt_exponent, lt_min):
     """The errors TensorFlow or tfds would give in their own words, in ours."""
     if not isinstance(name, str) or name != name.strip():
         raise ValueError(
             f"Protocol name {name!r}: give the name as a string without spaces, e.g. 'digits-lt'."
         )
-    if not _whole(seed, 0):
+    if not is_whole(seed, 0):
         raise ValueError(f"seed must be a whole number >= 0, got {seed!r}.")
-    if image_size is not None and not _whole(image_size, 0):
+    if image_size is not None and not is_whole(image_size, 0):
         raise ValueError(
             f"image_size must be a whole number of pixels (or None: keep the size), got {image_size!r}."
+        )
+    if not (isinstance(lt_exponent, (int, float)) and lt_exponent > 0) or not is_whole(lt_min, 1):
+        raise ValueError(
+            f"The Zipf long tail needs lt_exponent > 0 and lt_min a whole number >= 1, got "
+            f"{lt_exponent!r} and {lt_min!r}."
         )
 
 
@@ -165,7 +168,7 @@ def make_protocol(
             `"imagenet_lt"` (streamed).
         data_dir: tfds data directory.
         seed: fixes the nuisance parameters and the long-tail subset.
-        image_size: resize images to this square size first (None keeps them).
+        image_size: resize images to this square size first (None or 0 keeps them).
         lt_exponent, lt_min: the Zipf profile of `-lt` (`-lt100` is exponential, rho = 100).
         download: let tfds download a missing real dataset.
 
@@ -178,7 +181,7 @@ def make_protocol(
     print(p.train_images.shape, p.class_counts())
     ```
     """
-    _check_arguments(name, seed, image_size)
+    _check_arguments(name, seed, image_size, lt_exponent, lt_min)
     base, nuisance, long_tail = parse_protocol_name(name)
     if is_streamed(base):
         return StreamedProtocol(base, data_dir, image_size, download)
@@ -205,7 +208,10 @@ def make_protocol(
         profile = (
             f"Zipf long tail (exponent {lt_exponent}, min {lt_min})"
             if imbalance is None
-            else "exponential long tail (imbalance 100, class-id order)"
+            else (
+                "exponential long tail (rho 100: n_i = int(n_max 100^(-i/(C-1))), at least 1; "
+                f"class-id order; largest / smallest here {max(sizes.values())} / {min(sizes.values())})"
+            )
         )
         notes.append(f"{profile}: {len(keep)} train images, class sizes {dict(sorted(sizes.items()))}")
     return Protocol(
@@ -372,7 +378,7 @@ def make_few_labels(name, per_class, data_dir=None, seed=0, image_size=None, dow
     )
     ```
     """
-    if not _whole(per_class, 1):
+    if not is_whole(per_class, 1):
         raise ValueError(
             f"per_class must be a whole number >= 1 of labelled images per class, got {per_class!r}."
         )

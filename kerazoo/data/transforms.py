@@ -19,6 +19,8 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
+from kerazoo.data.errors import UserDataError
+
 
 def rotate(image, rng, max_degrees=180.0):
     """Rotate `image` by an angle drawn uniformly from [-max_degrees, max_degrees] (the `rot` nuisance).
@@ -107,6 +109,10 @@ def dilate_erode(image, rng, dilate_probability=0.6):
 
 NUISANCES = {"rot": rotate, "bg": background, "dil": dilate_erode}
 
+# The share of exactly-0 pixels below which `bg` is refused (digits: about
+# half; glyphs: most).
+BG_MIN_BLACK = 0.05
+
 
 def apply_nuisance(images, kind, seed, **kwargs):
     """Transform every image once with freshly drawn parameters.
@@ -133,6 +139,15 @@ def apply_nuisance(images, kind, seed, **kwargs):
     """
     if kind not in NUISANCES:
         raise ValueError(f"Unknown nuisance '{kind}'; choose one of {sorted(NUISANCES)}.")
+    black = float(np.mean(np.asarray(images) == 0)) if np.size(images) else 1.0
+    if kind == "bg" and black < BG_MIN_BLACK:
+        # Photos and JPEGs have almost no exactly-0 pixel: bg changed nothing,
+        # while the run's report said it was applied.
+        raise UserDataError(
+            f"The bg nuisance sets the exactly-black background (pixels 0) of ink-on-black images "
+            f"such as digits or glyphs to one grey level; {black:.1%} of these images' pixels are 0, "
+            "so it would leave them almost unchanged. Use rot or dil for such images."
+        )
     rng = np.random.default_rng(seed)
     transform = NUISANCES[kind]
     return np.stack([transform(image, rng, **kwargs) for image in images]).astype(np.float32)

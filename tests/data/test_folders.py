@@ -37,3 +37,34 @@ def test_missing_root_says_what_domain_adaptation_reads(tmp_path):
         DatasetNotFoundError, match=r"'.*office' is not a folder; .*root/<domain>/<class>/<image>"
     ):
         folder_domain_shift(tmp_path / "office", "amazon", "webcam", image_size=8)
+
+
+def _domains(root, layout):
+    from PIL import Image
+
+    for path, count in layout.items():
+        (root / path).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(np.full((6, 6), 60 * (i + 1), np.uint8)).save(root / path / f"{i}.png")
+    return root
+
+
+def test_a_domain_nested_one_level_deeper_is_named_not_a_tensorflow_error(tmp_path):
+    # Office-31 as distributed: amazon/images/<class>/ (was "ReadFile ... type float32").
+    root = _domains(
+        tmp_path, {"amazon/images/mug": 2, "amazon/images/pen": 2, "webcam/mug": 2, "webcam/pen": 2}
+    )
+    with pytest.raises(
+        DatasetNotFoundError, match=r"the 'amazon' folder holds no .* images in its class folders"
+    ):
+        folder_domain_shift(root, "amazon", "webcam", image_size=8)
+
+
+def test_a_class_the_source_lacks_is_refused(tmp_path):
+    root = _domains(
+        tmp_path, {"amazon/mug": 2, "amazon/pen": 2, "webcam/mug": 2, "webcam/pen": 2, "webcam/cup": 2}
+    )
+    with pytest.raises(
+        DatasetNotFoundError, match=r"the source domain 'amazon' has no images of class\(es\) \['cup'\]"
+    ):
+        folder_domain_shift(root, "amazon", "webcam", image_size=8)

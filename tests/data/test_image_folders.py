@@ -72,12 +72,31 @@ def test_grey_among_colour_images_become_rgb_and_alpha_is_dropped(tmp_path):
             r"'a' has no .* images but folders \(cat, dog\).*'train' and 'test'",
         ),
         (
+            lambda tmp: _tree(tmp, {"train/cat/deep": 2, "train/dog/deep": 2, "test/cat": 2, "test/dog": 2}),
+            r"the 'train' folder holds no .png/.jpg/.jpeg images in its class folders; images must lie "
+            r"directly in train/<class>/",
+        ),
+        (
+            lambda tmp: _tree(tmp, {"cat": 2, "dog": 2, ".ipynb_checkpoints": 2}),
+            r"'.ipynb_checkpoints' would be read as a class, but looks like a system folder",
+        ),
+        (
+            lambda tmp: _tree(
+                tmp, {"train/cat": 2, "train/dog": 2, "train/__MACOSX": 2, "test/cat": 2, "test/dog": 2}
+            ),
+            r"'__MACOSX' would be read as a class, but looks like a system folder .*delete it",
+        ),
+        (
             lambda tmp: _tree(tmp, {"cat": 2, "dog": 2}, sizes=True),
             r"differ in size \(2 sizes, e.g. (cat|dog)/\d.png is (4x4|5x5) and .*set image_size",
         ),
         (
             lambda tmp: _tree(tmp, {"cat": 2, "dog": 2}, broken="dog/1.png"),
-            r"dog/1.png cannot be decoded.*Remove or re-save it",
+            r"dog/1.png cannot be decoded \(Unknown image file format.*\); every .* Remove or re-save it",
+        ),
+        (
+            lambda tmp: _tree(tmp, {"cat": 2, "dog": 2}, broken="dog/._1.png"),
+            r"dog/._1.png cannot be decoded .*macOS metadata files .*-name '._\*' -delete",
         ),
     ],
 )

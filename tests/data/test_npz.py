@@ -82,6 +82,10 @@ def test_a_file_of_objects_is_refused_not_unpickled(tmp_path):
             r"train images are 5x5 .* test images are 6x6 .*set image_size",
         ),
         (dict(class_names=np.array([1, 2, 3])), r"'class_names' has dtype int64 .*one string per class"),
+        (
+            dict(y_train=np.array([0, 1, 2, 0, 1, 2, 0, 1, 10**9]), class_names=None),
+            r"labels reach 1000000000 but only 4 distinct classes occur; .*np.unique\(y, return_inverse=True\)",
+        ),
     ],
 )
 def test_bad_arrays_name_the_problem_and_the_fix(tmp_path, changes, message):

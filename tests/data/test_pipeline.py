@@ -90,6 +90,34 @@ def test_labels_travel_with_their_images_and_an_epoch_is_a_permutation():
     np.testing.assert_array_equal(labels, LABELS[ids])
 
 
+@pytest.mark.parametrize("count", [N - 1, N + 1])
+def test_one_label_per_image_is_required(count):
+    labels = np.resize(LABELS, count)
+    with pytest.raises(ValueError, match=f"{count} labels for {N} images; give one label per image"):
+        train_dataset(IMAGES, labels, 8, seed=1, epoch_counter=EpochCounter())
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            dict(images=(IMAGES * 255).astype(np.uint8)),
+            r"images are uint8; the pipelines take float images in \[0, 1\]",
+        ),
+        (dict(batch_size=0), r"batch_size must be a whole number >= 1, got 0"),
+        (dict(batch_size=2.5), r"batch_size must be a whole number >= 1, got 2.5"),
+        (dict(seed=None), r"seed must be a whole number >= 0, got None"),
+        (dict(seed=-1), r"seed must be a whole number >= 0, got -1"),
+    ],
+    ids=["uint8 pixels", "batch 0", "batch 2.5", "seed None", "seed -1"],
+)
+def test_bad_arguments_are_named_before_tensorflow_sees_them(change, message):
+    arguments = dict(images=IMAGES, labels=LABELS, batch_size=8, seed=1)
+    arguments.update(change)
+    with pytest.raises(ValueError, match=message):
+        train_dataset(**arguments, epoch_counter=EpochCounter(), augment=True)
+
+
 def test_two_views_are_of_the_same_image_augmented_independently():
     counter = EpochCounter()
     # Image i is constant at 0.25 + i/32; faint noise keeps it recognisable.

@@ -35,7 +35,8 @@ def test_digits_lt100_is_exponential_in_class_order_with_a_balanced_test():
     assert counts[0] == clean.class_counts().min() and counts[-1] == max(counts[0] // 100, 1)
     assert (np.diff(counts) <= 0).all()
     np.testing.assert_array_equal(p.class_counts("test"), clean.class_counts("test"))
-    assert "exponential long tail (imbalance 100" in " ".join(p.notes)
+    # The note states the ratio the sizes have, not only rho (139 / 1 here).
+    assert f"largest / smallest here {counts[0]} / {counts[-1]})" in " ".join(p.notes)
 
 
 def test_protocol_indices_say_which_training_examples_it_holds():
@@ -152,6 +153,8 @@ def test_own_arrays_take_few_labels_and_a_domain_shift(tmp_path):
         ({"image_size": 16.5}, "image_size must be a whole number of pixels"),
         ({"seed": "a"}, "seed must be a whole number >= 0, got 'a'"),
         ({"name": "digits "}, "Protocol name 'digits ': give the name as a string without spaces"),
+        # NumPy's "Cannot take a larger sample than population" before.
+        ({"name": "digits-lt", "lt_exponent": -1}, "The Zipf long tail needs lt_exponent > 0"),
     ],
 )
 def test_arguments_tensorflow_would_refuse_in_its_own_words_are_refused_in_ours(kwargs, message):
@@ -161,3 +164,8 @@ def test_arguments_tensorflow_would_refuse_in_its_own_words_are_refused_in_ours(
         make_protocol(**{"name": "digits", **kwargs})
     with pytest.raises(ValueError, match="per_class must be a whole number >= 1"):
         make_few_labels("digits", 0)
+
+
+def test_class_counts_names_its_two_splits():
+    with pytest.raises(ValueError, match=r"class_counts\(split='tset'\): use 'train' or 'test'"):
+        make_protocol("digits").class_counts("tset")

@@ -47,3 +47,12 @@ def test_dilation_grows_and_erosion_shrinks_the_stroke(digits_like):
 def test_unknown_nuisance_names_the_choices(digits_like):
     with pytest.raises(ValueError, match="bg"):
         apply_nuisance(digits_like, "blur", seed=0)
+
+
+def test_bg_is_refused_on_images_without_a_black_background():
+    # Photos: bg would replace no pixel, and a report would say it was applied.
+    from kerazoo.data import UserDataError
+
+    photos = np.random.default_rng(0).uniform(0.01, 1.0, (4, 8, 8, 3)).astype(np.float32)
+    with pytest.raises(UserDataError, match=r"0.0% of these images' pixels are 0.*Use rot or dil"):
+        apply_nuisance(photos, "bg", seed=0)
