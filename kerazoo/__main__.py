@@ -25,7 +25,7 @@ def main(argv=None):
         models = zoo.available()
     except zoo.ZooError as error:
         models, missing = [], str(error)
-    print("\nPretrained models: python -m kerazoo.zoo list | verify | publish | rebuild")
+    print("\nPretrained models: python -m kerazoo.zoo list | info | verify | publish | rebuild")
     if not models:
         print(f"  none found ({missing})")
     width = max((len(name) for name in models), default=0)

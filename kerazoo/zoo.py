@@ -26,6 +26,7 @@ scaled).
 Command line:
 
     python -m kerazoo.zoo list
+    python -m kerazoo.zoo info NAME                            # its manifest entry, as JSON
     python -m kerazoo.zoo verify [NAME ...]                    # every broken model, every bad file
     python -m kerazoo.zoo publish RUN_DIR NAME [--overwrite]   # a finished recipe run
     python -m kerazoo.zoo rebuild NAME                         # re-run its command, re-publish
@@ -296,7 +297,7 @@ def _file_problems(entry, root, formats):
     return problems
 
 
-def load(name, format="savedmodel", root=None, providers=None):
+def load(name, format="savedmodel", root=None, providers=None, session_options=None):
     """Load pretrained model `name` after verifying its files' checksums.
 
     Every format returns a `kerazoo.export.Predictor`, which answers alike:
@@ -324,6 +325,8 @@ def load(name, format="savedmodel", root=None, providers=None):
             Runtime, no TensorFlow; `.model` is the session).
         root: the zoo root; default `default_root()`.
         providers: ONNX Runtime providers, for format "onnx".
+        session_options: an `onnxruntime.SessionOptions` (threads, graph
+            optimizations), for format "onnx".
 
     Raises:
         ChecksumError: a file is missing or altered (the message names it).
@@ -341,8 +344,9 @@ def load(name, format="savedmodel", root=None, providers=None):
     print(model.class_names[model.predict(images).argmax(1)])  # e.g. ['0' '1' '2' ...]
     ```
     """
-    if providers is not None and format != "onnx":
-        raise ValueError(f"providers= chooses ONNX Runtime's providers, for format='onnx'; not {format!r}.")
+    for option, value in (("providers", providers), ("session_options", session_options)):
+        if value is not None and format != "onnx":
+            raise ValueError(f"{option}= configures ONNX Runtime, for format='onnx'; not {format!r}.")
     root = _root(root)
     entry = info(name, root)
     _verify(entry, root, formats=(format,))
@@ -351,7 +355,7 @@ def load(name, format="savedmodel", root=None, providers=None):
         from kerazoo.export.runtime import RUNTIMES
 
         runtime = RUNTIMES[entry.get("kind", DEFAULT_KIND)]
-        model = runtime(root / entry["onnx"]["path"], providers=providers)
+        model = runtime(root / entry["onnx"]["path"], providers=providers, session_options=session_options)
         stored = getattr(model, "stored_class_names", None)
         if stored is not None and classes is not None and [str(c) for c in classes] != stored:
             raise ZooError(
@@ -439,8 +443,12 @@ def preprocess(name, raw_images, root=None):
             f"(input shape {tuple(spec['shape'])})."
         )
     if images.shape[1:3] != (height, width):
-        if height != width:
-            raise ZooError(f"{name} takes {height}x{width} images; preprocess resizes to squares only.")
+        if entry.get("config", {}).get("image_size") != height or height != width:
+            raise ValueError(
+                f"raw images are {images.shape[1]}x{images.shape[2]}; {name} takes {height}x{width} "
+                "images and was trained on its dataset's images at that size, not resized: pass "
+                "images of that size."
+            )
         # Trained on resized images (config `image_size`): the same resize,
         # bit for bit (kerazoo.data.transforms.resize, with NumPy).
         images = inputs.resize_bilinear(images, height)
@@ -451,10 +459,17 @@ def publish(run_dir, name, root=None, overwrite=False):
     """Add the model of a finished recipe run to the zoo (or replace it).
 
     Copies the run's SavedModel, `.keras`, report and ONNX file into the
-    zoo, hashes them, and writes the manifest entry last.
+    zoo, hashes them, and writes the manifest entry last. Without
+    `overwrite` nothing already there is replaced: neither a listed model
+    nor files of that name the manifest does not list. Every file of the
+    run is checked before anything is written.
 
     Returns:
         The new manifest entry.
+
+    Raises:
+        ZooError: the run lacks a file the zoo ships, or the name is taken
+            (by a model or by unlisted files) and `overwrite` is false.
 
     Args:
         run_dir: the directory of a finished recipe run (`python -m kerazoo.recipes ... --out run_dir`).
@@ -489,22 +504,40 @@ def publish(run_dir, name, root=None, overwrite=False):
             "exported later with python -m kerazoo.export serve as they are, but the zoo takes "
             "a run's own exports, whose ONNX parity its metrics.json records)."
         )
+    missing = [f for f in ("model", "model.keras", "model.onnx", "report.md") if not (run_dir / f).exists()]
+    if missing:
+        raise ZooError(
+            f"{run_dir} lacks {', '.join(missing)}, which a run with exports=all writes; re-run it "
+            "(or restore the files) before publishing."
+        )
     manifest = _read_manifest(root, must_exist=False)
-    if name in manifest["models"] and not overwrite:
-        raise ZooError(f"The zoo already has {name!r}; pass overwrite=True (--overwrite) to replace it.")
-    with atomic_dir(root / _model_dir(name), overwrite=True) as staging:
-        shutil.copytree(run_dir / "model", staging / "model")
-        shutil.copy2(run_dir / "model.keras", staging / f"{name}.keras")
-        for page in [run_dir / "report.md", *run_dir.glob("*.png")]:  # the report and its plots
-            shutil.copy2(page, staging / page.name)
-        # Models a recipe trained besides the shipped one (GIT's translator.keras):
-        # hashed like the rest, read by the recipe that uses them, not by `load`.
-        for companion in run_dir.glob("*.keras"):
-            if companion.name != "model.keras":
-                shutil.copy2(companion, staging / companion.name)
     onnx_path = Path("export") / f"{name}.onnx"
-    with atomic_path(root / onnx_path) as tmp:
-        shutil.copy2(run_dir / "model.onnx", tmp)
+    if not overwrite:
+        if name in manifest["models"]:
+            raise ZooError(f"The zoo already has {name!r}; pass overwrite=True (--overwrite) to replace it.")
+        # Files of that name the manifest does not list (a user's, or left by
+        # an earlier install) are not the zoo's to replace.
+        taken = [p for p in (root / _model_dir(name), root / onnx_path) if p.exists()]
+        if taken:
+            raise ZooError(
+                f"{' and '.join(map(str, taken))} already {'exists' if len(taken) == 1 else 'exist'}, "
+                f"though the zoo lists no model "
+                f"{name!r}; move them away, choose another name, or pass overwrite=True (--overwrite)."
+            )
+    # The ONNX file is staged first and renamed into place last, so that a
+    # failed copy leaves the old model whole, not half replaced.
+    with atomic_path(root / onnx_path) as onnx_tmp:
+        shutil.copy2(run_dir / "model.onnx", onnx_tmp)
+        with atomic_dir(root / _model_dir(name), overwrite=True) as staging:
+            shutil.copytree(run_dir / "model", staging / "model")
+            shutil.copy2(run_dir / "model.keras", staging / f"{name}.keras")
+            for page in [run_dir / "report.md", *run_dir.glob("*.png")]:  # the report and its plots
+                shutil.copy2(page, staging / page.name)
+            # Models a recipe trained besides the shipped one (GIT's translator.keras):
+            # hashed like the rest, read by the recipe that uses them, not by `load`.
+            for companion in run_dir.glob("*.keras"):
+                if companion.name != "model.keras":
+                    shutil.copy2(companion, staging / companion.name)
     model = metrics["model"]
     kind = model.get("kind", DEFAULT_KIND)
     dataset = config["config"]["dataset"]
@@ -708,7 +741,7 @@ def _recipe_command(command):
 def main(argv=None):
     # --root is accepted before the command and after it (a parent parser of
     # each command; SUPPRESS keeps a value given before from being reset).
-    """The `python -m kerazoo.zoo` command line: list, verify, publish, rebuild.
+    """The `python -m kerazoo.zoo` command line: list, info, verify, publish, rebuild.
 
     Args:
         argv: the arguments (default `sys.argv[1:]`).
@@ -729,12 +762,18 @@ def main(argv=None):
     )
     parser = argparse.ArgumentParser(
         prog="python -m kerazoo.zoo",
-        description="The pretrained models of a zoo root: list, verify, publish and rebuild them (load "
+        description="The pretrained models of a zoo root: list, describe, verify, publish and rebuild them (load "
         "them in Python with kerazoo.zoo.load).",
         parents=[root_option],
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", parents=[root_option], help="the models, their method, dataset and metrics")
+    show = commands.add_parser(
+        "info",
+        parents=[root_option],
+        help="a model's manifest entry as JSON: input, preprocessing, classes, metrics, command, hashes",
+    )
+    show.add_argument("name")
     check = commands.add_parser(
         "verify", parents=[root_option], help="check every file's sha256; report every broken model"
     )
@@ -756,6 +795,8 @@ def main(argv=None):
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in entry["metrics"].items() if isinstance(v, float))
                 where = f" on {entry['evaluated_on']}" if entry.get("evaluated_on") else ""
                 print(f"{name}: {_summary(entry)}; {shown}{where}")
+        elif args.command == "info":
+            print(json.dumps(info(args.name, root), indent=2))
         elif args.command == "verify":
             broken = []
             for name in args.names or available(root):
@@ -781,7 +822,8 @@ def main(argv=None):
             if installed.name == BUNDLED and root.resolve() == installed.resolve():
                 print(
                     f"note: this zoo is inside the installed kerazoo package; reinstalling or upgrading "
-                    f"kerazoo removes {args.name}. To keep a zoo of your own, publish with --root DIR "
+                    f"kerazoo replaces its manifest, which then no longer lists {args.name} (its files "
+                    "stay behind, unlisted). To keep a zoo of your own, publish with --root DIR "
                     "(or set KERAZOO_ZOO_DIR=DIR).",
                     file=sys.stderr,
                 )

@@ -351,6 +351,26 @@ def test_publish_then_rebuild_reproduces_the_model(cli, tmp_path):
     zoo.verify("tiny", root)
 
 
+def test_publish_replaces_nothing_unlisted_and_checks_the_run_before_writing(feature_run, tmp_path):
+    root = tmp_path / "zoo"
+    notes = root / "saved_models" / "mine" / "NOTES.txt"
+    notes.parent.mkdir(parents=True)
+    notes.write_text("my notes")
+    with pytest.raises(zoo.ZooError, match=r"mine already exists, though the zoo lists no model 'mine'"):
+        zoo.publish(feature_run[0], "mine", root)
+    assert notes.read_text() == "my notes"
+
+    zoo.publish(feature_run[0], "features", root)
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    broken = tmp_path / "broken"
+    shutil.copytree(feature_run[0], broken)
+    (broken / "model.onnx").unlink()
+    with pytest.raises(zoo.ZooError, match=r"lacks model.onnx, which a run with exports=all writes"):
+        zoo.publish(broken, "features", root, overwrite=True)
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+    zoo.verify("features", root)
+
+
 def test_a_run_made_inside_the_zoo_records_where_relative_to_it_and_a_missing_one_is_named(
     feature_run, tmp_path
 ):
@@ -576,6 +596,18 @@ def test_preprocess_resizes_as_training_did_bit_for_bit(name, raw_digits_test, d
     assert sorted(map(bytes, images)) == sorted(map(bytes, resize(digits_test[0], 16)))
 
 
+def test_preprocess_resizes_only_where_training_did():
+    # glyphs_baseline trained on the 28x28 glyphs as they are (image_size 0).
+    assert zoo.preprocess("glyphs_baseline", np.zeros((2, 28, 28, 1), np.uint8)).shape == (2, 28, 28, 1)
+    for size in ((64, 64), (28, 32)):
+        with pytest.raises(
+            ValueError,
+            match=rf"raw images are {size[0]}x{size[1]}; glyphs_baseline takes "
+            r"28x28 images and was trained on its dataset's images at that size",
+        ):
+            zoo.preprocess("glyphs_baseline", np.zeros((2, *size, 1), np.uint8))
+
+
 def test_preprocess_needs_no_tensorflow():
     code = """
 import sys
@@ -669,6 +701,16 @@ def test_summary_names_the_protocol_with_its_nuisance(tmp_path):
     assert zoo.summary("digits_adco", tmp_path) == "adco on digits, features"
 
 
-def test_providers_apply_to_the_onnx_format_only():
-    with pytest.raises(ValueError, match="providers= chooses ONNX Runtime's providers, for format='onnx'"):
+def test_providers_and_session_options_apply_to_the_onnx_format_only():
+    import onnxruntime
+
+    with pytest.raises(ValueError, match="providers= configures ONNX Runtime, for format='onnx'"):
         zoo.load("digits_baseline", "keras", providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    with pytest.raises(ValueError, match="session_options= configures ONNX Runtime, for format='onnx'"):
+        zoo.load("digits_baseline", "keras", session_options=options)
+    # A shared machine's serving process: one thread, the session's own options.
+    options.intra_op_num_threads = 1
+    model = zoo.load("digits_baseline", "onnx", session_options=options)
+    assert model.model.get_session_options().intra_op_num_threads == 1
+    assert list(model.class_names) == [str(i) for i in range(10)]

@@ -1,10 +1,12 @@
 """`python -m kerazoo.export RUN_DIR_OR_MODEL --out DIR [--onnx] [--savedmodel]`
 
-Exports a trained model (a recipe run directory holding `model.keras`, or
-a `.keras` file) as `DIR/model/` (SavedModel, signature `serve`) and
-`DIR/model.onnx` (parity-checked against Keras). With neither flag, both.
-From a run directory, the ONNX file also gets the class names the run
-recorded.
+Exports a trained model (a recipe run directory holding `model.keras`, a
+zoo model's folder, or a `.keras` file) as `DIR/model/` (SavedModel,
+signature `serve`) and `DIR/model.onnx` (parity-checked against Keras).
+With neither flag, both. The ONNX file also gets the class names the run
+recorded (its metrics.json) or the zoo lists (its manifest.json); a
+classifier without them is exported with a note that its outputs are
+column indices.
 
 Example:
 
@@ -13,6 +15,7 @@ Example:
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -34,8 +37,10 @@ def main(argv=None):
     if args.onnx or both:
         targets["onnx"] = out / "model.onnx"
     try:
-        if not args.atol > 0:  # before anything is written
-            raise _UsageError(f"--atol must be > 0, got {args.atol:g}.")
+        if not (math.isfinite(args.atol) and args.atol >= 0):  # before anything is written
+            raise _UsageError(f"--atol must be a finite number >= 0, got {args.atol:g}.")
+        if out.exists() and not out.is_dir():
+            raise _UsageError(f"--out {out} is a file; name a directory (it gets model/ and model.onnx).")
         for target in targets.values():  # before the slow load, not after
             if target.exists() and not args.overwrite:
                 raise _UsageError(f"{target} already exists; pass --overwrite to replace it.")
@@ -47,15 +52,22 @@ def main(argv=None):
 
 
 def _export(args, path, targets):
+    from kerazoo.export.kinds import DEFAULT_KIND
     from kerazoo.export.onnx import ParityError, export_onnx
     from kerazoo.export.savedmodel import export_savedmodel
 
     try:
         model = _load(path)
-        class_names = _class_names(Path(args.source))
-        if "savedmodel" in targets:
-            print(f"[export] SavedModel -> {targets['savedmodel']}", flush=True)
-            export_savedmodel(model, targets["savedmodel"], overwrite=args.overwrite)
+        class_names = _class_names(path)
+        if class_names is None and getattr(model, "kind", DEFAULT_KIND) == "classifier":
+            print(
+                f"note: no class names recorded beside {path} (a run's metrics.json or a zoo's "
+                "manifest.json); the ONNX file carries none, and its outputs are the model's columns, "
+                "which need not be in label order (LUCIR's are in its class order).",
+                file=sys.stderr,
+            )
+        # ONNX first: its parity check can fail, and then neither file is
+        # written (a new SavedModel beside an old ONNX file would disagree).
         if "onnx" in targets:
             print(f"[export] ONNX -> {targets['onnx']}", flush=True)
             diffs = export_onnx(
@@ -63,6 +75,9 @@ def _export(args, path, targets):
             )
             checked = ", ".join(f"batch {n}: {d:.2g}" for n, d in diffs.items())
             print(f"[export] parity ONNX Runtime vs Keras, max abs diff: {checked} (atol {args.atol:g})")
+        if "savedmodel" in targets:
+            print(f"[export] SavedModel -> {targets['savedmodel']}", flush=True)
+            export_savedmodel(model, targets["savedmodel"], overwrite=args.overwrite)
     # ValueError: deploy_model cannot build the model's inference graph.
     except (_UsageError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -78,7 +93,10 @@ def _parser():
         prog="python -m kerazoo.export",
         description="Export a trained kerazoo model as SavedModel and/or ONNX.",
     )
-    parser.add_argument("source", help="run directory containing model.keras, or a .keras file (required)")
+    parser.add_argument(
+        "source",
+        help="run directory containing model.keras, a zoo model's folder, or a .keras file (required)",
+    )
     parser.add_argument(
         "--out", required=True, help="output directory, gets model/ and model.onnx (required; no default)"
     )
@@ -106,17 +124,25 @@ def _parser():
     return parser
 
 
-def _class_names(source):
-    """The class names a recipe run recorded for its model (metrics.json), else None."""
-    metrics = source / "metrics.json"
-    if not (source.is_dir() and metrics.is_file()):
-        return None
-    return json.loads(metrics.read_text()).get("model", {}).get("class_names")
+def _class_names(path):
+    """The class names of the model in `path`: those its recipe run recorded
+    (`RUN/metrics.json` beside `RUN/model.keras`), or those a zoo lists
+    (`saved_models/manifest.json` for `saved_models/NAME/NAME.keras`); else None."""
+    metrics = path.parent / "metrics.json"
+    if path.name == "model.keras" and metrics.is_file():
+        return json.loads(metrics.read_text()).get("model", {}).get("class_names")
+    manifest = path.parent.parent / "manifest.json"
+    if path.stem == path.parent.name and manifest.is_file():
+        return json.loads(manifest.read_text()).get("models", {}).get(path.stem, {}).get("classes")
+    return None
 
 
 def _model_file(source):
-    """The model.keras of a run directory, or the .keras file itself."""
+    """The model.keras of a run directory, NAME.keras of a zoo model's
+    folder NAME, or the .keras file itself."""
     path = source / "model.keras" if source.is_dir() else source
+    if source.is_dir() and not path.is_file() and (source / f"{source.name}.keras").is_file():
+        path = source / f"{source.name}.keras"
     if not path.is_file():
         where = f"{source} has no model.keras" if source.is_dir() else f"no such file: {source}"
         # A zoo model's folder names its file after the model.

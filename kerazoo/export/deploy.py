@@ -72,8 +72,13 @@ def deploy_model(model, input_shape=None):
     images = keras.Input(shape, dtype="float32", name=INPUT_NAME)
     values = shipped(images, training=False)
     if not isinstance(values, keras.KerasTensor) or len(values.shape) != 2:
+        outputs = (
+            f"shape {tuple(values.shape)}"
+            if isinstance(values, keras.KerasTensor)
+            else f"{len(tf.nest.flatten(values))} tensors"
+        )
         raise ValueError(
-            f"{type(shipped).__name__} {shipped.name!r} outputs shape {tuple(values.shape)}, not "
+            f"{type(shipped).__name__} {shipped.name!r} outputs {outputs}, not "
             "the (batch, N) logits or features kerazoo deploys: SavedModel and ONNX exports are "
             "of classifiers and feature extractors (a GIT translator is used from Keras, "
             "`MUNITGenerator.translate`). A model of your own that trains with more than it "
@@ -245,7 +250,8 @@ def image_shape(model, input_shape=None):
     if shape is None:
         raise ValueError(
             f"{model.name} has never been called, so its input shape is unknown: call "
-            "it once on a batch of images, or pass input_shape=(H, W, C)."
+            "it once on a batch of images (model(images)) before exporting it "
+            "(deploy_model also takes input_shape=(H, W, C))."
         )
     if any(isinstance(s, (tuple, list)) for s in shape):  # one shape per input
         raise ValueError(

@@ -101,6 +101,11 @@ def export_onnx(
     # The reference outputs come from Keras, before conversion: a model must
     # have run once to be converted.
     expected = [deployed(x, training=False) for x in batches]
+    if class_names is not None and len(class_names) != expected[0]["logits"].shape[-1]:
+        raise ValueError(
+            f"{len(class_names)} class names given for a model with {expected[0]['logits'].shape[-1]} "
+            "classes; give one name per output column, in column order."
+        )
 
     spec = serving_spec(deployed)
     serve = tf.function(lambda images: deployed(images, training=False), input_signature=[spec])

@@ -7,6 +7,7 @@ needs only numpy and onnxruntime.
 """
 
 import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -31,16 +32,19 @@ class _OnnxModel(Predictor):
     kind = None
     output_name = None
 
-    def __init__(self, path, providers=None):
+    def __init__(self, path, providers=None, session_options=None):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"No ONNX file at {path}.")
-        options = ort.SessionOptions()
-        # Session-level warnings (e.g. nodes left on the CPU) are noise here.
-        options.log_severity_level = 3
-        if providers is None:
-            requested = [CUDA, CPU] if CUDA in ort.get_available_providers() else [CPU]
-            self._session = _quiet_session(path, options, requested)
+        options = session_options
+        if options is None:
+            options = ort.SessionOptions()
+            # Session-level warnings (e.g. nodes left on the CPU) are noise here.
+            options.log_severity_level = 3
+        if providers is None and CUDA in ort.get_available_providers():
+            self._session = _quiet_session(path, options, [CUDA, CPU])
+        elif providers is None:
+            self._session = ort.InferenceSession(str(path), options, providers=[CPU])
         else:
             requested = _checked_providers(providers)
             self._session = ort.InferenceSession(str(path), options, providers=requested)
@@ -50,7 +54,7 @@ class _OnnxModel(Predictor):
                 f"{_provider_name(requested[0])} was requested but ONNX Runtime fell back to "
                 f"{self.provider} (its log above says why; onnxruntime {ort.__version__} lists "
                 f"{ort.get_available_providers()} on this machine, which it may be unable to start).",
-                stacklevel=2,
+                stacklevel=_stacklevel_outside_kerazoo(),
             )
 
         model_input = self._session.get_inputs()[0]
@@ -96,7 +100,11 @@ class OnnxClassifier(_OnnxModel):
     (no GPU, or CUDA/cuDNN versions it was not built for), so `.provider`
     reports the provider actually in use, read back from the session. When
     `providers` is given and the first one is not the one in use, a
-    `UserWarning` names the fallback.
+    `UserWarning` names the fallback. Where CUDA is listed, the default
+    choice quiets ONNX Runtime's log of a CUDA provider that cannot start
+    and then sets its default logger severity to 2 (its default; ONNX
+    Runtime has no getter), undoing an earlier
+    `onnxruntime.set_default_logger_severity`.
 
     Args:
         path: the `.onnx` file.
@@ -105,6 +113,9 @@ class OnnxClassifier(_OnnxModel):
             CUDA is listed, else `["CPUExecutionProvider"]`.
         class_names: names of the output classes; default the names stored
             in the file by `export_onnx(..., class_names=...)`, else None.
+        session_options: an `onnxruntime.SessionOptions` for the session
+            (e.g. `intra_op_num_threads` on a shared machine); default one
+            that logs errors only.
 
     Attributes:
         provider: the execution provider in use.
@@ -131,8 +142,8 @@ class OnnxClassifier(_OnnxModel):
     kind = "classifier"
     output_name = "probabilities"
 
-    def __init__(self, path, providers=None, class_names=None):
-        super().__init__(path, providers)
+    def __init__(self, path, providers=None, class_names=None, session_options=None):
+        super().__init__(path, providers, session_options)
         self.set_class_names(self.stored_class_names if class_names is None else class_names)
 
 
@@ -147,6 +158,7 @@ class OnnxFeatureExtractor(_OnnxModel):
     Args:
         path: the `.onnx` file.
         providers: ONNX Runtime execution providers in order of preference.
+        session_options: an `onnxruntime.SessionOptions`, as for `OnnxClassifier`.
 
     Attributes:
         provider: the execution provider in use.
@@ -197,12 +209,24 @@ def _provider_name(provider):
     return provider[0] if isinstance(provider, tuple) else provider
 
 
+def _stacklevel_outside_kerazoo():
+    """The `stacklevel` that points a warning at the first caller outside
+    kerazoo (a user's `zoo.load` or `OnnxClassifier(...)`), however many
+    kerazoo frames lie between."""
+    package = str(Path(__file__).resolve().parents[1])
+    frame, level = sys._getframe(1), 1
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _quiet_session(path, options, providers):
     # A CUDA provider that cannot start is logged through ONNX Runtime's
     # default logger, which `SessionOptions.log_severity_level` does not
     # govern (onnxruntime-gpu 1.31.1). An automatic choice reports the
-    # outcome in `.provider`, so that error is silenced here; the default
-    # severity is then reset to ONNX Runtime's own default.
+    # outcome in `.provider`, so that error is silenced here, only where
+    # CUDA is tried; ONNX Runtime has no getter for the severity, so it is
+    # reset to ONNX Runtime's own default.
     ort.set_default_logger_severity(_ORT_FATAL_ONLY)
     try:
         return ort.InferenceSession(str(path), options, providers=providers)

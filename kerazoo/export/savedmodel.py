@@ -15,8 +15,10 @@ def export_savedmodel(model, path, overwrite=False):
     The signature `serve` (also `serving_default`) takes `images`
     (float32, (batch, H, W, C), any batch size) and returns a dict with
     the outputs of the model's kind: `logits` and `probabilities` for a
-    classifier, `features` for a feature extractor. Images holding NaN or
-    infinity fail with `InvalidArgumentError` instead of returning NaN.
+    classifier, `features` for a feature extractor. Images of another
+    height, width or channel count, and images holding NaN or infinity, fail
+    with `InvalidArgumentError` instead of returning scores (or, for a
+    missing axis, aborting the process in a kernel's shape check).
     Train-only layers are left out (`kerazoo.export.deploy_model`). The directory appears complete or not
     at all: it is written beside `path` and renamed into place.
 
@@ -54,17 +56,22 @@ def export_savedmodel(model, path, overwrite=False):
     deployed = deploy_model(model)
     archive = keras.export.ExportArchive()
     archive.track(deployed)
+    spec = serving_spec(deployed)
     archive.add_endpoint(
         "serve",
-        lambda images: deployed(_finite(images), training=False),
-        input_signature=[serving_spec(deployed)],
+        lambda images: deployed(_checked(images, spec), training=False),
+        input_signature=[spec],
     )
     with atomic_dir(path, overwrite) as tmp:
         archive.write_out(str(tmp), verbose=False)
     return path
 
 
-def _finite(images):
+def _checked(images, spec):
+    # A signature called directly (no kerazoo on the caller's side) does not
+    # hold its inputs to the declared shape: 9x8 images came out as confident
+    # scores, and 8x8 images without the channel axis aborted the process.
+    images = tf.ensure_shape(images, spec.shape)
     # A NaN pixel would otherwise come out as NaN scores that callers of the
-    # bare signature (no kerazoo on their side) could take for an answer.
+    # bare signature could take for an answer.
     return tf.debugging.check_numerics(images, "images contain NaN or infinity; pass finite values in [0, 1]")

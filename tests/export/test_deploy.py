@@ -177,7 +177,7 @@ def test_unknown_kind_is_refused():
 
 def test_never_called_model_needs_an_input_shape():
     model = Classifier(backbones.get("convnet", input_shape=SHAPE, width=16), 10)
-    with pytest.raises(ValueError, match="never been called"):
+    with pytest.raises(ValueError, match=r"never been called.*call it once on a batch of images"):
         deploy_model(model)
     assert deploy_model(model, input_shape=SHAPE).input_shape == (None, *SHAPE)
 
@@ -261,3 +261,11 @@ def test_every_model_trains_in_mixed_bfloat16_and_exports_float32_files_that_pas
         export_onnx(model, tmp_path / f"{name}.onnx", sample_images=x)  # parity-checked at 1e-4
         served = tf.saved_model.load(str(export_savedmodel(model, tmp_path / name)))
         np.testing.assert_allclose(served.serve(x)[output], deployed(x)[output], atol=1e-4, err_msg=name)
+
+
+def test_a_model_with_two_outputs_is_refused_with_the_reason():
+    inputs = keras.Input(SHAPE)
+    features = keras.layers.Flatten()(inputs)
+    model = keras.Model(inputs, [keras.layers.Dense(3)(features), keras.layers.Dense(2)(features)])
+    with pytest.raises(ValueError, match=r"outputs 2 tensors, not the \(batch, N\) logits or features"):
+        deploy_model(model)

@@ -3,6 +3,7 @@ and `python -m kerazoo.export`. Parity of both kinds: test_kinds.py."""
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -60,6 +61,10 @@ def test_rejects_bad_arguments(model, tmp_path):
         export_onnx(model, tmp_path / "m.onnx", atol=-1)
     with pytest.raises(ValueError, match="sample_images must have shape"):
         export_onnx(model, tmp_path / "m.onnx", sample_images=np.zeros((3, 4, 4, 1)))
+    # A file that OnnxClassifier could not load, written before the check.
+    with pytest.raises(ValueError, match="3 class names given for a model with 10 classes"):
+        export_onnx(model, tmp_path / "m.onnx", class_names=["a", "b", "c"])
+    assert not (tmp_path / "m.onnx").exists()
     (tmp_path / "m.onnx").write_text("old")
     with pytest.raises(FileExistsError, match="overwrite=True"):
         export_onnx(model, tmp_path / "m.onnx")
@@ -87,9 +92,10 @@ def test_command_line_exports_a_run_directory(tmp_path):
 def test_command_line_errors_exit_2_without_traceback(tmp_path):
     junk = tmp_path / "junk.keras"
     junk.write_text("not a zip")
-    zoo_folder = tmp_path / "my_model"  # as saved_models/<name>/ holds <name>.keras
-    zoo_folder.mkdir()
-    (zoo_folder / "my_model.keras").write_text("")
+    other_folder = tmp_path / "my_folder"
+    other_folder.mkdir()
+    (other_folder / "my_model.keras").write_text("")
+    (tmp_path / "a_file").write_text("")
     (tmp_path / "empty").mkdir()
     (tmp_path / "no_model").mkdir()  # a finished run made with exports=none
     for name in ("config.json", "metrics.json"):
@@ -99,22 +105,15 @@ def test_command_line_errors_exit_2_without_traceback(tmp_path):
     cases = {
         tmp_path / "missing.keras": ("no such file", False),
         tmp_path / "empty": ("has no model.keras; pass a run directory", False),
-        zoo_folder: ("has no model.keras; it holds my_model.keras: pass that file.", False),
+        other_folder: ("has no model.keras; it holds my_model.keras: pass that file.", False),
         tmp_path / "no_model": ("has no model.keras; the run saved no model (`exports=none`", False),
         junk: ("is not a loadable Keras model", True),
     }
-    for source, (message, loads) in cases.items():
+    cases = {(source, tmp_path / "o"): case for source, case in cases.items()}
+    cases[(junk, tmp_path / "a_file")] = ("--out " + str(tmp_path / "a_file") + " is a file", False)
+    for (source, out), (message, loads) in cases.items():
         result = subprocess.run(
-            [
-                sys.executable,
-                "-X",
-                "importtime",
-                "-m",
-                "kerazoo.export",
-                str(source),
-                "--out",
-                str(tmp_path / "o"),
-            ],
+            [sys.executable, "-X", "importtime", "-m", "kerazoo.export", str(source), "--out", str(out)],
             capture_output=True,
             text=True,
             timeout=120,
@@ -140,11 +139,47 @@ def test_the_cifar_resnets_convert_with_parity(tmp_path, name):
     assert set(diffs) == {1, 7} and max(diffs.values()) <= atol
 
 
-def test_a_tolerance_that_is_not_positive_is_refused_before_anything_is_written(tmp_path, capsys):
+def test_a_negative_tolerance_is_refused_before_anything_is_written(tmp_path, capsys):
     from kerazoo.export.__main__ import main
 
     source = tmp_path / "model.keras"
     source.write_text("")
     assert main([str(source), "--out", str(tmp_path / "o"), "--atol", "-1"]) == 2
-    assert "--atol must be > 0, got -1" in capsys.readouterr().err
+    assert "--atol must be a finite number >= 0, got -1" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_failed_parity_check_replaces_neither_file(tmp_path, capsys):
+    from kerazoo.export.__main__ import main
+
+    keras.utils.set_random_seed(0)
+    runs = []
+    for i in range(2):
+        model = Classifier(backbones.get("convnet", input_shape=SHAPE), 10)
+        model(np.zeros((1, *SHAPE), "float32"))
+        runs.append(tmp_path / f"model{i}.keras")
+        model.save(runs[-1])
+    out = tmp_path / "out"
+    assert main([str(runs[0]), "--out", str(out)]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    # atol 0: ONNX Runtime's kernels round differently from TensorFlow's.
+    assert main([str(runs[1]), "--out", str(out), "--overwrite", "--atol", "0"]) == 1
+    assert "model.onnx was not written" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_zoo_models_folder_exports_with_the_class_names_its_manifest_lists(tmp_path, capsys):
+    from kerazoo import zoo
+    from kerazoo.export.__main__ import main
+
+    folder = zoo.default_root() / "saved_models" / "digits_lucir"
+    assert main([str(folder), "--out", str(tmp_path / "out"), "--onnx"]) == 0
+    assert "no class names" not in capsys.readouterr().err
+    names = zoo.info("digits_lucir")["classes"]
+    assert names != sorted(names)  # LUCIR's columns: its class order
+    assert list(OnnxClassifier(tmp_path / "out" / "model.onnx").class_names) == names
+
+    unnamed = tmp_path / "model.keras"
+    shutil.copy(folder / "digits_lucir.keras", unnamed)
+    assert main([str(unnamed), "--out", str(tmp_path / "out2"), "--onnx"]) == 0
+    assert "note: no class names recorded beside" in capsys.readouterr().err

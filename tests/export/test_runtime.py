@@ -79,18 +79,23 @@ def test_rejects_bad_input_with_a_fix(classifier, images, message):
         classifier.predict(images)
 
 
-def test_explicit_cuda_falls_back_to_cpu_with_a_warning(onnx_path):
+@pytest.mark.parametrize("through", ["OnnxClassifier", "zoo.load"])
+def test_explicit_cuda_falls_back_to_cpu_with_a_warning_at_the_callers_line(onnx_path, through):
+    from kerazoo import zoo
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        clf = OnnxClassifier(onnx_path, providers=["CUDAExecutionProvider"])
+        if through == "zoo.load":
+            clf = zoo.load("digits_baseline", "onnx", providers=["CUDAExecutionProvider"])
+        else:
+            clf = OnnxClassifier(onnx_path, providers=["CUDAExecutionProvider"])
     if clf.provider == "CUDAExecutionProvider":
         pytest.skip("CUDA is usable on this machine")
     assert clf.provider == "CPUExecutionProvider"
-    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-    assert any(
-        "CUDAExecutionProvider was requested" in m and "fell back to CPUExecutionProvider" in m
-        for m in messages
-    )
+    (warning,) = [w for w in caught if issubclass(w.category, UserWarning)]
+    message = str(warning.message)
+    assert "CUDAExecutionProvider was requested" in message and "fell back to CPUExecutionProvider" in message
+    assert warning.filename == __file__  # the caller's line, not kerazoo's
 
 
 @pytest.mark.parametrize(

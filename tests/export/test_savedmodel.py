@@ -1,5 +1,6 @@
-"""export_savedmodel: a `serve` signature that refuses non-finite images,
-written atomically; CheckedSavedModel loads it back. Parity: test_kinds.py."""
+"""export_savedmodel: a `serve` signature that refuses non-finite images and
+images of another shape, written atomically; CheckedSavedModel loads it
+back. Parity: test_kinds.py."""
 
 import numpy as np
 import pytest
@@ -29,6 +30,20 @@ def test_bare_signature_fails_loudly_on_non_finite_images(saved_path, bad):
     images[1, 2, 3, 0] = bad
     with pytest.raises(tf.errors.InvalidArgumentError, match="images contain NaN or infinity"):
         loaded.signatures["serve"](images=tf.constant(images))
+
+
+@pytest.mark.parametrize(
+    "shape", [(3, 9, 8, 1), (3, 8, 8, 3), (3, 8, 8)], ids=["height", "channels", "no channel axis"]
+)
+def test_bare_signature_refuses_images_of_another_shape(saved_path, shape):
+    # Before the check: 9x8 images gave scores, and images without the
+    # channel axis aborted the process in a convolution's shape check.
+    assert SHAPE == (8, 8, 1)
+    loaded = tf.saved_model.load(str(saved_path))
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"is not compatible with expected shape \[\?,8,8,1\]"
+    ):
+        loaded.signatures["serve"](images=tf.zeros(shape))
 
 
 def test_checked_savedmodel_keeps_the_loaded_objects_attributes(saved_path):
