@@ -183,6 +183,42 @@ def _(tmp):
     )
 
 
+@row("fit-class-weight", "`kerazoo.models.Classifier.fit`", "`class_weight={0: 5.0, 1: 1.0, 2: 1.0}`")
+def _(tmp):
+    from kerazoo.models import Classifier
+
+    model = Classifier(_convnet(), 3)
+    model.compile(optimizer="sgd")
+    weights = {0: 5.0, 1: 1.0, 2: 1.0}
+    return _raised(lambda: model.fit(_images(), np.array([0, 1, 2, 0]), class_weight=weights, verbose=0))
+
+
+@row("mixed-float16", "`kerazoo.models.Classifier.compile`", "under Keras' `mixed_float16` policy")
+def _(tmp):
+    import keras
+
+    from kerazoo.models import Classifier
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = Classifier(_convnet(), 3)
+        return _raised(lambda: model.compile(optimizer="sgd"))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@row("adco-one-view", "`kerazoo.models.AdCo.fit`", "one batch of images instead of two views")
+def _(tmp):
+    import keras
+
+    from kerazoo.models import AdCo
+    from kerazoo.optimizers import GradientAscent
+
+    model = AdCo(_convnet(), bank_size=8, dim=4)
+    model.compile(keras.optimizers.SGD(0.1), GradientAscent(keras.optimizers.SGD(0.1)))
+    return _raised(lambda: model.fit(_images(), verbose=0))
+
+
 @row("predict-nan", "`Classifier.predict`", "an image holding NaN")
 def _(tmp):
     from kerazoo.models import Classifier
@@ -522,10 +558,17 @@ def _(tmp):
     return _command("kerazoo.export", tmp / "code.keras", "--out", tmp / "out")
 
 
-@row("export-zoo-folder", "`python -m kerazoo.export`", "a zoo model's folder (it holds `<name>.keras`)")
+@row("export-other-folder", "`python -m kerazoo.export`", "a folder holding a `.keras` file of another name")
 def _(tmp):
-    shutil.copytree(ROOT / "saved_models" / "digits_baseline", tmp / "digits_baseline")
-    return _command("kerazoo.export", tmp / "digits_baseline", "--out", tmp / "out")
+    (tmp / "models").mkdir()
+    shutil.copy(ROOT / "saved_models" / "digits_baseline" / "digits_baseline.keras", tmp / "models")
+    return _command("kerazoo.export", tmp / "models", "--out", tmp / "out")
+
+
+@row("export-out-file", "`python -m kerazoo.export`", "`--out` naming an existing file")
+def _(tmp):
+    (tmp / "out.onnx").write_text("")
+    return _command("kerazoo.export", ROOT / "saved_models" / "digits_baseline", "--out", tmp / "out.onnx")
 
 
 @row("export-translator", "`python -m kerazoo.export`", "a GIT translator (`translator.keras`)")
@@ -624,6 +667,41 @@ def _(tmp):
 @row("zoo-publish-missing", "`python -m kerazoo.zoo publish`", "a run directory that does not exist")
 def _(tmp):
     return _command("kerazoo.zoo", "publish", tmp / "runs" / "nope", "mine", "--root", tmp / "zoo")
+
+
+@row(
+    "zoo-publish-incomplete",
+    "`python -m kerazoo.zoo publish`",
+    "a run directory whose `model.onnx` was deleted",
+)
+def _(tmp):
+    zoo = _zoo_copy(tmp / "zoo")
+    entry = json.loads((zoo / "saved_models" / "manifest.json").read_text())["models"]["digits_baseline"]
+    run = tmp / "run"
+    shutil.copytree(zoo / "saved_models" / "digits_baseline", run)
+    (run / "digits_baseline.keras").rename(run / "model.keras")
+    (run / "config.json").write_text(json.dumps({"recipe": "baseline", "config": entry["config"]}))
+    model = {"onnx_parity_max_abs_diff": entry["onnx"]["parity_max_abs_diff"]}
+    (run / "metrics.json").write_text(json.dumps({"model": model}))
+    return _command("kerazoo.zoo", "publish", run, "digits_baseline", "--overwrite", "--root", zoo)
+
+
+@row(
+    "zoo-publish-taken", "`kerazoo.zoo.publish`", "a name whose folder holds files the manifest does not list"
+)
+def _(tmp):
+    import kerazoo.zoo
+
+    zoo = _zoo_copy(tmp / "zoo")
+    (zoo / "saved_models" / "mine").mkdir()
+    (zoo / "saved_models" / "mine" / "notes.txt").write_text("my notes")
+    run = tmp / "run"
+    shutil.copytree(zoo / "saved_models" / "digits_baseline", run)
+    (run / "config.json").write_text(json.dumps({"recipe": "baseline"}))
+    (run / "metrics.json").write_text(json.dumps({"model": {"onnx_parity_max_abs_diff": {}}}))
+    (run / "digits_baseline.keras").rename(run / "model.keras")
+    shutil.copy(zoo / "export" / "digits_baseline.onnx", run / "model.onnx")
+    return _raised(lambda: kerazoo.zoo.publish(run, "mine", root=zoo))
 
 
 @row("zoo-rebuild-elsewhere", "`kerazoo.zoo.rebuild`", "a model made in a directory this machine lacks")
