@@ -288,11 +288,7 @@ def read_splits(builder, splits, image_size, where, base):
     arrays, start = {}, 0
     for split in splits:
         count = len(read[split][1])
-        stacked = (
-            np.stack(images[start : start + count])
-            if count
-            else np.zeros((0, *(images[0].shape if images else (1, 1, 1))), np.float32)
-        )
+        stacked = np.stack(images[start : start + count])
         if stacked.dtype == np.uint8:
             # x * float32(1/255): tf.image.convert_image_dtype's exact values, as `load` gives.
             stacked = stacked.astype(np.float32) * np.float32(1.0 / 255.0)
