@@ -11,7 +11,6 @@ every recipe and model gets its decay from.
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -199,11 +198,36 @@ def with_weight_decay(optimizer, weight_decay):
     return CoupledWeightDecay(optimizer, weight_decay) if weight_decay else optimizer
 
 
+class _FollowedRate:
+    """`scale` × `optimizer`'s current learning rate, as a callable rate
+    (Keras optimizers call it at every step)."""
+
+    def __init__(self, optimizer, scale):
+        self.optimizer = optimizer
+        self.scale = scale
+
+    def __call__(self):
+        # The product in float64, rounded once: the bits of the float32 rate
+        # a copy was given before it followed (0.05 × 0.1 in float32 is 1 ulp off).
+        rate = ops.cast(self.optimizer.learning_rate, "float64") * self.scale
+        return ops.cast(rate, "float32")
+
+    def get_config(self):
+        return {"learning_rate_scale": self.scale}
+
+
 def copy(optimizer, name, learning_rate_scale=1.0):
     """A new, unbuilt optimizer like `optimizer` (same class, settings and
-    wrappers), named `name`, at `learning_rate_scale` × its learning rate
-    (a schedule is wrapped in `ScaledSchedule`). For a model's second
-    optimizer (BatchFormer's 0.1× rate, MUNIT's discriminator).
+    wrappers), named `name`, at `learning_rate_scale` × its learning rate.
+    For a model's second optimizer (BatchFormer's 0.1× rate, MUNIT's
+    discriminator).
+
+    A schedule is wrapped in `ScaledSchedule`. A fixed rate is followed: the
+    copy reads `optimizer`'s rate at every step, so a callback that changes
+    it (`ReduceLROnPlateau`, `LearningRateScheduler`, which only see
+    `model.optimizer`) changes the copy's too. Such a copy's config names the
+    scale, not the optimizer it follows: rebuild it with `copy`, not
+    `from_config`.
 
     Args:
         optimizer: a Keras optimizer, possibly wrapped by kerazoo.
@@ -227,12 +251,10 @@ def copy(optimizer, name, learning_rate_scale=1.0):
         inner = copy(optimizer.inner_optimizer, f"{name}_inner", learning_rate_scale)
         return type(optimizer)(inner, optimizer.weight_decay, name=name)
     config = optimizer.get_config()
-    if learning_rate_scale != 1.0:
-        rate = config["learning_rate"]
-        if isinstance(rate, dict):
-            rate = ScaledSchedule(keras.saving.deserialize_keras_object(rate), learning_rate_scale)
-        else:
-            rate = float(np.float32(rate)) * learning_rate_scale
-        config["learning_rate"] = rate
+    rate = config["learning_rate"]
+    if not isinstance(rate, dict):
+        config["learning_rate"] = _FollowedRate(optimizer, learning_rate_scale)
+    elif learning_rate_scale != 1.0:
+        config["learning_rate"] = ScaledSchedule(keras.saving.deserialize_keras_object(rate), learning_rate_scale)
     config["name"] = name
     return type(optimizer).from_config(config)

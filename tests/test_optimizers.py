@@ -71,6 +71,16 @@ def test_zero_weight_decay_returns_the_optimizer_and_copy_keeps_wrappers_and_sca
     assert twin.inner_optimizer is not sgd and float(twin.learning_rate) == pytest.approx(0.01)
 
 
+def test_a_copy_follows_a_fixed_rate_set_later_to_the_same_bits():
+    adam = CoupledWeightDecay(keras.optimizers.Adam(0.05), 1e-4)
+    twin = copy(adam, "twin", learning_rate_scale=0.1)
+    # A rate given as float(float32(0.05)) × 0.1, not float32 0.05 × 0.1 (1 ulp apart).
+    assert np.float32(twin.learning_rate) == np.float32(float(np.float32(0.05)) * 0.1)
+    adam.learning_rate = 0.002  # what ReduceLROnPlateau and LearningRateScheduler do
+    assert np.float32(twin.learning_rate) == np.float32(float(np.float32(0.002)) * 0.1)
+    assert twin.inner_optimizer.get_config()["learning_rate"]["config"] == {"learning_rate_scale": 0.1}
+
+
 def test_two_steps_equal_the_official_bank_update():
     # research/adco.md §2: g = −∂L/∂W; v ← 0.9·v + (g + 1e-4·W); W ← W − 3·v.
     w0 = RNG.normal(size=(4, 6)).astype("float32")

@@ -119,6 +119,22 @@ def test_a_schedule_is_scaled_at_every_step():
         assert float(model.optimizer.learning_rate) == pytest.approx(float(schedule(step)))
 
 
+def test_a_callback_that_lowers_the_rate_lowers_batchformers_too():
+    # Keras' rate callbacks see model.optimizer only.
+    model = make(lr=0.1)
+    x, y = batch(16)
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        callbacks=[keras.callbacks.LearningRateScheduler(lambda e: 0.1**e)],
+    )
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.1)
+    assert float(model.batchformer_optimizer.learning_rate) == pytest.approx(0.01)
+
+
 def test_inference_is_identical_with_and_without_batchformer():
     model = make(dropout=0.5)
     x, y = batch()
