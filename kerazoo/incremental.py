@@ -33,7 +33,7 @@ from kerazoo._checks import is_whole
 from kerazoo.data.errors import DataSizeError
 from kerazoo.data.pipeline import train_dataset
 from kerazoo.layers.cosine_linear import CosineLinear, imprint_weights
-from kerazoo.models.classifier import feature_size
+from kerazoo.models.backbone_shapes import feature_size
 from kerazoo.models.lucir import LUCIRClassifier, LUCIRLoss
 from kerazoo.ops import l2_normalize_numpy, outputs_numpy
 from kerazoo.optimizers import with_weight_decay

@@ -44,7 +44,8 @@ REFERENCED = {
 GENERIC = {
     "kerazoo.models.base": {"OptimizerGroup", "TrainingModel"},
     "kerazoo.models.checked_predict": {"CheckedPredict"},
-    "kerazoo.models.classifier": {"Classifier", "feature_size"},
+    "kerazoo.models.backbone_shapes": {"feature_size", "image_shape"},
+    "kerazoo.models.classifier": {"Classifier"},
     "kerazoo.models.feature_extractor": {"FeatureExtractor"},
 }
 BLOCK = re.compile(r"^[ \t]*```python\n(.*?)^[ \t]*```", re.M | re.S)

@@ -8,6 +8,7 @@ from kerazoo import initializers
 from kerazoo._checks import is_whole
 from kerazoo.layers.negative_bank import NegativeBank
 from kerazoo.losses.contrastive import info_nce_loss
+from kerazoo.models.backbone_shapes import feature_size, image_shape
 from kerazoo.models.base import OptimizerGroup, TrainingModel
 from kerazoo.models.feature_extractor import FeatureExtractor
 from kerazoo.ops import gather_replica_rows, l2_normalize
@@ -182,7 +183,7 @@ class AdCo(TrainingModel):
                 raise ValueError(f"AdCo {name}={value!r}: it must be {rule}.")
         self.scope = scope
         self.backbone = backbone
-        features = backbone.output_shape[-1]
+        features = feature_size(backbone)
         self.hidden_dim = int(hidden_dim or features)
         self.head = projection_head(features, self.hidden_dim, dim, "head")
         self.key_backbone = keras.models.clone_model(backbone)
@@ -318,7 +319,7 @@ class AdCo(TrainingModel):
         """What ships: the trained backbone's pooled features (kind `features`),
         what the linear probe and kNN evaluate."""
         extractor = FeatureExtractor(self.backbone)
-        extractor(ops.zeros((1, *self.backbone.input_shape[1:])))
+        extractor(ops.zeros((1, *image_shape(self.backbone))))
         return extractor
 
     def get_config(self):

@@ -6,8 +6,8 @@ from keras import ops
 from kerazoo import initializers, optimizers
 from kerazoo.losses.balanced_softmax import balanced_softmax_loss
 from kerazoo.losses.cross_entropy import cross_entropy_loss
+from kerazoo.models.backbone_shapes import feature_size, image_shape
 from kerazoo.models.base import OptimizerGroup, TrainingModel
-from kerazoo.models.classifier import feature_size
 from kerazoo.ops import check_class_ids
 from kerazoo.serialization import deserialized
 
@@ -122,7 +122,7 @@ class BatchFormerClassifier(TrainingModel):
         # Built now (the backbone is): the training step calls the parts, not
         # the model, so a model trained by `fit` alone was never marked built,
         # and saved so it lost its optimizers' state on loading.
-        self.build(backbone.input_shape)
+        self.build((None, *image_shape(backbone)))
 
     def build(self, input_shape):
         # BatchFormer and the head are built here, not on a first training

@@ -4,39 +4,11 @@ import keras
 from keras import ops
 
 from kerazoo.losses.cross_entropy import cross_entropy_loss
+from kerazoo.models.backbone_shapes import image_shape
 from kerazoo.models.base import TrainingModel
 from kerazoo.models.checked_predict import CheckedPredict
 from kerazoo.ops import check_class_ids
 from kerazoo.serialization import deserialized
-
-
-def feature_size(backbone):
-    """The size of `backbone`'s feature vector, which a new PyTorch-initialised
-    head needs (`nn.Linear`'s ranges depend on its input size).
-
-    Args:
-        backbone: a built `keras.Model` from images to (B, D) features.
-
-    Returns:
-        D, an int; a `ValueError` that says what to do if the backbone is not built.
-
-    Example:
-
-    ```python
-    import kerazoo
-    from kerazoo.models.classifier import feature_size
-
-    print(feature_size(kerazoo.backbones.get("convnet", width=16)))  # 16
-    ```
-    """
-    try:
-        return int(backbone.output_shape[-1])
-    except (AttributeError, ValueError) as error:
-        raise ValueError(
-            f"head=None needs the feature size of the backbone {backbone.name!r}, which is not "
-            "built: pass a functional keras.Model (as kerazoo.backbones.get gives), call the "
-            "backbone once on a batch, or pass head=."
-        ) from error
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
@@ -115,7 +87,7 @@ class Classifier(CheckedPredict, TrainingModel):
         so that exports know its input shape: what a method's
         `inference_model()` returns."""
         model = cls(backbone, num_classes, head=head)
-        model(ops.zeros((1, *backbone.input_shape[1:])))
+        model(ops.zeros((1, *image_shape(backbone))))
         return model
 
     def get_config(self):

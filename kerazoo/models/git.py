@@ -3,7 +3,8 @@
 import keras
 
 from kerazoo import initializers
-from kerazoo.models.classifier import Classifier, feature_size
+from kerazoo.models.backbone_shapes import feature_size
+from kerazoo.models.classifier import Classifier
 from kerazoo.serialization import deserialized
 
 

@@ -11,6 +11,7 @@ from kerazoo.layers.cosine_linear import CosineLinear
 from kerazoo.losses.cross_entropy import cross_entropy_loss
 from kerazoo.losses.distillation import distillation_loss
 from kerazoo.losses.lucir import adaptive_lambda, less_forget_loss, margin_ranking_loss
+from kerazoo.models.backbone_shapes import image_shape
 from kerazoo.models.base import TrainingModel
 from kerazoo.ops import check_class_ids
 from kerazoo.serialization import deserialized
@@ -150,7 +151,7 @@ class LUCIRClassifier(TrainingModel):
         # Built now (the backbone is): the training step calls the parts, not
         # the model, so a model trained by `fit` alone was never marked built,
         # and saved so it lost its optimizer's state on loading.
-        self.build(backbone.input_shape)
+        self.build((None, *image_shape(backbone)))
 
     def build(self, input_shape):
         # The old model comes built; the head may not be.
