@@ -149,14 +149,21 @@ class TrainingModel(keras.Model):
                 f"{type(self).__name__} computes its own loss terms (compute_losses); "
                 "compile it with an optimizer and metrics only, without `loss`."
             )
-        if self.dtype_policy.name == "mixed_float16":
+        # A backbone built under the global policy may carry it into a
+        # float32 model; without loss scaling its float16 gradients underflow.
+        float16 = [
+            layer.name for layer in self._flatten_layers() if layer.dtype_policy.name == "mixed_float16"
+        ]
+        if float16:
             # Keras would wrap the optimizer in a LossScaleOptimizer, which
             # unscales gradients that `optimize` never scaled: the updates
             # came out 32,768 times too small, silently.
             raise ValueError(
-                f"{type(self).__name__} does not train under 'mixed_float16': its steps do not scale "
-                "the loss, which float16's gradients need. Use 'mixed_bfloat16' (float32's exponent "
-                "range, no loss scaling; the recipes' --set precision=mixed) or 'float32'."
+                f"{type(self).__name__} does not train under 'mixed_float16' (the policy of "
+                f"{', '.join(repr(name) for name in float16[:3])}{' ...' if len(float16) > 3 else ''}): "
+                "its steps do not scale the loss, which float16's gradients need. Use "
+                "'mixed_bfloat16' (float32's exponent range, no loss scaling; the recipes' --set "
+                "precision=mixed) or 'float32', and build the backbone under it."
             )
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
         trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", *self.loss_terms)}
@@ -207,6 +214,9 @@ class TrainingModel(keras.Model):
         if isinstance(data, (tuple, list)) and len(data) > 2 and any(d is not None for d in data[2:]):
             # Keras appends sample weights as a third element, which every
             # compute_losses ignored: the weights changed nothing, silently.
+            # Raised while Keras traces its step: drop the half-traced
+            # functions, which a corrected fit would reuse and fail on.
+            self.train_function = self.test_function = None
             raise ValueError(
                 f"{type(self).__name__} got sample weights (batches of {len(data)} elements); its loss terms take "
                 "(inputs, targets) and no sample weights, so fit's sample_weight= and class_weight= "

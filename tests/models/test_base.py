@@ -12,7 +12,7 @@ from keras import ops
 from helpers import multiworker
 from helpers.replicas import assert_replicas_agree
 from helpers.two_player import SHAPE, TwoPlayer, build, state
-from kerazoo.models import TrainingModel
+from kerazoo.models import Classifier, TrainingModel
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.uniform(0, 1, (32, *SHAPE)).astype("float32")
@@ -116,8 +116,6 @@ def test_compiling_with_a_loss_is_refused():
 
 
 def _classifier():
-    from kerazoo.models import Classifier
-
     model = Classifier(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]), num_classes=3)
     model.compile(optimizer="sgd")
     return model
@@ -132,8 +130,10 @@ def test_sample_and_class_weights_are_refused_not_ignored(weights):
         if weights == "sample_weight"
         else {"class_weight": {0: 5.0, 1: 1.0, 2: 1.0}}
     )
+    model = _classifier()
     with pytest.raises(ValueError, match=r"no sample weights, so fit's sample_weight= and class_weight="):
-        _classifier().fit(x, y, verbose=0, **given)
+        model.fit(x, y, verbose=0, **given)
+    assert model.fit(x, y, verbose=0).history["loss"]  # the corrected call trains
 
 
 def test_mixed_float16_is_refused_at_compile():
@@ -144,6 +144,16 @@ def test_mixed_float16_is_refused_at_compile():
             _classifier()
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_a_float16_backbone_in_a_float32_model_is_refused_at_compile():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="float16_dense")])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    with pytest.raises(ValueError, match=r"under 'mixed_float16' \(the policy of .*'float16_dense'"):
+        Classifier(backbone, 2).compile(optimizer="sgd")
 
 
 def test_an_undeclared_term_is_named():
