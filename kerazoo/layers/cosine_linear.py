@@ -163,7 +163,10 @@ class CosineLinear(keras.layers.Layer):
         """Grow the head by `n` classes; σ and all current weights are kept exactly.
 
         Every current class moves into the old block (frozen if `freeze_old`), and a new
-        trainable block of `n` classes is appended after it.
+        trainable block of `n` classes is appended after it. A model that has
+        trained holds a step traced for the old variables (and class count):
+        compile it again before the next `fit` (`kerazoo.incremental` builds
+        a new model for each phase).
 
         Args:
             n: number of new classes.
