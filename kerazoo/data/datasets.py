@@ -271,8 +271,9 @@ def load(name, split, data_dir=None, *, download=False, with_info=False, image_s
         return (ds, info) if with_info else ds
     data_dir = data_dir or default_data_dir()
     base_name = name.split(":")[0].split("/")[0]
-    prepare = download or base_name in _OFFLINE_BUILDERS
-    if download and base_name not in _OFFLINE_BUILDERS:
+    # A prepared dataset is only read: no lock, so a read-only data_dir works.
+    prepare = (download or base_name in _OFFLINE_BUILDERS) and not is_prepared(name, data_dir)
+    if prepare and download and base_name not in _OFFLINE_BUILDERS:
         _require_download_hosts(name, data_dir)
     try:
         with _one_preparer(data_dir, base_name) if prepare else contextlib.nullcontext():
@@ -335,6 +336,63 @@ def load_arrays(name, split, data_dir=None, *, download=False, image_size=None):
     if not images:
         raise DatasetNotFoundError(f"Split '{split}' of '{name}' is empty.")
     return np.concatenate(images), np.concatenate(labels), info
+
+
+def is_prepared(name, data_dir=None):
+    """Whether the tfds dataset `name` is prepared in `data_dir` (nothing is
+    read or written; False for an unknown name).
+
+    Args:
+        name: a tfds name, optionally with a version or config.
+        data_dir: the tfds data directory; default `default_data_dir()`.
+
+    Example:
+
+    ```python
+    from kerazoo.data.datasets import is_prepared
+
+    print(is_prepared("cifar100", "/nonexistent"))  # False
+    ```
+    """
+    try:
+        return tfds.builder(name, data_dir=data_dir or default_data_dir()).is_prepared()
+    except tfds.core.registered.DatasetNotFoundError:
+        return False
+
+
+def require(name, data_dir=None, download=False):
+    """Raise the message `load` would give if `name` cannot be loaded from
+    `data_dir` (not prepared, and neither built offline nor downloadable);
+    a user source is checked where it is read.
+
+    Args:
+        name: a tfds name, or a user source (not checked here).
+        data_dir: the tfds data directory; default `default_data_dir()`.
+        download: whether a missing dataset would be downloaded.
+
+    Raises:
+        DatasetNotFoundError: the message says how to provide the dataset.
+
+    Example:
+
+    ```python
+    from kerazoo.data import DatasetNotFoundError
+    from kerazoo.data.datasets import require
+
+    require("digits")  # built offline when first loaded
+    try:
+        require("cifar100", "/nonexistent")
+    except DatasetNotFoundError as error:
+        print(error)  # Dataset 'cifar100' is not prepared in /nonexistent ...
+    ```
+    """
+    base_name = name.split(":")[0].split("/")[0]
+    if is_user_source(name) or download or base_name in _OFFLINE_BUILDERS:
+        return
+    data_dir = data_dir or default_data_dir()
+    num_classes(name, data_dir)  # an unknown name: its own message
+    if not is_prepared(name, data_dir):
+        raise DatasetNotFoundError(_missing_dataset_message(name, data_dir, "no prepared version found"))
 
 
 def num_classes(name, data_dir=None):

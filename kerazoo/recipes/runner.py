@@ -109,6 +109,10 @@ def run(recipe, config, args, command):
                 return  # the parent refused the run and removed its directory
             run = Run.join(recipe.name, config, strategy, args.out, args.verbose)
         else:
+            # Before the run directory: --overwrite would have deleted the
+            # run it replaces for a run that cannot start.
+            base, _, _ = parse_protocol_name(config.dataset)
+            datasets.require(base, config.data_dir or None, config.download)
             run = Run.open(
                 recipe.name,
                 config,

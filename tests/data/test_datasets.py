@@ -4,7 +4,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from helpers import processes
-from kerazoo.data import DatasetNotFoundError, load, load_arrays
+from kerazoo.data import DatasetNotFoundError, datasets, load, load_arrays
 
 
 def test_digits_split_is_stratified_disjoint_and_deterministic():
@@ -43,6 +43,26 @@ def test_missing_real_dataset_says_where_and_how(tmp_path):
     message = str(error.value)
     assert "cifar100" in message and str(tmp_path) in message
     assert "download_and_prepare" in message and "data_dir" in message
+
+
+def test_require_answers_before_loading_as_load_would(tmp_path):
+    with pytest.raises(
+        DatasetNotFoundError, match=r"(?s)Dataset 'cifar100' is not prepared in .*download_and_prepare"
+    ):
+        datasets.require("cifar100", str(tmp_path))
+    with pytest.raises(DatasetNotFoundError, match="Unknown dataset 'cifar1000'"):
+        datasets.require("cifar1000", str(tmp_path))
+    datasets.require("cifar100", str(tmp_path), download=True)  # tfds would fetch it
+    datasets.require("digits", str(tmp_path))  # built offline on first load
+
+
+def test_a_prepared_dataset_is_read_without_writing_to_its_directory(tmp_path):
+    # A cluster's shared datasets are often mounted read-only.
+    load("digits", "test", data_dir=str(tmp_path))
+    (tmp_path / ".digits.prepare.lock").unlink()
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert len(list(load("digits", "test", data_dir=str(tmp_path)))) == 360
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
 class KerazooTestShapes(tfds.core.GeneratorBasedBuilder):
@@ -84,8 +104,6 @@ def test_unknown_dataset_name_is_a_clear_error():
 # Downloading (kerazoo.data.datasets._require_download_hosts).
 import socket  # noqa: E402
 import time  # noqa: E402
-
-from kerazoo.data import datasets  # noqa: E402
 
 
 def _closed_local_port():

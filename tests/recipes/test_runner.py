@@ -146,6 +146,24 @@ def test_another_recipes_run_is_named_when_refused_or_overwritten(tmp_path, caps
     assert json.loads((out / "config.json").read_text())["recipe"] == "baseline"
 
 
+def test_overwrite_keeps_the_old_run_when_the_new_runs_dataset_is_missing(cli, tmp_path):
+    out = tmp_path / "run"
+    _open(out)
+    (out / "metrics.json").write_text("{}")
+    result = cli(
+        BASELINE,
+        "--set",
+        "dataset=cifar10",
+        "--set",
+        f"data_dir={tmp_path / 'empty'}",
+        "--out",
+        out,
+        "--overwrite",
+    )
+    assert result.returncode == 2 and "Dataset 'cifar10' is not prepared" in result.stderr, result.stderr
+    assert (out / "metrics.json").is_file() and "deleting" not in result.stdout
+
+
 def test_a_nan_loss_stops_training_and_writes_no_model(cli, tmp_path):
     out = tmp_path / "run"
     result = cli(BASELINE, "--set", "epochs=2", "--set", "learning_rate=1e30", "--out", out)
