@@ -255,6 +255,8 @@ def copy(optimizer, name, learning_rate_scale=1.0):
     if not isinstance(rate, dict):
         config["learning_rate"] = _FollowedRate(optimizer, learning_rate_scale)
     elif learning_rate_scale != 1.0:
-        config["learning_rate"] = ScaledSchedule(keras.saving.deserialize_keras_object(rate), learning_rate_scale)
+        config["learning_rate"] = ScaledSchedule(
+            keras.saving.deserialize_keras_object(rate), learning_rate_scale
+        )
     config["name"] = name
     return type(optimizer).from_config(config)

@@ -172,8 +172,9 @@ class RunConfig:
         if is_streamed(self.dataset) and not self.reads_streamed_datasets:
             raise ConfigError(
                 f"Config key 'dataset': '{self.dataset}' is too large for memory and is read as a "
-                "stream, which this recipe does not support yet; the batchformer recipe does "
-                "(recipes/imagenet_lt_batchformer.toml)."
+                "stream, which this recipe does not support; the batchformer recipe does "
+                "(recipes/imagenet_lt_batchformer.toml), and the adco recipe reads it into memory "
+                "(recipes/imagenet_adco.toml)."
             )
         if is_streamed(self.dataset) and not self.image_size:
             raise ConfigError(

@@ -3,6 +3,7 @@ SSL) and the paper-protocol configs on generated or mock data."""
 
 import json
 import os
+import types
 
 import pytest
 
@@ -43,6 +44,16 @@ def test_own_image_folders_without_domains_are_shifted_or_few_labelled(tmp_path)
     assert images.shape == (3, 16, 16, 3) and len(unlabelled) == 6 and len(eval_labels) == 3
 
 
+def test_a_batch_larger_than_the_set_it_is_drawn_from_names_its_key(tmp_path):
+    root = write_image_folders(tmp_path, domains=(), per_class=4, size=6)
+    sets = ["dataset=imagefolder", f"data_dir={root}", "task=ssl", "labels_per_class=1"]
+    config = resolve(bnm.BNMConfig, sets=sets)
+    with pytest.raises(
+        ConfigError, match=r"'unlabelled_batch_size' \(64\) exceeds the unlabelled set \(6 images\)"
+    ):
+        experiment.prepare(config, types.SimpleNamespace())
+
+
 @pytest.mark.parametrize("name", ["digits_bnm_da.toml", "digits_bnm_da_rot.toml", "digits_bnm_ssl.toml"])
 def test_digits_configs_resolve(name):
     config = resolve(bnm.BNMConfig, files=[TOML.format(name)])
@@ -52,9 +63,9 @@ def test_digits_configs_resolve(name):
 @pytest.mark.parametrize(
     "sets, evaluated_on",
     [
-        ([], "the digits-bg target domain"),
-        (["shift=rot"], "the digits-rot target domain"),
-        (["dataset=glyphs", "shift=fonts"], "the target domain of the glyphs fonts split"),
+        ([], "the digits test split under the bg shift (the target domain)"),
+        (["shift=rot"], "the digits test split under the rot shift (the target domain)"),
+        (["dataset=glyphs", "shift=fonts"], "the target domain's test images of the glyphs fonts split"),
         (["task=ssl", "dataset=digits-rot"], "the digits-rot test split"),
     ],
 )

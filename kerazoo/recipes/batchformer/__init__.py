@@ -42,7 +42,12 @@ COLUMNS = [
 class BatchFormerConfig(recipe.RunConfig):
     reads_streamed_datasets = True  # ImageNet-LT, through protocol.train_dataset
 
-    dataset: str = option("digits-lt", "protocol (see RunConfig); -lt Zipf 2.0, -lt100 exponential rho=100")
+    dataset: str = option(
+        "digits-lt",
+        "long-tailed protocol: a tfds dataset name, or imagefolder / arrays for your own data in "
+        "data_dir (docs/own_data.md), with -lt (Zipf 2.0) or -lt100 (exponential, rho 100), "
+        "e.g. digits-lt, cifar100-lt or imagefolder-lt; imagenet_lt is streamed",
+    )
     backbone: str = recipe.backbone_option()
     epochs: int = option(30, "training epochs", min=1)
     passes_per_epoch: int = option(

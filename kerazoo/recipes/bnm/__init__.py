@@ -107,9 +107,10 @@ class BNMConfig(recipe.RunConfig):
             return super().evaluated_on
         if self.domain_folders:
             return f"the {self.target_domain} target domain"
+        # The target's held-out test images, not the unlabelled ones it trained on.
         if self.shift in SPLIT_SHIFTS:
-            return f"the target domain of the {self.dataset} {self.shift} split"
-        return f"the {self.dataset}-{self.shift} target domain"
+            return f"the target domain's test images of the {self.dataset} {self.shift} split"
+        return f"the {self.dataset} test split under the {self.shift} shift (the target domain)"
 
     def validate(self):
         # The domain-folder mode's own needs first: they name every key it needs, data_dir included.

@@ -84,14 +84,17 @@ def prepare(config, run):
     """The labelled, unlabelled and evaluation splits, and the steps of every method."""
     images, labels, unlabelled, eval_images, eval_labels, protocol = _data(config)
     run.data_notes = protocol.notes  # for report.md and the exported model's record
-    lead = "labelled" if config.task == "da" else "unlabelled"
-    lead_batches = (
-        len(labels) // config.batch_size
-        if lead == "labelled"
-        else len(unlabelled) // config.unlabelled_batch_size
+    lead, key, size = (
+        ("labelled", "batch_size", len(labels))
+        if config.task == "da"
+        else ("unlabelled", "unlabelled_batch_size", len(unlabelled))
     )
+    lead_batches = size // getattr(config, key)
     if lead_batches == 0:
-        raise ConfigError(f"Config: the {lead} set is smaller than one batch; lower the batch size.")
+        raise ConfigError(
+            f"Config key '{key}' ({getattr(config, key)}) exceeds the {lead} set ({size} images); "
+            f"set {key} to at most {size}."
+        )
     epochs = math.ceil(config.steps / lead_batches)
     run.log(
         f"{count(epochs, 'epoch')} x {count(lead_batches, 'step')} = "
