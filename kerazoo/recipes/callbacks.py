@@ -246,19 +246,38 @@ def _matches(weights, metadata):
     return Path(weights).exists() and (recorded is None or recorded == sha256(weights))
 
 
+def recorded_sha256(path):
+    """Where a finished stage's checkpoint `path` has its sha256 recorded."""
+    return Path(f"{path}.sha256")
+
+
 @contextlib.contextmanager
 def weights_that_fit(path):
     """Turns Keras' error for a weights file that does not fit the model
     (loaded inside the block) into a `RunDirError` that names the file and
-    the way out.
+    the way out; so too a file that cannot be read, or whose sha256 differs
+    from the one recorded beside it (a finished stage's checkpoint, which
+    would otherwise load damaged weights and give wrong results silently).
 
     A run directory's checkpoints and backups only fit the kerazoo that wrote
     them: Keras keys a `.weights.h5` file by layer names, which change when a
     layer does (the fused BatchNorm renamed every BatchNorm's weights), and
     Keras then says only "expected 4 variables, but received 0".
     """
+    recorded = recorded_sha256(path)
+
+    def damaged(why):
+        return RunDirError(
+            f"{path} is damaged ({why}): delete it to train that stage again when the run "
+            "resumes, or pass --overwrite to start the run again."
+        )
+
+    if recorded.exists() and recorded.read_text().strip() != sha256(path):
+        raise damaged(f"its sha256 is not the one recorded in {recorded.name}")
     try:
         yield
+    except OSError as error:  # h5py: truncated or not HDF5
+        raise damaged(f"unreadable: {str(error).splitlines()[0]}") from None
     except ValueError as error:
         # Keras' message: a summary line, then the first failing object's error.
         lines = [line for line in str(error).splitlines() if line.strip()]

@@ -5,16 +5,23 @@
       run.log            the one-line-per-stage log (every line, verbose or not)
 
 A finished run directory is never overwritten without `--overwrite` (which
-names the run it deletes), and a run is resumed only with the recipe,
-config and `--strategy` it started with.
+names the run it deletes), a run is resumed only with the recipe,
+config and `--strategy` it started with, and only one process at a time
+opens a directory (an exclusive lock on it, held while the run lives).
 """
 
 import contextlib
 import datetime
 import json
+import os
 import shutil
 import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock
+    fcntl = None
 
 import kerazoo
 from kerazoo.atomic import remove_interrupted_writes, write_text
@@ -34,10 +41,20 @@ class RunDirectory:
     ```
     """
 
-    def __init__(self, path, created, verbose=False):
+    def __init__(self, path, created, verbose=False, lock=None):
         self.path = Path(path)
         self.created = created
         self.verbose = verbose
+        self._lock = lock
+
+    def __del__(self):
+        self.release()
+
+    def release(self):
+        """Let another process open this directory (also done when the run's process ends)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     @classmethod
     def open(
@@ -63,12 +80,17 @@ class RunDirectory:
         config_file = path / "config.json"
         wanted = to_dict(config)
         found = cls.check(recipe, config, path, overwrite, strategy_flag)
+        # A requeued job can start before the preempted one has stopped:
+        # two processes writing one run corrupted its backups.
+        lock = _lock(path) if path.is_dir() else None
         if found == "replace":
             print(f"--overwrite: deleting {_held_run(path)} in {path}", flush=True)
             shutil.rmtree(path)
+            os.close(lock)
+            lock = None
         created = found != "resume"
         path.mkdir(parents=True, exist_ok=True)
-        run = cls(path, created, verbose)
+        run = cls(path, created, verbose, lock if lock is not None else _lock(path))
         if created:
             write_text(
                 config_file,
@@ -226,6 +248,24 @@ RUN_ENTRIES = {
 
 def _written_by_runs(name):
     return name in RUN_ENTRIES or name.endswith(".png") or name.startswith(".")
+
+
+def _lock(path):
+    """An open descriptor of the directory `path`, locked exclusively
+    (flock: released when it is closed or its process ends), or None
+    where there is no flock."""
+    if fcntl is None:
+        return None
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise RunDirError(
+            f"{path} is in use by another process (a run of this command still going or still "
+            "stopping); wait until it has ended, or choose another --out."
+        ) from None
+    return descriptor
 
 
 def _held_run(path):

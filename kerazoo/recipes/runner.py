@@ -61,6 +61,7 @@ from kerazoo.recipes.callbacks import (
     HistoryLogger,
     PeriodicBackup,
     StopOnDivergence,
+    recorded_sha256,
     weights_that_fit,
 )
 from kerazoo.recipes.config import ConfigError, to_dict
@@ -70,6 +71,7 @@ from kerazoo.recipes.model_pool import ModelPool
 from kerazoo.recipes.recipe import STRATEGIES, Outcome, RunDirError, TrainingDiverged
 from kerazoo.recipes.run_directory import RunDirectory
 from kerazoo.recipes.step_loop import StepLoop
+from kerazoo.zoo import sha256
 
 # `precision` -> the Keras dtype policy models are built under. bfloat16, not
 # float16: float32's exponent range, so no loss scaling, which custom
@@ -150,7 +152,8 @@ def run(recipe, config, args, command):
         # parent speaks for them. What was saved (finished stages, the last
         # backup) stays, as after a kill.
         if not args.worker:
-            print(f"\ninterrupted: re-run the same command to resume the run in {run.path}.", file=sys.stderr)
+            again = "the same command" if args.out else f"the same command with --out {run.path}"
+            print(f"\ninterrupted: re-run {again} to resume the run in {run.path}.", file=sys.stderr)
         sys.exit(130)
 
 
@@ -564,6 +567,8 @@ class Run:
         )
         with atomic_path(checkpoint) as tmp:
             model.save_weights(tmp)
+        # Read back at resume (weights_that_fit); a kill before it leaves a checkpoint unchecked.
+        write_text(recorded_sha256(checkpoint), sha256(checkpoint))
         if (self.path / "backup").exists() and not any((self.path / "backup").iterdir()):
             (self.path / "backup").rmdir()
         self.log(f"{stage}: {results_lib.count(epochs, 'epoch')} in {time.time() - started:.0f} s")

@@ -17,6 +17,8 @@ from kerazoo.recipes.callbacks import (
     _trim_history,
     held_epochs,
     newest_common_epoch,
+    recorded_sha256,
+    weights_that_fit,
 )
 from kerazoo.recipes.recipe import RunDirError, TrainingDiverged
 from kerazoo.zoo import sha256
@@ -165,6 +167,25 @@ def test_a_backup_another_model_wrote_is_refused_by_name(tmp_path):
     (backup / "training_metadata.json").write_text(json.dumps({**record, "weights_sha256": sha256(weights)}))
     with pytest.raises(RunDirError, match=r"latest\.weights\.h5 does not fit this run's model.*--overwrite"):
         _fit(backup, 3)
+
+
+@pytest.mark.parametrize("damage", ["bytes changed", "truncated"])
+def test_a_damaged_checkpoint_is_refused_by_name_not_loaded(damage, tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(300)])
+    checkpoint = tmp_path / "seed0-none.weights.h5"
+    model.save_weights(checkpoint)
+    recorded_sha256(checkpoint).write_text(sha256(checkpoint))
+    data = bytearray(checkpoint.read_bytes())
+    if damage == "truncated":
+        del data[len(data) // 2 :]
+        recorded_sha256(checkpoint).unlink()  # as if killed before the record: h5py's error
+    else:
+        middle = len(data) // 2
+        data[middle : middle + 8] = bytes(b ^ 0xFF for b in data[middle : middle + 8])
+    checkpoint.write_bytes(bytes(data))
+    with pytest.raises(RunDirError, match=r"seed0-none\.weights\.h5 is damaged .*delete it"):
+        with weights_that_fit(checkpoint):
+            model.load_weights(checkpoint)
 
 
 @pytest.mark.parametrize(

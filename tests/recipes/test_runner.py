@@ -3,6 +3,7 @@ divergence, the seeds loop, and exact kill-and-resume of a two-optimizer model."
 
 import importlib
 import json
+import signal
 from pathlib import Path
 
 import keras
@@ -11,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import processes
-from helpers.resume import csv_rows, run_killed_then_resumed
+from helpers.resume import csv_rows, run_killed_then_resumed, wait_until
 from kerazoo.recipes import runner
 from kerazoo.recipes.baseline import BaselineConfig
 from kerazoo.recipes.config import resolve
@@ -162,6 +163,27 @@ def test_overwrite_keeps_the_old_run_when_the_new_runs_dataset_is_missing(cli, t
     )
     assert result.returncode == 2 and "Dataset 'cifar10' is not prepared" in result.stderr, result.stderr
     assert (out / "metrics.json").is_file() and "deleting" not in result.stdout
+
+
+def test_a_run_directory_another_process_holds_is_refused(cli, tmp_path):
+    out = tmp_path / "run"
+    held = _open(out)  # this process is running it
+    result = cli(BASELINE, "--out", out)
+    assert result.returncode == 2 and "is in use by another process" in result.stderr, result.stderr
+    held.directory.release()
+    _open(out)  # resumable again
+
+
+def test_an_interrupted_run_without_out_says_which_out_resumes_it(tmp_path):
+    interrupted = processes.Process(["-m", BASELINE, "--set", "backup_seconds=0"], cwd=tmp_path)
+    wait_until(lambda: list(tmp_path.glob("runs/*/logs/*")), interrupted)
+    interrupted.send_signal(signal.SIGINT)
+    _, stderr = interrupted.communicate(timeout=120)
+    (run,) = tmp_path.glob("runs/*")
+    assert stderr.strip().splitlines()[-1] == (
+        f"interrupted: re-run the same command with --out {run.relative_to(tmp_path)} to resume the run in "
+        f"{run.relative_to(tmp_path)}."
+    )
 
 
 def test_a_nan_loss_stops_training_and_writes_no_model(cli, tmp_path):
