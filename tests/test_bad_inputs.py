@@ -207,6 +207,24 @@ def _(tmp):
         keras.mixed_precision.set_global_policy("float32")
 
 
+@row("subclassed-backbone", "`kerazoo.models.LUCIRClassifier`", "a subclassed `keras.Model` as the backbone")
+def _(tmp):
+    import keras
+
+    from kerazoo.layers import CosineLinear
+    from kerazoo.models import LUCIRClassifier
+
+    class Pooled(keras.Model):
+        def __init__(self):
+            super().__init__(name="pooled")
+            self.pool = keras.layers.GlobalAveragePooling2D()
+
+        def call(self, images):
+            return self.pool(images)
+
+    return _raised(lambda: LUCIRClassifier(Pooled(), CosineLinear(10)))
+
+
 @row("adco-one-view", "`kerazoo.models.AdCo.fit`", "one batch of images instead of two views")
 def _(tmp):
     import keras
@@ -466,6 +484,7 @@ def _(tmp):
     run = Run.open("baseline", resolve(BaselineConfig), tf.distribute.get_strategy(), out=tmp / "run")
     (run.path / "metrics.json").write_text("{}")
     (run.path / "my_analysis.txt").write_text("mine")
+    run.directory.release()  # as if that run's process had ended
     message = _command("kerazoo.recipes.baseline", "--out", tmp / "run", "--overwrite")
     assert (run.path / "my_analysis.txt").read_text() == "mine"
     return message
@@ -538,6 +557,7 @@ def _(tmp):
     other = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
     (run.path / "checkpoints").mkdir()
     other.save_weights(run.checkpoint_path("seed0"))
+    run.directory.release()  # as if that run's process had ended
     return _command("kerazoo.recipes.baseline", "--out", tmp / "run")
 
 

@@ -151,19 +151,20 @@ class TrainingModel(keras.Model):
             )
         # A backbone built under the global policy may carry it into a
         # float32 model; without loss scaling its float16 gradients underflow.
-        float16 = [
-            layer.name for layer in self._flatten_layers() if layer.dtype_policy.name == "mixed_float16"
-        ]
+        float16 = [layer for layer in self._flatten_layers() if layer.dtype_policy.name == "mixed_float16"]
         if float16:
+            # Named by a layer with weights of its own: containers and inputs
+            # are numbered by Keras (sequential_3), which varies from run to run.
+            named = next((la.name for la in float16 if la.weights and not isinstance(la, keras.Model)), None)
             # Keras would wrap the optimizer in a LossScaleOptimizer, which
             # unscales gradients that `optimize` never scaled: the updates
             # came out 32,768 times too small, silently.
             raise ValueError(
                 f"{type(self).__name__} does not train under 'mixed_float16' (the policy of "
-                f"{', '.join(repr(name) for name in float16[:3])}{' ...' if len(float16) > 3 else ''}): "
-                "its steps do not scale the loss, which float16's gradients need. Use "
-                "'mixed_bfloat16' (float32's exponent range, no loss scaling; the recipes' --set "
-                "precision=mixed) or 'float32', and build the backbone under it."
+                f"{len(float16)} of its layers{f', e.g. {named!r}' if named else ''}): its steps do not "
+                "scale the loss, which float16's gradients need. Use 'mixed_bfloat16' (float32's "
+                "exponent range, no loss scaling; the recipes' --set precision=mixed) or 'float32', "
+                "and build the backbone under it."
             )
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
         trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", *self.loss_terms)}
