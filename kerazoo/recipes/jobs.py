@@ -18,6 +18,7 @@ methods) is trained by the first process that locks it; the other waits and
 loads the finished weights.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -107,6 +108,24 @@ def start_workers(recipe, args, path, count):
     command += ["--strategy", args.strategy] + (["--verbose"] if args.verbose else [])
     env = {**os.environ, PARENT_PID: str(os.getpid())}
     return [subprocess.Popen(command, env=env) for _ in range(count)]
+
+
+@contextlib.contextmanager
+def stop_workers_on_error(workers, seconds=10):
+    """Stop `workers` (SIGTERM, as a kill: they resume from their backups)
+    and wait for them when the block is left by an exception (Ctrl-C or a
+    scheduler's SIGINT sent to this process alone): they trained on for
+    seconds after it, and its run directory must be free once it exits."""
+    try:
+        yield
+    except BaseException:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+        for worker in workers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(seconds)
+        raise
 
 
 def exit_with_parent(poll_seconds=1.0):

@@ -66,7 +66,7 @@ from kerazoo.recipes.callbacks import (
 )
 from kerazoo.recipes.config import ConfigError, to_dict
 from kerazoo.recipes.exports import export_model
-from kerazoo.recipes.jobs import JobBoard, exit_with_parent, start_workers
+from kerazoo.recipes.jobs import JobBoard, exit_with_parent, start_workers, stop_workers_on_error
 from kerazoo.recipes.model_pool import ModelPool
 from kerazoo.recipes.recipe import STRATEGIES, Outcome, RunDirError, TrainingDiverged
 from kerazoo.recipes.run_directory import RunDirectory
@@ -140,9 +140,11 @@ def run(recipe, config, args, command):
     except (ConfigError, DatasetNotFoundError, DataSizeError, RunDirError) as e:
         if run is not None and not args.worker:
             run.directory.discard_if_empty()
+        _log_end(run, f"error: {e}")
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except TrainingDiverged as e:
+        _log_end(run, f"error: {e}")
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
@@ -153,8 +155,15 @@ def run(recipe, config, args, command):
         # backup) stays, as after a kill.
         if not args.worker:
             again = "the same command" if args.out else f"the same command with --out {run.path}"
+            _log_end(run, "interrupted")
             print(f"\ninterrupted: re-run {again} to resume the run in {run.path}.", file=sys.stderr)
         sys.exit(130)
+
+
+def _log_end(run, line):
+    """Put how the run ended in run.log too: a batch job's console is often lost."""
+    if run is not None and run.path.exists():
+        run.log(line, console=False)
 
 
 def execute(recipe, config, run, args=None):
@@ -191,19 +200,21 @@ def execute(recipe, config, run, args=None):
                 run.log(f"seed {pair[0]}: done in {seconds[pair[0]]:.0f} s")
     else:
         run.board = JobBoard(run.path / "jobs")
+        workers = []
         if not worker:
             run.board.reset()
             workers = start_workers(recipe.name, args, run.path, jobs - 1)
             run.log(f"--jobs {jobs}: {len(workers)} more process(es) take (seed, method) pairs")
-        for pair in claim_order(pairs, shipped):
-            if run.board.claim(pair):
-                results[pair] = _run_pair(experiment, config, run, pair, keep_model=pair == shipped)
-                run.board.post(pair, results[pair])
-        if worker:
-            return
-        for worker_process in workers:
-            if worker_process.wait() != 0:
-                run.log(f"a worker exited with code {worker_process.returncode}; its pairs run here")
+        with stop_workers_on_error(workers):
+            for pair in claim_order(pairs, shipped):
+                if run.board.claim(pair):
+                    results[pair] = _run_pair(experiment, config, run, pair, keep_model=pair == shipped)
+                    run.board.post(pair, results[pair])
+            if worker:
+                return
+            for worker_process in workers:
+                if worker_process.wait() != 0:
+                    run.log(f"a worker exited with code {worker_process.returncode}; its pairs run here")
         for pair in pairs:
             if pair not in results:
                 results[pair] = run.board.result(pair) or _run_pair(experiment, config, run, pair, False)

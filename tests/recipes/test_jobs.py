@@ -1,7 +1,9 @@
 """`--jobs N`: (seed, method) pairs shared out among processes give the
 numbers of a single process (`kerazoo/recipes/jobs.py`)."""
 
+import contextlib
 import json
+import os
 
 import pytest
 
@@ -120,6 +122,45 @@ def test_workers_end_when_their_parent_is_killed(tmp_path):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+@pytest.mark.slow
+def test_a_parent_stopped_by_sigint_stops_its_workers_before_it_exits(tmp_path):
+    # A scheduler signals the parent's pid alone: its worker had trained on
+    # for seconds after it, while the parent still held the run directory.
+    import signal
+    import subprocess
+    import time
+
+    from helpers import processes
+
+    out = tmp_path / "run"
+    command = ["-m", "kerazoo.recipes.baseline", "--set", "num_seeds=2", "--set", "epochs=5000"]
+    parent = processes.Process([*command, "--jobs", "2", "--out", out])
+    workers, deadline = [], time.time() + 300
+    try:
+        while not workers:
+            assert time.time() < deadline and parent.poll() is None
+            found = subprocess.run(
+                ["pgrep", "-f", "--", f"--out {out} --worker"], capture_output=True, text=True
+            )
+            workers = [int(pid) for pid in found.stdout.split()]
+            time.sleep(0.1)
+        time.sleep(2)  # the worker is past its start-up
+        for _ in range(12):
+            # Again if Python dropped it: raised inside a finalizer (TensorFlow's
+            # AtomicFunction.__del__), a KeyboardInterrupt is only printed.
+            parent.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                parent.wait(timeout=5)
+                break
+        assert parent.returncode == 130
+        assert all("zombie" in _state(pid) for pid in workers), "a worker outlived its parent"
+    finally:
+        parent.kill()
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _state(pid):

@@ -180,6 +180,7 @@ def test_an_interrupted_run_without_out_says_which_out_resumes_it(tmp_path):
     interrupted.send_signal(signal.SIGINT)
     _, stderr = interrupted.communicate(timeout=120)
     (run,) = tmp_path.glob("runs/*")
+    assert (run / "run.log").read_text().splitlines()[-1].endswith("] interrupted")
     assert stderr.strip().splitlines()[-1] == (
         f"interrupted: re-run the same command with --out {run.relative_to(tmp_path)} to resume the run in "
         f"{run.relative_to(tmp_path)}."
@@ -193,6 +194,7 @@ def test_a_nan_loss_stops_training_and_writes_no_model(cli, tmp_path):
     assert "training loss became nan" in result.stderr and "Lower the learning rate" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (out / "model.keras").exists() and not (out / "model").exists()
+    assert "error: stage 'seed0': the training loss became nan" in (out / "run.log").read_text().splitlines()[-1]
 
 
 def test_a_corrected_rerun_after_a_config_error_just_works(cli, tmp_path):
