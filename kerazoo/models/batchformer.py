@@ -42,7 +42,8 @@ class BatchFormerClassifier(TrainingModel):
 
     `compile(optimizer, batchformer_lr_scale=0.1, ...)` derives a second
     optimizer for BatchFormer's variables from the first, at `scale` × its
-    learning rate (schedules included), same momentum and weight decay, as
+    learning rate (a schedule's, or the rate a Keras callback such as
+    `ReduceLROnPlateau` sets on `model.optimizer`), same momentum and weight decay, as
     the official BalancedSoftmax code (0.05 → 0.005).
 
     Under a multi-replica strategy the CE term is each replica's mean, divided
