@@ -194,7 +194,9 @@ def test_a_nan_loss_stops_training_and_writes_no_model(cli, tmp_path):
     assert "training loss became nan" in result.stderr and "Lower the learning rate" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (out / "model.keras").exists() and not (out / "model").exists()
-    assert "error: stage 'seed0': the training loss became nan" in (out / "run.log").read_text().splitlines()[-1]
+    assert (
+        "error: stage 'seed0': the training loss became nan" in (out / "run.log").read_text().splitlines()[-1]
+    )
 
 
 def test_a_corrected_rerun_after_a_config_error_just_works(cli, tmp_path):
