@@ -86,8 +86,9 @@ class RunDirectory:
         if found == "replace":
             print(f"--overwrite: deleting {_held_run(path)} in {path}", flush=True)
             shutil.rmtree(path)
-            os.close(lock)
-            lock = None
+            if lock is not None:
+                os.close(lock)
+                lock = None
         created = found != "resume"
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path, created, verbose, lock if lock is not None else _lock(path))
