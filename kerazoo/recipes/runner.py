@@ -111,10 +111,12 @@ def run(recipe, config, args, command):
                 return  # the parent refused the run and removed its directory
             run = Run.join(recipe.name, config, strategy, args.out, args.verbose)
         else:
-            # Before the run directory: --overwrite would have deleted the
-            # run it replaces for a run that cannot start.
-            base, _, _ = parse_protocol_name(config.dataset)
-            datasets.require(base, config.data_dir or None, config.download)
+            if args.overwrite:
+                # Before the run directory: it would have deleted the run it
+                # replaces for a run that cannot start. (Only then: a test's
+                # tfds mock data load without being prepared.)
+                base, _, _ = parse_protocol_name(config.dataset)
+                datasets.require(base, config.data_dir or None, config.download)
             run = Run.open(
                 recipe.name,
                 config,
