@@ -160,6 +160,11 @@ def run(recipe, config, args, command):
             _log_end(run, "interrupted")
             print(f"\ninterrupted: re-run {again} to resume the run in {run.path}.", file=sys.stderr)
         sys.exit(130)
+    finally:
+        # Now, not when the object goes: a caller that catches SystemExit
+        # keeps this frame (and the run) alive in its traceback.
+        if run is not None:
+            run.directory.release()
 
 
 def _log_end(run, line):

@@ -93,7 +93,7 @@ def test_toy_runs_report_every_method_and_ship_bnm(two_replica_run, tmp_path):
     spectra = metrics["details"]["0"]["bnm"]["singular_values"]
     assert len(spectra) == 10 and spectra == sorted(spectra, reverse=True)
     assert metrics["model"]["metrics"]["test_accuracy"] == results["bnm"]["test_accuracy"][0]
-    assert metrics["model"]["evaluated_on"] == "the digits-bg target domain"
+    assert metrics["model"]["evaluated_on"] == "the digits test split under the bg shift (the target domain)"
     report = (out / "report.md").read_text()
     assert "BNM − CE only" in report and "singular_values.png" in report
     assert (out / "singular_values.png").exists() and (out / "model.onnx").exists()
