@@ -27,6 +27,7 @@ run is resumed only with the config and `--strategy` it started with.
 """
 
 import contextlib
+import errno
 import json
 import os
 import random
@@ -91,8 +92,9 @@ def dataset_num_classes(config):
 def run(recipe, config, args, command):
     """Open the run directory `args` ask for, run `recipe` in it and exit
     like `Recipe.main`: 2 with a one-paragraph message on a user error
-    (missing dataset, unusable run dir), 1 when training diverges, 130
-    on Ctrl-C (SIGINT) with the way to resume instead of a traceback.
+    (missing dataset, unusable run dir, a full disk or a folder it may not
+    write), 1 when training diverges, 130 on Ctrl-C (SIGINT) with the way
+    to resume instead of a traceback.
 
     With `--jobs N` this process starts N - 1 workers (`--worker`: the same
     command on the same run directory, see `kerazoo.recipes.jobs`) and all
@@ -149,6 +151,23 @@ def run(recipe, config, args, command):
         _log_end(run, f"error: {e}")
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+    except OSError as e:
+        if e.errno not in WRITE_ERRORS:
+            raise
+        # h5py's strerror spans lines (time, file descriptor, buffer, ...).
+        reason = e.strerror.splitlines()[0] if e.strerror else errno.errorcode.get(e.errno, "")
+        message = f"cannot write {e.filename or args.out} ({reason}); "
+        if run is None:
+            message += "choose an --out you may write, on a disk with free space."
+        else:
+            message += (
+                f"free space (or restore write access), then re-run the same command: the run in "
+                f"{run.path} resumes from what was saved."
+            )
+        with contextlib.suppress(OSError):  # run.log may be on that disk
+            _log_end(run, f"error: {message}")
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         if run is None:
             raise  # nothing to resume yet: `Recipe.main` says so
@@ -165,6 +184,10 @@ def run(recipe, config, args, command):
         # keeps this frame (and the run) alive in its traceback.
         if run is not None:
             run.directory.release()
+
+
+# Writing the run failed for a reason the user can fix (not a bug to trace).
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR}
 
 
 def _log_end(run, line):

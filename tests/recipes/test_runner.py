@@ -187,6 +187,13 @@ def test_an_interrupted_run_without_out_says_which_out_resumes_it(tmp_path):
     )
 
 
+def test_an_out_that_cannot_be_written_is_one_line_not_a_traceback(cli, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = cli(BASELINE, "--out", tmp_path / "notes.txt" / "run")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot write {tmp_path / 'notes.txt'}")
+
+
 def test_a_nan_loss_stops_training_and_writes_no_model(cli, tmp_path):
     out = tmp_path / "run"
     result = cli(BASELINE, "--set", "epochs=2", "--set", "learning_rate=1e30", "--out", out)
