@@ -100,15 +100,8 @@ def test_workers_end_when_their_parent_is_killed(tmp_path):
     ]
     parent = subprocess.Popen([*command, "--jobs", "2", "--out", str(out)])
     workers = []
-    deadline = time.time() + 300
     try:
-        while not workers:  # the worker has started
-            assert time.time() < deadline and parent.poll() is None
-            found = subprocess.run(
-                ["pgrep", "-f", "--", f"--out {out} --worker"], capture_output=True, text=True
-            )
-            workers = [int(pid) for pid in found.stdout.split()]
-            time.sleep(0.1)
+        workers = _workers_started(parent, out)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
         deadline = time.time() + 30
@@ -116,12 +109,7 @@ def test_workers_end_when_their_parent_is_killed(tmp_path):
             assert time.time() < deadline, "a worker outlived its parent by 30 s"
             time.sleep(0.2)
     finally:
-        parent.kill()
-        for pid in workers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _kill_all(parent, workers)
 
 
 @pytest.mark.slow
@@ -137,15 +125,9 @@ def test_a_parent_stopped_by_sigint_stops_its_workers_before_it_exits(tmp_path):
     out = tmp_path / "run"
     command = ["-m", "kerazoo.recipes.baseline", "--set", "num_seeds=2", "--set", "epochs=5000"]
     parent = processes.Process([*command, "--jobs", "2", "--out", out])
-    workers, deadline = [], time.time() + 300
+    workers = []
     try:
-        while not workers:
-            assert time.time() < deadline and parent.poll() is None
-            found = subprocess.run(
-                ["pgrep", "-f", "--", f"--out {out} --worker"], capture_output=True, text=True
-            )
-            workers = [int(pid) for pid in found.stdout.split()]
-            time.sleep(0.1)
+        workers = _workers_started(parent, out)
         time.sleep(2)  # the worker is past its start-up
         for _ in range(12):
             # Again if Python dropped it: raised inside a finalizer (TensorFlow's
@@ -157,10 +139,30 @@ def test_a_parent_stopped_by_sigint_stops_its_workers_before_it_exits(tmp_path):
         assert parent.returncode == 130
         assert all("zombie" in _state(pid) for pid in workers), "a worker outlived its parent"
     finally:
-        parent.kill()
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        _kill_all(parent, workers)
+
+
+def _workers_started(parent, out, seconds=300):
+    """The pids of the `--worker` processes on run `out`, once one has started."""
+    import subprocess
+    import time
+
+    deadline = time.time() + seconds
+    while True:
+        assert time.time() < deadline and parent.poll() is None
+        found = subprocess.run(["pgrep", "-f", "--", f"--out {out} --worker"], capture_output=True, text=True)
+        if found.stdout.split():
+            return [int(pid) for pid in found.stdout.split()]
+        time.sleep(0.1)
+
+
+def _kill_all(parent, workers):
+    import signal
+
+    parent.kill()
+    for pid in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _state(pid):
