@@ -88,6 +88,72 @@ def test_the_translator_trains_on_randomly_mirrored_images_as_gits_munit_loaders
         assert 16 < (mirrored & ~kept).sum() < 48  # about half of 64
 
 
+def test_every_classifier_stage_augments_as_the_config_says_and_the_second_batch_as_munits_loader(
+    config_class,
+):
+    # GIT's code crops and flips the classifier's images in every epoch of
+    # every method; the batch it translates ("independent") comes from its
+    # MUNIT loader, flipped only.
+    import types
+
+    from kerazoo.data import make_protocol
+    from kerazoo.data.pipeline import EpochCounter
+    from kerazoo.recipes.git import experiment as git
+
+    shifted = make_protocol("digits-bg-lt", image_size=16)
+    streams = {}
+    run = types.SimpleNamespace(
+        epoch_counter=EpochCounter(), fit=lambda model, data, stage, epochs: streams.update({stage: data})
+    )
+    generator = MUNITGenerator((16, 16, 1), dim=4, n_res=1, mlp_dim=8, seed=0)
+    translate = GITAugment(generator, shifted.class_counts(), 20, 0.5, "independent", seed=0)
+    for augment in ("none", "crop_flip"):
+        sets = [
+            f"augment={augment}",
+            "batch_size=64",
+            f"translator_augment={'flip' if augment != 'none' else 'none'}",
+        ]
+        config = resolve(config_class("git"), sets=sets)
+        warm = git._train(config, run, 0, shifted, f"{augment} ce")
+        git._train(config, run, 0, shifted, f"{augment} drs", start=warm)
+        git._train(config, run, 0, shifted, f"{augment} git", translate, start=warm)
+
+    def first_images(stage):
+        batch = next(iter(streams[stage]))
+        return [np.asarray(images) for images, _ in (batch if stage.endswith("git") else [batch])]
+
+    for stage in ("ce", "drs", "git"):
+        (plain, *second_plain), (augmented, *second_augmented) = (
+            first_images(f"none {stage}"),
+            first_images(f"crop_flip {stage}"),
+        )
+        changed = ~np.all(augmented == plain, axis=(1, 2, 3))
+        mirrored = np.all(augmented == plain[:, :, ::-1], axis=(1, 2, 3))
+        assert (changed & ~mirrored).sum() > 32, stage  # cropped, not only mirrored
+        for plain, augmented in zip(second_plain, second_augmented):
+            mirrored = np.all(augmented == plain[:, :, ::-1], axis=(1, 2, 3))
+            kept = np.all(augmented == plain, axis=(1, 2, 3))
+            assert np.all(mirrored | kept) and 16 < (mirrored & ~kept).sum() < 48
+
+
+def test_the_translators_learning_rate_halves_every_step_size_steps_as_munits(config_class):
+    from kerazoo.recipes.git import experiment as git
+
+    def rates(step_size):
+        munit = git.build_translator(
+            resolve(config_class("git"), sets=[f"translator_lr_step={step_size}"]), (16, 16, 1)
+        )
+        rates = []
+        for optimizer in (munit.optimizer, munit.discriminator_optimizer):
+            for step in (0, 2, 3, 4, 6):
+                optimizer.iterations.assign(step)
+                rates.append(float(optimizer.learning_rate) / 1e-4)
+        return rates
+
+    np.testing.assert_allclose(rates(3), [1, 1, 0.5, 0.5, 0.25] * 2, rtol=1e-6)
+    np.testing.assert_allclose(rates(0), 1, rtol=1e-6)
+
+
 def test_encoded_styles_are_the_styles_of_class_balanced_training_images(config_class):
     from kerazoo.data import make_protocol
     from kerazoo.recipes.git import experiment as git

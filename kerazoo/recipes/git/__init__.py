@@ -129,6 +129,12 @@ class GITConfig(recipe.RunConfig):
         choices=["flip", "none"],
     )
     translator_lr: float = option(1e-4, "translator Adam learning rate, beta (0.5, 0.999)", min=0.0)
+    translator_lr_step: int = option(
+        100_000,
+        "translator steps after which its learning rate halves, again every as many steps "
+        "(MUNIT's lr_policy step: step_size 100,000, gamma 0.5; 0 = constant)",
+        min=0,
+    )
     translator_weight_decay: float = option(
         1e-4, "translator weight decay, coupled L2 as MUNIT's PyTorch Adam (MUNIT/GIT: 1e-4)", min=0.0
     )

@@ -93,7 +93,12 @@ def build_translator(config, image_shape):
         domains=config.translator_domains,
         seed=config.seed,
     )
-    adam = keras.optimizers.Adam(config.translator_lr, beta_1=0.5, beta_2=0.999)
+    rate = config.translator_lr
+    if config.translator_lr_step:
+        rate = keras.optimizers.schedules.ExponentialDecay(
+            rate, config.translator_lr_step, 0.5, staircase=True
+        )
+    adam = keras.optimizers.Adam(rate, beta_1=0.5, beta_2=0.999)
     munit.compile(optimizer=with_weight_decay(adam, config.translator_weight_decay))
     return munit
 
@@ -144,6 +149,7 @@ def translator_stream(config, run, shifted):
         "class_balanced",
         augment=augment_ops.policy(config.translator_augment),
         second=second,
+        second_augment=augment_ops.policy(config.translator_augment),
     )
 
 
@@ -172,12 +178,12 @@ def build_model(config, image_shape, num_classes, learning_rate, augment=None, s
     return model
 
 
-def _stream(run, protocol, batch_size, seed, sampler, augment=None, second=None):
+def _stream(run, protocol, batch_size, seed, sampler, augment=None, second=None, second_augment=None):
     """The training stream of `protocol`; with `second`, zipped with a second
     loader, as the official code's: the same sampler in the order of seed
-    `second`."""
+    `second`, augmented by `second_augment`."""
 
-    def loader(stream_seed):
+    def loader(stream_seed, policy):
         return train_dataset(
             protocol.train_images,
             protocol.train_labels,
@@ -185,20 +191,24 @@ def _stream(run, protocol, batch_size, seed, sampler, augment=None, second=None)
             seed=stream_seed,
             epoch_counter=run.epoch_counter,
             sampler=sampler,
-            augment=augment,
+            augment=policy,
         )
 
     if second is None:
-        return loader(seed)
-    return tf.data.Dataset.zip(loader(seed), loader(second))
+        return loader(seed, augment)
+    return tf.data.Dataset.zip(loader(seed, augment), loader(second, second_augment))
 
 
 def _train(config, run, seed, protocol, stage, augment=None, policy=None, start=None):
     """The DRS epochs of one method (from `start`, the model after the
-    instance-sampled epochs), or with `start=None` those first epochs."""
-    first = start is None
+    instance-sampled epochs), or with `start=None` those first epochs.
 
-    # GIT's "independent" rule translates a second loader's batch.
+    `policy` augments the classifier's images (default: `config.augment`)."""
+    first = start is None
+    if policy is None:
+        policy = augment_ops.policy(config.augment)
+    # GIT's "independent" rule translates a second loader's batch: the code's
+    # MUNIT loader, augmented as the translator's images (flip, no crop).
     second = 1000 + seed if augment is not None and augment.rule == "independent" else None
     data = _stream(
         run,
@@ -208,6 +218,7 @@ def _train(config, run, seed, protocol, stage, augment=None, policy=None, start=
         "instance" if first else "class_balanced",
         policy,
         second,
+        augment_ops.policy(config.translator_augment),
     )
     rate = config.learning_rate * (1.0 if first else config.drs_lr_scale)
     model = build_model(config, protocol.image_shape, protocol.num_classes, rate, augment, start)
