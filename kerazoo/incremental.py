@@ -282,7 +282,7 @@ def copy_cosine_head(head, freeze_old, learn_sigma=None):
     return copy
 
 
-def grow_head(head, num_new, init=None, freeze_old=True):
+def grow_head(head, num_new, init=None, freeze_old=True, learn_sigma=None):
     """A copy of `head` with `num_new` more classes, old weights kept exactly.
 
     A `Dense` grows as in LUCIR's iCaRL code: a new `Dense` initialised as
@@ -294,6 +294,7 @@ def grow_head(head, num_new, init=None, freeze_old=True):
         init: None, or (num_new, input_dim) initial weights of the new classes
             (`imprint_weights`).
         freeze_old: for a `CosineLinear`, freeze the old classes' weights.
+        learn_sigma: for a `CosineLinear`, whether σ trains; None keeps `head`'s.
 
     Example:
 
@@ -314,7 +315,7 @@ def grow_head(head, num_new, init=None, freeze_old=True):
           2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
     if isinstance(head, CosineLinear):
-        grown = copy_cosine_head(head, freeze_old)
+        grown = copy_cosine_head(head, freeze_old, learn_sigma)
         grown.add_classes(num_new, init)
         return grown
     kernel, bias = head.get_weights()
@@ -400,7 +401,8 @@ class Settings:
             (the LUCIR code: β = 0.25, T = 2).
         cbf_epochs, cbf_learning_rate, cbf_weight_decay: class-balanced
             finetuning, for methods that use it (the LUCIR code: 20 epochs of
-            SGD with momentum 0.9 from lr 0.01, x0.1 halfway, weight decay 1e-4).
+            SGD with momentum 0.9 from lr 0.01, x0.1 halfway, with the main
+            phases' weight decay: None takes `weight_decay`).
 
     Example:
 
@@ -431,7 +433,7 @@ class Settings:
     temperature: float = 2.0
     cbf_epochs: int = 20
     cbf_learning_rate: float = 0.01
-    cbf_weight_decay: float = 1e-4
+    cbf_weight_decay: float | None = None
 
     @classmethod
     def from_config(cls, config):
@@ -642,7 +644,9 @@ class ClassIncremental:
                 ),
                 old_norm,
             )
-        return grow_head(head, seen - num_old, init, freeze_old=self.method.less_forget)
+        # σ trains in every phase (the code's base_params), also after a
+        # class-balanced finetuning that froze it.
+        return grow_head(head, seen - num_old, init, freeze_old=self.method.less_forget, learn_sigma=True)
 
     def _check_batches_fit(self):
         # Before the first phase trains: a phase (a long tail's few-image
@@ -740,7 +744,8 @@ class ClassIncremental:
                     keras.optimizers.schedules.PiecewiseConstantDecay([steps // 2], [lr, lr * 0.1])
                 )
                 optimizer = with_weight_decay(
-                    keras.optimizers.SGD(schedule, momentum=0.9), settings.cbf_weight_decay
+                    keras.optimizers.SGD(schedule, momentum=0.9),
+                    settings.weight_decay if settings.cbf_weight_decay is None else settings.cbf_weight_decay,
                 )
                 model.compile(optimizer=optimizer, metrics=_metrics())
                 model(self.train_x[:1])

@@ -104,7 +104,7 @@ def test_labels_that_do_not_fit_the_phases_are_refused(labels, phase_sizes, mess
         )
 
 
-def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class():
+def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class_and_freezes_sigma_for_itself():
     import tensorflow as tf
 
     from kerazoo import backbones
@@ -129,12 +129,14 @@ def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class()
                 np.testing.assert_array_equal(a, np.array(w))
             assert np.abs(np.array(model.head.kernel) - head_before)[:, :2].max() > 0  # old classes too
             assert float(model.head.sigma) == sigma_before  # σ frozen (the code's ft_flag 2)
+        else:  # ... in the finetuning only: the next phase trains it again
+            assert float(model.head.sigma) != sigma_before
 
     counter = EpochCounter()
     learner = ClassIncremental(
         METHODS["lucir+cbf"],
         (x, y, x, y),
-        [2, 2],
+        [2, 1, 1],
         Settings(
             exemplars_per_class=5,
             epochs=1,
@@ -152,8 +154,15 @@ def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class()
         epoch_counter=counter,
     )
     learner.run("t")
-    assert set(seen_by_stage) == {"t-phase0", "t-phase1", "t-phase1-cbf"}
-    assert np.bincount(seen_by_stage["t-phase1-cbf"]).tolist() == [5, 5, 5, 5]
-    assert decay_by_stage == {"t-phase0": 5e-4, "t-phase1": 5e-4, "t-phase1-cbf": 1e-4}
+    assert set(seen_by_stage) == {"t-phase0", "t-phase1", "t-phase1-cbf", "t-phase2", "t-phase2-cbf"}
+    assert np.bincount(seen_by_stage["t-phase1-cbf"]).tolist() == [5, 5, 5]
+    assert np.bincount(seen_by_stage["t-phase2-cbf"]).tolist() == [5, 5, 5, 5]
+    assert decay_by_stage == {
+        "t-phase0": 5e-4,
+        "t-phase1": 5e-4,
+        "t-phase1-cbf": 1e-4,
+        "t-phase2": 5e-4,
+        "t-phase2-cbf": 1e-4,
+    }
     assert learner.model.backbone.trainable
     assert not learner.model.head.freeze_old

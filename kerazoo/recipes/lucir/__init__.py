@@ -73,7 +73,11 @@ class LUCIRConfig(recipe.RunConfig):
     )
     cbf_epochs: int = option(20, "class-balanced finetuning epochs (lucir+cbf; LUCIR code: 20)", min=1)
     cbf_learning_rate: float = option(0.01, "CBF SGD learning rate, x0.1 halfway (LUCIR code: 0.01)", min=0.0)
-    cbf_weight_decay: float = option(1e-4, "CBF coupled L2 (LUCIR code: 1e-4)", min=0.0)
+    cbf_weight_decay: float | None = option(
+        None,
+        "CBF coupled L2 (none: weight_decay, as the LUCIR code: 5e-4 on CIFAR, 1e-4 on ImageNet)",
+        min=0.0,
+    )
     num_seeds: int = recipe.seeds_option()
     methods: list[str] = recipe.methods_option(
         METHODS, "methods run on identical data, class order and memory", default=["lucir", "icarl", "joint"]
