@@ -24,9 +24,10 @@ class DomainAdapter(Classifier):
     `kerazoo.data.paired_dataset`). Source and target images go through
     **separate forward passes**, as the official code (its domain-adaptation
     and semi-supervised scripts call the network once per batch), so in training
-    BatchNorm normalises each domain with its own batch statistics (and its
-    running statistics move twice per step, source then target). The loss
-    terms:
+    BatchNorm normalises each domain with its own batch statistics; its
+    running statistics move twice per step, source then target, as the DA
+    code's (`SemiSupervised`: once, labelled images only, as the SSL code's).
+    The loss terms:
 
         ce       = mean CE(source logits, y_source)
         transfer = λ_t · term(softmax(target logits))
@@ -153,6 +154,9 @@ class DomainAdapter(Classifier):
             return fbnm_loss(probs, self.normalization)
         return entropy_loss(probs, self.entropy_normalization)
 
+    # Whether the unlabelled (target) pass moves BatchNorm's running statistics.
+    unlabelled_moves_statistics = True
+
     def compute_losses(self, data, training):
         first, second = data[0], data[1]
         if not isinstance(first, (tuple, list)):  # an (x, y) batch: CE only
@@ -164,9 +168,26 @@ class DomainAdapter(Classifier):
             # The term is computed during warm-up too (weight 0): a Python
             # branch on the step would retrace, a tf.cond would not save much.
             started = ops.cast(self.optimizer.iterations >= self.warmup_steps, "float32")
-            probs = ops.softmax(ops.cast(self(target, training=training), "float32"))
+            probs = ops.softmax(ops.cast(self._unlabelled_logits(target, training), "float32"))
             losses["transfer"] = self.weight * started * self.transfer_term(probs)
         return losses, source_logits
+
+    def _unlabelled_logits(self, images, training):
+        if not training or self.unlabelled_moves_statistics:
+            return self(images, training=training)
+        # Keras' BatchNorm has no "batch statistics, no update" mode: keep the
+        # running statistics and put them back after the pass.
+        statistics = [
+            variable
+            for layer in self._flatten_layers()
+            if isinstance(layer, keras.layers.BatchNormalization)
+            for variable in (layer.moving_mean, layer.moving_variance)
+        ]
+        kept = [tf.identity(variable.value) for variable in statistics]
+        logits = self(images, training=training)
+        for variable, value in zip(statistics, kept):
+            variable.assign(value)
+        return logits
 
     def metric_targets(self, data, outputs):
         if isinstance(data[0], (tuple, list)):
@@ -198,7 +219,9 @@ class SemiSupervised(DomainAdapter):
     −‖A‖_* / B (`normalization="batch"`), and the plain mean entropy for
     `method="entmin"` (the EntMin baseline); `"none"` is labelled-only
     training. Labelled and unlabelled images go through separate forward
-    passes, as in `DomainAdapter`. The default head is initialised as in
+    passes, as in `DomainAdapter`; only the labelled pass moves BatchNorm's
+    running statistics, as the official SSL code ("Take only first call to
+    update batch norm"). The default head is initialised as in
     the official SSL code (MixMatch's `libml`: Glorot-normal kernel, bias 0).
 
     Args:
@@ -231,6 +254,7 @@ class SemiSupervised(DomainAdapter):
 
     default_normalization = "batch"
     entropy_normalization = None
+    unlabelled_moves_statistics = False
 
     def default_head(self):
         return keras.layers.Dense(

@@ -67,6 +67,23 @@ def test_source_and_target_go_through_separate_forward_passes():
     np.testing.assert_allclose(losses["transfer"], bnm_loss(target_probs, "min_dim"), rtol=1e-5)
 
 
+@pytest.mark.parametrize("model_class, moves", [(DomainAdapter, True), (SemiSupervised, False)])
+def test_the_unlabelled_pass_moves_batchnorm_statistics_in_domain_adaptation_only(model_class, moves):
+    # The DA code updates BatchNorm's running statistics in both passes; the
+    # SSL code in the labelled pass only.
+    def statistics_after_a_step(unlabelled):
+        keras.utils.set_random_seed(0)
+        model = model_class(backbones.get("convnet", input_shape=(8, 8, 1)), 4)
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+        model(XS[:1])
+        batch = tf.data.Dataset.from_tensors(((XS[:16], YS[:16]), unlabelled))
+        model.fit(batch, verbose=0)
+        return np.concatenate([np.ravel(v) for v in model.non_trainable_weights])
+
+    one, other = statistics_after_a_step(XT[:16]), statistics_after_a_step(XT[16:] * 3)
+    assert (not np.allclose(one, other)) == moves
+
+
 def test_entmin_divides_by_log_classes_in_domain_adaptation_only():
     probs = keras.ops.softmax(np.random.default_rng(1).normal(size=(6, 4)).astype("float32"))
     assert float(DomainAdapter(_bn_free_backbone(), 4, method="entmin").transfer_term(probs)) == (
