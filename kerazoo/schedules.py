@@ -96,7 +96,8 @@ class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
 class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up, then cosine decay: the official BalancedSoftmax / BatchFormer schedule.
 
-    The code's `CosineAnnealingLRWarmup`, stepped once per iteration: a linear warm-up
+    The code's `CosineAnnealingLRWarmup` (which it steps once per epoch; this
+    schedule counts optimizer steps, so give it W and T in steps): a linear warm-up
     from `initial_learning_rate` up to `warmup_learning_rate`, then a cosine
     decay from `warmup_learning_rate` to `end_learning_rate`. With W the
     warm-up steps and T the total steps, at step i (0-based)
@@ -107,7 +108,8 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     (the code's `(last_epoch − 1)`: step 1 is at `base`, step 0 slightly
     below it), but never below 0: from `base` 0 the code's step 0 would be
     negative, a step uphill (kerazoo's deviation; no effect when
-    base ≥ peak / W). CIFAR-100-LT: base 0.05, peak 0.1, W 800, T 13,000.
+    base ≥ peak / W). CIFAR-100-LT: base 0.05, peak 0.1, W 37 epochs and T 591
+    epochs of 21 steps (777 and 12,411 steps).
 
     Args:
         initial_learning_rate: `base`, where the warm-up starts.
