@@ -135,3 +135,15 @@ def test_milestones_must_increase(milestones):
     with pytest.raises(ConfigError, match="lr_milestones"):
         resolve(lucir.LUCIRConfig, sets=["epochs=30", f"lr_milestones={milestones}"])
     assert resolve(lucir.LUCIRConfig, sets=["epochs=30", "lr_milestones=10,20"]).lr_milestones == [10, 20]
+
+
+@pytest.mark.parametrize("method, last_relu", [("lucir", False), ("cn", False), ("icarl", True), ("joint", True)])
+def test_cosine_methods_drop_the_last_relu_and_the_linear_baselines_keep_it(method, last_relu):
+    # As the LUCIR code: modified_resnet_cifar for its cosine models,
+    # resnet_cifar for its iCaRL-CNN baseline.
+    from kerazoo.recipes.lucir.experiment import build_backbone
+
+    config = resolve(lucir.LUCIRConfig)
+    images = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
+    features = np.asarray(build_backbone(config, method, (8, 8, 1))(images, training=False))
+    assert (features.min() >= 0) == last_relu

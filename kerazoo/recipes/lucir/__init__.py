@@ -41,7 +41,10 @@ COLUMNS = [
 
 @dataclasses.dataclass
 class LUCIRConfig(recipe.RunConfig):
-    backbone: str = recipe.backbone_option("feature extractor, built with last_relu=False")
+    backbone: str = recipe.backbone_option(
+        "feature extractor, without its last ReLU for the cosine-head methods (LUCIR's), with it "
+        "for the linear-head ones (the LUCIR code's iCaRL-CNN)"
+    )
     num_base: int = option(2, "classes in the base phase", min=1)
     num_phases: int = option(4, "incremental phases after the base phase (equal class counts)", min=0)
     class_order_seed: int | None = option(

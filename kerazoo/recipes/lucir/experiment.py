@@ -35,6 +35,14 @@ def build_optimizer(config):
     return make
 
 
+def build_backbone(config, method, image_shape):
+    """The feature extractor of `method`: the LUCIR code's cosine models drop
+    the last block's ReLU (modified_resnet_cifar), its iCaRL-CNN baseline
+    keeps it (resnet_cifar), and so do kerazoo's other linear-head methods."""
+    cosine = INCREMENTAL_METHODS[method].head == "cosine"
+    return backbones.get(config.backbone, input_shape=image_shape, last_relu=not cosine)
+
+
 def _rows(method):
     """(row id, PhaseResult field) pairs a method reports."""
     return [(method, "cnn_accuracy"), *[(row, "nme_accuracy") for row in METHODS[method].rows]]
@@ -64,9 +72,7 @@ def run_method(config, run, method, data):
         [len(p) for p in phases],
         Settings.from_config(config),
         seed,
-        build_backbone=lambda: backbones.get(
-            config.backbone, input_shape=protocol.image_shape, last_relu=False
-        ),
+        build_backbone=lambda: build_backbone(config, method, protocol.image_shape),
         make_optimizer=build_optimizer(config),
         fit=run.fit,
         strategy=run.strategy,
