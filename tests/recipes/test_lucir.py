@@ -137,7 +137,9 @@ def test_milestones_must_increase(milestones):
     assert resolve(lucir.LUCIRConfig, sets=["epochs=30", "lr_milestones=10,20"]).lr_milestones == [10, 20]
 
 
-@pytest.mark.parametrize("method, last_relu", [("lucir", False), ("cn", False), ("icarl", True), ("joint", True)])
+@pytest.mark.parametrize(
+    "method, last_relu", [("lucir", False), ("cn", False), ("icarl", True), ("joint", True)]
+)
 def test_cosine_methods_drop_the_last_relu_and_the_linear_baselines_keep_it(method, last_relu):
     # As the LUCIR code: modified_resnet_cifar for its cosine models,
     # resnet_cifar for its iCaRL-CNN baseline.
