@@ -49,6 +49,14 @@ class _GradientTransform(keras.optimizers.Optimizer):
             raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {weight_decay}.")
         super().__init__(learning_rate=0.0, name=name)
         self.inner_optimizer = keras.optimizers.get(optimizer)
+        if self.inner_optimizer.weight_decay:
+            # Both would apply: Keras' decoupled decay inside, the coupled L2 here.
+            raise ValueError(
+                f"{type(self).__name__}: the wrapped {type(self.inner_optimizer).__name__} has Keras' "
+                f"decoupled weight_decay={self.inner_optimizer.weight_decay}; kerazoo's weight_decay is "
+                f"coupled L2 (PyTorch's). Give it to {type(self).__name__}(weight_decay=...) and build the "
+                "Keras optimizer without one."
+            )
         self.weight_decay = float(weight_decay)
 
     def build(self, var_list):

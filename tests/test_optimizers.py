@@ -71,6 +71,16 @@ def test_zero_weight_decay_returns_the_optimizer_and_copy_keeps_wrappers_and_sca
     assert twin.inner_optimizer is not sgd and float(twin.learning_rate) == pytest.approx(0.01)
 
 
+@pytest.mark.parametrize("wrapper", [CoupledWeightDecay, GradientAscent])
+@pytest.mark.parametrize(
+    "inner", [lambda: keras.optimizers.SGD(0.1, weight_decay=1e-4), lambda: keras.optimizers.AdamW(0.1)]
+)
+def test_a_wrapped_optimizer_with_keras_decoupled_decay_is_refused(wrapper, inner):
+    # Both decays would apply, each silently.
+    with pytest.raises(ValueError, match="decoupled weight_decay=.*coupled L2"):
+        wrapper(inner(), weight_decay=5e-4)
+
+
 def test_a_copy_follows_a_fixed_rate_set_later_to_the_same_bits():
     adam = CoupledWeightDecay(keras.optimizers.Adam(0.05), 1e-4)
     twin = copy(adam, "twin", learning_rate_scale=0.1)

@@ -88,7 +88,11 @@ class AdCoConfig(recipe.RunConfig):
     learning_rate: float = option(0.06, "encoder SGD learning rate (cosine per step)", min=0.0)
     final_learning_rate: float = option(0.0, "floor of the cosine (official: 6e-4 at lr 0.03)", min=0.0)
     momentum: float = option(0.9, "encoder SGD momentum", min=0.0, max=1.0)
-    weight_decay: float = option(5e-4, "encoder coupled weight decay (official 1e-4)", min=0.0)
+    weight_decay: float = option(
+        5e-4,
+        "AdCo's and MoCo's encoder coupled weight decay (official 1e-4; the supervised reference has none)",
+        min=0.0,
+    )
     augment: str = recipe.augment_option(
         "views", "augmentation policy of the views (kerazoo.data.augment)", choices=("views", "crop_flip")
     )
