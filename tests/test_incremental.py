@@ -155,6 +155,10 @@ def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class_a
     )
     learner.run("t")
     assert set(seen_by_stage) == {"t-phase0", "t-phase1", "t-phase1-cbf", "t-phase2", "t-phase2-cbf"}
+    # A main phase: the new class's 40 images and at most the 5 exemplars of each old class.
+    for phase, new in ((1, 2), (2, 3)):
+        counts = np.bincount(seen_by_stage[f"t-phase{phase}"], minlength=4)
+        assert counts[:new].max() <= 5 and counts[new] >= 32 and counts[new + 1 :].sum() == 0
     assert np.bincount(seen_by_stage["t-phase1-cbf"]).tolist() == [5, 5, 5]
     assert np.bincount(seen_by_stage["t-phase2-cbf"]).tolist() == [5, 5, 5, 5]
     assert decay_by_stage == {

@@ -7,6 +7,10 @@ def test_forgetting_is_the_drop_from_the_best_earlier_accuracy():
     tasks = [[0.9], [0.8, 0.95], [0.7, 0.85, 0.9]]
     # task 0: best 0.9 -> 0.7 ; task 1: best 0.95 -> 0.85
     np.testing.assert_allclose(metrics.average_forgetting(tasks), (0.2 + 0.1) / 2)
+    # The best earlier accuracy, not the first: task 0 rises to 0.9 before it falls to 0.6.
+    np.testing.assert_allclose(
+        metrics.average_forgetting([[0.5], [0.9, 0.8], [0.6, 0.7, 0.9]]), (0.3 + 0.1) / 2
+    )
     assert metrics.average_forgetting([[0.9]]) == 0.0
 
 

@@ -27,12 +27,15 @@ def test_few_labels_are_disjoint_and_balanced():
     assert np.bincount(labels[labelled]).tolist() == [4] * 5
     assert set(labelled).isdisjoint(unlabelled)
     assert len(labelled) + len(unlabelled) == len(labels)
+    np.testing.assert_array_equal(few_label_indices(labels, per_class=4, seed=0)[0], labelled)
+    assert not np.array_equal(few_label_indices(labels, per_class=4, seed=1)[0], labelled)
 
 
 def test_halves_are_disjoint_and_seeded():
     a, b = halves(101, seed=3)
-    assert set(a).isdisjoint(b) and len(a) + len(b) == 101
+    assert set(a).isdisjoint(b) and len(a) + len(b) == 101 and abs(len(a) - len(b)) == 1
     np.testing.assert_array_equal(halves(101, seed=3)[0], a)
+    assert not np.array_equal(np.sort(halves(101, seed=4)[0]), np.sort(a))
 
 
 def test_holdout_is_stratified_seeded_and_keeps_every_class_in_both_splits():

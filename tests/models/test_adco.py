@@ -139,6 +139,19 @@ def test_uneven_replica_batches_keep_each_querys_own_key_as_its_positive():
     assert history.history["contrastive_accuracy"] == [1.0]
 
 
+def test_shuffled_key_groups_put_every_key_back_in_its_querys_row():
+    # shuffle_groups (shuffle-BN) computes the keys on a permuted batch in
+    # groups; without BatchNorm the keys must be those of the plain pass,
+    # row for row, and with identical views every positive is found.
+    keras.utils.set_random_seed(0)
+    model = AdCo(tiny_backbone(), bank_size=32, dim=4, hidden_dim=8, shuffle_groups=2)
+    model.compile(keras.optimizers.SGD(0.0), GradientAscent(keras.optimizers.SGD(0.0)))
+    model(IMAGES[:1])
+    np.testing.assert_allclose(model._keys(IMAGES, True), model._keys(IMAGES, False), atol=1e-6)
+    same = tf.data.Dataset.from_tensor_slices((IMAGES, IMAGES)).batch(8)
+    assert model.fit(same, epochs=1, verbose=0).history["contrastive_accuracy"] == [1.0]
+
+
 def test_a_model_never_compiled_saves_loads_and_clones(tmp_path):
     model = AdCo(tiny_backbone(), bank_size=32, dim=4, hidden_dim=8)
     model(IMAGES[:1])

@@ -117,7 +117,10 @@ def test_keras_round_trip(tmp_path):
     expected = model(X)
     model.save(tmp_path / "lucir.keras")
     restored = keras.saving.load_model(tmp_path / "lucir.keras")
-    assert restored.num_old_classes == 2 and restored.old_backbone is not None
+    assert restored.num_old_classes == 2
+    for part in ("old_backbone", "old_head"):
+        for saved, loaded in zip(getattr(model, part).get_weights(), getattr(restored, part).get_weights()):
+            np.testing.assert_array_equal(loaded, saved)
     assert restored.loss_settings == model.loss_settings
     np.testing.assert_allclose(restored(X), expected, atol=1e-6)
 
