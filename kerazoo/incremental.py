@@ -112,6 +112,8 @@ def herding(features, m):
         - [Hou et al., Learning a Unified Classifier Incrementally via Rebalancing, CVPR
           2019](https://openaccess.thecvf.com/content_CVPR_2019/html/Hou_Learning_a_Unified_Classifier_Incrementally_via_Rebalancing_CVPR_2019_paper.html)
     """
+    if not is_whole(m, 1):
+        raise ValueError(f"herding: m must be a whole number >= 1 (exemplars to choose), got {m!r}.")
     features = l2_normalize_numpy(np.asarray(features, np.float64), axis=1)
     m = min(m, len(features))
     mu = features.mean(axis=0)

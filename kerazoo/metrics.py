@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from kerazoo._checks import is_whole
+
 
 def per_class_accuracy(labels, predictions, num_classes):
     """Recall of every class; NaN for a class absent from `labels`.
@@ -146,6 +148,8 @@ def shot_accuracy(labels, predictions, class_counts, many=100, few=20):
     counts = np.asarray(class_counts)
     labels = np.asarray(labels)
     correct = np.asarray(predictions) == labels
+    if few > many:
+        raise ValueError(f"shot_accuracy: few ({few}) must be <= many ({many}), or a class is both.")
     groups = {"many": counts > many, "medium": (counts >= few) & (counts <= many), "few": counts < few}
     result = {}
     for name, members in groups.items():
@@ -207,6 +211,8 @@ def ekld(predict_fn, images, labels, transform_fn, num_transforms, num_classes=N
         - [Zhou et al., Do Deep Networks Transfer Invariances Across Classes?, ICLR
           2022](https://arxiv.org/abs/2203.09739)
     """
+    if not is_whole(num_transforms, 1):
+        raise ValueError(f"ekld: num_transforms must be a whole number >= 1, got {num_transforms!r}.")
     labels = np.asarray(labels)
     num_classes = int(labels.max()) + 1 if num_classes is None else num_classes
     log_p = _log_softmax(predict_fn(images))

@@ -12,6 +12,13 @@ from kerazoo.incremental import (
 from kerazoo.layers import CosineLinear
 
 
+@pytest.mark.parametrize("m", [0, -1, 2.5])
+def test_herding_refuses_a_count_that_is_not_a_whole_number_above_zero(m):
+    # -1 and 2.5 returned every index.
+    with pytest.raises(ValueError, match="m must be a whole number >= 1"):
+        herding(np.eye(4), m)
+
+
 def test_herding_tracks_the_class_mean_better_than_random():
     rng = np.random.default_rng(0)
     features = rng.normal(size=(200, 16)) + rng.normal(size=16)

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from kerazoo import metrics
 
@@ -103,3 +104,10 @@ def test_draw_variance_is_zero_without_randomness_and_matches_numpy():
     assert metrics.draw_variance(lambda x, k: x, images, 4) == 0.0
     flips = np.stack([_flip_some(images, k) for k in range(6)])
     np.testing.assert_allclose(metrics.draw_variance(_flip_some, images, 6), flips.var(axis=0).mean())
+
+
+def test_bad_arguments_are_refused_by_name():
+    with pytest.raises(ValueError, match=r"few \(50\) must be <= many \(10\)"):
+        metrics.shot_accuracy(np.array([0]), np.array([0]), [5], many=10, few=50)
+    with pytest.raises(ValueError, match="num_transforms must be a whole number >= 1"):
+        metrics.ekld(lambda x: x, np.zeros((2, 3)), np.array([0, 1]), lambda x, k: x, num_transforms=0)

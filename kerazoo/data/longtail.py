@@ -40,6 +40,8 @@ def zipf_class_sizes(num_classes, max_size, exponent=2.0, min_size=5):
         - [Cao et al., Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss, NeurIPS
           2019](https://arxiv.org/abs/1906.07413)
     """
+    if not exponent > 0:
+        raise ValueError(f"zipf_class_sizes: exponent must be > 0 (a tail that falls), got {exponent}.")
     ranks = np.arange(1, num_classes + 1, dtype=np.float64)
     sizes = (max_size * ranks**-exponent).astype(np.int64)
     return np.maximum(sizes, min_size)
@@ -65,6 +67,10 @@ def exponential_class_sizes(num_classes, max_size, imbalance=100.0):
         - [Cao et al., Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss, NeurIPS
           2019](https://arxiv.org/abs/1906.07413)
     """
+    if not imbalance >= 1:
+        raise ValueError(
+            f"exponential_class_sizes: imbalance must be >= 1 (largest / smallest), got {imbalance}."
+        )
     positions = np.arange(num_classes, dtype=np.float64) / max(num_classes - 1, 1)
     sizes = (max_size * imbalance**-positions).astype(np.int64)
     return np.maximum(sizes, 1)

@@ -118,7 +118,7 @@ class CosineLinear(keras.layers.Layer):
         super().__init__(**kwargs)
         if not is_whole(units, 1):
             raise ValueError(f"CosineLinear: units must be a whole number >= 1, got {units!r}.")
-        if not 0 <= old_units < units:
+        if not (is_whole(old_units, 0) and old_units < units):
             raise ValueError(f"CosineLinear: old_units must be in [0, units={units}), got {old_units}.")
         self.units = int(units)
         self.learn_sigma = bool(learn_sigma)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from kerazoo._checks import is_whole
 from kerazoo.ops import l2_normalize
 
 
@@ -61,9 +62,10 @@ class NegativeBank(keras.layers.Layer):
 
     def __init__(self, size, dim, initializer=None, **kwargs):
         super().__init__(**kwargs)
-        if int(size) < 1 or int(dim) < 1:
+        if not (is_whole(size, 1) and is_whole(dim, 1)):
             raise ValueError(
-                f"NegativeBank needs at least one negative of at least one dimension; got size={size}, dim={dim}."
+                f"NegativeBank: size and dim must be whole numbers >= 1 (negatives, their dimension); "
+                f"got size={size!r}, dim={dim!r}."
             )
         self.size = int(size)
         self.dim = int(dim)

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kerazoo._checks import is_whole
+
 
 @keras.saving.register_keras_serializable(package="kerazoo")
 class ZeroPaddedShortcut(keras.layers.Layer):
@@ -37,6 +39,11 @@ class ZeroPaddedShortcut(keras.layers.Layer):
 
     def __init__(self, filters, strides=2, **kwargs):
         super().__init__(**kwargs)
+        if not (is_whole(filters, 1) and is_whole(strides, 1)):
+            # strides=-1 flipped the input instead of subsampling it.
+            raise ValueError(
+                f"ZeroPaddedShortcut: filters and strides must be whole numbers >= 1, got {filters!r}, {strides!r}."
+            )
         self.filters = int(filters)
         self.strides = int(strides)
 

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerazoo._checks import is_whole
 from kerazoo._keras_internals import freeze
 from kerazoo.layers.cosine_linear import CosineLinear
 from kerazoo.losses.cross_entropy import cross_entropy_loss
@@ -58,6 +59,17 @@ class LUCIRLoss:
     margin: float = 0.5
     k: int = 2
     temperature: float = 2.0
+
+    def __post_init__(self):
+        # Otherwise the first training step fails, or a negative weight trains
+        # the opposite way.
+        if not is_whole(self.k, 1):
+            raise ValueError(f"LUCIRLoss: k (hard negatives) must be a whole number >= 1, got {self.k!r}.")
+        for name in ("distillation", "lambda_base", "margin"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"LUCIRLoss: {name} must be >= 0, got {getattr(self, name)!r}.")
+        if not self.temperature > 0:
+            raise ValueError(f"LUCIRLoss: temperature must be > 0, got {self.temperature!r}.")
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")

@@ -48,3 +48,11 @@ def test_exponential_long_tail_keeps_class_order_and_is_seeded():
     assert counts[0] == 200 and counts[-1] == 20
     again, _ = long_tail_indices(labels, seed=1, imbalance=10)
     assert not np.array_equal(keep, again)
+
+
+def test_a_tail_that_would_grow_is_refused():
+    # exponent -1 gave [100, 200, 300]; imbalance 0.5 classes above max_size.
+    with pytest.raises(ValueError, match="exponent must be > 0"):
+        zipf_class_sizes(3, 100, exponent=-1.0)
+    with pytest.raises(ValueError, match="imbalance must be >= 1"):
+        exponential_class_sizes(3, 100, imbalance=0.5)

@@ -210,3 +210,10 @@ def test_units_that_are_not_a_whole_class_count_are_refused(units):
     # 2.5 became 2 units silently; "5" failed comparing str with int.
     with pytest.raises(ValueError, match="units must be a whole number >= 1"):
         CosineLinear(units)
+
+
+@pytest.mark.parametrize("old_units", [1.5, -1, 3])
+def test_an_old_block_that_is_not_a_whole_number_below_units_is_refused(old_units):
+    # 1.5 became 1 silently.
+    with pytest.raises(ValueError, match=r"old_units must be in \[0, units=3\)"):
+        CosineLinear(3, old_units=old_units)

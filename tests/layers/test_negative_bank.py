@@ -63,3 +63,10 @@ def test_effective_rank_matches_the_svd_definition(kind):
 def test_queries_of_another_size_are_refused():
     with pytest.raises(ValueError, match="dim=4"):
         NegativeBank(8, 4)(unit_rows(2, 5))
+
+
+@pytest.mark.parametrize("size, dim", [(0, 8), (2.7, 8), (16, -1), (16, "8")])
+def test_sizes_that_are_not_whole_numbers_above_zero_are_refused(size, dim):
+    # 2.7 became a bank of 2 negatives silently.
+    with pytest.raises(ValueError, match="size and dim must be whole numbers >= 1"):
+        NegativeBank(size, dim)

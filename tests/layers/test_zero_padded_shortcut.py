@@ -20,3 +20,10 @@ def test_keeps_every_second_pixel_from_the_first_and_pads_channels_equally(tmp_p
 def test_channels_it_cannot_pad_equally_are_refused(filters):
     with pytest.raises(ValueError, match=r"filters ≥ the input's 16 channels and an even difference"):
         ZeroPaddedShortcut(filters)(np.zeros((1, 4, 4, 16), "float32"))
+
+
+@pytest.mark.parametrize("filters, strides", [(32, -1), (32, 0), (32, 1.5), (0, 2), (16.0, 2)])
+def test_sizes_that_are_not_whole_numbers_above_zero_are_refused(filters, strides):
+    # strides=-1 flipped the image on both axes instead of subsampling it.
+    with pytest.raises(ValueError, match="filters and strides must be whole numbers >= 1"):
+        ZeroPaddedShortcut(filters, strides)

@@ -173,3 +173,18 @@ def test_a_label_outside_the_head_is_named():
     model.compile(optimizer="sgd")
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"labels must be class ids in \[0, 4\)"):
         model.fit(X[:4], np.array([0, 1, 7, 2]), verbose=0)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("k", 0, "k .* whole number >= 1"),
+        ("k", 2.5, "k .* whole number"),
+        ("margin", -1.0, "margin must be >= 0"),
+        ("distillation", -0.25, "distillation must be >= 0"),
+        ("temperature", 0.0, "temperature must be > 0"),
+    ],
+)
+def test_bad_loss_settings_are_refused_when_made_not_at_the_first_step(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        LUCIRLoss(**{field: value})
