@@ -447,7 +447,7 @@ class Settings:
         return LUCIRLoss(
             less_forget=method.less_forget,
             margin_ranking=method.margin_ranking,
-            distillation=self.distillation_weight if method.distillation else 0.0,
+            distillation_weight=self.distillation_weight if method.distillation else 0.0,
             lambda_base=self.lambda_base,
             margin=self.margin,
             k=self.k,

@@ -108,8 +108,9 @@ class AdCo(TrainingModel):
         hidden_dim: projection hidden size (default D).
         temperature: τ of the encoder's loss.
         bank_temperature: τ_m of the bank's loss.
-        momentum: m of the key encoder's EMA (0.999 official; 0.99 for the
-            ~1,000-step digits runs).
+        key_momentum: m of the key encoder's EMA (0.999 official; 0.99 for
+            the ~1,000-step digits runs; the official `--moco-m`). Not the
+            optimizer's momentum, hence the name.
         mode: `"adco"` or `"queue"`.
         symmetric: the official `--sym 1` loss.
         shuffle_groups: BatchNorm groups of the key encoder (1 = the whole
@@ -128,7 +129,7 @@ class AdCo(TrainingModel):
     view_1 = rng.uniform(size=(16, 8, 8, 1)).astype("float32")
     view_2 = np.clip(view_1 + rng.normal(0, 0.1, view_1.shape), 0, 1).astype("float32")
     model = kerazoo.models.AdCo(
-        kerazoo.backbones.get("convnet", width=8), bank_size=32, dim=8, momentum=0.99
+        kerazoo.backbones.get("convnet", width=8), bank_size=32, dim=8, key_momentum=0.99
     )
     model.compile(
         optimizer=kerazoo.optimizers.with_weight_decay(keras.optimizers.SGD(0.06, momentum=0.9), 1e-4),
@@ -156,13 +157,18 @@ class AdCo(TrainingModel):
         hidden_dim=None,
         temperature=0.12,
         bank_temperature=0.02,
-        momentum=0.999,
+        key_momentum=0.999,
         mode="adco",
         symmetric=False,
         shuffle_groups=1,
         scope="global",
         **kwargs,
     ):
+        if "momentum" in kwargs:
+            raise TypeError(
+                "AdCo: the key encoder's EMA coefficient is `key_momentum` (optimizer momentum belongs "
+                "to the optimizers); rename momentum= to key_momentum=."
+            )
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"AdCo mode={mode!r}: use one of {MODES}.")
@@ -171,7 +177,7 @@ class AdCo(TrainingModel):
         for name, value, valid, rule in (
             ("temperature", temperature, temperature > 0, "> 0"),
             ("bank_temperature", bank_temperature, bank_temperature > 0, "> 0"),
-            ("momentum", momentum, 0 <= momentum <= 1, "in [0, 1]"),
+            ("key_momentum", key_momentum, 0 <= key_momentum <= 1, "in [0, 1]"),
             (
                 "shuffle_groups",
                 shuffle_groups,
@@ -192,7 +198,7 @@ class AdCo(TrainingModel):
         self.bank.build((None, dim))
         self.bank_size, self.dim = int(bank_size), int(dim)
         self.temperature, self.bank_temperature = float(temperature), float(bank_temperature)
-        self.momentum = float(momentum)
+        self.key_momentum = float(key_momentum)
         self.mode, self.symmetric = mode, bool(symmetric)
         self.shuffle_groups = int(shuffle_groups)
         self.loss_terms = ("contrastive",) + (("bank",) if mode == "adco" else ())
@@ -288,7 +294,7 @@ class AdCo(TrainingModel):
         views = tuple(data[0]) if isinstance(data[0], (tuple, list)) else tuple(data[:2])
         if training:
             for key, query in self._pairs():
-                key.assign(self.momentum * key + (1.0 - self.momentum) * query)
+                key.assign(self.key_momentum * key + (1.0 - self.key_momentum) * query)
         context = tf.distribute.get_replica_context()
         pairs = [(0, 1), (1, 0)] if self.symmetric else [(0, 1)]
         results, written = [], None
@@ -331,7 +337,7 @@ class AdCo(TrainingModel):
             "hidden_dim": self.hidden_dim,
             "temperature": self.temperature,
             "bank_temperature": self.bank_temperature,
-            "momentum": self.momentum,
+            "key_momentum": self.key_momentum,
             "mode": self.mode,
             "symmetric": self.symmetric,
             "shuffle_groups": self.shuffle_groups,
@@ -340,4 +346,7 @@ class AdCo(TrainingModel):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**deserialized(config, "backbone"))
+        config = deserialized(config, "backbone")
+        if "momentum" in config:  # files saved before the argument's rename
+            config["key_momentum"] = config.pop("momentum")
+        return cls(**config)

@@ -28,7 +28,7 @@ class LUCIRLoss:
     Args:
         less_forget: bool, LUCIR's less-forget constraint on.
         margin_ranking: bool, LUCIR's margin-ranking loss on.
-        distillation: float, weight β of knowledge distillation on the old
+        distillation_weight: float, weight β of knowledge distillation on the old
             classes' logits (the iCaRL-CNN baseline of the LUCIR code: β = 0.25,
             T = 2); 0 turns it off.
         lambda_base: λ_base (5 for CIFAR-100, 10 for ImageNet).
@@ -42,7 +42,7 @@ class LUCIRLoss:
     from kerazoo.models import LUCIRLoss
 
     lucir = LUCIRLoss()  # the paper's loss
-    icarl_cnn = LUCIRLoss(less_forget=False, margin_ranking=False, distillation=0.25)
+    icarl_cnn = LUCIRLoss(less_forget=False, margin_ranking=False, distillation_weight=0.25)
     ```
 
     References:
@@ -54,7 +54,7 @@ class LUCIRLoss:
 
     less_forget: bool = True
     margin_ranking: bool = True
-    distillation: float = 0.0
+    distillation_weight: float = 0.0
     lambda_base: float = 5.0
     margin: float = 0.5
     k: int = 2
@@ -65,7 +65,7 @@ class LUCIRLoss:
         # the opposite way.
         if not is_whole(self.k, 1):
             raise ValueError(f"LUCIRLoss: k (hard negatives) must be a whole number >= 1, got {self.k!r}.")
-        for name in ("distillation", "lambda_base", "margin"):
+        for name in ("distillation_weight", "lambda_base", "margin"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"LUCIRLoss: {name} must be >= 0, got {getattr(self, name)!r}.")
         if not self.temperature > 0:
@@ -90,7 +90,7 @@ class LUCIRClassifier(TrainingModel):
     (`ref_model.eval()` in the code).
 
     The same class trains LUCIR's ablations and the baselines: with both
-    LUCIR losses off it is plain CE (replay), with `distillation=0.25` and a
+    LUCIR losses off it is plain CE (replay), with `distillation_weight=0.25` and a
     linear head it is the code's iCaRL-CNN. Margin ranking needs a
     `kerazoo.layers.CosineLinear` head; distillation needs `old_head`.
 
@@ -158,7 +158,12 @@ class LUCIRClassifier(TrainingModel):
             if frozen is not None:
                 freeze(frozen)
         self.num_old_classes = num_old_classes
-        self.loss_settings = LUCIRLoss(**loss) if isinstance(loss, dict) else (loss or LUCIRLoss())
+        if isinstance(loss, dict):
+            loss = dict(loss)
+            if "distillation" in loss:  # files saved before the field's rename
+                loss["distillation_weight"] = loss.pop("distillation")
+            loss = LUCIRLoss(**loss)
+        self.loss_settings = loss or LUCIRLoss()
         self._check_parts()
         # Built now (the backbone is): the training step calls the parts, not
         # the model, so a model trained by `fit` alone was never marked built,
@@ -180,10 +185,10 @@ class LUCIRClassifier(TrainingModel):
                 "(and its old_head for distillation); without it the phase would train plain "
                 "cross-entropy. For the first phase leave num_old_classes at 0."
             )
-        if self.incremental and settings.distillation and self.old_head is None:
+        if self.incremental and settings.distillation_weight and self.old_head is None:
             raise ValueError(
-                f"LUCIRLoss(distillation={settings.distillation}) distils the old head's logits: "
-                "pass old_head, or set distillation=0."
+                f"LUCIRLoss(distillation_weight={settings.distillation_weight}) distils the old head's logits: "
+                "pass old_head, or set distillation_weight=0."
             )
         if self.incremental and settings.margin_ranking and not isinstance(self.head, CosineLinear):
             raise ValueError(
@@ -225,7 +230,7 @@ class LUCIRClassifier(TrainingModel):
             "margin_ranking": zero,
             "distillation": zero,
         }
-        if self.incremental and (settings.less_forget or settings.distillation):
+        if self.incremental and (settings.less_forget or settings.distillation_weight):
             old_features = self.old_backbone(images, training=False)
         if self.incremental and settings.less_forget:
             num_new = logits.shape[-1] - self.num_old_classes
@@ -241,9 +246,9 @@ class LUCIRClassifier(TrainingModel):
                 settings.k,
                 num_pairs_total=num_pairs_total,
             )
-        if self.incremental and settings.distillation:
+        if self.incremental and settings.distillation_weight:
             old_logits = self.old_head(old_features)
-            losses["distillation"] = settings.distillation * distillation_loss(
+            losses["distillation"] = settings.distillation_weight * distillation_loss(
                 logits, old_logits, settings.temperature
             )
         return losses, logits

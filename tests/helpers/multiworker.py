@@ -120,7 +120,7 @@ def _adco():
     from kerazoo.optimizers import GradientAscent
 
     backbone = backbones.get("convnet", input_shape=(8, 8, 1), width=8, synchronized=True)
-    model = AdCo(backbone, bank_size=32, dim=4, hidden_dim=8, momentum=0.9, scope="global")
+    model = AdCo(backbone, bank_size=32, dim=4, hidden_dim=8, key_momentum=0.9, scope="global")
     model.compile(
         keras.optimizers.SGD(0.1, momentum=0.9),
         GradientAscent(keras.optimizers.SGD(3.0, momentum=0.9), weight_decay=1e-4),

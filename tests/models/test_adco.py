@@ -26,7 +26,7 @@ def tiny_backbone():
 def build(mode="adco", symmetric=False):
     keras.utils.set_random_seed(0)
     model = AdCo(
-        tiny_backbone(), bank_size=32, dim=4, hidden_dim=8, momentum=0.9, mode=mode, symmetric=symmetric
+        tiny_backbone(), bank_size=32, dim=4, hidden_dim=8, key_momentum=0.9, mode=mode, symmetric=symmetric
     )
     model.compile(
         with_weight_decay(keras.optimizers.SGD(0.1, momentum=0.9), 5e-4),
@@ -132,7 +132,7 @@ def test_uneven_replica_batches_keep_each_querys_own_key_as_its_positive():
     # keys, not replica id x 1 (which found 3 of 4 before).
     keras.utils.set_random_seed(0)
     with two_cpu_strategy().scope():
-        model = AdCo(tiny_backbone(), bank_size=32, dim=4, hidden_dim=8, momentum=0.9)
+        model = AdCo(tiny_backbone(), bank_size=32, dim=4, hidden_dim=8, key_momentum=0.9)
         model.compile(keras.optimizers.SGD(0.0), GradientAscent(keras.optimizers.SGD(0.0)))
     same = tf.data.Dataset.from_tensor_slices((IMAGES[:15], IMAGES[:15])).batch(6)
     history = model.fit(same, epochs=1, verbose=0)
@@ -200,11 +200,19 @@ def test_a_bank_optimizer_is_required_and_modes_are_checked():
         AdCo(tiny_backbone(), bank_size=8, dim=4, mode="swav")
     for bad, rule in (
         ({"temperature": 0.0}, "temperature=0.0: it must be > 0"),
-        ({"momentum": 1.5}, r"momentum=1.5: it must be in \[0, 1\]"),
+        ({"key_momentum": 1.5}, r"key_momentum=1.5: it must be in \[0, 1\]"),
         ({"shuffle_groups": 0}, "shuffle_groups=0: it must be a whole number >= 1"),
     ):
         with pytest.raises(ValueError, match=rule):
             AdCo(tiny_backbone(), bank_size=8, dim=4, **bad)
+
+
+def test_the_ema_coefficient_is_key_momentum_and_files_that_say_momentum_still_load():
+    with pytest.raises(TypeError, match="rename momentum= to key_momentum="):
+        AdCo(tiny_backbone(), bank_size=8, dim=4, momentum=0.9)
+    config = AdCo(tiny_backbone(), bank_size=8, dim=4, key_momentum=0.9).get_config()
+    config["momentum"] = config.pop("key_momentum")  # as saved before the rename
+    assert AdCo.from_config(config).key_momentum == 0.9
 
 
 def test_one_view_is_refused_with_how_to_give_two():

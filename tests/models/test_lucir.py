@@ -58,7 +58,7 @@ def test_loss_terms_match_the_loss_functions():
 
 def test_icarl_distillation_term_uses_the_old_head():
     keras.utils.set_random_seed(2)  # the initial weights: without a seed the term was below 1e-3 at times
-    loss = LUCIRLoss(less_forget=False, margin_ranking=False, distillation=0.25)
+    loss = LUCIRLoss(less_forget=False, margin_ranking=False, distillation_weight=0.25)
     model = _incremental_model(head=keras.layers.Dense(2), loss=loss)
     model.head.kernel.assign(10 * np.random.default_rng(2).normal(size=model.head.kernel.shape))  # moved on
     losses, logits = model.compute_losses((X, Y), training=False)
@@ -146,8 +146,10 @@ def test_parts_that_do_not_fit_the_loss_are_refused_when_built():
     old = snapshot(backbone)
     with pytest.raises(ValueError, match="num_old_classes=2 needs the previous phase's frozen old_backbone"):
         LUCIRClassifier(backbone, CosineLinear(4), num_old_classes=2)
-    with pytest.raises(ValueError, match=r"distillation=0.25\) distils the old head's logits: pass old_head"):
-        LUCIRClassifier(backbone, CosineLinear(4), old, None, 2, LUCIRLoss(distillation=0.25))
+    with pytest.raises(
+        ValueError, match=r"distillation_weight=0.25\) distils the old head's logits: pass old_head"
+    ):
+        LUCIRClassifier(backbone, CosineLinear(4), old, None, 2, LUCIRLoss(distillation_weight=0.25))
     with pytest.raises(ValueError, match="needs a CosineLinear head, not a Dense"):
         LUCIRClassifier(backbone, keras.layers.Dense(4), old, None, 2)
     # iCaRL's Dense head with distillation and no margin ranking is fine.
@@ -157,7 +159,7 @@ def test_parts_that_do_not_fit_the_loss_are_refused_when_built():
         old,
         keras.layers.Dense(2),
         2,
-        LUCIRLoss(less_forget=False, margin_ranking=False, distillation=0.25),
+        LUCIRLoss(less_forget=False, margin_ranking=False, distillation_weight=0.25),
     )
 
 
@@ -181,7 +183,7 @@ def test_a_label_outside_the_head_is_named():
         ("k", 0, "k .* whole number >= 1"),
         ("k", 2.5, "k .* whole number"),
         ("margin", -1.0, "margin must be >= 0"),
-        ("distillation", -0.25, "distillation must be >= 0"),
+        ("distillation_weight", -0.25, "distillation_weight must be >= 0"),
         ("temperature", 0.0, "temperature must be > 0"),
     ],
 )

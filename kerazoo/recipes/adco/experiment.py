@@ -87,7 +87,7 @@ def build_model(config, mode, image_shape, total_steps):
         hidden_dim=config.hidden_dim or None,
         temperature=config.temperature,
         bank_temperature=config.bank_temperature,
-        momentum=config.key_momentum,
+        key_momentum=config.key_momentum,
         mode=mode,
         symmetric=config.symmetric,
         shuffle_groups=config.shuffle_groups,
