@@ -130,6 +130,8 @@ def shot_accuracy(labels, predictions, class_counts, many=100, few=20):
     Args:
         labels, predictions: test labels and predicted classes.
         class_counts: training images per class.
+        many: a class with more training images than this is many-shot (OLTR: 100).
+        few: a class with fewer is few-shot (OLTR: 20); at most `many`.
 
     Returns:
         {"many": float, "medium": float, "few": float}.

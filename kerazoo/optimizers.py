@@ -115,8 +115,10 @@ class CoupledWeightDecay(_GradientTransform):
     is `torch.optim.Adam(weight_decay=λ)` (L2, not AdamW).
 
     Args:
-        optimizer: a Keras optimizer (or its name or config).
+        optimizer: a Keras optimizer (or its name or config), without Keras'
+            own (decoupled) `weight_decay`.
         weight_decay: λ.
+        name: the optimizer's name (Keras' default if None).
 
     Example:
 
@@ -153,8 +155,10 @@ class GradientAscent(_GradientTransform):
     W ← W − 3·v with g = −∂L/∂W.
 
     Args:
-        optimizer: a Keras optimizer (or its name or config).
+        optimizer: a Keras optimizer (or its name or config), without Keras'
+            own (decoupled) `weight_decay`.
         weight_decay: λ of the coupled L2 term; 0 for none.
+        name: the optimizer's name (Keras' default if None).
 
     Example:
 

@@ -2,6 +2,7 @@
 lacks, and `VariableLength`, a Keras schedule whose step counts are state."""
 
 import math
+import numbers
 
 import keras
 import numpy as np
@@ -42,6 +43,7 @@ class InverseDecay(keras.optimizers.schedules.LearningRateSchedule):
                 f"InverseDecay needs gamma >= 0 and power >= 0 (a decay), got gamma={gamma}, power={power}; "
                 "a negative gamma makes 1 + gamma * step negative, and its power NaN."
             )
+        _check_rates(type(self).__name__, initial_learning_rate=initial_learning_rate)
         self.initial_learning_rate = initial_learning_rate
         self.gamma = gamma
         self.power = power
@@ -78,6 +80,7 @@ class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, schedule, scale):
+        _check_rates(type(self).__name__, scale=scale)
         self.schedule = schedule
         self.scale = scale
 
@@ -146,6 +149,12 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
                 f"WarmupCosineDecay needs 2 <= warmup_steps < decay_steps, got {warmup_steps} and "
                 f"{decay_steps}."
             )
+        _check_rates(
+            type(self).__name__,
+            initial_learning_rate=initial_learning_rate,
+            warmup_learning_rate=warmup_learning_rate,
+            end_learning_rate=end_learning_rate,
+        )
         self.initial_learning_rate = initial_learning_rate
         self.warmup_learning_rate = warmup_learning_rate
         self.warmup_steps = warmup_steps
@@ -262,6 +271,13 @@ class VariableLength(keras.optimizers.schedules.LearningRateSchedule):
     @classmethod
     def from_config(cls, config):
         return cls(keras.saving.deserialize_keras_object(config["schedule"]))
+
+
+def _check_rates(owner, **rates):
+    # A negative rate or scale turns descent into ascent without a word.
+    for name, value in rates.items():
+        if isinstance(value, numbers.Real) and not value >= 0:
+            raise ValueError(f"{owner}: {name} must be >= 0, got {value!r}.")
 
 
 def _count(value):

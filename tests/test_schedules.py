@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerazoo.schedules import InverseDecay, VariableLength, WarmupCosineDecay
+from kerazoo.schedules import InverseDecay, ScaledSchedule, VariableLength, WarmupCosineDecay
 
 
 def test_values_and_serialization():
@@ -96,3 +96,18 @@ def test_variable_length_leaves_the_wrapped_schedule_alone_and_refuses_what_it_c
 def test_inverse_decay_refuses_a_negative_gamma():
     with pytest.raises(ValueError, match="InverseDecay needs gamma >= 0 and power >= 0"):
         InverseDecay(0.01, gamma=-0.01)
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda: InverseDecay(-1.0), "initial_learning_rate"),
+        (lambda: WarmupCosineDecay(-0.1, 0.1, 4, 10), "initial_learning_rate"),
+        (lambda: WarmupCosineDecay(0.05, -1.0, 4, 10), "warmup_learning_rate"),
+        (lambda: ScaledSchedule(InverseDecay(0.1), -3.0), "scale"),
+    ],
+)
+def test_a_negative_rate_is_refused(make, name):
+    # It would climb the loss instead of descending it.
+    with pytest.raises(ValueError, match=f"{name} must be >= 0"):
+        make()

@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 from kerazoo import initializers
+from kerazoo._checks import is_whole
 from kerazoo.ops import gather_replica_rows
 
 SCOPES = ("replica", "global")
@@ -97,10 +98,17 @@ class BatchFormer(keras.layers.Layer):
         super().__init__(**kwargs)
         if scope not in SCOPES:
             raise ValueError(f"BatchFormer scope must be one of {SCOPES}, got {scope!r}.")
-        if num_layers < 1 or num_heads < 1:
+        if not (is_whole(num_layers, 1) and is_whole(num_heads, 1)):
             raise ValueError(
-                f"BatchFormer needs num_layers >= 1 and num_heads >= 1, got {num_layers} and {num_heads}."
+                f"BatchFormer needs whole numbers num_layers >= 1 and num_heads >= 1, got {num_layers!r} "
+                f"and {num_heads!r}."
             )
+        for name, size in (("key_dim", key_dim), ("ffn_dim", ffn_dim)):
+            # ffn_dim=0 meant the default width silently.
+            if size is not None and not is_whole(size, 1):
+                raise ValueError(
+                    f"BatchFormer {name} must be None (the default) or a whole number >= 1, got {size!r}."
+                )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"BatchFormer dropout must be in [0, 1), got {dropout}.")
         self.num_heads = num_heads

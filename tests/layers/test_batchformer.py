@@ -158,7 +158,14 @@ def test_dropout_is_active_in_training():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"scope": "world"}, "scope"), ({"num_layers": 0}, "num_layers"), ({"dropout": 1.0}, "dropout")],
+    [
+        ({"scope": "world"}, "scope"),
+        ({"num_layers": 0}, "num_layers"),
+        ({"num_heads": 2.5}, "num_heads"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"key_dim": -2}, "key_dim must be None"),
+        ({"ffn_dim": 0}, "ffn_dim must be None"),
+    ],
 )
 def test_bad_arguments_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
