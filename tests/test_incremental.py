@@ -1,3 +1,5 @@
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -177,3 +179,26 @@ def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class_a
     }
     assert learner.model.backbone.trainable
     assert not learner.model.head.freeze_old
+
+    # NME: the nearest (by cosine) mean of each class's normalised exemplar
+    # features, written out in NumPy; with flip_means, the means of the
+    # width-flipped exemplars averaged in.
+    def numpy_nme(flip):
+        def normalized(images):
+            f = np.asarray(learner.model.backbone(images, training=False), np.float64)
+            return f / np.linalg.norm(f, axis=1, keepdims=True)
+
+        means = []
+        for c in range(4):
+            exemplars = x[learner.memory[c]]
+            mean = normalized(exemplars).mean(axis=0)
+            if flip:
+                mean = (mean + normalized(exemplars[:, :, ::-1]).mean(axis=0)) / 2
+            means.append(mean / np.linalg.norm(mean))
+        predictions = np.argmax(normalized(x) @ np.stack(means).T, axis=1)
+        return np.mean(predictions == y)
+
+    assert learner._evaluate(2).nme_accuracy == pytest.approx(numpy_nme(flip=False), abs=1e-9)
+    learner.settings = dataclasses.replace(learner.settings, flip_means=True)
+    assert learner._evaluate(2).nme_accuracy == pytest.approx(numpy_nme(flip=True), abs=1e-9)
+    assert numpy_nme(flip=True) != numpy_nme(flip=False)  # (on these images), so the flip is tested
