@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from kerazoo.data.transforms import apply_nuisance, background, dilate_erode, rotate
 
@@ -56,3 +57,19 @@ def test_bg_is_refused_on_images_without_a_black_background():
     photos = np.random.default_rng(0).uniform(0.01, 1.0, (4, 8, 8, 3)).astype(np.float32)
     with pytest.raises(UserDataError, match=r"0.0% of these images' pixels are 0.*Use rot or dil"):
         apply_nuisance(photos, "bg", seed=0)
+
+
+def test_rotation_angles_are_drawn_uniformly_up_to_max_degrees():
+    # An asymmetric image: each angle gives another image. Each draw must be
+    # the rotation by the angle the generator draws from [-max, max].
+    image = np.zeros((12, 12, 1), "float32")
+    image[2:5, 3:9] = 1.0
+    image[5:10, 3:5] = 1.0
+    angles = np.random.default_rng(7).uniform(-90.0, 90.0, size=20)
+    rng = np.random.default_rng(7)
+    for angle in angles:
+        expected = ndimage.rotate(
+            image, angle, axes=(0, 1), reshape=False, order=3, mode="constant", cval=0.0
+        )
+        np.testing.assert_allclose(rotate(image, rng, max_degrees=90.0), np.clip(expected, 0, 1), atol=1e-6)
+    assert np.abs(angles).max() > 60  # the draws reach far beyond a few degrees
