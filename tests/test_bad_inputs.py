@@ -44,7 +44,8 @@ def _command(*args, cwd=None, env=None):
     done = processes.run(
         ["-m", *args], timeout=300, cwd=cwd, env=None if env is None else {**os.environ, **env}
     )
-    assert done.returncode != 0, done.stdout
+    # Every command's refusal: exit status 2 and one error line, no traceback.
+    assert done.returncode == 2 and "Traceback" not in done.stderr, (done.returncode, done.stderr)
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert lines, done.stderr
     return lines[-1]
