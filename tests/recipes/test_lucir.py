@@ -21,7 +21,9 @@ def test_killed_inside_and_between_phases_and_inside_cbf_resumes_to_the_same_num
     phase 2, after phase 2's checkpoint, and inside phase 3's class-balanced
     finetuning; each re-run resumes where it was cut. (A kill during the
     export: tests/recipes/test_baseline.py.)"""
+    # 4 base classes + 3 phases: phase 3, the last, holds the last kill point.
     args = [*TOY, "--set", "methods=lucir+cbf", "--set", "epochs=3", "--set", "cbf_epochs=3"]
+    args += ["--set", "num_base=4", "--set", "num_phases=3"]
     args += ["--set", "backup_seconds=0", "--set", "exports=none"]
     full = cli(RECIPE, *args, "--out", tmp_path / "full")
     assert full.returncode == 0, full.stderr
