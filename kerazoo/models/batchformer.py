@@ -91,8 +91,6 @@ class BatchFormerClassifier(TrainingModel):
           2020](https://arxiv.org/abs/2007.10740)
     """
 
-    loss_terms = ("ce",)
-
     def __init__(
         self,
         backbone,
@@ -116,6 +114,8 @@ class BatchFormerClassifier(TrainingModel):
         self.batchformer = batchformer
         self.class_counts = None if class_counts is None else [int(c) for c in class_counts]
         self.loss_name = loss
+        # The logged term is named for the loss it is (one name, one meaning).
+        self.loss_terms = (loss,)
         self.batchformer_loss_weight = float(batchformer_loss_weight)
         if head is None:
             head = initializers.dense(num_classes, feature_size(backbone), name="head")
@@ -152,7 +152,7 @@ class BatchFormerClassifier(TrainingModel):
             loss = balanced_softmax_loss(labels, logits, self.class_counts)
         else:
             loss = cross_entropy_loss(labels, logits)
-        return {"ce": weight * loss}, (labels, logits)
+        return {self.loss_name: weight * loss}, (labels, logits)
 
     def metric_targets(self, data, outputs):
         """The 2B training rows with their repeated labels (B rows in evaluation)."""

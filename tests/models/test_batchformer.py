@@ -65,7 +65,7 @@ def test_the_official_loss_weight_sums_the_codes_three_terms_with_batchformer_on
         keras.utils.set_random_seed(1)
         plain, _ = model.compute_losses((x, y), training=True)
         if not with_batchformer:
-            assert_allclose(float(losses["ce"]), float(plain["ce"]), rtol=1e-6)
+            assert_allclose(float(losses["balanced_softmax"]), float(plain["balanced_softmax"]), rtol=1e-6)
             continue
         n = len(y)
         terms = [
@@ -73,8 +73,8 @@ def test_the_official_loss_weight_sums_the_codes_three_terms_with_batchformer_on
             balanced_softmax_loss(labels[n:], logits[n:], COUNTS),
             balanced_softmax_loss(labels, logits, COUNTS),
         ]
-        assert_allclose(float(losses["ce"]), float(sum(terms)), rtol=1e-5)
-        assert_allclose(float(losses["ce"]), 3 * float(plain["ce"]), rtol=1e-5)
+        assert_allclose(float(losses["balanced_softmax"]), float(sum(terms)), rtol=1e-5)
+        assert_allclose(float(losses["balanced_softmax"]), 3 * float(plain["balanced_softmax"]), rtol=1e-5)
 
 
 def test_evaluation_uses_b_rows_and_balanced_softmax_uses_the_prior():
@@ -82,7 +82,9 @@ def test_evaluation_uses_b_rows_and_balanced_softmax_uses_the_prior():
     x, y = batch()
     losses, (labels, logits) = model.compute_losses((x, y), training=False)
     assert logits.shape == (8, len(COUNTS))
-    assert_allclose(float(losses["ce"]), float(balanced_softmax_loss(y, logits, COUNTS)), rtol=1e-5)
+    assert_allclose(
+        float(losses["balanced_softmax"]), float(balanced_softmax_loss(y, logits, COUNTS)), rtol=1e-5
+    )
 
 
 def test_batchformer_gets_gradients_at_a_tenth_of_the_learning_rate():
