@@ -135,7 +135,7 @@ def plots(confusion, names, images, labels):
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("glyphs test: confusion rates off the diagonal")
-    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.colorbar(im, ax=ax, fraction=0.046).set_label("fraction of the true class's test images")
     fig.tight_layout()
     fig.savefig(os.path.join(RESULTS, "glyphs_confusion.png"), dpi=90)
     plt.close(fig)

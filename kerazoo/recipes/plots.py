@@ -1,6 +1,7 @@
 """Figures for run reports (matplotlib, Agg backend, written atomically)."""
 
 import csv
+import textwrap
 
 import matplotlib
 
@@ -10,7 +11,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 from kerazoo.atomic import atomic_path  # noqa: E402
 
 
-def save_figure(figure, path):
+def save_figure(figure, path, command=None):
+    """Write `figure` to `path` as PNG; `command` (the one that made the run)
+    is printed small beneath it, so a figure copied out of its run directory
+    still says which run it shows."""
+    if command:
+        width = int(figure.get_figwidth() * 22)  # characters of 6-point text per line
+        figure.text(0, 0, textwrap.fill(command, width), fontsize=6, color="0.35", ha="left", va="top")
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=120, bbox_inches="tight")
     plt.close(figure)
@@ -23,7 +30,7 @@ def read_history(csv_path):
     return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
 
 
-def plot_history(csv_path, png_path, title):
+def plot_history(csv_path, png_path, title, command=None):
     """Loss and accuracy per epoch, training and test, side by side."""
     history = read_history(csv_path)
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -36,4 +43,4 @@ def plot_history(csv_path, png_path, title):
         ax.grid(alpha=0.3)
         ax.legend()
     figure.suptitle(title)
-    save_figure(figure, png_path)
+    save_figure(figure, png_path, command)

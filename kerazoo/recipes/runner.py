@@ -437,6 +437,11 @@ class Run:
         """A worker's `Run` (`--worker`): the run directory its parent opened."""
         return cls(RunDirectory.join(recipe, config, out, verbose), recipe, config, strategy)
 
+    @property
+    def command(self):
+        """The command line that started this run (config.json's `command`)."""
+        return json.loads((self.path / "config.json").read_text())["command"]
+
     def log(self, message, console=True):
         """See `RunDirectory.log`."""
         self.directory.log(message, console)

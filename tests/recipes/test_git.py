@@ -189,6 +189,17 @@ def test_encoded_styles_are_the_styles_of_class_balanced_training_images(config_
     )
 
 
+def test_the_translations_grid_shows_one_image_of_each_of_the_rarest_tail_classes():
+    from kerazoo.recipes.git.experiment import rarest_class_examples
+
+    counts = np.array([50, 3, 40, 3, 9])  # class sizes; threshold 45: tail = 1, 3, 4, 2
+    labels = np.array([0, 2, 4, 1, 4, 3, 1, 2, 0, 3])
+    assert list(rarest_class_examples(labels, counts, 45, rows=3)) == [3, 5, 2]  # classes 1, 3, 4
+    assert list(rarest_class_examples(labels, counts, 45, rows=8)) == [3, 5, 2, 1]
+    # No tail class: the rarest of all classes.
+    assert list(rarest_class_examples(labels, counts, 2, rows=2)) == [3, 5]
+
+
 def test_acceptance_checks_use_same_seed_differences():
     from kerazoo.recipes.git import experiment as git
 

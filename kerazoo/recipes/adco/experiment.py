@@ -348,10 +348,10 @@ def _probe_weights(classifier, num_classes):
     return full_coef, full_intercept
 
 
-def plot_curves(per_seed, path):
-    """Plot each method's probe accuracy over training (mean over seeds) to
-    `path`; return False, plotting nothing, when no probe ran (a run shorter
-    than `probe_every` epochs)."""
+def plot_curves(per_seed, path, dataset="", command=None):
+    """Plot each method's probe accuracy over training (mean over seeds, the
+    band ± std) to `path`; return False, plotting nothing, when no probe ran
+    (a run shorter than `probe_every` epochs)."""
     series = []
     for method in next(iter(per_seed.values())):
         curves = [
@@ -360,25 +360,32 @@ def plot_curves(per_seed, path):
             if results[method].details["probe_curve"]
         ]
         if curves:
-            values = 100 * np.mean([[p[1] for p in c] for c in curves], axis=0)
+            values = 100 * np.array([[p[1] for p in c] for c in curves])
             series.append(([p[0] for p in curves[0]], values, METHODS[method].label))
     if not series:
         return False
     figure, ax = plots.plt.subplots(figsize=(6.5, 4))
     for epochs, values, label in series:
-        ax.plot(epochs, values, marker="o", label=label)
+        mean = values.mean(0)
+        (line,) = ax.plot(epochs, mean, marker="o", label=label)
+        if len(values) > 1:
+            std = values.std(0)
+            ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     ax.set_xlabel("epoch")
     ax.set_ylabel("linear probe test accuracy (%)")
-    ax.set_title(f"Linear probe over training ({spread_label(len(per_seed)).replace(' ± std', '')})")
+    where = f"{dataset}: " if dataset else ""
+    ax.set_title(f"{where}linear probe over training ({spread_label(len(per_seed))})")
     ax.grid(alpha=0.3)
     ax.legend()
-    plots.save_figure(figure, path)
+    plots.save_figure(figure, path, command)
     return True
 
 
 def report(config, run, per_seed):
     lines = []
-    if config.probe_every and plot_curves(per_seed, run.path / "probe_curve.png"):
+    if config.probe_every and plot_curves(
+        per_seed, run.path / "probe_curve.png", config.dataset, run.command
+    ):
         lines += ["![linear probe accuracy over training](probe_curve.png)", ""]
     metrics_out = {}
     shipped = per_seed[config.seeds[0]].get(RECIPE.shipped)

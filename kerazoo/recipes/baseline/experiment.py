@@ -66,7 +66,8 @@ def run_method(config, run, method, data):
         plots.plot_history(
             run.path / "logs" / f"{stage}.csv",
             run.path / "training_curves.png",
-            f"{METHODS[method].label}, seed {seed}",
+            f"{config.dataset}: {METHODS[method].label}, seed {seed}",
+            run.command,
         )
     return MethodResult(
         {method: row},

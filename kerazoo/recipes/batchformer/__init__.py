@@ -4,7 +4,7 @@
 data and seeds (digits-lt: Zipf 2.0, at least 5 images per class, balanced
 test set; convnet, Adam 1e-3, 30 epochs of 5 passes, batch 64, 3 seeds) and reports
 overall, many-, medium- and few-shot test accuracy, the same-seed effect of
-BatchFormer and of Balanced Softmax, and a bar plot. Many-shot classes have
+BatchFormer and of Balanced Softmax, and a plot of the three per method. Many-shot classes have
 more than 100 training images, few-shot fewer than 20 (the ImageNet-LT
 split); on digits-lt that is 1 many, 1 medium and 8 few-shot classes. The
 shipped model is Balanced Softmax + BatchFormer of the first seed, exported

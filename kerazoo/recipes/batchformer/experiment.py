@@ -125,7 +125,7 @@ def report(config, run, per_seed):
         "medium": int(((counts >= config.few_shot) & (counts <= config.many_shot)).sum()),
         "few": int((counts < config.few_shot).sum()),
     }
-    plot_shots(per_seed, config.methods, run.path / "shots.png", config.dataset)
+    plot_shots(per_seed, config.methods, run.path / "shots.png", config.dataset, run.command)
     verdicts = effect_verdicts(per_seed)
     measured = ["## What was measured", "", *[f"- {line}" for line in verdicts], ""] if verdicts else []
     return Outcome(
@@ -182,10 +182,12 @@ def effect_verdicts(per_seed):
     return lines
 
 
-def plot_shots(per_seed, methods, path, dataset):
-    """Grouped bars: many/medium/few-shot accuracy per method, mean ± std over seeds."""
+def plot_shots(per_seed, methods, path, dataset, command=None):
+    """Many/medium/few-shot accuracy per method, mean ± std over seeds: one
+    marker per method and group (bars from 0 would hide differences of a
+    point), the legend beside the axes."""
     figure, ax = plots.plt.subplots(figsize=(8, 3.8))
-    width = 0.8 / len(methods)
+    width = 0.6 / len(methods)
     for i, method in enumerate(methods):
         values = (
             np.array(
@@ -195,19 +197,20 @@ def plot_shots(per_seed, methods, path, dataset):
             * 100
         )  # None (an empty group) becomes NaN
         with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
-            # An empty group (all NaN) draws no bar instead of warning.
+            # An empty group (all NaN) draws no point instead of warning.
             mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
-        ax.bar(
+        ax.errorbar(
             np.arange(len(SHOTS)) + (i - (len(methods) - 1) / 2) * width,
             mean,
-            width,
-            yerr=std,
+            yerr=std if len(per_seed) > 1 else None,
+            marker="os^Dvx"[i % 6],
+            linestyle="none",
             capsize=3,
             label=METHODS[method].label,
         )
     ax.set_xticks(np.arange(len(SHOTS)), [f"{s}-shot" for s in SHOTS])
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{dataset}: error bars {spread_label(len(per_seed))}")
+    ax.set_title(f"{dataset}: {spread_label(len(per_seed))}")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
-    plots.save_figure(figure, path)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    plots.save_figure(figure, path, command)

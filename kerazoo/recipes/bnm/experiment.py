@@ -181,26 +181,52 @@ def _batch_stats_accuracy(model, images, labels, batch_size):
     return metrics.accuracy(labels, logits.argmax(axis=1))
 
 
-def _plot_spectra(per_seed, path, split):
+def _plot_spectra(per_seed, path, split, dataset, command=None):
     figure, ax = plots.plt.subplots(figsize=(6.5, 4))
-    for method in next(iter(per_seed.values())):
+    # Methods' spectra can coincide: a marker and a line style each keep them apart.
+    styles = zip(("o", "s", "^", "v", "D", "x"), ("-", "--", "-.", ":", "-", "--"))
+    lowest, highest = np.inf, 0.0
+    for method, (marker, line) in zip(next(iter(per_seed.values())), styles):
         values = np.mean(
             [results[method].details["singular_values"] for results in per_seed.values()], axis=0
         )
-        ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=METHODS[method].label)
+        ax.plot(
+            np.arange(1, len(values) + 1),
+            values,
+            marker=marker,
+            linestyle=line,
+            markersize=4,
+            fillstyle="none",
+            label=METHODS[method].label,
+        )
+        positive = values[values > 0]
+        if len(positive):
+            lowest, highest = min(lowest, positive.min()), max(highest, positive.max())
     ax.set_yscale("log")
+    # Plain numbers on the log axis; a spectrum within one decade has too few
+    # major ticks, so its minor ticks are labelled too (else "9×10⁰" or none).
+    plain = plots.matplotlib.ticker.FormatStrFormatter("%g")
+    ax.yaxis.set_major_formatter(plain)
+    if highest < 10 * lowest:
+        ax.yaxis.set_minor_formatter(plain)
     ax.set_xlabel("index (sorted)")
     ax.set_ylabel("singular value")
     seeds = "one seed" if len(per_seed) == 1 else f"mean over {len(per_seed)} seeds"
-    ax.set_title(f"Singular values of the {split} prediction matrix ({seeds})")
+    ax.set_title(f"{dataset}: singular values of the {split} prediction matrix ({seeds})", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()
-    plots.save_figure(figure, path)
+    plots.save_figure(figure, path, command)
 
 
 def report(config, run, per_seed):
     split = "target" if config.task == "da" else "test"
-    _plot_spectra(per_seed, run.path / "singular_values.png", split)
+    if config.task == "ssl":
+        setting = f"{config.dataset}, {config.labels_per_class} labels per class"
+    elif config.source_domain:
+        setting = f"{config.dataset}: {config.source_domain} → {config.target_domain}"
+    else:
+        setting = f"{config.dataset}: {config.shift} shift"
+    _plot_spectra(per_seed, run.path / "singular_values.png", split, setting, run.command)
     details = next(iter(next(iter(per_seed.values())).values())).details
     steps, (rows, classes) = details["steps"], details["eval_shape"]
     transfer = (

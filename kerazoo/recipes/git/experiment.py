@@ -391,7 +391,9 @@ def report(config, run, per_seed):
         with run.timed("translator diagnostics and translations.png"):
             diagnostics = translator_origin(config, generator)
             diagnostics.update(translator_diagnostics(config, generator, clean, shifted, counts))
-            plot_translations(config, generator, clean, shifted, counts, run.path / "translations.png")
+            plot_translations(
+                config, generator, clean, shifted, counts, run.path / "translations.png", command=run.command
+            )
         history = run.path / "logs" / "translator.csv"
         if history.exists():
             with open(history, newline="") as f:
@@ -402,7 +404,7 @@ def report(config, run, per_seed):
         figure_lines.append("![translations of tail-class images](translations.png)")
         lines += ["## Translator diagnostics", "", *_diagnostic_lines(diagnostics), ""]
     if config.transform != "none":
-        plot_ekld(per_seed, methods, counts, run.path / "ekld_by_class_size.png", config)
+        plot_ekld(per_seed, methods, counts, run.path / "ekld_by_class_size.png", config, run.command)
         figure_lines.insert(0, "![per-class eKLD against training class size](ekld_by_class_size.png)")
         extra["ekld_size_correlation"] = {m: _size_correlation(per_seed, m, counts) for m in methods}
     extra["acceptance"] = acceptance(per_seed, extra.get("translator"), extra.get("ekld_size_correlation"))
@@ -549,35 +551,60 @@ def acceptance(per_seed, diagnostics, correlations):
     return checks
 
 
-def plot_ekld(per_seed, methods, counts, path, config):
-    """Per-class eKLD (mean over seeds) against training class size, one curve per method."""
-    order = np.argsort(counts)
+def plot_ekld(per_seed, methods, counts, path, config, command=None):
+    """Per-class eKLD (mean ± std over seeds) against training class size,
+    one marker per class and method, the tail threshold dashed."""
     figure, ax = plots.plt.subplots(figsize=(6.5, 4))
-    for method in methods:
+    # Classes of one size would share an x: points, not lines (a line would
+    # zig-zag between them), each method nudged sideways on the log axis.
+    nudges = np.linspace(-0.015, 0.015, len(methods)) if len(methods) > 1 else [0.0]
+    for nudge, method in zip(nudges, methods):
         values = np.array([results[method].details["per_class_ekld"] for results in per_seed.values()])
         ax.errorbar(
-            counts[order],
-            values.mean(0)[order],
-            yerr=values.std(0)[order],
+            counts * 10**nudge,
+            values.mean(0),
+            yerr=values.std(0) if len(per_seed) > 1 else None,
             marker="o",
-            capsize=3,
+            markersize=4,
+            linestyle="none",
+            capsize=2,
             label=METHODS[method].label,
         )
+    ax.axvline(
+        config.threshold, color="0.5", linestyle=":", label=f"tail: fewer than {config.threshold} images"
+    )
     ax.set_xscale("log")
+    ticks = [
+        t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if counts.min() <= t <= counts.max()
+    ]
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.tick_params(axis="x", which="minor", labelbottom=False)
     ax.set_xlabel("training images of the class")
     ax.set_ylabel("eKLD (lower = more invariant)")
     ax.set_title(f"{config.dataset} + {config.transform}: eKLD per class, {spread_label(len(per_seed))}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    plots.save_figure(figure, path)
+    plots.save_figure(figure, path, command)
 
 
-def plot_translations(config, generator, clean, shifted, counts, path, rows=8, styles=6, true_draws=3):
-    """Tail-class training images (first column), their translations under
-    styles drawn as the config's `styles`, and (with a nuisance) true
-    nuisances of the untransformed image."""
-    tail = np.flatnonzero(counts[shifted.train_labels] < config.threshold)
-    picked = (tail if len(tail) else np.arange(len(shifted.train_labels)))[:rows]
+def rarest_class_examples(labels, counts, threshold, rows):
+    """Indices of the first training image of each of the `rows` rarest
+    tail classes (fewer than `threshold` images; every class if none is),
+    rarest first: where GIT's translations matter most."""
+    tail = np.flatnonzero(counts[labels] < threshold)
+    candidates = tail if len(tail) else np.arange(len(labels))
+    classes, first = np.unique(labels[candidates], return_index=True)
+    return candidates[first[np.argsort(counts[classes], kind="stable")]][:rows]
+
+
+def plot_translations(
+    config, generator, clean, shifted, counts, path, rows=8, styles=6, true_draws=3, command=None
+):
+    """Training images of the `rows` rarest tail classes, one per class
+    (first column), their translations under styles drawn as the config's
+    `styles`, and (with a nuisance) true nuisances of the untransformed image."""
+    labels = shifted.train_labels
+    picked = rarest_class_examples(labels, counts, config.threshold, rows)
     images = shifted.train_images[picked]
     columns = [images] + [
         np.asarray(
@@ -593,7 +620,11 @@ def plot_translations(config, generator, clean, shifted, counts, path, rows=8, s
         columns += [transform(clean.train_images[picked], k) for k in range(true_draws)]
         titles += [f"true {config.transform} {k + 1}" for k in range(true_draws)]
     figure, axes = plots.plt.subplots(
-        len(picked), len(columns), squeeze=False, figsize=(1.1 * len(columns), 1.1 * len(picked))
+        len(picked),
+        len(columns),
+        squeeze=False,
+        figsize=(1.1 * len(columns), 1.1 * len(picked) + 0.4),
+        layout="constrained",  # the title just above the grid, not an inch off
     )
     for j, column in enumerate(columns):
         for i in range(len(picked)):
@@ -609,5 +640,13 @@ def plot_translations(config, generator, clean, shifted, counts, path, rows=8, s
             if i == 0:
                 ax.set_title(titles[j], fontsize=7)
             if j == 0:
-                ax.set_ylabel(f"class {shifted.class_names[shifted.train_labels[picked[i]]]}", fontsize=7)
-    plots.save_figure(figure, path)
+                ax.set_ylabel(f"class {shifted.class_names[labels[picked[i]]]}", fontsize=7)
+    source = "N(0, I)" if config.styles == "prior" else "encoded from class-balanced training images"
+    scale = "" if config.style_scale == 1 else f" × {config.style_scale:g}"
+    translator_from = (
+        f"translator {config.translator}" if config.translator else "translator trained in this run"
+    )
+    figure.suptitle(
+        f"{config.dataset} + {config.transform}: styles {source}{scale}; {translator_from}", fontsize=8
+    )
+    plots.save_figure(figure, path, command)

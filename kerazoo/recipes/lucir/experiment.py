@@ -110,10 +110,12 @@ def run_method(config, run, method, data):
     )
 
 
-def _plot(curves, num_classes, path, num_seeds, dataset):
+def _plot(curves, num_classes, path, num_seeds, dataset, command=None):
     figure, ax = plots.plt.subplots(figsize=(7.5, 4))
-    # Small horizontal offsets keep the error bars of neighbouring curves apart.
-    offsets = np.linspace(-0.15, 0.15, len(curves))
+    # Horizontal offsets (a few % of the axis) keep neighbouring curves'
+    # error bars apart.
+    reach = 0.015 * (max(num_classes) - min(num_classes)) if len(num_classes) > 1 else 0.15
+    offsets = np.linspace(-reach, reach, len(curves))
     for offset, (name, values) in zip(offsets, curves.items()):
         values = 100 * np.asarray(values)
         x = np.asarray(num_classes) + offset
@@ -128,14 +130,10 @@ def _plot(curves, num_classes, path, num_seeds, dataset):
     ax.set_xticks(num_classes)
     ax.set_xlabel("number of classes")
     ax.set_ylabel("accuracy on all seen classes (%)")
-    ax.set_title(
-        f"Class-incremental {dataset} ({spread_label(num_seeds)}"
-        + (", error bars ± std" if num_seeds > 1 else "")
-        + ")"
-    )
+    ax.set_title(f"Class-incremental {dataset} ({spread_label(num_seeds)})")
     ax.grid(alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
-    plots.save_figure(figure, path)
+    plots.save_figure(figure, path, command)
 
 
 def report(config, run, per_seed):
@@ -148,7 +146,7 @@ def report(config, run, per_seed):
         for method, result in first.items()
         for row in result.details["per_phase_accuracy"]
     }
-    _plot(curves, num_classes, run.path / "accuracy_curve.png", len(per_seed), config.dataset)
+    _plot(curves, num_classes, run.path / "accuracy_curve.png", len(per_seed), config.dataset, run.command)
     label = spread_label(len(per_seed))
     phase_table = "\n".join(
         [
