@@ -1,9 +1,9 @@
-"""FeatureExtractor: features of the right shape, serialization, a checked predict."""
+"""FeatureExtractor: features of the right shape, serialization (its checked
+predict: test_checked_predict.py)."""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from kerazoo import backbones
 from kerazoo.models import FeatureExtractor
@@ -33,20 +33,3 @@ def test_features_and_the_keras_file_round_trip(projection, normalize, tmp_path)
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert type(loaded) is FeatureExtractor
     np.testing.assert_allclose(loaded.predict(x, verbose=0), features, atol=1e-6)
-
-
-def test_predict_checks_images_against_the_built_shape():
-    model = FeatureExtractor(backbones.get("convnet", input_shape=SHAPE, width=16))
-    model.predict(_images(2), verbose=0)
-    for bad, message in [
-        ((_images(2) * 255).astype("uint8"), "dtype uint8"),
-        (_images(2) * 255, r"range over"),
-        (np.zeros((2, 16, 16, 1), "float32"), r"expected \(N, 8, 8, 1\)"),
-        (_images(1)[0], "single image without the batch axis"),
-    ]:
-        with pytest.raises(ValueError, match=message):
-            model.predict(bad, verbose=0)
-    assert model.predict(_images(0), verbose=0).shape == (0, 16)
-    # Datasets go to Keras' own predict.
-    dataset = tf.data.Dataset.from_tensor_slices(_images(3)).batch(2)
-    assert model.predict(dataset, verbose=0).shape == (3, 16)
