@@ -10,6 +10,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from kerazoo.atomic import atomic_path  # noqa: E402
 
+# One marker per method, so that methods whose points coincide stay apart.
+MARKERS = ("o", "s", "^", "v", "D", "x")
+
 
 def save_figure(figure, path, command=None):
     """Write `figure` to `path` as PNG; `command` (the one that made the run)

@@ -203,7 +203,7 @@ def plot_shots(per_seed, methods, path, dataset, command=None):
             np.arange(len(SHOTS)) + (i - (len(methods) - 1) / 2) * width,
             mean,
             yerr=std if len(per_seed) > 1 else None,
-            marker="os^Dvx"[i % 6],
+            marker=plots.MARKERS[i % len(plots.MARKERS)],
             linestyle="none",
             capsize=3,
             label=METHODS[method].label,

@@ -184,7 +184,7 @@ def _batch_stats_accuracy(model, images, labels, batch_size):
 def _plot_spectra(per_seed, path, split, dataset, command=None):
     figure, ax = plots.plt.subplots(figsize=(6.5, 4))
     # Methods' spectra can coincide: a marker and a line style each keep them apart.
-    styles = zip(("o", "s", "^", "v", "D", "x"), ("-", "--", "-.", ":", "-", "--"))
+    styles = zip(plots.MARKERS, ("-", "--", "-.", ":", "-", "--"))
     lowest, highest = np.inf, 0.0
     for method, (marker, line) in zip(next(iter(per_seed.values())), styles):
         values = np.mean(

@@ -553,7 +553,7 @@ def acceptance(per_seed, diagnostics, correlations):
 
 def plot_ekld(per_seed, methods, counts, path, config, command=None):
     """Per-class eKLD (mean ± std over seeds) against training class size,
-    one marker per class and method, the tail threshold dashed."""
+    one marker per class and method, the tail threshold dotted."""
     figure, ax = plots.plt.subplots(figsize=(6.5, 4))
     # Classes of one size would share an x: points, not lines (a line would
     # zig-zag between them), each method nudged sideways on the log axis.
