@@ -12,6 +12,7 @@ opens a directory (an exclusive lock on it, held while the run lives).
 
 import contextlib
 import datetime
+import functools
 import json
 import os
 import shutil
@@ -190,6 +191,12 @@ class RunDirectory:
         if saved.get("recipe") != recipe or saved.get("config") != to_dict(config):
             raise RunDirError(f"--worker: {path} holds another recipe or config than this command's.")
         return cls(path, False, verbose)
+
+    @functools.cached_property
+    def saved(self):
+        """What config.json records (the resolved config, the command, the
+        --strategy, ...), written when the run was created."""
+        return json.loads((self.path / "config.json").read_text())
 
     def log(self, message, console=True):
         """Append a line to run.log; print it too unless `console` is False

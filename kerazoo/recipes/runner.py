@@ -440,7 +440,7 @@ class Run:
     @property
     def command(self):
         """The command line that started this run (config.json's `command`)."""
-        return json.loads((self.path / "config.json").read_text())["command"]
+        return self.directory.saved["command"]
 
     def log(self, message, console=True):
         """See `RunDirectory.log`."""
@@ -658,7 +658,7 @@ class Run:
         effects = results_lib.effect_table(rows, recipe.columns, recipe.effects, labels)
         if effects:
             tables += ["", f"## Effect of each method against its baseline (same seed, {label})", "", effects]
-        saved = json.loads((self.path / "config.json").read_text())
+        saved = self.directory.saved
         per_row = results_lib.per_method(rows)
         metrics = {
             "recipe": self.recipe,
