@@ -16,31 +16,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from helpers.export import SHAPE
-from kerazoo import backbones
+from helpers.onnx_classifier import NAMES, fixture_classifier, fixture_model, fixture_onnx_path  # noqa: F401
 from kerazoo.export import OnnxClassifier, export_onnx
-from kerazoo.models import Classifier
 
-NAMES = [f"digit {i}" for i in range(10)]
 HAS_GPU = os.path.exists("/dev/nvidia0")
-
-
-@pytest.fixture(scope="module")
-def model():
-    model = Classifier(backbones.get("convnet", input_shape=SHAPE, width=16), 10)
-    model(np.random.default_rng(0).uniform(0, 1, (16, *SHAPE)), training=True)
-    return model
-
-
-@pytest.fixture(scope="module")
-def onnx_path(model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("runtime") / "model.onnx"
-    export_onnx(model, path, class_names=NAMES)
-    return path
-
-
-@pytest.fixture(scope="module")
-def classifier(onnx_path):
-    return OnnxClassifier(onnx_path, providers=["CPUExecutionProvider"])
 
 
 def test_predict_matches_keras(model, classifier):
@@ -146,27 +125,6 @@ print(clf.provider)
     # ONNX Runtime's error about a CUDA provider it cannot start is silenced
     # for the automatic choice.
     assert "onnxruntime" not in result.stderr, result.stderr
-
-
-def test_logits_and_probabilities_by_the_shared_interface(model, classifier):
-    from kerazoo.export import Predictor
-
-    x = np.random.default_rng(2).uniform(0, 1, (4, *SHAPE)).astype("float32")
-    assert isinstance(classifier, Predictor)
-    assert classifier.kind == "classifier" and classifier.output_names == ("logits", "probabilities")
-    logits = keras.ops.convert_to_numpy(model(x))
-    np.testing.assert_allclose(classifier.predict(x, output="logits"), logits, atol=1e-5)
-    np.testing.assert_allclose(classifier.predict(x), classifier.predict(x, output="probabilities"))
-    # class_names is an array: it names a whole batch of predictions at once.
-    predicted = classifier.class_names[classifier.predict(x).argmax(1)]
-    assert list(predicted) == [NAMES[i] for i in logits.argmax(1)]
-    with pytest.raises(
-        ValueError,
-        match=r"A classifier model has no output 'features'; choose one of \['logits', 'probabilities'\]",
-    ):
-        classifier.predict(x, output="features")
-    with pytest.raises(ValueError, match="read-only"):
-        classifier.class_names[0] = "x"
 
 
 @st.composite
