@@ -18,6 +18,7 @@ from sklearn.model_selection import train_test_split
 
 import kerazoo
 from helpers.export import export_round_trip, softmax
+from helpers.zoo import GOOD, fixture_loaded  # noqa: F401
 from kerazoo import backbones, inputs, zoo
 from kerazoo.data import load_arrays, make_domain_shift
 from kerazoo.data.datasets import Digits
@@ -82,15 +83,6 @@ def test_the_keras_file_re_exports_to_the_same_predictions(name, digits_test, tm
     export_round_trip(zoo.load(name, "keras").model, tmp_path, digits_test[0][:50])
 
 
-@pytest.fixture(scope="module", params=zoo.FORMATS)
-def loaded(request):
-    """(format, digits_baseline loaded in that format)."""
-    return request.param, zoo.load("digits_baseline", request.param)
-
-
-GOOD = np.full((2, 8, 8, 1), 0.5, "float32")
-
-
 @pytest.mark.parametrize(
     "images, message",
     [
@@ -108,16 +100,6 @@ def test_every_format_refuses_bad_images_with_the_same_message(loaded, images, m
     format, model = loaded
     with pytest.raises(ValueError, match=message):
         _predict(model, format, images)
-
-
-def test_the_savedmodel_serve_checks_too(loaded):
-    format, model = loaded
-    if format != "savedmodel":
-        pytest.skip("serve is the SavedModel's")
-    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
-        model.serve(GOOD * 255)
-    out = model.serve(np.zeros((0, 8, 8, 1), "float32"))
-    assert {k: v.shape for k, v in out.items()} == {"logits": (0, 10), "probabilities": (0, 10)}
 
 
 def test_every_format_answers_an_empty_batch_with_an_empty_result(loaded):

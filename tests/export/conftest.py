@@ -1,4 +1,5 @@
-"""Shared fixtures of the export tests: one trained model of each export kind."""
+"""Shared fixtures of the export tests: one trained model of each export kind, and the
+classifier's SavedModel."""
 
 import keras
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 from helpers.export import SHAPE
 from helpers.export import random_images as images
 from kerazoo import backbones
+from kerazoo.export import export_savedmodel
 from kerazoo.models import Classifier, FeatureExtractor
 
 
@@ -31,3 +33,8 @@ def feature_extractor():
     )
     model(images(16, seed=1), training=True)
     return model
+
+
+@pytest.fixture(scope="module")
+def saved_path(model, tmp_path_factory):
+    return export_savedmodel(model, tmp_path_factory.mktemp("saved") / "model")

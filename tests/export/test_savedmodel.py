@@ -1,18 +1,13 @@
 """export_savedmodel: a `serve` signature that refuses non-finite images and
-images of another shape, written atomically; CheckedSavedModel loads it
-back. Parity: test_kinds.py."""
+images of another shape, written atomically. Loading it back:
+test_served.py; parity: test_kinds.py."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from helpers.export import SHAPE, random_images
-from kerazoo.export import CheckedSavedModel, export_savedmodel
-
-
-@pytest.fixture(scope="module")
-def saved_path(model, tmp_path_factory):
-    return export_savedmodel(model, tmp_path_factory.mktemp("saved") / "model")
+from kerazoo.export import export_savedmodel
 
 
 def test_serve_signature_takes_named_images_of_any_batch(saved_path):
@@ -44,17 +39,6 @@ def test_bare_signature_refuses_images_of_another_shape(saved_path, shape):
         tf.errors.InvalidArgumentError, match=r"is not compatible with expected shape \[\?,8,8,1\]"
     ):
         loaded.signatures["serve"](images=tf.zeros(shape))
-
-
-def test_checked_savedmodel_keeps_the_loaded_objects_attributes(saved_path):
-    model = CheckedSavedModel(saved_path)
-    assert model.input_shape == (None, *SHAPE)
-    assert model.output_names == ("logits", "probabilities")
-    assert "serve" in model.signatures and model.variables  # the SavedModel's own
-    out = model.serve(random_images(0))
-    assert {k: v.shape for k, v in out.items()} == {"logits": (0, 10), "probabilities": (0, 10)}
-    with pytest.raises(FileNotFoundError, match="No SavedModel"):
-        CheckedSavedModel(saved_path.parent / "missing")
 
 
 def test_refuses_to_clobber_unless_asked(model, tmp_path):
