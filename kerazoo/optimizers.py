@@ -57,6 +57,13 @@ class _GradientTransform(keras.optimizers.Optimizer):
                 f"coupled L2 (PyTorch's). Give it to {type(self).__name__}(weight_decay=...) and build the "
                 "Keras optimizer without one."
             )
+        if self.inner_optimizer.loss_scale_factor:
+            # It would unscale gradients this wrapper has already changed.
+            raise ValueError(
+                f"{type(self).__name__}: the wrapped {type(self.inner_optimizer).__name__} has "
+                f"loss_scale_factor={self.inner_optimizer.loss_scale_factor}; scale the loss outside "
+                f"the wrapper instead: keras.optimizers.LossScaleOptimizer({type(self).__name__}(...))."
+            )
         self.weight_decay = float(weight_decay)
 
     def build(self, var_list):
@@ -230,7 +237,8 @@ class _FollowedRate:
 
 def copy(optimizer, name, learning_rate_scale=1.0):
     """A new, unbuilt optimizer like `optimizer` (same class, settings and
-    wrappers), named `name`, at `learning_rate_scale` × its learning rate.
+    wrappers, kerazoo's and Keras' `LossScaleOptimizer`, whose scale starts
+    anew), named `name`, at `learning_rate_scale` × its learning rate.
     For a model's second optimizer (BatchFormer's 0.1× rate, MUNIT's
     discriminator).
 
@@ -262,6 +270,9 @@ def copy(optimizer, name, learning_rate_scale=1.0):
     if isinstance(optimizer, _GradientTransform):
         inner = copy(optimizer.inner_optimizer, f"{name}_inner", learning_rate_scale)
         return type(optimizer)(inner, optimizer.weight_decay, name=name)
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        inner = copy(optimizer.inner_optimizer, f"{name}_inner", learning_rate_scale)
+        return type(optimizer)(inner, optimizer.initial_scale, optimizer.dynamic_growth_steps, name=name)
     config = optimizer.get_config()
     rate = config["learning_rate"]
     if not isinstance(rate, dict):

@@ -194,18 +194,17 @@ def _(tmp):
     return _raised(lambda: model.fit(_images(), np.array([0, 1, 2, 0]), class_weight=weights, verbose=0))
 
 
-@row("mixed-float16", "`kerazoo.models.Classifier.compile`", "under Keras' `mixed_float16` policy")
+@row(
+    "loss-scale-inside-weight-decay",
+    "`kerazoo.optimizers.CoupledWeightDecay`",
+    "a wrapped optimizer with Keras' `loss_scale_factor`",
+)
 def _(tmp):
     import keras
 
-    from kerazoo.models import Classifier
+    from kerazoo.optimizers import CoupledWeightDecay
 
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        model = Classifier(_convnet(), 3)
-        return _raised(lambda: model.compile(optimizer="sgd"))
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    return _raised(lambda: CoupledWeightDecay(keras.optimizers.SGD(0.1, loss_scale_factor=128.0), 5e-4))
 
 
 @row("subclassed-backbone", "`kerazoo.models.LUCIRClassifier`", "a subclassed `keras.Model` as the backbone")

@@ -81,6 +81,16 @@ def test_a_wrapped_optimizer_with_keras_decoupled_decay_is_refused(wrapper, inne
         wrapper(inner(), weight_decay=5e-4)
 
 
+def test_a_copy_of_a_loss_scaled_optimizer_scales_its_own_loss_from_the_start():
+    scaled = keras.optimizers.LossScaleOptimizer(CoupledWeightDecay(keras.optimizers.SGD(0.1), 1e-4), 2.0**10)
+    scaled.build([keras.Variable(1.0)])
+    scaled.dynamic_scale.assign(2.0**5)  # what overflows did to the original
+    twin = copy(scaled, "twin", learning_rate_scale=0.1)
+    assert type(twin) is keras.optimizers.LossScaleOptimizer and twin.name == "twin"
+    assert type(twin.inner_optimizer) is CoupledWeightDecay and twin.inner_optimizer.weight_decay == 1e-4
+    assert float(twin.scale_loss(1.0)) == 2.0**10 and float(twin.learning_rate) == pytest.approx(0.01)
+
+
 def test_a_copy_follows_a_fixed_rate_set_later_to_the_same_bits():
     adam = CoupledWeightDecay(keras.optimizers.Adam(0.05), 1e-4)
     twin = copy(adam, "twin", learning_rate_scale=0.1)

@@ -244,7 +244,7 @@ class AdCo(TrainingModel):
                 "AdCo(mode='adco') needs a bank_optimizer (e.g. kerazoo.optimizers.GradientAscent)."
             )
         super().compile(optimizer=optimizer, **kwargs)
-        self.bank_optimizer = bank_optimizer
+        self.bank_optimizer = self.loss_scaled(bank_optimizer)
 
     def get_compile_config(self):
         # The bank's optimizer too, so that a loaded model compiles (and

@@ -57,7 +57,8 @@ class TrainingModel(keras.Model):
        hand-written batch means must be scaled here for N replicas on a
        global batch to train like one device on that batch;
     3. applies each group's gradients with its optimizer (a
-       `GradientAscent` optimizer steps up its sum);
+       `GradientAscent` optimizer steps up its sum), each sum first
+       scaled by the optimizer's `scale_loss` (float16: `loss_scaled`);
     4. tracks the total (`loss`) and every term as metrics, and updates the
        compiled metrics with `metric_targets(data, outputs)`.
 
@@ -149,28 +150,49 @@ class TrainingModel(keras.Model):
                 f"{type(self).__name__} computes its own loss terms (compute_losses); "
                 "compile it with an optimizer and metrics only, without `loss`."
             )
-        # A backbone built under the global policy may carry it into a
-        # float32 model; without loss scaling its float16 gradients underflow.
-        float16 = [layer for layer in self._flatten_layers() if layer.dtype_policy.name == "mixed_float16"]
-        if float16:
-            # Named by a layer with weights of its own: containers and inputs
-            # are numbered by Keras (sequential_3), which varies from run to run.
-            named = next((la.name for la in float16 if la.weights and not isinstance(la, keras.Model)), None)
-            # Keras would wrap the optimizer in a LossScaleOptimizer, which
-            # unscales gradients that `optimize` never scaled: the updates
-            # came out 32,768 times too small, silently.
-            raise ValueError(
-                f"{type(self).__name__} does not train under 'mixed_float16' (the policy of "
-                f"{len(float16)} of its layers{f', e.g. {named!r}' if named else ''}): its steps do not "
-                "scale the loss, which float16's gradients need. Use 'mixed_bfloat16' (float32's "
-                "exponent range, no loss scaling; the recipes' --set precision=mixed) or 'float32', "
-                "and build the backbone under it."
-            )
+        optimizer = self.loss_scaled(keras.optimizers.get(optimizer))
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
         trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", *self.loss_terms)}
         # Untracked, like Keras' own compile-time metrics: a model is often
         # compiled after it was built, when Keras refuses to track new state.
         object.__setattr__(self, "_trackers", trackers)
+
+    def loss_scaled(self, optimizer):
+        """`optimizer` in Keras' `LossScaleOptimizer` if a layer of this model
+        computes in float16 (the `mixed_float16` policy), else itself.
+
+        float16 gradients underflow without loss scaling. Keras wraps a
+        model's optimizer only when the model's own policy is float16; a
+        float16 backbone in a float32 model needs it as much, and so does
+        every optimizer of a model that has several (`compile` wraps the
+        main one; a subclass wraps each other one with this). `optimize`
+        scales each group's objective with its optimizer's `scale_loss`.
+
+        Args:
+            optimizer: a Keras optimizer, or None.
+
+        Returns:
+            A `LossScaleOptimizer` around `optimizer`, or `optimizer` itself
+            (None, already loss-scaled, or no float16 layer).
+
+        Example:
+
+        ```python
+        import keras
+        from kerazoo.models import Classifier
+
+        keras.config.set_dtype_policy("mixed_float16")
+        backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8)])
+        keras.config.set_dtype_policy("float32")
+        model = Classifier(backbone, num_classes=3)
+        print(type(model.loss_scaled(keras.optimizers.SGD(0.1))).__name__)  # LossScaleOptimizer
+        ```
+        """
+        if optimizer is None or isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return optimizer
+        if any(layer.compute_dtype == "float16" for layer in self._flatten_layers()):
+            return keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
 
     def compile_from_config(self, config):
         """Recompile a loaded model with its saved optimizer and metrics
@@ -272,7 +294,11 @@ class TrainingModel(keras.Model):
             # After the forward pass: it builds layers that create their
             # variables on first call.
             groups = [g for g in self.optimizer_groups() if group_names is None or g.name in group_names]
-            objectives = [_sum_terms(losses, group) / replicas for group in groups]
+            # Scaled for float16's gradients (`loss_scaled`; Keras'
+            # `loss_scale_factor`): each optimizer unscales its own.
+            objectives = [
+                group.optimizer.scale_loss(_sum_terms(losses, group) / replicas) for group in groups
+            ]
         gradients = _after_backward(
             [tape.gradient(o, group.variables) for o, group in zip(objectives, groups)]
         )

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 import tf2onnx
 
+from helpers.every_model import every_model
 from helpers.export import SHAPE
 from helpers.export import random_images as images
 from kerazoo import backbones
@@ -182,66 +183,12 @@ def test_never_called_model_needs_an_input_shape():
     assert deploy_model(model, input_shape=SHAPE).input_shape == (None, *SHAPE)
 
 
-def _mixed_models():
-    """(name, compiled model, one batch of its training data) for every
-    kerazoo model, built under the current dtype policy."""
-    from kerazoo.incremental import METHODS, Settings, grow_head, snapshot
-    from kerazoo.layers import BatchFormer, CosineLinear, GITAugment
-    from kerazoo.models import (
-        MUNIT,
-        AdCo,
-        BatchFormerClassifier,
-        DomainAdapter,
-        GITClassifier,
-        LUCIRClassifier,
-        MUNITGenerator,
-    )
-    from kerazoo.optimizers import GradientAscent
-
-    rng = np.random.default_rng(0)
-    x, y = images(16), rng.integers(0, 4, 16)
-
-    def backbone(**kwargs):
-        return backbones.get("convnet", input_shape=SHAPE, width=8, **kwargs)
-
-    lucir_backbone = backbone(last_relu=False)
-    old_head = CosineLinear(2)
-    old_head.build(lucir_backbone.output_shape)
-    generator = MUNITGenerator(SHAPE, dim=4, style_dim=2, n_downsample=1, n_res=1, mlp_dim=8, seed=0)
-    models = {
-        "classifier": (Classifier(backbone(), 4), (x, y)),
-        "bnm": (DomainAdapter(backbone(), 4, method="bnm"), ((x, y), images(16, seed=1))),
-        "batchformer": (BatchFormerClassifier(backbone(), 4, BatchFormer(num_heads=2)), (x, y)),
-        "lucir": (
-            LUCIRClassifier(
-                lucir_backbone,
-                grow_head(old_head, 2, freeze_old=True),
-                snapshot(lucir_backbone),
-                None,
-                2,
-                Settings().loss(METHODS["lucir"]),
-            ),
-            (x, y),
-        ),
-        "adco": (AdCo(backbone(), bank_size=32, dim=8, hidden_dim=16), (x, images(16, seed=1))),
-        "git": (
-            GITClassifier(backbone(), 4, augment=GITAugment(generator, [20, 20, 5, 5], 10, seed=0)),
-            (x, y),
-        ),
-        "munit": (MUNIT(generator, disc_dim=4, disc_layers=2, seed=0), x),
-    }
-    for name, (model, _) in models.items():
-        extra = {"bank_optimizer": GradientAscent(keras.optimizers.SGD(3.0))} if name == "adco" else {}
-        model.compile(optimizer=keras.optimizers.SGD(0.01), **extra)
-    return models
-
-
 @pytest.mark.slow
 def test_every_model_trains_in_mixed_bfloat16_and_exports_float32_files_that_pass_parity(tmp_path):
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
-        models = _mixed_models()
+        models = every_model()
     finally:
         keras.config.set_dtype_policy(previous)
     for name, (model, batch) in models.items():

@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras import ops
 
 from helpers import multiworker
+from helpers.every_model import every_model
 from helpers.replicas import assert_replicas_agree
 from helpers.two_player import SHAPE, TwoPlayer, build, state
 from kerazoo.models import Classifier, TrainingModel
@@ -136,24 +137,76 @@ def test_sample_and_class_weights_are_refused_not_ignored(weights):
     assert model.fit(x, y, verbose=0).history["loss"]  # the corrected call trains
 
 
-def test_mixed_float16_is_refused_at_compile():
-    # Keras' LossScaleOptimizer would unscale gradients never scaled.
-    keras.mixed_precision.set_global_policy("mixed_float16")
+def _trained_weights(policy, optimizer, steps=1):
+    """The weights of a Dense classifier whose backbone computes under
+    `policy`, after `steps` SGD steps from fixed initial weights."""
+    keras.config.set_dtype_policy(policy)
     try:
-        with pytest.raises(ValueError, match=r"does not train under 'mixed_float16'.*Use 'mixed_bfloat16'"):
-            _classifier()
+        backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu")])
     finally:
-        keras.mixed_precision.set_global_policy("float32")
+        keras.config.set_dtype_policy("float32")
+    model = Classifier(backbone, num_classes=3)
+    model(np.zeros((1, 4), "float32"))  # builds the head
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in model.get_weights()])
+    model.compile(optimizer=optimizer)
+    x, y = rng.normal(size=(16, 4)).astype("float32"), rng.integers(0, 3, 16)
+    model.fit(x, y, batch_size=16, epochs=steps, shuffle=False, verbose=0)
+    return model, model.get_weights()
 
 
-def test_a_float16_backbone_in_a_float32_model_is_refused_at_compile():
-    keras.mixed_precision.set_global_policy("mixed_float16")
+def test_an_optimizer_loss_scale_factor_scales_the_loss_it_unscales():
+    # Keras' optimizers divide their gradients by `loss_scale_factor`: the
+    # step must have multiplied the loss by it, or updates come out that
+    # many times too small.
+    _, plain = _trained_weights("float32", keras.optimizers.SGD(0.1))
+    _, scaled = _trained_weights("float32", keras.optimizers.SGD(0.1, loss_scale_factor=128.0))
+    for a, b in zip(plain, scaled):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
+
+
+def test_a_float16_backbone_trains_with_a_loss_scale_like_float32():
+    # The backbone under mixed_float16 inside a float32 model: Keras would
+    # not scale the loss (it looks at the model's own policy).
+    model, half = _trained_weights("mixed_float16", keras.optimizers.SGD(0.1), steps=3)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert int(model.optimizer.step_counter.numpy()) == 3  # three finite steps, none skipped
+    _, full = _trained_weights("float32", keras.optimizers.SGD(0.1), steps=3)
+    start = _trained_weights("float32", keras.optimizers.SGD(0.0))[1]
+    for h, f, s in zip(half, full, start):
+        # float16's rounding, not a scale: the updates agree to 1 %.
+        np.testing.assert_allclose(h - s, f - s, rtol=0.01, atol=2e-3 * np.abs(f - s).max())
+
+
+def test_a_float16_step_that_overflows_is_skipped_and_the_scale_halved():
+    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1), initial_scale=2.0**40)
+    model, weights = _trained_weights("mixed_float16", optimizer)
+    start = _trained_weights("float32", keras.optimizers.SGD(0.0))[1]
+    for w, s in zip(weights, start):
+        np.testing.assert_array_equal(w, s)
+    assert float(model.optimizer.dynamic_scale.numpy()) == 2.0**39
+
+
+@pytest.mark.slow
+def test_every_model_trains_in_mixed_float16_with_a_loss_scale_on_each_optimizer():
+    keras.config.set_dtype_policy("mixed_float16")
     try:
-        backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="float16_dense")])
+        models = every_model()
     finally:
-        keras.mixed_precision.set_global_policy("float32")
-    with pytest.raises(ValueError, match=r"under 'mixed_float16' \(the policy of .*'float16_dense'"):
-        Classifier(backbone, 2).compile(optimizer="sgd")
+        keras.config.set_dtype_policy("float32")
+    for name, (model, batch) in models.items():
+        assert model.compute_dtype == "float16", name
+        logs = model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), shuffle=False, verbose=0).history
+        assert all(np.isfinite(v[-1]) for v in logs.values()), (name, logs)
+        for group in model.optimizer_groups():
+            # Both steps went through the loss scale: each one skipped for an
+            # overflow halves the scale and restarts step_counter, which
+            # counts the finite steps applied since.
+            optimizer = group.optimizer
+            assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer), (name, group.name)
+            skipped = round(np.log2(2.0**15 / float(optimizer.dynamic_scale.numpy())))
+            finite = int(optimizer.step_counter.numpy())
+            assert skipped in (0, 1, 2) and (finite == 2 if not skipped else finite < 2), (name, group.name)
 
 
 def test_an_undeclared_term_is_named():
