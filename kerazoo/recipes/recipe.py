@@ -114,8 +114,9 @@ class RunConfig:
         "float32",
         "float32, or mixed: layers compute in bfloat16 on float32 weights (Keras' mixed_bfloat16 "
         "policy; losses and batch-level terms such as BNM's SVD stay float32, and the exports "
-        "compute in float32)",
-        choices=["float32", "mixed"],
+        "compute in float32), or mixed_float16: in float16 with dynamic loss scaling (Keras' "
+        "LossScaleOptimizer on every optimizer), for GPUs without fast bfloat16 such as V100 and T4",
+        choices=["float32", "mixed", "mixed_float16"],
     )
     steps_per_execution: int = option(
         32,

@@ -74,10 +74,10 @@ from kerazoo.recipes.run_directory import RunDirectory
 from kerazoo.recipes.step_loop import StepLoop
 from kerazoo.zoo import sha256
 
-# `precision` -> the Keras dtype policy models are built under. bfloat16, not
-# float16: float32's exponent range, so no loss scaling, which custom
-# train steps with several optimizers (AdCo, MUNIT) would each need.
-PRECISION_POLICIES = {"float32": "float32", "mixed": "mixed_bfloat16"}
+# `precision` -> the Keras dtype policy models are built under. "mixed" is
+# bfloat16: float32's exponent range, no loss scaling; float16 scales each
+# optimizer's loss (`TrainingModel.loss_scaled`), for GPUs without bfloat16.
+PRECISION_POLICIES = {"float32": "float32", "mixed": "mixed_bfloat16", "mixed_float16": "mixed_float16"}
 
 
 def dataset_num_classes(config):

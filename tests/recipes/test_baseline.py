@@ -194,13 +194,14 @@ def test_trains_and_reports_on_your_own_image_folder_with_a_long_tail(tmp_path, 
 
 
 @pytest.mark.slow
-def test_mixed_precision_trains_in_bfloat16_and_exports_float32(cli, tmp_path):
+@pytest.mark.parametrize("precision, dtype", [("mixed", "bfloat16"), ("mixed_float16", "float16")])
+def test_mixed_precision_trains_and_exports_float32(cli, tmp_path, precision, dtype):
     out = tmp_path / "run"
-    result = cli(RECIPE, *TOY, "--set", "precision=mixed", "--out", out)
+    result = cli(RECIPE, *TOY, "--set", f"precision={precision}", "--out", out)
     assert result.returncode == 0, result.stderr
     import kerazoo.models  # noqa: F401  registers the classes model.keras names
 
-    assert keras.saving.load_model(out / "model.keras").compute_dtype == "bfloat16"
+    assert keras.saving.load_model(out / "model.keras").compute_dtype == dtype
     from kerazoo.export import OnnxClassifier
 
     probabilities = OnnxClassifier(out / "model.onnx").predict(np.zeros((2, 8, 8, 1), "float32"))
