@@ -303,7 +303,7 @@ class TrainingModel(keras.Model):
             [tape.gradient(o, group.variables) for o, group in zip(objectives, groups)]
         )
         for group, grads in zip(groups, gradients):
-            group.optimizer.apply(grads, group.variables)
+            group.optimizer.apply(_skipped_together(grads, group.optimizer), group.variables)
         del tape
         return losses, outputs
 
@@ -332,6 +332,42 @@ def _after_backward(gradients):
         return gradients
     with tf.control_dependencies([tf.group(*ready)]):
         return [[None if g is None else tf.identity(g) for g in grads] for grads in gradients]
+
+
+def _skipped_together(grads, optimizer):
+    """`grads`, made NaN on every replica when any replica's are not finite,
+    if `optimizer` is a `LossScaleOptimizer` and there are several replicas:
+    then every replica skips the step.
+
+    Keras' LossScaleOptimizer judges the gradients before they are summed
+    across replicas: on replica 0's alone under MirroredStrategy (an
+    overflow on another replica was applied, and the weights became NaN) or
+    on each replica's own under MultiWorkerMirroredStrategy (one worker
+    skipped the step while the others waited in the all-reduce for its
+    gradients: a hang).
+    """
+    context = tf.distribute.get_replica_context()
+    if (
+        not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        or context is None
+        or context.num_replicas_in_sync == 1
+    ):
+        return grads
+    values = [g.values if isinstance(g, tf.IndexedSlices) else g for g in grads if g is not None]
+    overflows = tf.add_n([tf.cast(tf.reduce_any(~tf.math.is_finite(v)), "float32") for v in values])
+    anywhere = context.all_reduce(tf.distribute.ReduceOp.SUM, overflows) > 0
+
+    def poisoned(values):
+        return tf.where(anywhere, tf.constant(float("nan"), values.dtype), values)
+
+    return [
+        None
+        if g is None
+        else tf.IndexedSlices(poisoned(g.values), g.indices, g.dense_shape)
+        if isinstance(g, tf.IndexedSlices)
+        else poisoned(g)
+        for g in grads
+    ]
 
 
 def _sum_terms(losses, group):

@@ -193,5 +193,42 @@ def main(directory, tf_config):
         (out / f"{name}.json").write_text(json.dumps(history))
 
 
+def overflow(directory, tf_config):
+    """One step of a Dense classifier computing in float16 in which only
+    worker 1's gradients overflow (its images are 3,000 where worker 0's
+    are 1); writes this worker's weights and loss scale to
+    `directory/worker<index>.npz`."""
+    os.environ["TF_CONFIG"] = tf_config
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from kerazoo.models import Classifier
+
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    index = json.loads(tf_config)["task"]["index"]
+    x = np.full((4, 4), 3000.0 if index == 1 else 1.0, "float32")
+    # Each worker reads its own batch: no sharding of one dataset.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    batches = tf.data.Dataset.from_tensors((x, np.array([0, 1, 2, 0]))).with_options(options)
+    keras.config.set_dtype_policy("mixed_float16")
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        model = Classifier(keras.Sequential([keras.Input((4,)), keras.layers.Dense(8)]), num_classes=3)
+        model.compile(optimizer=keras.optimizers.SGD(0.01))
+    model.fit(batches, epochs=1, verbose=0)
+    scale = model.optimizer
+    np.savez(
+        pathlib.Path(directory) / f"worker{index}.npz",
+        *model.get_weights(),
+        scale=np.asarray(scale.dynamic_scale),
+        finite_steps=np.asarray(scale.step_counter),
+    )
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1] == "--overflow":
+        overflow(*sys.argv[2:])
+    else:
+        main(*sys.argv[1:])

@@ -11,7 +11,7 @@ from keras import ops
 
 from helpers import multiworker
 from helpers.every_model import every_model
-from helpers.replicas import assert_replicas_agree
+from helpers.replicas import assert_replicas_agree, two_cpu_strategy
 from helpers.two_player import SHAPE, TwoPlayer, build, state
 from kerazoo.models import Classifier, TrainingModel
 
@@ -185,6 +185,40 @@ def test_a_float16_step_that_overflows_is_skipped_and_the_scale_halved():
     for w, s in zip(weights, start):
         np.testing.assert_array_equal(w, s)
     assert float(model.optimizer.dynamic_scale.numpy()) == 2.0**39
+
+
+def test_a_float16_overflow_on_one_replica_is_skipped_by_both():
+    # Keras' LossScaleOptimizer judges replica 0's gradients alone: replica
+    # 1's overflow was applied and every weight became NaN.
+    x = np.ones((4, 4), "float32")
+    x[2:] = 3000.0  # replica 1's half of the global batch
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        with two_cpu_strategy().scope():
+            model = Classifier(keras.Sequential([keras.Input((4,)), keras.layers.Dense(8)]), num_classes=3)
+            model.compile(optimizer=keras.optimizers.SGD(0.01))
+            model(x[:1])
+    finally:
+        keras.config.set_dtype_policy("float32")
+    before = model.get_weights()
+    model.fit(x, np.array([0, 1, 2, 0]), batch_size=4, epochs=1, shuffle=False, verbose=0)
+    for w, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, b)
+    assert float(model.optimizer.dynamic_scale.numpy()) == 2.0**14
+
+
+@pytest.mark.slow
+def test_a_float16_overflow_on_one_worker_is_skipped_by_every_worker(tmp_path):
+    # Each worker judged its own gradients: worker 0 applied its step and
+    # waited forever in the all-reduce for worker 1, which had skipped it.
+    workers = multiworker.start_workers([multiworker.__file__, "--overflow", str(tmp_path)])
+    done = multiworker.finish(workers, timeout=180)
+    assert all(code == 0 for code, _, _ in done), [err[-3000:] for _, _, err in done]
+    first, second = (np.load(tmp_path / f"worker{i}.npz") for i in (0, 1))
+    for key in first.files:
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+    assert first["scale"] == 2.0**14 and first["finite_steps"] == 0  # skipped, scale halved
+    assert all(np.isfinite(first[key]).all() for key in first.files)
 
 
 @pytest.mark.slow
