@@ -129,15 +129,8 @@ def run(recipe, config, args, command):
                 strategy_flag=args.strategy,
                 verbose=args.verbose,
             )
-        # Both process-wide: restored after the run, for code that runs a
-        # recipe in-process and then trains something else.
-        policy = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(PRECISION_POLICIES[config.precision])
-        try:
-            with op_determinism(config.deterministic):
-                execute(recipe, config, run, args)
-        finally:
-            keras.config.set_dtype_policy(policy)
+        with op_determinism(config.deterministic):
+            execute(recipe, config, run, args)
         if not cluster.is_chief(strategy):
             shutil.rmtree(run.path)
             print(f"{cluster.describe(strategy)}: the chief's --out holds this run; {run.path} removed")
@@ -206,8 +199,20 @@ def execute(recipe, config, run, args=None):
     first seed's model of the shipping method is exported (its pair runs
     last, `sequential_order`; first in a `--jobs` run, `claim_order`). With
     `args.jobs` > 1 the pairs are shared out among processes (the shipped
-    one stays here); a worker (`args.worker`) only takes pairs.
+    one stays here); a worker (`args.worker`) only takes pairs. Models are
+    built under the dtype policy `config.precision` names.
     """
+    # Process-wide: restored after the run, for code that runs a recipe
+    # in-process and then trains something else.
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(PRECISION_POLICIES[config.precision])
+    try:
+        _execute(recipe, config, run, args)
+    finally:
+        keras.config.set_dtype_policy(policy)
+
+
+def _execute(recipe, config, run, args):
     experiment = recipe.experiment_module
     jobs, worker = (args.jobs, args.worker) if args is not None else (1, False)
     pairs = [(seed, method) for seed in config.seeds for method in recipe.methods_of(config)]
