@@ -49,7 +49,11 @@ class RunDirectory:
         self._lock = lock
 
     def __del__(self):
-        self.release()
+        # At interpreter exit the module's globals may already be None (an
+        # in-process run never released: "Exception ignored in __del__");
+        # the OS closes the descriptor then anyway.
+        if os is not None:
+            self.release()
 
     def release(self):
         """Let another process open this directory (also done when the run's process ends)."""
