@@ -150,8 +150,13 @@ def effective_rank(matrix):
     # float64: float32 eigenvalue noise (~1e-7·λ_max) becomes ~3e-4·σ_max
     # after the square root, enough to lift the rank of parallel columns.
     matrix = ops.cast(matrix, "float64")
-    eigenvalues = ops.eigh(ops.matmul(matrix, ops.transpose(matrix)))[0]
+    gram = ops.matmul(matrix, ops.transpose(matrix))
+    # A diverged step's NaN would make eigh raise inside the training step,
+    # before TerminateOnNaN or the recipes' divergence check see the loss:
+    # decompose zeros instead and answer NaN.
+    finite = ops.all(ops.isfinite(gram))
+    eigenvalues = ops.eigh(ops.where(finite, gram, ops.zeros_like(gram)))[0]
     singular = ops.sqrt(ops.maximum(eigenvalues, 0.0))
     p = singular / ops.maximum(ops.sum(singular), 1e-12)
     entropy = -ops.sum(ops.where(p > 0, p * ops.log(ops.maximum(p, 1e-30)), 0.0))
-    return ops.cast(ops.exp(entropy), "float32")
+    return ops.cast(ops.where(finite, ops.exp(entropy), float("nan")), "float32")

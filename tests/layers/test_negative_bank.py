@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from helpers.layers import check_layer
 from kerazoo.layers import NegativeBank
@@ -58,6 +59,16 @@ def test_effective_rank_matches_the_svd_definition(kind):
     np.testing.assert_allclose(value, numpy_effective_rank(matrix), rtol=1e-3, atol=1e-3)
     expected = {"random": (5.0, 8.0), "parallel": (0.99, 1.01), "orthonormal": (7.99, 8.01)}[kind]
     assert expected[0] <= value <= expected[1]
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["eager", "graph"])
+def test_effective_rank_of_a_diverged_bank_is_nan_not_an_error(traced):
+    # It is logged at every AdCo step: an error there hid the NaN loss from
+    # TerminateOnNaN and from the recipes' divergence check.
+    matrix = np.ones((4, 6), "float32")
+    matrix[1, 2] = np.nan
+    rank = tf.function(effective_rank)(matrix) if traced else effective_rank(matrix)
+    assert np.isnan(float(rank))
 
 
 def test_queries_of_another_size_are_refused():
