@@ -35,7 +35,10 @@ def every_model():
     lucir_backbone = backbone(last_relu=False)
     old_head = CosineLinear(2)
     old_head.build(lucir_backbone.output_shape)
-    generator = MUNITGenerator(SHAPE, dim=4, style_dim=2, n_downsample=1, n_res=1, mlp_dim=8, seed=0)
+
+    def generator():
+        return MUNITGenerator(SHAPE, dim=4, style_dim=2, n_downsample=1, n_res=1, mlp_dim=8, seed=0)
+
     models = {
         "classifier": (Classifier(backbone(), 4), (x, y)),
         "bnm": (DomainAdapter(backbone(), 4, method="bnm"), ((x, y), images(16, seed=1))),
@@ -53,10 +56,11 @@ def every_model():
         ),
         "adco": (AdCo(backbone(), bank_size=32, dim=8, hidden_dim=16), (x, images(16, seed=1))),
         "git": (
-            GITClassifier(backbone(), 4, augment=GITAugment(generator, [20, 20, 5, 5], 10, seed=0)),
+            GITClassifier(backbone(), 4, augment=GITAugment(generator(), [20, 20, 5, 5], 10, seed=0)),
             (x, y),
         ),
-        "munit": (MUNIT(generator, disc_dim=4, disc_layers=2, seed=0), x),
+        # GITAugment freezes its translator: MUNIT trains a generator of its own.
+        "munit": (MUNIT(generator(), disc_dim=4, disc_layers=2, seed=0), x),
     }
     for name, (model, _) in models.items():
         extra = {"bank_optimizer": GradientAscent(keras.optimizers.SGD(3.0))} if name == "adco" else {}

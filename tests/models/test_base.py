@@ -237,6 +237,7 @@ def test_every_model_trains_in_mixed_float16_with_a_loss_scale_on_each_optimizer
             # overflow halves the scale and restarts step_counter, which
             # counts the finite steps applied since.
             optimizer = group.optimizer
+            assert group.variables, (name, group.name)  # something to train
             assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer), (name, group.name)
             skipped = round(np.log2(2.0**15 / float(optimizer.dynamic_scale.numpy())))
             finite = int(optimizer.step_counter.numpy())
