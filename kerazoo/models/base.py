@@ -354,6 +354,8 @@ def _skipped_together(grads, optimizer):
     ):
         return grads
     values = [g.values if isinstance(g, tf.IndexedSlices) else g for g in grads if g is not None]
+    if not values:  # a group with no variables, or none its terms reach
+        return grads
     overflows = tf.add_n([tf.cast(tf.reduce_any(~tf.math.is_finite(v)), "float32") for v in values])
     anywhere = context.all_reduce(tf.distribute.ReduceOp.SUM, overflows) > 0
 

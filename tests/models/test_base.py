@@ -207,6 +207,16 @@ def test_a_float16_overflow_on_one_replica_is_skipped_by_both():
     assert float(model.optimizer.dynamic_scale.numpy()) == 2.0**14
 
 
+def test_a_loss_scaled_group_without_gradients_steps_on_several_replicas():
+    from kerazoo.models.base import _skipped_together
+
+    strategy = two_cpu_strategy()
+    with strategy.scope():
+        optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1))
+    result = strategy.run(tf.function(lambda: _skipped_together([None], optimizer)))
+    assert result == [None]
+
+
 @pytest.mark.slow
 def test_a_float16_overflow_on_one_worker_is_skipped_by_every_worker(tmp_path):
     # Each worker judged its own gradients: worker 0 applied its step and
