@@ -353,11 +353,8 @@ def _skipped_together(grads, optimizer):
         or context.num_replicas_in_sync == 1
     ):
         return grads
-    values = [g.values if isinstance(g, tf.IndexedSlices) else g for g in grads if g is not None]
-    if not values:  # a group with no variables, or none its terms reach
-        return grads
-    overflows = tf.add_n([tf.cast(tf.reduce_any(~tf.math.is_finite(v)), "float32") for v in values])
-    anywhere = context.all_reduce(tf.distribute.ReduceOp.SUM, overflows) > 0
+    overflow = tf.cast(tf.logical_not(optimizer.check_finite(grads)), "float32")  # this replica's
+    anywhere = context.all_reduce(tf.distribute.ReduceOp.SUM, overflow) > 0
 
     def poisoned(values):
         return tf.where(anywhere, tf.constant(float("nan"), values.dtype), values)
