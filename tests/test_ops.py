@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import kerazoo
+from helpers.precision import dtype_policy
 from kerazoo.ops import outputs_numpy
 
 
@@ -24,12 +25,8 @@ def test_a_mixed_precision_models_outputs_come_as_float32_for_numpy_code():
     import keras
     from sklearn.neighbors import KNeighborsClassifier
 
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
+    with dtype_policy("mixed_bfloat16"):
         backbone = kerazoo.backbones.get("convnet", width=8)
-    finally:
-        keras.config.set_dtype_policy(previous)
     images = np.random.default_rng(0).uniform(size=(6, 8, 8, 1)).astype("float32")
     assert keras.backend.standardize_dtype(backbone(images).dtype) == "bfloat16"
     features = outputs_numpy(backbone, images)

@@ -13,6 +13,7 @@ import tf2onnx
 from helpers.every_model import every_model
 from helpers.export import SHAPE
 from helpers.export import random_images as images
+from helpers.precision import dtype_policy
 from kerazoo import backbones
 from kerazoo.export import deploy_model, export_onnx, export_savedmodel, kind_of
 from kerazoo.export.deploy import inference_model
@@ -185,12 +186,8 @@ def test_never_called_model_needs_an_input_shape():
 
 @pytest.mark.slow
 def test_every_model_trains_in_mixed_bfloat16_and_exports_float32_files_that_pass_parity(tmp_path):
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
+    with dtype_policy("mixed_bfloat16"):
         models = every_model()
-    finally:
-        keras.config.set_dtype_policy(previous)
     for name, (model, batch) in models.items():
         assert model.compute_dtype == "bfloat16", name
         logs = model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), shuffle=False, verbose=0).history

@@ -11,6 +11,7 @@ from keras import ops
 
 from helpers import multiworker
 from helpers.every_model import every_model
+from helpers.precision import dtype_policy
 from helpers.replicas import assert_replicas_agree, two_cpu_strategy
 from helpers.two_player import SHAPE, TwoPlayer, build, state
 from kerazoo.models import Classifier, TrainingModel
@@ -140,11 +141,8 @@ def test_sample_and_class_weights_are_refused_not_ignored(weights):
 def _trained_weights(policy, optimizer, steps=1):
     """The weights of a Dense classifier whose backbone computes under
     `policy`, after `steps` SGD steps from fixed initial weights."""
-    keras.config.set_dtype_policy(policy)
-    try:
+    with dtype_policy(policy):
         backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu")])
-    finally:
-        keras.config.set_dtype_policy("float32")
     model = Classifier(backbone, num_classes=3)
     model(np.zeros((1, 4), "float32"))  # builds the head
     rng = np.random.default_rng(0)
@@ -192,14 +190,10 @@ def test_a_float16_overflow_on_one_replica_is_skipped_by_both():
     # 1's overflow was applied and every weight became NaN.
     x = np.ones((4, 4), "float32")
     x[2:] = 3000.0  # replica 1's half of the global batch
-    keras.config.set_dtype_policy("mixed_float16")
-    try:
-        with two_cpu_strategy().scope():
-            model = Classifier(keras.Sequential([keras.Input((4,)), keras.layers.Dense(8)]), num_classes=3)
-            model.compile(optimizer=keras.optimizers.SGD(0.01))
-            model(x[:1])
-    finally:
-        keras.config.set_dtype_policy("float32")
+    with dtype_policy("mixed_float16"), two_cpu_strategy().scope():
+        model = Classifier(keras.Sequential([keras.Input((4,)), keras.layers.Dense(8)]), num_classes=3)
+        model.compile(optimizer=keras.optimizers.SGD(0.01))
+        model(x[:1])
     before = model.get_weights()
     model.fit(x, np.array([0, 1, 2, 0]), batch_size=4, epochs=1, shuffle=False, verbose=0)
     for w, b in zip(model.get_weights(), before):
@@ -233,11 +227,8 @@ def test_a_float16_overflow_on_one_worker_is_skipped_by_every_worker(tmp_path):
 
 @pytest.mark.slow
 def test_every_model_trains_in_mixed_float16_with_a_loss_scale_on_each_optimizer():
-    keras.config.set_dtype_policy("mixed_float16")
-    try:
+    with dtype_policy("mixed_float16"):
         models = every_model()
-    finally:
-        keras.config.set_dtype_policy("float32")
     for name, (model, batch) in models.items():
         assert model.compute_dtype == "float16", name
         logs = model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), shuffle=False, verbose=0).history
