@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerazoo._checks import check_non_negative
 from kerazoo._keras_internals import optimizer_variables_to_update
 from kerazoo.schedules import ScaledSchedule
 
@@ -45,8 +46,7 @@ class _GradientTransform(keras.optimizers.Optimizer):
                 f"{type(self).__name__} takes no optimizer arguments ({', '.join(kwargs)}); set them "
                 "on the wrapped optimizer."
             )
-        if weight_decay < 0:
-            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {weight_decay}.")
+        check_non_negative(type(self).__name__, weight_decay=weight_decay)
         super().__init__(learning_rate=0.0, name=name)
         self.inner_optimizer = keras.optimizers.get(optimizer)
         if self.inner_optimizer.weight_decay:

@@ -8,6 +8,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerazoo._checks import check_non_negative
+
 
 @keras.saving.register_keras_serializable(package="kerazoo")
 class InverseDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -274,10 +276,8 @@ class VariableLength(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def _check_rates(owner, **rates):
-    # A negative rate or scale turns descent into ascent without a word.
-    for name, value in rates.items():
-        if isinstance(value, numbers.Real) and not value >= 0:
-            raise ValueError(f"{owner}: {name} must be >= 0, got {value!r}.")
+    # Only the numbers: a rate may also be a schedule object.
+    check_non_negative(owner, **{name: v for name, v in rates.items() if isinstance(v, numbers.Real)})
 
 
 def _count(value):

@@ -1,9 +1,10 @@
-"""is_whole: the counts, sizes and seeds kerazoo takes."""
+"""is_whole and check_non_negative: the counts, sizes, seeds, weights and
+rates kerazoo takes."""
 
 import numpy as np
 import pytest
 
-from kerazoo._checks import is_whole
+from kerazoo._checks import check_non_negative, is_whole
 
 
 @pytest.mark.parametrize(
@@ -22,3 +23,14 @@ from kerazoo._checks import is_whole
 )
 def test_whole_numbers_from_a_minimum(value, minimum, expected):
     assert is_whole(value, minimum) is expected
+
+
+@pytest.mark.parametrize("value", [0, 0.0, 2.5, np.float32(0.1), np.int64(3)])
+def test_non_negative_numbers_pass(value):
+    check_non_negative("Owner", rate=1.0, weight=value)
+
+
+@pytest.mark.parametrize("value", [-0.1, float("nan"), "0.1", True, None])
+def test_anything_else_is_refused_by_its_name(value):
+    with pytest.raises(ValueError, match=r"^Owner: weight must be >= 0, got "):
+        check_non_negative("Owner", rate=1.0, weight=value)

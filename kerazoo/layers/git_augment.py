@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerazoo._checks import check_non_negative
 from kerazoo._keras_internals import freeze
 from kerazoo.serialization import deserialized
 
@@ -113,8 +114,7 @@ class GITAugment(keras.layers.Layer):
                 'GITAugment(styles="encoded") needs a translator with translate(images, styles) and '
                 f"styles_of(images), e.g. kerazoo.models.MUNITGenerator; got {type(translator).__name__}."
             )
-        if style_scale < 0:
-            raise ValueError(f"GITAugment style_scale must be >= 0, got {style_scale}.")
+        check_non_negative("GITAugment", style_scale=style_scale)
         if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or threshold < 0:
             raise ValueError(
                 f"GITAugment threshold must be a class size >= 0 (the paper's K: classes with fewer "

@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 from kerazoo import initializers
+from kerazoo._checks import check_non_negative
 from kerazoo._keras_internals import build_compiled_metrics
 from kerazoo.losses.bnm import NORMALIZATIONS, bnm_loss, entropy_loss, fbnm_loss
 from kerazoo.losses.cross_entropy import cross_entropy_loss
@@ -119,8 +120,7 @@ class DomainAdapter(Classifier):
         ):
             if value not in allowed:
                 raise ValueError(f"{type(self).__name__}: {name}={value!r}; use one of {allowed}.")
-        if warmup_steps < 0 or weight < 0:
-            raise ValueError(f"{type(self).__name__}: weight and warmup_steps must be >= 0.")
+        check_non_negative(type(self).__name__, weight=weight, warmup_steps=warmup_steps)
         self.method = method
         self.weight = weight
         self.warmup_steps = warmup_steps

@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from kerazoo._checks import is_whole
+from kerazoo._checks import check_non_negative, is_whole
 from kerazoo._keras_internals import freeze
 from kerazoo.layers.cosine_linear import CosineLinear
 from kerazoo.losses.cross_entropy import cross_entropy_loss
@@ -65,9 +65,12 @@ class LUCIRLoss:
         # the opposite way.
         if not is_whole(self.k, 1):
             raise ValueError(f"LUCIRLoss: k (hard negatives) must be a whole number >= 1, got {self.k!r}.")
-        for name in ("distillation_weight", "lambda_base", "margin"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"LUCIRLoss: {name} must be >= 0, got {getattr(self, name)!r}.")
+        check_non_negative(
+            "LUCIRLoss",
+            distillation_weight=self.distillation_weight,
+            lambda_base=self.lambda_base,
+            margin=self.margin,
+        )
         if not self.temperature > 0:
             raise ValueError(f"LUCIRLoss: temperature must be > 0, got {self.temperature!r}.")
 
