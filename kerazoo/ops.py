@@ -7,6 +7,7 @@ and in NumPy; `outputs_numpy` runs a model over an array in inference mode;
 gathers a batch across replicas and says where this replica's rows are.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
@@ -20,6 +21,9 @@ def l2_normalize(x, axis):
 
     Written as x · rsqrt(max(‖x‖², ε²)) (the same value) so that the
     gradient stays finite for an all-zero vector, where d√s/ds is infinite.
+    A float16 or bfloat16 `x` is normalised in float32 and the result cast
+    back, as PyTorch's autocast runs norms in float32: in float16 ε² rounds
+    to 0 (NaN for a zero vector) and ‖x‖² overflows once ‖x‖ > 256.
     (`keras.ops.normalize` clamps 1/‖x‖ at 1/1e-7 instead, which differs for
     tiny vectors and has no finite gradient at zero.)
 
@@ -39,6 +43,9 @@ def l2_normalize(x, axis):
     ```
     """
     x = ops.convert_to_tensor(x)
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if dtype in ("float16", "bfloat16"):
+        return ops.cast(l2_normalize(ops.cast(x, "float32"), axis), dtype)
     squared = ops.sum(ops.square(x), axis=axis, keepdims=True)
     return x * ops.rsqrt(ops.maximum(squared, EPSILON**2))
 

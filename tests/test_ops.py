@@ -1,12 +1,40 @@
-"""kerazoo.ops: the NumPy pass over a model (the normalisations are checked
-by their docstring examples and the layers that use them)."""
+"""kerazoo.ops: the NumPy pass over a model, l2_normalize in half precision
+(the float32 normalisations are checked by their docstring examples and the
+layers that use them)."""
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import kerazoo
 from helpers.precision import dtype_policy
-from kerazoo.ops import outputs_numpy
+from kerazoo.ops import l2_normalize, outputs_numpy
+
+
+def _normalised_and_gradient(vectors, dtype):
+    x = tf.constant(vectors, dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = l2_normalize(x, axis=1)
+        total = tf.reduce_sum(y * tf.constant([1.0, -2.0, 0.5, 3.0], dtype))
+    return y, tape.gradient(total, x)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_vectors_normalise_as_float32_ones(dtype):
+    # Zero (float16's ε² is 0), tiny (‖x‖² below float16's range) and large
+    # (‖x‖² above it) vectors: float16 arithmetic gave NaN, inf and zeros.
+    vectors = np.array([[0.0] * 4, [1e-4] * 4, [200.0] * 4, [3.0, 4.0, 0.0, 0.0]], "float32")
+    y, gradient = _normalised_and_gradient(vectors, dtype)
+    expected, expected_gradient = (t.numpy() for t in _normalised_and_gradient(vectors, "float32"))
+    assert y.dtype == dtype and np.abs(expected[1:3]).min() > 0.4
+    np.testing.assert_allclose(y.numpy().astype("float32"), expected, atol=1e-2)
+    # The zero vector's gradient is 1/ε = 1e12 as in PyTorch: inf in float16,
+    # which a LossScaleOptimizer skips; every other gradient is finite.
+    np.testing.assert_allclose(
+        gradient.numpy().astype("float32"), expected_gradient.astype(dtype).astype("float32"), rtol=2e-2
+    )
+    assert np.isfinite(gradient.numpy()[1:].astype("float32")).all()
 
 
 def test_outputs_are_predicts_numbers_in_inference_mode_across_batches():
