@@ -685,6 +685,7 @@ class ClassIncremental:
             epoch_counter=self.epoch_counter,
             augment=self.settings.augment,
             drop_remainder=drop_remainder,
+            num_replicas=self.strategy.num_replicas_in_sync,
         )
 
     def _update_memory(self, phase, backbone):
@@ -730,8 +731,10 @@ class ClassIncremental:
         indices = np.sort(np.concatenate([self.memory[c] for c in range(seen)]))
         settings = self.settings
         # Every exemplar in every epoch (no dropped remainder), or the
-        # classes would not be balanced.
-        steps = settings.cbf_epochs * -(-len(indices) // settings.batch_size)
+        # classes would not be balanced; on R replicas up to R - 1 fewer an
+        # epoch, so that the last batch splits evenly (`train_dataset`).
+        dataset = self._train_data(indices, self.seed * 1000 + 500 + phase, drop_remainder=False)
+        steps = settings.cbf_epochs * int(dataset.cardinality())
         backbone = self.model.backbone
         backbone.trainable = False
         try:
@@ -752,7 +755,6 @@ class ClassIncremental:
                 model.compile(optimizer=optimizer, metrics=_metrics())
                 model(self.train_x[:1])
                 model = self.reuse(model, (self.method, self.settings, phase, "cbf"))
-            dataset = self._train_data(indices, self.seed * 1000 + 500 + phase, drop_remainder=False)
             self.fit(model, dataset, stage=stage, epochs=settings.cbf_epochs)
         finally:
             backbone.trainable = True

@@ -202,3 +202,38 @@ def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class_a
     learner.settings = dataclasses.replace(learner.settings, flip_means=True)
     assert learner._evaluate(2).nme_accuracy == pytest.approx(numpy_nme(flip=True), abs=1e-9)
     assert numpy_nme(flip=True) != numpy_nme(flip=False)  # (on these images), so the flip is tested
+
+
+def test_balanced_finetuning_on_two_replicas_splits_its_last_batch_evenly():
+    # 9 exemplars in batches of 8: the last batch of 1 left one replica
+    # nothing, and the frozen convnet failed in FusedBatchNorm on it.
+    import tensorflow as tf
+
+    from kerazoo import backbones
+    from kerazoo.data import EpochCounter
+    from kerazoo.incremental import METHODS, ClassIncremental, Settings
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(48, 8, 8, 1)).astype("float32")
+    y = np.repeat(np.arange(3), 16).astype("int32")
+    batch_sizes = {}
+
+    def fit(model, dataset, stage, epochs):
+        batch_sizes[stage] = [len(labels) for _, labels in dataset.as_numpy_iterator()]
+        history = model.fit(dataset, epochs=epochs, verbose=0)
+        assert np.isfinite(history.history["loss"]).all(), history.history
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    ClassIncremental(
+        METHODS["lucir+cbf"],
+        (x, y, x, y),
+        [2, 1],
+        Settings(exemplars_per_class=3, epochs=1, batch_size=8, cbf_epochs=2),
+        seed=0,
+        build_backbone=lambda: backbones.get("convnet", input_shape=(8, 8, 1), width=8, last_relu=False),
+        make_optimizer=lambda steps: keras.optimizers.SGD(0.05, momentum=0.9),
+        fit=fit,
+        strategy=strategy,
+        epoch_counter=EpochCounter(),
+    ).run("t")
+    assert batch_sizes["t-phase1-cbf"] == [8]  # 9 exemplars, one left for the next epoch

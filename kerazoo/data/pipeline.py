@@ -183,7 +183,7 @@ class _Stream:
         return image if self.labels is None else (image, *label)
 
 
-def epoch_batches(streams, epoch_counter, lead=0, drop_remainder=True):
+def epoch_batches(streams, epoch_counter, lead=0, drop_remainder=True, num_replicas=1):
     """Zip `streams` [(stream, batch size), ...] epoch by epoch; `streams[lead]`
     sets the number of steps, the others are cycled to match.
 
@@ -197,6 +197,12 @@ def epoch_batches(streams, epoch_counter, lead=0, drop_remainder=True):
         epoch_counter: the `EpochCounter` of the `fit` that reads the result.
         lead: the index of the stream that sets the number of steps.
         drop_remainder: drop the lead stream's last partial batch.
+        num_replicas: with `drop_remainder=False`, the replicas of the
+            `tf.distribute` strategy that reads the batches: the last
+            partial batch is cut to a multiple of them (at most
+            `num_replicas - 1` examples fewer an epoch; the stream goes on
+            where the epoch stopped, so every example is read as often), so
+            that no replica gets an empty or a smaller share.
 
     Example:
 
@@ -220,11 +226,20 @@ def epoch_batches(streams, epoch_counter, lead=0, drop_remainder=True):
         raise DataSizeError(
             f"batch_size={lead_batch} is larger than the training set ({n} examples); lower batch_size."
         )
-    steps = n // lead_batch if drop_remainder else -(-n // lead_batch)
+    if not is_whole(num_replicas, 1):
+        raise ValueError(f"num_replicas must be a whole number >= 1, got {num_replicas!r}.")
+    # An empty share failed in TensorFlow's convolutions and made the
+    # per-replica loss means NaN; an unequal one weighs its examples unequally.
+    count = n if drop_remainder else n - (n % lead_batch) % num_replicas
+    if count == 0:
+        raise DataSizeError(
+            f"{n} training examples cannot give each of {num_replicas} replicas one; use more data."
+        )
+    steps = n // lead_batch if drop_remainder else -(-count // lead_batch)
 
     def batches_of(epoch):
         parts = [
-            stream.batches(epoch, n if i == lead else steps * batch, batch, drop_remainder)
+            stream.batches(epoch, count if i == lead else steps * batch, batch, drop_remainder)
             for i, (stream, batch) in enumerate(streams)
         ]
         return parts[0] if len(parts) == 1 else tf.data.Dataset.zip(tuple(parts))
@@ -346,6 +361,7 @@ def train_dataset(
     sampler="instance",
     drs_epoch=None,
     views=1,
+    num_replicas=1,
 ):
     """Labelled training batches `(x, y)`, each epoch a function of (seed, epoch).
 
@@ -363,6 +379,8 @@ def train_dataset(
         drs_epoch: the first class-balanced epoch of `sampler="drs"`.
         views: with views=2 a batch is `((view1, view2), y)`: two independent
             augmentations of the same images.
+        num_replicas: with `drop_remainder=False`, cut the last partial
+            batch to a multiple of the strategy's replicas (`epoch_batches`).
 
     Example:
 
@@ -379,7 +397,9 @@ def train_dataset(
     ```
     """
     stream = _Stream(images, labels, seed, 0, sampler, drs_epoch, augment, views)
-    return epoch_batches([(stream, batch_size)], epoch_counter, drop_remainder=drop_remainder)
+    return epoch_batches(
+        [(stream, batch_size)], epoch_counter, drop_remainder=drop_remainder, num_replicas=num_replicas
+    )
 
 
 def unlabelled_dataset(images, batch_size, seed, epoch_counter, augment=False, drop_remainder=True, views=1):

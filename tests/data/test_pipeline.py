@@ -90,6 +90,29 @@ def test_labels_travel_with_their_images_and_an_epoch_is_a_permutation():
     np.testing.assert_array_equal(labels, LABELS[ids])
 
 
+def test_the_last_partial_batch_is_cut_to_a_multiple_of_the_replicas_and_no_example_is_skipped():
+    # N = 40 in batches of 12: 3 full batches and 4 left; on 3 replicas 3 of
+    # them (one each), the fourth opens the next epoch.
+    counter = EpochCounter()
+    ds = train_dataset(
+        IMAGES, LABELS, 12, seed=1, epoch_counter=counter, drop_remainder=False, num_replicas=3
+    )
+    assert int(ds.cardinality()) == 4
+    ids = []
+    for epoch in range(40):
+        counter.on_epoch_begin(epoch)
+        batches = [_ids(x) for x, _ in ds]
+        assert [len(b) for b in batches] == [12, 12, 12, 3]
+        ids += list(np.concatenate(batches))
+    assert np.bincount(ids).tolist() == [39] * N  # 40 epochs of 39 are 39 passes of 40
+    one = train_dataset(IMAGES, LABELS, 12, seed=1, epoch_counter=counter, drop_remainder=False)
+    assert [len(x) for x, _ in one] == [12, 12, 12, 4]
+    with pytest.raises(ValueError, match="cannot give each of 3 replicas one"):
+        train_dataset(
+            IMAGES[:2], LABELS[:2], 4, seed=1, epoch_counter=counter, drop_remainder=False, num_replicas=3
+        )
+
+
 @pytest.mark.parametrize("count", [N - 1, N + 1])
 def test_one_label_per_image_is_required(count):
     labels = np.resize(LABELS, count)
