@@ -268,6 +268,20 @@ class AdCo(TrainingModel):
         n = ops.shape(images)[0]
         if self.shuffle_groups == 1 or not training:
             return l2_normalize(self.key_head(self.key_backbone(images, training=training)), axis=1)
+        # Else ops.split fails inside the step with "Number of ways to split
+        # should evenly divide the split dimension".
+        message = (
+            f"AdCo: shuffle_groups={self.shuffle_groups} must divide the batch each replica gets; "
+            "use a (per-replica) batch size that is a multiple of it, and drop the last partial batch."
+        )
+        if images.shape[0] is not None:
+            if images.shape[0] % self.shuffle_groups:
+                raise ValueError(f"{message} Got {images.shape[0]} images.")
+        else:
+            with tf.control_dependencies(
+                [tf.debugging.assert_equal(n % self.shuffle_groups, 0, message=message)]
+            ):
+                images = tf.identity(images)
         # A permutation keyed by the step: identical on a resumed run.
         key = tf.stack([tf.cast(self.optimizer.iterations, tf.int64), tf.constant(7, tf.int64)])
         order = tf.argsort(tf.random.stateless_uniform([n], key))

@@ -152,6 +152,22 @@ def test_shuffled_key_groups_put_every_key_back_in_its_querys_row():
     assert model.fit(same, epochs=1, verbose=0).history["contrastive_accuracy"] == [1.0]
 
 
+def test_key_groups_that_do_not_divide_a_replicas_batch_are_named():
+    # Both failed inside the step in TensorFlow's split op.
+    model = AdCo(tiny_backbone(), bank_size=32, dim=4, hidden_dim=8, shuffle_groups=2)
+    model.compile(keras.optimizers.SGD(0.0), GradientAscent(keras.optimizers.SGD(0.0)))
+    fixed = tf.data.Dataset.from_tensor_slices((IMAGES[:12], IMAGES[:12])).batch(6, drop_remainder=True)
+    with pytest.raises(ValueError, match=r"shuffle_groups=2 must divide the batch each replica gets.* Got 3"):
+        with two_cpu_strategy().scope():
+            other = AdCo(tiny_backbone(), bank_size=32, dim=4, hidden_dim=8, shuffle_groups=2)
+            other.compile(keras.optimizers.SGD(0.0), GradientAscent(keras.optimizers.SGD(0.0)))
+        other.fit(fixed, epochs=1, verbose=0)
+    ragged = tf.data.Dataset.from_tensor_slices((IMAGES[:10], IMAGES[:10])).batch(4)  # 4, 4, 2: fine
+    model.fit(ragged, epochs=1, verbose=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="shuffle_groups=2 must divide"):
+        model.fit(tf.data.Dataset.from_tensor_slices((IMAGES[:9], IMAGES[:9])).batch(4), epochs=1, verbose=0)
+
+
 def test_a_model_never_compiled_saves_loads_and_clones(tmp_path):
     model = AdCo(tiny_backbone(), bank_size=32, dim=4, hidden_dim=8)
     model(IMAGES[:1])
