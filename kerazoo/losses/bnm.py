@@ -3,7 +3,10 @@ entropy-minimisation baseline, on a batch of predicted probabilities.
 
 All three take `probs`, a (B, C) matrix of softmax probabilities (not
 logits), and cast it to float32 first: TensorFlow has no float16 SVD kernel.
-They are minimised, so the BNM losses are negative.
+They are minimised, so the BNM losses are negative. Called eagerly they
+refuse logits (rows that are not probabilities); inside a traced function
+(`fit`, `tf.function`) the values are unknown when the graph is built and
+are not checked (kerazoo's models pass their own softmax).
 
 Caveat: rank(probs) <= min(B, C), so BNM encourages diversity over at most
 B classes per batch; keep B >= C (the paper's multi-batch remedy for B < C
@@ -29,7 +32,8 @@ _ROW_SUM_TOLERANCE = {"float16": 0.05, "bfloat16": 0.05}
 
 
 def _as_matrix(probs):
-    probs = ops.convert_to_tensor(probs)
+    # tf, not keras.ops: Keras hands a tf.Variable back, which its SVD refuses.
+    probs = tf.convert_to_tensor(probs)
     tolerance = _ROW_SUM_TOLERANCE.get(keras.backend.standardize_dtype(probs.dtype), 1e-3)
     probs = ops.cast(probs, "float32")
     if len(probs.shape) != 2:

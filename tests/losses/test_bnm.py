@@ -135,6 +135,12 @@ def test_bad_input_and_normalization():
         fbnm_loss(np.ones(3, np.float32))
 
 
+@pytest.mark.parametrize("loss", [bnm_loss, fbnm_loss, entropy_loss])
+def test_a_variable_gives_the_tensors_value(loss):
+    probs = _random(6, 4)
+    np.testing.assert_allclose(float(loss(tf.Variable(probs))), float(loss(probs)), rtol=1e-6)
+
+
 def test_an_empty_batch_and_one_class_entropy_are_refused():
     for loss in (bnm_loss, fbnm_loss, entropy_loss):
         with pytest.raises(ValueError, match="empty batch"):
