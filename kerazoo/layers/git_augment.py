@@ -170,6 +170,9 @@ class GITAugment(keras.layers.Layer):
                     "an independent second batch to translate."
                 )
             source_images, source_labels = source
+            # A shorter second batch (a ragged last one) fills fewer slots
+            # rather than shortening the batch.
+            generated = ops.minimum(generated, ops.shape(source_images)[0])
             # Only the g slots that are replaced are translated.
             translated = self._translate_rows(source_images[:generated], images)
             kept = batch - generated

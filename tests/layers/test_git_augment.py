@@ -140,6 +140,12 @@ def test_independent_rule_fills_the_last_slots_with_translations_of_the_second_b
     np.testing.assert_array_equal(np.asarray(out_labels), [0, 0, 1, 2, 0, 2, 1, 0])
     with pytest.raises(ValueError, match="source"):
         augment(images, labels, training=True)
+    # A second batch shorter than the 4 slots (a ragged last one) fills 3 of
+    # them; the batch keeps its 8 rows (it lost one).
+    out, out_labels = augment(images, labels, training=True, source=(source_images[:3], source_labels[:3]))
+    np.testing.assert_allclose(np.asarray(out)[:5], images[:5])
+    np.testing.assert_allclose(np.asarray(out)[5:], 1.0 - source_images[:3], atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(out_labels), [0, 0, 1, 2, 0, 0, 2, 1])
 
 
 def test_passes_the_layer_checks(tmp_path):
