@@ -237,6 +237,20 @@ def _(tmp):
     return _raised(lambda: model.fit(_images(), verbose=0))
 
 
+@row("adco-shuffle-groups", "`kerazoo.models.AdCo.fit`", "`shuffle_groups=4` for batches of 6 views")
+def _(tmp):
+    import keras
+    import tensorflow as tf
+
+    from kerazoo.models import AdCo
+    from kerazoo.optimizers import GradientAscent
+
+    model = AdCo(_convnet(), bank_size=8, dim=4, shuffle_groups=4)
+    model.compile(keras.optimizers.SGD(0.1), GradientAscent(keras.optimizers.SGD(0.1)))
+    views = tf.data.Dataset.from_tensor_slices((_images(12), _images(12))).batch(6, drop_remainder=True)
+    return _raised(lambda: model.fit(views, verbose=0))
+
+
 @row("predict-nan", "`Classifier.predict`", "an image holding NaN")
 def _(tmp):
     from kerazoo.models import Classifier
