@@ -4,7 +4,8 @@
 it for cosine heads, contrastive keys and negative banks), in `keras.ops`
 and in NumPy; `outputs_numpy` runs a model over an array in inference mode;
 `check_class_ids` checks the labels a loss is given; `gather_replica_rows`
-gathers a batch across replicas and says where this replica's rows are.
+gathers a batch across replicas and says where this replica's rows are;
+`replica_rows_of_draw` gives each replica its own rows of a random draw.
 """
 
 import keras
@@ -201,3 +202,40 @@ def gather_replica_rows(context, x):
     replica = context.replica_id_in_sync_group
     start = ops.sum(sizes[:replica])
     return context.all_gather(x, axis=0), (start, start + sizes[replica])
+
+
+def replica_rows_of_draw(draw, rows):
+    """This replica's `rows` rows of `draw(rows × replicas)`: per-row random
+    numbers (styles, masks, picks) that differ between replicas.
+
+    Keras keeps a copy of a `SeedGenerator`'s state per replica, all alike,
+    so a draw made in each replica gave every replica the same numbers: two
+    replicas translated their images with the same styles, where one device
+    draws a style per image. Stateless draws fill their rows in order, so
+    replica r taking rows [r·B, (r+1)·B) of a draw for R·B rows gets, on
+    equal shares of the global batch, exactly the rows one device draws for
+    them; with one replica this is `draw(rows)`.
+
+    Args:
+        draw: a function of a row count that returns that many rows of
+            random numbers (e.g. `lambda n: keras.random.normal((n, 8),
+            seed=generator)`), the same rows for the same count and seed.
+        rows: this replica's row count (a tensor or int).
+
+    Example:
+
+    ```python
+    import keras
+    from kerazoo.ops import replica_rows_of_draw
+
+    generator = keras.random.SeedGenerator(0)
+    styles = replica_rows_of_draw(lambda n: keras.random.normal((n, 8), seed=generator), 4)
+    print(styles.shape)  # (4, 8)
+    ```
+    """
+    context = tf.distribute.get_replica_context()
+    replicas = 1 if context is None else context.num_replicas_in_sync
+    if replicas == 1:
+        return draw(rows)
+    start = context.replica_id_in_sync_group * rows
+    return draw(rows * replicas)[start : start + rows]

@@ -8,7 +8,8 @@ import tensorflow as tf
 
 import kerazoo
 from helpers.precision import dtype_policy
-from kerazoo.ops import l2_normalize, outputs_numpy
+from helpers.replicas import two_cpu_strategy
+from kerazoo.ops import l2_normalize, outputs_numpy, replica_rows_of_draw
 
 
 def _normalised_and_gradient(vectors, dtype):
@@ -68,3 +69,23 @@ def test_fractional_class_ids_are_refused_not_truncated():
     assert check_class_ids(np.array([1.0, 2.0]), 3).numpy().tolist() == [1, 2]
     with pytest.raises(ValueError, match="whole numbers; got fractions such as 1.7"):
         check_class_ids(np.array([0.0, 1.7]), 3)
+
+
+def test_each_replica_draws_the_rows_one_device_draws_for_its_share():
+    # Keras' seed generators hold one state per replica, all alike: a draw
+    # made in each replica was the same on both.
+    import keras
+
+    strategy = two_cpu_strategy()
+    with strategy.scope():
+        generator = keras.random.SeedGenerator(3)
+
+    @tf.function
+    def per_replica():
+        return strategy.run(
+            lambda: replica_rows_of_draw(lambda n: keras.random.normal((n, 2), seed=generator), 4)
+        )
+
+    rows = np.concatenate([np.asarray(r) for r in strategy.experimental_local_results(per_replica())])
+    one_device = keras.random.normal((8, 2), seed=keras.random.SeedGenerator(3))
+    np.testing.assert_allclose(rows, np.asarray(one_device), rtol=1e-6)

@@ -8,6 +8,7 @@ from keras import ops
 
 from kerazoo._checks import check_non_negative
 from kerazoo._keras_internals import freeze
+from kerazoo.ops import replica_rows_of_draw
 from kerazoo.serialization import deserialized
 
 RULES = ("threshold", "ramp", "independent")
@@ -186,7 +187,7 @@ class GITAugment(keras.layers.Layer):
         )
         # uniform in [0, 1): always below 1 and never below 0, so the
         # threshold rule (chances 0 or 1) is exact.
-        draw = keras.random.uniform((batch,), seed=self.seed_generator)
+        draw = replica_rows_of_draw(lambda n: keras.random.uniform((n,), seed=self.seed_generator), batch)
         replace = ops.logical_and(candidates, draw < chance)
         # Only the replaced rows go through the translator (a few tail images
         # per batch): translating the whole batch made the translator most of
@@ -209,11 +210,16 @@ class GITAugment(keras.layers.Layer):
             return ops.cast(self.translator(images, training=False), images.dtype)
         if self.styles == "prior":
             # The translator's own draws, as its call makes them.
-            shape = (ops.shape(images)[0], self.translator.style_dim)
-            styles = keras.random.normal(shape, seed=self.translator.seed_generator)
+            styles = replica_rows_of_draw(
+                lambda n: keras.random.normal(
+                    (n, self.translator.style_dim), seed=self.translator.seed_generator
+                ),
+                ops.shape(images)[0],
+            )
         else:
-            picks = keras.random.randint(
-                ops.shape(images)[:1], 0, ops.shape(batch)[0], seed=self.seed_generator
+            picks = replica_rows_of_draw(
+                lambda n: keras.random.randint((n,), 0, ops.shape(batch)[0], seed=self.seed_generator),
+                ops.shape(images)[0],
             )
             styles = self.translator.styles_of(ops.take(batch, picks, axis=0))
         return ops.cast(self.translator.translate(images, self.style_scale * styles), images.dtype)

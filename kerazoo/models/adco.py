@@ -332,6 +332,11 @@ class AdCo(TrainingModel):
         self.accuracy_tracker.update_state(scale * sum(r[2] for r in results))
         self.rank_tracker.update_state(self.bank.effective_rank())
         if training and self.mode == "queue":
+            # One queue for every replica, as MoCo's: each writes the global
+            # batch's keys whatever keys its queries contrast with, or the
+            # replicas' copies of the bank drift apart.
+            if self.scope != "global" and context is not None and context.num_replicas_in_sync > 1:
+                written, _ = gather_replica_rows(context, written)
             self.bank.write(written)
         return losses, None
 

@@ -9,6 +9,7 @@ from kerazoo.initializers import kaiming_normal
 from kerazoo.layers.adain import AdaptiveInstanceNorm
 from kerazoo.losses.translation import lsgan_discriminator_loss, lsgan_generator_loss, reconstruction_loss
 from kerazoo.models.base import OptimizerGroup, TrainingModel
+from kerazoo.ops import replica_rows_of_draw
 from kerazoo.serialization import deserialized
 
 
@@ -372,7 +373,9 @@ class MUNITGenerator(keras.Model):
         return self.decode(*self.encode(images))
 
     def call(self, images, training=False):
-        styles = keras.random.normal((ops.shape(images)[0], self.style_dim), seed=self.seed_generator)
+        styles = replica_rows_of_draw(
+            lambda n: keras.random.normal((n, self.style_dim), seed=self.seed_generator), ops.shape(images)[0]
+        )
         content = self.content_encoder(_signed(images), training=training)
         return self.decode(content, styles, training=training)
 
@@ -550,7 +553,10 @@ class MUNIT(TrainingModel):
         return pair
 
     def _styles(self, images):
-        return keras.random.normal((ops.shape(images)[0], self.generator.style_dim), seed=self.seed_generator)
+        return replica_rows_of_draw(
+            lambda n: keras.random.normal((n, self.generator.style_dim), seed=self.seed_generator),
+            ops.shape(images)[0],
+        )
 
     def _critic(self, discriminator, images, training):
         # MUNIT's discriminator and losses live in [−1, 1].

@@ -125,6 +125,21 @@ def test_two_replicas_keep_identical_banks_and_match_one_device(mode, symmetric)
     np.testing.assert_array_equal(copies[0], copies[1])
 
 
+def test_a_replica_scoped_queue_stays_one_queue_of_the_global_batchs_keys():
+    # scope="replica" contrasts each query with its replica's keys only, but
+    # the queue takes every replica's keys, as MoCo's: each replica wrote its
+    # own 4 keys to its own copy, and the copies drifted apart.
+    keras.utils.set_random_seed(0)
+    with two_cpu_strategy().scope():
+        model = AdCo(tiny_backbone(), bank_size=32, dim=4, hidden_dim=8, mode="queue", scope="replica")
+        model.compile(keras.optimizers.SGD(0.1))
+    model.fit(views(), epochs=1, verbose=0)  # 2 steps of 8 keys
+    copies = [np.asarray(v) for v in model.bank.bank.value.values]
+    np.testing.assert_array_equal(copies[0], copies[1])
+    assert [int(np.asarray(v)) for v in model.bank.position.value.values] == [16, 16]
+    np.testing.assert_allclose(np.linalg.norm(copies[0][:, :16], axis=0), 1.0, atol=1e-5)
+
+
 def test_uneven_replica_batches_keep_each_querys_own_key_as_its_positive():
     # Two identical views and frozen, identical encoders: each query's own
     # key is its nearest, so every positive is found. The last batch of 3

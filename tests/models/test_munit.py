@@ -41,6 +41,25 @@ def test_training_lowers_the_reconstruction_loss_on_a_tiny_set():
     assert after < 0.6 * before, (before, after)
 
 
+def test_two_replicas_translate_with_the_styles_one_device_draws_for_the_global_batch():
+    # Keras keeps one seed-generator state per replica, all alike: the two
+    # replicas translated with the same styles.
+    from helpers.replicas import two_cpu_strategy
+
+    images = _images()
+    keras.utils.set_random_seed(0)
+    one = np.asarray(
+        MUNITGenerator((8, 8, 1), dim=8, n_res=1, mlp_dim=16, seed=0)(np.concatenate([images] * 2))
+    )
+    strategy = two_cpu_strategy()
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        generator = MUNITGenerator((8, 8, 1), dim=8, n_res=1, mlp_dim=16, seed=0)
+    two = strategy.experimental_local_results(tf.function(lambda: strategy.run(generator, args=(images,)))())
+    assert np.abs(one[:4] - one[4:]).max() > 1e-2  # the styles matter
+    np.testing.assert_allclose(np.concatenate([np.asarray(t) for t in two]), one, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "shape, sizes",
     [
