@@ -605,6 +605,23 @@ def _(tmp):
     return _command("kerazoo.export", ROOT / "saved_models" / "digits_baseline", "--out", tmp / "out.onnx")
 
 
+@row(
+    "export-softmax",
+    "`kerazoo.export.export_onnx`",
+    "a classifier ending in `Dense(3, activation='softmax')`",
+)
+def _(tmp):
+    import keras
+
+    from kerazoo.export import export_onnx
+
+    inputs = keras.Input((8, 8, 1))
+    model = keras.Model(
+        inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inputs)), name="mine"
+    )
+    return _raised(lambda: export_onnx(model, tmp / "m.onnx"))
+
+
 @row("export-translator", "`python -m kerazoo.export`", "a GIT translator (`translator.keras`)")
 def _(tmp):
     translator = ROOT / "saved_models" / "digits_git" / "translator.keras"

@@ -13,6 +13,10 @@ Protocol:
   the model itself ships.
 - The shipped model's class attribute `kind` picks the outputs (default
   `classifier`); it is called with `training=False` and returns (B, N).
+  It takes float images in [0, 1] (a model whose input is uint8 pixels is
+  refused: its rescaling would divide the deployed images again), and a
+  classifier returns logits (one that ends in a softmax is refused: its
+  probabilities would ship as logits and be softmaxed again).
 - A layer that only acts in training (the identity at inference, such as
   BatchFormer or the GIT augmenter) sets the class attribute
   `train_only = True`. `deploy_model` refuses a graph that still reaches
@@ -69,6 +73,7 @@ def deploy_model(model, input_shape=None):
         # A shipped model made after training may never have been called; the
         # trained model it comes from knows the shape.
         shape = image_shape(model, input_shape)
+    _refuse_pixel_inputs(shipped)
     images = keras.Input(shape, dtype="float32", name=INPUT_NAME)
     values = shipped(images, training=False)
     if not isinstance(values, keras.KerasTensor) or len(values.shape) != 2:
@@ -88,12 +93,42 @@ def deploy_model(model, input_shape=None):
     if kind == "features":
         outputs = {"features": keras.layers.Activation("linear", dtype="float32", name="features")(values)}
     else:
+        _refuse_a_final_softmax(shipped)
         logits = keras.layers.Activation("linear", dtype="float32", name="logits")(values)
         probabilities = keras.layers.Softmax(dtype="float32", name="probabilities")(logits)
         outputs = {"logits": logits, "probabilities": probabilities}
     deployed = keras.Model(images, outputs, name=f"{shipped.name}_deploy")
     _refuse_train_only_layers(deployed, model)
     return deployed
+
+
+def _refuse_pixel_inputs(model):
+    # The deployed graph takes float32 images in [0, 1]; a model whose input
+    # is uint8 pixels (a Rescaling(1/255) inside) would divide them again,
+    # and its parity check would compare that graph with itself.
+    for layer in [model, *sublayers(model)]:
+        for tensor in getattr(layer, "inputs", None) or ():
+            if not keras.backend.is_float_dtype(tensor.dtype):
+                raise ValueError(
+                    f"{type(model).__name__} {model.name!r} takes {tensor.dtype} images; kerazoo's "
+                    "exports take float32 images in [0, 1]. Export a model whose input is float32 "
+                    "in [0, 1], without the cast or rescaling of 0..255 pixels."
+                )
+
+
+def _refuse_a_final_softmax(model):
+    # A classifier ships its logits and their softmax: a model that ends in a
+    # softmax would ship probabilities as logits and softmax them again.
+    last = getattr(model, "head", None)
+    if last is None and getattr(model, "outputs", None):
+        last = model.outputs[0]._keras_history.operation
+    activation = getattr(last, "activation", None)
+    if isinstance(last, keras.layers.Softmax) or activation in (keras.activations.softmax, "softmax"):
+        raise ValueError(
+            f"{type(model).__name__} {model.name!r} ends in a softmax; a classifier exports its "
+            "logits and adds their softmax as 'probabilities'. Export it without the final "
+            "softmax (e.g. Dense(num_classes) with no activation, as it trains with from_logits=True)."
+        )
 
 
 def in_float32(model):

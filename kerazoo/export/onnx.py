@@ -124,6 +124,12 @@ def export_onnx(
 def _parity_batches(deployed, sample_images):
     shape = deployed.input_shape[1:]
     if sample_images is None:
+        if None in shape:
+            raise ValueError(
+                f"The model takes images of any size {shape}, so the parity check has none to "
+                "make up: pass sample_images (a batch of real images), or build the model with a "
+                "fixed image size."
+            )
         rng = np.random.default_rng(0)
         sample_images = rng.uniform(0.0, 1.0, (max(PARITY_BATCH_SIZES), *shape))
     sample_images = np.asarray(sample_images, dtype=np.float32)

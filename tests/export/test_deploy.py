@@ -143,6 +143,34 @@ def test_a_model_of_two_inputs_is_refused_with_what_deploys():
         deploy_model(model)
 
 
+def test_a_model_of_uint8_pixels_is_refused():
+    # Its Rescaling would divide the deployed graph's [0, 1] images by 255
+    # again, and parity compared that graph with itself.
+    pixels = keras.Input((4, 4, 1), dtype="uint8")
+    scaled = keras.layers.Rescaling(1 / 255)(keras.layers.Identity(dtype="float32")(pixels))
+    model = keras.Model(pixels, keras.layers.Dense(3)(keras.layers.Flatten()(scaled)))
+    with pytest.raises(
+        ValueError, match=r"takes uint8 images; kerazoo's exports take float32 images in \[0, 1\]"
+    ):
+        deploy_model(model)
+
+
+@pytest.mark.parametrize("last", [keras.layers.Dense(3, activation="softmax"), keras.layers.Softmax()])
+def test_a_classifier_that_ends_in_a_softmax_is_refused(last):
+    # Its probabilities shipped as logits, softmaxed a second time.
+    inputs = keras.Input((4, 4, 1))
+    features = keras.layers.Flatten()(inputs)
+    outputs = last(features if isinstance(last, keras.layers.Dense) else keras.layers.Dense(3)(features))
+    with pytest.raises(ValueError, match="ends in a softmax; a classifier exports its logits"):
+        deploy_model(keras.Model(inputs, outputs))
+    classifier = Classifier(
+        backbones.get("convnet", width=8), 3, head=keras.layers.Dense(3, activation="softmax")
+    )
+    classifier(np.zeros((1, 8, 8, 1), "float32"))
+    with pytest.raises(ValueError, match="ends in a softmax"):
+        deploy_model(classifier)
+
+
 def test_a_model_that_outputs_images_is_refused_with_what_deploys():
     # The zoo's GIT translator, what a user may pass to `python -m kerazoo.export`.
     from kerazoo import zoo

@@ -61,6 +61,11 @@ def test_rejects_bad_arguments(model, tmp_path):
         export_onnx(model, tmp_path / "m.onnx", atol=-1)
     with pytest.raises(ValueError, match="sample_images must have shape"):
         export_onnx(model, tmp_path / "m.onnx", sample_images=np.zeros((3, 4, 4, 1)))
+    any_size = keras.Sequential(
+        [keras.Input((None, None, 1)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)]
+    )
+    with pytest.raises(ValueError, match=r"images of any size \(None, None, 1\).* pass sample_images"):
+        export_onnx(any_size, tmp_path / "m.onnx")
     # A file that OnnxClassifier could not load, written before the check.
     with pytest.raises(ValueError, match="3 class names given for a model with 10 classes"):
         export_onnx(model, tmp_path / "m.onnx", class_names=["a", "b", "c"])
