@@ -16,7 +16,9 @@ Example:
 import argparse
 import json
 import math
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 # TensorFlow's import takes seconds: `--help` and the mistakes of the command
@@ -44,11 +46,39 @@ def main(argv=None):
         for target in targets.values():  # before the slow load, not after
             if target.exists() and not args.overwrite:
                 raise _UsageError(f"{target} already exists; pass --overwrite to replace it.")
+        _check_replaceable(targets)
+        _check_writable(out)
         path = _model_file(Path(args.source))
     except _UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return _export(args, path, targets)
+
+
+def _check_replaceable(targets):
+    # --overwrite replaces exports, not whatever else has their names.
+    saved, onnx_file = targets.get("savedmodel"), targets.get("onnx")
+    if saved is not None and saved.exists() and not (saved / "saved_model.pb").is_file():
+        raise _UsageError(
+            f"{saved} exists and is not a SavedModel (no saved_model.pb), so --overwrite would delete "
+            "files no export wrote; move them, or choose another --out."
+        )
+    if onnx_file is not None and onnx_file.is_dir():
+        raise _UsageError(f"{onnx_file} is a directory, not an ONNX file; move it, or choose another --out.")
+
+
+def _check_writable(out):
+    # Before the slow load and conversion, not after them.
+    folder = out
+    while not folder.exists():
+        folder = folder.parent
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise _UsageError(
+            f"--out {out}: cannot write in {folder} ({error.strerror}); choose another --out."
+        ) from None
 
 
 def _export(args, path, targets):
@@ -76,6 +106,10 @@ def _export(args, path, targets):
             checked = ", ".join(f"batch {n}: {d:.2g}" for n, d in diffs.items())
             print(f"[export] parity ONNX Runtime vs Keras, max abs diff: {checked} (atol {args.atol:g})")
         if "savedmodel" in targets:
+            if len(targets) == 2 and targets["savedmodel"].exists():
+                # The new ONNX file is written: a process killed while the
+                # new SavedModel is written must not leave the old one beside it.
+                shutil.rmtree(targets["savedmodel"])
             print(f"[export] SavedModel -> {targets['savedmodel']}", flush=True)
             export_savedmodel(model, targets["savedmodel"], overwrite=args.overwrite)
     # ValueError: deploy_model cannot build the model's inference graph.

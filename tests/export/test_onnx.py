@@ -154,6 +154,22 @@ def test_a_negative_tolerance_is_refused_before_anything_is_written(tmp_path, ca
     assert not (tmp_path / "o").exists()
 
 
+def test_overwrite_replaces_exports_only_and_an_unwritable_out_is_named_before_loading(tmp_path, capsys):
+    from kerazoo.export.__main__ import main
+
+    source = tmp_path / "model.keras"
+    source.write_text("")  # refused before it is read
+    out = tmp_path / "o"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "notes.txt").write_text("mine")
+    assert main([str(source), "--out", str(out), "--overwrite"]) == 2
+    assert "is not a SavedModel (no saved_model.pb), so --overwrite would delete" in capsys.readouterr().err
+    assert (out / "model" / "notes.txt").read_text() == "mine"
+    (tmp_path / "a_file").write_text("")
+    assert main([str(source), "--out", str(tmp_path / "a_file" / "export")]) == 2
+    assert "cannot write in " + str(tmp_path / "a_file") in capsys.readouterr().err
+
+
 def test_a_failed_parity_check_replaces_neither_file(tmp_path, capsys):
     from kerazoo.export.__main__ import main
 
