@@ -207,8 +207,7 @@ def test_balanced_finetuning_trains_the_head_alone_on_an_equal_share_per_class_a
 def test_balanced_finetuning_on_two_replicas_splits_its_last_batch_evenly():
     # 9 exemplars in batches of 8: the last batch of 1 left one replica
     # nothing, and the frozen convnet failed in FusedBatchNorm on it.
-    import tensorflow as tf
-
+    from helpers.replicas import two_cpu_strategy
     from kerazoo import backbones
     from kerazoo.data import EpochCounter
     from kerazoo.incremental import METHODS, ClassIncremental, Settings
@@ -223,7 +222,7 @@ def test_balanced_finetuning_on_two_replicas_splits_its_last_batch_evenly():
         history = model.fit(dataset, epochs=epochs, verbose=0)
         assert np.isfinite(history.history["loss"]).all(), history.history
 
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_strategy()
     ClassIncremental(
         METHODS["lucir+cbf"],
         (x, y, x, y),
