@@ -136,7 +136,8 @@ def test_a_parent_stopped_by_sigint_stops_its_workers_before_it_exits(tmp_path):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 parent.wait(timeout=5)
                 break
-        assert parent.returncode == 130
+        # Its output when it ended otherwise (exit status 1 once in a loaded suite run).
+        assert parent.returncode == 130, parent.communicate()[1][-3000:]
         assert all("zombie" in _state(pid) for pid in workers), "a worker outlived its parent"
     finally:
         _kill_all(parent, workers)
