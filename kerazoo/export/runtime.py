@@ -8,6 +8,7 @@ needs only numpy and onnxruntime.
 
 import json
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,10 @@ CLASS_NAMES_KEY = "class_names"  # metadata key written by export_onnx
 # ONNX Runtime's logger severities: 2 = warning (its default), 4 = fatal only.
 _ORT_DEFAULT_SEVERITY = 2
 _ORT_FATAL_ONLY = 4
+# The severity is process-wide: sessions created from several threads at
+# once would see one another's switch (CUDA's errors printed, or hidden from
+# a session that asked for CUDA).
+_SEVERITY_LOCK = threading.Lock()
 
 
 class _OnnxModel(Predictor):
@@ -47,7 +52,8 @@ class _OnnxModel(Predictor):
             self._session = ort.InferenceSession(str(path), options, providers=[CPU])
         else:
             requested = _checked_providers(providers)
-            self._session = ort.InferenceSession(str(path), options, providers=requested)
+            with _SEVERITY_LOCK:  # CUDA's errors, if any, are logged for this choice
+                self._session = ort.InferenceSession(str(path), options, providers=requested)
         self.provider = self._session.get_providers()[0]
         if providers is not None and _provider_name(requested[0]) != self.provider:
             warnings.warn(
@@ -227,8 +233,9 @@ def _quiet_session(path, options, providers):
     # outcome in `.provider`, so that error is silenced here, only where
     # CUDA is tried; ONNX Runtime has no getter for the severity, so it is
     # reset to ONNX Runtime's own default.
-    ort.set_default_logger_severity(_ORT_FATAL_ONLY)
-    try:
-        return ort.InferenceSession(str(path), options, providers=providers)
-    finally:
-        ort.set_default_logger_severity(_ORT_DEFAULT_SEVERITY)
+    with _SEVERITY_LOCK:
+        ort.set_default_logger_severity(_ORT_FATAL_ONLY)
+        try:
+            return ort.InferenceSession(str(path), options, providers=providers)
+        finally:
+            ort.set_default_logger_severity(_ORT_DEFAULT_SEVERITY)

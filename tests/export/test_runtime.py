@@ -118,12 +118,16 @@ f = OnnxFeatureExtractor({str(tmp_path / "features.onnx")!r}).predict(np.zeros((
 assert f.shape == (2, 12), f.shape
 leaked = [m for m in ("tensorflow", "keras", "tf2onnx") if m in sys.modules]
 assert not leaked, leaked
+# Several at once: ONNX Runtime's log severity is process-wide.
+from concurrent.futures import ThreadPoolExecutor
+with ThreadPoolExecutor(8) as pool:
+    assert len(list(pool.map(lambda _: OnnxClassifier({str(onnx_path)!r}), range(16)))) == 16
 print(clf.provider)
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     # ONNX Runtime's error about a CUDA provider it cannot start is silenced
-    # for the automatic choice.
+    # for the automatic choice, also when sessions start from several threads.
     assert "onnxruntime" not in result.stderr, result.stderr
 
 
