@@ -19,6 +19,7 @@ import math
 import shutil
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 # TensorFlow's import takes seconds: `--help` and the mistakes of the command
@@ -193,6 +194,12 @@ def _model_file(source):
         else:
             fix = "pass a run directory or a .keras file"
         raise _UsageError(f"{where}; {fix}.")
+    if not zipfile.is_zipfile(path):
+        # Keras' loader answers "File not found" for it.
+        raise _UsageError(
+            f"{path} is not a .keras file (those are zip archives; this one is not: truncated, or "
+            "another format); pass a model saved with model.save('....keras')."
+        )
     return path
 
 

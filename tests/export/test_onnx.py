@@ -112,7 +112,7 @@ def test_command_line_errors_exit_2_without_traceback(tmp_path):
         tmp_path / "empty": ("has no model.keras; pass a run directory", False),
         other_folder: ("has no model.keras; it holds my_model.keras: pass that file.", False),
         tmp_path / "no_model": ("has no model.keras; the run saved no model (`exports=none`", False),
-        junk: ("is not a loadable Keras model", True),
+        junk: ("is not a .keras file (those are zip archives", False),
     }
     cases = {(source, tmp_path / "o"): case for source, case in cases.items()}
     cases[(junk, tmp_path / "a_file")] = ("--out " + str(tmp_path / "a_file") + " is a file", False)
