@@ -177,9 +177,13 @@ class GITAugment(keras.layers.Layer):
             # Only the g slots that are replaced are translated.
             translated = self._translate_rows(source_images[:generated], images)
             kept = batch - generated
+            # The second loader's labels in the first's shape ((B,) or (B, 1)).
+            source_labels = ops.reshape(
+                ops.cast(source_labels[:generated], labels.dtype), (-1, *labels.shape[1:])
+            )
             return (
                 ops.concatenate([images[:kept], translated], axis=0),
-                ops.concatenate([labels[:kept], ops.cast(source_labels[:generated], labels.dtype)], axis=0),
+                ops.concatenate([labels[:kept], source_labels], axis=0),
             )
         candidates = ops.arange(batch) >= batch - generated
         chance = ops.take(

@@ -146,6 +146,9 @@ def test_independent_rule_fills_the_last_slots_with_translations_of_the_second_b
     np.testing.assert_allclose(np.asarray(out)[:5], images[:5])
     np.testing.assert_allclose(np.asarray(out)[5:], 1.0 - source_images[:3], atol=1e-6)
     np.testing.assert_array_equal(np.asarray(out_labels), [0, 0, 1, 2, 0, 0, 2, 1])
+    # Labels of shape (B, 1) from one loader and (B,) from the other.
+    _, column = augment(images, labels[:, None], training=True, source=(source_images, source_labels))
+    np.testing.assert_array_equal(np.asarray(column)[:, 0], [0, 0, 1, 2, 0, 2, 1, 0])
 
 
 def test_passes_the_layer_checks(tmp_path):
