@@ -204,8 +204,8 @@ def gather_replica_rows(context, x):
     return context.all_gather(x, axis=0), (start, start + sizes[replica])
 
 
-def replica_rows_of_draw(draw, rows):
-    """This replica's `rows` rows of `draw(rows × replicas)`: per-row random
+def replica_rows_of_draw(draw, rows, capacity=None):
+    """This replica's `rows` rows of a draw for every replica: per-row random
     numbers (styles, masks, picks) that differ between replicas.
 
     Keras keeps a copy of a `SeedGenerator`'s state per replica, all alike,
@@ -214,13 +214,19 @@ def replica_rows_of_draw(draw, rows):
     draws a style per image. Stateless draws fill their rows in order, so
     replica r taking rows [r·B, (r+1)·B) of a draw for R·B rows gets, on
     equal shares of the global batch, exactly the rows one device draws for
-    them; with one replica this is `draw(rows)`.
+    them; with one replica this is `draw(rows)`. Where the row count varies
+    between replicas (GIT translates only the rows it replaces), `capacity`,
+    a bound equal on every replica (the replica's batch size), keeps their
+    rows apart: replica r takes `rows` rows from r·capacity. Replicas given
+    unequal batches (a ragged last batch) can share rows.
 
     Args:
         draw: a function of a row count that returns that many rows of
             random numbers (e.g. `lambda n: keras.random.normal((n, 8),
             seed=generator)`), the same rows for the same count and seed.
         rows: this replica's row count (a tensor or int).
+        capacity: an upper bound of `rows`, the same on every replica
+            (default: `rows`).
 
     Example:
 
@@ -237,5 +243,6 @@ def replica_rows_of_draw(draw, rows):
     replicas = 1 if context is None else context.num_replicas_in_sync
     if replicas == 1:
         return draw(rows)
-    start = context.replica_id_in_sync_group * rows
-    return draw(rows * replicas)[start : start + rows]
+    capacity = rows if capacity is None else capacity
+    start = context.replica_id_in_sync_group * capacity
+    return draw(capacity * replicas)[start : start + rows]

@@ -210,20 +210,25 @@ class GITAugment(keras.layers.Layer):
 
     def _translate(self, images, batch):
         """Translations of `images`, with styles of random images of `batch` if encoded."""
-        if self.styles == "prior" and self.style_scale == 1.0:
+        drawn_here = all(hasattr(self.translator, a) for a in ("translate", "style_dim", "seed_generator"))
+        if self.styles == "prior" and not drawn_here:
+            # A translator of another kind draws its own styles (style_scale 1).
             return ops.cast(self.translator(images, training=False), images.dtype)
+        # The replaced rows' count differs between replicas: the replica's
+        # batch size keeps their rows of a draw apart.
+        rows, capacity = ops.shape(images)[0], ops.shape(batch)[0]
         if self.styles == "prior":
             # The translator's own draws, as its call makes them.
             styles = replica_rows_of_draw(
                 lambda n: keras.random.normal(
                     (n, self.translator.style_dim), seed=self.translator.seed_generator
                 ),
-                ops.shape(images)[0],
+                rows,
+                capacity,
             )
         else:
             picks = replica_rows_of_draw(
-                lambda n: keras.random.randint((n,), 0, ops.shape(batch)[0], seed=self.seed_generator),
-                ops.shape(images)[0],
+                lambda n: keras.random.randint((n,), 0, capacity, seed=self.seed_generator), rows, capacity
             )
             styles = self.translator.styles_of(ops.take(batch, picks, axis=0))
         return ops.cast(self.translator.translate(images, self.style_scale * styles), images.dtype)
