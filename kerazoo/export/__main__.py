@@ -16,6 +16,7 @@ Example:
 import argparse
 import json
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -109,8 +110,15 @@ def _export(args, path, targets):
         if "savedmodel" in targets:
             if len(targets) == 2 and targets["savedmodel"].exists():
                 # The new ONNX file is written: a process killed while the
-                # new SavedModel is written must not leave the old one beside it.
-                shutil.rmtree(targets["savedmodel"])
+                # new SavedModel is written must not leave the old one beside
+                # it. Moved aside in one step, then deleted (or unlinked).
+                old = targets["savedmodel"].with_name(f".{targets['savedmodel'].name}.old.{os.getpid()}")
+                os.replace(targets["savedmodel"], old)
+                print(f"[export] removed the old SavedModel {targets['savedmodel']}", flush=True)
+                if old.is_symlink():
+                    old.unlink()
+                else:
+                    shutil.rmtree(old)
             print(f"[export] SavedModel -> {targets['savedmodel']}", flush=True)
             export_savedmodel(model, targets["savedmodel"], overwrite=args.overwrite)
     # ValueError: deploy_model cannot build the model's inference graph.
@@ -194,7 +202,7 @@ def _model_file(source):
         else:
             fix = "pass a run directory or a .keras file"
         raise _UsageError(f"{where}; {fix}.")
-    if not zipfile.is_zipfile(path):
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
         # Keras' loader answers "File not found" for it.
         raise _UsageError(
             f"{path} is not a .keras file (those are zip archives; this one is not: truncated, or "

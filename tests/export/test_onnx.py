@@ -187,6 +187,17 @@ def test_a_failed_parity_check_replaces_neither_file(tmp_path, capsys):
     assert main([str(runs[1]), "--out", str(out), "--overwrite", "--atol", "0"]) == 1
     assert "model.onnx was not written" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    # Passing, both are replaced; the old SavedModel is gone before the new
+    # one is written (a kill then leaves no mismatched pair), nothing left over.
+    assert main([str(runs[1]), "--out", str(out), "--overwrite"]) == 0
+    assert f"removed the old SavedModel {out / 'model'}" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["model", "model.onnx"]
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after[out / "model.onnx"] != before[out / "model.onnx"]
+    assert (
+        after[out / "model" / "variables" / "variables.data-00000-of-00001"]
+        != before[out / "model" / "variables" / "variables.data-00000-of-00001"]
+    )
 
 
 def test_a_zoo_models_folder_exports_with_the_class_names_its_manifest_lists(tmp_path, capsys):
