@@ -201,8 +201,9 @@ def epoch_batches(streams, epoch_counter, lead=0, drop_remainder=True, num_repli
             `tf.distribute` strategy that reads the batches: the last
             partial batch is cut to a multiple of them (at most
             `num_replicas - 1` examples fewer an epoch; the stream goes on
-            where the epoch stopped, so every example is read as often), so
-            that no replica gets an empty or a smaller share.
+            where the epoch stopped, so every example is read as often): with
+            a batch size that is a multiple of them, no replica gets an
+            empty or a smaller share.
 
     Example:
 

@@ -90,7 +90,8 @@ class AdCo(TrainingModel):
     Under a multi-replica strategy, `scope="global"` (default, the official
     code's `concat_all_gather`) all-gathers the keys, so every replica's
     queries meet the keys of the global batch; `scope="replica"` uses the
-    replica's own keys only (and writes only them to a queue). Each loss is
+    replica's own keys only (a queue still takes every replica's keys, as
+    MoCo's, so that it stays one queue: it must hold a global batch). Each loss is
     the mean over the replica's queries divided by the replica count by the
     base (gradients are summed), so with `"global"` W, its momentum and the
     encoders get the single-device update of the same global batch and W
