@@ -89,3 +89,26 @@ def test_each_replica_draws_the_rows_one_device_draws_for_its_share():
     rows = np.concatenate([np.asarray(r) for r in strategy.experimental_local_results(per_replica())])
     one_device = keras.random.normal((8, 2), seed=keras.random.SeedGenerator(3))
     np.testing.assert_allclose(rows, np.asarray(one_device), rtol=1e-6)
+
+
+def test_replicas_drawing_unequal_row_counts_take_rows_apart_within_their_capacity():
+    # GIT translates 3 replaced rows on one replica and 1 on the other; each
+    # takes its rows from replica id x capacity, so none is shared.
+    import keras
+
+    strategy = two_cpu_strategy()
+    with strategy.scope():
+        generator = keras.random.SeedGenerator(5)
+
+    def replica_rows():
+        first = tf.equal(tf.distribute.get_replica_context().replica_id_in_sync_group, 0)
+        rows = tf.where(first, 3, 1)
+        return replica_rows_of_draw(lambda n: keras.random.uniform((n,), seed=generator), rows, capacity=4)
+
+    first, second = (
+        np.asarray(r)
+        for r in strategy.experimental_local_results(tf.function(lambda: strategy.run(replica_rows))())
+    )
+    one_device = np.asarray(keras.random.uniform((8,), seed=keras.random.SeedGenerator(5)))
+    np.testing.assert_allclose(first, one_device[:3], rtol=1e-6)
+    np.testing.assert_allclose(second, one_device[4:5], rtol=1e-6)
