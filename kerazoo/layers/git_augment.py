@@ -121,9 +121,7 @@ class GITAugment(keras.layers.Layer):
                 f"GITAugment threshold must be a class size >= 0 (the paper's K: classes with fewer "
                 f"training images are augmented), got {threshold!r}."
             )
-        if style_scale != 1.0 and not all(
-            hasattr(translator, a) for a in ("translate", "style_dim", "seed_generator")
-        ):
+        if style_scale != 1.0 and not _draws_styles_outside(translator):
             raise ValueError(
                 "GITAugment(style_scale != 1) needs a translator with translate(images, styles), "
                 f"style_dim and seed_generator, e.g. kerazoo.models.MUNITGenerator; got "
@@ -210,8 +208,7 @@ class GITAugment(keras.layers.Layer):
 
     def _translate(self, images, batch):
         """Translations of `images`, with styles of random images of `batch` if encoded."""
-        drawn_here = all(hasattr(self.translator, a) for a in ("translate", "style_dim", "seed_generator"))
-        if self.styles == "prior" and not drawn_here:
+        if self.styles == "prior" and not _draws_styles_outside(self.translator):
             # A translator of another kind draws its own styles (style_scale 1).
             return ops.cast(self.translator(images, training=False), images.dtype)
         # The replaced rows' count differs between replicas: the replica's
@@ -252,3 +249,9 @@ class GITAugment(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         return cls(**deserialized(config, "translator"))
+
+
+def _draws_styles_outside(translator):
+    """Whether GITAugment can draw `translator`'s styles itself and translate
+    with them (a `MUNITGenerator`), rather than only call it."""
+    return all(hasattr(translator, a) for a in ("translate", "style_dim", "seed_generator"))
