@@ -110,15 +110,45 @@ def atomic_dir(path, overwrite=False):
         check_free(path, overwrite)
         # A directory cannot be renamed over a non-empty one, so an old one
         # is moved aside first and deleted only once the new one is in place.
-        old = None
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-            os.replace(path, old / path.name)
+        old = _moved_aside(path) if path.exists() else None
         os.replace(tmp, path)
         if old is not None:
             shutil.rmtree(old)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _moved_aside(path):
+    """Move `path` (a directory, or a link to one) into a new hidden folder
+    beside it, `.<name>.old.<random>`, in one step; return that folder, which
+    `remove_interrupted_writes` deletes if the process dies before its caller does."""
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+    os.replace(path, old / path.name)
+    return old
+
+
+def remove_dir(path):
+    """Delete the directory `path` (or the link to one) as one step: it is
+    gone at once, and a process killed while its files are deleted leaves
+    only a hidden folder that `remove_interrupted_writes` deletes.
+
+    Args:
+        path: an existing directory or link to one.
+
+    Example:
+
+    ```python
+    import tempfile
+    from pathlib import Path
+    from kerazoo.atomic import remove_dir
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / "model").mkdir()
+    remove_dir(folder / "model")
+    print(list(folder.iterdir()))  # []
+    ```
+    """
+    shutil.rmtree(_moved_aside(Path(path)))
 
 
 def check_free(path, overwrite):

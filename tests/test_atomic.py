@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from kerazoo.atomic import atomic_dir, atomic_path, remove_interrupted_writes
+from kerazoo.atomic import atomic_dir, atomic_path, remove_dir, remove_interrupted_writes
 
 
 def test_atomic_path_leaves_the_old_file_when_writing_fails(tmp_path):
@@ -65,3 +65,14 @@ def test_the_writes_a_killed_process_left_are_removed_and_nothing_else(tmp_path)
     )
     hidden = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob(".*"))
     assert hidden == [".keep", ".model.ab12cd34.keras", "logs/.hidden"]  # the user's, left alone
+
+
+def test_remove_dir_deletes_a_directory_or_only_the_link_to_one(tmp_path):
+    (tmp_path / "model" / "variables").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "saved_model.pb").write_text("kept")
+    (tmp_path / "linked").symlink_to(tmp_path / "elsewhere")
+    remove_dir(tmp_path / "model")
+    remove_dir(tmp_path / "linked")  # rmtree refuses a link
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere"]
+    assert (tmp_path / "elsewhere" / "saved_model.pb").read_text() == "kept"

@@ -16,12 +16,12 @@ Example:
 import argparse
 import json
 import math
-import os
-import shutil
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from kerazoo.atomic import remove_dir
 
 # TensorFlow's import takes seconds: `--help` and the mistakes of the command
 # line are answered before it (`_export` imports it).
@@ -111,14 +111,9 @@ def _export(args, path, targets):
             if len(targets) == 2 and targets["savedmodel"].exists():
                 # The new ONNX file is written: a process killed while the
                 # new SavedModel is written must not leave the old one beside
-                # it. Moved aside in one step, then deleted (or unlinked).
-                old = targets["savedmodel"].with_name(f".{targets['savedmodel'].name}.old.{os.getpid()}")
-                os.replace(targets["savedmodel"], old)
+                # it.
+                remove_dir(targets["savedmodel"])
                 print(f"[export] removed the old SavedModel {targets['savedmodel']}", flush=True)
-                if old.is_symlink():
-                    old.unlink()
-                else:
-                    shutil.rmtree(old)
             print(f"[export] SavedModel -> {targets['savedmodel']}", flush=True)
             export_savedmodel(model, targets["savedmodel"], overwrite=args.overwrite)
     # ValueError: deploy_model cannot build the model's inference graph.
