@@ -251,6 +251,19 @@ def _(tmp):
     return _raised(lambda: model.fit(views, verbose=0))
 
 
+@row("adco-queue-smaller-than-batch", "`kerazoo.models.AdCo.fit`", "a MoCo queue of 4 keys for batches of 6")
+def _(tmp):
+    import keras
+    import tensorflow as tf
+
+    from kerazoo.models import AdCo
+
+    model = AdCo(_convnet(), bank_size=4, dim=4, mode="queue")
+    model.compile(keras.optimizers.SGD(0.1))
+    views = tf.data.Dataset.from_tensor_slices((_images(12), _images(12))).batch(6, drop_remainder=True)
+    return _raised(lambda: model.fit(views, verbose=0))
+
+
 @row("predict-nan", "`Classifier.predict`", "an image holding NaN")
 def _(tmp):
     from kerazoo.models import Classifier

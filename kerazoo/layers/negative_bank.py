@@ -1,6 +1,7 @@
 """NegativeBank: AdCo's K negatives as one (dim, K) variable, normalised column by column when used."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from kerazoo._checks import is_whole
@@ -97,6 +98,21 @@ class NegativeBank(keras.layers.Layer):
     def write(self, keys):
         """Overwrite the next len(keys) columns (cyclically) with `keys`
         L2-normalised, and advance the position; len(keys) must not exceed K."""
+        # More keys than columns would scatter several keys to one column,
+        # and which of them is kept is unspecified.
+        message = (
+            f"NegativeBank(size={self.size}).write got more keys than the bank has columns; "
+            "use a bank (queue) at least as large as the batch it is written (a multi-replica "
+            "queue takes the global batch)."
+        )
+        if keys.shape[0] is not None:
+            if keys.shape[0] > self.size:
+                raise ValueError(f"{message} Got {keys.shape[0]} keys.")
+        else:
+            with tf.control_dependencies(
+                [tf.debugging.assert_less_equal(tf.shape(keys)[0], self.size, message=message)]
+            ):
+                keys = tf.identity(keys)
         keys = l2_normalize(ops.cast(keys, "float32"), axis=1)
         count = ops.shape(keys)[0]
         columns = ops.mod(ops.cast(self.position, "int32") + ops.arange(count, dtype="int32"), self.size)

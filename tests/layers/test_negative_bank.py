@@ -40,6 +40,22 @@ def test_write_fills_columns_first_in_first_out_with_normalised_keys():
     assert not np.allclose(before, stored)
 
 
+@pytest.mark.parametrize("traced", [False, True])
+def test_more_keys_than_columns_are_refused_before_any_column_is_written(traced):
+    bank = NegativeBank(4, 3)
+    bank.build((None, 3))
+    before = np.asarray(bank.bank).copy()
+    if traced:  # a batch of unknown size: checked when the step runs
+        write = tf.function(bank.write, input_signature=[tf.TensorSpec((None, 3), "float32")])
+        with pytest.raises(tf.errors.InvalidArgumentError, match="more keys than the bank has columns"):
+            write(unit_rows(5, 3))
+    else:
+        with pytest.raises(ValueError, match="Got 5 keys"):
+            bank.write(unit_rows(5, 3))
+    np.testing.assert_array_equal(np.asarray(bank.bank), before)
+    assert int(bank.position) == 0
+
+
 def numpy_effective_rank(matrix):
     s = np.linalg.svd(matrix.astype(np.float64), compute_uv=False)
     p = s / s.sum()
