@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 import kerazoo
-from helpers.precision import dtype_policy
 from helpers.replicas import two_cpu_strategy
+from kerazoo.models.base import dtype_policy_scope
 from kerazoo.ops import l2_normalize, outputs_numpy, replica_rows_of_draw
 
 
@@ -54,7 +54,7 @@ def test_a_mixed_precision_models_outputs_come_as_float32_for_numpy_code():
     import keras
     from sklearn.neighbors import KNeighborsClassifier
 
-    with dtype_policy("mixed_bfloat16"):
+    with dtype_policy_scope("mixed_bfloat16"):
         backbone = kerazoo.backbones.get("convnet", width=8)
     images = np.random.default_rng(0).uniform(size=(6, 8, 8, 1)).astype("float32")
     assert keras.backend.standardize_dtype(backbone(images).dtype) == "bfloat16"

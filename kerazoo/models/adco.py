@@ -9,7 +9,7 @@ from kerazoo._checks import is_whole
 from kerazoo.layers.negative_bank import NegativeBank
 from kerazoo.losses.contrastive import info_nce_loss
 from kerazoo.models.backbone_shapes import feature_size, image_shape
-from kerazoo.models.base import OptimizerGroup, TrainingModel
+from kerazoo.models.base import OptimizerGroup, TrainingModel, dtype_policy_scope
 from kerazoo.models.feature_extractor import FeatureExtractor
 from kerazoo.ops import gather_replica_rows, l2_normalize
 from kerazoo.serialization import deserialized
@@ -192,11 +192,12 @@ class AdCo(TrainingModel):
         self.backbone = backbone
         features = feature_size(backbone)
         self.hidden_dim = int(hidden_dim or features)
-        self.head = projection_head(features, self.hidden_dim, dim, "head")
-        self.key_backbone = keras.models.clone_model(backbone)
-        self.key_head = projection_head(features, self.hidden_dim, dim, "key_head")
-        self.bank = NegativeBank(bank_size, dim, trainable=mode == "adco", name="negatives")
-        self.bank.build((None, dim))
+        with dtype_policy_scope(self.dtype_policy):
+            self.head = projection_head(features, self.hidden_dim, dim, "head")
+            self.key_backbone = keras.models.clone_model(backbone)
+            self.key_head = projection_head(features, self.hidden_dim, dim, "key_head")
+            self.bank = NegativeBank(bank_size, dim, trainable=mode == "adco", name="negatives")
+            self.bank.build((None, dim))
         self.bank_size, self.dim = int(bank_size), int(dim)
         self.temperature, self.bank_temperature = float(temperature), float(bank_temperature)
         self.key_momentum = float(key_momentum)

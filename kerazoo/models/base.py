@@ -1,5 +1,6 @@
 """The training-step base every kerazoo model stands on."""
 
+import contextlib
 import dataclasses
 
 import keras
@@ -7,6 +8,39 @@ import tensorflow as tf
 from keras import ops
 
 from kerazoo import _keras_internals as keras_internals
+
+
+@contextlib.contextmanager
+def dtype_policy_scope(policy):
+    """Keras' global dtype policy set to `policy` inside the block, the previous one after it.
+
+    Models use it for the sublayers they build in `__init__` from their
+    arguments (`with dtype_policy_scope(self.dtype_policy)`): loaded from a
+    file under another global policy, a model gets its saved policy from
+    its config, and its sublayers must get it too (a `mixed_bfloat16` AdCo
+    loaded under float32 otherwise computed its heads in float32). Keras'
+    global policy is per thread.
+
+    Args:
+        policy: a policy name (`"mixed_bfloat16"`) or a `keras.DTypePolicy`.
+
+    Example:
+
+    ```python
+    import keras
+    from kerazoo.models.base import dtype_policy_scope
+
+    with dtype_policy_scope("mixed_bfloat16"):
+        dense = keras.layers.Dense(4)
+    assert dense.compute_dtype == "bfloat16" and keras.config.dtype_policy().name == "float32"
+    ```
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 @dataclasses.dataclass
@@ -190,7 +224,14 @@ class TrainingModel(keras.Model):
         """
         if optimizer is None or isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             return optimizer
-        if any(layer.compute_dtype == "float16" for layer in self._flatten_layers()):
+        # Containers and inputs compute nothing, and Keras saves no policy
+        # for them: loaded under a float16 global policy they claim float16.
+        computing = (
+            layer
+            for layer in self._flatten_layers()
+            if not isinstance(layer, (keras.Model, keras.layers.InputLayer))
+        )
+        if any(layer.compute_dtype == "float16" for layer in computing):
             return keras.optimizers.LossScaleOptimizer(optimizer)
         return optimizer
 

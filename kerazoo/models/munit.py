@@ -8,7 +8,7 @@ from kerazoo import optimizers
 from kerazoo.initializers import kaiming_normal
 from kerazoo.layers.adain import AdaptiveInstanceNorm
 from kerazoo.losses.translation import lsgan_discriminator_loss, lsgan_generator_loss, reconstruction_loss
-from kerazoo.models.base import OptimizerGroup, TrainingModel
+from kerazoo.models.base import OptimizerGroup, TrainingModel, dtype_policy_scope
 from kerazoo.ops import replica_rows_of_draw
 from kerazoo.serialization import deserialized
 
@@ -327,20 +327,23 @@ class MUNITGenerator(keras.Model):
         size = self.image_shape[0]
         if size % 2**n_downsample or self.image_shape[1] % 2**n_downsample:
             raise ValueError(f"Image size {self.image_shape[:2]} is not divisible by 2**{n_downsample}.")
-        self.content_encoder = content_encoder(self.image_shape, dim, n_downsample, n_res, content_channels)
         # MUNIT's style encoder halves the image 2 more times than the content
         # encoder, but not below 1x1 (the GAP makes the rest position-free).
         style_down = min(n_downsample + 2, int(np.log2(min(self.image_shape[:2]))))
-        self.style_encoder = style_encoder(self.image_shape, dim, style_down, style_dim)
-        self.decoder = decoder(
-            self.content_encoder.output_shape[1:],
-            style_dim,
-            dim * 2**n_downsample,
-            n_downsample,
-            n_res,
-            mlp_dim,
-            self.image_shape[-1],
-        )
+        with dtype_policy_scope(self.dtype_policy):
+            self.content_encoder = content_encoder(
+                self.image_shape, dim, n_downsample, n_res, content_channels
+            )
+            self.style_encoder = style_encoder(self.image_shape, dim, style_down, style_dim)
+            self.decoder = decoder(
+                self.content_encoder.output_shape[1:],
+                style_dim,
+                dim * 2**n_downsample,
+                n_downsample,
+                n_res,
+                mlp_dim,
+                self.image_shape[-1],
+            )
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.build((None, *self.image_shape))
 
@@ -514,11 +517,12 @@ class MUNIT(TrainingModel):
         self.term_weights = dict(
             image=image_weight, style=style_weight, content=content_weight, adversarial=adversarial_weight
         )
-        self.discriminator = discriminator(generator.image_shape, disc_dim, disc_layers)
-        if domains == 2:
-            config = {**generator.get_config(), "name": "generator_b"}
-            self.generator_b = MUNITGenerator.from_config(config)
-            self.discriminator_b = discriminator(generator.image_shape, disc_dim, disc_layers)
+        with dtype_policy_scope(self.dtype_policy):
+            self.discriminator = discriminator(generator.image_shape, disc_dim, disc_layers)
+            if domains == 2:
+                config = {**generator.get_config(), "name": "generator_b"}
+                self.generator_b = MUNITGenerator.from_config(config)
+                self.discriminator_b = discriminator(generator.image_shape, disc_dim, disc_layers)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.build((None, *generator.image_shape))
 

@@ -36,7 +36,6 @@ import sys
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -52,7 +51,7 @@ from kerazoo.data import (
     parse_protocol_name,
     pipeline,
 )
-from kerazoo.models.base import TrainingModel
+from kerazoo.models.base import TrainingModel, dtype_policy_scope
 from kerazoo.recipes import cluster
 from kerazoo.recipes import results as results_lib
 from kerazoo.recipes.callbacks import (
@@ -202,14 +201,10 @@ def execute(recipe, config, run, args=None):
     one stays here); a worker (`args.worker`) only takes pairs. Models are
     built under the dtype policy `config.precision` names.
     """
-    # Process-wide: restored after the run, for code that runs a recipe
-    # in-process and then trains something else.
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(PRECISION_POLICIES[config.precision])
-    try:
+    # Restored after the run, for code that runs a recipe in-process and
+    # then trains something else.
+    with dtype_policy_scope(PRECISION_POLICIES[config.precision]):
         _execute(recipe, config, run, args)
-    finally:
-        keras.config.set_dtype_policy(policy)
 
 
 def _execute(recipe, config, run, args):

@@ -13,11 +13,11 @@ import tf2onnx
 from helpers.every_model import every_model
 from helpers.export import SHAPE
 from helpers.export import random_images as images
-from helpers.precision import dtype_policy
 from kerazoo import backbones
 from kerazoo.export import deploy_model, export_onnx, export_savedmodel, kind_of
 from kerazoo.export.deploy import inference_model
 from kerazoo.models import Classifier
+from kerazoo.models.base import dtype_policy_scope
 
 
 class TinyBatchFormer(keras.layers.Layer):
@@ -214,7 +214,7 @@ def test_never_called_model_needs_an_input_shape():
 
 @pytest.mark.slow
 def test_every_model_trains_in_mixed_bfloat16_and_exports_float32_files_that_pass_parity(tmp_path):
-    with dtype_policy("mixed_bfloat16"):
+    with dtype_policy_scope("mixed_bfloat16"):
         models = every_model()
     for name, (model, batch) in models.items():
         assert model.compute_dtype == "bfloat16", name
