@@ -123,8 +123,8 @@ class GITAugment(keras.layers.Layer):
             )
         if style_scale != 1.0 and not _draws_styles_outside(translator):
             raise ValueError(
-                "GITAugment(style_scale != 1) needs a translator with translate(images, styles), "
-                f"style_dim and seed_generator, e.g. kerazoo.models.MUNITGenerator; got "
+                "GITAugment(style_scale != 1) needs a translator with translate(images, styles) "
+                f"and prior_styles(rows), e.g. kerazoo.models.MUNITGenerator; got "
                 f"{type(translator).__name__}."
             )
         if not 0.0 <= fraction <= 1.0:
@@ -216,13 +216,7 @@ class GITAugment(keras.layers.Layer):
         rows, capacity = ops.shape(images)[0], ops.shape(batch)[0]
         if self.styles == "prior":
             # The translator's own draws, as its call makes them.
-            styles = replica_rows_of_draw(
-                lambda n: keras.random.normal(
-                    (n, self.translator.style_dim), seed=self.translator.seed_generator
-                ),
-                rows,
-                capacity,
-            )
+            styles = self.translator.prior_styles(rows, capacity)
         else:
             picks = replica_rows_of_draw(
                 lambda n: keras.random.randint((n,), 0, capacity, seed=self.seed_generator), rows, capacity
@@ -254,4 +248,4 @@ class GITAugment(keras.layers.Layer):
 def _draws_styles_outside(translator):
     """Whether GITAugment can draw `translator`'s styles itself and translate
     with them (a `MUNITGenerator`), rather than only call it."""
-    return all(hasattr(translator, a) for a in ("translate", "style_dim", "seed_generator"))
+    return all(hasattr(translator, a) for a in ("translate", "prior_styles"))

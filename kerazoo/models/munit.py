@@ -376,11 +376,22 @@ class MUNITGenerator(keras.Model):
         return self.decode(*self.encode(images))
 
     def call(self, images, training=False):
-        styles = replica_rows_of_draw(
-            lambda n: keras.random.normal((n, self.style_dim), seed=self.seed_generator), ops.shape(images)[0]
-        )
+        styles = self.prior_styles(ops.shape(images)[0])
         content = self.content_encoder(_signed(images), training=training)
         return self.decode(content, styles, training=training)
+
+    def prior_styles(self, rows, capacity=None, seed_generator=None):
+        """`rows` styles from N(0, I), drawn in the graph from `seed_generator`
+        (default the generator's own).
+
+        Under a multi-replica strategy each replica takes its own rows of one
+        draw for the global batch (`kerazoo.ops.replica_rows_of_draw`, with
+        its `capacity`), not the same rows as every other replica.
+        """
+        seed_generator = seed_generator or self.seed_generator
+        return replica_rows_of_draw(
+            lambda n: keras.random.normal((n, self.style_dim), seed=seed_generator), rows, capacity
+        )
 
     def random_styles(self, count, draw):
         """`count` styles from N(0, I), a NumPy draw seeded by `draw` (diagnostics)."""
@@ -557,10 +568,7 @@ class MUNIT(TrainingModel):
         return pair
 
     def _styles(self, images):
-        return replica_rows_of_draw(
-            lambda n: keras.random.normal((n, self.generator.style_dim), seed=self.seed_generator),
-            ops.shape(images)[0],
-        )
+        return self.generator.prior_styles(ops.shape(images)[0], seed_generator=self.seed_generator)
 
     def _critic(self, discriminator, images, training):
         # MUNIT's discriminator and losses live in [−1, 1].
