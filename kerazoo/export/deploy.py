@@ -26,6 +26,7 @@ Protocol:
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kerazoo._keras_internals import sublayers
@@ -99,6 +100,8 @@ def deploy_model(model, input_shape=None):
         outputs = {"logits": logits, "probabilities": probabilities}
     deployed = keras.Model(images, outputs, name=f"{shipped.name}_deploy")
     _refuse_train_only_layers(deployed, model)
+    if kind != "features":
+        _refuse_probabilities_as_logits(deployed, shape, shipped)
     return deployed
 
 
@@ -128,6 +131,22 @@ def _refuse_a_final_softmax(model):
             f"{type(model).__name__} {model.name!r} ends in a softmax; a classifier exports its "
             "logits and adds their softmax as 'probabilities'. Export it without the final "
             "softmax (e.g. Dense(num_classes) with no activation, as it trains with from_logits=True)."
+        )
+
+
+def _refuse_probabilities_as_logits(deployed, shape, shipped):
+    # The softmax the layer check cannot see: inside a nested head, or a
+    # `keras.ops.softmax` in a model's own call. Rows of logits that are all
+    # >= 0 and sum to 1 on two random images are no coincidence.
+    if None in shape:
+        return
+    probe = np.random.default_rng(0).uniform(size=(2, *shape)).astype("float32")
+    logits = np.asarray(deployed(probe, training=False)["logits"], "float64")
+    if logits.shape[-1] > 1 and (logits >= 0).all() and np.allclose(logits.sum(-1), 1.0, atol=1e-5):
+        raise ValueError(
+            f"{type(shipped).__name__} {shipped.name!r} outputs rows that are >= 0 and sum to 1: "
+            "probabilities, not logits (a softmax at its end). A classifier exports its logits and "
+            "adds their softmax as 'probabilities'; export it without the final softmax."
         )
 
 

@@ -171,6 +171,27 @@ def test_a_classifier_that_ends_in_a_softmax_is_refused(last):
         deploy_model(classifier)
 
 
+class _SoftmaxInCall(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.flatten, self.dense = keras.layers.Flatten(), keras.layers.Dense(3)
+
+    def call(self, images, training=False):
+        return keras.ops.softmax(self.dense(self.flatten(images)))
+
+
+@pytest.mark.parametrize("where", ["a nested head", "the model's call"])
+def test_a_softmax_no_layer_check_sees_is_refused_by_the_outputs(where):
+    if where == "a nested head":
+        head = keras.Sequential([keras.layers.Dense(3), keras.layers.Softmax()])
+        model = Classifier(backbones.get("convnet", width=8), 3, head=head)
+    else:
+        model = _SoftmaxInCall()
+    model(np.zeros((1, 8, 8, 1), "float32"))
+    with pytest.raises(ValueError, match="outputs rows that are >= 0 and sum to 1: probabilities, not logits"):
+        deploy_model(model)
+
+
 def test_a_model_that_outputs_images_is_refused_with_what_deploys():
     # The zoo's GIT translator, what a user may pass to `python -m kerazoo.export`.
     from kerazoo import zoo
