@@ -5,6 +5,7 @@ import json
 import os
 
 import keras
+import numpy as np
 import pytest
 
 from helpers.recipes import run_config_on_mock_data
@@ -27,12 +28,14 @@ def test_defaults_and_the_digits_toml_agree_and_ten_seeds_resolve(config_class):
     assert resolve(cls, sets=["num_seeds=10"]).seeds == list(range(10))
 
 
-def test_effects_are_called_gains_only_beyond_the_seed_spread():
-    from kerazoo.recipes.batchformer.experiment import effect_verdicts
+def test_effects_are_called_gains_only_when_a_paired_t_test_says_so():
+    from scipy import stats
+
+    from kerazoo.recipes.batchformer.experiment import effect_verdicts, paired_p_value
     from kerazoo.recipes.results import MethodResult
 
-    def seed(ce, bf):
-        row = lambda v: {"few": v, "test_accuracy": v}  # noqa: E731
+    def seed(ce, bf, few=True):
+        row = lambda v: {"few": v if few else None, "test_accuracy": v}  # noqa: E731
         return {
             "ce": MethodResult({"ce": row(ce)}),
             "ce_batchformer": MethodResult({"ce_batchformer": row(bf)}),
@@ -41,10 +44,22 @@ def test_effects_are_called_gains_only_beyond_the_seed_spread():
     noisy = effect_verdicts({0: seed(0.5, 0.52), 1: seed(0.5, 0.47)})
     assert noisy == [
         "CE + BatchFormer − CE, same seed over 2 seeds: few-shot -0.5 ± 2.5 "
-        "(within seed noise); overall -0.5 ± 2.5 (within seed noise)."
+        "(within seed noise, p = 0.87); overall -0.5 ± 2.5 (within seed noise, p = 0.87)."
     ]
-    clear = effect_verdicts({0: seed(0.5, 0.56), 1: seed(0.5, 0.55)})
-    assert clear[0].count("(a gain)") == 2
+    # Two seeds that agree are not yet evidence (p = 0.058); three are.
+    assert effect_verdicts({0: seed(0.5, 0.56), 1: seed(0.5, 0.55)})[0].count("(within seed noise") == 2
+    clear = effect_verdicts({0: seed(0.5, 0.56), 1: seed(0.5, 0.55), 2: seed(0.5, 0.555)})
+    assert clear[0].count("(a gain, p = 0.0027)") == 2
+    diffs = np.array([6.0, 5.0, 5.5, -1.0])
+    assert paired_p_value(diffs) == pytest.approx(stats.ttest_1samp(diffs, 0.0).pvalue)
+    # A protocol whose smallest class is not under `few_shot` images.
+    empty = effect_verdicts({0: seed(0.5, 0.56, few=False), 1: seed(0.5, 0.55, few=False)})
+    assert empty[0].startswith(
+        "CE + BatchFormer − CE, same seed over 2 seeds: few-shot: no class in the group;"
+    )
+    assert effect_verdicts({0: seed(0.5, 0.56)})[0].endswith(
+        "few-shot +6.0 (one seed); overall +6.0 (one seed)."
+    )
 
 
 def test_imagenet_lt_toml_is_the_official_balanced_softmax_config(config_class):

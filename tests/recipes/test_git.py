@@ -234,6 +234,22 @@ def test_acceptance_checks_use_same_seed_differences():
 
 
 @pytest.mark.slow
+def test_the_size_correlation_is_spearmans_with_tied_sizes_at_their_average_rank():
+    from kerazoo.recipes.git.experiment import _size_correlation
+
+    def correlation(ekld, counts):
+        return _size_correlation({0: {"ce_drs": MethodResult({}, {"per_class_ekld": ekld})}}, "ce_drs", counts)
+
+    # Ranks of the sizes (1.5, 1.5, 3, 4) against (4, 3, 2, 1): -4.5 / sqrt(4.5 * 5).
+    expected = -4.5 / np.sqrt(22.5)
+    assert correlation([0.3, 0.2, 0.1, 0.0], np.array([5, 5, 10, 20])) == pytest.approx(expected)
+    # The tied classes' order, and a class without test images, change nothing.
+    assert correlation([0.2, 0.3, 0.1, 0.0], np.array([5, 5, 10, 20])) == pytest.approx(expected)
+    assert correlation([0.3, float("nan"), 0.2, 0.1, 0.0], np.array([5, 5, 5, 10, 20])) == pytest.approx(
+        expected
+    )
+
+
 def test_toy_run_on_two_replicas_saves_a_translator_that_loads_from_file_and_zoo(
     two_replica_run, git_toy, cli, tmp_path
 ):

@@ -5,6 +5,7 @@ import warnings
 
 import keras
 import numpy as np
+from scipy import stats
 
 from kerazoo import backbones, metrics
 from kerazoo.data.pipeline import concatenate_epochs
@@ -154,8 +155,9 @@ def report(config, run, per_seed):
 
 def effect_verdicts(per_seed):
     """One sentence per effect that ran: its same-seed few-shot and overall
-    differences, called a gain or a loss only when the mean exceeds the
-    seed-to-seed spread of the differences."""
+    differences (mean ± std over seeds), called a gain or a loss only when a
+    two-sided paired t-test on them gives p < 0.05, else within seed noise
+    (one seed: no verdict). A shot group without classes says so."""
     lines = []
     for method, baseline in RECIPE.effects:
         rows = [
@@ -167,19 +169,32 @@ def effect_verdicts(per_seed):
             continue
         parts = []
         for key, name in (("few", "few-shot"), ("test_accuracy", "overall")):
+            if any(r[m][key] is None for r in rows for m in (method, baseline)):
+                parts.append(f"{name}: no class in the group")
+                continue
             diffs = 100 * np.array([r[method][key] - r[baseline][key] for r in rows], dtype=float)
-            spread = diffs.std() if len(diffs) > 1 else float("nan")
-            verdict = (
-                "within seed noise"
-                if not abs(diffs.mean()) > spread
-                else ("a gain" if diffs.mean() > 0 else "a loss")
-            )
-            parts.append(f"{name} {diffs.mean():+.1f} ± {spread:.1f} ({verdict})")
+            if len(diffs) == 1:
+                parts.append(f"{name} {diffs[0]:+.1f} (one seed)")
+                continue
+            p = paired_p_value(diffs)
+            verdict = "within seed noise" if not p < 0.05 else ("a gain" if diffs.mean() > 0 else "a loss")
+            parts.append(f"{name} {diffs.mean():+.1f} ± {diffs.std():.1f} ({verdict}, p = {p:.2g})")
         lines.append(
             f"{METHODS[method].label} − {METHODS[baseline].label}, same seed over "
             f"{count(len(rows), 'seed')}: " + "; ".join(parts) + "."
         )
     return lines
+
+
+def paired_p_value(diffs):
+    """Two-sided p-value of a paired t-test that the mean same-seed
+    difference is 0 (at least two seeds); differences all equal give 0, or 1
+    when they are all 0."""
+    sd = np.std(diffs, ddof=1)
+    if sd == 0:
+        return 0.0 if diffs.mean() != 0 else 1.0
+    t = diffs.mean() / (sd / np.sqrt(len(diffs)))
+    return float(2 * stats.t.sf(abs(t), len(diffs) - 1))
 
 
 def plot_shots(per_seed, methods, path, dataset, command=None):

@@ -7,6 +7,7 @@ import types
 import keras
 import numpy as np
 import tensorflow as tf
+from scipy import stats
 
 from kerazoo import backbones, metrics
 from kerazoo.atomic import atomic_path
@@ -491,13 +492,14 @@ def _same_seed(per_seed, method, baseline, key):
 
 def _size_correlation(per_seed, method, counts):
     """Spearman correlation of training class size and the mean per-class
-    eKLD over seeds: negative when eKLD rises as classes shrink (Figure 1)."""
+    eKLD over seeds: negative when eKLD rises as classes shrink (Figure 1).
+    Tied sizes share their average rank (a long tail has many classes of
+    the smallest size); a class without test images (NaN eKLD) is left out."""
     ekld = np.nanmean(
         [results[method].details["per_class_ekld"] for results in per_seed.values() if method in results],
         axis=0,
     )
-    rank = lambda v: np.argsort(np.argsort(v, kind="stable"), kind="stable")  # noqa: E731
-    return float(np.corrcoef(rank(counts), rank(ekld))[0, 1])
+    return float(stats.spearmanr(counts, ekld, nan_policy="omit").statistic)
 
 
 def acceptance(per_seed, diagnostics, correlations):
@@ -571,7 +573,7 @@ def plot_ekld(per_seed, methods, counts, path, config, command=None):
             label=METHODS[method].label,
         )
     ax.axvline(
-        config.threshold, color="0.5", linestyle=":", label=f"tail: fewer than {config.threshold} images"
+        config.tail_size, color="0.5", linestyle=":", label=f"tail: fewer than {config.tail_size} images"
     )
     ax.set_xscale("log")
     ticks = [
