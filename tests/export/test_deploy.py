@@ -188,7 +188,9 @@ def test_a_softmax_no_layer_check_sees_is_refused_by_the_outputs(where):
     else:
         model = _SoftmaxInCall()
     model(np.zeros((1, 8, 8, 1), "float32"))
-    with pytest.raises(ValueError, match="outputs rows that are >= 0 and sum to 1: probabilities, not logits"):
+    with pytest.raises(
+        ValueError, match="outputs rows that are >= 0 and sum to 1: probabilities, not logits"
+    ):
         deploy_model(model)
 
 

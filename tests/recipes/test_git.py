@@ -238,7 +238,9 @@ def test_the_size_correlation_is_spearmans_with_tied_sizes_at_their_average_rank
     from kerazoo.recipes.git.experiment import _size_correlation
 
     def correlation(ekld, counts):
-        return _size_correlation({0: {"ce_drs": MethodResult({}, {"per_class_ekld": ekld})}}, "ce_drs", counts)
+        return _size_correlation(
+            {0: {"ce_drs": MethodResult({}, {"per_class_ekld": ekld})}}, "ce_drs", counts
+        )
 
     # Ranks of the sizes (1.5, 1.5, 3, 4) against (4, 3, 2, 1): -4.5 / sqrt(4.5 * 5).
     expected = -4.5 / np.sqrt(22.5)
