@@ -59,7 +59,11 @@ class DomainAdapter(Classifier):
         backbone: images -> features; num_classes; head: as `Classifier`;
             the default head is initialised as in BNM's domain-adaptation
             code (kernel `kaiming_normal_`, bias 0).
-        method: `"bnm"`, `"fbnm"`, `"entmin"` or `"none"` (source only).
+        method: `"bnm"`, `"fbnm"`, `"entmin"` or `"none"` (CE on the source
+            only; in `DomainAdapter` the target batches still pass through
+            the network in training, moving BatchNorm's running statistics,
+            as the official code's λ = 0. The papers' "source only" rows
+            train without target batches).
         weight: λ (official DA code: 1).
         warmup_steps: optimizer steps of CE only before λ applies.
         normalization: of the BNM/FBNM sum, `"min_dim"` (official DA code,
@@ -164,7 +168,15 @@ class DomainAdapter(Classifier):
         (source, labels), target = first, second
         source_logits = self(source, training=training)
         losses = {"ce": cross_entropy_loss(labels, source_logits)}
-        if self.method != "none":
+        if self.method == "none":
+            if training and self.unlabelled_moves_statistics:
+                # The target batch still goes through the network, as in the
+                # official code whatever its method (λ = 0 is its baseline):
+                # BatchNorm's running statistics then adapt to the target as
+                # every other method's do, so an effect against this baseline
+                # is the term's alone. Its assignments run in the traced step.
+                self._unlabelled_logits(target, training)
+        else:
             # The term is computed during warm-up too (weight 0): a Python
             # branch on the step would retrace, a tf.cond would not save much.
             started = ops.cast(self.optimizer.iterations >= self.warmup_steps, "float32")

@@ -102,6 +102,23 @@ def test_source_only_has_no_transfer_term_and_labelled_batches_give_ce():
     assert {"ce", "accuracy"} <= set(logs)
 
 
+@pytest.mark.parametrize("model_class", [DomainAdapter, SemiSupervised])
+def test_the_baseline_trains_as_a_zero_weight_term_with_batchnorm_seeing_the_unlabelled_batches(model_class):
+    # The official DA code passes the target batch through the network
+    # whatever its method: its baseline is λ = 0, and its BatchNorm running
+    # statistics adapt to the target too (SSL's never move on unlabelled data).
+    def after_a_step(method, weight):
+        keras.utils.set_random_seed(0)
+        model = model_class(backbones.get("convnet", input_shape=(8, 8, 1)), 4, method=method, weight=weight)
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+        model(XS[:1])
+        model.fit(tf.data.Dataset.from_tensors(((XS[:16], YS[:16]), XT[:16] * 3)), verbose=0)
+        return [np.asarray(v) for v in model.weights]
+
+    for baseline, zero_term in zip(after_a_step("none", 1.0), after_a_step("bnm", 0.0), strict=True):
+        np.testing.assert_allclose(baseline, zero_term, atol=1e-6)
+
+
 def test_warmup_trains_with_ce_only_until_the_step_count():
     model = _compiled(warmup_steps=2)
     for steps, active in ((0, 0.0), (1, 0.0), (2, 1.0), (5, 1.0)):
