@@ -76,8 +76,10 @@ class MethodResult:
 
 
 def format_values(values, scale=100.0, digits=1):
-    """`mean ± std` of the scaled values; the plain value for one; '–' for none."""
-    values = [v for v in values if v is not None]
+    """`mean ± std` of the scaled values (the population std, ddof 0); the
+    plain value for one; '–' for none. None and NaN (a seed on which the
+    metric is undefined, e.g. a group without test images) are left out."""
+    values = [v for v in values if v is not None and not np.isnan(v)]
     if not values:
         return "–"
     values = scale * np.asarray(values, dtype=float)

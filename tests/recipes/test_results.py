@@ -31,3 +31,10 @@ def test_count_agrees_in_number():
         count(1, "class", "classes"),
         count(0, "class", "classes"),
     ] == ["1 epoch", "2 epochs", "1 class", "0 classes"]
+
+
+def test_a_seed_on_which_a_metric_is_undefined_is_left_out_of_its_cell():
+    per_seed = {
+        seed: {"A": {"accuracy": value, "norm": 1.0}} for seed, value in enumerate([0.4, float("nan"), 0.6])
+    }
+    assert headline_table(per_seed, COLUMNS).splitlines()[2] == "| A | 50.0 ± 10.0 | 1.00 ± 0.00 |"
