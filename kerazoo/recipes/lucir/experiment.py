@@ -180,8 +180,9 @@ def report(config, run, per_seed):
         "",
         "## Reading the table",
         "",
-        "- Average incremental accuracy includes the base phase. Forgetting: mean over earlier "
-        "phases' classes of (best earlier accuracy − final accuracy), CNN classifier.",
+        "- Average incremental accuracy includes the base phase. Forgetting: mean over the earlier "
+        "phases (each phase's classes one task, the base phase's too) of (best earlier accuracy on "
+        "the task − final accuracy on it), CNN classifier (Chaudhry et al., 2018).",
         "- iCaRL-CNN is the LUCIR code's baseline (`incremental_train_and_eval.py`): linear head, "
         f"CE + distillation on the old classes' logits (β = {config.distillation_weight}, "
         f"T = {config.temperature}), exemplars.",
