@@ -552,6 +552,16 @@ def _(tmp):
 
 
 @row(
+    "multiworker-task-list",
+    "`python -m kerazoo.recipes.bnm --strategy multiworker`",
+    "`TF_CONFIG` whose workers are one string, not a list",
+)
+def _(tmp):
+    tf_config = {"cluster": {"worker": "127.0.0.1:1"}, "task": {"type": "worker", "index": 0}}
+    return _multiworker_run(tmp, json.dumps(tf_config))
+
+
+@row(
     "batch-size-replicas",
     "`python -m kerazoo.recipes.git` on two replicas (`--strategy multiworker`, two workers)",
     "`translator_batch_size = 1` (the default: MUNIT's batch)",

@@ -32,6 +32,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -375,8 +376,19 @@ def make_strategy(name):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        _check_tf_config(os.environ.get("TF_CONFIG"))
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        workers = _check_tf_config(os.environ.get("TF_CONFIG"))
+        if workers:
+            # TensorFlow waits here, silently, until every worker has started.
+            print(
+                f"multiworker: waiting for the cluster's {results_lib.count(workers, 'worker')} (TF_CONFIG) ...",
+                flush=True,
+            )
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        # TensorFlow's preemption notifier takes SIGTERM over and only logs
+        # it; kerazoo does not use it, and a scheduler's SIGTERM (or
+        # `timeout`) must end the process, as a kill does.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        return strategy
     if name == "default":
         return tf.distribute.get_strategy()
     raise ConfigError(f"Unknown strategy '{name}'; choose one of {STRATEGIES}.")
@@ -384,13 +396,19 @@ def make_strategy(name):
 
 def _check_tf_config(text):
     """A clear error for a TF_CONFIG that TensorFlow would answer with a
-    traceback: not JSON, or a task that is not in its cluster."""
+    traceback: not JSON, a task list that is no list, or a task that is not
+    in its cluster. Returns the cluster's number of tasks (None without
+    TF_CONFIG)."""
     if not text:
-        return  # TensorFlow's own message: one process, no cluster
+        return None  # TensorFlow's own message: one process, no cluster
     try:
         tf_config = json.loads(text)
         tasks = tf_config["cluster"][tf_config["task"]["type"]]
         index = int(tf_config["task"]["index"])
+        for kind, addresses in tf_config["cluster"].items():
+            if not isinstance(addresses, list):
+                raise TypeError(f"the cluster's {kind!r} tasks are {addresses!r}, not a list")
+        workers = sum(len(addresses) for addresses in tf_config["cluster"].values())
     except (ValueError, TypeError, KeyError) as error:
         raise ConfigError(
             f"TF_CONFIG is not a cluster description TensorFlow can read ({type(error).__name__}: {error}); "
@@ -402,6 +420,7 @@ def _check_tf_config(text):
             f"TF_CONFIG's task index {index} is not one of its cluster's {len(tasks)} "
             f"'{tf_config['task']['type']}' tasks (0 to {len(tasks) - 1}); give each process its own index."
         )
+    return workers
 
 
 class Run:

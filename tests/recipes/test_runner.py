@@ -209,3 +209,20 @@ def test_a_run_in_this_process_leaves_op_determinism_as_it_was(tmp_path):
     assert not tf_config.is_op_determinism_enabled()
     baseline.RECIPE.main(["--set", "epochs=1", "--set", "exports=none", "--out", str(tmp_path / "run")])
     assert not tf_config.is_op_determinism_enabled()
+
+
+def test_sigterm_ends_a_process_that_made_a_multiworker_strategy():
+    # TensorFlow's preemption notifier takes SIGTERM over when the strategy
+    # is made and only logs it; a scheduler's SIGTERM must end the run.
+    from helpers.multiworker import cluster_configs
+
+    code = (
+        "import os, signal, time\n"
+        "from kerazoo.recipes.runner import make_strategy\n"
+        "make_strategy('multiworker')\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "time.sleep(5)\n"
+        "print('still alive')\n"
+    )
+    result = processes.run(["-c", code], env={"TF_CONFIG": cluster_configs(1)[0]}, timeout=120)
+    assert result.returncode == -15 and "still alive" not in result.stdout, result.stderr[-2000:]
