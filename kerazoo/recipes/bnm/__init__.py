@@ -14,8 +14,9 @@ weights BNM amplifies whatever the near-uniform target predictions are.
 `--set task=ssl` runs semi-supervised learning: digits with a few labels per
 class, BNM (÷ batch, the paper's form) on the rest.
 
-In the same run, on the same data and seeds, it trains CE only (source-only
-or labelled-only), EntMin, BNM and FBNM, and reports accuracy on the target
+In the same run, on the same data and seeds, it trains CE only (source-only,
+with the target batches passing through the network as the official code's
+λ = 0; or labelled-only), EntMin, BNM and FBNM, and reports accuracy on the target
 (DA) or test (SSL) split, and the diversity the paper analyses: the number
 of distinct predicted classes and the nuclear norm of the prediction matrix
 on that split, with a plot of its sorted singular values per method. The

@@ -237,8 +237,14 @@ def report(config, run, per_seed):
     lines = [
         f"Task `{config.task}`: {transfer}; λ = {config.weight} after {config.warmup_steps} CE-only "
         f"steps; {count(steps, 'step')} of {config.batch_size} + {config.unlabelled_batch_size} images; "
-        f"`CE only` is {'source-only' if config.task == 'da' else 'labelled-only'} training. "
-        f"Columns: accuracy, number of distinct predicted classes and nuclear norm "
+        + (
+            "`CE only` trains on the source only, its target batches still passing through the network "
+            "(λ = 0, as the official code), so BatchNorm's running statistics adapt to the target as "
+            "the other methods' do. "
+            if config.task == "da"
+            else "`CE only` is labelled-only training. "
+        )
+        + f"Columns: accuracy, number of distinct predicted classes and nuclear norm "
         f"(sum of singular values) of the {split} prediction matrix (softmax, "
         f"{rows} × {classes}; at most √(min(B, C)·B) = {math.sqrt(min(rows, classes) * rows):.1f}).",
         "",
