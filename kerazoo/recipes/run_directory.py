@@ -172,10 +172,7 @@ class RunDirectory:
             return "replace"
         if (path / "metrics.json").exists():
             raise RunDirError(f"{path} holds {held}; pass --overwrite to replace it or choose another --out.")
-        saved = json.loads((path / "config.json").read_text())
-        # A field added to kerazoo since the run started: it ran with the default.
-        added = {k: v for k, v in to_dict(type(config)()).items() if k not in saved.get("config", {})}
-        saved["config"] = {**added, **saved.get("config", {})}
+        saved = _with_added_fields(json.loads((path / "config.json").read_text()), config)
         _check_resumable(path, saved, recipe, to_dict(config), strategy_flag)
         return "resume"
 
@@ -189,7 +186,7 @@ class RunDirectory:
         """
         path = Path(out)
         try:
-            saved = json.loads((path / "config.json").read_text())
+            saved = _with_added_fields(json.loads((path / "config.json").read_text()), config)
         except (OSError, ValueError):
             raise RunDirError(f"--worker: {path} is not a kerazoo run directory.") from None
         if saved.get("recipe") != recipe or saved.get("config") != to_dict(config):
@@ -290,6 +287,13 @@ def _held_run(path):
         return ""  # another program's config.json
     state = "finished" if (path / "metrics.json").exists() else "unfinished"
     return f"the {state} '{saved.get('recipe')}' run"
+
+
+def _with_added_fields(saved, config):
+    """`saved` (config.json's contents) with the config fields added to
+    kerazoo since the run started, at their defaults: it ran with them."""
+    added = {k: v for k, v in to_dict(type(config)()).items() if k not in saved.get("config", {})}
+    return {**saved, "config": {**added, **saved.get("config", {})}}
 
 
 def _check_resumable(path, saved, recipe, wanted, strategy_flag):

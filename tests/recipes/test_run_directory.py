@@ -89,6 +89,10 @@ def test_a_run_started_before_a_field_existed_resumes_if_it_keeps_the_default(tm
     _open(out, epochs=3)
     with pytest.raises(runner.RunDirError, match=r"different config \(steps_per_execution: 32 -> 8\)"):
         _open(out, epochs=3, steps_per_execution=8)
+    # A --jobs worker joins it as its parent resumed it.
+    RunDirectory.join("baseline", BaselineConfig(epochs=3), out)
+    with pytest.raises(runner.RunDirError, match="another recipe or config"):
+        RunDirectory.join("baseline", BaselineConfig(epochs=3, steps_per_execution=8), out)
 
 
 def test_another_recipes_run_is_named_when_refused_or_overwritten(tmp_path, capsys):
