@@ -220,6 +220,9 @@ def _execute(recipe, config, run, args):
         run.data = prepare(config, run)
     results = {}
     if jobs == 1 and not worker:
+        # An interrupted --jobs run's claims are void here too (its finished
+        # stages are in checkpoints/ and load again).
+        JobBoard(run.path / "jobs").remove()
         order = sequential_order(pairs, shipped)
         last = {pair[0]: pair for pair in order}  # each seed's last pair
         seconds = dict.fromkeys(config.seeds, 0.0)

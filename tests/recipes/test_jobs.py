@@ -180,3 +180,16 @@ def test_a_worker_whose_run_was_refused_and_removed_ends_quietly(cli, tmp_path):
     # parent then removes the empty run directory before a worker opens it.
     result = cli("kerazoo.recipes.baseline", "--worker", "--out", tmp_path / "removed")
     assert result.returncode == 0 and "error" not in result.stderr, result.stderr
+
+
+def test_a_jobs_run_resumed_in_one_process_ends_without_its_claims(cli, tmp_path):
+    out = tmp_path / "run"
+    sets = ["--set", "epochs=1", "--set", "exports=keras"]
+    assert cli("kerazoo.recipes.baseline", *sets, "--out", out, "--jobs", "1").returncode == 0
+    # As a --jobs 2 run killed mid-way leaves it, then resumed with --jobs 1.
+    (out / "metrics.json").unlink()
+    (out / "jobs").mkdir()
+    (out / "jobs" / "0-erm.claim").write_text("")
+    result = cli("kerazoo.recipes.baseline", *sets, "--out", out, "--jobs", "1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (out / "metrics.json").exists() and not (out / "jobs").exists()
