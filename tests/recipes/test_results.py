@@ -1,6 +1,10 @@
 """kerazoo.recipes.results: headline and effect tables say what they measured."""
 
-from kerazoo.recipes.results import Column, count, effect_table, headline_table
+import numpy as np
+import pytest
+from scipy import stats
+
+from kerazoo.recipes.results import Column, count, effect_table, headline_table, paired_p_value
 
 COLUMNS = [Column("accuracy", "accuracy"), Column("norm", "nuclear norm", scale=1, digits=2)]
 
@@ -38,3 +42,9 @@ def test_a_seed_on_which_a_metric_is_undefined_is_left_out_of_its_cell():
         seed: {"A": {"accuracy": value, "norm": 1.0}} for seed, value in enumerate([0.4, float("nan"), 0.6])
     }
     assert headline_table(per_seed, COLUMNS).splitlines()[2] == "| A | 50.0 ± 10.0 | 1.00 ± 0.00 |"
+
+
+def test_the_paired_p_value_is_a_one_sample_t_test_of_the_differences():
+    diffs = np.array([6.0, 5.0, 5.5, -1.0])
+    assert paired_p_value(diffs) == pytest.approx(stats.ttest_1samp(diffs, 0.0).pvalue)
+    assert (paired_p_value(np.array([2.0, 2.0])), paired_p_value(np.zeros(3))) == (0.0, 1.0)

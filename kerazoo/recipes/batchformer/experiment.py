@@ -5,7 +5,6 @@ import warnings
 
 import keras
 import numpy as np
-from scipy import stats
 
 from kerazoo import backbones, metrics
 from kerazoo.data.pipeline import concatenate_epochs
@@ -17,7 +16,7 @@ from kerazoo.recipes import plots
 from kerazoo.recipes.batchformer import METHODS, RECIPE
 from kerazoo.recipes.config import ConfigError
 from kerazoo.recipes.recipe import Outcome
-from kerazoo.recipes.results import MethodResult, count, spread_label
+from kerazoo.recipes.results import MethodResult, count, paired_p_value, spread_label
 from kerazoo.schedules import WarmupCosineDecay
 
 SHOTS = ("many", "medium", "few")
@@ -184,17 +183,6 @@ def effect_verdicts(per_seed):
             f"{count(len(rows), 'seed')}: " + "; ".join(parts) + "."
         )
     return lines
-
-
-def paired_p_value(diffs):
-    """Two-sided p-value of a paired t-test that the mean same-seed
-    difference is 0 (at least two seeds); differences all equal give 0, or 1
-    when they are all 0."""
-    sd = np.std(diffs, ddof=1)
-    if sd == 0:
-        return 0.0 if diffs.mean() != 0 else 1.0
-    t = diffs.mean() / (sd / np.sqrt(len(diffs)))
-    return float(2 * stats.t.sf(abs(t), len(diffs) - 1))
 
 
 def plot_shots(per_seed, methods, path, dataset, command=None):
