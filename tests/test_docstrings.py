@@ -42,7 +42,7 @@ REFERENCED = {
 }
 # In the referenced folders, the generic machinery follows no paper.
 GENERIC = {
-    "kerazoo.models.base": {"OptimizerGroup", "TrainingModel"},
+    "kerazoo.models.base": {"OptimizerGroup", "TrainingModel", "dtype_policy_scope"},
     "kerazoo.models.checked_predict": {"CheckedPredict"},
     "kerazoo.models.backbone_shapes": {"feature_size", "image_shape"},
     "kerazoo.models.classifier": {"Classifier"},
