@@ -12,6 +12,7 @@ training, predictions and restores run collective ops that wait for all.
 """
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerazoo._keras_internals import reduces_across_workers
+from kerazoo.recipes.config import ConfigError, to_dict
 from kerazoo.recipes.recipe import RunDirError
 
 
@@ -88,3 +90,32 @@ def check_every_worker_has(strategy, value, mismatch):
             f"{mismatch}: the workers cannot resume together. Start the run again on every worker "
             "with --overwrite."
         )
+
+
+def check_same_config(strategy, recipe, config):
+    """Raise `ConfigError` on every worker of a cluster whose workers were
+    given different recipes or configs (no-op outside a cluster): they would
+    train apart without a word, or crash in a collective op mid-run.
+    `data_dir` may differ (a path on each host). Every worker must call it
+    at the same point: it is a collective op."""
+    fields = {key: value for key, value in to_dict(config).items() if key != "data_dir"}
+    keys = sorted(fields)
+    # Compare the key lists first: the second gather needs as many values on every worker.
+    if len(set(gather_from_workers(strategy, [_digest([recipe, keys])])[:, 0])) > 1:
+        raise ConfigError(
+            "the workers of this cluster run different recipes (or kerazoo versions): give every "
+            'worker the same command (docs/recipes.md, "Several machines").'
+        )
+    values = gather_from_workers(strategy, [_digest(fields[key]) for key in keys])
+    differ = [key for column, key in enumerate(keys) if len(set(values[:, column])) > 1]
+    if differ:
+        raise ConfigError(
+            f"the workers of this cluster were given different values of {', '.join(differ)}: give "
+            'every worker the same command (docs/recipes.md, "Several machines").'
+        )
+
+
+def _digest(value):
+    """A 56-bit integer hash of a JSON-able value (an int64 in a collective)."""
+    text = json.dumps(value, sort_keys=True, default=str).encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:7], "big")

@@ -105,6 +105,7 @@ def run(recipe, config, args, command):
     run = None
     try:
         strategy = make_strategy(args.strategy)
+        cluster.check_same_config(strategy, recipe.name, config)
         args.jobs = number_of_jobs(args.jobs, strategy, recipe, config)
         check_batch_sizes(config, strategy)
         if args.worker:

@@ -6,6 +6,7 @@ stages train on a cluster."""
 
 import csv
 import json
+import os
 import shutil
 import signal
 import time
@@ -14,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import multiworker
+from helpers import multiworker, processes
 from helpers.recipes import GIT_TOY_TRANSLATOR
 from helpers.resume import assert_same_shipped_weights
 from helpers.shared import shared_directory
@@ -157,3 +158,18 @@ def test_git_trains_on_two_workers(tmp_path):
         assert len(list(csv.DictReader(f))) == 1
     results = json.loads((out / "metrics.json").read_text())["results"]["ce_drs_git"]
     assert all(np.isfinite(values).all() for values in results.values())
+
+
+@pytest.mark.slow
+def test_workers_given_different_configs_are_refused_by_name_before_any_directory(tmp_path):
+    # They would train apart without a word (or crash in a collective op
+    # mid-run when their epochs differ).
+    out = tmp_path / "run"
+    workers = [
+        processes.Process(_command(out, f"learning_rate={rate}"), env={**os.environ, "TF_CONFIG": config})
+        for rate, config in zip((0.0001, 0.001), multiworker.cluster_configs(2))
+    ]
+    for returncode, _, stderr in multiworker.finish(workers, timeout=240):
+        assert returncode == 2, stderr[-2000:]
+        assert "the workers of this cluster were given different values of learning_rate" in stderr
+    assert not out.exists()
