@@ -562,6 +562,22 @@ def _(tmp):
 
 
 @row(
+    "multiworker-port-taken",
+    "`python -m kerazoo.recipes.bnm --strategy multiworker`",
+    "`TF_CONFIG` giving this worker a port another process listens on",
+)
+def _(tmp):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        tf_config = {"cluster": {"worker": [address]}, "task": {"type": "worker", "index": 0}}
+        return _multiworker_run(tmp, json.dumps(tf_config)).replace(address, "127.0.0.1:<port>")
+
+
+@row(
     "batch-size-replicas",
     "`python -m kerazoo.recipes.git` on two replicas (`--strategy multiworker`, two workers)",
     "`translator_batch_size = 1` (the default: MUNIT's batch)",

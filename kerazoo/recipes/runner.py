@@ -387,7 +387,18 @@ def make_strategy(name):
                 f"multiworker: waiting for the cluster's {results_lib.count(workers, 'worker')} (TF_CONFIG) ...",
                 flush=True,
             )
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        try:
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        except tf.errors.UnknownError as error:
+            if "gRPC server" not in str(error):
+                raise
+            tf_config = json.loads(os.environ["TF_CONFIG"])
+            this = tf_config["task"]
+            address = tf_config["cluster"][this["type"]][int(this["index"])]
+            raise ConfigError(
+                f"this worker ({this['type']} {this['index']} of TF_CONFIG) cannot listen on {address}: "
+                "is another process using the port? Give it a free port in every worker's TF_CONFIG."
+            ) from None
         # TensorFlow's preemption notifier takes SIGTERM over and only logs
         # it; kerazoo does not use it, and a scheduler's SIGTERM (or
         # `timeout`) must end the process, as a kill does.
