@@ -92,6 +92,22 @@ def check_every_worker_has(strategy, value, mismatch):
         )
 
 
+def check_every_worker_opened(strategy, error):
+    """Raise `error` (this worker's refusal of its run directory, or None)
+    here, and a `RunDirError` on every other worker of a cluster, when any
+    worker refused: the others would otherwise create their scratch run and
+    wait for it in their first collective op. Every worker must call it at
+    the same point: it is a collective op."""
+    refused = gather_from_workers(strategy, [int(error is not None)])[:, 0]
+    if error is not None:
+        raise error
+    if refused.any():
+        raise RunDirError(
+            "another worker of this cluster refused its run directory (its own error says why), "
+            "so this one stops too; fix that and start every worker again."
+        )
+
+
 def check_same_config(strategy, recipe, config):
     """Raise `ConfigError` on every worker of a cluster whose workers were
     given different recipes or configs (no-op outside a cluster): they would

@@ -120,16 +120,23 @@ def run(recipe, config, args, command):
                 # tfds mock data load without being prepared.)
                 base, _, _ = parse_protocol_name(config.dataset)
                 datasets.require(base, config.data_dir or None, config.download)
-            run = Run.open(
-                recipe.name,
-                config,
-                strategy,
-                out=cluster.run_directory(recipe.name, args.out, strategy),
-                overwrite=args.overwrite,
-                command=command,
-                strategy_flag=args.strategy,
-                verbose=args.verbose,
-            )
+            refused = None
+            try:
+                run = Run.open(
+                    recipe.name,
+                    config,
+                    strategy,
+                    out=cluster.run_directory(recipe.name, args.out, strategy),
+                    overwrite=args.overwrite,
+                    command=command,
+                    strategy_flag=args.strategy,
+                    verbose=args.verbose,
+                )
+            except (ConfigError, RunDirError) as error:
+                refused = error
+            # In a cluster every worker stops when one refuses its directory
+            # (the others would wait for it in their first collective op).
+            cluster.check_every_worker_opened(strategy, refused)
         with op_determinism(config.deterministic):
             execute(recipe, config, run, args)
         if not cluster.is_chief(strategy):

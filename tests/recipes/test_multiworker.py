@@ -173,3 +173,15 @@ def test_workers_given_different_configs_are_refused_by_name_before_any_director
         assert returncode == 2, stderr[-2000:]
         assert "the workers of this cluster were given different values of learning_rate" in stderr
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_directory_the_chief_refuses_stops_every_worker_and_leaves_no_scratch_run(tmp_path):
+    out = tmp_path / "run"
+    out.write_text("mine")  # the chief refuses it; the other worker's scratch run is elsewhere
+    (chief, *_), (other, *_) = done = multiworker.finish(_workers(out), timeout=240)
+    assert (chief, other) == (2, 2), [stderr[-2000:] for _, _, stderr in done]
+    assert "is a file, not a directory" in done[0][2]
+    assert "another worker of this cluster refused its run directory" in done[1][2]
+    assert not cluster.scratch_directory("baseline", out, "worker", 1).exists()
+    assert out.read_text() == "mine"
