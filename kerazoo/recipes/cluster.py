@@ -92,6 +92,13 @@ def check_every_worker_has(strategy, value, mismatch):
         )
 
 
+def wait_for_every_worker(strategy):
+    """Return once every worker of a cluster has called it (at once outside
+    a cluster). Every worker must call it at the same point: it is a
+    collective op, which fails when a worker has died."""
+    gather_from_workers(strategy, [0])
+
+
 def check_every_worker_opened(strategy, error):
     """Raise `error` (this worker's refusal of its run directory, or None)
     here, and a `RunDirError` on every other worker of a cluster, when any

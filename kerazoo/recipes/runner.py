@@ -140,8 +140,22 @@ def run(recipe, config, args, command):
         with op_determinism(config.deterministic):
             execute(recipe, config, run, args)
         if not cluster.is_chief(strategy):
+            # The scratch run stays until the chief has written its last
+            # file: a chief that dies in its report or exports resumes with
+            # this worker's run, which a restart finds again.
+            try:
+                cluster.wait_for_every_worker(strategy)
+            except (tf.errors.UnavailableError, tf.errors.InternalError, tf.errors.CancelledError):
+                # Unfinished until the chief has finished: a restart resumes it.
+                (run.path / "metrics.json").unlink(missing_ok=True)
+                raise RunDirError(
+                    f"the chief stopped before it finished writing the run; this worker's run in "
+                    f"{run.path} is kept: start every worker again with the same command to resume."
+                ) from None
             shutil.rmtree(run.path)
             print(f"{cluster.describe(strategy)}: the chief's --out holds this run; {run.path} removed")
+        else:
+            cluster.wait_for_every_worker(strategy)
     except (ConfigError, DatasetNotFoundError, DataSizeError, RunDirError) as e:
         if run is not None and not args.worker:
             run.directory.discard_if_empty()
