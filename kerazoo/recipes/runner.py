@@ -139,23 +139,24 @@ def run(recipe, config, args, command):
             cluster.check_every_worker_opened(strategy, refused)
         with op_determinism(config.deterministic):
             execute(recipe, config, run, args)
-        if not cluster.is_chief(strategy):
-            # The scratch run stays until the chief has written its last
-            # file: a chief that dies in its report or exports resumes with
-            # this worker's run, which a restart finds again.
-            try:
-                cluster.wait_for_every_worker(strategy)
-            except (tf.errors.UnavailableError, tf.errors.InternalError, tf.errors.CancelledError):
+        # The other workers keep their scratch runs until the chief has
+        # written its last file: a chief that dies in its report or exports
+        # resumes with their runs, which a restart finds again.
+        try:
+            cluster.wait_for_every_worker(strategy)
+        except (tf.errors.UnavailableError, tf.errors.InternalError, tf.errors.CancelledError):
+            if not cluster.is_chief(strategy):
                 # Unfinished until the chief has finished: a restart resumes it.
                 (run.path / "metrics.json").unlink(missing_ok=True)
                 raise RunDirError(
                     f"the chief stopped before it finished writing the run; this worker's run in "
                     f"{run.path} is kept: start every worker again with the same command to resume."
                 ) from None
+            # The chief's run is complete; a worker that died after training
+            # leaves only its own scratch run behind.
+        if not cluster.is_chief(strategy):
             shutil.rmtree(run.path)
             print(f"{cluster.describe(strategy)}: the chief's --out holds this run; {run.path} removed")
-        else:
-            cluster.wait_for_every_worker(strategy)
     except (ConfigError, DatasetNotFoundError, DataSizeError, RunDirError) as e:
         if run is not None and not args.worker:
             run.directory.discard_if_empty()
@@ -401,9 +402,10 @@ def make_strategy(name):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        workers = _check_tf_config(os.environ.get("TF_CONFIG"))
-        if workers:
+        tf_config = _check_tf_config(os.environ.get("TF_CONFIG"))
+        if tf_config:
             # TensorFlow waits here, silently, until every worker has started.
+            workers = sum(len(addresses) for addresses in tf_config["cluster"].values())
             print(
                 f"multiworker: waiting for the cluster's {results_lib.count(workers, 'worker')} (TF_CONFIG) ...",
                 flush=True,
@@ -411,9 +413,8 @@ def make_strategy(name):
         try:
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
         except tf.errors.UnknownError as error:
-            if "gRPC server" not in str(error):
+            if not tf_config or "gRPC server" not in str(error):
                 raise
-            tf_config = json.loads(os.environ["TF_CONFIG"])
             this = tf_config["task"]
             address = tf_config["cluster"][this["type"]][int(this["index"])]
             raise ConfigError(
@@ -433,8 +434,7 @@ def make_strategy(name):
 def _check_tf_config(text):
     """A clear error for a TF_CONFIG that TensorFlow would answer with a
     traceback: not JSON, a task list that is no list, or a task that is not
-    in its cluster. Returns the cluster's number of tasks (None without
-    TF_CONFIG)."""
+    in its cluster. Returns it parsed (None without TF_CONFIG)."""
     if not text:
         return None  # TensorFlow's own message: one process, no cluster
     try:
@@ -444,7 +444,6 @@ def _check_tf_config(text):
         for kind, addresses in tf_config["cluster"].items():
             if not isinstance(addresses, list):
                 raise TypeError(f"the cluster's {kind!r} tasks are {addresses!r}, not a list")
-        workers = sum(len(addresses) for addresses in tf_config["cluster"].values())
     except (ValueError, TypeError, KeyError) as error:
         raise ConfigError(
             f"TF_CONFIG is not a cluster description TensorFlow can read ({type(error).__name__}: {error}); "
@@ -456,7 +455,7 @@ def _check_tf_config(text):
             f"TF_CONFIG's task index {index} is not one of its cluster's {len(tasks)} "
             f"'{tf_config['task']['type']}' tasks (0 to {len(tasks) - 1}); give each process its own index."
         )
-    return workers
+    return tf_config
 
 
 class Run:
